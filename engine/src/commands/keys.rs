@@ -1,0 +1,445 @@
+//! Generic key commands: DEL UNLINK EXISTS TYPE KEYS SCAN RANDOMKEY RENAME
+//! RENAMENX COPY MOVE EXPIRE PEXPIRE EXPIREAT PEXPIREAT TTL PTTL EXPIRETIME
+//! PEXPIRETIME PERSIST TOUCH DBSIZE FLUSHDB FLUSHALL OBJECT.
+
+use super::{eq_ic, err_not_int, err_syntax, parse_int, Ctx, Handler};
+use crate::config::glob_match;
+use crate::protocol::Reply;
+use crate::time::Millis;
+use crate::NodeEvent;
+
+pub fn handler(name: &str) -> Option<Handler> {
+    Some(match name {
+        "del" | "unlink" => del,
+        "exists" => exists,
+        "type" => type_,
+        "keys" => keys,
+        "scan" => scan,
+        "randomkey" => randomkey,
+        "rename" => rename,
+        "renamenx" => renamenx,
+        "copy" => copy,
+        "move" => move_,
+        "expire" => |c, a| expire(c, a, 1000, false),
+        "pexpire" => |c, a| expire(c, a, 1, false),
+        "expireat" => |c, a| expire(c, a, 1000, true),
+        "pexpireat" => |c, a| expire(c, a, 1, true),
+        "ttl" => |c, a| ttl(c, a, false, false),
+        "pttl" => |c, a| ttl(c, a, true, false),
+        "expiretime" => |c, a| ttl(c, a, false, true),
+        "pexpiretime" => |c, a| ttl(c, a, true, true),
+        "persist" => persist,
+        "touch" => touch,
+        "dbsize" => dbsize,
+        "flushdb" => flushdb,
+        "flushall" => flushall,
+        "object|encoding" => object_encoding,
+        "object|refcount" => object_refcount,
+        "object|idletime" => object_idletime,
+        "object|freq" => object_freq,
+        "object|help" => |c, _| c.table.help["object"].clone(),
+        _ => return None,
+    })
+}
+
+fn del(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let db = ctx.db();
+    let mut n = 0;
+    for k in &argv[1..] {
+        db.expire_if_needed(k, now);
+        if db.remove(k).is_some() {
+            n += 1;
+        }
+    }
+    Reply::Int(n)
+}
+
+fn exists(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let mut n = 0;
+    for k in &argv[1..] {
+        if lookup_read(ctx, k, now) {
+            n += 1;
+        }
+    }
+    Reply::Int(n)
+}
+
+/// A read lookup as Redis's `lookupKeyRead`: expires lazily, counts a hit or
+/// miss, and touches the key's access time.
+pub fn lookup_read(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
+    let factor = ctx.srv.config.lfu_log_factor();
+    let i = ctx.db_index();
+    let srv = &mut *ctx.srv;
+    let found = srv.ks.dbs[i].get_touch(key, now, factor, &mut srv.rng).is_some();
+    if found {
+        srv.stats.keyspace_hits += 1;
+    } else {
+        srv.stats.keyspace_misses += 1;
+    }
+    found
+}
+
+fn type_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let t = ctx.db().get(&argv[1], now).map(|e| e.value.type_name()).unwrap_or("none");
+    Reply::Simple(t.into())
+}
+
+fn keys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let pat = &argv[1];
+    let all = pat.as_slice() == b"*";
+    let db = ctx.db();
+    let found: Vec<Reply> =
+        db.live_keys(now).filter(|k| all || glob_match(pat, k, false)).map(|k| Reply::Bulk(k.clone())).collect();
+    Reply::Array(found)
+}
+
+fn scan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let Some(cursor) = std::str::from_utf8(&argv[1]).ok().and_then(|s| parse_cursor(s)) else {
+        return Reply::err("ERR invalid cursor");
+    };
+    let mut count = 10usize;
+    let mut pattern: Option<&[u8]> = None;
+    let mut typ: Option<String> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        let more = argv.len() - i - 1;
+        if eq_ic(&argv[i], "count") && more >= 1 {
+            match parse_int(&argv[i + 1]) {
+                Ok(n) if n >= 1 => count = n as usize,
+                Ok(_) => return err_syntax(),
+                Err(e) => return e,
+            }
+            i += 2;
+        } else if eq_ic(&argv[i], "match") && more >= 1 {
+            pattern = Some(&argv[i + 1]);
+            i += 2;
+        } else if eq_ic(&argv[i], "type") && more >= 1 {
+            typ = Some(String::from_utf8_lossy(&argv[i + 1]).to_ascii_lowercase());
+            i += 2;
+        } else {
+            return err_syntax();
+        }
+    }
+    let now = ctx.now;
+    let page = ctx.db().scan(cursor, count, now, |k, e| {
+        pattern.map(|p| p == b"*" || glob_match(p, k, false)).unwrap_or(true)
+            && typ.as_deref().map(|t| e.value.type_name() == t).unwrap_or(true)
+    });
+    Reply::Array(vec![
+        Reply::Bulk(page.cursor.to_string().into_bytes()),
+        Reply::Array(page.keys.into_iter().map(Reply::Bulk).collect()),
+    ])
+}
+
+/// Redis's `string2ull` for SCAN cursors.
+fn parse_cursor(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn randomkey(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let i = ctx.db_index();
+    let srv = &mut *ctx.srv;
+    match srv.ks.dbs[i].random_key(now, &mut srv.rng) {
+        Some(k) => Reply::Bulk(k),
+        None => Reply::Nil,
+    }
+}
+
+fn rename_generic(ctx: &mut Ctx, argv: &[Vec<u8>], nx: bool) -> Reply {
+    let now = ctx.now;
+    let (src, dst) = (&argv[1], &argv[2]);
+    let db = ctx.db();
+    if db.get(src, now).is_none() {
+        return Reply::err("ERR no such key");
+    }
+    if src == dst {
+        return if nx { Reply::Int(0) } else { Reply::ok() };
+    }
+    if db.get(dst, now).is_some() {
+        if nx {
+            return Reply::Int(0);
+        }
+        db.remove(dst);
+    }
+    let ttl = db.expire_at(src);
+    let e = db.remove(src).expect("looked up above");
+    db.set(dst, e.value, now, false);
+    if let Some(at) = ttl {
+        db.set_expire(dst, at);
+    }
+    if nx {
+        Reply::Int(1)
+    } else {
+        Reply::ok()
+    }
+}
+
+fn rename(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    rename_generic(ctx, argv, false)
+}
+fn renamenx(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    rename_generic(ctx, argv, true)
+}
+
+fn copy(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let src_db = ctx.db_index();
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < argv.len() {
+        if eq_ic(&argv[i], "replace") {
+            replace = true;
+            i += 1;
+        } else if eq_ic(&argv[i], "db") && i + 1 < argv.len() {
+            // Redis parses with getIntFromObjectOrReply, then checks the range.
+            match parse_int(&argv[i + 1]) {
+                Ok(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => {
+                    if n < 0 || n as usize >= ctx.srv.ks.dbs.len() {
+                        return Reply::err("ERR DB index is out of range");
+                    }
+                    dst_db = n as usize;
+                }
+                _ => return err_not_int(),
+            }
+            i += 2;
+        } else {
+            return err_syntax();
+        }
+    }
+    let (src, dst) = (&argv[1], &argv[2]);
+    if src_db == dst_db && src == dst {
+        return Reply::err("ERR source and destination objects are the same");
+    }
+    let dbs = &mut ctx.srv.ks.dbs;
+    let Some(entry) = dbs[src_db].get(src, now) else { return Reply::Int(0) };
+    let mut value = entry.value.clone();
+    // dupStringObject: a shared integer becomes a private one.
+    if let crate::store::Value::Str(crate::store::StrValue::Int { shared, .. }) = &mut value {
+        *shared = false;
+    }
+    let ttl = dbs[src_db].expire_at(src);
+    if dbs[dst_db].get(dst, now).is_some() {
+        if !replace {
+            return Reply::Int(0);
+        }
+        dbs[dst_db].remove(dst);
+    }
+    dbs[dst_db].set(dst, value, now, false);
+    if let Some(at) = ttl {
+        dbs[dst_db].set_expire(dst, at);
+    }
+    Reply::Int(1)
+}
+
+fn move_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let src_db = ctx.db_index();
+    let dst_db = match parse_int(&argv[2]) {
+        Ok(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => {
+            if n < 0 || n as usize >= ctx.srv.ks.dbs.len() {
+                return Reply::err("ERR DB index is out of range");
+            }
+            n as usize
+        }
+        _ => return err_not_int(),
+    };
+    if src_db == dst_db {
+        return Reply::err("ERR source and destination objects are the same");
+    }
+    let dbs = &mut ctx.srv.ks.dbs;
+    if dbs[src_db].get(&argv[1], now).is_none() {
+        return Reply::Int(0);
+    }
+    if dbs[dst_db].get(&argv[1], now).is_some() {
+        return Reply::Int(0);
+    }
+    let ttl = dbs[src_db].expire_at(&argv[1]);
+    let e = dbs[src_db].remove(&argv[1]).expect("looked up above");
+    dbs[dst_db].set(&argv[1], e.value, now, false);
+    if let Some(at) = ttl {
+        dbs[dst_db].set_expire(&argv[1], at);
+    }
+    Reply::Int(1)
+}
+
+const NX: u8 = 1;
+const XX: u8 = 2;
+const GT: u8 = 4;
+const LT: u8 = 8;
+
+fn expire(ctx: &mut Ctx, argv: &[Vec<u8>], unit_ms: i64, absolute: bool) -> Reply {
+    let mut flags = 0u8;
+    for a in &argv[3..] {
+        flags |= match String::from_utf8_lossy(a).to_ascii_lowercase().as_str() {
+            "nx" => NX,
+            "xx" => XX,
+            "gt" => GT,
+            "lt" => LT,
+            _ => return Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(a))),
+        };
+    }
+    if flags & NX != 0 && flags & (XX | GT | LT) != 0 {
+        return Reply::err("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if flags & GT != 0 && flags & LT != 0 {
+        return Reply::err("ERR GT and LT options at the same time are not compatible");
+    }
+    let mut when = match parse_int(&argv[2]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    let invalid = || Reply::err(format!("ERR invalid expire time in '{name}' command"));
+    if unit_ms == 1000 {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            return invalid();
+        }
+        when *= 1000;
+    }
+    let base = if absolute { 0 } else { ctx.now.0 as i64 };
+    if when > i64::MAX - base {
+        return invalid();
+    }
+    when += base;
+    let now = ctx.now;
+    let db = ctx.db();
+    if db.get(&argv[1], now).is_none() {
+        return Reply::Int(0);
+    }
+    let current = db.expire_at(&argv[1]).map(|m| m.0 as i64);
+    if flags & NX != 0 && current.is_some() {
+        return Reply::Int(0);
+    }
+    if flags & XX != 0 && current.is_none() {
+        return Reply::Int(0);
+    }
+    if flags & GT != 0 && current.is_none_or(|c| when <= c) {
+        return Reply::Int(0);
+    }
+    if flags & LT != 0 && current.is_some_and(|c| when >= c) {
+        return Reply::Int(0);
+    }
+    if when <= now.0 as i64 {
+        db.remove(&argv[1]);
+    } else {
+        db.set_expire(&argv[1], Millis(when as u64));
+    }
+    Reply::Int(1)
+}
+
+fn ttl(ctx: &mut Ctx, argv: &[Vec<u8>], ms: bool, absolute: bool) -> Reply {
+    let now = ctx.now;
+    let db = ctx.db();
+    if db.get(&argv[1], now).is_none() {
+        return Reply::Int(-2);
+    }
+    let Some(at) = db.expire_at(&argv[1]) else { return Reply::Int(-1) };
+    let v = if absolute { at.0 as i64 } else { (at.0 as i64 - now.0 as i64).max(0) };
+    Reply::Int(if ms { v } else { (v + 500) / 1000 })
+}
+
+fn persist(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let db = ctx.db();
+    if db.get(&argv[1], now).is_none() {
+        return Reply::Int(0);
+    }
+    Reply::Int(db.persist(&argv[1]) as i64)
+}
+
+fn touch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let mut n = 0;
+    for k in &argv[1..] {
+        if lookup_read(ctx, k, now) {
+            n += 1;
+        }
+    }
+    // TOUCH does not count as a keyspace hit or miss in Redis (LOOKUP_NOSTATS
+    // is not set, but it uses lookupKeyRead); keep counts as lookup_read set them.
+    Reply::Int(n)
+}
+
+fn dbsize(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    Reply::Int(ctx.db().len() as i64)
+}
+
+fn flush_mode(argv: &[Vec<u8>]) -> Result<(), Reply> {
+    match argv.len() {
+        1 => Ok(()),
+        2 if eq_ic(&argv[1], "async") || eq_ic(&argv[1], "sync") => Ok(()),
+        _ => Err(err_syntax()),
+    }
+}
+
+fn flushdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if let Err(e) = flush_mode(argv) {
+        return e;
+    }
+    let i = ctx.db_index();
+    ctx.db().clear();
+    ctx.events.push(NodeEvent::Flushed { db: Some(i) });
+    Reply::ok()
+}
+
+fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if let Err(e) = flush_mode(argv) {
+        return e;
+    }
+    for db in &mut ctx.srv.ks.dbs {
+        db.clear();
+    }
+    ctx.events.push(NodeEvent::Flushed { db: None });
+    Reply::ok()
+}
+
+fn object_entry<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a crate::store::Entry> {
+    let now = ctx.now;
+    ctx.db().get(key, now)
+}
+
+fn object_encoding(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    match object_entry(ctx, &argv[2]) {
+        Some(e) => Reply::bulk(e.value.encoding()),
+        None => Reply::Nil,
+    }
+}
+
+fn object_refcount(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    match object_entry(ctx, &argv[2]) {
+        Some(e) => Reply::Int(e.value.refcount()),
+        None => Reply::Nil,
+    }
+}
+
+fn object_idletime(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let lfu = ctx.srv.config.lfu_policy();
+    match object_entry(ctx, &argv[2]) {
+        None => Reply::Nil,
+        Some(_) if lfu => Reply::err(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
+        Some(e) => Reply::Int((now.saturating_sub(e.atime) / 1000) as i64),
+    }
+}
+
+fn object_freq(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let lfu = ctx.srv.config.lfu_policy();
+    match object_entry(ctx, &argv[2]) {
+        None => Reply::Nil,
+        Some(_) if !lfu => Reply::err(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ),
+        Some(e) => Reply::Int(e.lfu as i64),
+    }
+}

@@ -1,0 +1,305 @@
+//! The command table and dispatch.
+//!
+//! Arity, flags, key positions and docs come from Redis itself
+//! (`engine/data/command-*.resp`, read off redis-server 7.0 by
+//! `xtask/gen_command_data.py`), so COMMAND INFO/DOCS and redis-cli's hints
+//! match; each supported command (or subcommand) is bound to one handler
+//! `fn(&mut Ctx, &[Vec<u8>]) -> Reply` in its family's module. A command
+//! without a handler is not in the table and answers as Redis answers an
+//! unknown command.
+
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use std::collections::HashMap;
+
+use crate::node::{Client, Server};
+use crate::protocol::{parse_reply, Reply};
+use crate::store::Db;
+use crate::time::Millis;
+use crate::NodeEvent;
+
+pub type Handler = fn(&mut Ctx, &[Vec<u8>]) -> Reply;
+
+/// Everything a handler sees: the server state, the calling connection, the time.
+pub struct Ctx<'a> {
+    pub srv: &'a mut Server,
+    pub table: &'a CommandTable,
+    pub conn: crate::ConnId,
+    pub now: Millis,
+    pub events: &'a mut Vec<NodeEvent>,
+}
+
+impl Ctx<'_> {
+    pub fn client(&self) -> Option<&Client> {
+        self.srv.clients.get(&self.conn)
+    }
+    pub fn client_mut(&mut self) -> &mut Client {
+        self.srv.clients.get_mut(&self.conn).expect("the calling client exists while its command runs")
+    }
+    pub fn db_index(&self) -> usize {
+        self.client().map(|c| c.db).unwrap_or(0)
+    }
+    pub fn db(&mut self) -> &mut Db {
+        let i = self.db_index();
+        &mut self.srv.ks.dbs[i]
+    }
+}
+
+/// One command or subcommand.
+pub struct Command {
+    /// Lower-case full name: "get", "config|get".
+    pub fullname: String,
+    pub arity: i64,
+    /// The COMMAND INFO entry, exactly as Redis sends it.
+    pub info: Reply,
+    pub docs: Option<Reply>,
+    pub first_key: i64,
+    pub last_key: i64,
+    pub key_step: i64,
+    pub flags: Vec<String>,
+    pub handler: Option<Handler>,
+    pub subcommands: HashMap<String, Command>,
+}
+
+pub struct CommandTable {
+    pub commands: HashMap<String, Command>,
+    /// HELP replies by command name, as Redis words them.
+    pub help: HashMap<String, Reply>,
+}
+
+const INFO: &[u8] = include_bytes!("../../data/command-info.resp");
+const DOCS: &[u8] = include_bytes!("../../data/command-docs.resp");
+const HELP: &[u8] = include_bytes!("../../data/help.resp");
+
+fn handler_for(fullname: &str) -> Option<Handler> {
+    keys::handler(fullname).or_else(|| strings::handler(fullname)).or_else(|| server::handler(fullname))
+}
+
+fn int_at(r: &Reply, i: usize) -> i64 {
+    match r {
+        Reply::Array(v) => match v.get(i) {
+            Some(Reply::Int(n)) => *n,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+fn str_of(r: &Reply) -> String {
+    match r {
+        Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        Reply::Simple(s) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
+    let Reply::Array(fields) = entry else { return None };
+    let fullname = str_of(fields.first()?).to_ascii_lowercase();
+    let mut subcommands = HashMap::new();
+    if let Some(Reply::Array(subs)) = fields.get(9) {
+        for s in subs {
+            if let Some(c) = build(s, docs) {
+                subcommands.insert(c.fullname.split('|').nth(1).unwrap_or("").to_string(), c);
+            }
+        }
+    }
+    let handler = handler_for(&fullname);
+    if handler.is_none() && subcommands.is_empty() {
+        return None;
+    }
+    // Keep COMMAND INFO truthful: list only the subcommands we implement.
+    let mut info_fields = fields.clone();
+    if !subcommands.is_empty() {
+        let mut kept: Vec<&Command> = subcommands.values().collect();
+        kept.sort_by(|a, b| a.fullname.cmp(&b.fullname));
+        let original = match fields.get(9) {
+            Some(Reply::Array(v)) => v.clone(),
+            _ => Vec::new(),
+        };
+        let keep: Vec<Reply> = original
+            .into_iter()
+            .filter(|s| match s {
+                Reply::Array(f) => subcommands.contains_key(str_of(&f[0]).split('|').nth(1).unwrap_or("")),
+                _ => false,
+            })
+            .collect();
+        info_fields[9] = Reply::Array(keep);
+    }
+    let flags = match fields.get(2) {
+        Some(Reply::Set(v)) | Some(Reply::Array(v)) => v.iter().map(str_of).collect(),
+        _ => Vec::new(),
+    };
+    Some(Command {
+        docs: docs.get(&fullname).cloned(),
+        arity: int_at(entry, 1),
+        first_key: int_at(entry, 3),
+        last_key: int_at(entry, 4),
+        key_step: int_at(entry, 5),
+        info: Reply::Array(info_fields),
+        flags,
+        handler,
+        subcommands,
+        fullname,
+    })
+}
+
+/// Redis's docs reply nests subcommand docs by full name; flatten it.
+fn collect_docs(name: &str, doc: &Reply, out: &mut HashMap<String, Reply>) {
+    let mut doc = doc.clone();
+    if let Reply::Map(pairs) = &mut doc {
+        for (k, v) in pairs.iter_mut() {
+            if str_of(k) == "subcommands" {
+                if let Reply::Map(subs) = v {
+                    for (sk, sv) in subs.iter() {
+                        collect_docs(&str_of(sk).to_ascii_lowercase(), sv, out);
+                    }
+                }
+            }
+        }
+    }
+    out.insert(name.to_string(), doc);
+}
+
+impl CommandTable {
+    pub fn load() -> CommandTable {
+        let mut docs = HashMap::new();
+        if let Ok(Some((Reply::Map(pairs), _))) = parse_reply(DOCS) {
+            for (k, v) in pairs {
+                collect_docs(&str_of(&k).to_ascii_lowercase(), &v, &mut docs);
+            }
+        }
+        let mut commands = HashMap::new();
+        if let Ok(Some((Reply::Array(entries), _))) = parse_reply(INFO) {
+            for e in &entries {
+                if let Some(c) = build(e, &docs) {
+                    commands.insert(c.fullname.clone(), c);
+                }
+            }
+        }
+        // Subcommand docs in a parent's DOCS reply: keep only those we implement.
+        for c in commands.values_mut() {
+            if c.subcommands.is_empty() {
+                continue;
+            }
+            let implemented: Vec<String> = c.subcommands.values().map(|s| s.fullname.clone()).collect();
+            if let Some(Reply::Map(pairs)) = &mut c.docs {
+                for (k, v) in pairs.iter_mut() {
+                    if str_of(k) == "subcommands" {
+                        if let Reply::Map(subs) = v {
+                            subs.retain(|(sk, _)| implemented.contains(&str_of(sk).to_ascii_lowercase()));
+                        }
+                    }
+                }
+            }
+        }
+        let mut help = HashMap::new();
+        let mut rest = HELP;
+        for name in ["object", "config", "client", "command", "memory"] {
+            if let Ok(Some((r, n))) = parse_reply(rest) {
+                help.insert(name.to_string(), r);
+                rest = &rest[n..];
+            }
+        }
+        CommandTable { commands, help }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Command> {
+        self.commands.get(name)
+    }
+
+    /// Resolves argv to a command or subcommand, as Redis's `lookupCommand`.
+    pub fn lookup(&self, argv: &[Vec<u8>]) -> Option<&Command> {
+        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+        let cmd = self.commands.get(&name)?;
+        if cmd.subcommands.is_empty() || argv.len() < 2 {
+            return Some(cmd);
+        }
+        let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        cmd.subcommands.get(&sub)
+    }
+}
+
+fn arity_ok(arity: i64, argc: usize) -> bool {
+    let argc = argc as i64;
+    (arity > 0 && argc == arity) || (arity < 0 && argc >= -arity)
+}
+
+/// Redis's `%.128s`, with newlines made spaces as `rejectCommandFormat` does.
+fn sanitize(b: &[u8], max: usize) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned();
+    s.replace(['\r', '\n'], " ")
+}
+
+/// Runs one command line: lookup, arity check, handler, statistics.
+pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let table = ctx.table;
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    let Some(base) = table.get(&name) else {
+        let mut args = String::new();
+        for a in &argv[1..] {
+            if args.len() >= 128 {
+                break;
+            }
+            let room = 128 - args.len();
+            args.push_str(&format!("'{}' ", sanitize(a, room)));
+        }
+        return Reply::err(format!(
+            "ERR unknown command '{}', with args beginning with: {}",
+            sanitize(&argv[0], 128),
+            args
+        ));
+    };
+    let cmd = if base.subcommands.is_empty() || argv.len() < 2 {
+        base
+    } else {
+        let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+        match base.subcommands.get(&sub) {
+            Some(c) => c,
+            None => {
+                return Reply::err(format!(
+                    "ERR unknown subcommand '{}'. Try {} HELP.",
+                    sanitize(&argv[1], 128),
+                    String::from_utf8_lossy(&argv[0]).to_ascii_uppercase()
+                ))
+            }
+        }
+    };
+    if !arity_ok(cmd.arity, argv.len()) {
+        return wrong_args(&cmd.fullname);
+    }
+    let Some(handler) = cmd.handler else {
+        return wrong_args(&cmd.fullname);
+    };
+    ctx.srv.stats.commands_processed += 1;
+    if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
+        c.last_cmd = cmd.fullname.clone();
+    }
+    handler(ctx, argv)
+}
+
+pub fn wrong_args(fullname: &str) -> Reply {
+    Reply::err(format!("ERR wrong number of arguments for '{fullname}' command"))
+}
+
+// ---- shared replies and argument parsing, in Redis's words ----
+
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+pub fn err_not_int() -> Reply {
+    Reply::err("ERR value is not an integer or out of range")
+}
+pub fn err_syntax() -> Reply {
+    Reply::err("ERR syntax error")
+}
+
+/// `getLongLongFromObjectOrReply`.
+pub fn parse_int(b: &[u8]) -> Result<i64, Reply> {
+    crate::protocol::request::parse_i64_strict(b).ok_or_else(err_not_int)
+}
+
+pub fn eq_ic(a: &[u8], b: &str) -> bool {
+    a.eq_ignore_ascii_case(b.as_bytes())
+}

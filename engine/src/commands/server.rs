@@ -1,0 +1,748 @@
+//! Connection and server commands: PING ECHO QUIT RESET HELLO SELECT SWAPDB
+//! CLIENT INFO TIME MEMORY CONFIG COMMAND.
+
+use super::{eq_ic, err_not_int, err_syntax, parse_int, Command, Ctx, Handler};
+use crate::config::glob_match;
+use crate::node::{ReplyMode, Server};
+use crate::protocol::Reply;
+use crate::store::mem;
+
+/// The Redis version cachelab answers as (its commands' semantics and errors).
+pub const REDIS_VERSION: &str = "7.0.15";
+pub const CACHELAB_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn handler(name: &str) -> Option<Handler> {
+    Some(match name {
+        "ping" => ping,
+        "echo" => |_, a| Reply::Bulk(a[1].clone()),
+        "quit" => quit,
+        "reset" => reset,
+        "hello" => hello,
+        "select" => select,
+        "swapdb" => swapdb,
+        "client|id" => |c, _| Reply::Int(c.client().map(|c| c.id as i64).unwrap_or(0)),
+        "client|setname" => client_setname,
+        "client|getname" => client_getname,
+        "client|list" => client_list,
+        "client|info" => client_info,
+        "client|kill" => client_kill,
+        "client|getredir" => |_, _| Reply::Int(-1),
+        "client|no-evict" => client_no_evict,
+        "client|unblock" => client_unblock,
+        "client|reply" => client_reply,
+        "client|help" => |c, _| c.table.help["client"].clone(),
+        "info" => info,
+        "time" => time,
+        "memory|usage" => memory_usage,
+        "memory|doctor" => memory_doctor,
+        "memory|purge" => |_, _| Reply::ok(),
+        "memory|malloc-stats" => |_, _| Reply::Verbatim("txt", b"Stats not supported for the current allocator".to_vec()),
+        "memory|help" => |c, _| c.table.help["memory"].clone(),
+        "config|get" => config_get,
+        "config|set" => config_set,
+        "config|resetstat" => config_resetstat,
+        "config|rewrite" => |_, _| Reply::err("ERR The server is running without a config file"),
+        "config|help" => |c, _| c.table.help["config"].clone(),
+        "command" => command_all,
+        "command|count" => |c, _| Reply::Int(c.table.commands.len() as i64),
+        "command|info" => command_info,
+        "command|docs" => command_docs,
+        "command|list" => command_list,
+        "command|getkeys" => command_getkeys,
+        "command|help" => |c, _| c.table.help["command"].clone(),
+        _ => return None,
+    })
+}
+
+fn ping(_: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    match argv.len() {
+        1 => Reply::Simple("PONG".into()),
+        2 => Reply::Bulk(argv[1].clone()),
+        _ => super::wrong_args("ping"),
+    }
+}
+
+fn quit(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    ctx.client_mut().close_after_reply = true;
+    Reply::ok()
+}
+
+fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    let c = ctx.client_mut();
+    c.db = 0;
+    c.resp = 2;
+    c.name.clear();
+    c.reply_mode = ReplyMode::On;
+    c.no_evict = false;
+    Reply::Simple("RESET".into())
+}
+
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+fn hello(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let mut ver = None;
+    let mut next = 1;
+    if argv.len() >= 2 {
+        match crate::protocol::request::parse_i64_strict(&argv[1]) {
+            Some(v) if v == 2 || v == 3 => ver = Some(v as u8),
+            Some(_) => return Reply::err("NOPROTO unsupported protocol version"),
+            None => return Reply::err("ERR Protocol version is not an integer or out of range"),
+        }
+        next = 2;
+    }
+    let mut setname: Option<&[u8]> = None;
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut j = next;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        if eq_ic(&argv[j], "auth") && more >= 2 {
+            auth = Some((&argv[j + 1], &argv[j + 2]));
+            j += 3;
+        } else if eq_ic(&argv[j], "setname") && more >= 1 {
+            setname = Some(&argv[j + 1]);
+            j += 2;
+        } else {
+            return Reply::err(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[j])));
+        }
+    }
+    if let Some((user, _pass)) = auth {
+        // Only the default user exists, and it has no password (`nopass`).
+        if user != b"default" {
+            return Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
+        }
+    }
+    if let Some(name) = setname {
+        if !valid_client_name(name) {
+            return Reply::err("ERR Client names cannot contain spaces, newlines or special characters.");
+        }
+        ctx.client_mut().name = name.to_vec();
+    }
+    if let Some(v) = ver {
+        ctx.client_mut().resp = v;
+    }
+    let c = ctx.client().expect("caller exists");
+    Reply::Map(vec![
+        (Reply::bulk("server"), Reply::bulk("redis")),
+        (Reply::bulk("version"), Reply::bulk(REDIS_VERSION)),
+        (Reply::bulk("proto"), Reply::Int(c.resp as i64)),
+        (Reply::bulk("id"), Reply::Int(c.id as i64)),
+        (Reply::bulk("mode"), Reply::bulk("standalone")),
+        (Reply::bulk("role"), Reply::bulk("master")),
+        (Reply::bulk("modules"), Reply::Array(vec![])),
+    ])
+}
+
+/// `getIntFromObjectOrReply` with an optional custom message.
+fn parse_i32(b: &[u8], msg: Option<&str>) -> Result<i64, Reply> {
+    match crate::protocol::request::parse_i64_strict(b) {
+        Some(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => Ok(n),
+        _ => Err(msg.map(|m| Reply::err(format!("ERR {m}"))).unwrap_or_else(err_not_int)),
+    }
+}
+
+fn select(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let n = match parse_i32(&argv[1], None) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    if n < 0 || n as usize >= ctx.srv.ks.dbs.len() {
+        return Reply::err("ERR DB index is out of range");
+    }
+    ctx.client_mut().db = n as usize;
+    Reply::ok()
+}
+
+fn swapdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let a = match parse_i32(&argv[1], Some("invalid first DB index")) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let b = match parse_i32(&argv[2], Some("invalid second DB index")) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let n = ctx.srv.ks.dbs.len() as i64;
+    if a < 0 || a >= n || b < 0 || b >= n {
+        return Reply::err("ERR DB index is out of range");
+    }
+    ctx.srv.ks.dbs.swap(a as usize, b as usize);
+    Reply::ok()
+}
+
+fn client_setname(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if !valid_client_name(&argv[2]) {
+        return Reply::err("ERR Client names cannot contain spaces, newlines or special characters.");
+    }
+    ctx.client_mut().name = argv[2].clone();
+    Reply::ok()
+}
+
+fn client_getname(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    match ctx.client() {
+        Some(c) if !c.name.is_empty() => Reply::Bulk(c.name.clone()),
+        _ => Reply::Nil,
+    }
+}
+
+fn client_line(srv: &Server, c: &crate::node::Client, now: crate::Millis) -> String {
+    let qbuf = c.qbuf.len();
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
+        c.id,
+        c.peer,
+        c.local,
+        c.conn.0 + 7,
+        String::from_utf8_lossy(&c.name),
+        now.saturating_sub(c.created) / 1000,
+        now.saturating_sub(c.last_interaction) / 1000,
+        c.db,
+        qbuf,
+        c.qbuf.capacity().saturating_sub(qbuf),
+        20_000 + c.qbuf.capacity(),
+        c.last_cmd,
+        c.resp,
+    )
+    .replace("\0", "")
+    .to_string()
+        + if srv.clients.is_empty() { "" } else { "" }
+}
+
+fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        if eq_ic(&argv[i], "type") && i + 1 < argv.len() {
+            let t = String::from_utf8_lossy(&argv[i + 1]).to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return Reply::err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&argv[i + 1])));
+            }
+            if t != "normal" {
+                return Reply::Verbatim("txt", Vec::new());
+            }
+            i += 2;
+        } else if eq_ic(&argv[i], "id") && i + 1 < argv.len() {
+            let mut v = Vec::new();
+            for a in &argv[i + 1..] {
+                match parse_int(a) {
+                    Ok(n) if n > 0 => v.push(n as u64),
+                    _ => return Reply::err("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(v);
+            i = argv.len();
+        } else {
+            return err_syntax();
+        }
+    }
+    let now = ctx.now;
+    let text: String = ctx
+        .srv
+        .clients
+        .values()
+        .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+        .map(|c| client_line(ctx.srv, c, now))
+        .collect();
+    Reply::Verbatim("txt", text.into_bytes())
+}
+
+fn client_info(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    let c = ctx.client().expect("caller exists");
+    Reply::Verbatim("txt", client_line(ctx.srv, c, ctx.now).into_bytes())
+}
+
+fn client_kill(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let me = ctx.conn;
+    if argv.len() == 3 {
+        let addr = &argv[2];
+        let target = ctx.srv.clients.values().find(|c| c.peer.as_bytes() == addr.as_slice()).map(|c| c.conn);
+        return match target {
+            None => Reply::err("ERR No such client"),
+            Some(t) if t == me => {
+                ctx.client_mut().close_after_reply = true;
+                Reply::ok()
+            }
+            Some(t) => {
+                ctx.srv.to_close.push(t);
+                Reply::ok()
+            }
+        };
+    }
+    let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
+    let mut typ: Option<String> = None;
+    let mut i = 2;
+    while i < argv.len() {
+        if i + 1 >= argv.len() {
+            return err_syntax();
+        }
+        let v = &argv[i + 1];
+        if eq_ic(&argv[i], "id") {
+            match parse_int(v) {
+                Ok(n) if n >= 1 => id = Some(n as u64),
+                _ => return Reply::err("ERR client-id should be greater than 0"),
+            }
+        } else if eq_ic(&argv[i], "type") {
+            let t = String::from_utf8_lossy(v).to_ascii_lowercase();
+            if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
+                return Reply::err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)));
+            }
+            typ = Some(t);
+        } else if eq_ic(&argv[i], "addr") {
+            addr = Some(v.clone());
+        } else if eq_ic(&argv[i], "laddr") {
+            laddr = Some(v.clone());
+        } else if eq_ic(&argv[i], "user") {
+            if v.as_slice() != b"default" {
+                return Reply::err(format!("ERR No such user '{}'", String::from_utf8_lossy(v)));
+            }
+        } else if eq_ic(&argv[i], "skipme") {
+            if eq_ic(v, "yes") {
+                skipme = true;
+            } else if eq_ic(v, "no") {
+                skipme = false;
+            } else {
+                return err_syntax();
+            }
+        } else if eq_ic(&argv[i], "maxage") {
+            match parse_int(v) {
+                Ok(n) => maxage = Some(n),
+                Err(e) => return e,
+            }
+        } else {
+            return err_syntax();
+        }
+        i += 2;
+    }
+    let now = ctx.now;
+    let targets: Vec<crate::ConnId> = ctx
+        .srv
+        .clients
+        .values()
+        .filter(|c| id.is_none_or(|id| c.id == id))
+        .filter(|c| addr.as_ref().is_none_or(|a| c.peer.as_bytes() == a.as_slice()))
+        .filter(|c| laddr.as_ref().is_none_or(|a| c.local.as_bytes() == a.as_slice()))
+        .filter(|_| typ.as_deref().is_none_or(|t| t == "normal"))
+        .filter(|c| maxage.is_none_or(|m| (now.saturating_sub(c.created) / 1000) as i64 >= m))
+        .filter(|c| !(skipme && c.conn == me))
+        .map(|c| c.conn)
+        .collect();
+    for t in &targets {
+        if *t == me {
+            ctx.client_mut().close_after_reply = true;
+        } else {
+            ctx.srv.to_close.push(*t);
+        }
+    }
+    Reply::Int(targets.len() as i64)
+}
+
+fn client_no_evict(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if eq_ic(&argv[2], "on") {
+        ctx.client_mut().no_evict = true;
+    } else if eq_ic(&argv[2], "off") {
+        ctx.client_mut().no_evict = false;
+    } else {
+        return err_syntax();
+    }
+    Reply::ok()
+}
+
+fn client_unblock(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if parse_int(&argv[2]).is_err() {
+        return err_not_int();
+    }
+    if argv.len() == 4 && !(eq_ic(&argv[3], "timeout") || eq_ic(&argv[3], "error")) {
+        return Reply::err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    }
+    let _ = ctx;
+    // No client blocks yet (blocking commands arrive with lists and streams).
+    Reply::Int(0)
+}
+
+fn client_reply(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let c = ctx.client_mut();
+    if eq_ic(&argv[2], "on") {
+        c.reply_mode = ReplyMode::On;
+        Reply::ok()
+    } else if eq_ic(&argv[2], "off") {
+        c.reply_mode = ReplyMode::Off;
+        Reply::ok()
+    } else if eq_ic(&argv[2], "skip") {
+        if c.reply_mode != ReplyMode::Off {
+            c.reply_mode = ReplyMode::SkipNext;
+        }
+        Reply::ok()
+    } else {
+        err_syntax()
+    }
+}
+
+/// Bytes in use, as INFO's `used_memory`: a fixed baseline, the dataset, and
+/// the clients' query buffers.
+pub fn used_memory(srv: &Server) -> usize {
+    let clients: usize = srv.clients.values().map(|c| c.qbuf.capacity() + 1024).sum();
+    mem::BASELINE_USED_MEMORY + srv.ks.used_memory() + clients
+}
+
+fn human_bytes(n: usize) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{}B", n as u64)
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.2}K", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", n / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", n / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    const DEFAULT: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+    let mut wanted: Vec<String> = argv[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
+    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+        wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
+    }
+    let srv = &*ctx.srv;
+    let now = ctx.now;
+    let uptime = now.saturating_sub(srv.started) / 1000;
+    let mut out = String::new();
+    for section in DEFAULT.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let lines: Vec<(String, String)> = match *section {
+            "server" => vec![
+                ("redis_version".into(), REDIS_VERSION.into()),
+                ("cachelab_version".into(), CACHELAB_VERSION.into()),
+                ("redis_git_sha1".into(), "00000000".into()),
+                ("redis_git_dirty".into(), "0".into()),
+                ("redis_build_id".into(), "cachelab".into()),
+                ("redis_mode".into(), "standalone".into()),
+                ("os".into(), "cachelab".into()),
+                ("arch_bits".into(), "64".into()),
+                ("multiplexing_api".into(), "sans-io".into()),
+                ("process_id".into(), "1".into()),
+                ("process_supervised".into(), "no".into()),
+                ("run_id".into(), srv.run_id.clone()),
+                ("tcp_port".into(), srv.config.get("port").unwrap_or("6379").into()),
+                ("server_time_usec".into(), (now.0 * 1000).to_string()),
+                ("uptime_in_seconds".into(), uptime.to_string()),
+                ("uptime_in_days".into(), (uptime / 86400).to_string()),
+                ("hz".into(), srv.config.hz().to_string()),
+                ("configured_hz".into(), srv.config.hz().to_string()),
+                ("lru_clock".into(), ((now.0 / 1000) & ((1 << 24) - 1)).to_string()),
+                ("executable".into(), "cachelab".into()),
+                ("config_file".into(), String::new()),
+                ("io_threads_active".into(), "0".into()),
+            ],
+            "clients" => vec![
+                ("connected_clients".into(), srv.clients.len().to_string()),
+                ("cluster_connections".into(), "0".into()),
+                ("maxclients".into(), srv.config.maxclients().to_string()),
+                ("client_recent_max_input_buffer".into(), srv.clients.values().map(|c| c.qbuf.capacity()).max().unwrap_or(0).to_string()),
+                ("client_recent_max_output_buffer".into(), "0".into()),
+                ("blocked_clients".into(), "0".into()),
+                ("tracking_clients".into(), "0".into()),
+                ("clients_in_timeout_table".into(), "0".into()),
+            ],
+            "memory" => {
+                let used = used_memory(srv);
+                let dataset = srv.ks.used_memory();
+                let maxmemory = srv.config.maxmemory() as usize;
+                vec![
+                    ("used_memory".into(), used.to_string()),
+                    ("used_memory_human".into(), human_bytes(used)),
+                    ("used_memory_rss".into(), used.to_string()),
+                    ("used_memory_rss_human".into(), human_bytes(used)),
+                    ("used_memory_peak".into(), used.to_string()),
+                    ("used_memory_peak_human".into(), human_bytes(used)),
+                    ("used_memory_overhead".into(), (used - dataset).to_string()),
+                    ("used_memory_startup".into(), mem::BASELINE_USED_MEMORY.to_string()),
+                    ("used_memory_dataset".into(), dataset.to_string()),
+                    ("maxmemory".into(), maxmemory.to_string()),
+                    ("maxmemory_human".into(), human_bytes(maxmemory)),
+                    ("maxmemory_policy".into(), srv.config.maxmemory_policy().into()),
+                    ("mem_allocator".into(), "jemalloc-5.3.0 (modelled)".into()),
+                ]
+            }
+            "persistence" => vec![
+                ("loading".into(), "0".into()),
+                ("rdb_changes_since_last_save".into(), "0".into()),
+                ("rdb_bgsave_in_progress".into(), "0".into()),
+                ("rdb_last_save_time".into(), srv.started.as_secs().to_string()),
+                ("aof_enabled".into(), "0".into()),
+            ],
+            "stats" => {
+                let s = &srv.stats;
+                vec![
+                    ("total_connections_received".into(), s.connections_received.to_string()),
+                    ("total_commands_processed".into(), s.commands_processed.to_string()),
+                    ("instantaneous_ops_per_sec".into(), "0".into()),
+                    ("total_net_input_bytes".into(), s.net_input_bytes.to_string()),
+                    ("total_net_output_bytes".into(), s.net_output_bytes.to_string()),
+                    ("rejected_connections".into(), s.rejected_connections.to_string()),
+                    ("expired_keys".into(), srv.ks.expired_keys().to_string()),
+                    ("evicted_keys".into(), "0".into()),
+                    ("keyspace_hits".into(), s.keyspace_hits.to_string()),
+                    ("keyspace_misses".into(), s.keyspace_misses.to_string()),
+                    ("pubsub_channels".into(), "0".into()),
+                    ("pubsub_patterns".into(), "0".into()),
+                    ("total_error_replies".into(), s.error_replies.to_string()),
+                ]
+            }
+            "replication" => vec![
+                ("role".into(), "master".into()),
+                ("connected_slaves".into(), "0".into()),
+                ("master_failover_state".into(), "no-failover".into()),
+                ("master_replid".into(), srv.run_id.clone()),
+                ("master_replid2".into(), "0".repeat(40)),
+                ("master_repl_offset".into(), "0".into()),
+                ("second_repl_offset".into(), "-1".into()),
+                ("repl_backlog_active".into(), "0".into()),
+                ("repl_backlog_size".into(), srv.config.get("repl-backlog-size").unwrap_or("1048576").into()),
+                ("repl_backlog_first_byte_offset".into(), "0".into()),
+                ("repl_backlog_histlen".into(), "0".into()),
+            ],
+            "cpu" => vec![
+                ("used_cpu_sys".into(), "0.000000".into()),
+                ("used_cpu_user".into(), "0.000000".into()),
+            ],
+            "cluster" => vec![("cluster_enabled".into(), "0".into())],
+            "keyspace" => srv
+                .ks
+                .dbs
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !d.is_empty())
+                .map(|(i, d)| (format!("db{i}"), format!("keys={},expires={},avg_ttl={}", d.len(), d.expires_len(), d.avg_ttl)))
+                .collect(),
+            _ => vec![],
+        };
+        let title = match *section {
+            "cpu" => "CPU".to_string(),
+            s => {
+                let mut t = s.to_string();
+                t[..1].make_ascii_uppercase();
+                t
+            }
+        };
+        out.push_str(&format!("# {title}\r\n"));
+        for (k, v) in lines {
+            out.push_str(&format!("{k}:{v}\r\n"));
+        }
+    }
+    Reply::Verbatim("txt", out.into_bytes())
+}
+
+fn time(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    let ms = ctx.now.0;
+    Reply::Array(vec![Reply::bulk((ms / 1000).to_string()), Reply::bulk(((ms % 1000) * 1000).to_string())])
+}
+
+fn memory_usage(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let mut i = 3;
+    while i < argv.len() {
+        if eq_ic(&argv[i], "samples") && i + 1 < argv.len() {
+            if let Err(e) = parse_int(&argv[i + 1]) {
+                return e;
+            }
+            i += 2;
+        } else {
+            return err_syntax();
+        }
+    }
+    let now = ctx.now;
+    match ctx.db().get(&argv[2], now) {
+        None => Reply::Nil,
+        Some(e) => Reply::Int((e.value.mem_size() + mem::key_size(&argv[2])) as i64),
+    }
+}
+
+fn memory_doctor(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    let text = if ctx.srv.ks.used_memory() < 5 * 1024 * 1024 {
+        "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting."
+    } else {
+        "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base."
+    };
+    Reply::Verbatim("txt", text.as_bytes().to_vec())
+}
+
+fn config_get(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let cfg = &ctx.srv.config;
+    let mut names: Vec<String> = Vec::new();
+    for pat in &argv[2..] {
+        let p = String::from_utf8_lossy(pat).to_ascii_lowercase();
+        if !p.contains(['*', '?', '[']) {
+            if cfg.get(&p).is_some() && !names.contains(&p) {
+                names.push(p);
+            }
+            continue;
+        }
+        for n in cfg.names() {
+            if glob_match(p.as_bytes(), n.as_bytes(), true) && !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+    }
+    Reply::Map(
+        names
+            .into_iter()
+            .map(|n| {
+                let v = cfg.get(&n).unwrap_or("").to_string();
+                (Reply::Bulk(n.into_bytes()), Reply::Bulk(v.into_bytes()))
+            })
+            .collect(),
+    )
+}
+
+fn config_set(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if argv.len() % 2 == 1 {
+        return super::wrong_args("config|set");
+    }
+    let mut changes: Vec<(String, String)> = Vec::new();
+    for pair in argv[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).into_owned();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        match ctx.srv.config.validate(&name, &value) {
+            Ok((n, v)) => {
+                if changes.iter().any(|(c, _)| *c == n) {
+                    return Reply::err(format!("ERR CONFIG SET failed (possibly related to argument '{n}') - duplicate parameter"));
+                }
+                changes.push((n, v));
+            }
+            Err(e) => return Reply::err(e.message()),
+        }
+    }
+    for (n, v) in changes {
+        ctx.srv.config.apply(n, v);
+    }
+    Reply::ok()
+}
+
+fn config_resetstat(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    ctx.srv.stats = Default::default();
+    for db in &mut ctx.srv.ks.dbs {
+        db.expired_keys = 0;
+    }
+    Reply::ok()
+}
+
+fn sorted_commands<'a>(ctx: &Ctx<'a>) -> Vec<&'a Command> {
+    let mut v: Vec<&Command> = ctx.table.commands.values().collect();
+    v.sort_by(|a, b| a.fullname.cmp(&b.fullname));
+    v
+}
+
+fn command_all(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    Reply::Array(sorted_commands(ctx).into_iter().map(|c| c.info.clone()).collect())
+}
+
+fn command_info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if argv.len() == 2 {
+        return command_all(ctx, argv);
+    }
+    Reply::Array(
+        argv[2..]
+            .iter()
+            .map(|n| {
+                let name = String::from_utf8_lossy(n).to_ascii_lowercase();
+                let found = ctx.table.get(&name).or_else(|| {
+                    let (base, sub) = name.split_once('|')?;
+                    ctx.table.get(base)?.subcommands.get(sub)
+                });
+                found.map(|c| c.info.clone()).unwrap_or(Reply::Nil)
+            })
+            .collect(),
+    )
+}
+
+fn command_docs(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let names: Vec<String> = if argv.len() == 2 {
+        sorted_commands(ctx).iter().map(|c| c.fullname.clone()).collect()
+    } else {
+        argv[2..].iter().map(|n| String::from_utf8_lossy(n).to_ascii_lowercase()).collect()
+    };
+    let mut pairs = Vec::new();
+    for n in names {
+        if let Some(doc) = ctx.table.get(&n).and_then(|c| c.docs.clone()) {
+            pairs.push((Reply::Bulk(n.into_bytes()), doc));
+        }
+    }
+    Reply::Map(pairs)
+}
+
+fn command_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let mut pattern: Option<Vec<u8>> = None;
+    let mut aclcat: Option<String> = None;
+    if argv.len() > 2 {
+        if argv.len() != 5 || !eq_ic(&argv[2], "filterby") {
+            return err_syntax();
+        }
+        if eq_ic(&argv[3], "pattern") {
+            pattern = Some(argv[4].clone());
+        } else if eq_ic(&argv[3], "aclcat") {
+            aclcat = Some(format!("@{}", String::from_utf8_lossy(&argv[4]).to_ascii_lowercase()));
+        } else if eq_ic(&argv[3], "module") {
+            return Reply::Array(vec![]);
+        } else {
+            return err_syntax();
+        }
+    }
+    let mut out = Vec::new();
+    for c in sorted_commands(ctx) {
+        let mut all = vec![c];
+        let mut subs: Vec<&Command> = c.subcommands.values().collect();
+        subs.sort_by(|a, b| a.fullname.cmp(&b.fullname));
+        all.extend(subs);
+        for cmd in all {
+            if let Some(p) = &pattern {
+                if !glob_match(p, cmd.fullname.as_bytes(), true) {
+                    continue;
+                }
+            }
+            if let Some(cat) = &aclcat {
+                let in_cat = match &cmd.info {
+                    Reply::Array(f) => match f.get(6) {
+                        Some(Reply::Set(v)) | Some(Reply::Array(v)) => v.iter().any(|r| matches!(r, Reply::Simple(s) if s == cat)),
+                        _ => false,
+                    },
+                    _ => false,
+                };
+                if !in_cat {
+                    continue;
+                }
+            }
+            out.push(Reply::Bulk(cmd.fullname.clone().into_bytes()));
+        }
+    }
+    Reply::Array(out)
+}
+
+fn command_getkeys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let args = &argv[2..];
+    let Some(cmd) = ctx.table.lookup(args) else {
+        return Reply::err("ERR Invalid command specified");
+    };
+    let arity = cmd.arity;
+    let argc = args.len() as i64;
+    if (arity > 0 && argc != arity) || argc < -arity {
+        return Reply::err("ERR Invalid number of arguments specified for command");
+    }
+    if cmd.first_key == 0 {
+        return Reply::err("ERR The command has no key arguments");
+    }
+    let last = if cmd.last_key < 0 { argc + cmd.last_key } else { cmd.last_key };
+    let step = cmd.key_step.max(1);
+    let mut keys = Vec::new();
+    let mut i = cmd.first_key;
+    while i <= last && i < argc {
+        keys.push(Reply::Bulk(args[i as usize].clone()));
+        i += step;
+    }
+    if keys.is_empty() {
+        return Reply::err("ERR The command has no key arguments");
+    }
+    Reply::Array(keys)
+}

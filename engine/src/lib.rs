@@ -1,0 +1,23 @@
+//! cachelab-engine: one cache node as a deterministic, sans-IO state machine.
+//!
+//! A [`Node`] is handed the current time and an [`Input`] (client bytes, a
+//! connection opening or closing, a timer tick) and queues [`Output`]s (reply
+//! bytes, connections to close, events for the UI). It never reads a clock,
+//! spawns a thread, opens a socket or draws unseeded randomness: the runtime
+//! (the native tokio server, a browser Web Worker, a test) owns all of that.
+//!
+//! Map: [`protocol`] parses and encodes RESP; [`store`] holds the keyspace,
+//! values, expiry and memory accounting; [`commands`] is the command table and
+//! one module per command family; [`node`] ties them to connections.
+
+pub mod commands;
+pub mod config;
+pub mod limits;
+pub mod node;
+pub mod protocol;
+pub mod rng;
+pub mod store;
+pub mod time;
+
+pub use node::{ConnId, Input, Node, NodeEvent, NodeView, Output};
+pub use time::Millis;

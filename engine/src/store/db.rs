@@ -1,0 +1,401 @@
+//! Databases: keys → entries, the expires table, lazy and active expiry, and
+//! the running memory total.
+//!
+//! Keys live in an `IndexMap` so that sampling (active expiry, RANDOMKEY) is
+//! O(1) and iteration order is deterministic. Deletion is `swap_remove`,
+//! which only ever moves the *last* entry down into the hole; SCAN therefore
+//! walks indices from high to low, and a full iteration returns every key
+//! that was present throughout (a moved key can be returned twice, never
+//! missed), which is the guarantee Redis's SCAN gives.
+
+use std::hash::{BuildHasher, Hasher};
+
+use indexmap::IndexMap;
+
+use crate::limits::{ACTIVE_EXPIRE_ACCEPTABLE_STALE, ACTIVE_EXPIRE_KEYS_PER_LOOP, ACTIVE_EXPIRE_MAX_LOOPS};
+use crate::rng::Rng;
+use crate::store::mem;
+use crate::store::value::Value;
+use crate::time::Millis;
+
+/// SipHash keyed by the node's seed: deterministic for a given seed, and not
+/// guessable by clients that would like to flood one bucket.
+#[derive(Clone, Debug)]
+pub struct SeededState(pub u64);
+
+impl BuildHasher for SeededState {
+    type Hasher = std::collections::hash_map::DefaultHasher;
+    fn build_hasher(&self) -> Self::Hasher {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write_u64(self.0);
+        h
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub value: Value,
+    /// Last access, for OBJECT IDLETIME and LRU eviction.
+    pub atime: Millis,
+    /// Logarithmic access counter, for OBJECT FREQ and LFU eviction.
+    pub lfu: u8,
+}
+
+/// Redis's `LFU_INIT_VAL`.
+pub const LFU_INIT_VAL: u8 = 5;
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    keys: IndexMap<Vec<u8>, Entry, SeededState>,
+    expires: IndexMap<Vec<u8>, Millis, SeededState>,
+    /// Bytes held by keys, values and expires entries (not the bucket arrays).
+    mem: usize,
+    /// Keys removed because their TTL passed (lazily or actively).
+    pub expired_keys: u64,
+    pub avg_ttl: u64,
+}
+
+/// What a SCAN step returns: the next cursor (0 when done) and the keys.
+pub struct ScanPage {
+    pub cursor: u64,
+    pub keys: Vec<Vec<u8>>,
+}
+
+impl Db {
+    pub fn new(seed: u64) -> Db {
+        Db {
+            keys: IndexMap::with_hasher(SeededState(seed)),
+            expires: IndexMap::with_hasher(SeededState(seed ^ 0x5eed)),
+            mem: 0,
+            expired_keys: 0,
+            avg_ttl: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    fn entry_mem(key: &[u8], e: &Entry) -> usize {
+        mem::key_size(key) + e.value.mem_size()
+    }
+
+    /// Bytes this database holds, including hash table bucket arrays.
+    pub fn used_memory(&self) -> usize {
+        let buckets = |n: usize| if n == 0 { 0 } else { 8 * n.next_power_of_two().max(4) };
+        self.mem + buckets(self.keys.len()) + buckets(self.expires.len())
+    }
+
+    /// The entry without expiry checks or access tracking (for views, OBJECT).
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.get(key)
+    }
+
+    pub fn expire_at(&self, key: &[u8]) -> Option<Millis> {
+        self.expires.get(key).copied()
+    }
+
+    /// Deletes `key` if its TTL has passed; true if it did.
+    pub fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> bool {
+        match self.expires.get(key) {
+            Some(&at) if at <= now => {
+                self.remove(key);
+                self.expired_keys += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Looks a key up as a command does: expired keys are deleted first.
+    pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Entry> {
+        self.expire_if_needed(key, now);
+        self.keys.get(key)
+    }
+
+    /// Like [`Db::get`], and records the access (LRU time and LFU counter).
+    pub fn get_touch(&mut self, key: &[u8], now: Millis, lfu_log_factor: u64, rng: &mut Rng) -> Option<&Entry> {
+        self.expire_if_needed(key, now);
+        let e = self.keys.get_mut(key)?;
+        e.atime = now;
+        e.lfu = lfu_log_incr(e.lfu, lfu_log_factor, rng);
+        Some(e)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Inserts or replaces a value. With `keep_ttl` false any TTL is removed.
+    pub fn set(&mut self, key: &[u8], value: Value, now: Millis, keep_ttl: bool) {
+        if !keep_ttl {
+            self.persist(key);
+        }
+        let entry = Entry { value, atime: now, lfu: LFU_INIT_VAL };
+        let add = Self::entry_mem(key, &entry);
+        if let Some(old) = self.keys.get_mut(key) {
+            let sub = Self::entry_mem(key, old);
+            *old = entry;
+            self.mem = self.mem + add - sub;
+        } else {
+            self.keys.insert(key.to_vec(), entry);
+            self.mem += add;
+        }
+    }
+
+    /// Applies `f` to the value of a live key, keeping the memory total right.
+    pub fn modify<R>(&mut self, key: &[u8], now: Millis, f: impl FnOnce(&mut Value) -> R) -> Option<R> {
+        self.expire_if_needed(key, now);
+        let e = self.keys.get_mut(key)?;
+        let before = Self::entry_mem(key, e);
+        let r = f(&mut e.value);
+        e.atime = now;
+        let after = Self::entry_mem(key, e);
+        self.mem = self.mem + after - before;
+        Some(r)
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.keys.swap_remove(key)?;
+        self.mem -= Self::entry_mem(key, &e);
+        self.persist(key);
+        Some(e)
+    }
+
+    pub fn set_expire(&mut self, key: &[u8], at: Millis) {
+        if self.expires.insert(key.to_vec(), at).is_none() {
+            self.mem += mem::DICT_ENTRY;
+        }
+    }
+
+    /// Removes a TTL; true if there was one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        if self.expires.swap_remove(key).is_some() {
+            self.mem -= mem::DICT_ENTRY;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.clear();
+        self.expires.clear();
+        self.mem = 0;
+    }
+
+    /// Every live key (expired ones are skipped, not deleted).
+    pub fn live_keys(&self, now: Millis) -> impl Iterator<Item = &Vec<u8>> {
+        self.keys.keys().filter(move |k| !matches!(self.expires.get(k.as_slice()), Some(&at) if at <= now))
+    }
+
+    /// A random live key, deleting expired ones met on the way (RANDOMKEY).
+    pub fn random_key(&mut self, now: Millis, rng: &mut Rng) -> Option<Vec<u8>> {
+        let mut tries = 0;
+        loop {
+            if self.keys.is_empty() {
+                return None;
+            }
+            let (k, _) = self.keys.get_index(rng.below(self.keys.len()))?;
+            let k = k.clone();
+            // When every key has a TTL and all are expired, Redis gives up
+            // after 100 tries and returns one anyway; so do we.
+            if self.expires.len() == self.keys.len() && tries >= 100 {
+                return Some(k);
+            }
+            tries += 1;
+            if !self.expire_if_needed(&k, now) {
+                return Some(k);
+            }
+        }
+    }
+
+    /// One SCAN step. Cursor 0 starts; indices are walked from high to low.
+    pub fn scan(&mut self, cursor: u64, count: usize, now: Millis, mut keep: impl FnMut(&[u8], &Entry) -> bool) -> ScanPage {
+        let mut next = if cursor == 0 { self.keys.len() as u64 } else { cursor.min(self.keys.len() as u64) };
+        let mut visited = Vec::new();
+        let mut steps = 0;
+        while next > 0 && steps < count.max(1) {
+            let (k, _) = self.keys.get_index((next - 1) as usize).expect("index below len");
+            visited.push(k.clone());
+            next -= 1;
+            steps += 1;
+        }
+        let mut keys = Vec::with_capacity(visited.len());
+        for k in visited {
+            // Expire lazily as Redis's scan callback does; deleting a key only
+            // moves the last entry down into visited territory.
+            if self.expire_if_needed(&k, now) {
+                continue;
+            }
+            if let Some(e) = self.keys.get(k.as_slice()) {
+                if keep(&k, e) {
+                    keys.push(k);
+                }
+            }
+        }
+        ScanPage { cursor: next, keys }
+    }
+
+    /// One database's share of Redis's `activeExpireCycle`: sample keys with
+    /// a TTL, delete the expired ones, and repeat while more than 10 % of a
+    /// sample was expired. Returns the keys deleted.
+    pub fn active_expire(&mut self, now: Millis, rng: &mut Rng, effort: usize) -> Vec<Vec<u8>> {
+        let per_loop = ACTIVE_EXPIRE_KEYS_PER_LOOP + ACTIVE_EXPIRE_KEYS_PER_LOOP / 4 * effort.saturating_sub(1);
+        let stale = ACTIVE_EXPIRE_ACCEPTABLE_STALE.saturating_sub(effort.saturating_sub(1));
+        let mut deleted = Vec::new();
+        for _ in 0..ACTIVE_EXPIRE_MAX_LOOPS * effort.max(1) {
+            if self.expires.is_empty() {
+                break;
+            }
+            let sample = per_loop.min(self.expires.len());
+            let mut expired = 0;
+            let mut ttl_sum = 0u64;
+            let mut ttl_n = 0u64;
+            for _ in 0..sample {
+                if self.expires.is_empty() {
+                    break;
+                }
+                let (k, &at) = self.expires.get_index(rng.below(self.expires.len())).expect("non-empty");
+                if at <= now {
+                    let k = k.clone();
+                    self.remove(&k);
+                    self.expired_keys += 1;
+                    deleted.push(k);
+                    expired += 1;
+                } else {
+                    ttl_sum += at.saturating_sub(now);
+                    ttl_n += 1;
+                }
+            }
+            if ttl_n > 0 {
+                let avg = ttl_sum / ttl_n;
+                // Redis keeps a running average weighted 2 % to the newest sample.
+                self.avg_ttl = if self.avg_ttl == 0 { avg } else { (self.avg_ttl / 50) * 49 + avg / 50 };
+            }
+            if expired * 100 <= sample * stale {
+                break;
+            }
+        }
+        if self.expires.is_empty() {
+            self.avg_ttl = 0;
+        }
+        deleted
+    }
+}
+
+/// Redis's `LFULogIncr`: the counter grows with probability 1/((c-5)·factor+1).
+pub fn lfu_log_incr(counter: u8, factor: u64, rng: &mut Rng) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let r = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let base = (counter as f64 - LFU_INIT_VAL as f64).max(0.0);
+    let p = 1.0 / (base * factor as f64 + 1.0);
+    if r < p {
+        counter + 1
+    } else {
+        counter
+    }
+}
+
+/// All databases of a node.
+#[derive(Clone, Debug)]
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    pub fn new(n: usize, seed: u64) -> Keyspace {
+        Keyspace { dbs: (0..n).map(|i| Db::new(seed.wrapping_add(i as u64))).collect() }
+    }
+    pub fn used_memory(&self) -> usize {
+        self.dbs.iter().map(Db::used_memory).sum()
+    }
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(Db::len).sum()
+    }
+    pub fn expired_keys(&self) -> u64 {
+        self.dbs.iter().map(|d| d.expired_keys).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::value::StrValue;
+
+    fn sv(s: &str) -> Value {
+        Value::Str(StrValue::from_bytes(s.as_bytes(), true))
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_despite_deletes() {
+        let now = Millis(0);
+        for seed in 0..50u64 {
+            let mut rng = Rng::new(seed);
+            let mut db = Db::new(seed);
+            for i in 0..200 {
+                db.set(format!("k{i}").as_bytes(), sv("v"), now, false);
+            }
+            // Keys k0..k99 are never deleted; others churn during the scan.
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor = 0;
+            loop {
+                let page = db.scan(cursor, 7, now, |_, _| true);
+                seen.extend(page.keys);
+                for _ in 0..3 {
+                    let i = 100 + rng.below(100);
+                    db.remove(format!("k{i}").as_bytes());
+                    db.set(format!("n{}", rng.next_u64()).as_bytes(), sv("v"), now, false);
+                }
+                cursor = page.cursor;
+                if cursor == 0 {
+                    break;
+                }
+            }
+            for i in 0..100 {
+                assert!(seen.contains(format!("k{i}").as_bytes()), "seed {seed} missed k{i}");
+            }
+        }
+    }
+
+    #[test]
+    fn active_expiry_removes_expired_keys_over_cycles() {
+        let mut rng = Rng::new(1);
+        let mut db = Db::new(1);
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            db.set(k.as_bytes(), sv("v"), Millis(0), false);
+            db.set_expire(k.as_bytes(), Millis(if i < 900 { 100 } else { 1_000_000 }));
+        }
+        let mut cycles = 0;
+        while db.len() > 100 && cycles < 1000 {
+            db.active_expire(Millis(200), &mut rng, 1);
+            cycles += 1;
+        }
+        assert_eq!(db.len(), 100, "after {cycles} cycles");
+        assert_eq!(db.expired_keys, 900);
+    }
+
+    #[test]
+    fn memory_returns_to_zero() {
+        let mut db = Db::new(0);
+        db.set(b"a", sv("hello"), Millis(0), false);
+        db.set_expire(b"a", Millis(5));
+        db.modify(b"a", Millis(0), |v| {
+            let Value::Str(s) = v;
+            s.make_raw().extend_from_slice(b" world");
+            s.note_growth();
+        });
+        assert!(db.used_memory() > 0);
+        db.remove(b"a");
+        assert_eq!(db.used_memory(), 0);
+    }
+}

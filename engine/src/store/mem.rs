@@ -1,0 +1,82 @@
+//! Memory accounting that tracks Redis's `used_memory` closely: the sizes of
+//! the allocations Redis makes (robj, sds headers, dict entries) rounded up
+//! to jemalloc's size classes, so `MEMORY USAGE` answers what Redis answers.
+
+/// `sizeof(robj)`.
+pub const ROBJ: usize = 16;
+/// `sizeof(dictEntry)`.
+pub const DICT_ENTRY: usize = 24;
+/// Redis's `used_memory` right after start with an empty dataset (7.0, jemalloc).
+pub const BASELINE_USED_MEMORY: usize = 870_000;
+
+/// jemalloc's size class for a request of `n` bytes (x86_64, 16-byte quantum).
+pub fn jemalloc_size(n: usize) -> usize {
+    if n <= 8 {
+        8
+    } else if n <= 128 {
+        n.div_ceil(16) * 16
+    } else {
+        let step = n.next_power_of_two() / 8;
+        n.div_ceil(step) * step
+    }
+}
+
+/// Header size of the sds type Redis picks for a string of length `len`.
+pub fn sds_hdr(len: usize, allow_type5: bool) -> usize {
+    if len < 32 && allow_type5 {
+        1
+    } else if len < 256 {
+        3
+    } else if len < 65536 {
+        5
+    } else if len < (1usize << 32) {
+        9
+    } else {
+        17
+    }
+}
+
+/// Bytes jemalloc hands out for an sds of `len` created with `sdsnewlen`.
+pub fn sds_new_size(len: usize) -> usize {
+    jemalloc_size(sds_hdr(len, true) + len + 1)
+}
+
+/// Capacity (`sdsalloc`) of an sds fresh from `sdsnewlen`: the allocator's
+/// usable size minus header and terminator; type-5 sds (< 32 bytes) have none spare.
+pub fn sds_usable(len: usize) -> usize {
+    let hdr = sds_hdr(len, true);
+    if hdr == 1 {
+        len
+    } else {
+        jemalloc_size(hdr + len + 1) - hdr - 1
+    }
+}
+
+/// Usable `alloc` of an sds grown by `sdsMakeRoomFor` to hold `newlen`
+/// bytes (greedy: doubled below 1 MiB, +1 MiB above).
+pub fn sds_grow_alloc(newlen: usize) -> usize {
+    let want = if newlen < 1024 * 1024 { newlen * 2 } else { newlen + 1024 * 1024 };
+    let hdr = sds_hdr(want, false);
+    jemalloc_size(hdr + want + 1) - hdr - 1
+}
+
+/// Bytes an sds with capacity `alloc` occupies (`sdsZmallocSize`).
+pub fn sds_alloc_size(alloc: usize) -> usize {
+    jemalloc_size(sds_hdr(alloc, false) + alloc + 1)
+}
+
+/// Bytes a key occupies in the main dict: its sds plus the dict entry.
+pub fn key_size(key: &[u8]) -> usize {
+    sds_new_size(key.len()) + DICT_ENTRY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn size_classes() {
+        for (n, want) in [(1, 8), (8, 8), (9, 16), (17, 32), (33, 48), (128, 128), (129, 160), (257, 320), (1025, 1280)] {
+            assert_eq!(jemalloc_size(n), want, "{n}");
+        }
+    }
+}

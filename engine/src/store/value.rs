@@ -1,0 +1,157 @@
+//! Values and their encodings as Redis reports them (`OBJECT ENCODING`).
+
+use crate::limits::{EMBSTR_SIZE_LIMIT, OBJ_SHARED_INTEGERS};
+use crate::protocol::request::parse_i64_strict;
+use crate::store::mem;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Str(StrValue),
+}
+
+/// A string value in one of Redis's three encodings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrValue {
+    /// `int`: a 64-bit integer; `shared` mirrors Redis's shared integer objects (0..9999).
+    Int { v: i64, shared: bool },
+    /// `embstr`: up to 44 bytes, allocated with its object header.
+    Embstr(Vec<u8>),
+    /// `raw`: any length; `alloc` is the sds capacity, which APPEND grows greedily.
+    Raw { data: Vec<u8>, alloc: usize },
+}
+
+impl StrValue {
+    /// Redis's `tryObjectEncoding` for a freshly written string.
+    pub fn from_bytes(b: &[u8], share_ints: bool) -> StrValue {
+        if b.len() <= 20 {
+            if let Some(v) = parse_i64_strict(b) {
+                return StrValue::int(v, share_ints);
+            }
+        }
+        if b.len() <= EMBSTR_SIZE_LIMIT {
+            StrValue::Embstr(b.to_vec())
+        } else {
+            // sdsnewlen's usable capacity, trimmed by tryObjectEncoding when the
+            // slack exceeds a tenth of the length.
+            let usable = mem::sds_usable(b.len());
+            let alloc = if usable - b.len() > b.len() / 10 { b.len() } else { usable };
+            StrValue::Raw { data: b.to_vec(), alloc }
+        }
+    }
+    pub fn int(v: i64, share_ints: bool) -> StrValue {
+        StrValue::Int { v, shared: share_ints && (0..OBJ_SHARED_INTEGERS).contains(&v) }
+    }
+    /// A string that Redis keeps `embstr` when short (e.g. INCRBYFLOAT results).
+    pub fn embstr_or_raw(b: Vec<u8>) -> StrValue {
+        if b.len() <= EMBSTR_SIZE_LIMIT {
+            StrValue::Embstr(b)
+        } else {
+            let alloc = mem::sds_usable(b.len());
+            StrValue::Raw { data: b, alloc }
+        }
+    }
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            StrValue::Int { v, .. } => v.to_string().into_bytes(),
+            StrValue::Embstr(b) | StrValue::Raw { data: b, .. } => b.clone(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            StrValue::Int { v, .. } => int_len(*v),
+            StrValue::Embstr(b) | StrValue::Raw { data: b, .. } => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Converts to `raw` for an in-place edit (APPEND, SETRANGE), as Redis's
+    /// `dbUnshareStringValue` does, and returns the bytes.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, StrValue::Raw { .. }) {
+            let data = self.to_bytes();
+            let alloc = mem::sds_usable(data.len());
+            *self = StrValue::Raw { data, alloc };
+        }
+        match self {
+            StrValue::Raw { data, .. } => data,
+            _ => unreachable!("converted to raw above"),
+        }
+    }
+    /// Records that a raw string grew to its current length through
+    /// `sdsMakeRoomFor` (greedy preallocation).
+    pub fn note_growth(&mut self) {
+        if let StrValue::Raw { data, alloc } = self {
+            if data.len() > *alloc {
+                *alloc = mem::sds_grow_alloc(data.len());
+            }
+        }
+    }
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            StrValue::Int { .. } => "int",
+            StrValue::Embstr(_) => "embstr",
+            StrValue::Raw { .. } => "raw",
+        }
+    }
+    /// Bytes of the object and its payload (`objectComputeSize`).
+    pub fn mem_size(&self) -> usize {
+        match self {
+            StrValue::Int { .. } => mem::ROBJ,
+            StrValue::Embstr(b) => mem::jemalloc_size(mem::ROBJ + 3 + b.len() + 1),
+            StrValue::Raw { alloc, .. } => mem::ROBJ + mem::sds_alloc_size(*alloc),
+        }
+    }
+}
+
+fn int_len(v: i64) -> usize {
+    let mut n = if v < 0 { 2 } else { 1 };
+    let mut x = v.unsigned_abs();
+    while x >= 10 {
+        x /= 10;
+        n += 1;
+    }
+    n
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+        }
+    }
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) => s.encoding(),
+        }
+    }
+    pub fn mem_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.mem_size(),
+        }
+    }
+    pub fn refcount(&self) -> i64 {
+        match self {
+            Value::Str(StrValue::Int { shared: true, .. }) => i32::MAX as i64,
+            _ => 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn memory_usage_matches_redis_7_0() {
+        // MEMORY USAGE = value + key sds + dictEntry, figures read off redis-server 7.0.15.
+        let usage = |k: &str, v: &StrValue| v.mem_size() + mem::key_size(k.as_bytes());
+        assert_eq!(usage("foo", &StrValue::from_bytes(b"bar", true)), 64);
+        assert_eq!(usage("foo", &StrValue::from_bytes(b"12345", true)), 48);
+        assert_eq!(usage("foo", &StrValue::from_bytes(&[b'a'; 61], true)), 128);
+        assert_eq!(usage(&"k".repeat(36), &StrValue::from_bytes(b"v", true)), 104);
+        let mut s = StrValue::from_bytes(&[b'a'; 61], true);
+        s.make_raw().push(b'x');
+        s.note_growth();
+        assert_eq!(usage("foo", &s), 176);
+    }
+}
