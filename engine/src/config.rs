@@ -9,76 +9,47 @@ use std::collections::BTreeMap;
 
 const DEFAULTS: &str = include_str!("../data/config-defaults.txt");
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+const TYPES: &str = include_str!("../data/config-types.txt");
+
+/// A parameter's type, as Redis 7.0 validates it (read off a real server by
+/// `xtask/gen_config_types.py` into `engine/data/config-types.txt`).
+#[derive(Clone, Debug, PartialEq)]
 enum Kind {
     Bool,
     Int { min: i64, max: i64, memory: bool },
-    Enum(&'static [&'static str]),
+    Enum(Vec<String>),
     Str,
-    /// Multi-word values Redis validates specially; accepted as given.
+    Immutable,
+    Protected,
+    /// Multi-word values Redis validates specially; accepted as given,
+    /// except notify-keyspace-events which is checked and canonicalised.
     Special,
 }
 
-const MAXMEMORY_POLICIES: &[&str] = &[
-    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction",
-];
+fn parse_kind(kind: &str, detail: &str) -> Kind {
+    let range = |memory| {
+        let mut it = detail.split(' ').filter_map(|x| x.parse::<i64>().ok());
+        Kind::Int { min: it.next().unwrap_or(i64::MIN), max: it.next().unwrap_or(i64::MAX), memory }
+    };
+    match kind {
+        "bool" => Kind::Bool,
+        "int" => range(false),
+        "memory" => range(true),
+        "enum" => Kind::Enum(detail.split(", ").map(str::to_string).collect()),
+        "string" => Kind::Str,
+        "immutable" => Kind::Immutable,
+        "protected" => Kind::Protected,
+        _ => Kind::Special,
+    }
+}
 
-/// Parameters Redis refuses to change at run time.
-const IMMUTABLE: &[&str] = &[
-    "daemonize", "databases", "io-threads", "io-threads-do-reads", "always-show-logo", "syslog-enabled", "syslog-ident",
-    "syslog-facility", "cluster-enabled", "cluster-config-file", "cluster-port", "supervised", "pidfile", "logfile",
-    "aclfile", "unixsocket", "unixsocketperm", "set-proc-title", "disable-thp", "enable-protected-configs",
-    "enable-debug-command", "enable-module-command", "tcp-backlog", "appenddirname", "tls-port", "tls-cluster",
-    "tls-replication", "tls-session-caching", "tls-session-cache-size", "tls-session-cache-timeout", "jemalloc-bg-thread",
-    "crash-log-enabled", "crash-memcheck-enabled", "oom-score-adj-values-immutable",
-];
-
-/// Parameters that only `enable-protected-configs` unlocks.
-const PROTECTED: &[&str] = &["dir", "dbfilename"];
-
-fn kind_of(name: &str, default: &str) -> Kind {
-    let int = |min, max| Kind::Int { min, max, memory: false };
-    let memv = |min, max| Kind::Int { min, max, memory: true };
+/// Parameters the probe leaves alone (changing them would disturb it).
+fn unprobed_kind(name: &str) -> Kind {
     match name {
-        "maxmemory-policy" => Kind::Enum(MAXMEMORY_POLICIES),
-        "loglevel" => Kind::Enum(&["debug", "verbose", "notice", "warning"]),
-        "appendfsync" => Kind::Enum(&["always", "everysec", "no"]),
-        "supervised" => Kind::Enum(&["upstart", "systemd", "auto", "no"]),
-        "repl-diskless-load" => Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
-        "sanitize-dump-payload" => Kind::Enum(&["no", "yes", "clients"]),
-        "propagation-error-behavior" => Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
-        "cluster-preferred-endpoint-type" => Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
-        "oom-score-adj" => Kind::Enum(&["no", "yes", "relative", "absolute"]),
-        "acl-pubsub-default" => Kind::Enum(&["allchannels", "resetchannels"]),
-        "enable-protected-configs" | "enable-debug-command" | "enable-module-command" => Kind::Enum(&["no", "yes", "local"]),
-        "shutdown-on-sigint" | "shutdown-on-sigterm" => Kind::Special,
-        "syslog-facility" => Kind::Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]),
-        "save" | "client-output-buffer-limit" | "oom-score-adj-values" | "notify-keyspace-events" | "bind"
-        | "latency-tracking-info-percentiles" | "replicaof" | "slaveof" => Kind::Special,
-        "maxmemory" | "maxmemory-clients" | "repl-backlog-size" | "client-query-buffer-limit" | "proto-max-bulk-len"
-        | "auto-aof-rewrite-min-size" | "active-defrag-ignore-bytes" | "hll-sparse-max-bytes" | "stream-node-max-bytes"
-        | "cluster-link-sendbuf-limit" | "hash-max-listpack-value" | "hash-max-ziplist-value" | "zset-max-listpack-value"
-        | "zset-max-ziplist-value" => memv(0, i64::MAX),
-        "port" | "tls-port" | "cluster-port" | "cluster-announce-port" | "cluster-announce-bus-port"
-        | "cluster-announce-tls-port" | "replica-announce-port" | "slave-announce-port" => int(0, 65535),
-        "hz" => int(0, i32::MAX as i64),
-        "databases" => int(1, i32::MAX as i64),
-        "maxclients" => int(1, u32::MAX as i64),
-        "maxmemory-samples" => int(1, i32::MAX as i64),
-        "maxmemory-eviction-tenacity" => int(0, 100),
-        "active-expire-effort" => int(1, 10),
-        "lfu-log-factor" | "lfu-decay-time" => int(0, i32::MAX as i64),
-        "list-max-listpack-size" | "list-max-ziplist-size" => int(i32::MIN as i64, i32::MAX as i64),
-        "slowlog-log-slower-than" => int(-1, i64::MAX),
-        _ => {
-            if default == "yes" || default == "no" {
-                Kind::Bool
-            } else if default.parse::<i64>().is_ok() {
-                int(0, i64::MAX)
-            } else {
-                Kind::Str
-            }
-        }
+        "requirepass" | "masterauth" | "masteruser" => Kind::Str,
+        "port" => Kind::Int { min: 0, max: 65535, memory: false },
+        "dir" | "dbfilename" => Kind::Protected,
+        _ => Kind::Special,
     }
 }
 
@@ -133,8 +104,13 @@ impl Config {
         let mut kinds = BTreeMap::new();
         for line in DEFAULTS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
             let (k, v) = line.split_once('\t').unwrap_or((line, ""));
-            kinds.insert(k.to_string(), kind_of(k, v));
+            kinds.insert(k.to_string(), unprobed_kind(k));
             values.insert(k.to_string(), v.to_string());
+        }
+        for line in TYPES.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let mut f = line.splitn(3, '\t');
+            let (name, kind, detail) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            kinds.insert(name.to_string(), parse_kind(kind, detail));
         }
         Config { values, kinds }
     }
@@ -156,17 +132,13 @@ impl Config {
     /// value as it will be stored and returned by CONFIG GET.
     pub fn validate(&self, name: &str, value: &str) -> Result<(String, String), ConfigError> {
         let lname = name.to_ascii_lowercase();
-        let Some(kind) = self.kinds.get(&lname).copied() else {
+        let Some(kind) = self.kinds.get(&lname).cloned() else {
             return Err(ConfigError::Unknown(name.to_string()));
         };
         let invalid = |reason: &str| ConfigError::Invalid { name: lname.clone(), reason: reason.to_string() };
-        if IMMUTABLE.contains(&lname.as_str()) {
-            return Err(invalid("can't set immutable config"));
-        }
-        if PROTECTED.contains(&lname.as_str()) {
-            return Err(invalid("can't set protected config"));
-        }
         let stored = match kind {
+            Kind::Immutable => return Err(invalid("can't set immutable config")),
+            Kind::Protected => return Err(invalid("can't set protected config")),
             Kind::Bool => match value.to_ascii_lowercase().as_str() {
                 "yes" => "yes".to_string(),
                 "no" => "no".to_string(),
@@ -174,18 +146,20 @@ impl Config {
             },
             Kind::Int { min, max, memory } => {
                 let n = if memory {
-                    parse_memory(value).ok_or_else(|| invalid("argument must be a memory value"))?
+                    parse_memory(value).filter(|n| *n >= 0).ok_or_else(|| invalid("argument must be a memory value"))?
                 } else {
                     value.parse::<i64>().map_err(|_| invalid("argument couldn't be parsed into an integer"))?
                 };
                 if n < min || n > max {
                     return Err(invalid(&format!("argument must be between {min} and {max} inclusive")));
                 }
+                // Redis clamps hz into CONFIG_MIN_HZ..=CONFIG_MAX_HZ when applying it.
+                let n = if lname == "hz" { n.clamp(1, 500) } else { n };
                 n.to_string()
             }
             Kind::Enum(options) => {
                 let v = value.to_ascii_lowercase();
-                if !options.contains(&v.as_str()) {
+                if !options.contains(&v) {
                     return Err(invalid(&format!("argument(s) must be one of the following: {}", options.join(", "))));
                 }
                 v
@@ -193,7 +167,7 @@ impl Config {
             Kind::Str => value.to_string(),
             Kind::Special => {
                 if lname == "notify-keyspace-events" {
-                    validate_notify_flags(value).ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmd'."))?
+                    validate_notify_flags(value).ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?
                 } else {
                     value.to_string()
                 }

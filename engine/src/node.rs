@@ -76,6 +76,7 @@ pub struct Stats {
     pub rejected_connections: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
+    pub evicted_keys: u64,
     pub error_replies: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,

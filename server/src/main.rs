@@ -1,1 +1,57 @@
-fn main(){}
+//! The `cachelab-server` command line: parses flags, binds, serves until Ctrl-C.
+
+use std::net::SocketAddr;
+
+struct Args {
+    bind: String,
+    port: u16,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR]\n  defaults: --bind 127.0.0.1 --port 6379");
+    std::process::exit(2)
+}
+
+fn parse_args() -> Args {
+    let mut args = Args { bind: "127.0.0.1".into(), port: 6379 };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => args.port = it.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage()),
+            "--bind" => args.bind = it.next().unwrap_or_else(|| usage()),
+            "-h" | "--help" => usage(),
+            _ => {
+                eprintln!("unknown argument {a:?}");
+                usage()
+            }
+        }
+    }
+    args
+}
+
+fn main() {
+    let args = parse_args();
+    let addr: SocketAddr = match format!("{}:{}", args.bind, args.port).parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bad address: {e}");
+            std::process::exit(2);
+        }
+    };
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("cachelab-server listening on {addr} (Redis 7.0 protocol). Ctrl-C to stop.");
+    let result = cachelab_server::run_blocking(listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("cachelab-server: shutting down");
+    });
+    if let Err(e) = result {
+        eprintln!("cachelab-server: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,192 @@
+//! Test harness shared by the cross-crate tests: start a real `redis-server`
+//! on a free loopback port, start `cachelab-server` in-process, talk RESP to
+//! either, and drive an in-process `Node` with injected time.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cachelab_engine::protocol::{parse_reply, Reply};
+use cachelab_engine::{ConnId, Input, Millis, Node, Output};
+
+/// Encodes argv as a RESP multibulk request.
+pub fn encode_request(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+pub fn args(parts: &[&str]) -> Vec<Vec<u8>> {
+    parts.iter().map(|p| p.as_bytes().to_vec()).collect()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
+}
+
+/// A blocking RESP connection.
+pub struct RespConn {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl RespConn {
+    pub fn connect(port: u16) -> RespConn {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(sock) => {
+                    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+                    sock.set_nodelay(true).expect("nodelay");
+                    return RespConn { sock, buf: Vec::new() };
+                }
+                Err(e) if Instant::now() > deadline => panic!("cannot connect to 127.0.0.1:{port}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.sock.write_all(bytes).expect("write");
+    }
+    /// Reads one reply; returns its exact bytes. `None` if the server closed.
+    pub fn read_reply_bytes(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some((_, n)) = parse_reply(&self.buf).expect("server sent malformed RESP") {
+                let bytes = self.buf[..n].to_vec();
+                self.buf.drain(..n);
+                return Some(bytes);
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.sock.read(&mut chunk).expect("read");
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+    pub fn call(&mut self, argv: &[Vec<u8>]) -> Vec<u8> {
+        self.send_raw(&encode_request(argv));
+        self.read_reply_bytes().expect("connection closed")
+    }
+    pub fn call_str(&mut self, parts: &[&str]) -> Reply {
+        let bytes = self.call(&args(parts));
+        parse_reply(&bytes).expect("valid").expect("complete").0
+    }
+    /// True once the server has closed the connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.sock.read(&mut b), Ok(0))
+    }
+}
+
+/// A real `redis-server` (Debian's package) on a free loopback port, killed on drop.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// `None` when redis-server is not installed (`cargo xtask test` installs it).
+    pub fn start() -> Option<RedisServer> {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--enable-debug-command", "yes", "--daemonize", "no", "--dir", &std::env::temp_dir().to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = RedisServer { child, port };
+        let mut c = RespConn::connect(port);
+        assert_eq!(c.call_str(&["PING"]), Reply::Simple("PONG".into()));
+        Some(server)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// cachelab-server running in-process on a free port; stopped on drop.
+pub struct CachelabServer {
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CachelabServer {
+    pub fn start() -> CachelabServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            cachelab_server::run_blocking(listener, async {
+                let _ = rx.await;
+            })
+            .expect("server runs");
+        });
+        CachelabServer { port, stop: Some(tx), thread: Some(thread) }
+    }
+}
+
+impl Drop for CachelabServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An in-process node with one connected client, time injected by the caller.
+pub struct EngineClient {
+    pub node: Node,
+    conn: ConnId,
+    pub closed: bool,
+}
+
+impl EngineClient {
+    pub fn new(seed: u64, now: Millis) -> EngineClient {
+        let mut node = Node::new(seed);
+        node.start(now, 6379);
+        let conn = ConnId(1);
+        node.handle(now, Input::ConnOpened { conn, peer: "127.0.0.1:50000".into(), local: "127.0.0.1:6379".into() });
+        EngineClient { node, conn, closed: false }
+    }
+    /// Sends raw bytes; returns every byte the node wrote back.
+    pub fn send_raw(&mut self, now: Millis, bytes: &[u8]) -> Vec<u8> {
+        self.node.handle(now, Input::ClientBytes { conn: self.conn, bytes });
+        let mut out = Vec::new();
+        while let Some(o) = self.node.poll_output() {
+            match o {
+                Output::ToClient { conn, bytes } if conn == self.conn => out.extend(bytes),
+                Output::CloseConn { conn } if conn == self.conn => self.closed = true,
+                _ => {}
+            }
+        }
+        out
+    }
+    pub fn call(&mut self, now: Millis, argv: &[Vec<u8>]) -> Vec<u8> {
+        self.send_raw(now, &encode_request(argv))
+    }
+}
+
+/// Wall-clock now, for harnesses that race a real server.
+pub fn wall_now() -> Millis {
+    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64)
+}
+
+/// Shows bytes readably in failure messages.
+pub fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).replace("\r\n", "⏎")
+}

@@ -222,9 +222,12 @@ fn copy(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let dbs = &mut ctx.srv.ks.dbs;
     let Some(entry) = dbs[src_db].get(src, now) else { return Reply::Int(0) };
     let mut value = entry.value.clone();
-    // dupStringObject: a shared integer becomes a private one.
-    if let crate::store::Value::Str(crate::store::StrValue::Int { shared, .. }) = &mut value {
-        *shared = false;
+    // dupStringObject: a shared integer becomes a private one; a raw string
+    // gets a fresh sds with no spare capacity beyond the allocator's.
+    match &mut value {
+        crate::store::Value::Str(crate::store::StrValue::Int { shared, .. }) => *shared = false,
+        crate::store::Value::Str(s @ crate::store::StrValue::Raw { .. }) => *s = crate::store::StrValue::raw_new(s.to_bytes()),
+        _ => {}
     }
     let ttl = dbs[src_db].expire_at(src);
     if dbs[dst_db].get(dst, now).is_some() {

@@ -229,6 +229,8 @@ fn arity_ok(arity: i64, argc: usize) -> bool {
 
 /// Redis's `%.128s`, with newlines made spaces as `rejectCommandFormat` does.
 fn sanitize(b: &[u8], max: usize) -> String {
+    // C's %s stops at the first NUL byte.
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
     let s = String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned();
     s.replace(['\r', '\n'], " ")
 }
@@ -273,6 +275,9 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let Some(handler) = cmd.handler else {
         return wrong_args(&cmd.fullname);
     };
+    if ctx.srv.config.maxmemory() > 0 && cmd.flags.iter().any(|f| f == "denyoom") && !make_room(ctx) {
+        return Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
+    }
     ctx.srv.stats.commands_processed += 1;
     if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
         c.last_cmd = cmd.fullname.clone();
@@ -302,4 +307,45 @@ pub fn parse_int(b: &[u8]) -> Result<i64, Reply> {
 
 pub fn eq_ic(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
+}
+
+/// Frees memory until `used_memory` is within `maxmemory`, by the configured
+/// policy (sampling `maxmemory-samples` candidates, as Redis approximates).
+/// False when the limit cannot be met (noeviction, or nothing evictable).
+fn make_room(ctx: &mut Ctx) -> bool {
+    let limit = ctx.srv.config.maxmemory() as usize;
+    let policy = ctx.srv.config.maxmemory_policy().to_string();
+    let samples = ctx.srv.config.get("maxmemory-samples").and_then(|v| v.parse().ok()).unwrap_or(5usize).max(1);
+    let now = ctx.now;
+    for _ in 0..100_000 {
+        if server::used_memory(ctx.srv) <= limit {
+            return true;
+        }
+        if policy == "noeviction" {
+            return false;
+        }
+        let volatile = policy.starts_with("volatile");
+        let srv = &mut *ctx.srv;
+        let mut best: Option<(usize, Vec<u8>, u64)> = None;
+        for (dbi, db) in srv.ks.dbs.iter().enumerate() {
+            for _ in 0..samples {
+                let Some(k) = db.sample_key(volatile, &mut srv.rng) else { break };
+                let e = db.peek(&k).expect("sampled key exists");
+                let score = match policy.as_str() {
+                    p if p.ends_with("lru") => u64::MAX - e.atime.0,
+                    p if p.ends_with("lfu") => 255 - e.lfu as u64,
+                    "volatile-ttl" => u64::MAX - db.expire_at(&k).map(|m| m.0).unwrap_or(u64::MAX),
+                    _ => srv.rng.next_u64(),
+                };
+                if best.as_ref().is_none_or(|(_, _, s)| score > *s) {
+                    best = Some((dbi, k, score));
+                }
+            }
+        }
+        let Some((dbi, k, _)) = best else { return false };
+        srv.ks.dbs[dbi].remove(&k);
+        srv.stats.evicted_keys += 1;
+        let _ = now;
+    }
+    false
 }

@@ -484,7 +484,7 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("total_net_output_bytes".into(), s.net_output_bytes.to_string()),
                     ("rejected_connections".into(), s.rejected_connections.to_string()),
                     ("expired_keys".into(), srv.ks.expired_keys().to_string()),
-                    ("evicted_keys".into(), "0".into()),
+                    ("evicted_keys".into(), s.evicted_keys.to_string()),
                     ("keyspace_hits".into(), s.keyspace_hits.to_string()),
                     ("keyspace_misses".into(), s.keyspace_misses.to_string()),
                     ("pubsub_channels".into(), "0".into()),
@@ -553,8 +553,8 @@ fn memory_usage(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             return err_syntax();
         }
     }
-    let now = ctx.now;
-    match ctx.db().get(&argv[2], now) {
+    // Redis's MEMORY USAGE finds the key in the dict directly: no lazy expiry.
+    match ctx.db().peek(&argv[2]) {
         None => Reply::Nil,
         Some(e) => Reply::Int((e.value.mem_size() + mem::key_size(&argv[2])) as i64),
     }

@@ -251,17 +251,18 @@ fn getex(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Err(e) => return e,
     };
     let mut expiry = if flags & F_PERSIST != 0 { Expiry::Persist } else { Expiry::None };
+    // Redis looks the key up before validating the expiry value.
+    let v = match read_str(ctx, &argv[1]) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Reply::Nil,
+        Err(e) => return e,
+    };
     if let Some((opt, val)) = expiry_opt {
         match parse_expire_value(ctx, opt, val, "getex") {
             Ok(at) => expiry = Expiry::At(at),
             Err(e) => return e,
         }
     }
-    let v = match read_str(ctx, &argv[1]) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Reply::Nil,
-        Err(e) => return e,
-    };
     let now = ctx.now;
     let db = ctx.db();
     match expiry {
@@ -397,8 +398,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if cur_len.is_none() {
         let mut data = vec![0u8; offset + value.len()];
         data[offset..].copy_from_slice(value);
-        let alloc = crate::store::mem::sds_usable(data.len());
-        db.set(&argv[1], Value::Str(StrValue::Raw { data, alloc }), now, false);
+        db.set(&argv[1], Value::Str(StrValue::raw_new(data)), now, false);
         return Reply::Int((offset + value.len()) as i64);
     }
     let len = db.modify(&argv[1], now, |v| {

@@ -195,6 +195,21 @@ impl Db {
         self.keys.keys().filter(move |k| !matches!(self.expires.get(k.as_slice()), Some(&at) if at <= now))
     }
 
+    /// A uniformly sampled key (from those with a TTL when `volatile`), for eviction.
+    pub fn sample_key(&self, volatile: bool, rng: &mut Rng) -> Option<Vec<u8>> {
+        if volatile {
+            if self.expires.is_empty() {
+                return None;
+            }
+            self.expires.get_index(rng.below(self.expires.len())).map(|(k, _)| k.clone())
+        } else {
+            if self.keys.is_empty() {
+                return None;
+            }
+            self.keys.get_index(rng.below(self.keys.len())).map(|(k, _)| k.clone())
+        }
+    }
+
     /// A random live key, deleting expired ones met on the way (RANDOMKEY).
     pub fn random_key(&mut self, now: Millis, rng: &mut Rng) -> Option<Vec<u8>> {
         let mut tries = 0;

@@ -86,6 +86,9 @@ impl LongDouble {
         if lower == "inf" || lower == "infinity" {
             return Ok(LongDouble::Inf(neg));
         }
+        if lower.starts_with("0x") {
+            return parse_hex(neg, &lower[2..]);
+        }
         let b = body.as_bytes();
         let mut i = 0;
         let mut digits = BigUint::zero();
@@ -233,6 +236,49 @@ impl LongDouble {
             s = "0".into();
         }
         s
+    }
+}
+
+/// `strtold`'s hexadecimal form: `0x` hex digits, optional `.` fraction,
+/// optional binary exponent `p±n`. Exact, then rounded to 64 bits.
+fn parse_hex(neg: bool, body: &str) -> Result<LongDouble, NotAFloat> {
+    let b = body.as_bytes();
+    let mut i = 0;
+    let mut n = BigUint::zero();
+    let mut exp2: i64 = 0;
+    let mut ndigits = 0;
+    let mut seen_dot = false;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'.' && !seen_dot {
+            seen_dot = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            n = (n << 4u32) + BigUint::from(d);
+            ndigits += 1;
+            if seen_dot {
+                exp2 -= 4;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if ndigits == 0 {
+        return Err(NotAFloat);
+    }
+    if i < b.len() && b[i] == b'p' {
+        let rest = &body[i + 1..];
+        let e: i64 = rest.parse().map_err(|_| NotAFloat)?;
+        exp2 += e.clamp(-1_000_000, 1_000_000);
+        i = b.len();
+    }
+    if i != b.len() {
+        return Err(NotAFloat);
+    }
+    match round_to_ld(neg, n, exp2, false) {
+        LongDouble::Inf(_) => Err(NotAFloat),
+        LongDouble::Finite(_, m, e) if m != 0 && e + 63 < LD_MIN_EXP => Err(NotAFloat),
+        ok => Ok(ok),
     }
 }
 

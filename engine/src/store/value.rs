@@ -16,8 +16,9 @@ pub enum StrValue {
     Int { v: i64, shared: bool },
     /// `embstr`: up to 44 bytes, allocated with its object header.
     Embstr(Vec<u8>),
-    /// `raw`: any length; `alloc` is the sds capacity, which APPEND grows greedily.
-    Raw { data: Vec<u8>, alloc: usize },
+    /// `raw`: any length; `alloc` is the sds capacity, which APPEND grows
+    /// greedily, and `hdr` the sds header size (1 for Redis's type-5 sds).
+    Raw { data: Vec<u8>, alloc: usize, hdr: u8 },
 }
 
 impl StrValue {
@@ -35,8 +36,14 @@ impl StrValue {
             // slack exceeds a tenth of the length.
             let usable = mem::sds_usable(b.len());
             let alloc = if usable - b.len() > b.len() / 10 { b.len() } else { usable };
-            StrValue::Raw { data: b.to_vec(), alloc }
+            StrValue::Raw { data: b.to_vec(), alloc, hdr: mem::sds_hdr(b.len(), true) as u8 }
         }
+    }
+    /// A raw string fresh from `sdsnewlen` (no spare room beyond the allocator's).
+    pub fn raw_new(data: Vec<u8>) -> StrValue {
+        let alloc = mem::sds_usable(data.len());
+        let hdr = mem::sds_hdr(data.len(), true) as u8;
+        StrValue::Raw { data, alloc, hdr }
     }
     pub fn int(v: i64, share_ints: bool) -> StrValue {
         StrValue::Int { v, shared: share_ints && (0..OBJ_SHARED_INTEGERS).contains(&v) }
@@ -46,8 +53,7 @@ impl StrValue {
         if b.len() <= EMBSTR_SIZE_LIMIT {
             StrValue::Embstr(b)
         } else {
-            let alloc = mem::sds_usable(b.len());
-            StrValue::Raw { data: b, alloc }
+            StrValue::raw_new(b)
         }
     }
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -69,9 +75,7 @@ impl StrValue {
     /// `dbUnshareStringValue` does, and returns the bytes.
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, StrValue::Raw { .. }) {
-            let data = self.to_bytes();
-            let alloc = mem::sds_usable(data.len());
-            *self = StrValue::Raw { data, alloc };
+            *self = StrValue::raw_new(self.to_bytes());
         }
         match self {
             StrValue::Raw { data, .. } => data,
@@ -81,9 +85,10 @@ impl StrValue {
     /// Records that a raw string grew to its current length through
     /// `sdsMakeRoomFor` (greedy preallocation).
     pub fn note_growth(&mut self) {
-        if let StrValue::Raw { data, alloc } = self {
+        if let StrValue::Raw { data, alloc, hdr } = self {
             if data.len() > *alloc {
                 *alloc = mem::sds_grow_alloc(data.len());
+                *hdr = mem::sds_hdr(*alloc, false) as u8;
             }
         }
     }
@@ -99,7 +104,7 @@ impl StrValue {
         match self {
             StrValue::Int { .. } => mem::ROBJ,
             StrValue::Embstr(b) => mem::jemalloc_size(mem::ROBJ + 3 + b.len() + 1),
-            StrValue::Raw { alloc, .. } => mem::ROBJ + mem::sds_alloc_size(*alloc),
+            StrValue::Raw { alloc, hdr, .. } => mem::ROBJ + mem::jemalloc_size(*hdr as usize + alloc + 1),
         }
     }
 }
