@@ -16,7 +16,11 @@ const TYPES: &str = include_str!("../data/config-types.txt");
 #[derive(Clone, Debug, PartialEq)]
 enum Kind {
     Bool,
-    Int { min: i64, max: i64, memory: bool },
+    Int {
+        min: i64,
+        max: i64,
+        memory: bool,
+    },
     Enum(Vec<String>),
     Str,
     Immutable,
@@ -29,7 +33,11 @@ enum Kind {
 fn parse_kind(kind: &str, detail: &str) -> Kind {
     let range = |memory| {
         let mut it = detail.split(' ').filter_map(|x| x.parse::<i64>().ok());
-        Kind::Int { min: it.next().unwrap_or(i64::MIN), max: it.next().unwrap_or(i64::MAX), memory }
+        Kind::Int {
+            min: it.next().unwrap_or(i64::MIN),
+            max: it.next().unwrap_or(i64::MAX),
+            memory,
+        }
     };
     match kind {
         "bool" => Kind::Bool,
@@ -47,7 +55,11 @@ fn parse_kind(kind: &str, detail: &str) -> Kind {
 fn unprobed_kind(name: &str) -> Kind {
     match name {
         "requirepass" | "masterauth" | "masteruser" => Kind::Str,
-        "port" => Kind::Int { min: 0, max: 65535, memory: false },
+        "port" => Kind::Int {
+            min: 0,
+            max: 65535,
+            memory: false,
+        },
         "dir" | "dbfilename" => Kind::Protected,
         _ => Kind::Special,
     }
@@ -57,7 +69,13 @@ fn unprobed_kind(name: &str) -> Kind {
 pub fn parse_memory(s: &str) -> Option<i64> {
     let lower = s.to_ascii_lowercase();
     let units: &[(&str, i64)] = &[
-        ("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1),
+        ("gb", 1 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
     ];
     for (suffix, mul) in units {
         if let Some(num) = lower.strip_suffix(suffix) {
@@ -90,7 +108,9 @@ pub enum ConfigError {
 impl ConfigError {
     pub fn message(&self) -> String {
         match self {
-            ConfigError::Unknown(n) => format!("ERR Unknown option or number of arguments for CONFIG SET - '{n}'"),
+            ConfigError::Unknown(n) => {
+                format!("ERR Unknown option or number of arguments for CONFIG SET - '{n}'")
+            }
             ConfigError::Invalid { name, reason } => {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
             }
@@ -102,14 +122,24 @@ impl Config {
     pub fn new() -> Config {
         let mut values = BTreeMap::new();
         let mut kinds = BTreeMap::new();
-        for line in DEFAULTS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in DEFAULTS
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let (k, v) = line.split_once('\t').unwrap_or((line, ""));
             kinds.insert(k.to_string(), unprobed_kind(k));
             values.insert(k.to_string(), v.to_string());
         }
-        for line in TYPES.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in TYPES
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let mut f = line.splitn(3, '\t');
-            let (name, kind, detail) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let (name, kind, detail) = (
+                f.next().unwrap_or(""),
+                f.next().unwrap_or(""),
+                f.next().unwrap_or(""),
+            );
             kinds.insert(name.to_string(), parse_kind(kind, detail));
         }
         Config { values, kinds }
@@ -120,7 +150,9 @@ impl Config {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.values
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 
     /// Sets a value without validation (runtime start-up flags such as `port`).
@@ -135,7 +167,10 @@ impl Config {
         let Some(kind) = self.kinds.get(&lname).cloned() else {
             return Err(ConfigError::Unknown(name.to_string()));
         };
-        let invalid = |reason: &str| ConfigError::Invalid { name: lname.clone(), reason: reason.to_string() };
+        let invalid = |reason: &str| ConfigError::Invalid {
+            name: lname.clone(),
+            reason: reason.to_string(),
+        };
         let stored = match kind {
             Kind::Immutable => return Err(invalid("can't set immutable config")),
             Kind::Protected => return Err(invalid("can't set protected config")),
@@ -146,12 +181,18 @@ impl Config {
             },
             Kind::Int { min, max, memory } => {
                 let n = if memory {
-                    parse_memory(value).filter(|n| *n >= 0).ok_or_else(|| invalid("argument must be a memory value"))?
+                    parse_memory(value)
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| invalid("argument must be a memory value"))?
                 } else {
-                    value.parse::<i64>().map_err(|_| invalid("argument couldn't be parsed into an integer"))?
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| invalid("argument couldn't be parsed into an integer"))?
                 };
                 if n < min || n > max {
-                    return Err(invalid(&format!("argument must be between {min} and {max} inclusive")));
+                    return Err(invalid(&format!(
+                        "argument must be between {min} and {max} inclusive"
+                    )));
                 }
                 // Redis clamps hz into CONFIG_MIN_HZ..=CONFIG_MAX_HZ when applying it.
                 let n = if lname == "hz" { n.clamp(1, 500) } else { n };
@@ -160,14 +201,19 @@ impl Config {
             Kind::Enum(options) => {
                 let v = value.to_ascii_lowercase();
                 if !options.contains(&v) {
-                    return Err(invalid(&format!("argument(s) must be one of the following: {}", options.join(", "))));
+                    return Err(invalid(&format!(
+                        "argument(s) must be one of the following: {}",
+                        options.join(", ")
+                    )));
                 }
                 v
             }
             Kind::Str => value.to_string(),
             Kind::Special => {
                 if lname == "notify-keyspace-events" {
-                    validate_notify_flags(value).ok_or_else(|| invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))?
+                    validate_notify_flags(value).ok_or_else(|| {
+                        invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
+                    })?
                 } else {
                     value.to_string()
                 }
@@ -181,7 +227,10 @@ impl Config {
     }
 
     fn int(&self, name: &str, default: i64) -> i64 {
-        self.values.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+        self.values
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     }
     pub fn hz(&self) -> u64 {
         self.int("hz", 10).clamp(1, 500) as u64
@@ -196,10 +245,18 @@ impl Config {
         self.int("lfu-log-factor", 10).max(0) as u64
     }
     pub fn proto_max_bulk_len(&self) -> u64 {
-        self.int("proto-max-bulk-len", crate::limits::PROTO_MAX_BULK_LEN as i64).max(1) as u64
+        self.int(
+            "proto-max-bulk-len",
+            crate::limits::PROTO_MAX_BULK_LEN as i64,
+        )
+        .max(1) as u64
     }
     pub fn client_query_buffer_limit(&self) -> u64 {
-        self.int("client-query-buffer-limit", crate::limits::CLIENT_QUERY_BUFFER_LIMIT as i64).max(1) as u64
+        self.int(
+            "client-query-buffer-limit",
+            crate::limits::CLIENT_QUERY_BUFFER_LIMIT as i64,
+        )
+        .max(1) as u64
     }
     pub fn active_expire_effort(&self) -> usize {
         self.int("active-expire-effort", 1).clamp(1, 10) as usize
@@ -263,7 +320,13 @@ fn glob_at(p: &[u8], s: &[u8], nocase: bool, depth: usize) -> bool {
     if depth > 1000 {
         return false;
     }
-    let eq = |a: u8, b: u8| if nocase { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: u8, b: u8| {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     let (mut pi, mut si) = (0, 0);
     while pi < p.len() {
         match p[pi] {
@@ -369,11 +432,24 @@ mod tests {
     #[test]
     fn globs() {
         for (p, s, want) in [
-            ("*", "", true), ("h?llo", "hello", true), ("h*llo", "heeeello", true), ("h[ae]llo", "hallo", true),
-            ("h[^e]llo", "hello", false), ("h[a-b]llo", "hbllo", true), ("k\\*", "k*", true), ("k\\*", "kx", false),
-            ("a*b*c", "aXbYc", true), ("a*b*c", "aXbY", false), ("", "", true), ("x", "", false),
+            ("*", "", true),
+            ("h?llo", "hello", true),
+            ("h*llo", "heeeello", true),
+            ("h[ae]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("k\\*", "k*", true),
+            ("k\\*", "kx", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("", "", true),
+            ("x", "", false),
         ] {
-            assert_eq!(glob_match(p.as_bytes(), s.as_bytes(), false), want, "{p} {s}");
+            assert_eq!(
+                glob_match(p.as_bytes(), s.as_bytes(), false),
+                want,
+                "{p} {s}"
+            );
         }
     }
 
@@ -381,16 +457,25 @@ mod tests {
     fn config_set_validates_like_redis() {
         let c = Config::new();
         assert!(c.names().count() >= 190);
-        assert_eq!(c.validate("maxmemory", "1gb"), Ok(("maxmemory".into(), "1073741824".into())));
+        assert_eq!(
+            c.validate("maxmemory", "1gb"),
+            Ok(("maxmemory".into(), "1073741824".into()))
+        );
         assert_eq!(
             c.validate("maxmemory", "lots").unwrap_err().message(),
             "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
         );
-        assert_eq!(c.validate("nosuch", "1").unwrap_err().message(), "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'");
+        assert_eq!(
+            c.validate("nosuch", "1").unwrap_err().message(),
+            "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
+        );
         assert_eq!(
             c.validate("databases", "4").unwrap_err().message(),
             "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"
         );
-        assert_eq!(c.validate("notify-keyspace-events", "KEA"), Ok(("notify-keyspace-events".into(), "AKE".into())));
+        assert_eq!(
+            c.validate("notify-keyspace-events", "KEA"),
+            Ok(("notify-keyspace-events".into(), "AKE".into()))
+        );
     }
 }

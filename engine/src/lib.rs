@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod rng;
 pub mod store;
 pub mod time;
+pub mod wire;
 
 pub use node::{ConnId, Input, Node, NodeEvent, NodeView, Output};
 pub use time::Millis;

@@ -25,7 +25,11 @@ pub struct ConnId(pub u64);
 #[derive(Debug)]
 pub enum Input<'a> {
     /// A client connected. `peer` and `local` are "ip:port" for CLIENT LIST.
-    ConnOpened { conn: ConnId, peer: String, local: String },
+    ConnOpened {
+        conn: ConnId,
+        peer: String,
+        local: String,
+    },
     /// Bytes a client sent.
     ClientBytes { conn: ConnId, bytes: &'a [u8] },
     /// The client went away.
@@ -37,9 +41,14 @@ pub enum Input<'a> {
 /// What a node asks its runtime to do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Output {
-    ToClient { conn: ConnId, bytes: Vec<u8> },
+    ToClient {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// Close the connection after writing what was queued before it.
-    CloseConn { conn: ConnId },
+    CloseConn {
+        conn: ConnId,
+    },
     Event(NodeEvent),
 }
 
@@ -211,12 +220,16 @@ impl Node {
     }
 
     fn client_bytes(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) {
-        let Some(client) = self.srv.clients.get_mut(&conn) else { return };
+        let Some(client) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
         self.srv.stats.net_input_bytes += bytes.len() as u64;
         client.last_interaction = now;
         let mut qbuf = std::mem::take(&mut client.qbuf);
         qbuf.extend_from_slice(bytes);
-        let limits = RequestLimits { max_bulk_len: self.srv.config.proto_max_bulk_len() };
+        let limits = RequestLimits {
+            max_bulk_len: self.srv.config.proto_max_bulk_len(),
+        };
         let mut out = Vec::new();
         let mut pos = 0;
         let mut close = false;
@@ -257,7 +270,8 @@ impl Node {
         }
         if !out.is_empty() {
             self.srv.stats.net_output_bytes += out.len() as u64;
-            self.outputs.push_back(Output::ToClient { conn, bytes: out });
+            self.outputs
+                .push_back(Output::ToClient { conn, bytes: out });
         }
         if close {
             self.srv.clients.remove(&conn);
@@ -274,7 +288,13 @@ impl Node {
     fn execute(&mut self, now: Millis, conn: ConnId, argv: &[Vec<u8>], out: &mut Vec<u8>) {
         let mut events = Vec::new();
         let (reply, resp) = {
-            let mut ctx = Ctx { srv: &mut self.srv, table: &self.table, conn, now, events: &mut events };
+            let mut ctx = Ctx {
+                srv: &mut self.srv,
+                table: &self.table,
+                conn,
+                now,
+                events: &mut events,
+            };
             let reply = commands::dispatch(&mut ctx, argv);
             let resp = ctx.client().map(|c| c.resp).unwrap_or(2);
             (reply, resp)
@@ -283,7 +303,9 @@ impl Node {
         if reply.is_error() {
             self.srv.stats.error_replies += 1;
         }
-        let Some(client) = self.srv.clients.get_mut(&conn) else { return };
+        let Some(client) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
         match client.reply_mode {
             ReplyMode::On => reply.encode(resp, out),
             ReplyMode::Off => {}
@@ -303,7 +325,11 @@ impl Node {
         for (i, db) in self.srv.ks.dbs.iter_mut().enumerate() {
             let gone = db.active_expire(now, &mut self.srv.rng, effort);
             if !gone.is_empty() {
-                self.outputs.push_back(Output::Event(NodeEvent::KeysExpired { db: i, count: gone.len() }));
+                self.outputs
+                    .push_back(Output::Event(NodeEvent::KeysExpired {
+                        db: i,
+                        count: gone.len(),
+                    }));
             }
         }
         self.next_cron = now.plus(1000 / self.srv.config.hz());

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 /// A point in time, in milliseconds since the Unix epoch (possibly virtual).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Millis(pub u64);
 
 impl Millis {

@@ -19,7 +19,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 fn now() -> Millis {
-    Millis(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+    Millis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    )
 }
 
 /// What the node wants a connection task to do.
@@ -38,7 +43,10 @@ struct Shared {
 pub async fn serve(listener: TcpListener, port: u16, shutdown: impl Future<Output = ()>) {
     let mut node = Node::new(seed());
     node.start(now(), port);
-    let shared = Rc::new(RefCell::new(Shared { node, conns: HashMap::new() }));
+    let shared = Rc::new(RefCell::new(Shared {
+        node,
+        conns: HashMap::new(),
+    }));
     let ticker = tokio::task::spawn_local(ticker(shared.clone()));
     let mut next_conn = 1u64;
     tokio::pin!(shutdown);
@@ -57,8 +65,13 @@ pub async fn serve(listener: TcpListener, port: u16, shutdown: impl Future<Outpu
 }
 
 /// Binds `bind:port` and serves until `shutdown`, on the calling thread.
-pub fn run_blocking(listener: std::net::TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+pub fn run_blocking(
+    listener: std::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         listener.set_nonblocking(true)?;
@@ -85,7 +98,10 @@ async fn ticker(shared: Rc<RefCell<Shared>>) {
             s.node.handle(t, Input::Tick);
             let events = drain(&mut s, None);
             debug_assert!(events.is_empty());
-            s.node.poll_timeout().map(|at| at.saturating_sub(now())).unwrap_or(100)
+            s.node
+                .poll_timeout()
+                .map(|at| at.saturating_sub(now()))
+                .unwrap_or(100)
         };
         tokio::time::sleep(std::time::Duration::from_millis(wait.clamp(1, 1000))).await;
     }
@@ -97,7 +113,9 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
     let mut mine = Vec::new();
     while let Some(out) = s.node.poll_output() {
         match &out {
-            Output::ToClient { conn, .. } | Output::CloseConn { conn } if Some(*conn) == me => mine.push(out),
+            Output::ToClient { conn, .. } | Output::CloseConn { conn } if Some(*conn) == me => {
+                mine.push(out)
+            }
             Output::CloseConn { conn } => {
                 if let Some(tx) = s.conns.get(conn) {
                     let _ = tx.send(ConnMsg::Close);
@@ -109,14 +127,26 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
     mine
 }
 
-async fn connection(shared: Rc<RefCell<Shared>>, mut sock: TcpStream, peer: SocketAddr, conn: ConnId) {
+async fn connection(
+    shared: Rc<RefCell<Shared>>,
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+) {
     let _ = sock.set_nodelay(true);
     let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (tx, mut rx) = mpsc::unbounded_channel();
     {
         let mut s = shared.borrow_mut();
         s.conns.insert(conn, tx);
-        s.node.handle(now(), Input::ConnOpened { conn, peer: peer.to_string(), local });
+        s.node.handle(
+            now(),
+            Input::ConnOpened {
+                conn,
+                peer: peer.to_string(),
+                local,
+            },
+        );
     }
     let mut buf = vec![0u8; 64 * 1024];
     let mut closing = false;
@@ -132,7 +162,13 @@ async fn connection(shared: Rc<RefCell<Shared>>, mut sock: TcpStream, peer: Sock
         };
         let outs = {
             let mut s = shared.borrow_mut();
-            s.node.handle(now(), Input::ClientBytes { conn, bytes: &buf[..n] });
+            s.node.handle(
+                now(),
+                Input::ClientBytes {
+                    conn,
+                    bytes: &buf[..n],
+                },
+            );
             drain(&mut s, Some(conn))
         };
         for out in outs {
@@ -147,9 +183,10 @@ async fn connection(shared: Rc<RefCell<Shared>>, mut sock: TcpStream, peer: Sock
             }
         }
     }
-    let mut s = shared.borrow_mut();
-    s.conns.remove(&conn);
-    s.node.handle(now(), Input::ConnClosed { conn });
-    drop(s);
+    {
+        let mut s = shared.borrow_mut();
+        s.conns.remove(&conn);
+        s.node.handle(now(), Input::ConnClosed { conn });
+    }
     let _ = sock.shutdown().await;
 }

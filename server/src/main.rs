@@ -13,11 +13,19 @@ fn usage() -> ! {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { bind: "127.0.0.1".into(), port: 6379 };
+    let mut args = Args {
+        bind: "127.0.0.1".into(),
+        port: 6379,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--port" => args.port = it.next().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage()),
+            "--port" => {
+                args.port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--bind" => args.bind = it.next().unwrap_or_else(|| usage()),
             "-h" | "--help" => usage(),
             _ => {

@@ -26,7 +26,11 @@ pub fn args(parts: &[&str]) -> Vec<Vec<u8>> {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind :0")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A blocking RESP connection.
@@ -41,11 +45,17 @@ impl RespConn {
         loop {
             match TcpStream::connect(("127.0.0.1", port)) {
                 Ok(sock) => {
-                    sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+                    sock.set_read_timeout(Some(Duration::from_secs(10)))
+                        .expect("timeout");
                     sock.set_nodelay(true).expect("nodelay");
-                    return RespConn { sock, buf: Vec::new() };
+                    return RespConn {
+                        sock,
+                        buf: Vec::new(),
+                    };
                 }
-                Err(e) if Instant::now() > deadline => panic!("cannot connect to 127.0.0.1:{port}: {e}"),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot connect to 127.0.0.1:{port}: {e}")
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
@@ -95,8 +105,24 @@ impl RedisServer {
     pub fn start() -> Option<RedisServer> {
         let port = free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--enable-debug-command", "yes", "--daemonize", "no", "--dir", &std::env::temp_dir().to_string_lossy()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args([
+                "--enable-debug-command",
+                "yes",
+                "--daemonize",
+                "no",
+                "--dir",
+                &std::env::temp_dir().to_string_lossy(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -133,7 +159,11 @@ impl CachelabServer {
             })
             .expect("server runs");
         });
-        CachelabServer { port, stop: Some(tx), thread: Some(thread) }
+        CachelabServer {
+            port,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
     }
 }
 
@@ -160,12 +190,29 @@ impl EngineClient {
         let mut node = Node::new(seed);
         node.start(now, 6379);
         let conn = ConnId(1);
-        node.handle(now, Input::ConnOpened { conn, peer: "127.0.0.1:50000".into(), local: "127.0.0.1:6379".into() });
-        EngineClient { node, conn, closed: false }
+        node.handle(
+            now,
+            Input::ConnOpened {
+                conn,
+                peer: "127.0.0.1:50000".into(),
+                local: "127.0.0.1:6379".into(),
+            },
+        );
+        EngineClient {
+            node,
+            conn,
+            closed: false,
+        }
     }
     /// Sends raw bytes; returns every byte the node wrote back.
     pub fn send_raw(&mut self, now: Millis, bytes: &[u8]) -> Vec<u8> {
-        self.node.handle(now, Input::ClientBytes { conn: self.conn, bytes });
+        self.node.handle(
+            now,
+            Input::ClientBytes {
+                conn: self.conn,
+                bytes,
+            },
+        );
         let mut out = Vec::new();
         while let Some(o) = self.node.poll_output() {
             match o {
@@ -183,7 +230,12 @@ impl EngineClient {
 
 /// Wall-clock now, for harnesses that race a real server.
 pub fn wall_now() -> Millis {
-    Millis(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64)
+    Millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64,
+    )
 }
 
 /// Shows bytes readably in failure messages.

@@ -16,7 +16,18 @@ use cachelab_engine::protocol::{parse_reply, Reply};
 use cachelab_engine::rng::Rng;
 use cachelab_tests::{args, show, wall_now, EngineClient, RedisServer, RespConn};
 
-const KEYS: &[&str] = &["k0", "k1", "k2", "k3", "k4", "counter", "f", "s", "", "\u{0}\u{ff}bin key"];
+const KEYS: &[&str] = &[
+    "k0",
+    "k1",
+    "k2",
+    "k3",
+    "k4",
+    "counter",
+    "f",
+    "s",
+    "",
+    "\u{0}\u{ff}bin key",
+];
 
 fn pick<'a>(rng: &mut Rng, xs: &[&'a str]) -> &'a str {
     xs[rng.below(xs.len())]
@@ -32,29 +43,80 @@ fn key(rng: &mut Rng) -> Vec<u8> {
 }
 
 fn value(rng: &mut Rng) -> Vec<u8> {
-    let ints = ["0", "1", "-1", "42", "9999", "10000", "-10000", "9223372036854775807", "-9223372036854775808", "9223372036854775806"];
+    let ints = [
+        "0",
+        "1",
+        "-1",
+        "42",
+        "9999",
+        "10000",
+        "-10000",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775806",
+    ];
     match rng.below(9) {
         0 => pick(rng, &ints).into(),
-        1 => pick(rng, &["1.5", "-0.25", "3.0e2", "0.1", "1e400", "inf", "abc", "10.", " 1", "007"]).into(),
+        1 => pick(
+            rng,
+            &[
+                "1.5", "-0.25", "3.0e2", "0.1", "1e400", "inf", "abc", "10.", " 1", "007",
+            ],
+        )
+        .into(),
         2 => Vec::new(),
         3 => vec![0, 1, 2, 255, b'\r', b'\n'],
         4 => "x".repeat(40 + rng.below(20)).into_bytes(),
         5 => format!("hello world {}", rng.below(100)).into_bytes(),
         6 => rng.below(100_000).to_string().into_bytes(),
-        _ => pick(rng, &["bar", "v", "value", "σ unicode"]).as_bytes().to_vec(),
+        _ => pick(rng, &["bar", "v", "value", "σ unicode"])
+            .as_bytes()
+            .to_vec(),
     }
 }
 
 fn int_arg(rng: &mut Rng) -> Vec<u8> {
-    pick(rng, &["0", "1", "-1", "5", "100", "-100", "3", "abc", "1.5", "9223372036854775807", "-9223372036854775808", "", "1000000"])
-        .as_bytes()
-        .to_vec()
+    pick(
+        rng,
+        &[
+            "0",
+            "1",
+            "-1",
+            "5",
+            "100",
+            "-100",
+            "3",
+            "abc",
+            "1.5",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "",
+            "1000000",
+        ],
+    )
+    .as_bytes()
+    .to_vec()
 }
 
 fn ttl_arg(rng: &mut Rng) -> Vec<u8> {
     // Relative TTLs either expire at once (<= 0) or outlive the whole run even
     // read as milliseconds: a key expiring mid-run would race the two servers.
-    pick(rng, &["100000", "1000000", "500000", "0", "-1", "x", "9223372036854775807", "922337203685477", "-5"]).as_bytes().to_vec()
+    pick(
+        rng,
+        &[
+            "100000",
+            "1000000",
+            "500000",
+            "0",
+            "-1",
+            "x",
+            "9223372036854775807",
+            "922337203685477",
+            "-5",
+        ],
+    )
+    .as_bytes()
+    .to_vec()
 }
 
 /// An absolute time: far future, the past, or nonsense.
@@ -102,7 +164,12 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
             a
         }
         5 => v(vec![s("SETNX"), k, value(rng)]),
-        6 => v(vec![s(pick(rng, &["SETEX", "PSETEX"])), k, ttl_arg(rng), value(rng)]),
+        6 => v(vec![
+            s(pick(rng, &["SETEX", "PSETEX"])),
+            k,
+            ttl_arg(rng),
+            value(rng),
+        ]),
         7 => v(vec![s("GETSET"), k, value(rng)]),
         8 => v(vec![s("GETDEL"), k]),
         9 => {
@@ -137,15 +204,29 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
         }
         13 | 14 => v(vec![s("APPEND"), k, value(rng)]),
         15 => v(vec![s("STRLEN"), k]),
-        16 => v(vec![s(pick(rng, &["GETRANGE", "SUBSTR"])), k, int_arg(rng), int_arg(rng)]),
+        16 => v(vec![
+            s(pick(rng, &["GETRANGE", "SUBSTR"])),
+            k,
+            int_arg(rng),
+            int_arg(rng),
+        ]),
         17 => {
-            let off = pick(rng, &["0", "1", "5", "-1", "x", "50", "536870911", "536870912"]);
+            let off = pick(
+                rng,
+                &["0", "1", "5", "-1", "x", "50", "536870911", "536870912"],
+            );
             v(vec![s("SETRANGE"), k, s(off), value(rng)])
         }
         18 | 19 => v(vec![s(pick(rng, &["INCR", "DECR"])), k]),
         20 | 21 => v(vec![s(pick(rng, &["INCRBY", "DECRBY"])), k, int_arg(rng)]),
         22 => {
-            let by = pick(rng, &["0.1", "-1.5", "1e3", "3", "abc", "inf", "-inf", "1e400", "5.0e-3", "", "0x10", "2.5e+2"]);
+            let by = pick(
+                rng,
+                &[
+                    "0.1", "-1.5", "1e3", "3", "abc", "inf", "-inf", "1e400", "5.0e-3", "", "0x10",
+                    "2.5e+2",
+                ],
+            );
             v(vec![s("INCRBYFLOAT"), k, s(by)])
         }
         23 => {
@@ -156,8 +237,18 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
             a
         }
         24 => v(vec![s("TYPE"), k]),
-        25 => v(vec![s("KEYS"), s(pick(rng, &["*", "k*", "k[0-2]", "?", "*e*", "\\*", "[^k]*"]))]),
-        26 => v(vec![s("__SCAN__"), s(pick(rng, &["*", "k*", "c*"])), s(pick(rng, &["1", "3", "10"]))]),
+        25 => v(vec![
+            s("KEYS"),
+            s(pick(
+                rng,
+                &["*", "k*", "k[0-2]", "?", "*e*", "\\*", "[^k]*"],
+            )),
+        ]),
+        26 => v(vec![
+            s("__SCAN__"),
+            s(pick(rng, &["*", "k*", "c*"])),
+            s(pick(rng, &["1", "3", "10"])),
+        ]),
         27 => v(vec![s(pick(rng, &["RENAME", "RENAMENX"])), k, key(rng)]),
         28 => {
             let mut a = vec![s("COPY"), k, key(rng)];
@@ -169,7 +260,11 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             a
         }
-        29 => v(vec![s("MOVE"), k, s(pick(rng, &["0", "1", "2", "16", "x", "-1"]))]),
+        29 => v(vec![
+            s("MOVE"),
+            k,
+            s(pick(rng, &["0", "1", "2", "16", "x", "-1"])),
+        ]),
         30 | 31 => {
             let (cmd, t) = match rng.below(4) {
                 0 => ("EXPIRE", ttl_arg(rng)),
@@ -183,13 +278,30 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
             }
             a
         }
-        32 | 33 => v(vec![s(pick(rng, &["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"])), k]),
+        32 | 33 => v(vec![
+            s(pick(rng, &["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"])),
+            k,
+        ]),
         34 => v(vec![s("PERSIST"), k]),
         35 => v(vec![s("DBSIZE")]),
-        36 => v(vec![s("OBJECT"), s(pick(rng, &["ENCODING", "encoding", "REFCOUNT", "FREQ", "NOPE"])), k]),
+        36 => v(vec![
+            s("OBJECT"),
+            s(pick(
+                rng,
+                &["ENCODING", "encoding", "REFCOUNT", "FREQ", "NOPE"],
+            )),
+            k,
+        ]),
         37 => v(vec![s("MEMORY"), s("USAGE"), k]),
-        38 => v(vec![s("SELECT"), s(pick(rng, &["0", "0", "1", "2", "16", "-1", "x"]))]),
-        39 => v(vec![s("SWAPDB"), s(pick(rng, &["0", "1", "x"])), s(pick(rng, &["1", "2", "99"]))]),
+        38 => v(vec![
+            s("SELECT"),
+            s(pick(rng, &["0", "0", "1", "2", "16", "-1", "x"])),
+        ]),
+        39 => v(vec![
+            s("SWAPDB"),
+            s(pick(rng, &["0", "1", "x"])),
+            s(pick(rng, &["1", "2", "99"])),
+        ]),
         40 => v(vec![s(pick(rng, &["ECHO", "PING"])), value(rng)]),
         41 => {
             if rng.below(8) == 0 {
@@ -208,14 +320,46 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
                 _ => v(vec![s("ttl"), k, s("x")]),
             }
         }
-        43 => v(vec![s("COMMAND"), s(pick(rng, &["INFO", "DOCS"])), s(pick(rng, &["get", "set", "expire", "scan", "incrbyfloat", "nosuch", "copy"]))]),
+        43 => v(vec![
+            s("COMMAND"),
+            s(pick(rng, &["INFO", "DOCS"])),
+            s(pick(
+                rng,
+                &[
+                    "get",
+                    "set",
+                    "expire",
+                    "scan",
+                    "incrbyfloat",
+                    "nosuch",
+                    "copy",
+                ],
+            )),
+        ]),
         44 => {
-            let name = pick(rng, &["maxmemory-samples", "hz", "lfu-log-factor", "maxmemory", "proto-max-bulk-len", "nosuch", "databases", "timeout"]);
+            let name = pick(
+                rng,
+                &[
+                    "maxmemory-samples",
+                    "hz",
+                    "lfu-log-factor",
+                    "maxmemory",
+                    "proto-max-bulk-len",
+                    "nosuch",
+                    "databases",
+                    "timeout",
+                ],
+            );
             if rng.below(2) == 0 {
                 v(vec![s("CONFIG"), s("GET"), s(name)])
             } else if name == "maxmemory" {
                 // Small limits would compare the two servers' allocators, not their logic.
-                v(vec![s("CONFIG"), s("SET"), s(name), s(pick(rng, &["0", "100mb", "abc", "-1"]))])
+                v(vec![
+                    s("CONFIG"),
+                    s("SET"),
+                    s(name),
+                    s(pick(rng, &["0", "100mb", "abc", "-1"])),
+                ])
             } else {
                 let val = pick(rng, &["5", "10", "abc", "1mb", "-1", "yes", "0"]);
                 v(vec![s("CONFIG"), s("SET"), s(name), s(val)])
@@ -234,31 +378,67 @@ fn same(cmd: &[Vec<u8>], a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }
-    let (Ok(Some((ra, _))), Ok(Some((rb, _)))) = (parse_reply(a), parse_reply(b)) else { return false };
+    let (Ok(Some((ra, _))), Ok(Some((rb, _)))) = (parse_reply(a), parse_reply(b)) else {
+        return false;
+    };
     match (name_of(cmd).as_str(), &ra, &rb) {
         ("KEYS", Reply::Array(x), Reply::Array(y)) => sorted(x) == sorted(y),
-        ("TTL" | "EXPIRETIME", Reply::Int(x), Reply::Int(y)) => *x >= 0 && *y >= 0 && (x - y).abs() <= 1,
-        ("PTTL" | "PEXPIRETIME", Reply::Int(x), Reply::Int(y)) => *x >= 0 && *y >= 0 && (x - y).abs() <= 100,
+        ("TTL" | "EXPIRETIME", Reply::Int(x), Reply::Int(y)) => {
+            *x >= 0 && *y >= 0 && (x - y).abs() <= 1
+        }
+        ("PTTL" | "PEXPIRETIME", Reply::Int(x), Reply::Int(y)) => {
+            *x >= 0 && *y >= 0 && (x - y).abs() <= 100
+        }
         ("RANDOMKEY", Reply::Bulk(_), Reply::Bulk(_)) => true,
         _ => false,
     }
 }
 
 fn sorted(x: &[Reply]) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = x.iter().map(|r| if let Reply::Bulk(b) = r { b.clone() } else { Vec::new() }).collect();
+    let mut v: Vec<Vec<u8>> = x
+        .iter()
+        .map(|r| {
+            if let Reply::Bulk(b) = r {
+                b.clone()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     v.sort();
     v
 }
 
 /// Runs a whole SCAN iteration on one side and returns the sorted keys.
-fn full_scan(mut call: impl FnMut(&[Vec<u8>]) -> Vec<u8>, pattern: &[u8], count: &[u8]) -> Vec<Vec<u8>> {
+fn full_scan(
+    mut call: impl FnMut(&[Vec<u8>]) -> Vec<u8>,
+    pattern: &[u8],
+    count: &[u8],
+) -> Vec<Vec<u8>> {
     let mut cursor = b"0".to_vec();
     let mut keys = std::collections::BTreeSet::new();
     for _ in 0..10_000 {
-        let reply = call(&[s("SCAN"), cursor.clone(), s("MATCH"), pattern.to_vec(), s("COUNT"), count.to_vec()]);
-        let Ok(Some((Reply::Array(parts), _))) = parse_reply(&reply) else { panic!("bad SCAN reply {}", show(&reply)) };
-        let (Reply::Bulk(c), Reply::Array(ks)) = (&parts[0], &parts[1]) else { panic!("bad SCAN reply") };
-        keys.extend(ks.iter().map(|k| if let Reply::Bulk(b) = k { b.clone() } else { Vec::new() }));
+        let reply = call(&[
+            s("SCAN"),
+            cursor.clone(),
+            s("MATCH"),
+            pattern.to_vec(),
+            s("COUNT"),
+            count.to_vec(),
+        ]);
+        let Ok(Some((Reply::Array(parts), _))) = parse_reply(&reply) else {
+            panic!("bad SCAN reply {}", show(&reply))
+        };
+        let (Reply::Bulk(c), Reply::Array(ks)) = (&parts[0], &parts[1]) else {
+            panic!("bad SCAN reply")
+        };
+        keys.extend(ks.iter().map(|k| {
+            if let Reply::Bulk(b) = k {
+                b.clone()
+            } else {
+                Vec::new()
+            }
+        }));
         cursor = c.clone();
         if cursor == b"0" {
             break;
@@ -272,10 +452,19 @@ fn twenty_thousand_random_commands_match_redis() {
     let Some(redis) = RedisServer::start() else {
         panic!("redis-server is not installed: run `cargo xtask test`, which installs it (apt-get install redis-server)");
     };
-    let seed: u64 = std::env::var("CACHELAB_DIFF_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xCAC4E1AB);
-    let total: usize = std::env::var("CACHELAB_DIFF_COMMANDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let seed: u64 = std::env::var("CACHELAB_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xCAC4E1AB);
+    let total: usize = std::env::var("CACHELAB_DIFF_COMMANDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
     let mut r = RespConn::connect(redis.port);
-    assert_eq!(r.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])), b"+OK\r\n");
+    assert_eq!(
+        r.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])),
+        b"+OK\r\n"
+    );
     let mut c = EngineClient::new(seed, wall_now());
     let mut rng = Rng::new(seed);
     let mut compared = 0;
@@ -291,17 +480,31 @@ fn twenty_thousand_random_commands_match_redis() {
         if cmd[0] == b"__SCAN__" {
             let a = full_scan(|argv| r.call(argv), &cmd[1], &cmd[2]);
             let b = full_scan(|argv| c.call(wall_now(), argv), &cmd[1], &cmd[2]);
-            assert_eq!(a, b, "seed {seed}, command #{i}: full SCAN MATCH {} differs", show(&cmd[1]));
+            assert_eq!(
+                a,
+                b,
+                "seed {seed}, command #{i}: full SCAN MATCH {} differs",
+                show(&cmd[1])
+            );
             compared += 1;
             continue;
         }
         let want = r.call(&cmd);
         let got = c.call(wall_now(), &cmd);
         if std::env::var("CACHELAB_DIFF_TRACE").is_ok() {
-            eprintln!("#{i} {:?} -> {}", cmd.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>(), show(&want));
+            eprintln!(
+                "#{i} {:?} -> {}",
+                cmd.iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>(),
+                show(&want)
+            );
         }
         if !same(&cmd, &want, &got) {
-            let line: Vec<String> = cmd.iter().map(|a| format!("{:?}", String::from_utf8_lossy(a))).collect();
+            let line: Vec<String> = cmd
+                .iter()
+                .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+                .collect();
             panic!(
                 "seed {seed}, command #{i} differs: {}\n  redis:    {}\n  cachelab: {}\n(reproduce: CACHELAB_DIFF_SEED={seed} cargo test -p cachelab-tests --test differential)",
                 line.join(" "),
@@ -316,7 +519,9 @@ fn twenty_thousand_random_commands_match_redis() {
 
 #[test]
 fn resp3_replies_match_redis() {
-    let Some(redis) = RedisServer::start() else { panic!("redis-server is not installed: run `cargo xtask test`") };
+    let Some(redis) = RedisServer::start() else {
+        panic!("redis-server is not installed: run `cargo xtask test`")
+    };
     let mut r = RespConn::connect(redis.port);
     let mut c = EngineClient::new(1, wall_now());
     // HELLO's reply carries the client id, which is each server's own.
@@ -341,12 +546,17 @@ fn resp3_replies_match_redis() {
     }
     r.call(&args(&["HELLO", "2"]));
     c.call(wall_now(), &args(&["HELLO", "2"]));
-    assert_eq!(show(&c.call(wall_now(), &args(&["GET", "nosuch"]))), show(&r.call(&args(&["GET", "nosuch"]))));
+    assert_eq!(
+        show(&c.call(wall_now(), &args(&["GET", "nosuch"]))),
+        show(&r.call(&args(&["GET", "nosuch"])))
+    );
 }
 
 #[test]
 fn protocol_errors_match_redis_and_close() {
-    let Some(redis) = RedisServer::start() else { panic!("redis-server is not installed: run `cargo xtask test`") };
+    let Some(redis) = RedisServer::start() else {
+        panic!("redis-server is not installed: run `cargo xtask test`")
+    };
     let cases: &[&[u8]] = &[
         b"*abc\r\n",
         b"*1\r\n$-5\r\n",

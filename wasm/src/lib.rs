@@ -1,1 +1,222 @@
+//! cachelab-wasm: one cache node per module Web Worker.
+//!
+//! `worker_main` runs inside the worker: it posts `Ready` (messages posted
+//! before the module initialised would be lost, so the page waits for it),
+//! then feeds every `ToWorker` message to its `Node` and posts the node's
+//! outputs back as `FromWorker`. The worker owns no clock: the page's router
+//! passes virtual time in every message. Knows nothing of the DOM.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use cachelab_engine::wire::{FromWorker, ToWorker};
+use cachelab_engine::{Input, Node, Output};
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+/// Applies one message to the node and returns what to post back.
+pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
+    let mut out = Vec::new();
+    let local = "127.0.0.1:6379".to_string();
+    match msg {
+        ToWorker::Init { seed, name: _, now } => {
+            let mut n = Node::new(seed);
+            n.start(now, 6379);
+            *node = Some(n);
+        }
+        ToWorker::Open { conn, now } => {
+            if let Some(n) = node {
+                n.handle(
+                    now,
+                    Input::ConnOpened {
+                        conn,
+                        peer: format!("browser:{}", conn.0),
+                        local,
+                    },
+                );
+            }
+        }
+        ToWorker::Bytes { conn, bytes, now } => {
+            if let Some(n) = node {
+                n.handle(
+                    now,
+                    Input::ClientBytes {
+                        conn,
+                        bytes: &bytes,
+                    },
+                );
+            }
+        }
+        ToWorker::Close { conn, now } => {
+            if let Some(n) = node {
+                n.handle(now, Input::ConnClosed { conn });
+            }
+        }
+        ToWorker::Tick { now } => {
+            if let Some(n) = node {
+                n.handle(now, Input::Tick);
+            }
+        }
+    }
+    if let Some(n) = node {
+        while let Some(o) = n.poll_output() {
+            out.push(match o {
+                Output::ToClient { conn, bytes } => FromWorker::Reply { conn, bytes },
+                Output::CloseConn { conn } => FromWorker::Closed { conn },
+                Output::Event(event) => FromWorker::Event { event },
+            });
+        }
+        out.push(FromWorker::View { view: n.view() });
+    }
+    out
+}
+
+#[wasm_bindgen]
+pub fn worker_main() -> Result<(), JsValue> {
+    console_error_panic_hook::set_once();
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
+    let node: Rc<RefCell<Option<Node>>> = Rc::new(RefCell::new(None));
+    let post_scope = scope.clone();
+    let post = move |m: &FromWorker| {
+        if let Ok(v) = serde_wasm_bindgen::to_value(m) {
+            let _ = post_scope.post_message(&v);
+        }
+    };
+    let post2 = post.clone();
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let msg: ToWorker = match serde_wasm_bindgen::from_value(ev.data()) {
+            Ok(m) => m,
+            Err(e) => {
+                web_sys::console::error_1(&format!("cachelab worker: bad message: {e}").into());
+                return;
+            }
+        };
+        for out in step(&mut node.borrow_mut(), msg) {
+            post2(&out);
+        }
+    });
+    scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    onmessage.forget();
+    post(&FromWorker::Ready);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cachelab_engine::{ConnId, Millis};
+
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    fn replies(out: &[FromWorker]) -> Vec<u8> {
+        out.iter()
+            .filter_map(|o| {
+                if let FromWorker::Reply { bytes, .. } = o {
+                    Some(bytes.clone())
+                } else {
+                    None
+                }
+            })
+            .flatten()
+            .collect()
+    }
+
+    #[test]
+    fn a_worker_node_answers_and_expires_keys_in_virtual_time() {
+        let mut node = None;
+        let c = ConnId(1);
+        step(
+            &mut node,
+            ToWorker::Init {
+                seed: 7,
+                name: "node-1".into(),
+                now: Millis(0),
+            },
+        );
+        step(
+            &mut node,
+            ToWorker::Open {
+                conn: c,
+                now: Millis(0),
+            },
+        );
+        let out = step(
+            &mut node,
+            ToWorker::Bytes {
+                conn: c,
+                bytes: b"SET foo bar PX 1500\r\nGET foo\r\n".to_vec(),
+                now: Millis(0),
+            },
+        );
+        assert_eq!(replies(&out), b"+OK\r\n$3\r\nbar\r\n");
+        // Active expiry removes the key once virtual time passes its TTL.
+        let out = step(&mut node, ToWorker::Tick { now: Millis(1600) });
+        let view = out
+            .iter()
+            .find_map(|o| {
+                if let FromWorker::View { view } = o {
+                    Some(view.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap();
+        assert_eq!(view.keys, 0);
+        assert_eq!(view.expired_keys, 1);
+        // Round trip through the JS boundary's serde shape.
+        let out = step(
+            &mut node,
+            ToWorker::Bytes {
+                conn: c,
+                bytes: b"GET foo\r\n".to_vec(),
+                now: Millis(1700),
+            },
+        );
+        assert_eq!(replies(&out), b"$-1\r\n");
+    }
+}
+
+/// Engine-only throughput for `cargo xtask bench`: `n` SET+GET pairs through
+/// a node's full request path (parse, execute, encode). Returns ops/s,
+/// timed with the host's clock (the engine itself never reads one).
+#[wasm_bindgen]
+pub fn bench_engine(n: u32) -> f64 {
+    let (ops, elapsed_ms) = bench_run(n, js_sys::Date::now);
+    ops as f64 / (elapsed_ms / 1000.0)
+}
+
+/// Runs the SET/GET loop; `clock` returns milliseconds. Shared with the native bench.
+pub fn bench_run(n: u32, clock: impl Fn() -> f64) -> (u64, f64) {
+    use cachelab_engine::{ConnId, Millis};
+    let mut node = Node::new(1);
+    node.start(Millis(0), 6379);
+    let c = ConnId(1);
+    node.handle(
+        Millis(0),
+        Input::ConnOpened {
+            conn: c,
+            peer: "bench".into(),
+            local: "bench".into(),
+        },
+    );
+    let reqs: Vec<Vec<u8>> = (0..1000)
+        .map(|i| format!("*3\r\n$3\r\nSET\r\n$8\r\nkey:{i:04}\r\n$3\r\nxyz\r\n*2\r\n$3\r\nGET\r\n$8\r\nkey:{i:04}\r\n").into_bytes())
+        .collect();
+    let start = clock();
+    for i in 0..n as usize {
+        node.handle(
+            Millis(0),
+            Input::ClientBytes {
+                conn: c,
+                bytes: &reqs[i % reqs.len()],
+            },
+        );
+        while node.poll_output().is_some() {}
+    }
+    let elapsed = (clock() - start).max(0.001);
+    (n as u64 * 2, elapsed)
+}

@@ -1,1 +1,282 @@
-fn main(){}
+//! `cargo xtask serve | build | test | bench`: builds the playground (Rust →
+//! wasm → wasm-bindgen → dist/), serves it, and runs every test. Installs
+//! what it needs when missing: the wasm32 target, the exact wasm-bindgen-cli
+//! matching Cargo.lock, and (as root, via apt-get/npm/pip) Chromium,
+//! chromedriver, redis-server, redis-tools and the npm test packages.
+
+mod bench;
+mod serve;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// Runs a command in the workspace root, failing with its name if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("failed ({status}): {shown}"))
+    }
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    cmd.output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+pub fn have(bin: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    output(Command::new("id").arg("-u"))
+        .map(|s| s.trim() == "0")
+        .unwrap_or(false)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The wasm-bindgen version Cargo.lock pins (the CLI must match it exactly).
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = std::fs::read_to_string(root().join("Cargo.lock"))
+        .map_err(|e| format!("Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(l) = lines.next() {
+        if l == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|v| v.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_string());
+            }
+        }
+    }
+    Err("wasm-bindgen is not in Cargo.lock".into())
+}
+
+pub fn ensure_wasm_tools() -> Result<()> {
+    let targets =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !targets
+        .lines()
+        .any(|t| t.trim() == "wasm32-unknown-unknown")
+    {
+        run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    }
+    let want = locked_wasm_bindgen()?;
+    let have_version = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if !have_version.contains(&want) {
+        eprintln!(
+            "installing wasm-bindgen-cli {want} (have: {:?})",
+            have_version.trim()
+        );
+        // Without --locked: with it, a locked dependency is missing from the registry.
+        run(cargo().args(["install", "wasm-bindgen-cli", "--version", &want]))?;
+    }
+    Ok(())
+}
+
+/// Installs the system pieces the tests need, or says exactly what to install.
+pub fn ensure_system() -> Result<()> {
+    let apt: Vec<&str> = [
+        ("chromium", "chromium"),
+        ("chromedriver", "chromium-driver"),
+        ("redis-server", "redis-server"),
+        ("redis-cli", "redis-tools"),
+        ("redis-benchmark", "redis-tools"),
+    ]
+    .iter()
+    .filter(|(bin, _)| !have(bin))
+    .map(|(_, pkg)| *pkg)
+    .collect();
+    let mut apt = apt;
+    apt.dedup();
+    if !apt.is_empty() {
+        if !is_root() {
+            return Err(format!(
+                "missing system packages; install them with: sudo apt-get install -y {}",
+                apt.join(" ")
+            ));
+        }
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q"])
+            .args(&apt)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    // Debian's redis-server package starts a system service on 6379; the tests use
+    // their own servers on free ports and never touch it.
+    let py_redis = Command::new("python3")
+        .args(["-c", "import redis"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !py_redis {
+        if is_root() {
+            run(Command::new("python3").args(["-m", "pip", "install", "-q", "redis==5.0.8"]))?;
+        } else {
+            return Err(
+                "missing redis-py; install it with: python3 -m pip install redis==5.0.8".into(),
+            );
+        }
+    }
+    if !root()
+        .join("tests/e2e/node_modules/@playwright/test")
+        .exists()
+    {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(root().join("tests/e2e")))
+        .or_else(|_| {
+            run(Command::new("npm").args([
+                "--prefix",
+                "tests/e2e",
+                "ci",
+                "--no-audit",
+                "--no-fund",
+            ]))
+        })?;
+    }
+    Ok(())
+}
+
+/// Builds both wasm modules in one cargo call and lays out dist/.
+pub fn build_web(release: bool) -> Result<PathBuf> {
+    ensure_wasm_tools()?;
+    let profile = if release { "wasm-release" } else { "dev" };
+    run(cargo().args([
+        "build",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--profile",
+        profile,
+        "-p",
+        "cachelab-web",
+        "-p",
+        "cachelab-wasm",
+    ]))?;
+    let dir = if release { "wasm-release" } else { "debug" };
+    let out = root().join("target/wasm32-unknown-unknown").join(dir);
+    let dist = root().join("dist");
+    std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
+    for (wasm, name) in [("cachelab-web.wasm", "app"), ("cachelab_wasm.wasm", "node")] {
+        run(Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(&dist)
+            .args(["--out-name", name])
+            .arg(out.join(wasm)))?;
+    }
+    for (from, to) in [
+        ("index.html", "index.html"),
+        ("web/static/worker.js", "worker.js"),
+        ("web/static/style.css", "style.css"),
+    ] {
+        std::fs::copy(root().join(from), dist.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
+    }
+    eprintln!("built {}", dist.display());
+    Ok(dist)
+}
+
+fn test() -> Result<()> {
+    ensure_system()?;
+    ensure_wasm_tools()?;
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "cachelab-web",
+        "-p",
+        "cachelab-wasm",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // Native: unit tests, the differential tests against redis-server, the server end to end.
+    run(cargo().args(["test", "--workspace"]))?;
+    // wasm tests in headless Chromium.
+    let webdriver = root().join("target/webdriver.json");
+    std::fs::create_dir_all(root().join("target")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &webdriver,
+        r#"{"goog:chromeOptions":{"binary":"/usr/bin/chromium","args":["headless","no-sandbox","disable-gpu","disable-quic","no-first-run","disable-background-networking","disable-component-update","disable-sync"]}}"#,
+    )
+    .map_err(|e| e.to_string())?;
+    run(cargo()
+        .args([
+            "test",
+            "--target",
+            "wasm32-unknown-unknown",
+            "-p",
+            "cachelab-wasm",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            "wasm-bindgen-test-runner",
+        )
+        .env("CHROMEDRIVER", "/usr/bin/chromedriver")
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver))?;
+    // End to end: the real page, real workers, Playwright driving Chromium.
+    let dist = build_web(true)?;
+    let server = serve::spawn(&dist, 0)?;
+    run(Command::new("npx")
+        .args(["playwright", "test"])
+        .current_dir(root().join("tests/e2e"))
+        .env("CACHELAB_URL", format!("http://127.0.0.1:{}/", server.port)))
+    .map_err(|e| format!("{e} (screenshots and traces: tests/e2e/test-results)"))?;
+    eprintln!("cargo xtask test: all suites passed");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let port = args
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|p| p.parse().ok());
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => build_web(!args.iter().any(|a| a == "--debug"))
+            .and_then(|dist| serve::serve_forever(&dist, port.unwrap_or(8080))),
+        Some("build") => build_web(true).map(|_| ()),
+        Some("test") => test(),
+        Some("bench") => bench::run_all(),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

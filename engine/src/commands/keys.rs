@@ -72,7 +72,9 @@ pub fn lookup_read(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
     let factor = ctx.srv.config.lfu_log_factor();
     let i = ctx.db_index();
     let srv = &mut *ctx.srv;
-    let found = srv.ks.dbs[i].get_touch(key, now, factor, &mut srv.rng).is_some();
+    let found = srv.ks.dbs[i]
+        .get_touch(key, now, factor, &mut srv.rng)
+        .is_some();
     if found {
         srv.stats.keyspace_hits += 1;
     } else {
@@ -83,7 +85,11 @@ pub fn lookup_read(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
 
 fn type_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let now = ctx.now;
-    let t = ctx.db().get(&argv[1], now).map(|e| e.value.type_name()).unwrap_or("none");
+    let t = ctx
+        .db()
+        .get(&argv[1], now)
+        .map(|e| e.value.type_name())
+        .unwrap_or("none");
     Reply::Simple(t.into())
 }
 
@@ -92,13 +98,16 @@ fn keys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let pat = &argv[1];
     let all = pat.as_slice() == b"*";
     let db = ctx.db();
-    let found: Vec<Reply> =
-        db.live_keys(now).filter(|k| all || glob_match(pat, k, false)).map(|k| Reply::Bulk(k.clone())).collect();
+    let found: Vec<Reply> = db
+        .live_keys(now)
+        .filter(|k| all || glob_match(pat, k, false))
+        .map(|k| Reply::Bulk(k.clone()))
+        .collect();
     Reply::Array(found)
 }
 
 fn scan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&argv[1]).ok().and_then(|s| parse_cursor(s)) else {
+    let Some(cursor) = std::str::from_utf8(&argv[1]).ok().and_then(parse_cursor) else {
         return Reply::err("ERR invalid cursor");
     };
     let mut count = 10usize;
@@ -126,8 +135,13 @@ fn scan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let now = ctx.now;
     let page = ctx.db().scan(cursor, count, now, |k, e| {
-        pattern.map(|p| p == b"*" || glob_match(p, k, false)).unwrap_or(true)
-            && typ.as_deref().map(|t| e.value.type_name() == t).unwrap_or(true)
+        pattern
+            .map(|p| p == b"*" || glob_match(p, k, false))
+            .unwrap_or(true)
+            && typ
+                .as_deref()
+                .map(|t| e.value.type_name() == t)
+                .unwrap_or(true)
     });
     Reply::Array(vec![
         Reply::Bulk(page.cursor.to_string().into_bytes()),
@@ -220,13 +234,17 @@ fn copy(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return Reply::err("ERR source and destination objects are the same");
     }
     let dbs = &mut ctx.srv.ks.dbs;
-    let Some(entry) = dbs[src_db].get(src, now) else { return Reply::Int(0) };
+    let Some(entry) = dbs[src_db].get(src, now) else {
+        return Reply::Int(0);
+    };
     let mut value = entry.value.clone();
     // dupStringObject: a shared integer becomes a private one; a raw string
     // gets a fresh sds with no spare capacity beyond the allocator's.
     match &mut value {
         crate::store::Value::Str(crate::store::StrValue::Int { shared, .. }) => *shared = false,
-        crate::store::Value::Str(s @ crate::store::StrValue::Raw { .. }) => *s = crate::store::StrValue::raw_new(s.to_bytes()),
+        crate::store::Value::Str(s @ crate::store::StrValue::Raw { .. }) => {
+            *s = crate::store::StrValue::raw_new(s.to_bytes())
+        }
         _ => {}
     }
     let ttl = dbs[src_db].expire_at(src);
@@ -287,7 +305,12 @@ fn expire(ctx: &mut Ctx, argv: &[Vec<u8>], unit_ms: i64, absolute: bool) -> Repl
             "xx" => XX,
             "gt" => GT,
             "lt" => LT,
-            _ => return Reply::err(format!("ERR Unsupported option {}", String::from_utf8_lossy(a))),
+            _ => {
+                return Reply::err(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(a)
+                ))
+            }
         };
     }
     if flags & NX != 0 && flags & (XX | GT | LT) != 0 {
@@ -303,7 +326,7 @@ fn expire(ctx: &mut Ctx, argv: &[Vec<u8>], unit_ms: i64, absolute: bool) -> Repl
     let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
     let invalid = || Reply::err(format!("ERR invalid expire time in '{name}' command"));
     if unit_ms == 1000 {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return invalid();
         }
         when *= 1000;
@@ -345,8 +368,14 @@ fn ttl(ctx: &mut Ctx, argv: &[Vec<u8>], ms: bool, absolute: bool) -> Reply {
     if db.get(&argv[1], now).is_none() {
         return Reply::Int(-2);
     }
-    let Some(at) = db.expire_at(&argv[1]) else { return Reply::Int(-1) };
-    let v = if absolute { at.0 as i64 } else { (at.0 as i64 - now.0 as i64).max(0) };
+    let Some(at) = db.expire_at(&argv[1]) else {
+        return Reply::Int(-1);
+    };
+    let v = if absolute {
+        at.0 as i64
+    } else {
+        (at.0 as i64 - now.0 as i64).max(0)
+    };
     Reply::Int(if ms { v } else { (v + 500) / 1000 })
 }
 

@@ -36,7 +36,10 @@ impl Ctx<'_> {
         self.srv.clients.get(&self.conn)
     }
     pub fn client_mut(&mut self) -> &mut Client {
-        self.srv.clients.get_mut(&self.conn).expect("the calling client exists while its command runs")
+        self.srv
+            .clients
+            .get_mut(&self.conn)
+            .expect("the calling client exists while its command runs")
     }
     pub fn db_index(&self) -> usize {
         self.client().map(|c| c.db).unwrap_or(0)
@@ -74,7 +77,9 @@ const DOCS: &[u8] = include_bytes!("../../data/command-docs.resp");
 const HELP: &[u8] = include_bytes!("../../data/help.resp");
 
 fn handler_for(fullname: &str) -> Option<Handler> {
-    keys::handler(fullname).or_else(|| strings::handler(fullname)).or_else(|| server::handler(fullname))
+    keys::handler(fullname)
+        .or_else(|| strings::handler(fullname))
+        .or_else(|| server::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -96,7 +101,9 @@ fn str_of(r: &Reply) -> String {
 }
 
 fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
-    let Reply::Array(fields) = entry else { return None };
+    let Reply::Array(fields) = entry else {
+        return None;
+    };
     let fullname = str_of(fields.first()?).to_ascii_lowercase();
     let mut subcommands = HashMap::new();
     if let Some(Reply::Array(subs)) = fields.get(9) {
@@ -122,7 +129,9 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
         let keep: Vec<Reply> = original
             .into_iter()
             .filter(|s| match s {
-                Reply::Array(f) => subcommands.contains_key(str_of(&f[0]).split('|').nth(1).unwrap_or("")),
+                Reply::Array(f) => {
+                    subcommands.contains_key(str_of(&f[0]).split('|').nth(1).unwrap_or(""))
+                }
                 _ => false,
             })
             .collect();
@@ -184,12 +193,15 @@ impl CommandTable {
             if c.subcommands.is_empty() {
                 continue;
             }
-            let implemented: Vec<String> = c.subcommands.values().map(|s| s.fullname.clone()).collect();
+            let implemented: Vec<String> =
+                c.subcommands.values().map(|s| s.fullname.clone()).collect();
             if let Some(Reply::Map(pairs)) = &mut c.docs {
                 for (k, v) in pairs.iter_mut() {
                     if str_of(k) == "subcommands" {
                         if let Reply::Map(subs) = v {
-                            subs.retain(|(sk, _)| implemented.contains(&str_of(sk).to_ascii_lowercase()));
+                            subs.retain(|(sk, _)| {
+                                implemented.contains(&str_of(sk).to_ascii_lowercase())
+                            });
                         }
                     }
                 }
@@ -275,7 +287,8 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let Some(handler) = cmd.handler else {
         return wrong_args(&cmd.fullname);
     };
-    if ctx.srv.config.maxmemory() > 0 && cmd.flags.iter().any(|f| f == "denyoom") && !make_room(ctx) {
+    if ctx.srv.config.maxmemory() > 0 && cmd.flags.iter().any(|f| f == "denyoom") && !make_room(ctx)
+    {
         return Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
     }
     ctx.srv.stats.commands_processed += 1;
@@ -286,7 +299,9 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 }
 
 pub fn wrong_args(fullname: &str) -> Reply {
-    Reply::err(format!("ERR wrong number of arguments for '{fullname}' command"))
+    Reply::err(format!(
+        "ERR wrong number of arguments for '{fullname}' command"
+    ))
 }
 
 // ---- shared replies and argument parsing, in Redis's words ----
@@ -315,7 +330,13 @@ pub fn eq_ic(a: &[u8], b: &str) -> bool {
 fn make_room(ctx: &mut Ctx) -> bool {
     let limit = ctx.srv.config.maxmemory() as usize;
     let policy = ctx.srv.config.maxmemory_policy().to_string();
-    let samples = ctx.srv.config.get("maxmemory-samples").and_then(|v| v.parse().ok()).unwrap_or(5usize).max(1);
+    let samples = ctx
+        .srv
+        .config
+        .get("maxmemory-samples")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5usize)
+        .max(1);
     let now = ctx.now;
     for _ in 0..100_000 {
         if server::used_memory(ctx.srv) <= limit {
@@ -329,7 +350,9 @@ fn make_room(ctx: &mut Ctx) -> bool {
         let mut best: Option<(usize, Vec<u8>, u64)> = None;
         for (dbi, db) in srv.ks.dbs.iter().enumerate() {
             for _ in 0..samples {
-                let Some(k) = db.sample_key(volatile, &mut srv.rng) else { break };
+                let Some(k) = db.sample_key(volatile, &mut srv.rng) else {
+                    break;
+                };
                 let e = db.peek(&k).expect("sampled key exists");
                 let score = match policy.as_str() {
                     p if p.ends_with("lru") => u64::MAX - e.atime.0,
@@ -342,7 +365,9 @@ fn make_room(ctx: &mut Ctx) -> bool {
                 }
             }
         }
-        let Some((dbi, k, _)) = best else { return false };
+        let Some((dbi, k, _)) = best else {
+            return false;
+        };
         srv.ks.dbs[dbi].remove(&k);
         srv.stats.evicted_keys += 1;
         let _ = now;

@@ -36,7 +36,12 @@ pub fn handler(name: &str) -> Option<Handler> {
         "memory|usage" => memory_usage,
         "memory|doctor" => memory_doctor,
         "memory|purge" => |_, _| Reply::ok(),
-        "memory|malloc-stats" => |_, _| Reply::Verbatim("txt", b"Stats not supported for the current allocator".to_vec()),
+        "memory|malloc-stats" => |_, _| {
+            Reply::Verbatim(
+                "txt",
+                b"Stats not supported for the current allocator".to_vec(),
+            )
+        },
         "memory|help" => |c, _| c.table.help["memory"].clone(),
         "config|get" => config_get,
         "config|set" => config_set,
@@ -104,7 +109,10 @@ fn hello(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             setname = Some(&argv[j + 1]);
             j += 2;
         } else {
-            return Reply::err(format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[j])));
+            return Reply::err(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(&argv[j])
+            ));
         }
     }
     if let Some((user, _pass)) = auth {
@@ -115,7 +123,9 @@ fn hello(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     if let Some(name) = setname {
         if !valid_client_name(name) {
-            return Reply::err("ERR Client names cannot contain spaces, newlines or special characters.");
+            return Reply::err(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            );
         }
         ctx.client_mut().name = name.to_vec();
     }
@@ -138,7 +148,9 @@ fn hello(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 fn parse_i32(b: &[u8], msg: Option<&str>) -> Result<i64, Reply> {
     match crate::protocol::request::parse_i64_strict(b) {
         Some(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => Ok(n),
-        _ => Err(msg.map(|m| Reply::err(format!("ERR {m}"))).unwrap_or_else(err_not_int)),
+        _ => Err(msg
+            .map(|m| Reply::err(format!("ERR {m}")))
+            .unwrap_or_else(err_not_int)),
     }
 }
 
@@ -173,7 +185,9 @@ fn swapdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn client_setname(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if !valid_client_name(&argv[2]) {
-        return Reply::err("ERR Client names cannot contain spaces, newlines or special characters.");
+        return Reply::err(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        );
     }
     ctx.client_mut().name = argv[2].clone();
     Reply::ok()
@@ -186,7 +200,7 @@ fn client_getname(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     }
 }
 
-fn client_line(srv: &Server, c: &crate::node::Client, now: crate::Millis) -> String {
+fn client_line(c: &crate::node::Client, now: crate::Millis) -> String {
     let qbuf = c.qbuf.len();
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
@@ -204,9 +218,6 @@ fn client_line(srv: &Server, c: &crate::node::Client, now: crate::Millis) -> Str
         c.last_cmd,
         c.resp,
     )
-    .replace("\0", "")
-    .to_string()
-        + if srv.clients.is_empty() { "" } else { "" }
 }
 
 fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -216,7 +227,10 @@ fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         if eq_ic(&argv[i], "type") && i + 1 < argv.len() {
             let t = String::from_utf8_lossy(&argv[i + 1]).to_ascii_lowercase();
             if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
-                return Reply::err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(&argv[i + 1])));
+                return Reply::err(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(&argv[i + 1])
+                ));
             }
             if t != "normal" {
                 return Reply::Verbatim("txt", Vec::new());
@@ -242,21 +256,26 @@ fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         .clients
         .values()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .map(|c| client_line(ctx.srv, c, now))
+        .map(|c| client_line(c, now))
         .collect();
     Reply::Verbatim("txt", text.into_bytes())
 }
 
 fn client_info(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let c = ctx.client().expect("caller exists");
-    Reply::Verbatim("txt", client_line(ctx.srv, c, ctx.now).into_bytes())
+    Reply::Verbatim("txt", client_line(c, ctx.now).into_bytes())
 }
 
 fn client_kill(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let me = ctx.conn;
     if argv.len() == 3 {
         let addr = &argv[2];
-        let target = ctx.srv.clients.values().find(|c| c.peer.as_bytes() == addr.as_slice()).map(|c| c.conn);
+        let target = ctx
+            .srv
+            .clients
+            .values()
+            .find(|c| c.peer.as_bytes() == addr.as_slice())
+            .map(|c| c.conn);
         return match target {
             None => Reply::err("ERR No such client"),
             Some(t) if t == me => {
@@ -285,7 +304,10 @@ fn client_kill(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         } else if eq_ic(&argv[i], "type") {
             let t = String::from_utf8_lossy(v).to_ascii_lowercase();
             if !["normal", "master", "replica", "slave", "pubsub"].contains(&t.as_str()) {
-                return Reply::err(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(v)));
+                return Reply::err(format!(
+                    "ERR Unknown client type '{}'",
+                    String::from_utf8_lossy(v)
+                ));
             }
             typ = Some(t);
         } else if eq_ic(&argv[i], "addr") {
@@ -320,8 +342,15 @@ fn client_kill(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         .clients
         .values()
         .filter(|c| id.is_none_or(|id| c.id == id))
-        .filter(|c| addr.as_ref().is_none_or(|a| c.peer.as_bytes() == a.as_slice()))
-        .filter(|c| laddr.as_ref().is_none_or(|a| c.local.as_bytes() == a.as_slice()))
+        .filter(|c| {
+            addr.as_ref()
+                .is_none_or(|a| c.peer.as_bytes() == a.as_slice())
+        })
+        .filter(|c| {
+            laddr
+                .as_ref()
+                .is_none_or(|a| c.local.as_bytes() == a.as_slice())
+        })
         .filter(|_| typ.as_deref().is_none_or(|t| t == "normal"))
         .filter(|c| maxage.is_none_or(|m| (now.saturating_sub(c.created) / 1000) as i64 >= m))
         .filter(|c| !(skipme && c.conn == me))
@@ -399,9 +428,26 @@ fn human_bytes(n: usize) -> String {
 }
 
 fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    const DEFAULT: &[&str] = &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
-    let mut wanted: Vec<String> = argv[1..].iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
-    if wanted.is_empty() || wanted.iter().any(|w| w == "default" || w == "all" || w == "everything") {
+    const DEFAULT: &[&str] = &[
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "cluster",
+        "keyspace",
+    ];
+    let mut wanted: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "default" || w == "all" || w == "everything")
+    {
         wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
     }
     let srv = &*ctx.srv;
@@ -426,13 +472,19 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("process_id".into(), "1".into()),
                 ("process_supervised".into(), "no".into()),
                 ("run_id".into(), srv.run_id.clone()),
-                ("tcp_port".into(), srv.config.get("port").unwrap_or("6379").into()),
+                (
+                    "tcp_port".into(),
+                    srv.config.get("port").unwrap_or("6379").into(),
+                ),
                 ("server_time_usec".into(), (now.0 * 1000).to_string()),
                 ("uptime_in_seconds".into(), uptime.to_string()),
                 ("uptime_in_days".into(), (uptime / 86400).to_string()),
                 ("hz".into(), srv.config.hz().to_string()),
                 ("configured_hz".into(), srv.config.hz().to_string()),
-                ("lru_clock".into(), ((now.0 / 1000) & ((1 << 24) - 1)).to_string()),
+                (
+                    "lru_clock".into(),
+                    ((now.0 / 1000) & ((1 << 24) - 1)).to_string(),
+                ),
                 ("executable".into(), "cachelab".into()),
                 ("config_file".into(), String::new()),
                 ("io_threads_active".into(), "0".into()),
@@ -441,7 +493,15 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("connected_clients".into(), srv.clients.len().to_string()),
                 ("cluster_connections".into(), "0".into()),
                 ("maxclients".into(), srv.config.maxclients().to_string()),
-                ("client_recent_max_input_buffer".into(), srv.clients.values().map(|c| c.qbuf.capacity()).max().unwrap_or(0).to_string()),
+                (
+                    "client_recent_max_input_buffer".into(),
+                    srv.clients
+                        .values()
+                        .map(|c| c.qbuf.capacity())
+                        .max()
+                        .unwrap_or(0)
+                        .to_string(),
+                ),
                 ("client_recent_max_output_buffer".into(), "0".into()),
                 ("blocked_clients".into(), "0".into()),
                 ("tracking_clients".into(), "0".into()),
@@ -459,11 +519,17 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("used_memory_peak".into(), used.to_string()),
                     ("used_memory_peak_human".into(), human_bytes(used)),
                     ("used_memory_overhead".into(), (used - dataset).to_string()),
-                    ("used_memory_startup".into(), mem::BASELINE_USED_MEMORY.to_string()),
+                    (
+                        "used_memory_startup".into(),
+                        mem::BASELINE_USED_MEMORY.to_string(),
+                    ),
                     ("used_memory_dataset".into(), dataset.to_string()),
                     ("maxmemory".into(), maxmemory.to_string()),
                     ("maxmemory_human".into(), human_bytes(maxmemory)),
-                    ("maxmemory_policy".into(), srv.config.maxmemory_policy().into()),
+                    (
+                        "maxmemory_policy".into(),
+                        srv.config.maxmemory_policy().into(),
+                    ),
                     ("mem_allocator".into(), "jemalloc-5.3.0 (modelled)".into()),
                 ]
             }
@@ -471,18 +537,36 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("loading".into(), "0".into()),
                 ("rdb_changes_since_last_save".into(), "0".into()),
                 ("rdb_bgsave_in_progress".into(), "0".into()),
-                ("rdb_last_save_time".into(), srv.started.as_secs().to_string()),
+                (
+                    "rdb_last_save_time".into(),
+                    srv.started.as_secs().to_string(),
+                ),
                 ("aof_enabled".into(), "0".into()),
             ],
             "stats" => {
                 let s = &srv.stats;
                 vec![
-                    ("total_connections_received".into(), s.connections_received.to_string()),
-                    ("total_commands_processed".into(), s.commands_processed.to_string()),
+                    (
+                        "total_connections_received".into(),
+                        s.connections_received.to_string(),
+                    ),
+                    (
+                        "total_commands_processed".into(),
+                        s.commands_processed.to_string(),
+                    ),
                     ("instantaneous_ops_per_sec".into(), "0".into()),
-                    ("total_net_input_bytes".into(), s.net_input_bytes.to_string()),
-                    ("total_net_output_bytes".into(), s.net_output_bytes.to_string()),
-                    ("rejected_connections".into(), s.rejected_connections.to_string()),
+                    (
+                        "total_net_input_bytes".into(),
+                        s.net_input_bytes.to_string(),
+                    ),
+                    (
+                        "total_net_output_bytes".into(),
+                        s.net_output_bytes.to_string(),
+                    ),
+                    (
+                        "rejected_connections".into(),
+                        s.rejected_connections.to_string(),
+                    ),
                     ("expired_keys".into(), srv.ks.expired_keys().to_string()),
                     ("evicted_keys".into(), s.evicted_keys.to_string()),
                     ("keyspace_hits".into(), s.keyspace_hits.to_string()),
@@ -501,7 +585,13 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("master_repl_offset".into(), "0".into()),
                 ("second_repl_offset".into(), "-1".into()),
                 ("repl_backlog_active".into(), "0".into()),
-                ("repl_backlog_size".into(), srv.config.get("repl-backlog-size").unwrap_or("1048576").into()),
+                (
+                    "repl_backlog_size".into(),
+                    srv.config
+                        .get("repl-backlog-size")
+                        .unwrap_or("1048576")
+                        .into(),
+                ),
                 ("repl_backlog_first_byte_offset".into(), "0".into()),
                 ("repl_backlog_histlen".into(), "0".into()),
             ],
@@ -516,7 +606,17 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .iter()
                 .enumerate()
                 .filter(|(_, d)| !d.is_empty())
-                .map(|(i, d)| (format!("db{i}"), format!("keys={},expires={},avg_ttl={}", d.len(), d.expires_len(), d.avg_ttl)))
+                .map(|(i, d)| {
+                    (
+                        format!("db{i}"),
+                        format!(
+                            "keys={},expires={},avg_ttl={}",
+                            d.len(),
+                            d.expires_len(),
+                            d.avg_ttl
+                        ),
+                    )
+                })
                 .collect(),
             _ => vec![],
         };
@@ -538,7 +638,10 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn time(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let ms = ctx.now.0;
-    Reply::Array(vec![Reply::bulk((ms / 1000).to_string()), Reply::bulk(((ms % 1000) * 1000).to_string())])
+    Reply::Array(vec![
+        Reply::bulk((ms / 1000).to_string()),
+        Reply::bulk(((ms % 1000) * 1000).to_string()),
+    ])
 }
 
 fn memory_usage(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -636,7 +739,12 @@ fn sorted_commands<'a>(ctx: &Ctx<'a>) -> Vec<&'a Command> {
 }
 
 fn command_all(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
-    Reply::Array(sorted_commands(ctx).into_iter().map(|c| c.info.clone()).collect())
+    Reply::Array(
+        sorted_commands(ctx)
+            .into_iter()
+            .map(|c| c.info.clone())
+            .collect(),
+    )
 }
 
 fn command_info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -660,9 +768,15 @@ fn command_info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn command_docs(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let names: Vec<String> = if argv.len() == 2 {
-        sorted_commands(ctx).iter().map(|c| c.fullname.clone()).collect()
+        sorted_commands(ctx)
+            .iter()
+            .map(|c| c.fullname.clone())
+            .collect()
     } else {
-        argv[2..].iter().map(|n| String::from_utf8_lossy(n).to_ascii_lowercase()).collect()
+        argv[2..]
+            .iter()
+            .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
+            .collect()
     };
     let mut pairs = Vec::new();
     for n in names {
@@ -683,7 +797,10 @@ fn command_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         if eq_ic(&argv[3], "pattern") {
             pattern = Some(argv[4].clone());
         } else if eq_ic(&argv[3], "aclcat") {
-            aclcat = Some(format!("@{}", String::from_utf8_lossy(&argv[4]).to_ascii_lowercase()));
+            aclcat = Some(format!(
+                "@{}",
+                String::from_utf8_lossy(&argv[4]).to_ascii_lowercase()
+            ));
         } else if eq_ic(&argv[3], "module") {
             return Reply::Array(vec![]);
         } else {
@@ -705,7 +822,9 @@ fn command_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             if let Some(cat) = &aclcat {
                 let in_cat = match &cmd.info {
                     Reply::Array(f) => match f.get(6) {
-                        Some(Reply::Set(v)) | Some(Reply::Array(v)) => v.iter().any(|r| matches!(r, Reply::Simple(s) if s == cat)),
+                        Some(Reply::Set(v)) | Some(Reply::Array(v)) => {
+                            v.iter().any(|r| matches!(r, Reply::Simple(s) if s == cat))
+                        }
                         _ => false,
                     },
                     _ => false,
@@ -733,7 +852,11 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if cmd.first_key == 0 {
         return Reply::err("ERR The command has no key arguments");
     }
-    let last = if cmd.last_key < 0 { argc + cmd.last_key } else { cmd.last_key };
+    let last = if cmd.last_key < 0 {
+        argc + cmd.last_key
+    } else {
+        cmd.last_key
+    };
     let step = cmd.key_step.max(1);
     let mut keys = Vec::new();
     let mut i = cmd.first_key;

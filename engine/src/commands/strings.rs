@@ -93,6 +93,9 @@ fn parse_expire_value(ctx: &Ctx, opt: &[u8], val: &[u8], cmd: &str) -> Result<Mi
     Ok(Millis(ms as u64))
 }
 
+/// An expiry option and its value, as given (`EX`, `10`).
+type ExpiryArg<'a> = (&'a [u8], &'a [u8]);
+
 const F_NX: u16 = 1;
 const F_XX: u16 = 2;
 const F_GET: u16 = 4;
@@ -106,14 +109,19 @@ const F_PXAT: u16 = 256;
 /// Redis's `parseExtendedStringArgumentsOrReply` for SET (`is_set`) and
 /// GETEX: the flags and the last expiry option with its value. Repeating an
 /// option is allowed; combining conflicting ones is a syntax error.
-fn parse_extended<'a>(argv: &'a [Vec<u8>], start: usize, is_set: bool) -> Result<(u16, Option<(&'a [u8], &'a [u8])>), Reply> {
+fn parse_extended(
+    argv: &[Vec<u8>],
+    start: usize,
+    is_set: bool,
+) -> Result<(u16, Option<ExpiryArg<'_>>), Reply> {
     let mut flags = 0u16;
     let mut expire = None;
     let mut j = start;
     while j < argv.len() {
         let a = argv[j].as_slice();
         let next = argv.get(j + 1);
-        let expiry_flags = |f: u16| flags & (F_KEEPTTL | F_PERSIST | F_EX | F_PX | F_EXAT | F_PXAT) & !f == 0;
+        let expiry_flags =
+            |f: u16| flags & (F_KEEPTTL | F_PERSIST | F_EX | F_PX | F_EXAT | F_PXAT) & !f == 0;
         let timed: Option<u16> = if eq_ic(a, "ex") {
             Some(F_EX)
         } else if eq_ic(a, "px") {
@@ -156,7 +164,11 @@ fn set(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Err(e) => return e,
     };
     let (nx, xx, want_get) = (flags & F_NX != 0, flags & F_XX != 0, flags & F_GET != 0);
-    let mut expiry = if flags & F_KEEPTTL != 0 { Expiry::KeepTtl } else { Expiry::None };
+    let mut expiry = if flags & F_KEEPTTL != 0 {
+        Expiry::KeepTtl
+    } else {
+        Expiry::None
+    };
     if let Some((opt, val)) = expiry_opt {
         match parse_expire_value(ctx, opt, val, "set") {
             Ok(at) => expiry = Expiry::At(at),
@@ -175,11 +187,20 @@ fn set(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     };
     let exists = ctx.db().contains(key, now);
     if (nx && exists) || (xx && !exists) {
-        return if want_get { bulk_or_nil(old) } else { Reply::Nil };
+        return if want_get {
+            bulk_or_nil(old)
+        } else {
+            Reply::Nil
+        };
     }
     let share = ctx.srv.config.share_integers();
     let db = ctx.db();
-    db.set(key, Value::Str(StrValue::from_bytes(&argv[2], share)), now, expiry == Expiry::KeepTtl);
+    db.set(
+        key,
+        Value::Str(StrValue::from_bytes(&argv[2], share)),
+        now,
+        expiry == Expiry::KeepTtl,
+    );
     if let Expiry::At(at) = expiry {
         db.set_expire(key, at);
     }
@@ -197,7 +218,12 @@ fn setnx(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if db.contains(&argv[1], now) {
         return Reply::Int(0);
     }
-    db.set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2], share)), now, false);
+    db.set(
+        &argv[1],
+        Value::Str(StrValue::from_bytes(&argv[2], share)),
+        now,
+        false,
+    );
     Reply::Int(1)
 }
 
@@ -218,7 +244,12 @@ fn setex(ctx: &mut Ctx, argv: &[Vec<u8>], unit: i64) -> Reply {
     let now = ctx.now;
     let share = ctx.srv.config.share_integers();
     let db = ctx.db();
-    db.set(&argv[1], Value::Str(StrValue::from_bytes(&argv[3], share)), now, false);
+    db.set(
+        &argv[1],
+        Value::Str(StrValue::from_bytes(&argv[3], share)),
+        now,
+        false,
+    );
     db.set_expire(&argv[1], Millis(ms as u64));
     Reply::ok()
 }
@@ -230,7 +261,12 @@ fn getset(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     };
     let now = ctx.now;
     let share = ctx.srv.config.share_integers();
-    ctx.db().set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2], share)), now, false);
+    ctx.db().set(
+        &argv[1],
+        Value::Str(StrValue::from_bytes(&argv[2], share)),
+        now,
+        false,
+    );
     bulk_or_nil(old)
 }
 
@@ -250,7 +286,11 @@ fn getex(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(p) => p,
         Err(e) => return e,
     };
-    let mut expiry = if flags & F_PERSIST != 0 { Expiry::Persist } else { Expiry::None };
+    let mut expiry = if flags & F_PERSIST != 0 {
+        Expiry::Persist
+    } else {
+        Expiry::None
+    };
     // Redis looks the key up before validating the expiry value.
     let v = match read_str(ctx, &argv[1]) {
         Ok(Some(v)) => v,
@@ -287,7 +327,7 @@ fn mget(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 }
 
 fn mset(ctx: &mut Ctx, argv: &[Vec<u8>], nx: bool) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return super::wrong_args(if nx { "msetnx" } else { "mset" });
     }
     let now = ctx.now;
@@ -297,7 +337,12 @@ fn mset(ctx: &mut Ctx, argv: &[Vec<u8>], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     for kv in argv[1..].chunks(2) {
-        db.set(&kv[0], Value::Str(StrValue::from_bytes(&kv[1], share)), now, false);
+        db.set(
+            &kv[0],
+            Value::Str(StrValue::from_bytes(&kv[1], share)),
+            now,
+            false,
+        );
     }
     if nx {
         Reply::Int(1)
@@ -316,7 +361,12 @@ fn append(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let share = ctx.srv.config.share_integers();
     let db = ctx.db();
     if db.get(&argv[1], now).is_none() {
-        db.set(&argv[1], Value::Str(StrValue::from_bytes(&argv[2], share)), now, false);
+        db.set(
+            &argv[1],
+            Value::Str(StrValue::from_bytes(&argv[2], share)),
+            now,
+            false,
+        );
         return Reply::Int(argv[2].len() as i64);
     }
     let cur = db.peek(&argv[1]).map(|e| match &e.value {
@@ -449,7 +499,9 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             Err(_) => return not_float(),
         },
     };
-    let Ok(incr) = LongDouble::parse(&argv[2]) else { return not_float() };
+    let Ok(incr) = LongDouble::parse(&argv[2]) else {
+        return not_float();
+    };
     let sum = match cur.add(&incr) {
         Some(s) if s.is_finite() => s,
         _ => return Reply::err("ERR increment would produce NaN or Infinity"),

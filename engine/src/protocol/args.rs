@@ -27,11 +27,14 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
             if inq {
                 match c {
                     None => return None,
-                    Some(b'\\') if line.get(p + 1) == Some(&b'x')
-                        && line.get(p + 2).and_then(|&c| hex_val(c)).is_some()
-                        && line.get(p + 3).and_then(|&c| hex_val(c)).is_some() =>
+                    Some(b'\\')
+                        if line.get(p + 1) == Some(&b'x')
+                            && line.get(p + 2).and_then(|&c| hex_val(c)).is_some()
+                            && line.get(p + 3).and_then(|&c| hex_val(c)).is_some() =>
                     {
-                        cur.push(hex_val(line[p + 2]).unwrap() * 16 + hex_val(line[p + 3]).unwrap());
+                        cur.push(
+                            hex_val(line[p + 2]).unwrap() * 16 + hex_val(line[p + 3]).unwrap(),
+                        );
                         p += 3;
                     }
                     Some(b'\\') if p + 1 < line.len() => {

@@ -73,7 +73,11 @@ impl Reply {
                 }
             }
             Reply::Map(pairs) => {
-                let (tag, n) = if resp >= 3 { (b'%', pairs.len()) } else { (b'*', pairs.len() * 2) };
+                let (tag, n) = if resp >= 3 {
+                    (b'%', pairs.len())
+                } else {
+                    (b'*', pairs.len() * 2)
+                };
                 line(out, tag, n.to_string().as_bytes());
                 for (k, v) in pairs {
                     k.encode(resp, out);
@@ -147,7 +151,11 @@ pub fn format_double(d: f64) -> String {
     if d.is_nan() {
         "nan".into()
     } else if d.is_infinite() {
-        if d > 0.0 { "inf".into() } else { "-inf".into() }
+        if d > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         crate::store::number::format_g17(d)
     }
@@ -179,7 +187,11 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
                 }
                 pos = n;
                 if count > 0 {
-                    stack.push(Open { tag, want: count, items: Vec::with_capacity(count.min(ARGV_PREALLOC_MAX)) });
+                    stack.push(Open {
+                        tag,
+                        want: count,
+                        items: Vec::with_capacity(count.min(ARGV_PREALLOC_MAX)),
+                    });
                     continue;
                 }
                 (close_aggregate(tag, Vec::new()), n)
@@ -187,7 +199,9 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, ReplyError> {
         };
         pos = next;
         loop {
-            let Some(top) = stack.last_mut() else { return Ok(Some((reply, pos))) };
+            let Some(top) = stack.last_mut() else {
+                return Ok(Some((reply, pos)));
+            };
             top.items.push(reply);
             if top.items.len() < top.want {
                 break;
@@ -226,7 +240,8 @@ fn read_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
 }
 
 fn int_of(s: &[u8]) -> Result<i64, ReplyError> {
-    parse_i64_strict(s).ok_or_else(|| ReplyError(format!("bad length {:?}", String::from_utf8_lossy(s))))
+    parse_i64_strict(s)
+        .ok_or_else(|| ReplyError(format!("bad length {:?}", String::from_utf8_lossy(s))))
 }
 
 fn parse_scalar(buf: &[u8], pos: usize) -> Result<Option<Scalar>, ReplyError> {
@@ -251,7 +266,9 @@ fn parse_scalar(buf: &[u8], pos: usize) -> Result<Option<Scalar>, ReplyError> {
                 "inf" => f64::INFINITY,
                 "-inf" => f64::NEG_INFINITY,
                 "nan" => f64::NAN,
-                _ => s.parse().map_err(|_| ReplyError(format!("bad double {s:?}")))?,
+                _ => s
+                    .parse()
+                    .map_err(|_| ReplyError(format!("bad double {s:?}")))?,
             };
             done(Reply::Double(d))
         }
@@ -279,10 +296,17 @@ fn parse_scalar(buf: &[u8], pos: usize) -> Result<Option<Scalar>, ReplyError> {
             if n < 0 {
                 return done(Reply::NilArray);
             }
-            let count = if tag == b'%' { (n as usize).saturating_mul(2) } else { n as usize };
+            let count = if tag == b'%' {
+                (n as usize).saturating_mul(2)
+            } else {
+                n as usize
+            };
             Ok(Some(Scalar::Aggregate(tag, count, next)))
         }
-        other => Err(ReplyError(format!("unknown reply type byte {:?}", other as char))),
+        other => Err(ReplyError(format!(
+            "unknown reply type byte {:?}",
+            other as char
+        ))),
     }
 }
 
@@ -332,7 +356,10 @@ mod tests {
         assert_eq!(Reply::Nil.to_bytes(2), b"$-1\r\n");
         assert_eq!(Reply::NilArray.to_bytes(2), b"*-1\r\n");
         assert_eq!(parse_reply(b"*-1\r\n").unwrap(), Some((Reply::NilArray, 5)));
-        assert_eq!(Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]).to_bytes(2), b"*2\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(
+            Reply::Map(vec![(Reply::bulk("a"), Reply::Int(1))]).to_bytes(2),
+            b"*2\r\n$1\r\na\r\n:1\r\n"
+        );
         assert_eq!(Reply::Bool(false).to_bytes(2), b":0\r\n");
         assert_eq!(Reply::Double(0.5).to_bytes(2), b"$3\r\n0.5\r\n");
     }

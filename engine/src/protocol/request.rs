@@ -52,7 +52,10 @@ pub fn parse_request(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed
 }
 
 fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..].iter().position(|&b| b == b'\r').map(|p| p + from)
+    buf[from..]
+        .iter()
+        .position(|&b| b == b'\r')
+        .map(|p| p + from)
 }
 
 /// Redis's `string2ll`: strict decimal, optional '-', no '+', no spaces, no
@@ -64,7 +67,11 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || digits[0] == b'0' {
         return None;
     }
@@ -89,7 +96,11 @@ pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
 }
 
 /// Reads a `<prefix><number>\r\n` line at `pos`. `Ok(None)`: incomplete.
-fn read_len_line<'a>(buf: &'a [u8], pos: usize, too_big: &str) -> Result<Option<(&'a [u8], usize)>, ProtocolError> {
+fn read_len_line<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    too_big: &str,
+) -> Result<Option<(&'a [u8], usize)>, ProtocolError> {
     match find_crlf(buf, pos) {
         None => {
             if buf.len() - pos > PROTO_INLINE_MAX_SIZE {
@@ -128,7 +139,9 @@ fn parse_multibulk(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>,
         }
         if buf[pos] != b'$' {
             let got = buf[pos] as char;
-            return Err(ProtocolError(format!("Protocol error: expected '$', got '{got}'")));
+            return Err(ProtocolError(format!(
+                "Protocol error: expected '$', got '{got}'"
+            )));
         }
         let Some((len, next)) = read_len_line(buf, pos, "too big bulk count string")? else {
             return Ok(None);
@@ -180,7 +193,8 @@ mod tests {
 
     #[test]
     fn every_split_parses_the_same() {
-        let frames: &[u8] = b"*3\r\n$3\r\nSET\r\n$3\r\nfoo\r\n$0\r\n\r\n*1\r\n$4\r\nPING\r\nGET \"a b\" 'c'\r\n";
+        let frames: &[u8] =
+            b"*3\r\n$3\r\nSET\r\n$3\r\nfoo\r\n$0\r\n\r\n*1\r\n$4\r\nPING\r\nGET \"a b\" 'c'\r\n";
         let mut whole = Vec::new();
         let mut rest = frames;
         while let Some((argv, n)) = parse(rest).unwrap() {
@@ -188,7 +202,10 @@ mod tests {
             rest = &rest[n..];
         }
         assert_eq!(whole.len(), 3);
-        assert_eq!(whole[2], vec![b"GET".to_vec(), b"a b".to_vec(), b"c".to_vec()]);
+        assert_eq!(
+            whole[2],
+            vec![b"GET".to_vec(), b"a b".to_vec(), b"c".to_vec()]
+        );
         for cut in 0..frames.len() {
             // Feed in two chunks: nothing may be consumed before a frame completes.
             let mut buf = frames[..cut].to_vec();
@@ -210,20 +227,44 @@ mod tests {
     fn limits_answer_with_redis_words() {
         let cases: &[(&[u8], &str)] = &[
             (b"*abc\r\n", "Protocol error: invalid multibulk length"),
-            (b"*2147483648\r\n", "Protocol error: invalid multibulk length"),
+            (
+                b"*2147483648\r\n",
+                "Protocol error: invalid multibulk length",
+            ),
             (b"*1\r\n$-1\r\n", "Protocol error: invalid bulk length"),
-            (b"*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
+            (
+                b"*1\r\n$536870913\r\n",
+                "Protocol error: invalid bulk length",
+            ),
             (b"*1\r\nfoo\r\n", "Protocol error: expected '$', got 'f'"),
-            (b"GET \"abc\r\n", "Protocol error: unbalanced quotes in request"),
+            (
+                b"GET \"abc\r\n",
+                "Protocol error: unbalanced quotes in request",
+            ),
         ];
         for (input, want) in cases {
-            assert_eq!(parse(input), Err(ProtocolError(want.to_string())), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                parse(input),
+                Err(ProtocolError(want.to_string())),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
         let long = vec![b'a'; PROTO_INLINE_MAX_SIZE + 1];
-        assert_eq!(parse(&long), Err(ProtocolError("Protocol error: too big inline request".into())));
+        assert_eq!(
+            parse(&long),
+            Err(ProtocolError(
+                "Protocol error: too big inline request".into()
+            ))
+        );
         let mut mb = b"*".to_vec();
         mb.extend(std::iter::repeat_n(b'1', PROTO_INLINE_MAX_SIZE + 1));
-        assert_eq!(parse(&mb), Err(ProtocolError("Protocol error: too big mbulk count string".into())));
+        assert_eq!(
+            parse(&mb),
+            Err(ProtocolError(
+                "Protocol error: too big mbulk count string".into()
+            ))
+        );
     }
 
     #[test]
@@ -236,8 +277,17 @@ mod tests {
 
     #[test]
     fn strict_integers() {
-        for (s, v) in [("0", Some(0)), ("-1", Some(-1)), ("+1", None), ("01", None), (" 1", None), ("-0", None),
-            ("9223372036854775807", Some(i64::MAX)), ("9223372036854775808", None), ("-9223372036854775808", Some(i64::MIN))] {
+        for (s, v) in [
+            ("0", Some(0)),
+            ("-1", Some(-1)),
+            ("+1", None),
+            ("01", None),
+            (" 1", None),
+            ("-0", None),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("9223372036854775808", None),
+            ("-9223372036854775808", Some(i64::MIN)),
+        ] {
             assert_eq!(parse_i64_strict(s.as_bytes()), v, "{s}");
         }
     }

@@ -12,7 +12,9 @@ use std::hash::{BuildHasher, Hasher};
 
 use indexmap::IndexMap;
 
-use crate::limits::{ACTIVE_EXPIRE_ACCEPTABLE_STALE, ACTIVE_EXPIRE_KEYS_PER_LOOP, ACTIVE_EXPIRE_MAX_LOOPS};
+use crate::limits::{
+    ACTIVE_EXPIRE_ACCEPTABLE_STALE, ACTIVE_EXPIRE_KEYS_PER_LOOP, ACTIVE_EXPIRE_MAX_LOOPS,
+};
 use crate::rng::Rng;
 use crate::store::mem;
 use crate::store::value::Value;
@@ -88,7 +90,13 @@ impl Db {
 
     /// Bytes this database holds, including hash table bucket arrays.
     pub fn used_memory(&self) -> usize {
-        let buckets = |n: usize| if n == 0 { 0 } else { 8 * n.next_power_of_two().max(4) };
+        let buckets = |n: usize| {
+            if n == 0 {
+                0
+            } else {
+                8 * n.next_power_of_two().max(4)
+            }
+        };
         self.mem + buckets(self.keys.len()) + buckets(self.expires.len())
     }
 
@@ -120,7 +128,13 @@ impl Db {
     }
 
     /// Like [`Db::get`], and records the access (LRU time and LFU counter).
-    pub fn get_touch(&mut self, key: &[u8], now: Millis, lfu_log_factor: u64, rng: &mut Rng) -> Option<&Entry> {
+    pub fn get_touch(
+        &mut self,
+        key: &[u8],
+        now: Millis,
+        lfu_log_factor: u64,
+        rng: &mut Rng,
+    ) -> Option<&Entry> {
         self.expire_if_needed(key, now);
         let e = self.keys.get_mut(key)?;
         e.atime = now;
@@ -137,7 +151,11 @@ impl Db {
         if !keep_ttl {
             self.persist(key);
         }
-        let entry = Entry { value, atime: now, lfu: LFU_INIT_VAL };
+        let entry = Entry {
+            value,
+            atime: now,
+            lfu: LFU_INIT_VAL,
+        };
         let add = Self::entry_mem(key, &entry);
         if let Some(old) = self.keys.get_mut(key) {
             let sub = Self::entry_mem(key, old);
@@ -150,7 +168,12 @@ impl Db {
     }
 
     /// Applies `f` to the value of a live key, keeping the memory total right.
-    pub fn modify<R>(&mut self, key: &[u8], now: Millis, f: impl FnOnce(&mut Value) -> R) -> Option<R> {
+    pub fn modify<R>(
+        &mut self,
+        key: &[u8],
+        now: Millis,
+        f: impl FnOnce(&mut Value) -> R,
+    ) -> Option<R> {
         self.expire_if_needed(key, now);
         let e = self.keys.get_mut(key)?;
         let before = Self::entry_mem(key, e);
@@ -192,7 +215,9 @@ impl Db {
 
     /// Every live key (expired ones are skipped, not deleted).
     pub fn live_keys(&self, now: Millis) -> impl Iterator<Item = &Vec<u8>> {
-        self.keys.keys().filter(move |k| !matches!(self.expires.get(k.as_slice()), Some(&at) if at <= now))
+        self.keys
+            .keys()
+            .filter(move |k| !matches!(self.expires.get(k.as_slice()), Some(&at) if at <= now))
     }
 
     /// A uniformly sampled key (from those with a TTL when `volatile`), for eviction.
@@ -201,12 +226,16 @@ impl Db {
             if self.expires.is_empty() {
                 return None;
             }
-            self.expires.get_index(rng.below(self.expires.len())).map(|(k, _)| k.clone())
+            self.expires
+                .get_index(rng.below(self.expires.len()))
+                .map(|(k, _)| k.clone())
         } else {
             if self.keys.is_empty() {
                 return None;
             }
-            self.keys.get_index(rng.below(self.keys.len())).map(|(k, _)| k.clone())
+            self.keys
+                .get_index(rng.below(self.keys.len()))
+                .map(|(k, _)| k.clone())
         }
     }
 
@@ -232,12 +261,25 @@ impl Db {
     }
 
     /// One SCAN step. Cursor 0 starts; indices are walked from high to low.
-    pub fn scan(&mut self, cursor: u64, count: usize, now: Millis, mut keep: impl FnMut(&[u8], &Entry) -> bool) -> ScanPage {
-        let mut next = if cursor == 0 { self.keys.len() as u64 } else { cursor.min(self.keys.len() as u64) };
+    pub fn scan(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        now: Millis,
+        mut keep: impl FnMut(&[u8], &Entry) -> bool,
+    ) -> ScanPage {
+        let mut next = if cursor == 0 {
+            self.keys.len() as u64
+        } else {
+            cursor.min(self.keys.len() as u64)
+        };
         let mut visited = Vec::new();
         let mut steps = 0;
         while next > 0 && steps < count.max(1) {
-            let (k, _) = self.keys.get_index((next - 1) as usize).expect("index below len");
+            let (k, _) = self
+                .keys
+                .get_index((next - 1) as usize)
+                .expect("index below len");
             visited.push(k.clone());
             next -= 1;
             steps += 1;
@@ -262,7 +304,8 @@ impl Db {
     /// a TTL, delete the expired ones, and repeat while more than 10 % of a
     /// sample was expired. Returns the keys deleted.
     pub fn active_expire(&mut self, now: Millis, rng: &mut Rng, effort: usize) -> Vec<Vec<u8>> {
-        let per_loop = ACTIVE_EXPIRE_KEYS_PER_LOOP + ACTIVE_EXPIRE_KEYS_PER_LOOP / 4 * effort.saturating_sub(1);
+        let per_loop = ACTIVE_EXPIRE_KEYS_PER_LOOP
+            + ACTIVE_EXPIRE_KEYS_PER_LOOP / 4 * effort.saturating_sub(1);
         let stale = ACTIVE_EXPIRE_ACCEPTABLE_STALE.saturating_sub(effort.saturating_sub(1));
         let mut deleted = Vec::new();
         for _ in 0..ACTIVE_EXPIRE_MAX_LOOPS * effort.max(1) {
@@ -277,7 +320,10 @@ impl Db {
                 if self.expires.is_empty() {
                     break;
                 }
-                let (k, &at) = self.expires.get_index(rng.below(self.expires.len())).expect("non-empty");
+                let (k, &at) = self
+                    .expires
+                    .get_index(rng.below(self.expires.len()))
+                    .expect("non-empty");
                 if at <= now {
                     let k = k.clone();
                     self.remove(&k);
@@ -289,10 +335,13 @@ impl Db {
                     ttl_n += 1;
                 }
             }
-            if ttl_n > 0 {
-                let avg = ttl_sum / ttl_n;
+            if let Some(avg) = ttl_sum.checked_div(ttl_n) {
                 // Redis keeps a running average weighted 2 % to the newest sample.
-                self.avg_ttl = if self.avg_ttl == 0 { avg } else { (self.avg_ttl / 50) * 49 + avg / 50 };
+                self.avg_ttl = if self.avg_ttl == 0 {
+                    avg
+                } else {
+                    (self.avg_ttl / 50) * 49 + avg / 50
+                };
             }
             if expired * 100 <= sample * stale {
                 break;
@@ -328,7 +377,11 @@ pub struct Keyspace {
 
 impl Keyspace {
     pub fn new(n: usize, seed: u64) -> Keyspace {
-        Keyspace { dbs: (0..n).map(|i| Db::new(seed.wrapping_add(i as u64))).collect() }
+        Keyspace {
+            dbs: (0..n)
+                .map(|i| Db::new(seed.wrapping_add(i as u64)))
+                .collect(),
+        }
     }
     pub fn used_memory(&self) -> usize {
         self.dbs.iter().map(Db::used_memory).sum()
@@ -368,7 +421,12 @@ mod tests {
                 for _ in 0..3 {
                     let i = 100 + rng.below(100);
                     db.remove(format!("k{i}").as_bytes());
-                    db.set(format!("n{}", rng.next_u64()).as_bytes(), sv("v"), now, false);
+                    db.set(
+                        format!("n{}", rng.next_u64()).as_bytes(),
+                        sv("v"),
+                        now,
+                        false,
+                    );
                 }
                 cursor = page.cursor;
                 if cursor == 0 {
@@ -376,7 +434,10 @@ mod tests {
                 }
             }
             for i in 0..100 {
-                assert!(seen.contains(format!("k{i}").as_bytes()), "seed {seed} missed k{i}");
+                assert!(
+                    seen.contains(format!("k{i}").as_bytes()),
+                    "seed {seed} missed k{i}"
+                );
             }
         }
     }

@@ -29,7 +29,7 @@ pub fn sds_hdr(len: usize, allow_type5: bool) -> usize {
         3
     } else if len < 65536 {
         5
-    } else if len < (1usize << 32) {
+    } else if (len as u64) < (1u64 << 32) {
         9
     } else {
         17
@@ -55,7 +55,11 @@ pub fn sds_usable(len: usize) -> usize {
 /// Usable `alloc` of an sds grown by `sdsMakeRoomFor` to hold `newlen`
 /// bytes (greedy: doubled below 1 MiB, +1 MiB above).
 pub fn sds_grow_alloc(newlen: usize) -> usize {
-    let want = if newlen < 1024 * 1024 { newlen * 2 } else { newlen + 1024 * 1024 };
+    let want = if newlen < 1024 * 1024 {
+        newlen * 2
+    } else {
+        newlen + 1024 * 1024
+    };
     let hdr = sds_hdr(want, false);
     jemalloc_size(hdr + want + 1) - hdr - 1
 }
@@ -75,7 +79,17 @@ mod tests {
     use super::*;
     #[test]
     fn size_classes() {
-        for (n, want) in [(1, 8), (8, 8), (9, 16), (17, 32), (33, 48), (128, 128), (129, 160), (257, 320), (1025, 1280)] {
+        for (n, want) in [
+            (1, 8),
+            (8, 8),
+            (9, 16),
+            (17, 32),
+            (33, 48),
+            (128, 128),
+            (129, 160),
+            (257, 320),
+            (1025, 1280),
+        ] {
             assert_eq!(jemalloc_size(n), want, "{n}");
         }
     }

@@ -86,8 +86,8 @@ impl LongDouble {
         if lower == "inf" || lower == "infinity" {
             return Ok(LongDouble::Inf(neg));
         }
-        if lower.starts_with("0x") {
-            return parse_hex(neg, &lower[2..]);
+        if let Some(hex) = lower.strip_prefix("0x") {
+            return parse_hex(neg, hex);
         }
         let b = body.as_bytes();
         let mut i = 0;
@@ -285,7 +285,11 @@ fn parse_hex(neg: bool, body: &str) -> Result<LongDouble, NotAFloat> {
 /// C's `%.17g` for an `f64` (RESP3 doubles and score formatting).
 pub fn format_g17(d: f64) -> String {
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let sci = format!("{:.16e}", d); // 17 significant digits, exactly rounded
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
@@ -334,7 +338,9 @@ mod tests {
 
     #[test]
     fn rejects_what_string2ld_rejects() {
-        for bad in ["", " 1", "1 ", "abc", "1e", "nan", "1e5000", "1e-5000", ".", "-", "0x"] {
+        for bad in [
+            "", " 1", "1 ", "abc", "1e", "nan", "1e5000", "1e-5000", ".", "-", "0x",
+        ] {
             let r = LongDouble::parse(bad.as_bytes());
             if bad == "1e" {
                 // strtold stops before a bare 'e': trailing garbage.

@@ -18,7 +18,11 @@ pub enum StrValue {
     Embstr(Vec<u8>),
     /// `raw`: any length; `alloc` is the sds capacity, which APPEND grows
     /// greedily, and `hdr` the sds header size (1 for Redis's type-5 sds).
-    Raw { data: Vec<u8>, alloc: usize, hdr: u8 },
+    Raw {
+        data: Vec<u8>,
+        alloc: usize,
+        hdr: u8,
+    },
 }
 
 impl StrValue {
@@ -35,8 +39,16 @@ impl StrValue {
             // sdsnewlen's usable capacity, trimmed by tryObjectEncoding when the
             // slack exceeds a tenth of the length.
             let usable = mem::sds_usable(b.len());
-            let alloc = if usable - b.len() > b.len() / 10 { b.len() } else { usable };
-            StrValue::Raw { data: b.to_vec(), alloc, hdr: mem::sds_hdr(b.len(), true) as u8 }
+            let alloc = if usable - b.len() > b.len() / 10 {
+                b.len()
+            } else {
+                usable
+            };
+            StrValue::Raw {
+                data: b.to_vec(),
+                alloc,
+                hdr: mem::sds_hdr(b.len(), true) as u8,
+            }
         }
     }
     /// A raw string fresh from `sdsnewlen` (no spare room beyond the allocator's).
@@ -46,7 +58,10 @@ impl StrValue {
         StrValue::Raw { data, alloc, hdr }
     }
     pub fn int(v: i64, share_ints: bool) -> StrValue {
-        StrValue::Int { v, shared: share_ints && (0..OBJ_SHARED_INTEGERS).contains(&v) }
+        StrValue::Int {
+            v,
+            shared: share_ints && (0..OBJ_SHARED_INTEGERS).contains(&v),
+        }
     }
     /// A string that Redis keeps `embstr` when short (e.g. INCRBYFLOAT results).
     pub fn embstr_or_raw(b: Vec<u8>) -> StrValue {
@@ -104,7 +119,9 @@ impl StrValue {
         match self {
             StrValue::Int { .. } => mem::ROBJ,
             StrValue::Embstr(b) => mem::jemalloc_size(mem::ROBJ + 3 + b.len() + 1),
-            StrValue::Raw { alloc, hdr, .. } => mem::ROBJ + mem::jemalloc_size(*hdr as usize + alloc + 1),
+            StrValue::Raw { alloc, hdr, .. } => {
+                mem::ROBJ + mem::jemalloc_size(*hdr as usize + alloc + 1)
+            }
         }
     }
 }
@@ -153,7 +170,10 @@ mod tests {
         assert_eq!(usage("foo", &StrValue::from_bytes(b"bar", true)), 64);
         assert_eq!(usage("foo", &StrValue::from_bytes(b"12345", true)), 48);
         assert_eq!(usage("foo", &StrValue::from_bytes(&[b'a'; 61], true)), 128);
-        assert_eq!(usage(&"k".repeat(36), &StrValue::from_bytes(b"v", true)), 104);
+        assert_eq!(
+            usage(&"k".repeat(36), &StrValue::from_bytes(b"v", true)),
+            104
+        );
         let mut s = StrValue::from_bytes(&[b'a'; 61], true);
         s.make_raw().push(b'x');
         s.note_growth();

@@ -1,0 +1,57 @@
+//! Messages between a browser page and the Web Worker that hosts a node.
+//! Plain serde data, so the same shapes cross `postMessage` (through
+//! serde-wasm-bindgen) or any other transport. Owns no behaviour.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConnId, Millis, NodeEvent, NodeView};
+
+/// Page → worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum ToWorker {
+    /// Create the node. Sent once, after the worker said `Ready`.
+    Init {
+        seed: u64,
+        name: String,
+        now: Millis,
+    },
+    Open {
+        conn: ConnId,
+        now: Millis,
+    },
+    Bytes {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        now: Millis,
+    },
+    Close {
+        conn: ConnId,
+        now: Millis,
+    },
+    /// Virtual time advanced: run due timers, then report a view.
+    Tick {
+        now: Millis,
+    },
+}
+
+/// Worker → page.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "t")]
+pub enum FromWorker {
+    /// The wasm module is initialised; messages may now be sent.
+    Ready,
+    Reply {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    Event {
+        event: NodeEvent,
+    },
+    View {
+        view: NodeView,
+    },
+}

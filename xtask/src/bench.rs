@@ -1,0 +1,183 @@
+//! `cargo xtask bench`: cachelab against the real servers, side by side in
+//! one run. Both servers pinned to core 1, the load generator to core 0;
+//! rounds alternate A B then B A; the median of 3 rounds per test; the
+//! geometric mean of the ratios. Also engine-only ops/s natively and in wasm
+//! (Node.js), and the page's wasm sizes.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use crate::{have, root, run};
+
+const ROUNDS: usize = 3;
+const REQUESTS: &str = "200000";
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(7399)
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
+    let out = Command::new("taskset")
+        .args([
+            "-c",
+            "0",
+            "redis-benchmark",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-c",
+            "50",
+            "-n",
+            REQUESTS,
+        ])
+        .args(["-t", test, "-P", &pipeline.to_string(), "--csv"])
+        .output()
+        .expect("redis-benchmark runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "test","rps",... then "SET","123456.78",...
+    text.lines()
+        .filter(|l| !l.starts_with("\"test\""))
+        .filter_map(|l| l.split(',').nth(1))
+        .filter_map(|v| v.trim_matches('"').parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+pub fn run_all() -> crate::Result<()> {
+    for bin in ["redis-server", "redis-benchmark", "taskset", "node", "gzip"] {
+        if !have(bin) {
+            return Err(format!("{bin} is needed for the benchmark (cargo xtask test installs redis; taskset is util-linux)"));
+        }
+    }
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+            "build",
+            "--release",
+            "-p",
+            "cachelab-server",
+        ]),
+    )?;
+    let (rp, cp) = (free_port(), free_port());
+    let _redis = Proc(
+        Command::new("taskset")
+            .args([
+                "-c",
+                "1",
+                "redis-server",
+                "--port",
+                &rp.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let _cachelab = Proc(
+        Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(root().join("target/release/cachelab-server"))
+            .args(["--port", &cp.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(rp);
+    wait_port(cp);
+    println!("redis-benchmark -c 50 -n {REQUESTS}, servers on core 1, load on core 0, median of {ROUNDS} alternating rounds");
+    println!(
+        "{:<6} {:>3} {:>14} {:>14} {:>7}",
+        "test", "P", "redis ops/s", "cachelab ops/s", "ratio"
+    );
+    let mut ratios = Vec::new();
+    for pipeline in [1, 16] {
+        for test in ["SET", "GET", "INCR"] {
+            let (mut r, mut c) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                if round % 2 == 0 {
+                    r.push(redis_benchmark(rp, test, pipeline));
+                    c.push(redis_benchmark(cp, test, pipeline));
+                } else {
+                    c.push(redis_benchmark(cp, test, pipeline));
+                    r.push(redis_benchmark(rp, test, pipeline));
+                }
+            }
+            let (rm, cm) = (median(r), median(c));
+            let ratio = if rm > 0.0 { cm / rm } else { 0.0 };
+            ratios.push(ratio);
+            println!("{test:<6} {pipeline:>3} {rm:>14.0} {cm:>14.0} {ratio:>7.2}");
+        }
+    }
+    let geo = ratios.iter().map(|r| r.max(1e-9).ln()).sum::<f64>() / ratios.len() as f64;
+    println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
+
+    // Engine only: the same request loop natively and in wasm (Node.js).
+    let n = 300_000;
+    let start = Instant::now();
+    let (ops, ms) = cachelab_wasm::bench_run(n, || start.elapsed().as_secs_f64() * 1000.0);
+    let native = ops as f64 / (ms / 1000.0);
+    let dist = crate::build_web(true)?;
+    let node_dir = root().join("target/bench-node");
+    run(Command::new("wasm-bindgen")
+        .args(["--target", "nodejs", "--no-typescript", "--out-dir"])
+        .arg(&node_dir)
+        .arg(root().join("target/wasm32-unknown-unknown/wasm-release/cachelab_wasm.wasm")))?;
+    let script = format!("const m = require('{}/cachelab_wasm.js'); m.bench_engine(20000); console.log(m.bench_engine({n}));", node_dir.display());
+    let out = Command::new("node")
+        .args(["-e", &script])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let wasm: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    println!("engine only (SET+GET, no I/O): native {native:.0} ops/s, wasm (Node.js) {wasm:.0} ops/s, ratio {:.2}", wasm / native);
+
+    for f in ["app_bg.wasm", "node_bg.wasm"] {
+        let path = dist.join(f);
+        let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let gz = Command::new("sh")
+            .args(["-c", &format!("gzip -9 -c '{}' | wc -c", path.display())])
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0);
+        println!("{f}: {} KB raw, {} KB gzipped", raw / 1024, gz / 1024);
+    }
+    Ok(())
+}
