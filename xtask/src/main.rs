@@ -1,4 +1,4 @@
-//! `cargo xtask serve | build | test | bench`: builds the playground (Rust →
+//! `cargo xtask serve | build | test | bench | fuzz`: builds the playground (Rust →
 //! wasm → wasm-bindgen → dist/), serves it, and runs every test. Installs
 //! what it needs when missing: the wasm32 target, the exact wasm-bindgen-cli
 //! matching Cargo.lock, and (as root, via apt-get/npm/pip) Chromium,
@@ -257,6 +257,27 @@ fn test() -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask fuzz [TARGET] [SECONDS]`: runs a cargo-fuzz target (not part
+/// of CI). cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets the one stable
+/// toolchain on these machines accept them.
+fn fuzz(target: &str, seconds: &str) -> Result<()> {
+    if output(cargo().args(["fuzz", "--version"])).is_none() {
+        run(cargo().args(["install", "cargo-fuzz"]))?;
+    }
+    run(cargo()
+        .args([
+            "fuzz",
+            "run",
+            target,
+            "--fuzz-dir",
+            "fuzz",
+            "--",
+            &format!("-max_total_time={seconds}"),
+            "-dict=fuzz/dict.txt",
+        ])
+        .env("RUSTC_BOOTSTRAP", "1"))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let port = args
@@ -270,7 +291,11 @@ fn main() -> ExitCode {
         Some("build") => build_web(true).map(|_| ()),
         Some("test") => test(),
         Some("bench") => bench::run_all(),
-        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench>".into()),
+        Some("fuzz") => fuzz(
+            args.get(1).map(String::as_str).unwrap_or("resp_request"),
+            args.get(2).map(String::as_str).unwrap_or("60"),
+        ),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
