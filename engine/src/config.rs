@@ -232,6 +232,10 @@ impl Config {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     }
+    /// The default user's password, when `requirepass` is set.
+    pub fn requirepass(&self) -> Option<&str> {
+        self.get("requirepass").filter(|p| !p.is_empty())
+    }
     pub fn hz(&self) -> u64 {
         self.int("hz", 10).clamp(1, 500) as u64
     }

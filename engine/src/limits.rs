@@ -13,6 +13,10 @@ pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
 pub const ARGV_PREALLOC_MAX: usize = 1024;
 /// Never preallocate more than this many bytes for a declared bulk length.
 pub const BULK_PREALLOC_MAX: usize = 64 * 1024;
+/// Arguments an unauthenticated client may send in one command.
+pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
+/// Bytes per argument an unauthenticated client may send (16 KB).
+pub const UNAUTHENTICATED_MAX_BULK: i64 = 16384;
 /// `client-query-buffer-limit` default: 1 GiB.
 pub const CLIENT_QUERY_BUFFER_LIMIT: u64 = 1024 * 1024 * 1024;
 /// Nesting depth accepted when *parsing replies* (client side); hiredis caps at 1024.

@@ -119,6 +119,8 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     pub lib_name: Vec<u8>,
+    /// False while `requirepass` is set and the client has not AUTHed.
+    pub authenticated: bool,
 }
 
 /// Everything commands may read or change: the data and the server state.
@@ -187,6 +189,16 @@ impl Node {
         let now = self.now;
         match input {
             Input::ConnOpened { conn, peer, local } => {
+                if self.srv.clients.len() as u64 >= self.srv.config.maxclients() {
+                    // Redis answers and drops a client over `maxclients`.
+                    self.srv.stats.rejected_connections += 1;
+                    self.outputs.push_back(Output::ToClient {
+                        conn,
+                        bytes: b"-ERR max number of clients reached\r\n".to_vec(),
+                    });
+                    self.outputs.push_back(Output::CloseConn { conn });
+                    return;
+                }
                 let id = self.srv.next_client_id;
                 self.srv.next_client_id += 1;
                 self.srv.stats.connections_received += 1;
@@ -208,6 +220,7 @@ impl Node {
                         reply_mode: ReplyMode::On,
                         no_evict: false,
                         lib_name: Vec::new(),
+                        authenticated: self.srv.config.requirepass().is_none(),
                     },
                 );
             }
@@ -227,8 +240,9 @@ impl Node {
         client.last_interaction = now;
         let mut qbuf = std::mem::take(&mut client.qbuf);
         qbuf.extend_from_slice(bytes);
-        let limits = RequestLimits {
+        let mut limits = RequestLimits {
             max_bulk_len: self.srv.config.proto_max_bulk_len(),
+            unauthenticated: !client.authenticated && self.srv.config.requirepass().is_some(),
         };
         let mut out = Vec::new();
         let mut pos = 0;
@@ -247,6 +261,8 @@ impl Node {
                         close = true;
                         break;
                     };
+                    limits.unauthenticated =
+                        !c.authenticated && self.srv.config.requirepass().is_some();
                     if c.close_after_reply {
                         close = true;
                         break;
@@ -330,6 +346,26 @@ impl Node {
                         db: i,
                         count: gone.len(),
                     }));
+            }
+        }
+        // `timeout`: close clients idle longer than that many seconds.
+        let timeout = self
+            .srv
+            .config
+            .get("timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0);
+        if timeout > 0 {
+            let idle: Vec<ConnId> = self
+                .srv
+                .clients
+                .values()
+                .filter(|c| now.saturating_sub(c.last_interaction) > timeout * 1000)
+                .map(|c| c.conn)
+                .collect();
+            for conn in idle {
+                self.srv.clients.remove(&conn);
+                self.outputs.push_back(Output::CloseConn { conn });
             }
         }
         self.next_cron = now.plus(1000 / self.srv.config.hz());

@@ -272,3 +272,134 @@ fn protocol_edge_cases() {
         )
     );
 }
+
+#[test]
+fn maxclients_and_idle_timeout_are_enforced() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("CONFIG SET maxclients 1"), "+OK\r\n");
+    h.node.handle(
+        h.now,
+        Input::ConnOpened {
+            conn: ConnId(2),
+            peer: "127.0.0.1:2".into(),
+            local: "x".into(),
+        },
+    );
+    let outs: Vec<Output> = std::iter::from_fn(|| h.node.poll_output()).collect();
+    assert_eq!(
+        outs,
+        vec![
+            Output::ToClient {
+                conn: ConnId(2),
+                bytes: b"-ERR max number of clients reached\r\n".to_vec()
+            },
+            Output::CloseConn { conn: ConnId(2) }
+        ]
+    );
+    assert_eq!(h.run("CONFIG SET timeout 10"), "+OK\r\n");
+    h.run("@advance 11000");
+    h.node.handle(h.now, Input::Tick);
+    let outs: Vec<Output> = std::iter::from_fn(|| h.node.poll_output()).collect();
+    assert!(
+        outs.contains(&Output::CloseConn { conn: ConnId(1) }),
+        "{outs:?}"
+    );
+}
+
+#[test]
+fn requirepass_and_auth() {
+    // Replies read off redis-server 7.0 with `CONFIG SET requirepass secret`.
+    let mut h = Harness::new();
+    assert_eq!(h.run("AUTH x"), "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+    assert_eq!(h.run("AUTH default x"), "+OK\r\n");
+    assert_eq!(h.run("CONFIG SET requirepass secret"), "+OK\r\n");
+    // The open connection stays authenticated; a new one must AUTH.
+    assert_eq!(h.run("PING"), "+PONG\r\n");
+    h.node.handle(
+        h.now,
+        Input::ConnOpened {
+            conn: ConnId(2),
+            peer: "127.0.0.1:2".into(),
+            local: "x".into(),
+        },
+    );
+    let mut on2 = |line: &str| {
+        let argv = split_args(line.as_bytes()).unwrap();
+        let mut req = format!("*{}\r\n", argv.len()).into_bytes();
+        for a in &argv {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        h.node.handle(
+            h.now,
+            Input::ClientBytes {
+                conn: ConnId(2),
+                bytes: &req,
+            },
+        );
+        let mut out = Vec::new();
+        while let Some(o) = h.node.poll_output() {
+            if let Output::ToClient { bytes, .. } = o {
+                out.extend(bytes);
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for (cmd, want) in [
+        ("GET x", "-NOAUTH Authentication required.\r\n"),
+        ("NOSUCH", "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
+        ("GET", "-ERR wrong number of arguments for 'get' command\r\n"),
+        ("AUTH wrong", "-WRONGPASS invalid username-password pair or user is disabled.\r\n"),
+        ("AUTH a b c", "-ERR syntax error\r\n"),
+        ("HELLO 3", "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"),
+        ("AUTH secret", "+OK\r\n"),
+        ("GET x", "$-1\r\n"),
+        ("RESET", "+RESET\r\n"),
+        ("GET x", "-NOAUTH Authentication required.\r\n"),
+        ("AUTH default secret", "+OK\r\n"),
+    ] {
+        assert_eq!(on2(cmd), want, "{cmd}");
+    }
+}
+
+#[test]
+fn unauthenticated_clients_get_redis_limits() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("CONFIG SET requirepass secret"), "+OK\r\n");
+    for (conn, input, want) in [
+        (
+            2u64,
+            &b"*11\r\n"[..],
+            "-ERR Protocol error: unauthenticated multibulk length\r\n",
+        ),
+        (
+            3,
+            &b"*1\r\n$16385\r\n"[..],
+            "-ERR Protocol error: unauthenticated bulk length\r\n",
+        ),
+    ] {
+        let conn = ConnId(conn);
+        h.node.handle(
+            h.now,
+            Input::ConnOpened {
+                conn,
+                peer: "p".into(),
+                local: "l".into(),
+            },
+        );
+        h.node
+            .handle(h.now, Input::ClientBytes { conn, bytes: input });
+        let outs: Vec<Output> = std::iter::from_fn(|| h.node.poll_output()).collect();
+        assert_eq!(
+            outs,
+            vec![
+                Output::ToClient {
+                    conn,
+                    bytes: want.as_bytes().to_vec()
+                },
+                Output::CloseConn { conn }
+            ]
+        );
+    }
+}

@@ -4,14 +4,13 @@
 //! no copy of node state. The console speaks RESP to the selected node via
 //! the router, and formats replies as redis-cli does.
 
-mod format;
 mod router;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use cachelab_engine::protocol::{parse_reply, split_args};
+use cachelab_engine::protocol::{cli, parse_reply, split_args};
 use cachelab_engine::wire::FromWorker;
 use cachelab_engine::{ConnId, Millis, NodeView};
 use leptos::prelude::*;
@@ -129,11 +128,11 @@ fn App() -> impl IntoView {
                     buf.drain(..n);
                     let raw = cmds
                         .pop_front()
-                        .map(|a| format::raw_output(&a))
+                        .map(|a| cli::raw_output(&a))
                         .unwrap_or(false);
                     let kind = if reply.is_error() { "error" } else { "reply" };
                     out.push(Line {
-                        text: format::format_reply(&reply, raw),
+                        text: cli::format_reply(&reply, raw),
                         kind,
                     });
                 }

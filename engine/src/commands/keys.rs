@@ -134,15 +134,13 @@ fn scan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         }
     }
     let now = ctx.now;
-    let page = ctx.db().scan(cursor, count, now, |k, e| {
-        pattern
-            .map(|p| p == b"*" || glob_match(p, k, false))
-            .unwrap_or(true)
-            && typ
-                .as_deref()
-                .map(|t| e.value.type_name() == t)
-                .unwrap_or(true)
-    });
+    let page = ctx.db().scan(
+        cursor,
+        count,
+        now,
+        |k| pattern.is_none_or(|p| p == b"*" || glob_match(p, k, false)),
+        |e| typ.as_deref().is_none_or(|t| e.value.type_name() == t),
+    );
     Reply::Array(vec![
         Reply::Bulk(page.cursor.to_string().into_bytes()),
         Reply::Array(page.keys.into_iter().map(Reply::Bulk).collect()),

@@ -287,6 +287,11 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let Some(handler) = cmd.handler else {
         return wrong_args(&cmd.fullname);
     };
+    let must_auth =
+        ctx.srv.config.requirepass().is_some() && !ctx.client().is_some_and(|c| c.authenticated);
+    if must_auth && !cmd.flags.iter().any(|f| f == "no_auth") {
+        return Reply::err("NOAUTH Authentication required.");
+    }
     if ctx.srv.config.maxmemory() > 0 && cmd.flags.iter().any(|f| f == "denyoom") && !make_room(ctx)
     {
         return Reply::err("OOM command not allowed when used memory > 'maxmemory'.");

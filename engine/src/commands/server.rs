@@ -14,6 +14,7 @@ pub const CACHELAB_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn handler(name: &str) -> Option<Handler> {
     Some(match name {
         "ping" => ping,
+        "auth" => auth,
         "echo" => |_, a| Reply::Bulk(a[1].clone()),
         "quit" => quit,
         "reset" => reset,
@@ -67,6 +68,37 @@ fn ping(_: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// AUTH [username] password: only the `default` user exists; its password is
+/// `requirepass` (none: `nopass`).
+fn auth(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if argv.len() > 3 {
+        return err_syntax();
+    }
+    let (user, pass) = if argv.len() == 3 {
+        (argv[1].as_slice(), &argv[2])
+    } else {
+        (&b"default"[..], &argv[1])
+    };
+    let Some(required) = ctx.srv.config.requirepass().map(str::to_string) else {
+        if argv.len() == 2 {
+            return Reply::err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
+        // The default user has `nopass`: any password is accepted for it.
+        return if user == b"default" {
+            ctx.client_mut().authenticated = true;
+            Reply::ok()
+        } else {
+            Reply::err("WRONGPASS invalid username-password pair or user is disabled.")
+        };
+    };
+    if user == b"default" && pass.as_slice() == required.as_bytes() {
+        ctx.client_mut().authenticated = true;
+        Reply::ok()
+    } else {
+        Reply::err("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+}
+
 fn quit(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     ctx.client_mut().close_after_reply = true;
     Reply::ok()
@@ -79,6 +111,9 @@ fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     c.name.clear();
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
+    // RESET re-authenticates as the default user only if it needs no password.
+    let open = ctx.srv.config.requirepass().is_none();
+    ctx.client_mut().authenticated = open;
     Reply::Simple("RESET".into())
 }
 
@@ -115,11 +150,20 @@ fn hello(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             ));
         }
     }
-    if let Some((user, _pass)) = auth {
-        // Only the default user exists, and it has no password (`nopass`).
-        if user != b"default" {
+    if let Some((user, pass)) = auth {
+        let ok = user == b"default"
+            && ctx
+                .srv
+                .config
+                .requirepass()
+                .is_none_or(|p| p.as_bytes() == pass);
+        if !ok {
             return Reply::err("WRONGPASS invalid username-password pair or user is disabled.");
         }
+        ctx.client_mut().authenticated = true;
+    }
+    if ctx.srv.config.requirepass().is_some() && !ctx.client().is_some_and(|c| c.authenticated) {
+        return Reply::err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
         if !valid_client_name(name) {

@@ -3,6 +3,7 @@
 //! the keyspace or connections.
 
 pub mod args;
+pub mod cli;
 pub mod reply;
 pub mod request;
 

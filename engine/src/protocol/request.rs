@@ -8,6 +8,7 @@
 
 use crate::limits::{
     ARGV_PREALLOC_MAX, BULK_PREALLOC_MAX, PROTO_INLINE_MAX_SIZE, PROTO_MAX_MULTIBULK_LEN,
+    UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED_MAX_BULK,
 };
 use crate::protocol::args::split_args;
 
@@ -15,12 +16,16 @@ use crate::protocol::args::split_args;
 pub struct RequestLimits {
     /// `proto-max-bulk-len`.
     pub max_bulk_len: u64,
+    /// The client must still AUTH: Redis then allows at most 10 arguments
+    /// of at most 16 KB each.
+    pub unauthenticated: bool,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
         RequestLimits {
             max_bulk_len: crate::limits::PROTO_MAX_BULK_LEN,
+            unauthenticated: false,
         }
     }
 }
@@ -129,6 +134,9 @@ fn parse_multibulk(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>,
         Some(n) if n <= PROTO_MAX_MULTIBULK_LEN => n,
         _ => return Err(ProtocolError::new("invalid multibulk length")),
     };
+    if limits.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS {
+        return Err(ProtocolError::new("unauthenticated multibulk length"));
+    }
     if count <= 0 {
         return Ok(Some((Vec::new(), pos)));
     }
@@ -147,6 +155,9 @@ fn parse_multibulk(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>,
             return Ok(None);
         };
         let len = match parse_i64_strict(len) {
+            Some(n) if limits.unauthenticated && n > UNAUTHENTICATED_MAX_BULK => {
+                return Err(ProtocolError::new("unauthenticated bulk length"))
+            }
             Some(n) if n >= 0 && (n as u64) <= limits.max_bulk_len => n as usize,
             _ => return Err(ProtocolError::new("invalid bulk length")),
         };

@@ -266,7 +266,8 @@ impl Db {
         cursor: u64,
         count: usize,
         now: Millis,
-        mut keep: impl FnMut(&[u8], &Entry) -> bool,
+        mut matches: impl FnMut(&[u8]) -> bool,
+        mut keep: impl FnMut(&Entry) -> bool,
     ) -> ScanPage {
         let mut next = if cursor == 0 {
             self.keys.len() as u64
@@ -286,13 +287,14 @@ impl Db {
         }
         let mut keys = Vec::with_capacity(visited.len());
         for k in visited {
-            // Expire lazily as Redis's scan callback does; deleting a key only
-            // moves the last entry down into visited territory.
-            if self.expire_if_needed(&k, now) {
+            // As Redis: the pattern filters first; only keys that match are
+            // expired lazily (deleting one only moves the last entry down into
+            // visited territory); then the type filter.
+            if !matches(&k) || self.expire_if_needed(&k, now) {
                 continue;
             }
             if let Some(e) = self.keys.get(k.as_slice()) {
-                if keep(&k, e) {
+                if keep(e) {
                     keys.push(k);
                 }
             }
@@ -416,7 +418,7 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             let mut cursor = 0;
             loop {
-                let page = db.scan(cursor, 7, now, |_, _| true);
+                let page = db.scan(cursor, 7, now, |_| true, |_| true);
                 seen.extend(page.keys);
                 for _ in 0..3 {
                     let i = 100 + rng.below(100);

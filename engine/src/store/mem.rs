@@ -23,7 +23,8 @@ pub fn jemalloc_size(n: usize) -> usize {
 
 /// Header size of the sds type Redis picks for a string of length `len`.
 pub fn sds_hdr(len: usize, allow_type5: bool) -> usize {
-    if len < 32 && allow_type5 {
+    // sdsnewlen never makes an empty type-5 sds: it is expected to grow.
+    if len < 32 && len > 0 && allow_type5 {
         1
     } else if len < 256 {
         3

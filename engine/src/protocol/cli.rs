@@ -1,7 +1,8 @@
-//! Replies formatted exactly as redis-cli formats them on a terminal
-//! (`cliFormatReplyTTY`), and redis-cli's quoting (`sdscatrepr`).
+//! The client side of redis-cli: replies formatted exactly as redis-cli
+//! formats them on a terminal (`cliFormatReplyTTY`), and its quoting
+//! (`sdscatrepr`). Used by the playground's console.
 
-use cachelab_engine::protocol::Reply;
+use crate::protocol::Reply;
 
 /// redis-cli's `sdscatrepr`: a double-quoted string with C escapes.
 pub fn repr(b: &[u8]) -> String {
@@ -52,10 +53,7 @@ fn format_indented(r: &Reply, prefix: &str, raw: bool) -> String {
         Reply::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
         Reply::BigNumber(n) => format!("(big number) {n}"),
         Reply::Nil | Reply::NilArray => "(nil)".into(),
-        Reply::Double(d) => format!(
-            "(double) {}",
-            cachelab_engine::protocol::reply::format_double(*d)
-        ),
+        Reply::Double(d) => format!("(double) {}", crate::protocol::reply::format_double(*d)),
         Reply::Bool(b) => {
             if *b {
                 "(true)".into()
