@@ -90,6 +90,7 @@ pub fn parse_memory(s: &str) -> Option<i64> {
 pub struct Config {
     values: BTreeMap<String, String>,
     kinds: BTreeMap<String, Kind>,
+    hot: Hot,
 }
 
 impl Default for Config {
@@ -142,7 +143,13 @@ impl Config {
             );
             kinds.insert(name.to_string(), parse_kind(kind, detail));
         }
-        Config { values, kinds }
+        let mut c = Config {
+            values,
+            kinds,
+            hot: Hot::default(),
+        };
+        c.refresh();
+        c
     }
 
     pub fn names(&self) -> impl Iterator<Item = &String> {
@@ -158,6 +165,7 @@ impl Config {
     /// Sets a value without validation (runtime start-up flags such as `port`).
     pub fn set_internal(&mut self, name: &str, value: &str) {
         self.values.insert(name.to_string(), value.to_string());
+        self.refresh();
     }
 
     /// Validates one CONFIG SET pair; returns the canonical name and the
@@ -224,6 +232,7 @@ impl Config {
 
     pub fn apply(&mut self, name: String, value: String) {
         self.values.insert(name, value);
+        self.refresh();
     }
 
     fn int(&self, name: &str, default: i64) -> i64 {
@@ -232,50 +241,98 @@ impl Config {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     }
+    /// Re-reads the parameters the engine consults on every command, so the
+    /// hot path reads fields instead of parsing strings.
+    fn refresh(&mut self) {
+        let policy = self
+            .get("maxmemory-policy")
+            .unwrap_or("noeviction")
+            .to_string();
+        let maxmemory = self.int("maxmemory", 0).max(0) as u64;
+        self.hot = Hot {
+            hz: self.int("hz", 10).clamp(1, 500) as u64,
+            maxmemory,
+            share_integers: maxmemory == 0 || !(policy.ends_with("lru") || policy.ends_with("lfu")),
+            lfu_policy: policy.ends_with("lfu"),
+            lfu_log_factor: self.int("lfu-log-factor", 10).max(0) as u64,
+            proto_max_bulk_len: self
+                .int(
+                    "proto-max-bulk-len",
+                    crate::limits::PROTO_MAX_BULK_LEN as i64,
+                )
+                .max(1) as u64,
+            client_query_buffer_limit: self
+                .int(
+                    "client-query-buffer-limit",
+                    crate::limits::CLIENT_QUERY_BUFFER_LIMIT as i64,
+                )
+                .max(1) as u64,
+            active_expire_effort: self.int("active-expire-effort", 1).clamp(1, 10) as usize,
+            maxclients: self.int("maxclients", 10000).max(1) as u64,
+            timeout: self.int("timeout", 0).max(0) as u64,
+            requirepass: self
+                .get("requirepass")
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+            maxmemory_policy: policy,
+        };
+    }
     /// The default user's password, when `requirepass` is set.
     pub fn requirepass(&self) -> Option<&str> {
-        self.get("requirepass").filter(|p| !p.is_empty())
+        self.hot.requirepass.as_deref()
     }
     pub fn hz(&self) -> u64 {
-        self.int("hz", 10).clamp(1, 500) as u64
+        self.hot.hz
     }
     pub fn maxmemory(&self) -> u64 {
-        self.int("maxmemory", 0).max(0) as u64
+        self.hot.maxmemory
     }
     pub fn maxmemory_policy(&self) -> &str {
-        self.get("maxmemory-policy").unwrap_or("noeviction")
+        &self.hot.maxmemory_policy
     }
     pub fn lfu_log_factor(&self) -> u64 {
-        self.int("lfu-log-factor", 10).max(0) as u64
+        self.hot.lfu_log_factor
     }
     pub fn proto_max_bulk_len(&self) -> u64 {
-        self.int(
-            "proto-max-bulk-len",
-            crate::limits::PROTO_MAX_BULK_LEN as i64,
-        )
-        .max(1) as u64
+        self.hot.proto_max_bulk_len
     }
     pub fn client_query_buffer_limit(&self) -> u64 {
-        self.int(
-            "client-query-buffer-limit",
-            crate::limits::CLIENT_QUERY_BUFFER_LIMIT as i64,
-        )
-        .max(1) as u64
+        self.hot.client_query_buffer_limit
     }
     pub fn active_expire_effort(&self) -> usize {
-        self.int("active-expire-effort", 1).clamp(1, 10) as usize
+        self.hot.active_expire_effort
     }
     pub fn maxclients(&self) -> u64 {
-        self.int("maxclients", 10000).max(1) as u64
+        self.hot.maxclients
+    }
+    /// `timeout`: seconds a client may stay idle (0: forever).
+    pub fn timeout(&self) -> u64 {
+        self.hot.timeout
     }
     /// Whether integers 0..9999 are shared objects (not under LRU/LFU maxmemory policies).
     pub fn share_integers(&self) -> bool {
-        let p = self.maxmemory_policy();
-        self.maxmemory() == 0 || !(p.ends_with("lru") || p.ends_with("lfu"))
+        self.hot.share_integers
     }
     pub fn lfu_policy(&self) -> bool {
-        self.maxmemory_policy().ends_with("lfu")
+        self.hot.lfu_policy
     }
+}
+
+/// Parsed copies of the parameters read on every command.
+#[derive(Clone, Debug, Default)]
+struct Hot {
+    hz: u64,
+    maxmemory: u64,
+    maxmemory_policy: String,
+    share_integers: bool,
+    lfu_policy: bool,
+    lfu_log_factor: u64,
+    proto_max_bulk_len: u64,
+    client_query_buffer_limit: u64,
+    active_expire_effort: usize,
+    maxclients: u64,
+    timeout: u64,
+    requirepass: Option<String>,
 }
 
 /// Validates `notify-keyspace-events` flags and returns them in Redis's

@@ -349,12 +349,7 @@ impl Node {
             }
         }
         // `timeout`: close clients idle longer than that many seconds.
-        let timeout = self
-            .srv
-            .config
-            .get("timeout")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(0);
+        let timeout = self.srv.config.timeout();
         if timeout > 0 {
             let idle: Vec<ConnId> = self
                 .srv

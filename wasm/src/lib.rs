@@ -181,42 +181,11 @@ mod tests {
 }
 
 /// Engine-only throughput for `cargo xtask bench`: `n` SET+GET pairs through
-/// a node's full request path (parse, execute, encode). Returns ops/s,
-/// timed with the host's clock (the engine itself never reads one).
+/// a node's full request path, timed with the host's clock (the engine itself
+/// never reads one). Returns ops/s.
 #[wasm_bindgen]
 pub fn bench_engine(n: u32) -> f64 {
-    let (ops, elapsed_ms) = bench_run(n, js_sys::Date::now);
-    ops as f64 / (elapsed_ms / 1000.0)
-}
-
-/// Runs the SET/GET loop; `clock` returns milliseconds. Shared with the native bench.
-pub fn bench_run(n: u32, clock: impl Fn() -> f64) -> (u64, f64) {
-    use cachelab_engine::{ConnId, Millis};
-    let mut node = Node::new(1);
-    node.start(Millis(0), 6379);
-    let c = ConnId(1);
-    node.handle(
-        Millis(0),
-        Input::ConnOpened {
-            conn: c,
-            peer: "bench".into(),
-            local: "bench".into(),
-        },
-    );
-    let reqs: Vec<Vec<u8>> = (0..1000)
-        .map(|i| format!("*3\r\n$3\r\nSET\r\n$8\r\nkey:{i:04}\r\n$3\r\nxyz\r\n*2\r\n$3\r\nGET\r\n$8\r\nkey:{i:04}\r\n").into_bytes())
-        .collect();
-    let start = clock();
-    for i in 0..n as usize {
-        node.handle(
-            Millis(0),
-            Input::ClientBytes {
-                conn: c,
-                bytes: &reqs[i % reqs.len()],
-            },
-        );
-        while node.poll_output().is_some() {}
-    }
-    let elapsed = (clock() - start).max(0.001);
-    (n as u64 * 2, elapsed)
+    let start = js_sys::Date::now();
+    let ops = cachelab_engine::bench::set_get_loop(n);
+    ops as f64 / ((js_sys::Date::now() - start).max(0.001) / 1000.0)
 }

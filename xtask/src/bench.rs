@@ -5,7 +5,6 @@
 //! (Node.js), and the page's wasm sizes.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 
 use crate::{have, root, run};
 
@@ -143,9 +142,25 @@ pub fn run_all() -> crate::Result<()> {
 
     // Engine only: the same request loop natively and in wasm (Node.js).
     let n = 300_000;
-    let start = Instant::now();
-    let (ops, ms) = cachelab_wasm::bench_run(n, || start.elapsed().as_secs_f64() * 1000.0);
-    let native = ops as f64 / (ms / 1000.0);
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "cachelab-engine",
+            "--example",
+            "engine_bench",
+            "--",
+        ])
+        .arg(n.to_string())
+        .current_dir(root())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let native: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
     let dist = crate::build_web(true)?;
     let node_dir = root().join("target/bench-node");
     run(Command::new("wasm-bindgen")

@@ -69,7 +69,12 @@ fn exists(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 /// A read lookup as Redis's `lookupKeyRead`: expires lazily, counts a hit or
 /// miss, and touches the key's access time.
 pub fn lookup_read(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
-    let factor = ctx.srv.config.lfu_log_factor();
+    // Like Redis: the LFU counter moves only under an LFU policy.
+    let factor = ctx
+        .srv
+        .config
+        .lfu_policy()
+        .then(|| ctx.srv.config.lfu_log_factor());
     let i = ctx.db_index();
     let srv = &mut *ctx.srv;
     let found = srv.ks.dbs[i]

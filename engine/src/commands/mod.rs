@@ -250,8 +250,8 @@ fn sanitize(b: &[u8], max: usize) -> String {
 /// Runs one command line: lookup, arity check, handler, statistics.
 pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let table = ctx.table;
-    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-    let Some(base) = table.get(&name) else {
+    let mut buf = [0u8; 32];
+    let Some(base) = lowercase(&argv[0], &mut buf).and_then(|n| table.get(n)) else {
         let mut args = String::new();
         for a in &argv[1..] {
             if args.len() >= 128 {
@@ -269,8 +269,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let cmd = if base.subcommands.is_empty() || argv.len() < 2 {
         base
     } else {
-        let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-        match base.subcommands.get(&sub) {
+        match lowercase(&argv[1], &mut buf).and_then(|s| base.subcommands.get(s)) {
             Some(c) => c,
             None => {
                 return Reply::err(format!(
@@ -298,9 +297,21 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     ctx.srv.stats.commands_processed += 1;
     if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
-        c.last_cmd = cmd.fullname.clone();
+        if c.last_cmd != cmd.fullname {
+            c.last_cmd.clone_from(&cmd.fullname);
+        }
     }
     handler(ctx, argv)
+}
+
+/// A command name lower-cased into `buf` without allocating; `None` if it is
+/// too long or not UTF-8 to be any command's name.
+fn lowercase<'a>(name: &[u8], buf: &'a mut [u8; 32]) -> Option<&'a str> {
+    let out = buf.get_mut(..name.len())?;
+    for (o, c) in out.iter_mut().zip(name) {
+        *o = c.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
 }
 
 pub fn wrong_args(fullname: &str) -> Reply {

@@ -132,13 +132,15 @@ impl Db {
         &mut self,
         key: &[u8],
         now: Millis,
-        lfu_log_factor: u64,
+        lfu_log_factor: Option<u64>,
         rng: &mut Rng,
     ) -> Option<&Entry> {
         self.expire_if_needed(key, now);
         let e = self.keys.get_mut(key)?;
         e.atime = now;
-        e.lfu = lfu_log_incr(e.lfu, lfu_log_factor, rng);
+        if let Some(factor) = lfu_log_factor {
+            e.lfu = lfu_log_incr(e.lfu, factor, rng);
+        }
         Some(e)
     }
 
