@@ -139,7 +139,7 @@ pub struct Server {
 
 pub struct Node {
     pub(crate) srv: Server,
-    table: CommandTable,
+    table: &'static CommandTable,
     outputs: VecDeque<Output>,
     next_cron: Millis,
     now: Millis,
@@ -163,7 +163,7 @@ impl Node {
                 started: Millis(0),
                 to_close: Vec::new(),
             },
-            table: CommandTable::load(),
+            table: CommandTable::shared(),
             outputs: VecDeque::new(),
             next_cron: Millis(0),
             now: Millis(0),
@@ -306,7 +306,7 @@ impl Node {
         let (reply, resp) = {
             let mut ctx = Ctx {
                 srv: &mut self.srv,
-                table: &self.table,
+                table: self.table,
                 conn,
                 now,
                 events: &mut events,

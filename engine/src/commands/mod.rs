@@ -172,7 +172,15 @@ fn collect_docs(name: &str, doc: &Reply, out: &mut HashMap<String, Reply>) {
     out.insert(name.to_string(), doc);
 }
 
+/// The table is immutable data derived from the compiled-in Redis metadata;
+/// every node shares one copy instead of parsing ~60 KB per node.
+static TABLE: std::sync::OnceLock<CommandTable> = std::sync::OnceLock::new();
+
 impl CommandTable {
+    pub fn shared() -> &'static CommandTable {
+        TABLE.get_or_init(CommandTable::load)
+    }
+
     pub fn load() -> CommandTable {
         let mut docs = HashMap::new();
         if let Ok(Some((Reply::Map(pairs), _))) = parse_reply(DOCS) {

@@ -53,6 +53,17 @@ impl Reply {
     pub fn encode(&self, resp: u8, out: &mut Vec<u8>) {
         match self {
             Reply::Simple(s) => line(out, b'+', s.as_bytes()),
+            // An error line cannot hold CR or LF: RESP3 sends a blob error,
+            // RESP2 turns them into spaces as Redis's addReplyError does.
+            Reply::Error(s) if s.contains(['\r', '\n']) => {
+                if resp >= 3 {
+                    line(out, b'!', s.len().to_string().as_bytes());
+                    out.extend_from_slice(s.as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                } else {
+                    line(out, b'-', s.replace(['\r', '\n'], " ").as_bytes());
+                }
+            }
             Reply::Error(s) => line(out, b'-', s.as_bytes()),
             Reply::Int(i) => line(out, b':', itoa(*i).as_bytes()),
             Reply::Bulk(b) => bulk(out, b),
@@ -234,9 +245,11 @@ fn close_aggregate(tag: u8, items: Vec<Reply>) -> Reply {
     }
 }
 
+/// The line after the type byte at `pos`: (body, position after its CRLF).
 fn read_line(buf: &[u8], pos: usize) -> Option<(&[u8], usize)> {
-    let cr = buf[pos..].windows(2).position(|w| w == b"\r\n")? + pos;
-    Some((&buf[pos + 1..cr], cr + 2))
+    let body = pos + 1;
+    let cr = buf.get(body..)?.windows(2).position(|w| w == b"\r\n")? + body;
+    Some((&buf[body..cr], cr + 2))
 }
 
 fn int_of(s: &[u8]) -> Result<i64, ReplyError> {
@@ -249,6 +262,12 @@ fn parse_scalar(buf: &[u8], pos: usize) -> Result<Option<Scalar>, ReplyError> {
         return Ok(None);
     }
     let tag = buf[pos];
+    if !b"+-:_#,($=!*~>%".contains(&tag) {
+        return Err(ReplyError(format!(
+            "unknown reply type byte {:?}",
+            tag as char
+        )));
+    }
     let Some((body, next)) = read_line(buf, pos) else {
         return Ok(None);
     };
@@ -342,6 +361,19 @@ mod tests {
                 assert_eq!(parse_reply(&bytes[..cut]).unwrap(), None);
             }
         }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_crash() {
+        // Found by `cargo xtask fuzz resp_reply`: a CRLF where the type byte goes.
+        assert!(parse_reply(b"\r\n\n\x1d").is_err());
+        assert!(parse_reply(b"\r").is_err());
+        assert!(parse_reply(b"$5\r\nab").unwrap().is_none());
+        // A blob error with CRLF inside re-encodes to something that parses back.
+        let (r, _) = parse_reply(b"!6\r\n\r\n4*,~\r\n").unwrap().unwrap();
+        let enc = r.to_bytes(3);
+        assert_eq!(parse_reply(&enc).unwrap().unwrap().0, r);
+        assert_eq!(r.to_bytes(2), b"-  4*,~\r\n");
     }
 
     #[test]
