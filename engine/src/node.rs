@@ -89,7 +89,23 @@ pub struct Stats {
     pub error_replies: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
-    pub expired_stale_perc: f64,
+    /// Highest `used_memory` seen by the cron.
+    pub peak_memory: usize,
+    /// Redis's `instantaneous_ops_per_sec`: (time, commands) samples taken
+    /// by the cron every 100 ms; the rate is averaged over the last 16.
+    pub ops_samples: std::collections::VecDeque<(Millis, u64)>,
+}
+
+impl Stats {
+    /// Commands per second over the recent samples.
+    pub fn instantaneous_ops_per_sec(&self) -> u64 {
+        match (self.ops_samples.front(), self.ops_samples.back()) {
+            (Some(&(t0, c0)), Some(&(t1, c1))) if t1 > t0 => {
+                (c1 - c0) * 1000 / t1.saturating_sub(t0)
+            }
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,6 +364,17 @@ impl Node {
                     }));
             }
         }
+        // Samples for INFO's instantaneous ops/s and the memory peak.
+        let last = self.srv.stats.ops_samples.back().map(|s| s.0);
+        if last.is_none_or(|t| now.saturating_sub(t) >= 100) {
+            let cmds = self.srv.stats.commands_processed;
+            self.srv.stats.ops_samples.push_back((now, cmds));
+            if self.srv.stats.ops_samples.len() > 17 {
+                self.srv.stats.ops_samples.pop_front();
+            }
+        }
+        let used = crate::commands::server::used_memory(&self.srv);
+        self.srv.stats.peak_memory = self.srv.stats.peak_memory.max(used);
         // `timeout`: close clients idle longer than that many seconds.
         let timeout = self.srv.config.timeout();
         if timeout > 0 {

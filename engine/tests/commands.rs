@@ -3,7 +3,7 @@
 //! produce. `@advance MS` moves the node's virtual clock; `@tick` runs the
 //! server cron. Expected replies were checked against redis-server 7.0.
 
-use cachelab_engine::protocol::split_args;
+use cachelab_engine::protocol::{encode_request, split_args};
 use cachelab_engine::{ConnId, Input, Millis, Node, Output};
 
 struct Harness {
@@ -37,24 +37,25 @@ impl Harness {
             while self.node.poll_output().is_some() {}
             return String::new();
         }
+        self.run_on(ConnId(1), line)
+    }
+
+    /// Sends one command line on `conn`; returns the bytes written back to it.
+    fn run_on(&mut self, conn: ConnId, line: &str) -> String {
         let argv = split_args(line.as_bytes()).expect("balanced quotes");
-        let mut req = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in &argv {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
         self.node.handle(
             self.now,
             Input::ClientBytes {
-                conn: ConnId(1),
-                bytes: &req,
+                conn,
+                bytes: &encode_request(&argv),
             },
         );
         let mut out = Vec::new();
         while let Some(o) = self.node.poll_output() {
-            if let Output::ToClient { bytes, .. } = o {
-                out.extend(bytes);
+            if let Output::ToClient { conn: to, bytes } = o {
+                if to == conn {
+                    out.extend(bytes);
+                }
             }
         }
         String::from_utf8_lossy(&out).into_owned()
@@ -323,29 +324,7 @@ fn requirepass_and_auth() {
             local: "x".into(),
         },
     );
-    let mut on2 = |line: &str| {
-        let argv = split_args(line.as_bytes()).unwrap();
-        let mut req = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in &argv {
-            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
-            req.extend_from_slice(b"\r\n");
-        }
-        h.node.handle(
-            h.now,
-            Input::ClientBytes {
-                conn: ConnId(2),
-                bytes: &req,
-            },
-        );
-        let mut out = Vec::new();
-        while let Some(o) = h.node.poll_output() {
-            if let Output::ToClient { bytes, .. } = o {
-                out.extend(bytes);
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
+    let mut on2 = |line: &str| h.run_on(ConnId(2), line);
     for (cmd, want) in [
         ("GET x", "-NOAUTH Authentication required.\r\n"),
         ("NOSUCH", "-ERR unknown command 'NOSUCH', with args beginning with: \r\n"),
@@ -401,5 +380,34 @@ fn unauthenticated_clients_get_redis_limits() {
                 Output::CloseConn { conn }
             ]
         );
+    }
+}
+
+#[test]
+fn info_reports_instantaneous_ops_and_keyspace() {
+    let mut h = Harness::new();
+    h.run("@tick");
+    for _ in 0..50 {
+        h.run("PING");
+    }
+    h.run("@advance 100");
+    h.run("@tick");
+    h.run("SET k v EX 100");
+    let info = h.run("INFO");
+    for field in [
+        "# Server\r\n",
+        "redis_version:7.0.15\r\n",
+        "# Clients\r\n",
+        "connected_clients:1\r\n",
+        "# Memory\r\n",
+        "# Stats\r\n",
+        "instantaneous_ops_per_sec:500\r\n",
+        "total_commands_processed:52\r\n",
+        "# Replication\r\n",
+        "role:master\r\n",
+        "# Keyspace\r\n",
+        "db0:keys=1,expires=1,avg_ttl=0\r\n",
+    ] {
+        assert!(info.contains(field), "INFO lacks {field:?}:\n{info}");
     }
 }

@@ -4,7 +4,7 @@
 //! and a whole node fed the bytes never panics.
 #![no_main]
 
-use cachelab_engine::protocol::{parse_request, RequestLimits};
+use cachelab_engine::protocol::{encode_request, parse_request, RequestLimits};
 use cachelab_engine::{ConnId, Input, Millis, Node};
 use libfuzzer_sys::fuzz_target;
 
@@ -35,12 +35,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(&whole[..prefix.len()], &prefix[..]);
     }
     for argv in whole.iter().filter(|a| !a.is_empty()) {
-        let mut enc = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in argv {
-            enc.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            enc.extend_from_slice(a);
-            enc.extend_from_slice(b"\r\n");
-        }
+        let enc = encode_request(argv);
         let (back, err) = parse_all(&enc);
         assert!(!err);
         assert_eq!(back, vec![argv.clone()]);

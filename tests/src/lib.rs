@@ -10,16 +10,7 @@ use std::time::{Duration, Instant};
 use cachelab_engine::protocol::{parse_reply, Reply};
 use cachelab_engine::{ConnId, Input, Millis, Node, Output};
 
-/// Encodes argv as a RESP multibulk request.
-pub fn encode_request(argv: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
+pub use cachelab_engine::protocol::encode_request;
 
 pub fn args(parts: &[&str]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.as_bytes().to_vec()).collect()

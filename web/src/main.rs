@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use cachelab_engine::protocol::{cli, parse_reply, split_args};
+use cachelab_engine::protocol::{cli, encode_request, parse_reply, split_args};
 use cachelab_engine::wire::FromWorker;
 use cachelab_engine::{ConnId, Millis, NodeView};
 use leptos::prelude::*;
@@ -210,12 +210,7 @@ fn App() -> impl IntoView {
             lines.set(Vec::new());
             return;
         }
-        let mut bytes = format!("*{}\r\n", argv.len()).into_bytes();
-        for a in &argv {
-            bytes.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            bytes.extend_from_slice(a);
-            bytes.extend_from_slice(b"\r\n");
-        }
+        let bytes = encode_request(&argv);
         PENDING.with(|p| p.borrow_mut()[node].0.push_back(argv));
         with_router(|r| r.client_bytes(node, CONSOLE, bytes));
     };

@@ -560,8 +560,14 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("used_memory_human".into(), human_bytes(used)),
                     ("used_memory_rss".into(), used.to_string()),
                     ("used_memory_rss_human".into(), human_bytes(used)),
-                    ("used_memory_peak".into(), used.to_string()),
-                    ("used_memory_peak_human".into(), human_bytes(used)),
+                    (
+                        "used_memory_peak".into(),
+                        srv.stats.peak_memory.max(used).to_string(),
+                    ),
+                    (
+                        "used_memory_peak_human".into(),
+                        human_bytes(srv.stats.peak_memory.max(used)),
+                    ),
                     ("used_memory_overhead".into(), (used - dataset).to_string()),
                     (
                         "used_memory_startup".into(),
@@ -598,7 +604,10 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         "total_commands_processed".into(),
                         s.commands_processed.to_string(),
                     ),
-                    ("instantaneous_ops_per_sec".into(), "0".into()),
+                    (
+                        "instantaneous_ops_per_sec".into(),
+                        s.instantaneous_ops_per_sec().to_string(),
+                    ),
                     (
                         "total_net_input_bytes".into(),
                         s.net_input_bytes.to_string(),

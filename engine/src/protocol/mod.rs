@@ -9,4 +9,4 @@ pub mod request;
 
 pub use args::split_args;
 pub use reply::{parse_reply, Reply, ReplyError};
-pub use request::{parse_request, ProtocolError, RequestLimits};
+pub use request::{encode_request, parse_request, ProtocolError, RequestLimits};

@@ -63,6 +63,18 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
+/// Encodes an argument vector as a RESP multibulk request, the form clients
+/// send (the console, tests, benchmarks).
+pub fn encode_request(argv: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
 /// Redis's `string2ll`: strict decimal, optional '-', no '+', no spaces, no
 /// leading zeros.
 pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
