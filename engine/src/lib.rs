@@ -21,5 +21,5 @@ pub mod store;
 pub mod time;
 pub mod wire;
 
-pub use node::{ConnId, Input, Node, NodeEvent, NodeView, Output};
+pub use node::{ConnId, Input, KeyView, Node, NodeEvent, NodeView, Output};
 pub use time::Millis;

@@ -75,6 +75,28 @@ pub struct NodeView {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub now: Millis,
+    /// The first keys of the keyspace (by database, then insertion order),
+    /// at most [`VIEW_KEYS`], so a UI can show keys and their TTLs.
+    pub sample: Vec<KeyView>,
+}
+
+/// How many keys a [`NodeView`] describes.
+pub const VIEW_KEYS: usize = 32;
+
+/// One key as a UI shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyView {
+    pub db: usize,
+    /// The key, lossily decoded as UTF-8.
+    pub key: String,
+    /// TYPE's answer.
+    pub kind: String,
+    /// OBJECT ENCODING's answer.
+    pub encoding: String,
+    /// Milliseconds left to live; `None` without a TTL.
+    pub ttl_ms: Option<u64>,
+    /// MEMORY USAGE's answer.
+    pub memory: usize,
 }
 
 /// Counters reported by INFO stats.
@@ -416,6 +438,24 @@ impl Node {
             keyspace_hits: self.srv.stats.keyspace_hits,
             keyspace_misses: self.srv.stats.keyspace_misses,
             now: self.now,
+            sample: ks
+                .dbs
+                .iter()
+                .enumerate()
+                .flat_map(|(i, db)| db.live_keys(self.now).map(move |k| (i, db, k)))
+                .take(VIEW_KEYS)
+                .map(|(i, db, k)| {
+                    let e = db.peek(k).expect("live key exists");
+                    KeyView {
+                        db: i,
+                        key: String::from_utf8_lossy(k).into_owned(),
+                        kind: e.value.type_name().into(),
+                        encoding: e.value.encoding().into(),
+                        ttl_ms: db.expire_at(k).map(|at| at.saturating_sub(self.now)),
+                        memory: e.value.mem_size() + crate::store::mem::key_size(k),
+                    }
+                })
+                .collect(),
         }
     }
 }

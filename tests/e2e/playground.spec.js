@@ -43,13 +43,20 @@ test('three worker nodes, a console like redis-cli, keys expiring in virtual tim
   await expect(page.locator('#console-output .line.reply').last()).toHaveText('"alice"');
   await run(page, 'KEYS *');
   await expect(page.locator('#console-output .line.reply').last()).toContainText('1) ');
+  // The keys panel shows the key and its time to live, from the node's view.
+  await expect(page.locator('#key-table tr[data-key="session"] .ttl-text')).toHaveText('1.5 s');
+  await expect(page.locator('#key-table tr[data-key="foo"] .ttl-text')).toHaveText('no TTL');
   await page.screenshot({ path: path.join(shots, 'playground.png') });
 
   await page.locator('#btn-step').click();
+  await expect(page.locator('#key-table tr[data-key="session"] .ttl-text')).toHaveText('0.5 s');
   await page.locator('#console-input').focus();
   await run(page, 'PTTL session');
   await expect(page.locator('#console-output .line.reply').last()).toHaveText('(integer) 500');
   await page.locator('#btn-step').click();
+  // Active expiry (the node's cron, driven by virtual time) removed it: no command needed.
+  await expect(page.locator('#key-table tr[data-key="session"]')).toHaveCount(0);
+  await expect(page.locator('tr[data-node="node-1"] td').nth(5)).toHaveText('1');
   await page.locator('#console-input').focus();
   await run(page, 'GET session');
   await expect(page.locator('#console-output .line.reply').last()).toHaveText('(nil)');

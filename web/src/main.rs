@@ -343,6 +343,50 @@ fn App() -> impl IntoView {
                     </table>
                     <p class="note">"Three independent nodes for now: replication groups, shards and failover arrive next. All traffic passes through the page's router."</p>
                 </section>
+                <section class="keys" aria-label="Keys">
+                    <h2>{move || format!("Keys on {}", node_name(selected.get()))}</h2>
+                    {move || {
+                        let row = rows.get().get(selected.get()).cloned().unwrap_or_default();
+                        let Some(view) = row.view else {
+                            return view! { <p class="note">"Waiting for the node…"</p> }.into_any();
+                        };
+                        if view.sample.is_empty() {
+                            return view! { <p class="note" id="keys-empty">"No keys yet. Try SET session alice PX 5000 and watch it expire."</p> }.into_any();
+                        }
+                        let more = view.keys.saturating_sub(view.sample.len());
+                        view! {
+                            <table id="key-table">
+                                <thead><tr>
+                                    <th title="The key (SELECT its database to use it)">"key"</th>
+                                    <th title="TYPE and OBJECT ENCODING">"type"</th>
+                                    <th title="Time to live (PTTL). Keys without a TTL live until deleted or evicted.">"TTL"</th>
+                                    <th title="MEMORY USAGE, in bytes">"bytes"</th>
+                                </tr></thead>
+                                <tbody>
+                                    {view.sample.into_iter().map(|k| {
+                                        let (ttl, class, width) = match k.ttl_ms {
+                                            None => ("no TTL".to_string(), "ttl none", 0.0),
+                                            Some(ms) => (format!("{:.1} s", ms as f64 / 1000.0), if ms < 5000 { "ttl soon" } else { "ttl" }, (ms as f64 / 600.0).min(100.0)),
+                                        };
+                                        let name = if k.db == 0 { k.key.clone() } else { format!("{} (db{})", k.key, k.db) };
+                                        view! {
+                                            <tr data-key=k.key.clone()>
+                                                <td class="key">{name}</td>
+                                                <td>{format!("{} · {}", k.kind, k.encoding)}</td>
+                                                <td class=class>
+                                                    <span class="ttl-bar" style=format!("width:{width:.0}%")></span>
+                                                    <span class="ttl-text">{ttl}</span>
+                                                </td>
+                                                <td>{k.memory}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            {(more > 0).then(|| view! { <p class="note">{format!("…and {more} more (SCAN to list them all)")}</p> })}
+                        }.into_any()
+                    }}
+                </section>
             </aside>
         </main>
     }
