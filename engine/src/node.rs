@@ -156,7 +156,6 @@ pub struct Client {
     pub close_after_reply: bool,
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
-    pub lib_name: Vec<u8>,
     /// False while `requirepass` is set and the client has not AUTHed.
     pub authenticated: bool,
 }
@@ -257,7 +256,6 @@ impl Node {
                         close_after_reply: false,
                         reply_mode: ReplyMode::On,
                         no_evict: false,
-                        lib_name: Vec::new(),
                         authenticated: self.srv.config.requirepass().is_none(),
                     },
                 );

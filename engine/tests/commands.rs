@@ -411,3 +411,22 @@ fn info_reports_instantaneous_ops_and_keyspace() {
         assert!(info.contains(field), "INFO lacks {field:?}:\n{info}");
     }
 }
+
+#[test]
+fn a_client_over_the_query_buffer_limit_is_closed() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("CONFIG SET client-query-buffer-limit 1mb"), "+OK\r\n");
+    let mut big = b"*2\r\n$3\r\nSET\r\n$2000000\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1_100_000));
+    h.node.handle(
+        h.now,
+        Input::ClientBytes {
+            conn: ConnId(1),
+            bytes: &big,
+        },
+    );
+    let outs: Vec<Output> = std::iter::from_fn(|| h.node.poll_output()).collect();
+    // As Redis: no reply, the connection is closed, nothing is stored.
+    assert_eq!(outs, vec![Output::CloseConn { conn: ConnId(1) }]);
+    assert_eq!(h.node.view().keys, 0);
+}

@@ -29,6 +29,8 @@ fn now() -> Millis {
 
 /// What the node wants a connection task to do.
 enum ConnMsg {
+    /// Bytes the node addressed to this connection while serving another.
+    Bytes(Vec<u8>),
     Close,
 }
 
@@ -121,10 +123,31 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
                     let _ = tx.send(ConnMsg::Close);
                 }
             }
-            Output::ToClient { .. } | Output::Event(_) => {}
+            Output::ToClient { conn, bytes } => {
+                if let Some(tx) = s.conns.get(conn) {
+                    let _ = tx.send(ConnMsg::Bytes(bytes.clone()));
+                }
+            }
+            Output::Event(_) => {}
         }
     }
     mine
+}
+
+/// Writes this connection's outputs; true when the connection must close.
+async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
+    for out in outs {
+        match out {
+            Output::ToClient { bytes, .. } => {
+                if sock.write_all(&bytes).await.is_err() {
+                    return true;
+                }
+            }
+            Output::CloseConn { .. } => return true,
+            Output::Event(_) => {}
+        }
+    }
+    false
 }
 
 async fn connection(
@@ -148,8 +171,10 @@ async fn connection(
             },
         );
     }
+    // Opening may itself answer (e.g. "max number of clients reached").
+    let first = drain(&mut shared.borrow_mut(), Some(conn));
+    let mut closing = write_outputs(&mut sock, first).await;
     let mut buf = vec![0u8; 64 * 1024];
-    let mut closing = false;
     while !closing {
         let n = tokio::select! {
             r = sock.read(&mut buf) => match r {
@@ -157,6 +182,10 @@ async fn connection(
                 Ok(n) => n,
             },
             msg = rx.recv() => match msg {
+                Some(ConnMsg::Bytes(bytes)) => {
+                    closing = sock.write_all(&bytes).await.is_err();
+                    continue;
+                }
                 Some(ConnMsg::Close) | None => break,
             },
         };
@@ -171,17 +200,7 @@ async fn connection(
             );
             drain(&mut s, Some(conn))
         };
-        for out in outs {
-            match out {
-                Output::ToClient { bytes, .. } => {
-                    if sock.write_all(&bytes).await.is_err() {
-                        closing = true;
-                    }
-                }
-                Output::CloseConn { .. } => closing = true,
-                Output::Event(_) => {}
-            }
-        }
+        closing = write_outputs(&mut sock, outs).await;
     }
     {
         let mut s = shared.borrow_mut();

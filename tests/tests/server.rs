@@ -195,3 +195,20 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_client_over_maxclients_is_told_and_dropped() {
+    let server = CachelabServer::start();
+    let mut admin = RespConn::connect(server.port);
+    assert_eq!(
+        admin.call_str(&["CONFIG", "SET", "maxclients", "1"]),
+        Reply::ok()
+    );
+    let mut extra = RespConn::connect(server.port);
+    assert_eq!(
+        extra.read_reply_bytes().unwrap(),
+        b"-ERR max number of clients reached\r\n"
+    );
+    assert!(extra.is_closed());
+    assert_eq!(admin.call_str(&["PING"]), Reply::Simple("PONG".into()));
+}

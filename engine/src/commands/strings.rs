@@ -3,7 +3,7 @@
 //! INCRBYFLOAT.
 
 use super::keys::lookup_read;
-use super::{eq_ic, err_not_int, err_syntax, parse_int, Ctx, Handler, WRONGTYPE};
+use super::{eq_ic, err_not_int, err_syntax, parse_int, Ctx, Handler};
 use crate::protocol::Reply;
 use crate::store::number::LongDouble;
 use crate::store::{StrValue, Value};
@@ -43,7 +43,8 @@ pub fn handler(name: &str) -> Option<Handler> {
 }
 
 /// The string at `key` (read lookup with stats), `Ok(None)` if missing,
-/// `Err(WRONGTYPE)` if it is not a string.
+/// `Err(WRONGTYPE)` if it is not a string (the match below is exhaustive, so
+/// each new value type must decide here).
 fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
     let now = ctx.now;
     if !lookup_read(ctx, key, now) {
@@ -514,9 +515,4 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         db.set(&argv[1], value, now, false);
     }
     Reply::Bulk(text)
-}
-
-#[allow(dead_code)]
-fn wrongtype() -> Reply {
-    Reply::err(WRONGTYPE)
 }
