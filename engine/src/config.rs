@@ -120,7 +120,14 @@ impl ConfigError {
 }
 
 impl Config {
+    /// Redis's defaults. Parsed once from the compiled-in tables, then cloned
+    /// for each node (the simulator makes many).
     pub fn new() -> Config {
+        static PARSED: std::sync::OnceLock<Config> = std::sync::OnceLock::new();
+        PARSED.get_or_init(Config::parse_defaults).clone()
+    }
+
+    fn parse_defaults() -> Config {
         let mut values = BTreeMap::new();
         let mut kinds = BTreeMap::new();
         for line in DEFAULTS
