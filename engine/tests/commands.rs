@@ -16,15 +16,22 @@ impl Harness {
         let now = Millis(1_700_000_000_000);
         let mut node = Node::new(42);
         node.start(now, 6379);
-        node.handle(
-            now,
+        let mut h = Harness { node, now };
+        h.open(ConnId(1));
+        h
+    }
+
+    /// A client connects on `conn`.
+    fn open(&mut self, conn: ConnId) {
+        let peer = format!("127.0.0.1:{}", conn.0);
+        self.node.handle(
+            self.now,
             Input::ConnOpened {
-                conn: ConnId(1),
-                peer: "127.0.0.1:1".into(),
+                conn,
+                peer,
                 local: "127.0.0.1:6379".into(),
             },
         );
-        Harness { node, now }
     }
 
     fn run(&mut self, line: &str) -> String {
@@ -278,14 +285,7 @@ fn protocol_edge_cases() {
 fn maxclients_and_idle_timeout_are_enforced() {
     let mut h = Harness::new();
     assert_eq!(h.run("CONFIG SET maxclients 1"), "+OK\r\n");
-    h.node.handle(
-        h.now,
-        Input::ConnOpened {
-            conn: ConnId(2),
-            peer: "127.0.0.1:2".into(),
-            local: "x".into(),
-        },
-    );
+    h.open(ConnId(2));
     let outs: Vec<Output> = std::iter::from_fn(|| h.node.poll_output()).collect();
     assert_eq!(
         outs,
@@ -316,14 +316,7 @@ fn requirepass_and_auth() {
     assert_eq!(h.run("CONFIG SET requirepass secret"), "+OK\r\n");
     // The open connection stays authenticated; a new one must AUTH.
     assert_eq!(h.run("PING"), "+PONG\r\n");
-    h.node.handle(
-        h.now,
-        Input::ConnOpened {
-            conn: ConnId(2),
-            peer: "127.0.0.1:2".into(),
-            local: "x".into(),
-        },
-    );
+    h.open(ConnId(2));
     let mut on2 = |line: &str| h.run_on(ConnId(2), line);
     for (cmd, want) in [
         ("GET x", "-NOAUTH Authentication required.\r\n"),
@@ -359,14 +352,7 @@ fn unauthenticated_clients_get_redis_limits() {
         ),
     ] {
         let conn = ConnId(conn);
-        h.node.handle(
-            h.now,
-            Input::ConnOpened {
-                conn,
-                peer: "p".into(),
-                local: "l".into(),
-            },
-        );
+        h.open(conn);
         h.node
             .handle(h.now, Input::ClientBytes { conn, bytes: input });
         let outs: Vec<Output> = std::iter::from_fn(|| h.node.poll_output()).collect();
