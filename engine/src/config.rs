@@ -171,6 +171,9 @@ impl Config {
 
     /// Sets a value without validation (runtime start-up flags such as `port`).
     pub fn set_internal(&mut self, name: &str, value: &str) {
+        if let Some(other) = alias_of(name) {
+            self.values.insert(other.to_string(), value.to_string());
+        }
         self.values.insert(name.to_string(), value.to_string());
         self.refresh();
     }
@@ -238,6 +241,9 @@ impl Config {
     }
 
     pub fn apply(&mut self, name: String, value: String) {
+        if let Some(other) = alias_of(&name) {
+            self.values.insert(other.to_string(), value.clone());
+        }
         self.values.insert(name, value);
         self.refresh();
     }
@@ -282,7 +288,19 @@ impl Config {
                 .filter(|p| !p.is_empty())
                 .map(str::to_string),
             maxmemory_policy: policy,
+            repl: ReplConfig {
+                read_only: self.get("replica-read-only") != Some("no"),
+                serve_stale_data: self.get("replica-serve-stale-data") != Some("no"),
+                min_replicas_to_write: self.int("min-replicas-to-write", 0).max(0) as u64,
+                min_replicas_max_lag: self.int("min-replicas-max-lag", 10).max(0) as u64,
+                backlog_size: self.int("repl-backlog-size", 1 << 20).max(16 * 1024) as usize,
+                timeout: self.int("repl-timeout", 60).max(1) as u64,
+                ping_period: self.int("repl-ping-replica-period", 10).max(1) as u64,
+            },
         };
+    }
+    pub fn repl(&self) -> &ReplConfig {
+        &self.hot.repl
     }
     /// The default user's password, when `requirepass` is set.
     pub fn requirepass(&self) -> Option<&str> {
@@ -325,6 +343,44 @@ impl Config {
     }
 }
 
+/// Redis 7's old names for replication parameters: both names read and
+/// write one value.
+const ALIASES: &[(&str, &str)] = &[
+    ("replicaof", "slaveof"),
+    ("replica-read-only", "slave-read-only"),
+    ("replica-serve-stale-data", "slave-serve-stale-data"),
+    ("replica-priority", "slave-priority"),
+    ("replica-announce-ip", "slave-announce-ip"),
+    ("replica-announce-port", "slave-announce-port"),
+    ("replica-ignore-maxmemory", "slave-ignore-maxmemory"),
+    ("replica-lazy-flush", "slave-lazy-flush"),
+    ("repl-ping-replica-period", "repl-ping-slave-period"),
+    ("min-replicas-to-write", "min-slaves-to-write"),
+    ("min-replicas-max-lag", "min-slaves-max-lag"),
+    ("cluster-replica-no-failover", "cluster-slave-no-failover"),
+    (
+        "cluster-replica-validity-factor",
+        "cluster-slave-validity-factor",
+    ),
+    ("hash-max-listpack-entries", "hash-max-ziplist-entries"),
+    ("hash-max-listpack-value", "hash-max-ziplist-value"),
+    ("zset-max-listpack-entries", "zset-max-ziplist-entries"),
+    ("zset-max-listpack-value", "zset-max-ziplist-value"),
+    ("list-max-listpack-size", "list-max-ziplist-size"),
+];
+
+fn alias_of(name: &str) -> Option<&'static str> {
+    ALIASES.iter().find_map(|&(a, b)| {
+        if a == name {
+            Some(b)
+        } else if b == name {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
 /// Parsed copies of the parameters read on every command.
 #[derive(Clone, Debug, Default)]
 struct Hot {
@@ -340,6 +396,22 @@ struct Hot {
     maxclients: u64,
     timeout: u64,
     requirepass: Option<String>,
+    repl: ReplConfig,
+}
+
+/// The replication parameters, parsed.
+#[derive(Clone, Debug, Default)]
+pub struct ReplConfig {
+    pub read_only: bool,
+    pub serve_stale_data: bool,
+    pub min_replicas_to_write: u64,
+    /// Seconds.
+    pub min_replicas_max_lag: u64,
+    pub backlog_size: usize,
+    /// Seconds.
+    pub timeout: u64,
+    /// Seconds.
+    pub ping_period: u64,
 }
 
 /// Validates `notify-keyspace-events` flags and returns them in Redis's

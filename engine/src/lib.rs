@@ -13,13 +13,18 @@
 pub mod bench;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod limits;
 pub mod node;
+pub mod persistence;
 pub mod protocol;
+pub mod replication;
 pub mod rng;
+pub mod sim;
 pub mod store;
 pub mod time;
 pub mod wire;
 
-pub use node::{ConnId, Input, KeyView, Node, NodeEvent, NodeView, Output};
+pub use node::{ConnId, Input, KeyView, Node, NodeEvent, NodeView, Output, ReplView};
+pub use replication::PeerMsg;
 pub use time::Millis;

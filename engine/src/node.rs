@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::commands::{self, CommandTable, Ctx};
 use crate::config::Config;
 use crate::protocol::{parse_request, Reply, RequestLimits};
+use crate::replication::{LinkState, PeerMsg, Repl};
 use crate::rng::Rng;
 use crate::store::Keyspace;
 use crate::time::Millis;
@@ -34,8 +35,10 @@ pub enum Input<'a> {
     ClientBytes { conn: ConnId, bytes: &'a [u8] },
     /// The client went away.
     ConnClosed { conn: ConnId },
-    /// Time passed; run due timers (active expiry).
+    /// Time passed; run due timers (active expiry, replication cron).
     Tick,
+    /// A message from another node; `from` is its "host:port".
+    Peer { from: &'a str, msg: PeerMsg },
 }
 
 /// What a node asks its runtime to do.
@@ -50,6 +53,12 @@ pub enum Output {
         conn: ConnId,
     },
     Event(NodeEvent),
+    /// Send a message to another node ("host:port"); the runtime resolves
+    /// and delivers it, or loses it as a network would.
+    ToPeer {
+        to: String,
+        msg: PeerMsg,
+    },
 }
 
 /// Things a UI or checker may want to see happen.
@@ -59,6 +68,8 @@ pub enum NodeEvent {
     KeysExpired { db: usize, count: usize },
     /// The whole dataset was flushed.
     Flushed { db: Option<usize> },
+    /// A replication step, worded like Redis's log.
+    Replication { text: String },
 }
 
 /// Plain data describing a node, for the playground and tests.
@@ -78,6 +89,21 @@ pub struct NodeView {
     /// The first keys of the keyspace (by database, then insertion order),
     /// at most [`VIEW_KEYS`], so a UI can show keys and their TTLs.
     pub sample: Vec<KeyView>,
+    pub repl: ReplView,
+}
+
+/// A node's replication state, for topology views and checkers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplView {
+    /// "master" or "slave", as ROLE says.
+    pub role: String,
+    pub replid: String,
+    pub offset: u64,
+    /// A replica's primary ("host:port") and link state ("connect", "sync", "connected").
+    pub master: Option<String>,
+    pub link: Option<String>,
+    /// A primary's replicas: address and acknowledged offset.
+    pub replicas: Vec<(String, u64)>,
 }
 
 /// How many keys a [`NodeView`] describes.
@@ -158,6 +184,31 @@ pub struct Client {
     pub no_evict: bool,
     /// False while `requirepass` is set and the client has not AUTHed.
     pub authenticated: bool,
+    /// The replication offset after this client's last propagated write (WAIT).
+    pub woff: u64,
+    /// Set while the client waits (WAIT); its further input stays queued.
+    pub blocked: Option<Blocked>,
+}
+
+/// Why and until when a client is blocked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Blocked {
+    /// WAIT: until `numreplicas` acknowledged `offset`, or the deadline.
+    Wait {
+        numreplicas: usize,
+        offset: u64,
+        deadline: Option<Millis>,
+        /// CLIENT UNBLOCK … ERROR.
+        unblock_error: bool,
+    },
+}
+
+impl Blocked {
+    pub fn deadline(&self) -> Option<Millis> {
+        match self {
+            Blocked::Wait { deadline, .. } => *deadline,
+        }
+    }
 }
 
 /// Everything commands may read or change: the data and the server state.
@@ -172,6 +223,9 @@ pub struct Server {
     pub started: Millis,
     /// Connections other than the current one that a command asked to close.
     pub to_close: Vec<ConnId>,
+    pub repl: Repl,
+    /// Seeds the keyspace's hashers (a full resync builds a fresh keyspace).
+    pub ks_seed: u64,
 }
 
 pub struct Node {
@@ -188,9 +242,13 @@ impl Node {
         let mut rng = Rng::new(seed);
         let run_id = rng.hex40();
         let config = Config::new();
+        let ks_seed = rng.next_u64();
+        let replid = rng.hex40();
         Node {
             srv: Server {
-                ks: Keyspace::new(crate::limits::DATABASES, rng.next_u64()),
+                ks: Keyspace::new(crate::limits::DATABASES, ks_seed),
+                ks_seed,
+                repl: Repl::new(replid),
                 config,
                 stats: Stats::default(),
                 rng,
@@ -257,6 +315,8 @@ impl Node {
                         reply_mode: ReplyMode::On,
                         no_evict: false,
                         authenticated: self.srv.config.requirepass().is_none(),
+                        woff: 0,
+                        blocked: None,
                     },
                 );
             }
@@ -265,7 +325,138 @@ impl Node {
             }
             Input::ClientBytes { conn, bytes } => self.client_bytes(now, conn, bytes),
             Input::Tick => self.cron(now),
+            Input::Peer { from, msg } => {
+                let mut events = Vec::new();
+                self.srv.on_peer(now, from, msg, &mut events);
+                self.outputs.extend(events.into_iter().map(Output::Event));
+            }
         }
+        self.after_input(now);
+    }
+
+    /// After every input: effects of timers go out as stream, WAITing
+    /// clients whose condition holds (or whose time is up) are answered,
+    /// and the stream and peer messages are handed to the runtime.
+    fn after_input(&mut self, now: Millis) {
+        self.srv.propagate();
+        self.serve_blocked(now);
+        self.srv.flush_stream();
+        for (to, msg) in self.srv.repl.take_outbox() {
+            self.outputs.push_back(Output::ToPeer { to, msg });
+        }
+    }
+
+    fn serve_blocked(&mut self, now: Millis) {
+        let ready: Vec<(ConnId, Reply)> = self
+            .srv
+            .clients
+            .values()
+            .filter_map(|c| match &c.blocked {
+                Some(Blocked::Wait {
+                    numreplicas,
+                    offset,
+                    deadline,
+                    unblock_error,
+                }) => {
+                    let acks = self.srv.repl.count_acks(*offset);
+                    let due = deadline.is_some_and(|d| now >= d);
+                    if *unblock_error {
+                        Some((
+                            c.conn,
+                            Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+                        ))
+                    } else {
+                        (acks >= *numreplicas || due).then_some((c.conn, Reply::Int(acks as i64)))
+                    }
+                }
+                None => None,
+            })
+            .collect();
+        for (conn, reply) in ready {
+            let Some(c) = self.srv.clients.get_mut(&conn) else {
+                continue;
+            };
+            c.blocked = None;
+            let mut out = Vec::new();
+            if reply.is_error() {
+                self.srv.stats.error_replies += 1;
+            }
+            if c.reply_mode == ReplyMode::On {
+                reply.encode(c.resp, &mut out);
+            }
+            if !out.is_empty() {
+                self.srv.stats.net_output_bytes += out.len() as u64;
+                self.outputs
+                    .push_back(Output::ToClient { conn, bytes: out });
+            }
+            // Commands pipelined behind the WAIT run now.
+            self.client_bytes(now, conn, &[]);
+        }
+    }
+
+    /// An order-independent digest of the stored data (keys, values and
+    /// expiry times, expired-but-present keys included), like DEBUG DIGEST:
+    /// equal on nodes holding the same data, on any platform.
+    pub fn digest(&self) -> u64 {
+        let mut total = 0u64;
+        for (i, db) in self.srv.ks.dbs.iter().enumerate() {
+            for (k, e) in db.entries() {
+                let mut h = Fnv::new();
+                h.write(&(i as u64).to_le_bytes());
+                h.write(&(k.len() as u64).to_le_bytes());
+                h.write(k);
+                match &e.value {
+                    crate::store::value::Value::Str(s) => {
+                        h.write(b"s");
+                        h.write(&s.to_bytes());
+                    }
+                }
+                h.write(&db.expire_at(k).map(|m| m.0 + 1).unwrap_or(0).to_le_bytes());
+                total = total.wrapping_add(h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            }
+        }
+        total
+    }
+
+    /// REPLICAOF host port (or NO ONE with `None`), as an administrator or
+    /// the control plane issues it.
+    pub fn replicaof(&mut self, now: Millis, primary: Option<(&str, u16)>) {
+        if now > self.now {
+            self.now = now;
+        }
+        let mut events = Vec::new();
+        match primary {
+            Some((host, port)) => {
+                self.srv.replicaof(host, port, self.now, &mut events);
+            }
+            None => self.srv.replicaof_no_one(&mut events),
+        }
+        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.after_input(self.now);
+    }
+
+    /// The string stored at `key` in database `db` (expired or not), for checkers.
+    pub fn get_string(&self, db: usize, key: &[u8]) -> Option<Vec<u8>> {
+        let e = self.srv.ks.dbs.get(db)?.peek(key)?;
+        match &e.value {
+            crate::store::value::Value::Str(s) => Some(s.to_bytes()),
+        }
+    }
+
+    /// The replication stream position: (replid, offset).
+    pub fn repl_position(&self) -> (&str, u64) {
+        (&self.srv.repl.replid, self.srv.repl.offset)
+    }
+
+    /// The history this node holds: (replid, offset, replid2, second offset).
+    pub fn repl_history(&self) -> (&str, u64, &str, i64) {
+        let r = &self.srv.repl;
+        (&r.replid, r.offset, &r.replid2, r.second_offset)
+    }
+
+    /// True on a primary (not following another node).
+    pub fn is_primary(&self) -> bool {
+        !self.srv.repl.is_replica()
     }
 
     fn client_bytes(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) {
@@ -274,6 +465,11 @@ impl Node {
         };
         self.srv.stats.net_input_bytes += bytes.len() as u64;
         client.last_interaction = now;
+        if client.blocked.is_some() {
+            // A blocked client's input waits in its query buffer.
+            client.qbuf.extend_from_slice(bytes);
+            return;
+        }
         let mut qbuf = std::mem::take(&mut client.qbuf);
         qbuf.extend_from_slice(bytes);
         let mut limits = RequestLimits {
@@ -301,6 +497,9 @@ impl Node {
                         !c.authenticated && self.srv.config.requirepass().is_some();
                     if c.close_after_reply {
                         close = true;
+                        break;
+                    }
+                    if c.blocked.is_some() {
                         break;
                     }
                 }
@@ -355,9 +554,19 @@ impl Node {
         if reply.is_error() {
             self.srv.stats.error_replies += 1;
         }
+        let before = self.srv.repl.offset;
+        self.srv.propagate();
+        let woff = self.srv.repl.offset;
         let Some(client) = self.srv.clients.get_mut(&conn) else {
             return;
         };
+        if woff != before {
+            client.woff = woff;
+        }
+        if client.blocked.is_some() {
+            // Answered later, when the client is unblocked.
+            return;
+        }
         match client.reply_mode {
             ReplyMode::On => reply.encode(resp, out),
             ReplyMode::Off => {}
@@ -374,7 +583,12 @@ impl Node {
             return;
         }
         let effort = self.srv.config.active_expire_effort();
-        for (i, db) in self.srv.ks.dbs.iter_mut().enumerate() {
+        let mut events = Vec::new();
+        self.srv.repl_cron(now, &mut events);
+        self.outputs.extend(events.into_iter().map(Output::Event));
+        // A replica's keys expire when its primary's DEL arrives.
+        let active = !self.srv.repl.is_replica();
+        for (i, db) in self.srv.ks.dbs.iter_mut().enumerate().filter(|_| active) {
             let gone = db.active_expire(now, &mut self.srv.rng, effort);
             if !gone.is_empty() {
                 self.outputs
@@ -419,7 +633,12 @@ impl Node {
 
     /// When the node next wants a [`Input::Tick`].
     pub fn poll_timeout(&self) -> Option<Millis> {
-        Some(self.next_cron)
+        let waits = self
+            .srv
+            .clients
+            .values()
+            .filter_map(|c| c.blocked.as_ref().and_then(Blocked::deadline));
+        waits.chain([self.next_cron]).min()
     }
 
     pub fn view(&self) -> NodeView {
@@ -454,6 +673,56 @@ impl Node {
                     }
                 })
                 .collect(),
+            repl: self.repl_view(),
         }
+    }
+
+    fn repl_view(&self) -> ReplView {
+        let r = &self.srv.repl;
+        ReplView {
+            role: if r.is_replica() { "slave" } else { "master" }.into(),
+            replid: r.replid.clone(),
+            offset: r.offset,
+            master: r.master.as_ref().map(|m| m.addr()),
+            link: r.master.as_ref().map(|m| link_name(m.state).into()),
+            replicas: r
+                .replicas
+                .iter()
+                .map(|(a, l)| (a.clone(), l.ack_offset))
+                .collect(),
+        }
+    }
+}
+
+/// ROLE's words for a replica's link state.
+pub fn link_name(s: LinkState) -> &'static str {
+    match s {
+        LinkState::Connect => "connect",
+        LinkState::Syncing { .. } => "sync",
+        LinkState::Connected => "connected",
+    }
+}
+
+/// FNV-1a, 64 bit: a hash that is the same on every platform.
+pub struct Fnv(u64);
+
+impl Fnv {
+    pub fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    pub fn write(&mut self, b: &[u8]) {
+        for &c in b {
+            self.0 ^= c as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv::new()
     }
 }

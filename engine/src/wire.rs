@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConnId, Millis, NodeEvent, NodeView};
+use crate::{ConnId, Millis, NodeEvent, NodeView, PeerMsg};
 
 /// Page → worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -33,6 +33,17 @@ pub enum ToWorker {
     Tick {
         now: Millis,
     },
+    /// A message from another node, relayed by the page's router.
+    Peer {
+        from: String,
+        msg: PeerMsg,
+        now: Millis,
+    },
+    /// REPLICAOF host port (`None`: NO ONE), from the control plane.
+    ReplicaOf {
+        primary: Option<(String, u16)>,
+        now: Millis,
+    },
 }
 
 /// Worker → page.
@@ -53,5 +64,10 @@ pub enum FromWorker {
     },
     View {
         view: NodeView,
+    },
+    /// A message for another node: the router delivers it (or loses it).
+    ToPeer {
+        to: String,
+        msg: PeerMsg,
     },
 }

@@ -4,6 +4,11 @@
 //! each connection task feeds it bytes and writes back what it returns.
 //! Close requests addressed to another connection (CLIENT KILL) travel over
 //! that connection's channel. A timer task ticks the node for active expiry.
+//! Replication messages to other nodes go over TCP to their client port: a
+//! connection that starts with [`peer::PREFACE`] and the sender's address
+//! carries length-prefixed [`PeerMsg`] frames instead of RESP, one outgoing
+//! connection per destination (a refused or broken one loses its messages,
+//! as a network would; the replica's cron retries).
 //! Owns sockets, the clock and signals; knows nothing of commands.
 
 use std::cell::RefCell;
@@ -13,7 +18,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cachelab_engine::{ConnId, Input, Millis, Node, Output};
+use cachelab_engine::replication::peer;
+use cachelab_engine::{ConnId, Input, Millis, Node, Output, PeerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -38,17 +44,49 @@ struct Shared {
     node: Node,
     /// Channels to connection tasks, for outputs addressed to another connection.
     conns: HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>,
+    /// Outgoing peer links by destination "host:port".
+    peers: HashMap<String, mpsc::UnboundedSender<PeerMsg>>,
+    /// This node's own address, announced to peers.
+    me: String,
+}
+
+/// How to start a node.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The address peers know this node by; "127.0.0.1:<port>" when empty.
+    pub announce: String,
+    /// Start as a replica of this primary.
+    pub replicaof: Option<(String, u16)>,
+    /// Print replication events to stdout, prefixed with this label.
+    pub log_label: Option<String>,
 }
 
 /// Serves one node on `listener` until `shutdown` completes. Must run inside
 /// a `LocalSet` on a current-thread runtime (see `run_blocking`).
-pub async fn serve(listener: TcpListener, port: u16, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    port: u16,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut node = Node::new(seed());
     node.start(now(), port);
+    if let Some((host, p)) = &opts.replicaof {
+        node.replicaof(now(), Some((host, *p)));
+    }
+    let me = if opts.announce.is_empty() {
+        format!("127.0.0.1:{port}")
+    } else {
+        opts.announce.clone()
+    };
     let shared = Rc::new(RefCell::new(Shared {
         node,
         conns: HashMap::new(),
+        peers: HashMap::new(),
+        me,
     }));
+    LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
+    drain(&mut shared.borrow_mut(), None);
     let ticker = tokio::task::spawn_local(ticker(shared.clone()));
     let mut next_conn = 1u64;
     tokio::pin!(shutdown);
@@ -71,6 +109,15 @@ pub fn run_blocking(
     listener: std::net::TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    run_blocking_with(listener, Options::default(), shutdown)
+}
+
+/// [`run_blocking`] with start-up options.
+pub fn run_blocking_with(
+    listener: std::net::TcpListener,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -79,7 +126,7 @@ pub fn run_blocking(
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let listener = TcpListener::from_std(listener)?;
-        serve(listener, port, shutdown).await;
+        serve(listener, port, opts, shutdown).await;
         Ok(())
     })
 }
@@ -128,10 +175,107 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
                     let _ = tx.send(ConnMsg::Bytes(bytes.clone()));
                 }
             }
+            Output::ToPeer { to, msg } => send_peer(s, to, msg.clone()),
+            Output::Event(cachelab_engine::NodeEvent::Replication { text }) => {
+                LOG_LABEL.with(|l| {
+                    if let Some(label) = l.borrow().as_ref() {
+                        println!("[{label}] {text}");
+                    }
+                });
+            }
             Output::Event(_) => {}
         }
     }
     mine
+}
+
+thread_local! {
+    static LOG_LABEL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Queues `msg` on the outgoing link to `to`, starting the link task if needed.
+fn send_peer(s: &mut Shared, to: &str, msg: PeerMsg) {
+    if let Some(tx) = s.peers.get(to) {
+        if tx.send(msg.clone()).is_ok() {
+            return;
+        }
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(msg);
+    s.peers.insert(to.to_string(), tx);
+    tokio::task::spawn_local(peer_link(to.to_string(), s.me.clone(), rx));
+}
+
+/// Writes frames to one peer; (re)connects on demand. Messages that cannot
+/// be written are lost, as on a network; the engine's retries recover.
+async fn peer_link(to: String, me: String, mut rx: mpsc::UnboundedReceiver<PeerMsg>) {
+    let mut sock: Option<TcpStream> = None;
+    while let Some(msg) = rx.recv().await {
+        if sock.is_none() {
+            if let Ok(mut s) = TcpStream::connect(&to).await {
+                let _ = s.set_nodelay(true);
+                let mut hello = peer::PREFACE.to_vec();
+                hello.extend_from_slice(me.as_bytes());
+                hello.push(b'\n');
+                if s.write_all(&hello).await.is_ok() {
+                    sock = Some(s);
+                }
+            }
+        }
+        let Some(s) = sock.as_mut() else {
+            continue;
+        };
+        let mut frame = Vec::new();
+        peer::encode_frame(&msg, &mut frame);
+        // Batch what else is queued into the same write.
+        while let Ok(m) = rx.try_recv() {
+            peer::encode_frame(&m, &mut frame);
+        }
+        if s.write_all(&frame).await.is_err() {
+            sock = None;
+        }
+    }
+}
+
+/// Serves an incoming peer connection: frames in, `Input::Peer` to the node.
+async fn peer_connection(shared: Rc<RefCell<Shared>>, mut sock: TcpStream, mut buf: Vec<u8>) {
+    // The preface line names the sender.
+    let from = loop {
+        if let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let from = String::from_utf8_lossy(&buf[peer::PREFACE.len()..nl]).into_owned();
+            buf.drain(..=nl);
+            break from;
+        }
+        if buf.len() > 1024 {
+            return;
+        }
+        let mut chunk = [0u8; 1024];
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let mut pos = 0;
+        loop {
+            match peer::decode_frame(&buf[pos..]) {
+                Ok(Some((msg, n))) => {
+                    pos += n;
+                    let mut s = shared.borrow_mut();
+                    s.node.handle(now(), Input::Peer { from: &from, msg });
+                    drain(&mut s, None);
+                }
+                Ok(None) => break,
+                Err(_) => return, // a corrupt frame: drop the link
+            }
+        }
+        buf.drain(..pos);
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
 }
 
 /// Writes this connection's outputs; true when the connection must close.
@@ -144,7 +288,7 @@ async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
                 }
             }
             Output::CloseConn { .. } => return true,
-            Output::Event(_) => {}
+            Output::Event(_) | Output::ToPeer { .. } => {}
         }
     }
     false
@@ -175,6 +319,7 @@ async fn connection(
     let first = drain(&mut shared.borrow_mut(), Some(conn));
     let mut closing = write_outputs(&mut sock, first).await;
     let mut buf = vec![0u8; 64 * 1024];
+    let mut first = true;
     while !closing {
         let n = tokio::select! {
             r = sock.read(&mut buf) => match r {
@@ -189,6 +334,16 @@ async fn connection(
                 Some(ConnMsg::Close) | None => break,
             },
         };
+        if std::mem::take(&mut first) && buf[..n].starts_with(peer::PREFACE) {
+            // Another node: this is a replication link, not a client.
+            {
+                let mut s = shared.borrow_mut();
+                s.conns.remove(&conn);
+                s.node.handle(now(), Input::ConnClosed { conn });
+            }
+            peer_connection(shared, sock, buf[..n].to_vec()).await;
+            return;
+        }
         let outs = {
             let mut s = shared.borrow_mut();
             s.node.handle(

@@ -113,6 +113,10 @@ impl RedisServer {
                 "no",
                 "--dir",
                 &std::env::temp_dir().to_string_lossy(),
+                // A name no other server uses: Redis loads an existing
+                // dump.rdb at start (a replica writes one on full sync).
+                "--dbfilename",
+                &format!("cachelab-test-{}-{port}.rdb", std::process::id()),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

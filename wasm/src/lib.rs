@@ -57,6 +57,16 @@ pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
                 n.handle(now, Input::Tick);
             }
         }
+        ToWorker::Peer { from, msg, now } => {
+            if let Some(n) = node {
+                n.handle(now, Input::Peer { from: &from, msg });
+            }
+        }
+        ToWorker::ReplicaOf { primary, now } => {
+            if let Some(n) = node {
+                n.replicaof(now, primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
+            }
+        }
     }
     if let Some(n) = node {
         while let Some(o) = n.poll_output() {
@@ -64,6 +74,7 @@ pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
                 Output::ToClient { conn, bytes } => FromWorker::Reply { conn, bytes },
                 Output::CloseConn { conn } => FromWorker::Closed { conn },
                 Output::Event(event) => FromWorker::Event { event },
+                Output::ToPeer { to, msg } => FromWorker::ToPeer { to, msg },
             });
         }
         out.push(FromWorker::View { view: n.view() });
@@ -178,6 +189,29 @@ mod tests {
         );
         assert_eq!(replies(&out), b"$-1\r\n");
     }
+
+    /// Determinism across platforms: the simulator replays the golden seed
+    /// in wasm (in Chromium) with exactly the trace hash recorded natively.
+    #[test]
+    fn the_simulator_replays_the_golden_seed_identically() {
+        use cachelab_engine::sim::scenario;
+        let o = scenario::run(scenario::GOLDEN_SEED, false);
+        assert!(o.violations.is_empty(), "{:?}", o.violations);
+        assert_eq!(o.trace_hash, scenario::GOLDEN_TRACE_HASH);
+    }
+}
+
+/// Simulator speed for `cargo xtask bench`: plays `seeds` seeds and returns
+/// simulated node-seconds per wall-clock second.
+#[wasm_bindgen]
+pub fn bench_sim(seeds: u32) -> f64 {
+    let start = js_sys::Date::now();
+    let mut node_ms = 0u64;
+    for seed in 1..=seeds as u64 {
+        node_ms += cachelab_engine::sim::scenario::run(seed, false).node_ms;
+    }
+    let secs = ((js_sys::Date::now() - start) / 1000.0).max(0.001);
+    node_ms as f64 / 1000.0 / secs
 }
 
 /// Engine-only throughput for `cargo xtask bench`: `n` SET+GET pairs through

@@ -261,6 +261,8 @@ fn test() -> Result<()> {
     // server end to end. (cachelab-web is a browser-only crate: it is linted
     // for wasm32 above and tested end to end below.)
     run(cargo().args(["test", "--workspace", "--exclude", "cachelab-web"]))?;
+    // The simulator's fault soak: 500 seeds, in release (minutes in debug).
+    sim(&["--seeds".into(), "500".into()])?;
     // wasm tests in headless Chromium.
     let webdriver = root().join("target/webdriver.json");
     std::fs::create_dir_all(root().join("target")).map_err(|e| e.to_string())?;
@@ -292,8 +294,8 @@ fn test() -> Result<()> {
         .current_dir(root().join("tests/e2e"))
         .env("CACHELAB_URL", format!("http://127.0.0.1:{}/", server.port)))
     .map_err(|e| format!("{e} (screenshots and traces: tests/e2e/test-results)"))?;
-    // fmt, clippy (native), clippy (wasm), native tests, wasm tests, end to end.
-    println!("suites: 6 passed, 0 failed");
+    // fmt, clippy (native), clippy (wasm), native tests, sim, wasm tests, end to end.
+    println!("suites: 7 passed, 0 failed");
     Ok(())
 }
 
@@ -318,6 +320,23 @@ fn fuzz(target: &str, seconds: &str) -> Result<()> {
         .env("RUSTC_BOOTSTRAP", "1"))
 }
 
+/// `cargo xtask sim [--seeds N] [--from S] [--seed S --trace]`: the
+/// simulator's seeded fault schedules with every checker, in release.
+fn sim(args: &[String]) -> Result<()> {
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "cachelab-engine",
+            "--example",
+            "sim",
+            "--",
+        ])
+        .args(args))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let port = args
@@ -331,11 +350,12 @@ fn main() -> ExitCode {
         Some("build") => build_web(true).map(|_| ()),
         Some("test") => test(),
         Some("bench") => bench::run_all(),
+        Some("sim") => sim(&args[1..]),
         Some("fuzz") => fuzz(
             args.get(1).map(String::as_str).unwrap_or("resp_request"),
             args.get(2).map(String::as_str).unwrap_or("60"),
         ),
-        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | sim [--seeds N] [--from S] [--seed S --trace] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

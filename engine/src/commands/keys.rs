@@ -47,8 +47,7 @@ fn del(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let db = ctx.db();
     let mut n = 0;
     for k in &argv[1..] {
-        db.expire_if_needed(k, now);
-        if db.remove(k).is_some() {
+        if !db.expire_if_needed(k, now) && db.remove(k).is_some() {
             n += 1;
         }
     }
@@ -422,6 +421,9 @@ fn flushdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let i = ctx.db_index();
     ctx.db().clear();
+    ctx.srv
+        .repl
+        .propagate_command(Some(i), vec![b"FLUSHDB".to_vec()]);
     ctx.events.push(NodeEvent::Flushed { db: Some(i) });
     Reply::ok()
 }
@@ -433,6 +435,9 @@ fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     for db in &mut ctx.srv.ks.dbs {
         db.clear();
     }
+    ctx.srv
+        .repl
+        .propagate_command(None, vec![b"FLUSHALL".to_vec()]);
     ctx.events.push(NodeEvent::Flushed { db: None });
     Reply::ok()
 }

@@ -9,6 +9,7 @@
 //! unknown command.
 
 pub mod keys;
+pub mod replication;
 pub mod server;
 pub mod strings;
 
@@ -80,6 +81,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
     keys::handler(fullname)
         .or_else(|| strings::handler(fullname))
         .or_else(|| server::handler(fullname))
+        .or_else(|| replication::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -299,9 +301,38 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if must_auth && !cmd.flags.iter().any(|f| f == "no_auth") {
         return Reply::err("NOAUTH Authentication required.");
     }
-    if ctx.srv.config.maxmemory() > 0 && cmd.flags.iter().any(|f| f == "denyoom") && !make_room(ctx)
+    let replica = ctx.srv.repl.is_replica();
+    // Replicas ignore maxmemory (replica-ignore-maxmemory): their primary evicts.
+    if !replica
+        && ctx.srv.config.maxmemory() > 0
+        && cmd.flags.iter().any(|f| f == "denyoom")
+        && !make_room(ctx)
     {
         return Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
+    }
+    let repl = ctx.srv.config.repl();
+    if (replica || repl.min_replicas_to_write > 0) && cmd.flags.iter().any(|f| f == "write") {
+        if !replica
+            && (ctx
+                .srv
+                .repl
+                .good_replicas(ctx.now, repl.min_replicas_max_lag) as u64)
+                < repl.min_replicas_to_write
+        {
+            return Reply::err("NOREPLICAS Not enough good replicas to write.");
+        }
+        if replica && repl.read_only {
+            return Reply::err("READONLY You can't write against a read only replica.");
+        }
+    }
+    if replica
+        && !repl.serve_stale_data
+        && !ctx.srv.repl.link_up()
+        && !cmd.flags.iter().any(|f| f == "stale")
+    {
+        return Reply::err(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
     }
     ctx.srv.stats.commands_processed += 1;
     if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {

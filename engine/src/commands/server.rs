@@ -224,6 +224,10 @@ fn swapdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return Reply::err("ERR DB index is out of range");
     }
     ctx.srv.ks.dbs.swap(a as usize, b as usize);
+    ctx.srv.repl.propagate_command(
+        None,
+        vec![b"SWAPDB".to_vec(), argv[1].clone(), argv[2].clone()],
+    );
     Reply::ok()
 }
 
@@ -428,9 +432,30 @@ fn client_unblock(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if argv.len() == 4 && !(eq_ic(&argv[3], "timeout") || eq_ic(&argv[3], "error")) {
         return Reply::err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
     }
-    let _ = ctx;
-    // No client blocks yet (blocking commands arrive with lists and streams).
-    Reply::Int(0)
+    let id = parse_int(&argv[2]).unwrap_or(0);
+    let error = argv.len() == 4 && eq_ic(&argv[3], "error");
+    let target = ctx
+        .srv
+        .clients
+        .values_mut()
+        .find(|c| c.id as i64 == id && c.blocked.is_some());
+    match target {
+        Some(c) => {
+            // The node answers it after this command: as a timeout (WAIT
+            // then reports its count) or with Redis's UNBLOCKED error.
+            if let Some(crate::node::Blocked::Wait {
+                deadline,
+                unblock_error,
+                ..
+            }) = c.blocked.as_mut()
+            {
+                *deadline = Some(crate::Millis(0));
+                *unblock_error = error;
+            }
+            Reply::Int(1)
+        }
+        None => Reply::Int(0),
+    }
 }
 
 fn client_reply(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -547,7 +572,14 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         .to_string(),
                 ),
                 ("client_recent_max_output_buffer".into(), "0".into()),
-                ("blocked_clients".into(), "0".into()),
+                (
+                    "blocked_clients".into(),
+                    srv.clients
+                        .values()
+                        .filter(|c| c.blocked.is_some())
+                        .count()
+                        .to_string(),
+                ),
                 ("tracking_clients".into(), "0".into()),
                 ("clients_in_timeout_table".into(), "0".into()),
             ],
@@ -620,6 +652,15 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         "rejected_connections".into(),
                         s.rejected_connections.to_string(),
                     ),
+                    ("sync_full".into(), srv.repl.sync_full.to_string()),
+                    (
+                        "sync_partial_ok".into(),
+                        srv.repl.sync_partial_ok.to_string(),
+                    ),
+                    (
+                        "sync_partial_err".into(),
+                        srv.repl.sync_partial_err.to_string(),
+                    ),
                     ("expired_keys".into(), srv.ks.expired_keys().to_string()),
                     ("evicted_keys".into(), s.evicted_keys.to_string()),
                     ("keyspace_hits".into(), s.keyspace_hits.to_string()),
@@ -629,25 +670,7 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("total_error_replies".into(), s.error_replies.to_string()),
                 ]
             }
-            "replication" => vec![
-                ("role".into(), "master".into()),
-                ("connected_slaves".into(), "0".into()),
-                ("master_failover_state".into(), "no-failover".into()),
-                ("master_replid".into(), srv.run_id.clone()),
-                ("master_replid2".into(), "0".repeat(40)),
-                ("master_repl_offset".into(), "0".into()),
-                ("second_repl_offset".into(), "-1".into()),
-                ("repl_backlog_active".into(), "0".into()),
-                (
-                    "repl_backlog_size".into(),
-                    srv.config
-                        .get("repl-backlog-size")
-                        .unwrap_or("1048576")
-                        .into(),
-                ),
-                ("repl_backlog_first_byte_offset".into(), "0".into()),
-                ("repl_backlog_histlen".into(), "0".into()),
-            ],
+            "replication" => srv.replication_info(now),
             "cpu" => vec![
                 ("used_cpu_sys".into(), "0.000000".into()),
                 ("used_cpu_user".into(), "0.000000".into()),

@@ -55,6 +55,13 @@ pub struct Db {
     /// Keys removed because their TTL passed (lazily or actively).
     pub expired_keys: u64,
     pub avg_ttl: u64,
+    /// A replica's databases never delete expired keys themselves: lookups
+    /// treat them as missing and the primary's DEL removes them.
+    replica: bool,
+    /// Record changed keys (a primary with a replication backlog).
+    track: bool,
+    /// Keys changed since the last [`Db::take_dirty`], in order, possibly repeated.
+    dirty: Vec<Vec<u8>>,
 }
 
 /// What a SCAN step returns: the next cursor (0 when done) and the keys.
@@ -71,7 +78,44 @@ impl Db {
             mem: 0,
             expired_keys: 0,
             avg_ttl: 0,
+            replica: false,
+            track: false,
+            dirty: Vec::new(),
         }
+    }
+
+    /// Switches replica semantics (no expiry deletes) and change tracking.
+    pub fn set_mode(&mut self, replica: bool, track: bool) {
+        self.replica = replica;
+        self.track = track;
+        if !track {
+            self.dirty.clear();
+        }
+    }
+
+    /// The keys changed since the last call, each once, in first-change order.
+    pub fn take_dirty(&mut self) -> Vec<Vec<u8>> {
+        let mut keys = std::mem::take(&mut self.dirty);
+        if keys.len() > 1 {
+            let mut seen = std::collections::HashSet::with_capacity(keys.len());
+            keys.retain(|k| seen.insert(k.clone()));
+        }
+        keys
+    }
+
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    fn touch_dirty(&mut self, key: &[u8]) {
+        if self.track {
+            self.dirty.push(key.to_vec());
+        }
+    }
+
+    /// Every stored entry, expired or not, in storage order.
+    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
+        self.keys.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -109,12 +153,15 @@ impl Db {
         self.expires.get(key).copied()
     }
 
-    /// Deletes `key` if its TTL has passed; true if it did.
+    /// True if `key`'s TTL has passed; a primary then deletes it (a
+    /// replica keeps it until the primary's DEL arrives).
     pub fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> bool {
         match self.expires.get(key) {
             Some(&at) if at <= now => {
-                self.remove(key);
-                self.expired_keys += 1;
+                if !self.replica {
+                    self.remove(key);
+                    self.expired_keys += 1;
+                }
                 true
             }
             _ => false,
@@ -123,7 +170,9 @@ impl Db {
 
     /// Looks a key up as a command does: expired keys are deleted first.
     pub fn get(&mut self, key: &[u8], now: Millis) -> Option<&Entry> {
-        self.expire_if_needed(key, now);
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
         self.keys.get(key)
     }
 
@@ -135,7 +184,9 @@ impl Db {
         lfu_log_factor: Option<u64>,
         rng: &mut Rng,
     ) -> Option<&Entry> {
-        self.expire_if_needed(key, now);
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
         let e = self.keys.get_mut(key)?;
         e.atime = now;
         if let Some(factor) = lfu_log_factor {
@@ -159,6 +210,7 @@ impl Db {
             lfu: LFU_INIT_VAL,
         };
         let add = Self::entry_mem(key, &entry);
+        self.touch_dirty(key);
         if let Some(old) = self.keys.get_mut(key) {
             let sub = Self::entry_mem(key, old);
             *old = entry;
@@ -176,8 +228,13 @@ impl Db {
         now: Millis,
         f: impl FnOnce(&mut Value) -> R,
     ) -> Option<R> {
-        self.expire_if_needed(key, now);
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
         let e = self.keys.get_mut(key)?;
+        if self.track {
+            self.dirty.push(key.to_vec());
+        }
         let before = Self::entry_mem(key, e);
         let r = f(&mut e.value);
         e.atime = now;
@@ -188,12 +245,14 @@ impl Db {
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.keys.swap_remove(key)?;
+        self.touch_dirty(key);
         self.mem -= Self::entry_mem(key, &e);
         self.persist(key);
         Some(e)
     }
 
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
+        self.touch_dirty(key);
         if self.expires.insert(key.to_vec(), at).is_none() {
             self.mem += mem::DICT_ENTRY;
         }
@@ -202,6 +261,7 @@ impl Db {
     /// Removes a TTL; true if there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
         if self.expires.swap_remove(key).is_some() {
+            self.touch_dirty(key);
             self.mem -= mem::DICT_ENTRY;
             true
         } else {
@@ -209,10 +269,13 @@ impl Db {
         }
     }
 
+    /// Empties the database. Not recorded as key changes: FLUSHDB and
+    /// FLUSHALL are propagated as themselves.
     pub fn clear(&mut self) {
         self.keys.clear();
         self.expires.clear();
         self.mem = 0;
+        self.dirty.clear();
     }
 
     /// Every live key (expired ones are skipped, not deleted).

@@ -1,0 +1,1022 @@
+//! Primary/replica replication, Redis's PSYNC2 model over plain messages.
+//!
+//! The stream is a byte stream of RESP commands identified by
+//! `(replid, offset)`, kept in a backlog of `repl-backlog-size` bytes. It
+//! carries *effects*, not the commands clients sent: after every command the
+//! primary turns each key the command changed (recorded by the `Db` layer)
+//! into `SET key value [PXAT ms]` or `DEL key`, so TTLs are absolute,
+//! non-deterministic commands replay exactly, and lazy or active expiry and
+//! eviction replicate as the DELs they are. FLUSHDB, FLUSHALL and SWAPDB are
+//! the only commands propagated as themselves. A full sync transfers an RDB
+//! snapshot ([`crate::persistence::rdb`]); a partial one replays the backlog.
+//!
+//! Links are messages ([`PeerMsg`]) addressed by "host:port" strings: the
+//! runtime delivers them (a simulated network, the browser router, TCP).
+//! Each replica connection attempt has a random `link` id that every message
+//! of that attempt carries, so stale messages from an earlier attempt or an
+//! earlier primary are ignored, as a closed TCP connection's would be.
+
+pub mod peer;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::Server;
+use crate::persistence::rdb;
+use crate::protocol::{parse_request, RequestLimits};
+use crate::store::value::{StrValue, Value};
+use crate::store::Keyspace;
+use crate::time::Millis;
+use crate::NodeEvent;
+
+/// What replication links carry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PeerMsg {
+    /// Replica → primary (PSYNC): `replid` "?" asks for a full sync;
+    /// otherwise `offset` is the first stream byte the replica lacks.
+    Psync {
+        link: u64,
+        replid: String,
+        offset: i64,
+    },
+    /// Primary → replica (+FULLRESYNC and the RDB payload).
+    FullResync {
+        link: u64,
+        replid: String,
+        offset: u64,
+        rdb: Vec<u8>,
+    },
+    /// Primary → replica (+CONTINUE): the backlog follows as `Stream`.
+    Continue { link: u64, replid: String },
+    /// Primary → replica: stream bytes; `start` is the offset before the first.
+    Stream {
+        link: u64,
+        start: u64,
+        bytes: Vec<u8>,
+    },
+    /// Replica → primary (REPLCONF ACK).
+    Ack { link: u64, offset: u64 },
+    /// Primary → replica (REPLCONF GETACK).
+    GetAck { link: u64 },
+    /// Either way: the link is refused or closed, with Redis's reason.
+    Refused { link: u64, reason: String },
+    /// Control plane → node: a health check.
+    Health { seq: u64 },
+    /// Node → control plane: alive, and where its replication stands.
+    HealthOk {
+        seq: u64,
+        primary: bool,
+        offset: u64,
+        /// A replica's link is up and streaming.
+        synced: bool,
+    },
+}
+
+impl PeerMsg {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerMsg::Psync { .. } => "PSYNC",
+            PeerMsg::FullResync { .. } => "FULLRESYNC",
+            PeerMsg::Continue { .. } => "CONTINUE",
+            PeerMsg::Stream { .. } => "STREAM",
+            PeerMsg::Ack { .. } => "ACK",
+            PeerMsg::GetAck { .. } => "GETACK",
+            PeerMsg::Refused { .. } => "REFUSED",
+            PeerMsg::Health { .. } => "HEALTH",
+            PeerMsg::HealthOk { .. } => "HEALTHOK",
+        }
+    }
+}
+
+/// The replication backlog: the last `size` bytes of the stream.
+#[derive(Clone, Debug)]
+pub struct Backlog {
+    buf: VecDeque<u8>,
+    size: usize,
+    /// Offset of the first byte held (Redis's `repl_backlog_first_byte_offset`).
+    pub first: u64,
+}
+
+impl Backlog {
+    fn new(size: usize, first: u64) -> Backlog {
+        Backlog {
+            buf: VecDeque::new(),
+            size,
+            first,
+        }
+    }
+    fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend(bytes);
+        let excess = self.buf.len().saturating_sub(self.size);
+        if excess > 0 {
+            self.buf.drain(..excess);
+            self.first += excess as u64;
+        }
+    }
+    pub fn histlen(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    fn resize(&mut self, size: usize) {
+        self.size = size;
+        self.feed(&[]);
+    }
+    /// Bytes from stream offset `from` (1-based) to the end.
+    fn from(&self, from: u64) -> Vec<u8> {
+        let skip = from.saturating_sub(self.first) as usize;
+        self.buf.iter().skip(skip).copied().collect()
+    }
+}
+
+/// A replica's view of its link to the primary (Redis's `repl_state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkState {
+    /// Not yet asked (ROLE: "connect").
+    Connect,
+    /// PSYNC sent, waiting for the answer (ROLE: "sync").
+    Syncing { since: Millis },
+    /// Streaming (ROLE: "connected").
+    Connected,
+}
+
+#[derive(Clone, Debug)]
+pub struct MasterLink {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    pub link: u64,
+    /// Last message from the primary.
+    pub last_io: Option<Millis>,
+    pub down_since: Option<Millis>,
+    /// Stream bytes received but not yet a whole command.
+    buf: Vec<u8>,
+    /// The database the stream last SELECTed.
+    db: usize,
+    /// Bytes received (`slave_read_repl_offset`).
+    pub read_offset: u64,
+}
+
+impl MasterLink {
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// A primary's view of one replica.
+#[derive(Clone, Debug)]
+pub struct ReplicaLink {
+    pub link: u64,
+    pub ack_offset: u64,
+    pub last_ack: Millis,
+    /// When `ack_offset` last moved (or the link started).
+    pub progress_at: Millis,
+}
+
+/// A node's replication state.
+#[derive(Clone, Debug)]
+pub struct Repl {
+    pub replid: String,
+    pub replid2: String,
+    /// Redis's `second_replid_offset`: -1, or the first offset not in replid2's history.
+    pub second_offset: i64,
+    /// `master_repl_offset`.
+    pub offset: u64,
+    pub backlog: Option<Backlog>,
+    /// Set on a replica.
+    pub master: Option<MasterLink>,
+    /// By address ("ip:port"), in address order.
+    pub replicas: BTreeMap<String, ReplicaLink>,
+    /// Stream bytes produced since the last flush.
+    pending: Vec<u8>,
+    /// The database the outgoing stream last SELECTed.
+    stream_db: Option<usize>,
+    /// Commands propagated as themselves: (database, argv).
+    explicit: Vec<(Option<usize>, Vec<Vec<u8>>)>,
+    outbox: Vec<(String, PeerMsg)>,
+    last_ping: Millis,
+    next_cron: Millis,
+    pub sync_full: u64,
+    pub sync_partial_ok: u64,
+    pub sync_partial_err: u64,
+}
+
+pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
+
+impl Repl {
+    pub fn new(replid: String) -> Repl {
+        Repl {
+            replid,
+            replid2: NO_REPLID.into(),
+            second_offset: -1,
+            offset: 0,
+            backlog: None,
+            master: None,
+            replicas: BTreeMap::new(),
+            pending: Vec::new(),
+            stream_db: None,
+            explicit: Vec::new(),
+            outbox: Vec::new(),
+            last_ping: Millis(0),
+            next_cron: Millis(0),
+            sync_full: 0,
+            sync_partial_ok: 0,
+            sync_partial_err: 0,
+        }
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.master.is_some()
+    }
+
+    pub fn link_up(&self) -> bool {
+        self.master
+            .as_ref()
+            .is_some_and(|m| m.state == LinkState::Connected)
+    }
+
+    /// Replicas that acknowledged `offset` (WAIT's count).
+    pub fn count_acks(&self, offset: u64) -> usize {
+        self.replicas
+            .values()
+            .filter(|r| r.ack_offset >= offset)
+            .count()
+    }
+
+    /// Replicas whose last ACK is at most `max_lag_s` old (min-replicas-to-write).
+    pub fn good_replicas(&self, now: Millis, max_lag_s: u64) -> usize {
+        self.replicas
+            .values()
+            .filter(|r| now.saturating_sub(r.last_ack) <= max_lag_s * 1000)
+            .count()
+    }
+
+    /// Queues a command to propagate as itself (FLUSHALL, SWAPDB…).
+    pub fn propagate_command(&mut self, db: Option<usize>, argv: Vec<Vec<u8>>) {
+        if self.backlog.is_some() && self.master.is_none() {
+            self.explicit.push((db, argv));
+        }
+    }
+
+    /// Messages for other nodes, oldest first.
+    pub fn take_outbox(&mut self) -> Vec<(String, PeerMsg)> {
+        std::mem::take(&mut self.outbox)
+    }
+}
+
+fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn split_addr(addr: &str) -> (&str, &str) {
+    addr.rsplit_once(':').unwrap_or((addr, "0"))
+}
+
+impl Server {
+    /// Puts every database in the mode the role needs: a replica never
+    /// deletes expired keys; a primary with a backlog records changed keys.
+    pub fn set_db_modes(&mut self) {
+        let replica = self.repl.is_replica();
+        let track = !replica && self.repl.backlog.is_some();
+        for db in &mut self.ks.dbs {
+            db.set_mode(replica, track);
+        }
+    }
+
+    /// A fresh, empty keyspace hashed like this node's.
+    pub fn fresh_keyspace(&self) -> Keyspace {
+        Keyspace::new(self.ks.dbs.len(), self.ks_seed)
+    }
+
+    fn feed(&mut self, db: Option<usize>, argv: &[&[u8]]) {
+        let mut bytes = Vec::new();
+        if let Some(d) = db {
+            if self.repl.stream_db != Some(d) {
+                encode(&mut bytes, &[b"SELECT", d.to_string().as_bytes()]);
+                self.repl.stream_db = Some(d);
+            }
+        }
+        encode(&mut bytes, argv);
+        self.feed_raw(&bytes);
+    }
+
+    /// Appends stream bytes: backlog, offset, and the next flush to replicas.
+    fn feed_raw(&mut self, bytes: &[u8]) {
+        let Some(b) = self.repl.backlog.as_mut() else {
+            return;
+        };
+        b.feed(bytes);
+        self.repl.offset += bytes.len() as u64;
+        self.repl.pending.extend_from_slice(bytes);
+    }
+
+    /// Turns what the last command (or cron) changed into stream effects.
+    /// Called after every command and timer on a primary with a backlog.
+    pub fn propagate(&mut self) {
+        if self.repl.backlog.is_none() || self.repl.master.is_some() {
+            return;
+        }
+        for i in 0..self.ks.dbs.len() {
+            if !self.ks.dbs[i].has_dirty() {
+                continue;
+            }
+            for key in self.ks.dbs[i].take_dirty() {
+                let db = &self.ks.dbs[i];
+                match db.peek(&key).map(|e| &e.value) {
+                    None => self.feed(Some(i), &[b"DEL", &key]),
+                    Some(Value::Str(s)) => {
+                        let v = s.to_bytes();
+                        match db.expire_at(&key) {
+                            Some(at) => {
+                                let at = at.0.to_string();
+                                self.feed(Some(i), &[b"SET", &key, &v, b"PXAT", at.as_bytes()])
+                            }
+                            None => self.feed(Some(i), &[b"SET", &key, &v]),
+                        }
+                    }
+                }
+            }
+        }
+        for (db, argv) in std::mem::take(&mut self.repl.explicit) {
+            let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+            self.feed(db, &refs);
+        }
+    }
+
+    /// Sends the stream bytes produced since the last flush to every replica.
+    pub fn flush_stream(&mut self) {
+        if self.repl.pending.is_empty() {
+            return;
+        }
+        let bytes = std::mem::take(&mut self.repl.pending);
+        let start = self.repl.offset - bytes.len() as u64;
+        for (addr, r) in &self.repl.replicas {
+            self.repl.outbox.push((
+                addr.clone(),
+                PeerMsg::Stream {
+                    link: r.link,
+                    start,
+                    bytes: bytes.clone(),
+                },
+            ));
+        }
+    }
+
+    fn shift_replid(&mut self) {
+        self.repl.replid2 = std::mem::replace(&mut self.repl.replid, self.rng.hex40());
+        self.repl.second_offset = self.repl.offset as i64 + 1;
+    }
+
+    /// Closes the links of this node's own replicas (they reconnect and
+    /// learn the new history), as Redis's `disconnectSlaves`.
+    fn drop_replicas(&mut self, reason: &str) {
+        for (addr, r) in std::mem::take(&mut self.repl.replicas) {
+            self.repl.outbox.push((
+                addr,
+                PeerMsg::Refused {
+                    link: r.link,
+                    reason: reason.into(),
+                },
+            ));
+        }
+    }
+
+    fn log(&self, events: &mut Vec<NodeEvent>, text: String) {
+        events.push(NodeEvent::Replication { text });
+    }
+
+    /// REPLCONF GETACK to every replica, so a WAIT hears back promptly.
+    pub fn request_acks(&mut self) {
+        for (addr, r) in &self.repl.replicas {
+            self.repl
+                .outbox
+                .push((addr.clone(), PeerMsg::GetAck { link: r.link }));
+        }
+    }
+
+    /// REPLICAOF NO ONE: become a primary, keeping the data and the old
+    /// history as replid2 so replicas can continue partially.
+    pub fn replicaof_no_one(&mut self, events: &mut Vec<NodeEvent>) {
+        if self.repl.master.take().is_none() {
+            return;
+        }
+        self.shift_replid();
+        self.repl.stream_db = None;
+        if self.repl.backlog.is_none() {
+            let size = self.config.repl().backlog_size;
+            self.repl.backlog = Some(Backlog::new(size, self.repl.offset + 1));
+        }
+        self.drop_replicas("master changed replication id");
+        self.set_db_modes();
+        self.log(
+            events,
+            format!(
+                "MASTER MODE enabled (user request); new replication ID {}, keeping {} up to offset {}",
+                self.repl.replid, self.repl.replid2, self.repl.offset
+            ),
+        );
+    }
+
+    /// REPLICAOF host port. False when already following that primary.
+    pub fn replicaof(
+        &mut self,
+        host: &str,
+        port: u16,
+        now: Millis,
+        events: &mut Vec<NodeEvent>,
+    ) -> bool {
+        if let Some(m) = &self.repl.master {
+            if m.host == host && m.port == port {
+                return false;
+            }
+        }
+        self.drop_replicas("replica changed its primary");
+        self.repl.pending.clear();
+        self.repl.explicit.clear();
+        self.repl.master = Some(MasterLink {
+            host: host.into(),
+            port,
+            state: LinkState::Connect,
+            link: 0,
+            last_io: None,
+            down_since: None,
+            buf: Vec::new(),
+            db: 0,
+            read_offset: self.repl.offset,
+        });
+        self.set_db_modes();
+        self.log(
+            events,
+            format!("Connecting to MASTER {host}:{port} (REPLICAOF)"),
+        );
+        self.send_psync(now);
+        true
+    }
+
+    fn send_psync(&mut self, now: Millis) {
+        let link = self.rng.next_u64();
+        let (replid, offset) = if self.repl.backlog.is_some() {
+            (self.repl.replid.clone(), self.repl.offset as i64 + 1)
+        } else {
+            ("?".to_string(), -1)
+        };
+        let Some(m) = self.repl.master.as_mut() else {
+            return;
+        };
+        m.link = link;
+        m.state = LinkState::Syncing { since: now };
+        let to = m.addr();
+        self.repl.outbox.push((
+            to,
+            PeerMsg::Psync {
+                link,
+                replid,
+                offset,
+            },
+        ));
+    }
+
+    fn link_down(&mut self, now: Millis, events: &mut Vec<NodeEvent>, why: &str) {
+        if let Some(m) = self.repl.master.as_mut() {
+            if m.state == LinkState::Connected {
+                m.down_since = Some(now);
+            }
+            m.state = LinkState::Connect;
+            m.buf.clear();
+            let text = format!("Connection with MASTER {} lost: {why}", m.addr());
+            self.log(events, text);
+        }
+    }
+
+    /// One message from another node.
+    pub fn on_peer(&mut self, now: Millis, from: &str, msg: PeerMsg, events: &mut Vec<NodeEvent>) {
+        match msg {
+            PeerMsg::Psync {
+                link,
+                replid,
+                offset,
+            } => self.on_psync(now, from, link, &replid, offset, events),
+            PeerMsg::Ack { link, offset } => {
+                let mine = self.repl.offset;
+                let Some(r) = self.repl.replicas.get_mut(from).filter(|r| r.link == link) else {
+                    // An ACK on a link this node does not know (it restarted,
+                    // or dropped the replica): refuse it, as a TCP reset
+                    // would, so the replica reconnects and resyncs.
+                    self.repl.outbox.push((
+                        from.into(),
+                        PeerMsg::Refused {
+                            link,
+                            reason: "Connection reset by peer".into(),
+                        },
+                    ));
+                    return;
+                };
+                if offset > r.ack_offset || offset >= mine {
+                    r.progress_at = now;
+                }
+                r.ack_offset = r.ack_offset.max(offset);
+                r.last_ack = now;
+                // A replica stuck behind for over a second lost stream bytes
+                // on the way (TCP would have retransmitted): send them again
+                // from the backlog, or make it resync if they are gone.
+                if offset < mine && now.saturating_sub(r.progress_at) >= 1000 {
+                    r.progress_at = now;
+                    let resend = self
+                        .repl
+                        .backlog
+                        .as_ref()
+                        .filter(|b| offset + 1 >= b.first)
+                        .map(|b| b.from(offset + 1));
+                    let msg = match resend {
+                        Some(bytes) => PeerMsg::Stream {
+                            link,
+                            start: offset,
+                            bytes,
+                        },
+                        None => {
+                            self.repl.replicas.remove(from);
+                            PeerMsg::Refused {
+                                link,
+                                reason: "replica fell behind the backlog".into(),
+                            }
+                        }
+                    };
+                    self.repl.outbox.push((from.into(), msg));
+                }
+            }
+            PeerMsg::FullResync {
+                link,
+                replid,
+                offset,
+                rdb,
+            } => {
+                if !self.awaiting(link) {
+                    return;
+                }
+                let fresh = self.fresh_keyspace();
+                match rdb::load(&rdb, || fresh, now) {
+                    Ok((ks, _)) => {
+                        self.ks = ks;
+                        self.repl.replid = replid;
+                        self.repl.replid2 = NO_REPLID.into();
+                        self.repl.second_offset = -1;
+                        self.repl.offset = offset;
+                        let size = self.config.repl().backlog_size;
+                        self.repl.backlog = Some(Backlog::new(size, offset + 1));
+                        self.drop_replicas("replica did a full resync");
+                        let m = self
+                            .repl
+                            .master
+                            .as_mut()
+                            .expect("awaiting implies a master");
+                        m.state = LinkState::Connected;
+                        m.last_io = Some(now);
+                        m.down_since = None;
+                        m.db = 0;
+                        m.buf.clear();
+                        m.read_offset = offset;
+                        self.set_db_modes();
+                        let text = format!(
+                            "MASTER <-> REPLICA sync: full resync from {from}, loaded {} bytes of RDB, {} keys, offset {offset}",
+                            rdb.len(),
+                            self.ks.total_keys()
+                        );
+                        self.log(events, text);
+                    }
+                    Err(e) => {
+                        // Never half-loaded: the old data stays, we retry.
+                        self.link_down(now, events, &format!("bad RDB payload ({})", e.0));
+                    }
+                }
+            }
+            PeerMsg::Continue { link, replid } => {
+                if !self.awaiting(link) {
+                    return;
+                }
+                if replid != self.repl.replid {
+                    // The primary's history moved on (it was promoted).
+                    self.repl.replid2 = std::mem::replace(&mut self.repl.replid, replid);
+                    self.repl.second_offset = self.repl.offset as i64 + 1;
+                    self.drop_replicas("master changed replication id");
+                }
+                let m = self
+                    .repl
+                    .master
+                    .as_mut()
+                    .expect("awaiting implies a master");
+                m.state = LinkState::Connected;
+                m.last_io = Some(now);
+                m.down_since = None;
+                m.buf.clear();
+                m.read_offset = self.repl.offset;
+                let text = format!(
+                    "MASTER <-> REPLICA sync: partial resynchronization accepted from {from} at offset {}",
+                    self.repl.offset
+                );
+                self.log(events, text);
+            }
+            PeerMsg::Stream { link, start, bytes } => {
+                let Some(m) = self.repl.master.as_mut() else {
+                    return;
+                };
+                if m.link != link || m.state != LinkState::Connected {
+                    return;
+                }
+                m.last_io = Some(now);
+                let have = m.read_offset;
+                if start > have {
+                    // A gap: part of the stream was lost. Ask again from where we are.
+                    self.link_down(now, events, "gap in the replication stream");
+                    self.send_psync(now);
+                    return;
+                }
+                let skip = (have - start) as usize;
+                if skip >= bytes.len() {
+                    return; // a duplicate
+                }
+                self.apply_stream(now, &bytes[skip..]);
+            }
+            PeerMsg::GetAck { link } => {
+                if let Some(m) = &self.repl.master {
+                    if m.link == link && m.state == LinkState::Connected {
+                        let to = m.addr();
+                        let offset = self.repl.offset;
+                        self.repl.outbox.push((to, PeerMsg::Ack { link, offset }));
+                    }
+                }
+            }
+            PeerMsg::Health { seq } => {
+                let primary = !self.repl.is_replica();
+                let msg = PeerMsg::HealthOk {
+                    seq,
+                    primary,
+                    offset: self.repl.offset,
+                    synced: self.repl.link_up(),
+                };
+                self.repl.outbox.push((from.into(), msg));
+            }
+            PeerMsg::HealthOk { .. } => {}
+            PeerMsg::Refused { link, reason } => {
+                if let Some(m) = &self.repl.master {
+                    if m.link == link {
+                        self.link_down(now, events, &reason);
+                    }
+                }
+                if self.repl.replicas.get(from).is_some_and(|r| r.link == link) {
+                    self.repl.replicas.remove(from);
+                }
+            }
+        }
+    }
+
+    fn awaiting(&self, link: u64) -> bool {
+        self.repl
+            .master
+            .as_ref()
+            .is_some_and(|m| m.link == link && matches!(m.state, LinkState::Syncing { .. }))
+    }
+
+    fn on_psync(
+        &mut self,
+        now: Millis,
+        from: &str,
+        link: u64,
+        replid: &str,
+        offset: i64,
+        events: &mut Vec<NodeEvent>,
+    ) {
+        if self.repl.is_replica() && !self.repl.link_up() {
+            self.repl.outbox.push((
+                from.into(),
+                PeerMsg::Refused {
+                    link,
+                    reason: "NOMASTERLINK Can't SYNC while not connected with my master".into(),
+                },
+            ));
+            return;
+        }
+        let r = &self.repl;
+        let same_history = replid == r.replid || (replid == r.replid2 && offset <= r.second_offset);
+        let in_backlog = r
+            .backlog
+            .as_ref()
+            .is_some_and(|b| offset >= b.first as i64 && offset <= r.offset as i64 + 1);
+        if same_history && in_backlog {
+            let offset = offset as u64;
+            let backlog = self.repl.backlog.as_ref().expect("in_backlog");
+            let bytes = backlog.from(offset);
+            let replid = self.repl.replid.clone();
+            self.repl
+                .outbox
+                .push((from.into(), PeerMsg::Continue { link, replid }));
+            if !bytes.is_empty() {
+                self.repl.outbox.push((
+                    from.into(),
+                    PeerMsg::Stream {
+                        link,
+                        start: offset - 1,
+                        bytes,
+                    },
+                ));
+            }
+            self.repl.replicas.insert(
+                from.into(),
+                ReplicaLink {
+                    link,
+                    ack_offset: offset - 1,
+                    last_ack: now,
+                    progress_at: now,
+                },
+            );
+            self.repl.sync_partial_ok += 1;
+            self.log(
+                events,
+                format!("Partial resynchronization request from {from} accepted, sending {} bytes of backlog", self.repl.offset + 1 - offset),
+            );
+            return;
+        }
+        if replid != "?" {
+            self.repl.sync_partial_err += 1;
+        }
+        if self.repl.backlog.is_none() {
+            // Redis starts a new history when it creates the backlog.
+            if self.repl.replicas.is_empty() && !self.repl.is_replica() {
+                self.repl.replid = self.rng.hex40();
+                self.repl.replid2 = NO_REPLID.into();
+                self.repl.second_offset = -1;
+            }
+            let size = self.config.repl().backlog_size;
+            self.repl.backlog = Some(Backlog::new(size, self.repl.offset + 1));
+            self.set_db_modes();
+        }
+        // Commands after the snapshot must say which database they are for.
+        self.repl.stream_db = None;
+        let meta = rdb::Meta {
+            repl_id: self.repl.replid.clone(),
+            repl_offset: self.repl.offset,
+        };
+        let payload = rdb::save(&self.ks, &meta, now);
+        self.repl.sync_full += 1;
+        self.log(
+            events,
+            format!(
+                "Full resync requested by replica {from}; sending {} bytes of RDB at offset {}",
+                payload.len(),
+                self.repl.offset
+            ),
+        );
+        self.repl.outbox.push((
+            from.into(),
+            PeerMsg::FullResync {
+                link,
+                replid: self.repl.replid.clone(),
+                offset: self.repl.offset,
+                rdb: payload,
+            },
+        ));
+        self.repl.replicas.insert(
+            from.into(),
+            ReplicaLink {
+                link,
+                ack_offset: 0,
+                last_ack: now,
+                progress_at: now,
+            },
+        );
+    }
+
+    /// Applies stream bytes from the primary, whole commands at a time.
+    fn apply_stream(&mut self, now: Millis, bytes: &[u8]) {
+        let Some(m) = self.repl.master.as_mut() else {
+            return;
+        };
+        m.read_offset += bytes.len() as u64;
+        let mut buf = std::mem::take(&mut m.buf);
+        buf.extend_from_slice(bytes);
+        let limits = RequestLimits {
+            max_bulk_len: u64::MAX,
+            unauthenticated: false,
+        };
+        let mut pos = 0;
+        while let Ok(Some((argv, n))) = parse_request(&buf[pos..], &limits) {
+            let raw = buf[pos..pos + n].to_vec();
+            pos += n;
+            if !argv.is_empty() {
+                self.apply_effect(now, &argv);
+            }
+            // A replica's own backlog holds its primary's stream, so it can
+            // serve partial resyncs after a promotion, and chain it on.
+            if let Some(b) = self.repl.backlog.as_mut() {
+                b.feed(&raw);
+            }
+            self.repl.offset += n as u64;
+            self.repl.pending.extend_from_slice(&raw);
+        }
+        buf.drain(..pos);
+        if let Some(m) = self.repl.master.as_mut() {
+            m.buf = buf;
+        }
+    }
+
+    fn apply_effect(&mut self, now: Millis, argv: &[Vec<u8>]) {
+        let name = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+        let db = self.repl.master.as_ref().map(|m| m.db).unwrap_or(0);
+        self.stats.commands_processed += 1;
+        let int = |i: usize| -> Option<i64> {
+            argv.get(i)
+                .and_then(|a| crate::protocol::request::parse_i64_strict(a))
+        };
+        match name.as_str() {
+            "SELECT" => {
+                if let Some(n) = int(1).filter(|&n| n >= 0 && (n as usize) < self.ks.dbs.len()) {
+                    if let Some(m) = self.repl.master.as_mut() {
+                        m.db = n as usize;
+                    }
+                }
+            }
+            "SET" if argv.len() >= 3 => {
+                let share = self.config.share_integers();
+                let d = &mut self.ks.dbs[db];
+                d.set(
+                    &argv[1],
+                    Value::Str(StrValue::from_bytes(&argv[2], share)),
+                    now,
+                    false,
+                );
+                if argv.len() >= 5 && argv[3].eq_ignore_ascii_case(b"PXAT") {
+                    if let Some(at) = int(4) {
+                        d.set_expire(&argv[1], Millis(at.max(0) as u64));
+                    }
+                }
+            }
+            "DEL" => {
+                for k in &argv[1..] {
+                    self.ks.dbs[db].remove(k);
+                }
+            }
+            "FLUSHDB" => self.ks.dbs[db].clear(),
+            "FLUSHALL" => {
+                for d in &mut self.ks.dbs {
+                    d.clear();
+                }
+            }
+            "SWAPDB" => {
+                let n = self.ks.dbs.len() as i64;
+                if let (Some(a), Some(b)) = (int(1), int(2)) {
+                    if (0..n).contains(&a) && (0..n).contains(&b) {
+                        self.ks.dbs.swap(a as usize, b as usize);
+                    }
+                }
+            }
+            _ => {} // PING and anything unknown: nothing to apply.
+        }
+    }
+
+    /// Once a second: replicas (re)connect and acknowledge; primaries ping
+    /// and drop replicas silent for longer than `repl-timeout`.
+    pub fn repl_cron(&mut self, now: Millis, events: &mut Vec<NodeEvent>) {
+        if now < self.repl.next_cron {
+            return;
+        }
+        self.repl.next_cron = now.plus(1000);
+        let cfg = self.config.repl().clone();
+        if let Some(b) = self.repl.backlog.as_mut() {
+            if b.size() != cfg.backlog_size {
+                b.resize(cfg.backlog_size);
+            }
+        }
+        if let Some(m) = &self.repl.master {
+            match m.state {
+                LinkState::Connect => self.send_psync(now),
+                LinkState::Syncing { since } => {
+                    if now.saturating_sub(since) >= 1000 {
+                        self.send_psync(now);
+                    }
+                }
+                LinkState::Connected => {
+                    let silent = m
+                        .last_io
+                        .is_none_or(|t| now.saturating_sub(t) > cfg.timeout * 1000);
+                    if silent {
+                        self.link_down(now, events, "MASTER timeout: no data nor PING received");
+                        self.send_psync(now);
+                    } else {
+                        let (to, link, offset) = (m.addr(), m.link, self.repl.offset);
+                        self.repl.outbox.push((to, PeerMsg::Ack { link, offset }));
+                    }
+                }
+            }
+        } else if !self.repl.replicas.is_empty() {
+            if now.saturating_sub(self.repl.last_ping) >= cfg.ping_period * 1000 {
+                self.repl.last_ping = now;
+                self.feed(None, &[b"PING"]);
+            }
+            let timed_out: Vec<String> = self
+                .repl
+                .replicas
+                .iter()
+                .filter(|(_, r)| now.saturating_sub(r.last_ack) > cfg.timeout * 1000)
+                .map(|(a, _)| a.clone())
+                .collect();
+            for addr in timed_out {
+                let r = self.repl.replicas.remove(&addr).expect("listed");
+                self.log(
+                    events,
+                    format!("Disconnecting timedout replica (streaming sync): {addr}"),
+                );
+                self.repl.outbox.push((
+                    addr,
+                    PeerMsg::Refused {
+                        link: r.link,
+                        reason: "timeout".into(),
+                    },
+                ));
+            }
+        }
+    }
+
+    /// ROLE's reply parts, INFO replication's lines.
+    pub fn replication_info(&self, now: Millis) -> Vec<(String, String)> {
+        let r = &self.repl;
+        let mut v: Vec<(String, String)> = Vec::new();
+        let mut kv = |k: &str, val: String| v.push((k.to_string(), val));
+        match &r.master {
+            None => kv("role", "master".into()),
+            Some(m) => {
+                kv("role", "slave".into());
+                kv("master_host", m.host.clone());
+                kv("master_port", m.port.to_string());
+                let up = m.state == LinkState::Connected;
+                kv("master_link_status", if up { "up" } else { "down" }.into());
+                kv(
+                    "master_last_io_seconds_ago",
+                    match m.last_io {
+                        Some(t) if up => (now.saturating_sub(t) / 1000).to_string(),
+                        _ => "-1".into(),
+                    },
+                );
+                let syncing = matches!(m.state, LinkState::Syncing { .. });
+                kv("master_sync_in_progress", (syncing as u8).to_string());
+                kv("slave_read_repl_offset", m.read_offset.to_string());
+                kv("slave_repl_offset", r.offset.to_string());
+                if !up {
+                    kv(
+                        "master_link_down_since_seconds",
+                        match m.down_since {
+                            Some(t) => (now.saturating_sub(t) / 1000).to_string(),
+                            None => "-1".into(),
+                        },
+                    );
+                }
+                kv(
+                    "slave_priority",
+                    self.config.get("replica-priority").unwrap_or("100").into(),
+                );
+                kv(
+                    "slave_read_only",
+                    (self.config.repl().read_only as u8).to_string(),
+                );
+                kv(
+                    "replica_announced",
+                    ((self.config.get("replica-announced") != Some("no")) as u8).to_string(),
+                );
+            }
+        }
+        kv("connected_slaves", r.replicas.len().to_string());
+        for (i, (addr, link)) in r.replicas.iter().enumerate() {
+            let (ip, port) = split_addr(addr);
+            kv(
+                &format!("slave{i}"),
+                format!(
+                    "ip={ip},port={port},state=online,offset={},lag={}",
+                    link.ack_offset,
+                    now.saturating_sub(link.last_ack) / 1000
+                ),
+            );
+        }
+        kv("master_failover_state", "no-failover".into());
+        kv("master_replid", r.replid.clone());
+        kv("master_replid2", r.replid2.clone());
+        kv("master_repl_offset", r.offset.to_string());
+        kv("second_repl_offset", r.second_offset.to_string());
+        let (active, first, hist) = match &r.backlog {
+            Some(b) => (1, b.first, b.histlen()),
+            None => (0, 0, 0),
+        };
+        kv("repl_backlog_active", active.to_string());
+        kv(
+            "repl_backlog_size",
+            self.config.repl().backlog_size.to_string(),
+        );
+        kv("repl_backlog_first_byte_offset", first.to_string());
+        kv("repl_backlog_histlen", hist.to_string());
+        v
+    }
+}

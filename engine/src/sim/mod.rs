@@ -1,0 +1,1089 @@
+//! The deterministic simulator: a replication group (nodes + control
+//! plane) on a virtual clock, one seeded RNG, a network that delays, drops,
+//! duplicates and partitions (also one way), crash / restart / pause of
+//! nodes, a client workload that records every acknowledged write, and the
+//! checkers that decide whether a run was correct.
+//!
+//! Everything is single-threaded and driven by [`Sim::run_until`], which
+//! jumps to the earliest pending event: a packet delivery, a node's or the
+//! control plane's `poll_timeout`, a client's next operation or a scheduled
+//! fault. The same seed therefore gives the same run, and the same
+//! [`Sim::trace_hash`], on every platform (wasm included).
+
+pub mod scenario;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::control::{Action, Api, Control, ControlInput, Settings, CONTROL_ADDR};
+use crate::node::Fnv;
+use crate::protocol::{parse_reply, Reply};
+use crate::replication::PeerMsg;
+use crate::rng::Rng;
+use crate::time::Millis;
+use crate::{ConnId, Input, Node, NodeEvent, Output};
+
+/// How the network misbehaves. Probabilities are per mille.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetConfig {
+    pub min_delay_ms: u64,
+    pub max_delay_ms: u64,
+    pub drop_per_mille: u32,
+    pub dup_per_mille: u32,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            min_delay_ms: 1,
+            max_delay_ms: 5,
+            drop_per_mille: 0,
+            dup_per_mille: 0,
+        }
+    }
+}
+
+/// A running node.
+pub struct Host {
+    pub node: Node,
+    pub az: String,
+    /// Distinguishes restarts at the same address.
+    pub incarnation: u64,
+    /// A paused node runs nothing; what reaches it waits.
+    pub paused: bool,
+    held: Vec<Held>,
+}
+
+enum Held {
+    Peer(String, PeerMsg),
+    Bytes(ConnId, Vec<u8>),
+}
+
+struct Packet {
+    from: String,
+    to: String,
+    msg: PeerMsg,
+}
+
+/// One acknowledged write of the workload (`SET w:<n> <n>`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AckedWrite {
+    pub n: u64,
+    pub at: Millis,
+    /// The primary that acknowledged it, its history and offset just after.
+    pub node: String,
+    pub replid: String,
+    pub offset: u64,
+    /// A following `WAIT 1` answered ≥ 1.
+    pub waited: bool,
+    /// Why the current primary does not hold it, if it does not.
+    pub lost: Option<String>,
+    /// It was missing from some primary at some point.
+    pub ever_lost: bool,
+}
+
+/// A change of history: a node became primary at `offset`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Promotion {
+    pub at: Millis,
+    pub node: String,
+    pub offset: u64,
+    /// Acknowledged writes this promotion lost.
+    pub lost: Vec<u64>,
+}
+
+struct Client {
+    endpoint: String,
+    conn: Option<(String, u64, ConnId)>,
+    inbox: Vec<u8>,
+    /// What each outstanding request was.
+    waiting: VecDeque<Req>,
+    next_op: Millis,
+    sent_at: Millis,
+    /// Use `WAIT 1 <ms>` after writes.
+    wait: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Req {
+    Write { n: u64 },
+    Wait { n: u64 },
+    Other,
+}
+
+pub struct Sim {
+    pub now: Millis,
+    pub rng: Rng,
+    pub hosts: BTreeMap<String, Host>,
+    pub control: Control,
+    flights: BTreeMap<(Millis, u64), Packet>,
+    seq: u64,
+    fifo: BTreeMap<(String, String), Millis>,
+    pub net: NetConfig,
+    /// One-way cuts: (from, to) packets are lost.
+    cuts: BTreeSet<(String, String)>,
+    azs_down: BTreeSet<String>,
+    clients: Vec<Client>,
+    next_conn: u64,
+    next_write: u64,
+    incarnations: u64,
+    pub writes: Vec<AckedWrite>,
+    pub promotions: Vec<Promotion>,
+    pub violations: Vec<String>,
+    trace: VecDeque<String>,
+    trace_cap: usize,
+    hash: Fnv,
+    events: u64,
+    events_seen: usize,
+    last_epoch: u64,
+    next_check: Millis,
+    /// Node-seconds simulated (for the speed benchmark).
+    pub node_ms: u64,
+}
+
+/// Virtual time the group needs to become healthy once faults stop.
+pub const RECOVERY_BOUND_MS: u64 = 90_000;
+
+impl Sim {
+    /// A group `demo` with one node per AZ given (the first is the primary).
+    pub fn new(seed: u64, azs: &[&str], multi_az: bool, settings: Settings) -> Sim {
+        let mut sim = Sim {
+            now: Millis(0),
+            rng: Rng::new(seed),
+            hosts: BTreeMap::new(),
+            control: Control::new("demo", azs, multi_az, settings),
+            flights: BTreeMap::new(),
+            seq: 0,
+            fifo: BTreeMap::new(),
+            net: NetConfig::default(),
+            cuts: BTreeSet::new(),
+            azs_down: BTreeSet::new(),
+            clients: Vec::new(),
+            next_conn: 1,
+            next_write: 1,
+            incarnations: 0,
+            writes: Vec::new(),
+            promotions: Vec::new(),
+            violations: Vec::new(),
+            trace: VecDeque::new(),
+            trace_cap: 400,
+            hash: Fnv::new(),
+            events: 0,
+            events_seen: 0,
+            last_epoch: 0,
+            next_check: Millis(1000),
+            node_ms: 0,
+        };
+        sim.control.create(Millis(0));
+        sim.run_actions();
+        sim
+    }
+
+    /// Keeps every trace line (for `--trace`), not just the last few hundred.
+    pub fn keep_full_trace(&mut self) {
+        self.trace_cap = usize::MAX;
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.hash.finish()
+    }
+
+    pub fn trace_lines(&self) -> impl Iterator<Item = &String> {
+        self.trace.iter()
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    fn log(&mut self, line: String) {
+        self.events += 1;
+        self.hash.write(line.as_bytes());
+        self.hash.write(b"\n");
+        if self.trace.len() >= self.trace_cap {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("{:>8} {line}", self.now.0));
+    }
+
+    fn short(addr: &str) -> &str {
+        addr.split('.').next().unwrap_or(addr)
+    }
+
+    // ---- the network ----
+
+    fn send(&mut self, from: &str, to: &str, msg: PeerMsg) {
+        let r = self.rng.next_u64() % 1000;
+        if r < self.net.drop_per_mille as u64 {
+            let line = format!(
+                "drop {}→{} {}",
+                Self::short(from),
+                Self::short(to),
+                msg.kind()
+            );
+            self.log(line);
+            return;
+        }
+        let copies = if self.rng.next_u64() % 1000 < self.net.dup_per_mille as u64 {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let span = self.net.max_delay_ms.saturating_sub(self.net.min_delay_ms) + 1;
+            let size = match &msg {
+                PeerMsg::FullResync { rdb, .. } => rdb.len() as u64,
+                _ => 0,
+            };
+            // ~100 MB/s for snapshot transfers.
+            let delay = self.net.min_delay_ms + self.rng.next_u64() % span + size / 100_000;
+            // Links are FIFO, as TCP is.
+            let key = (from.to_string(), to.to_string());
+            let at = self
+                .now
+                .plus(delay)
+                .max(self.fifo.get(&key).copied().unwrap_or(Millis(0)));
+            self.fifo.insert(key, at);
+            self.seq += 1;
+            self.flights.insert(
+                (at, self.seq),
+                Packet {
+                    from: from.into(),
+                    to: to.into(),
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    /// Packets from `a` to `b` are lost from now on (until [`Sim::heal`]).
+    pub fn cut(&mut self, a: &str, b: &str) {
+        self.cuts.insert((a.into(), b.into()));
+        let line = format!("fault: cut {}→{}", Self::short(a), Self::short(b));
+        self.log(line);
+    }
+
+    pub fn heal(&mut self) {
+        self.cuts.clear();
+        self.log("fault: network healed".into());
+    }
+
+    /// Isolates a node from everyone (control plane included), both ways.
+    pub fn isolate(&mut self, addr: &str) {
+        let others: Vec<String> = self
+            .control
+            .nodes
+            .iter()
+            .map(|n| n.addr.clone())
+            .chain([CONTROL_ADDR.to_string()])
+            .filter(|a| a != addr)
+            .collect();
+        for o in others {
+            self.cut(addr, &o);
+            self.cut(&o, addr);
+        }
+    }
+
+    fn deliver(&mut self, p: Packet) {
+        if self.cuts.contains(&(p.from.clone(), p.to.clone())) {
+            let line = format!(
+                "lost {}→{} {} (partition)",
+                Self::short(&p.from),
+                Self::short(&p.to),
+                p.msg.kind()
+            );
+            self.log(line);
+            return;
+        }
+        let line = format!(
+            "deliver {}→{} {}",
+            Self::short(&p.from),
+            Self::short(&p.to),
+            p.msg.kind()
+        );
+        self.log(line);
+        if p.to == CONTROL_ADDR {
+            let now = self.now;
+            self.control.handle(
+                now,
+                ControlInput::Peer {
+                    from: &p.from,
+                    msg: p.msg,
+                },
+            );
+            self.run_actions();
+            return;
+        }
+        let Some(h) = self.hosts.get_mut(&p.to) else {
+            return; // nobody listens there
+        };
+        if h.paused {
+            h.held.push(Held::Peer(p.from, p.msg));
+            return;
+        }
+        self.node_input(
+            &p.to,
+            Input::Peer {
+                from: &p.from,
+                msg: p.msg,
+            },
+        );
+    }
+
+    // ---- nodes ----
+
+    fn launch(&mut self, addr: &str, az: &str, replicaof: Option<&str>) {
+        self.incarnations += 1;
+        let mut node = Node::new(self.rng.next_u64());
+        node.start(self.now, 6379);
+        if let Some(p) = replicaof {
+            let (h, port) = split(p);
+            node.replicaof(self.now, Some((h, port)));
+        }
+        self.hosts.insert(
+            addr.into(),
+            Host {
+                node,
+                az: az.into(),
+                incarnation: self.incarnations,
+                paused: false,
+                held: Vec::new(),
+            },
+        );
+        if replicaof.is_none() {
+            // A node that starts as a primary starts a new, empty history.
+            self.history_changed(addr, "a primary started empty");
+        }
+        let line = format!(
+            "launch {} in {az}{}",
+            Self::short(addr),
+            replicaof
+                .map(|p| format!(" as replica of {}", Self::short(p)))
+                .unwrap_or_default()
+        );
+        self.log(line);
+        self.drain(addr);
+    }
+
+    /// Crashes a node: it stops, its data is gone, its connections drop.
+    pub fn kill(&mut self, addr: &str) {
+        if self.hosts.remove(addr).is_some() {
+            let line = format!("fault: kill {}", Self::short(addr));
+            self.log(line);
+        }
+    }
+
+    pub fn pause(&mut self, addr: &str, paused: bool) {
+        let Some(h) = self.hosts.get_mut(addr) else {
+            return;
+        };
+        h.paused = paused;
+        let line = format!(
+            "fault: {} {}",
+            if paused { "pause" } else { "resume" },
+            Self::short(addr)
+        );
+        self.log(line);
+        if !paused {
+            let held = std::mem::take(&mut self.hosts.get_mut(addr).expect("host").held);
+            for m in held {
+                match m {
+                    Held::Peer(from, msg) => {
+                        self.node_input(addr, Input::Peer { from: &from, msg })
+                    }
+                    Held::Bytes(conn, bytes) => self.node_input(
+                        addr,
+                        Input::ClientBytes {
+                            conn,
+                            bytes: &bytes,
+                        },
+                    ),
+                }
+            }
+        }
+    }
+
+    /// An Availability Zone goes down (its nodes crash, nothing launches
+    /// there) or comes back.
+    pub fn az(&mut self, az: &str, up: bool) {
+        let line = format!("fault: AZ {az} {}", if up { "back" } else { "down" });
+        self.log(line);
+        if up {
+            self.azs_down.remove(az);
+        } else {
+            self.azs_down.insert(az.into());
+            let gone: Vec<String> = self
+                .hosts
+                .iter()
+                .filter(|(_, h)| h.az == az)
+                .map(|(a, _)| a.clone())
+                .collect();
+            for a in gone {
+                self.hosts.remove(&a);
+            }
+        }
+        let now = self.now;
+        self.control.handle(now, ControlInput::Az { az, up });
+        self.run_actions();
+    }
+
+    pub fn api(&mut self, req: Api) -> Result<(), crate::control::ApiError> {
+        let now = self.now;
+        let line = format!("api {req:?}");
+        self.log(line);
+        let r = self.control.api(now, req);
+        if let Err(e) = &r {
+            let line = format!("api refused: {}: {}", e.code, e.message);
+            self.log(line);
+        }
+        self.run_actions();
+        r
+    }
+
+    /// Node `addr` became primary (or started empty). Every acknowledged
+    /// write it does not hold is lost (a write can come back if a later
+    /// primary still held it), and counted. For writes of the history it
+    /// continues, which ones those are is decided by offsets alone: exactly
+    /// the writes above its offset — anything else is a violation (a gap or
+    /// a phantom in replication).
+    fn history_changed(&mut self, addr: &str, why: &str) {
+        let Some(h) = self.hosts.get(addr) else {
+            return;
+        };
+        let (rid, off, rid2, second) = h.node.repl_history();
+        let (rid, rid2) = (rid.to_string(), rid2.to_string());
+        let mut lost = Vec::new();
+        let mut bad = Vec::new();
+        for w in &mut self.writes {
+            let present = h
+                .node
+                .get_string(0, format!("w:{}", w.n).as_bytes())
+                .is_some();
+            let same = w.replid == rid || (w.replid == rid2 && (w.offset as i64) < second);
+            if same && present != (w.offset <= off) {
+                bad.push(format!(
+                    "write w:{} at offset {} is {} on {} at offset {off} of the same history",
+                    w.n,
+                    w.offset,
+                    if present { "present" } else { "missing" },
+                    addr.split('.').next().unwrap_or(addr)
+                ));
+            }
+            if present {
+                w.lost = None;
+            } else if w.lost.is_none() {
+                w.ever_lost = true;
+                w.lost = Some(if same {
+                    format!(
+                        "acknowledged at offset {} but {} became primary at offset {off} ({why}): replication is asynchronous",
+                        w.offset,
+                        addr.split('.').next().unwrap_or(addr)
+                    )
+                } else {
+                    format!(
+                        "acknowledged by {} in a history {} never received ({why})",
+                        w.node.split('.').next().unwrap_or(&w.node),
+                        addr.split('.').next().unwrap_or(addr)
+                    )
+                });
+                lost.push(w.n);
+            }
+        }
+        for b in bad {
+            self.violation(b);
+        }
+        let line = format!(
+            "history: {} primary at offset {off} ({why}), {} acknowledged writes lost",
+            Self::short(addr),
+            lost.len()
+        );
+        self.log(line);
+        self.promotions.push(Promotion {
+            at: self.now,
+            node: addr.into(),
+            offset: off,
+            lost,
+        });
+    }
+
+    fn run_actions(&mut self) {
+        while let Some(a) = self.control.poll_action() {
+            match a {
+                Action::Send { to, msg } => self.send(CONTROL_ADDR, &to, msg),
+                Action::Launch {
+                    addr,
+                    az,
+                    replicaof,
+                } => {
+                    if self.azs_down.contains(&az) {
+                        continue;
+                    }
+                    self.hosts.remove(&addr);
+                    self.launch(&addr, &az, replicaof.as_deref());
+                }
+                Action::Terminate { addr } => {
+                    if self.hosts.remove(&addr).is_some() {
+                        let line = format!("terminate {}", Self::short(&addr));
+                        self.log(line);
+                    }
+                }
+                Action::ReplicaOf { addr, primary } => {
+                    let now = self.now;
+                    let Some(h) = self.hosts.get_mut(&addr) else {
+                        continue;
+                    };
+                    match &primary {
+                        None => {
+                            if !h.node.is_primary() {
+                                self.history_changed(&addr, "promoted");
+                            }
+                            if let Some(h) = self.hosts.get_mut(&addr) {
+                                h.node.replicaof(now, None);
+                            }
+                        }
+                        Some(p) => {
+                            let (host, port) = split(p);
+                            h.node.replicaof(now, Some((host, port)));
+                        }
+                    }
+                    let line = format!(
+                        "replicaof {} {}",
+                        Self::short(&addr),
+                        primary.as_deref().map(Self::short).unwrap_or("NO ONE")
+                    );
+                    self.log(line);
+                    self.drain(&addr);
+                }
+            }
+        }
+        while self.events_seen < self.control.events.len() {
+            let e = &self.control.events[self.events_seen];
+            let line = format!("event {} {}: {}", e.source_type, e.source_id, e.message);
+            self.events_seen += 1;
+            self.log(line);
+        }
+    }
+
+    /// Feeds a node one input, then routes what it produced and reads the
+    /// replies its clients got, with the replication position right after.
+    fn node_input(&mut self, addr: &str, input: Input<'_>) {
+        let now = self.now;
+        let Some(h) = self.hosts.get_mut(addr) else {
+            return;
+        };
+        h.node.handle(now, input);
+        self.drain(addr);
+        self.collect_replies(addr);
+    }
+
+    fn drain(&mut self, addr: &str) {
+        loop {
+            let Some(h) = self.hosts.get_mut(addr) else {
+                return;
+            };
+            let Some(out) = h.node.poll_output() else {
+                return;
+            };
+            match out {
+                Output::ToPeer { to, msg } => {
+                    let to = self.control.resolve(&to, 0).unwrap_or(to);
+                    self.send(addr, &to, msg);
+                }
+                Output::ToClient { conn, bytes } => {
+                    let inc = h.incarnation;
+                    if let Some(c) = self.clients.iter_mut().find(|c| {
+                        c.conn
+                            .as_ref()
+                            .is_some_and(|(a, i, id)| a == addr && *i == inc && *id == conn)
+                    }) {
+                        c.inbox.extend_from_slice(&bytes);
+                    }
+                }
+                Output::CloseConn { conn } => {
+                    for c in &mut self.clients {
+                        if c.conn
+                            .as_ref()
+                            .is_some_and(|(a, _, id)| a == addr && *id == conn)
+                        {
+                            c.conn = None;
+                        }
+                    }
+                }
+                Output::Event(NodeEvent::Replication { text }) => {
+                    let line = format!("{}: {text}", Self::short(addr));
+                    self.log(line);
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    // ---- clients ----
+
+    /// A client that writes through `endpoint` every few milliseconds,
+    /// following each write with `WAIT 1 200` when `wait` is set.
+    pub fn add_writer(&mut self, endpoint: &str, wait: bool) {
+        self.clients.push(Client {
+            endpoint: endpoint.into(),
+            conn: None,
+            inbox: Vec::new(),
+            waiting: VecDeque::new(),
+            next_op: self.now.plus(50),
+            sent_at: self.now,
+            wait,
+        });
+    }
+
+    /// Stops the clients' writes (they finish what is outstanding).
+    pub fn stop_clients(&mut self) {
+        for c in &mut self.clients {
+            c.next_op = Millis(u64::MAX);
+        }
+    }
+
+    fn client_step(&mut self, i: usize) {
+        let now = self.now;
+        // Outstanding requests time out after 2 s: the client gives up on
+        // the connection (the writes' fate is unknown, so not counted).
+        if !self.clients[i].waiting.is_empty() {
+            if now.saturating_sub(self.clients[i].sent_at) >= 2000 {
+                self.drop_conn(i);
+            }
+            return;
+        }
+        if now < self.clients[i].next_op {
+            return;
+        }
+        self.clients[i].next_op = now.plus(5 + self.rng.next_u64() % 20);
+        if self.clients[i].conn.is_none() {
+            let ep = self.clients[i].endpoint.clone();
+            let pick = self.rng.below(8);
+            let Some(addr) = self.control.resolve(&ep, pick) else {
+                return;
+            };
+            let Some(h) = self.hosts.get_mut(&addr) else {
+                return; // connection refused
+            };
+            let conn = ConnId(self.next_conn);
+            self.next_conn += 1;
+            self.clients[i].conn = Some((addr.clone(), h.incarnation, conn));
+            let paused = h.paused;
+            let input = Input::ConnOpened {
+                conn,
+                peer: format!("10.0.0.{i}:5000"),
+                local: "10.0.1.1:6379".into(),
+            };
+            if paused {
+                // A paused node accepts nothing; the attempt fails.
+                self.clients[i].conn = None;
+                return;
+            }
+            self.node_input(&addr, input);
+        }
+        let r = self.rng.below(100);
+        let (argv, req): (Vec<String>, Req) = if r < 70 {
+            let n = self.next_write;
+            self.next_write += 1;
+            (
+                vec!["SET".into(), format!("w:{n}"), n.to_string()],
+                Req::Write { n },
+            )
+        } else if r < 80 {
+            let k = self.rng.below(50);
+            let ttl = 1 + self.rng.below(3000);
+            (
+                vec![
+                    "SET".into(),
+                    format!("t:{k}"),
+                    "x".into(),
+                    "PX".into(),
+                    ttl.to_string(),
+                ],
+                Req::Other,
+            )
+        } else if r < 90 {
+            let k = self.rng.below(20);
+            (
+                vec!["INCRBYFLOAT".into(), format!("f:{k}"), "1.5".into()],
+                Req::Other,
+            )
+        } else {
+            let k = self.rng.below(50);
+            (vec!["DEL".into(), format!("t:{k}")], Req::Other)
+        };
+        let mut bytes = crate::protocol::request::encode_request(
+            &argv
+                .iter()
+                .map(|s| s.clone().into_bytes())
+                .collect::<Vec<_>>(),
+        );
+        self.clients[i].waiting.push_back(req.clone());
+        if let (true, Req::Write { n }) = (self.clients[i].wait, &req) {
+            bytes.extend_from_slice(&crate::protocol::request::encode_request(&[
+                b"WAIT".to_vec(),
+                b"1".to_vec(),
+                b"200".to_vec(),
+            ]));
+            self.clients[i].waiting.push_back(Req::Wait { n: *n });
+        }
+        self.clients[i].sent_at = now;
+        let Some((addr, inc, conn)) = self.clients[i].conn.clone() else {
+            return;
+        };
+        let Some(h) = self.hosts.get_mut(&addr).filter(|h| h.incarnation == inc) else {
+            self.drop_conn(i);
+            return;
+        };
+        if h.paused {
+            h.held.push(Held::Bytes(conn, bytes));
+            return;
+        }
+        self.node_input(
+            &addr,
+            Input::ClientBytes {
+                conn,
+                bytes: &bytes,
+            },
+        );
+    }
+
+    fn drop_conn(&mut self, i: usize) {
+        if let Some((addr, inc, conn)) = self.clients[i].conn.take() {
+            let now = self.now;
+            if let Some(h) = self.hosts.get_mut(&addr).filter(|h| h.incarnation == inc) {
+                h.node.handle(now, Input::ConnClosed { conn });
+            }
+        }
+        self.clients[i].waiting.clear();
+        self.clients[i].inbox.clear();
+    }
+
+    fn read_replies(&mut self, i: usize, addr: &str, replid: &str, offset: u64) {
+        loop {
+            let (reply, n) = match parse_reply(&self.clients[i].inbox) {
+                Ok(Some(r)) => r,
+                _ => return,
+            };
+            self.clients[i].inbox.drain(..n);
+            let Some(req) = self.clients[i].waiting.pop_front() else {
+                continue;
+            };
+            match (req, &reply) {
+                (Req::Write { n }, Reply::Simple(s)) if s == "OK" => {
+                    let line = format!(
+                        "client {i}: SET w:{n} acknowledged by {} at offset {offset}",
+                        Self::short(addr)
+                    );
+                    self.log(line);
+                    self.writes.push(AckedWrite {
+                        n,
+                        at: self.now,
+                        node: addr.into(),
+                        replid: replid.into(),
+                        offset,
+                        waited: false,
+                        lost: None,
+                        ever_lost: false,
+                    });
+                }
+                (Req::Wait { n }, Reply::Int(k)) if *k >= 1 => {
+                    if let Some(w) = self.writes.iter_mut().rev().find(|w| w.n == n) {
+                        w.waited = true;
+                    }
+                    let line = format!("client {i}: WAIT after w:{n} → {k}");
+                    self.log(line);
+                }
+                (_, Reply::Error(e)) => {
+                    let line = format!("client {i}: error {e}");
+                    self.log(line);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // ---- the loop ----
+
+    fn next_event(&self) -> Millis {
+        let mut t = self.control.poll_timeout();
+        if let Some(((at, _), _)) = self.flights.first_key_value() {
+            t = t.min(*at);
+        }
+        for h in self.hosts.values() {
+            if !h.paused {
+                if let Some(at) = h.node.poll_timeout() {
+                    t = t.min(at);
+                }
+            }
+        }
+        for c in &self.clients {
+            let at = if c.waiting.is_empty() {
+                c.next_op
+            } else {
+                c.sent_at.plus(2000)
+            };
+            t = t.min(at);
+        }
+        t.min(self.next_check)
+    }
+
+    /// Runs every event up to and including `until`.
+    pub fn run_until(&mut self, until: Millis) {
+        loop {
+            let t = self.next_event();
+            if t > until {
+                break;
+            }
+            if t > self.now {
+                self.node_ms += (t.0 - self.now.0) * self.hosts.len() as u64;
+                self.now = t;
+            }
+            let now = self.now;
+            // Packets due now.
+            while let Some(entry) = self.flights.first_entry() {
+                if entry.key().0 > now {
+                    break;
+                }
+                let p = entry.remove();
+                self.deliver(p);
+            }
+            // Node timers.
+            let due: Vec<String> = self
+                .hosts
+                .iter()
+                .filter(|(_, h)| !h.paused && h.node.poll_timeout().is_some_and(|at| at <= now))
+                .map(|(a, _)| a.clone())
+                .collect();
+            for a in due {
+                self.node_input(&a, Input::Tick);
+            }
+            if self.control.poll_timeout() <= now {
+                self.control.handle(now, ControlInput::Tick);
+                self.run_actions();
+            }
+            for i in 0..self.clients.len() {
+                self.client_step(i);
+            }
+            if now >= self.next_check {
+                self.next_check = now.plus(1000);
+                self.check_invariants();
+            }
+        }
+        if until > self.now {
+            self.node_ms += (until.0 - self.now.0) * self.hosts.len() as u64;
+            self.now = until;
+        }
+    }
+
+    /// Reads the replies the clients connected to `addr` have received.
+    fn collect_replies(&mut self, addr: &str) {
+        let Some(h) = self.hosts.get(addr) else {
+            return;
+        };
+        let pos = h.node.repl_position();
+        let (replid, offset) = (pos.0.to_string(), pos.1);
+        for i in 0..self.clients.len() {
+            let mine = self.clients[i]
+                .conn
+                .as_ref()
+                .is_some_and(|(a, _, _)| a == addr);
+            if mine && !self.clients[i].inbox.is_empty() {
+                self.read_replies(i, addr, &replid, offset);
+            }
+        }
+    }
+
+    // ---- checkers ----
+
+    fn violation(&mut self, what: String) {
+        let line = format!("VIOLATION: {what}");
+        self.log(line);
+        if self.violations.len() < 20 {
+            self.violations.push(what);
+        } else if self.violations.len() == 20 {
+            self.violations
+                .push("… (more violations not listed)".into());
+        }
+    }
+
+    /// The invariants that must hold at every moment.
+    pub fn check_invariants(&mut self) {
+        let primaries: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.node.is_primary())
+            .map(|(a, _)| Self::short(a).to_string())
+            .collect();
+        if primaries.len() > 1 {
+            self.violation(format!(
+                "{} writable primaries at once: {primaries:?}",
+                primaries.len()
+            ));
+        }
+        if self.control.epoch < self.last_epoch {
+            self.violation(format!(
+                "epoch went back from {} to {}",
+                self.last_epoch, self.control.epoch
+            ));
+        }
+        self.last_epoch = self.control.epoch;
+        // Replicas at the primary's exact position hold the same data.
+        if let Some((pa, p)) = self.hosts.iter().find(|(_, h)| h.node.is_primary()) {
+            let (pid, poff) = p.node.repl_position();
+            let pdig = p.node.digest();
+            let mut bad = Vec::new();
+            for (a, h) in &self.hosts {
+                if a == pa || h.node.is_primary() {
+                    continue;
+                }
+                let (rid, roff) = h.node.repl_position();
+                if rid == pid && roff == poff && h.node.digest() != pdig {
+                    bad.push(format!(
+                        "{} and {} at ({pid}, {poff}) differ",
+                        Self::short(pa),
+                        Self::short(a)
+                    ));
+                }
+            }
+            for b in bad {
+                self.violation(b);
+            }
+        }
+    }
+
+    /// The end-of-run checks, once faults have stopped and the group had
+    /// [`RECOVERY_BOUND_MS`] to heal: it must be healthy and in sync, and
+    /// the acknowledged writes present must be exactly those not lost.
+    /// `single_failure`: no partitions or pauses, one crash at most — then
+    /// no write confirmed by `WAIT 1` may be lost.
+    pub fn check_final(&mut self, single_failure: bool) {
+        if !self.control.healthy() {
+            let states: Vec<String> = self
+                .control
+                .nodes
+                .iter()
+                .map(|n| format!("{} {:?} {}", n.name, n.role, n.status.word()))
+                .collect();
+            self.violation(format!(
+                "group not healthy after recovery bound: {states:?}"
+            ));
+            return;
+        }
+        let Some(paddr) = self.control.dns.primary.clone() else {
+            self.violation("no primary endpoint".into());
+            return;
+        };
+        let Some(p) = self.hosts.get(&paddr) else {
+            self.violation(format!(
+                "primary endpoint points at {} which is not running",
+                Self::short(&paddr)
+            ));
+            return;
+        };
+        if !p.node.is_primary() {
+            self.violation(format!(
+                "primary endpoint points at replica {}",
+                Self::short(&paddr)
+            ));
+            return;
+        }
+        let (pid, poff) = (
+            p.node.repl_position().0.to_string(),
+            p.node.repl_position().1,
+        );
+        let pdig = p.node.digest();
+        let mut problems = Vec::new();
+        for (a, h) in &self.hosts {
+            if *a == paddr {
+                continue;
+            }
+            let (rid, roff) = h.node.repl_position();
+            if h.node.is_primary() {
+                problems.push(format!("{} is a second primary", Self::short(a)));
+            } else if rid != pid || roff != poff {
+                problems.push(format!(
+                    "replica {} at ({rid}, {roff}), primary at ({pid}, {poff})",
+                    Self::short(a)
+                ));
+            } else if h.node.digest() != pdig {
+                problems.push(format!(
+                    "replica {} data differs from the primary's",
+                    Self::short(a)
+                ));
+            }
+        }
+        // Acknowledged writes: present exactly when not accounted lost.
+        for w in &self.writes {
+            let key = format!("w:{}", w.n);
+            let present = p.node.get_string(0, key.as_bytes());
+            match (&w.lost, present) {
+                (None, None) => problems.push(format!(
+                    "acknowledged write w:{} (offset {} on {}) is missing and no failover accounts for it",
+                    w.n,
+                    w.offset,
+                    Self::short(&w.node)
+                )),
+                (Some(why), Some(_)) => {
+                    problems.push(format!("write w:{} counted lost ({why}) but present", w.n))
+                }
+                (None, Some(v)) if v != w.n.to_string().as_bytes() => {
+                    problems.push(format!("write w:{} has a wrong value", w.n))
+                }
+                _ => {}
+            }
+            if single_failure && w.waited && w.ever_lost {
+                problems.push(format!(
+                    "write w:{} was confirmed by WAIT 1 and still lost by a single failure",
+                    w.n
+                ));
+            }
+        }
+        for p in problems {
+            self.violation(p);
+        }
+    }
+
+    /// With the clients stopped, runs (at most `max_ms`) until no stream is
+    /// in flight and every running replica is at its primary's offset — a
+    /// heartbeat PING sent at the last instant is not a lagging replica.
+    pub fn quiesce(&mut self, max_ms: u64) {
+        let end = self.now.plus(max_ms);
+        while self.now < end {
+            let primary = self.hosts.values().find(|h| h.node.is_primary());
+            let settled = match primary {
+                Some(p) => {
+                    let pos = p.node.repl_position().1;
+                    self.hosts.values().all(|h| h.node.repl_position().1 == pos)
+                }
+                None => true,
+            };
+            if settled
+                && !self
+                    .flights
+                    .values()
+                    .any(|p| matches!(p.msg, PeerMsg::Stream { .. }))
+            {
+                return;
+            }
+            let t = self.now.plus(50);
+            self.run_until(t);
+        }
+    }
+
+    /// How many acknowledged writes were lost, and how many of those had a WAIT.
+    pub fn lost_writes(&self) -> (usize, usize) {
+        let lost = self.writes.iter().filter(|w| w.lost.is_some()).count();
+        let waited = self
+            .writes
+            .iter()
+            .filter(|w| w.lost.is_some() && w.waited)
+            .count();
+        (lost, waited)
+    }
+}
+
+fn split(addr: &str) -> (&str, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap_or(6379)),
+        None => (addr, 6379),
+    }
+}

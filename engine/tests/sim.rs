@@ -1,0 +1,254 @@
+//! The control plane and the simulator: failover paths in AWS's order and
+//! words, refusals with AWS's reasons, and determinism. The 500-seed fault
+//! soak runs in release from `cargo xtask sim` (part of `cargo xtask test`).
+
+use cachelab_engine::control::{Api, NodeStatus, Role, Settings};
+use cachelab_engine::sim::{scenario, Sim};
+use cachelab_engine::Millis;
+
+const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+
+fn messages(sim: &Sim) -> Vec<String> {
+    sim.control
+        .events
+        .iter()
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+fn position(msgs: &[String], needle: &str) -> usize {
+    msgs.iter()
+        .position(|m| m.contains(needle))
+        .unwrap_or_else(|| panic!("no event containing {needle:?} in {msgs:#?}"))
+}
+
+fn short(addr: &str) -> &str {
+    addr.split('.').next().unwrap()
+}
+
+#[test]
+fn multi_az_failover_in_five_steps() {
+    let mut sim = Sim::new(11, &AZS, true, Settings::default());
+    let ep = sim.control.dns.primary_endpoint.clone();
+    sim.add_writer(&ep, false);
+    sim.run_until(Millis(10_000));
+    assert_eq!(short(sim.control.dns.primary.as_ref().unwrap()), "demo-001");
+    assert!(sim.control.healthy());
+    let before = sim.writes.len();
+    assert!(before > 100, "the writer wrote: {before}");
+    sim.kill(&sim.control.dns.primary.clone().unwrap());
+    // Detection (5 s of missed checks) + offsets (≤ 1 s) + promotion.
+    sim.run_until(Millis(17_000));
+    let new = sim.control.dns.primary.clone().unwrap();
+    assert_ne!(short(&new), "demo-001", "the primary endpoint moved");
+    assert!(sim.hosts[&new].node.is_primary());
+    let msgs = messages(&sim);
+    let failover = position(&msgs, "Failover from primary node demo-001 to replica node");
+    let recovering = position(&msgs, "Recovering cache nodes 0001");
+    assert!(failover < recovering, "{msgs:#?}");
+    // The replacement is launched in the failed node's AZ and syncs.
+    sim.run_until(Millis(45_000));
+    let msgs = messages(&sim);
+    assert!(position(&msgs, "Finished recovery for cache nodes 0001") > recovering);
+    let n1 = &sim.control.nodes[0];
+    assert_eq!(
+        (n1.role, n1.status, n1.az.as_str()),
+        (Role::Replica, NodeStatus::Available, "us-east-1a")
+    );
+    assert!(sim.control.healthy());
+    // The writer kept writing through the same endpoint after the failover.
+    assert!(sim.writes.iter().any(|w| w.node == new));
+    sim.stop_clients();
+    sim.run_until(Millis(50_000));
+    sim.check_final(true);
+    assert!(sim.violations.is_empty(), "{:#?}", sim.violations);
+    let (lost, lost_after_wait) = sim.lost_writes();
+    assert_eq!(lost_after_wait, 0);
+    // Every lost write is explained by asynchronous replication.
+    for w in sim.writes.iter().filter(|w| w.lost.is_some()) {
+        assert!(w.lost.as_ref().unwrap().contains("asynchronous"), "{w:?}");
+    }
+    println!("lost {lost} of {} acknowledged writes", sim.writes.len());
+}
+
+#[test]
+fn test_failover_events_and_limits() {
+    let settings = Settings {
+        test_failover_limit: 2,
+        ..Settings::default()
+    };
+    let mut sim = Sim::new(5, &AZS, true, settings);
+    sim.run_until(Millis(5_000));
+    sim.api(Api::TestFailover).unwrap();
+    sim.run_until(Millis(40_000));
+    let msgs = messages(&sim);
+    let called = position(&msgs, "Test Failover API called for node group 0001");
+    let done = position(&msgs, "Failover from primary node demo-001 to replica node");
+    let rec = position(&msgs, "Recovering cache nodes 0001");
+    let fin = position(&msgs, "Finished recovery for cache nodes 0001");
+    assert!(called < done && done < rec && rec < fin, "{msgs:#?}");
+    sim.api(Api::TestFailover).unwrap();
+    sim.run_until(Millis(80_000));
+    let e = sim.api(Api::TestFailover).unwrap_err();
+    assert_eq!(e.code, "TestFailoverNotAvailableFault");
+    // A day later the window has rolled.
+    sim.run_until(Millis(24 * 3600 * 1000 + 10_000));
+    sim.api(Api::TestFailover).unwrap();
+}
+
+#[test]
+fn refusals_in_aws_words() {
+    let mut single = Sim::new(1, &AZS[..1], false, Settings::default());
+    let e = single.api(Api::SetMultiAz(true)).unwrap_err();
+    assert_eq!(e.code, "InvalidParameterCombination");
+    let e = single.api(Api::TestFailover).unwrap_err();
+    assert_eq!(e.code, "InvalidReplicationGroupState");
+    let mut sim = Sim::new(2, &AZS[..2], true, Settings::default());
+    sim.run_until(Millis(3_000));
+    let e = sim
+        .api(Api::RemoveReplica { id: "0002".into() })
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidParameterCombination");
+    let e = sim
+        .api(Api::RemoveReplica { id: "0001".into() })
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidParameterValue");
+    for i in 0..4 {
+        sim.api(Api::AddReplica {
+            az: AZS[i % 3].into(),
+        })
+        .unwrap();
+    }
+    let e = sim
+        .api(Api::AddReplica {
+            az: "us-east-1a".into(),
+        })
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidParameterValue");
+    assert!(e.message.contains("5 replicas"));
+    sim.run_until(Millis(40_000));
+    assert!(sim.control.healthy());
+    assert_eq!(sim.control.dns.readers.len(), 5);
+}
+
+#[test]
+fn without_multi_az_writes_fail_until_a_replacement_primary_is_built() {
+    let mut sim = Sim::new(3, &AZS, false, Settings::default());
+    let ep = sim.control.dns.primary_endpoint.clone();
+    sim.add_writer(&ep, false);
+    sim.run_until(Millis(8_000));
+    sim.kill(&sim.control.dns.primary.clone().unwrap());
+    let acked = sim.writes.len();
+    sim.run_until(Millis(25_000));
+    assert_eq!(
+        sim.writes.len(),
+        acked,
+        "no write succeeds while there is no primary"
+    );
+    assert!(!messages(&sim).iter().any(|m| m.contains("Failover from")));
+    sim.run_until(Millis(45_000));
+    // The replacement took the failed node's place and endpoint, with a replica's data.
+    assert_eq!(short(sim.control.dns.primary.as_ref().unwrap()), "demo-001");
+    assert!(sim.control.healthy());
+    assert!(
+        sim.writes.len() > acked,
+        "writes resumed through the same endpoint"
+    );
+    let (lost, _) = sim.lost_writes();
+    assert!(
+        lost < acked / 2,
+        "a replica held the data: {lost} of {acked} lost"
+    );
+    sim.stop_clients();
+    sim.run_until(Millis(50_000));
+    sim.check_final(false);
+    assert!(sim.violations.is_empty(), "{:#?}", sim.violations);
+}
+
+#[test]
+fn all_nodes_failing_loses_all_data() {
+    let mut sim = Sim::new(4, &AZS[..2], true, Settings::default());
+    let ep = sim.control.dns.primary_endpoint.clone();
+    sim.add_writer(&ep, false);
+    sim.run_until(Millis(5_000));
+    for n in sim.control.nodes.clone() {
+        sim.kill(&n.addr);
+    }
+    let acked = sim.writes.len();
+    sim.stop_clients();
+    sim.run_until(Millis(60_000));
+    assert!(sim.control.healthy());
+    assert_eq!(
+        sim.lost_writes().0,
+        acked,
+        "every acknowledged write is gone"
+    );
+    sim.check_final(false);
+    assert!(sim.violations.is_empty(), "{:#?}", sim.violations);
+}
+
+#[test]
+fn a_customer_reboot_does_not_fail_over() {
+    let mut sim = Sim::new(6, &AZS, true, Settings::default());
+    sim.run_until(Millis(3_000));
+    sim.api(Api::Reboot { id: "0001".into() }).unwrap();
+    sim.run_until(Millis(30_000));
+    let msgs = messages(&sim);
+    assert!(!msgs.iter().any(|m| m.contains("Failover")), "{msgs:#?}");
+    position(&msgs, "Cache node 0001 restarted");
+    assert_eq!(short(sim.control.dns.primary.as_ref().unwrap()), "demo-001");
+    assert!(sim.control.healthy());
+}
+
+#[test]
+fn an_az_outage_fails_over_and_replaces_when_the_az_returns() {
+    let mut sim = Sim::new(8, &AZS, true, Settings::default());
+    sim.run_until(Millis(3_000));
+    sim.az("us-east-1a", false);
+    sim.run_until(Millis(60_000));
+    assert_ne!(short(sim.control.dns.primary.as_ref().unwrap()), "demo-001");
+    assert_eq!(
+        sim.control.nodes[0].status,
+        NodeStatus::Failed,
+        "no launch in a down AZ"
+    );
+    sim.az("us-east-1a", true);
+    sim.run_until(Millis(100_000));
+    assert!(sim.control.healthy());
+    assert_eq!(sim.control.nodes[0].az, "us-east-1a");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace() {
+    let a = scenario::run(42, false);
+    let b = scenario::run(42, false);
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.acked, b.acked);
+    assert_ne!(scenario::run(43, false).trace_hash, a.trace_hash);
+}
+
+#[test]
+fn the_golden_seed_has_the_recorded_trace_hash() {
+    let o = scenario::run(scenario::GOLDEN_SEED, false);
+    assert!(o.violations.is_empty(), "{:#?}", o.violations);
+    assert_eq!(
+        o.trace_hash,
+        scenario::GOLDEN_TRACE_HASH,
+        "{:#x}",
+        o.trace_hash
+    );
+}
+
+#[test]
+fn a_handful_of_seeds_pass_in_debug_builds() {
+    for seed in 1000..1003 {
+        let o = scenario::run(seed, false);
+        assert!(
+            o.violations.is_empty(),
+            "seed {seed}: {}\n{:#?}\n{}",
+            o.description,
+            o.violations,
+            o.trace.join("\n")
+        );
+    }
+}
