@@ -226,6 +226,8 @@ pub struct Server {
     pub repl: Repl,
     /// Seeds the keyspace's hashers (a full resync builds a fresh keyspace).
     pub ks_seed: u64,
+    /// DEBUG SET-ACTIVE-EXPIRE.
+    pub active_expire: bool,
 }
 
 pub struct Node {
@@ -248,6 +250,7 @@ impl Node {
             srv: Server {
                 ks: Keyspace::new(crate::limits::DATABASES, ks_seed),
                 ks_seed,
+                active_expire: true,
                 repl: Repl::new(replid),
                 config,
                 stats: Stats::default(),
@@ -587,7 +590,7 @@ impl Node {
         self.srv.repl_cron(now, &mut events);
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.
-        let active = !self.srv.repl.is_replica();
+        let active = !self.srv.repl.is_replica() && self.srv.active_expire;
         for (i, db) in self.srv.ks.dbs.iter_mut().enumerate().filter(|_| active) {
             let gone = db.active_expire(now, &mut self.srv.rng, effort);
             if !gone.is_empty() {

@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-fn now() -> Millis {
+pub fn now() -> Millis {
     Millis(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -48,7 +48,22 @@ struct Shared {
     peers: HashMap<String, mpsc::UnboundedSender<PeerMsg>>,
     /// This node's own address, announced to peers.
     me: String,
+    control: Option<ControlTx>,
 }
+
+/// Messages from the process (a control plane) to one node's thread.
+#[derive(Debug)]
+pub enum Admin {
+    /// A peer message delivered in-process (health checks from the control plane).
+    Peer { from: String, msg: PeerMsg },
+    /// REPLICAOF host port, or NO ONE.
+    ReplicaOf(Option<(String, u16)>),
+    /// Stop serving: the node and its data are gone.
+    Stop,
+}
+
+/// Where a node sends what it addresses to the in-process control plane.
+pub type ControlTx = mpsc::UnboundedSender<(String, PeerMsg)>;
 
 /// How to start a node.
 #[derive(Clone, Debug, Default)]
@@ -59,6 +74,8 @@ pub struct Options {
     pub replicaof: Option<(String, u16)>,
     /// Print replication events to stdout, prefixed with this label.
     pub log_label: Option<String>,
+    /// Messages to [`cachelab_engine::control::CONTROL_ADDR`] go here.
+    pub control: Option<ControlTx>,
 }
 
 /// Serves one node on `listener` until `shutdown` completes. Must run inside
@@ -67,6 +84,7 @@ pub async fn serve(
     listener: TcpListener,
     port: u16,
     opts: Options,
+    admin: Option<mpsc::UnboundedReceiver<Admin>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut node = Node::new(seed());
@@ -84,19 +102,40 @@ pub async fn serve(
         conns: HashMap::new(),
         peers: HashMap::new(),
         me,
+        control: opts.control.clone(),
     }));
     LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
     drain(&mut shared.borrow_mut(), None);
     let ticker = tokio::task::spawn_local(ticker(shared.clone()));
     let mut next_conn = 1u64;
     tokio::pin!(shutdown);
+    let mut admin = admin;
     loop {
+        let next_admin = async {
+            match admin.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((sock, peer)) = accepted else { continue };
                 let conn = ConnId(next_conn);
                 next_conn += 1;
                 tokio::task::spawn_local(connection(shared.clone(), sock, peer, conn));
+            }
+            msg = next_admin => {
+                let mut s = shared.borrow_mut();
+                match msg {
+                    Some(Admin::Peer { from, msg }) => {
+                        s.node.handle(now(), Input::Peer { from: &from, msg });
+                    }
+                    Some(Admin::ReplicaOf(primary)) => {
+                        s.node.replicaof(now(), primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
+                    }
+                    Some(Admin::Stop) | None => break,
+                }
+                drain(&mut s, None);
             }
             _ = &mut shutdown => break,
         }
@@ -109,13 +148,14 @@ pub fn run_blocking(
     listener: std::net::TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    run_blocking_with(listener, Options::default(), shutdown)
+    run_blocking_with(listener, Options::default(), None, shutdown)
 }
 
 /// [`run_blocking`] with start-up options.
 pub fn run_blocking_with(
     listener: std::net::TcpListener,
     opts: Options,
+    admin: Option<mpsc::UnboundedReceiver<Admin>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -126,7 +166,7 @@ pub fn run_blocking_with(
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let listener = TcpListener::from_std(listener)?;
-        serve(listener, port, opts, shutdown).await;
+        serve(listener, port, opts, admin, shutdown).await;
         Ok(())
     })
 }
@@ -195,6 +235,12 @@ thread_local! {
 
 /// Queues `msg` on the outgoing link to `to`, starting the link task if needed.
 fn send_peer(s: &mut Shared, to: &str, msg: PeerMsg) {
+    if to == cachelab_engine::control::CONTROL_ADDR {
+        if let Some(c) = &s.control {
+            let _ = c.send((s.me.clone(), msg));
+        }
+        return;
+    }
     if let Some(tx) = s.peers.get(to) {
         if tx.send(msg.clone()).is_ok() {
             return;
@@ -364,3 +410,5 @@ async fn connection(
     }
     let _ = sock.shutdown().await;
 }
+
+pub mod group;

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 struct Args {
     bind: String,
     port: u16,
+    replicas: Option<usize>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR]\n  defaults: --bind 127.0.0.1 --port 6379");
+    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--replicas N]\n  defaults: --bind 127.0.0.1 --port 6379\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
     std::process::exit(2)
 }
 
@@ -16,6 +17,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         bind: "127.0.0.1".into(),
         port: 6379,
+        replicas: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -27,6 +29,17 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|| usage())
             }
             "--bind" => args.bind = it.next().unwrap_or_else(|| usage()),
+            "--replicas" => {
+                let n: usize = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage());
+                if n > 5 {
+                    eprintln!("--replicas: a node group has at most 5 replicas");
+                    std::process::exit(2);
+                }
+                args.replicas = Some(n);
+            }
             "-h" | "--help" => usage(),
             _ => {
                 eprintln!("unknown argument {a:?}");
@@ -39,6 +52,17 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
+    if let Some(n) = args.replicas {
+        println!(
+            "cachelab-server: replication group, primary on {}:{}, {n} replica(s) on the next ports. Ctrl-C to stop.",
+            args.bind, args.port
+        );
+        if let Err(e) = cachelab_server::group::run_group(&args.bind, args.port, n) {
+            eprintln!("cachelab-server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let addr: SocketAddr = match format!("{}:{}", args.bind, args.port).parse() {
         Ok(a) => a,
         Err(e) => {

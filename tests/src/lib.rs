@@ -94,6 +94,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// `None` when redis-server is not installed (`cargo xtask test` installs it).
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(&[])
+    }
+
+    /// A redis-server with extra command-line arguments (e.g. `--replicaof`).
+    pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
         let port = free_port();
         let child = Command::new("redis-server")
             .args([
@@ -118,6 +123,7 @@ impl RedisServer {
                 "--dbfilename",
                 &format!("cachelab-test-{}-{port}.rdb", std::process::id()),
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -145,11 +151,16 @@ pub struct CachelabServer {
 
 impl CachelabServer {
     pub fn start() -> CachelabServer {
+        CachelabServer::start_with(cachelab_server::Options::default())
+    }
+
+    /// A server started with options (e.g. as a replica of another port).
+    pub fn start_with(opts: cachelab_server::Options) -> CachelabServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            cachelab_server::run_blocking(listener, async {
+            cachelab_server::run_blocking_with(listener, opts, None, async {
                 let _ = rx.await;
             })
             .expect("server runs");

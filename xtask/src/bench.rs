@@ -68,6 +68,127 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// INFO replication's numeric field `key`.
+fn info_field(port: u16, key: &str) -> Option<u64> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "replication"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+}
+
+/// One primary/replica pair under `redis-benchmark -t SET -P 16`: the
+/// primary's write rate, the replica's worst lag in bytes seen while the
+/// load ran, and how long after the load ended the replica caught up.
+fn replication_run(primary: u16, replica: u16) -> (f64, u64, u128) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let sampler = std::thread::spawn(move || {
+        let mut worst = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            if let (Some(p), Some(r)) = (
+                info_field(primary, "master_repl_offset"),
+                info_field(replica, "slave_repl_offset"),
+            ) {
+                worst = worst.max(p.saturating_sub(r));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        worst
+    });
+    let ops = redis_benchmark(primary, "SET", 16);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = sampler.join().unwrap_or(0);
+    let start = std::time::Instant::now();
+    let target = info_field(primary, "master_repl_offset").unwrap_or(0);
+    while info_field(replica, "slave_repl_offset").unwrap_or(0) < target
+        && start.elapsed().as_secs() < 30
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    (ops, worst, start.elapsed().as_millis())
+}
+
+fn replication() -> crate::Result<()> {
+    let (rp, rr, cp) = (free_port(), free_port(), free_port());
+    let redis = |port: u16, extra: &[&str]| {
+        Command::new("taskset")
+            .args([
+                "-c",
+                "1",
+                "redis-server",
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--repl-diskless-sync-delay",
+                "0",
+            ])
+            .args([
+                "--dbfilename",
+                &format!("bench-{port}.rdb"),
+                "--dir",
+                "/tmp",
+            ])
+            .args(extra)
+            .stdout(Stdio::null())
+            .spawn()
+            .map(Proc)
+            .map_err(|e| e.to_string())
+    };
+    let _p = redis(rp, &[])?;
+    wait_port(rp);
+    let _r = redis(rr, &["--replicaof", "127.0.0.1", &rp.to_string()])?;
+    wait_port(rr);
+    let _c = Proc(
+        Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(root().join("target/release/cachelab-server"))
+            .args(["--port", &cp.to_string(), "--replicas", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(cp);
+    wait_port(cp + 1);
+    for port in [rr, cp + 1] {
+        for _ in 0..400 {
+            let up = Command::new("redis-cli")
+                .args(["-p", &port.to_string(), "info", "replication"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("master_link_status:up"))
+                .unwrap_or(false);
+            if up {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+    println!("replication: redis-benchmark -t SET -P 16 -c 50 -n {REQUESTS} on the primary, replica on the same core");
+    println!(
+        "{:<10} {:>14} {:>22} {:>20}",
+        "pair", "writes/s", "worst lag (bytes)", "catch-up after (ms)"
+    );
+    for (name, p, r) in [("redis", rp, rr), ("cachelab", cp, cp + 1)] {
+        let (ops, worst, catchup) = replication_run(p, r);
+        println!("{name:<10} {ops:>14.0} {worst:>22} {catchup:>20}");
+    }
+    Ok(())
+}
+
 pub fn run_all() -> crate::Result<()> {
     for bin in ["redis-server", "redis-benchmark", "taskset", "node", "gzip"] {
         if !have(bin) {
@@ -139,6 +260,9 @@ pub fn run_all() -> crate::Result<()> {
     }
     let geo = ratios.iter().map(|r| r.max(1e-9).ln()).sum::<f64>() / ratios.len() as f64;
     println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
+    drop(_redis);
+    drop(_cachelab);
+    replication()?;
 
     // Engine only: the same request loop natively and in wasm (Node.js).
     let n = 300_000;
@@ -181,6 +305,46 @@ pub fn run_all() -> crate::Result<()> {
         .parse()
         .unwrap_or(0.0);
     println!("engine only (SET+GET, no I/O): native {native:.0} ops/s, wasm (Node.js) {wasm:.0} ops/s, ratio {:.2}", wasm / native);
+
+    // Simulator speed: simulated node-seconds per wall second.
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "cachelab-engine",
+            "--example",
+            "sim",
+            "--",
+            "--seeds",
+            "20",
+        ])
+        .current_dir(root())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sim_native: f64 = text
+        .split("; ")
+        .find(|p| p.contains("simulated node-seconds"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let script = format!(
+        "const m = require('{}/cachelab_wasm.js'); console.log(m.bench_sim(20));",
+        node_dir.display()
+    );
+    let out = Command::new("node")
+        .args(["-e", &script])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let sim_wasm: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
+    println!(
+        "simulator (20 seeds of the fault soak): native {sim_native:.0}, wasm (Node.js) {sim_wasm:.0} simulated node-seconds per wall second"
+    );
 
     for f in ["app_bg.wasm", "node_bg.wasm"] {
         let path = dist.join(f);

@@ -10,6 +10,7 @@ pub fn handler(name: &str) -> Option<Handler> {
         "replicaof" | "slaveof" => replicaof,
         "role" => role,
         "wait" => wait,
+        "debug" => debug,
         _ => return None,
     })
 }
@@ -29,6 +30,29 @@ fn replicaof(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Reply::ok()
     } else {
         Reply::Simple("OK Already connected to specified master".into())
+    }
+}
+
+/// The DEBUG subcommands tests need (the rest answer as unknown).
+fn debug(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+    match (sub.as_str(), argv.len()) {
+        ("set-active-expire", 3) => {
+            // Redis reads the flag with atoi: anything not a number is 0.
+            let digits: String = String::from_utf8_lossy(&argv[2])
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '-')
+                .collect();
+            ctx.srv.active_expire = digits.parse::<i64>().unwrap_or(0) != 0;
+            Reply::ok()
+        }
+        // Time is virtual: nothing to wait for.
+        ("sleep", 3) => Reply::ok(),
+        _ => Reply::err(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&argv[1])
+        )),
     }
 }
 

@@ -275,6 +275,22 @@ impl Control {
         c
     }
 
+    /// Like [`Control::new`], with each node's address given (a native
+    /// runtime's "127.0.0.1:port" instead of an AWS-style endpoint).
+    pub fn with_addrs(
+        group: &str,
+        nodes: &[(&str, String)],
+        multi_az: bool,
+        settings: Settings,
+    ) -> Control {
+        let azs: Vec<&str> = nodes.iter().map(|(az, _)| *az).collect();
+        let mut c = Control::new(group, &azs, multi_az, settings);
+        for (n, (_, addr)) in c.nodes.iter_mut().zip(nodes) {
+            n.addr = addr.clone();
+        }
+        c
+    }
+
     fn node_spec(&self, number: usize, az: &str) -> CacheNode {
         let name = format!("{}-{:03}", self.group, number);
         CacheNode {
@@ -353,6 +369,7 @@ impl Control {
         for i in 0..self.nodes.len() {
             let n = &mut self.nodes[i];
             n.last_ok = now;
+            n.since = now;
             let replicaof = (n.role == Role::Replica).then(|| primary.clone());
             self.actions.push_back(Action::Launch {
                 addr: n.addr.clone(),
