@@ -1,4 +1,5 @@
-// The playground end to end: real page, three real Web Workers, virtual time.
+// The playground end to end: the real page, one Web Worker per node, a
+// replication group with its control plane, virtual time.
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 
@@ -6,29 +7,42 @@ const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 
 async function run(page, command) {
   const input = page.locator('#console-input');
+  await input.focus();
   await input.fill(command);
   await input.press('Enter');
 }
 
-test('three worker nodes, a console like redis-cli, keys expiring in virtual time', async ({ page }) => {
+const lastReply = (page) => page.locator('#console-output .line.reply').last();
+const lastError = (page) => page.locator('#console-output .line.error').last();
+const card = (page, name) => page.locator(`.card[data-node="${name}"]`);
+
+function watchErrors(page) {
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   page.on('pageerror', (e) => errors.push(String(e)));
+  return errors;
+}
 
+async function groupUp(page) {
   await page.goto('/');
-  await expect(page.locator('#ready-count')).toHaveAttribute('data-ready', '3', { timeout: 30_000 });
-  // The console's input is the first text field and has focus on load.
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'primary', { timeout: 30_000 });
+  await expect(card(page, 'demo-002')).toHaveAttribute('data-role', 'replica', { timeout: 30_000 });
+  await expect(card(page, 'demo-003')).toHaveAttribute('data-role', 'replica', { timeout: 30_000 });
+}
+
+test('a console like redis-cli, through the endpoints, keys expiring in virtual time', async ({ page }) => {
+  const errors = watchErrors(page);
+  await groupUp(page);
   await expect(page.locator('input[type=text]').first()).toHaveId('console-input');
   await expect(page.locator('#console-input')).toBeFocused();
 
   await run(page, 'SET foo bar');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('OK');
+  await expect(lastReply(page)).toHaveText('OK');
   await run(page, 'GET foo');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('"bar"');
+  await expect(lastReply(page)).toHaveText('"bar"');
+  await expect(page.locator('#console-output .line.cmd').last()).toContainText('(demo-001)');
   await run(page, 'NOSUCH a');
-  await expect(page.locator('#console-output .line.error').last()).toHaveText("(error) ERR unknown command 'NOSUCH', with args beginning with: 'a' ");
-
-  // History: ↑ recalls the previous command.
+  await expect(lastError(page)).toHaveText("(error) ERR unknown command 'NOSUCH', with args beginning with: 'a' ");
   await page.locator('#console-input').press('ArrowUp');
   await expect(page.locator('#console-input')).toHaveValue('NOSUCH a');
   await page.locator('#console-input').fill('');
@@ -36,40 +50,106 @@ test('three worker nodes, a console like redis-cli, keys expiring in virtual tim
   // Freeze time, set a key with a 1.5 s TTL, then step virtual time past it.
   await page.locator('#btn-pause').click();
   await expect(page.locator('#virtual-clock')).toContainText('paused');
-  await page.locator('#console-input').focus();
   await run(page, 'SET session alice PX 1500');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('OK');
-  await run(page, 'GET session');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('"alice"');
-  await run(page, 'KEYS *');
-  await expect(page.locator('#console-output .line.reply').last()).toContainText('1) ');
-  // The keys panel shows the key and its time to live, from the node's view.
+  await expect(lastReply(page)).toHaveText('OK');
+  await run(page, 'INFO replication');
+  await expect(lastReply(page)).toContainText('connected_slaves:2');
   await expect(page.locator('#key-table tr[data-key="session"] .ttl-text')).toHaveText('1.5 s');
   await expect(page.locator('#key-table tr[data-key="foo"] .ttl-text')).toHaveText('no TTL');
-  await page.screenshot({ path: path.join(shots, 'playground.png') });
-
   await page.locator('#btn-step').click();
   await expect(page.locator('#key-table tr[data-key="session"] .ttl-text')).toHaveText('0.5 s');
-  await page.locator('#console-input').focus();
   await run(page, 'PTTL session');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('(integer) 500');
+  await expect(lastReply(page)).toHaveText('(integer) 500');
   await page.locator('#btn-step').click();
-  // Active expiry (the node's cron, driven by virtual time) removed it: no command needed.
   await expect(page.locator('#key-table tr[data-key="session"]')).toHaveCount(0);
-  await expect(page.locator('tr[data-node="node-1"] td').nth(5)).toHaveText('1');
-  await page.locator('#console-input').focus();
   await run(page, 'GET session');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('(nil)');
+  await expect(lastReply(page)).toHaveText('(nil)');
 
-  // The node panel reports the selected node live: one key left (foo).
-  await expect(page.locator('tr[data-node="node-1"] td.keys')).toHaveText('1');
-
-  // Another node is independent.
-  await page.locator('#node-picker').selectOption('1');
-  await page.locator('#console-input').focus();
+  // The reader endpoint reaches a replica: reads work, writes are refused.
+  await page.locator('#btn-pause').click();
+  await page.locator('#endpoint-picker').selectOption({ label: 'reader endpoint' });
   await run(page, 'GET foo');
-  await expect(page.locator('#console-output .line.reply').last()).toHaveText('(nil)');
-  await page.screenshot({ path: path.join(shots, 'playground-expired.png') });
+  await expect(lastReply(page)).toHaveText('"bar"');
+  await run(page, 'SET x 1');
+  await expect(lastError(page)).toHaveText("(error) READONLY You can't write against a read only replica.");
+  await run(page, 'ROLE');
+  await expect(lastReply(page)).toContainText('1) "slave"');
+  await page.screenshot({ path: path.join(shots, 'playground.png') });
+  expect(errors).toEqual([]);
+});
 
+test('killing the primary: a replica is promoted, the endpoint moves, the same session keeps writing', async ({ page }) => {
+  const errors = watchErrors(page);
+  await groupUp(page);
+  await run(page, 'SET before failover');
+  await expect(lastReply(page)).toHaveText('OK');
+  await expect(page.locator('#ep-primary .target')).toHaveText('demo-001');
+  await page.screenshot({ path: path.join(shots, 'failover-before.png') });
+
+  // Crash the primary. The control plane misses its health checks (5 s).
+  await card(page, 'demo-001').locator('button.kill').click();
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'failed');
+  await page.screenshot({ path: path.join(shots, 'failover-during.png'), fullPage: true });
+  await page.locator('#btn-10x').click();
+  // Within the configured virtual time (5 s detection + ≤ 1 s offsets), a replica is primary.
+  await expect(page.locator('#ep-primary .target')).not.toHaveText('demo-001', { timeout: 15_000 });
+  const promoted = await page.locator('#ep-primary .target').textContent();
+  await expect(card(page, promoted)).toHaveAttribute('data-role', 'primary');
+  await expect(page.locator('#event-log')).toContainText(`Failover from primary node demo-001 to replica node ${promoted} completed`);
+  await expect(page.locator('#event-log')).toContainText('Recovering cache nodes 0001');
+  // The same console session: its next write reconnects through the endpoint and succeeds.
+  await run(page, 'SET after failover');
+  await expect(lastReply(page)).toHaveText('OK');
+  await expect(page.locator('#console-output .line.cmd').last()).toContainText(`(${promoted})`);
+  await run(page, 'GET before');
+  await expect(lastReply(page)).toHaveText('"failover"');
+  // The replacement comes up in the failed node's AZ as a replica.
+  await expect(page.locator('#event-log')).toContainText('Finished recovery for cache nodes 0001', { timeout: 15_000 });
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'replica', { timeout: 15_000 });
+  await page.locator('#btn-1x').click();
+  // AWS's order: failover, then recovery.
+  const log = await page.locator('#event-log li .msg').allTextContents();
+  const order = log.reverse();
+  const i = (s) => order.findIndex((m) => m.includes(s));
+  expect(i('Failover from primary node demo-001')).toBeLessThan(i('Recovering cache nodes 0001'));
+  expect(i('Recovering cache nodes 0001')).toBeLessThan(i('Finished recovery for cache nodes 0001'));
+  await page.screenshot({ path: path.join(shots, 'failover-after.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('lost writes: asynchronous replication loses the tail, WAIT 1 loses none', async ({ page }) => {
+  const errors = watchErrors(page);
+  await groupUp(page);
+  // Without WAIT: write, crash the primary, fail over, check.
+  await page.locator('#btn-writer').click();
+  await expect(page.locator('#writer-stats')).toContainText(/[1-9]\d* acknowledged/);
+  await page.waitForTimeout(1500);
+  await card(page, 'demo-001').locator('button.kill').click();
+  await page.locator('#btn-10x').click();
+  await expect(page.locator('#ep-primary .target')).not.toHaveText('demo-001', { timeout: 15_000 });
+  await page.locator('#btn-writer').click();
+  await page.locator('#btn-check').click();
+  await expect(page.locator('#checks li')).toHaveCount(1, { timeout: 10_000 });
+  const lost = Number(await page.locator('#checks li').first().getAttribute('data-lost'));
+  expect(lost).toBeGreaterThan(0);
+  await expect(page.locator('#checks li').first()).toContainText('asynchronous replication');
+
+  // With WAIT 1: every counted write is on a replica before it counts.
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'replica', { timeout: 20_000 });
+  await page.locator('#btn-1x').click();
+  await page.locator('#chk-wait').check();
+  await page.locator('#btn-writer').click();
+  await expect(page.locator('#writer-stats')).toContainText(/[1-9]\d* acknowledged \(with WAIT 1\)/, { timeout: 10_000 });
+  await page.waitForTimeout(1500);
+  const primary = await page.locator('#ep-primary .target').textContent();
+  await card(page, primary).locator('button.kill').click();
+  await page.locator('#btn-10x').click();
+  await expect(page.locator('#ep-primary .target')).not.toHaveText(primary, { timeout: 15_000 });
+  await page.locator('#btn-writer').click();
+  await page.locator('#btn-check').click();
+  await expect(page.locator('#checks li')).toHaveCount(2, { timeout: 10_000 });
+  await expect(page.locator('#checks li').first()).toHaveAttribute('data-lost', '0');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(shots, 'lost-writes.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

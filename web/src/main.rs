@@ -1,8 +1,11 @@
 //! cachelab-web: the playground page (leptos, client-side rendered).
 //!
-//! Draws only what the workers report (`NodeView`s and reply bytes); holds
-//! no copy of node state. The console speaks RESP to the selected node via
-//! the router, and formats replies as redis-cli does.
+//! A replication group (cluster mode disabled: 1 primary, 2 replicas in
+//! three AZs) whose nodes each run in a Web Worker. Draws only what the
+//! engine reports: `NodeView`s from the workers, the control plane's nodes,
+//! endpoints and events (kept by the router), and reply bytes. The console
+//! connects through an endpoint, as an application would, and reconnects
+//! through DNS when its node goes away.
 
 mod router;
 
@@ -10,36 +13,120 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use cachelab_engine::protocol::{cli, encode_request, parse_reply, split_args};
+use cachelab_engine::control::{Api, CacheNode, ControlEvent, Dns, NodeStatus, Role};
+use cachelab_engine::protocol::{cli, encode_request, parse_reply, split_args, Reply};
 use cachelab_engine::wire::FromWorker;
 use cachelab_engine::{ConnId, Millis, NodeView};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
-use router::{Router, SharedRouter};
+use router::{short, Router, SharedRouter, Traffic};
 
-const NODES: usize = 3;
-/// The console's connection id on every node.
-const CONSOLE: ConnId = ConnId(1);
+const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 /// Real milliseconds between ticks of the virtual clock.
 const TICK_MS: u64 = 100;
 /// Virtual time starts at a fixed, readable instant (2026-01-01T00:00:00Z).
 const EPOCH: Millis = Millis(1_767_225_600_000);
 
-/// Per node: the console's commands awaiting replies, and unparsed reply bytes.
-type Pending = Vec<(VecDeque<Vec<Vec<u8>>>, Vec<u8>)>;
+/// A client connection through an endpoint: which node it reached, and
+/// the commands awaiting replies.
+#[derive(Default)]
+struct Session {
+    endpoint: String,
+    conn: Option<(usize, ConnId)>,
+    waiting: VecDeque<Vec<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+/// The lost-writes demo: a client writing `SET order:N N` through the
+/// primary endpoint, optionally confirming each with `WAIT 1 100`.
+#[derive(Default)]
+struct Writer {
+    on: bool,
+    wait: bool,
+    next: u64,
+    session: Session,
+    /// Acknowledged writes: (n, node that acknowledged it, virtual time).
+    acked: Vec<(u64, String, Millis)>,
+    /// A SET acknowledged, its WAIT pending: (n, node).
+    unconfirmed: Option<(u64, String)>,
+    failed: u64,
+    check: Session,
+    checking: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Check {
+    at: Millis,
+    acked: usize,
+    lost: Vec<u64>,
+    wait: bool,
+    primary: String,
+}
 
 thread_local! {
     static ROUTER: RefCell<Option<SharedRouter>> = const { RefCell::new(None) };
-    static PENDING: RefCell<Pending> = RefCell::new(vec![(VecDeque::new(), Vec::new()); NODES]);
+    static CONSOLE: RefCell<Session> = RefCell::new(Session::default());
+    static WRITER: RefCell<Writer> = RefCell::new(Writer::default());
+    static NEXT_CONN: RefCell<u64> = const { RefCell::new(1) };
 }
 
-fn with_router(f: impl FnOnce(&mut Router)) {
-    ROUTER.with(|r| {
-        if let Some(r) = r.borrow().as_ref() {
-            f(&mut r.borrow_mut());
+fn with_router<R>(f: impl FnOnce(&mut Router) -> R) -> Option<R> {
+    ROUTER.with(|r| r.borrow().as_ref().map(|r| f(&mut r.borrow_mut())))
+}
+
+fn next_conn() -> ConnId {
+    NEXT_CONN.with(|n| {
+        let mut n = n.borrow_mut();
+        *n += 1;
+        ConnId(*n)
+    })
+}
+
+/// Sends a command on a session, (re)connecting through its endpoint's DNS
+/// first if needed. Returns the node it went to, or None if the endpoint
+/// resolves to nothing that is up (the command fails, as a connect would).
+fn session_send(s: &mut Session, argv: Vec<Vec<u8>>) -> Option<usize> {
+    with_router(|r| {
+        if let Some((slot, _)) = s.conn {
+            if !r.is_up(slot) {
+                s.conn = None;
+                s.waiting.clear();
+                s.buf.clear();
+            }
         }
-    });
+        if s.conn.is_none() {
+            let pick = (js_sys::Math::random() * 16.0) as usize;
+            let addr = r.control.resolve(&s.endpoint, pick)?;
+            let slot = r.control.nodes.iter().position(|n| n.addr == addr)?;
+            if !r.is_up(slot) {
+                return None;
+            }
+            let conn = next_conn();
+            r.open(slot, conn);
+            s.conn = Some((slot, conn));
+        }
+        let (slot, conn) = s.conn?;
+        r.client_bytes(slot, conn, encode_request(&argv));
+        s.waiting.push_back(argv);
+        Some(slot)
+    })
+    .flatten()
+}
+
+/// Replies that arrived for `conn` on this session, with their commands.
+fn session_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Vec<Vec<u8>>, Reply)> {
+    if s.conn.map(|(_, c)| c) != Some(conn) {
+        return Vec::new();
+    }
+    s.buf.extend_from_slice(bytes);
+    let mut out = Vec::new();
+    while let Ok(Some((reply, n))) = parse_reply(&s.buf) {
+        s.buf.drain(..n);
+        let cmd = s.waiting.pop_front().unwrap_or_default();
+        out.push((cmd, reply));
+    }
+    out
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -48,25 +135,50 @@ struct Line {
     kind: &'static str,
 }
 
+/// What the page draws of the group, refreshed every tick from the router.
 #[derive(Clone, Debug, Default, PartialEq)]
-struct NodeRow {
-    ready: bool,
-    view: Option<NodeView>,
-    ops_per_sec: f64,
-    last_cmds: u64,
-    last_at: f64,
+struct Snapshot {
+    now: Millis,
+    nodes: Vec<CacheNode>,
+    up: Vec<bool>,
+    paused: Vec<bool>,
+    isolated: Vec<bool>,
+    azs_down: Vec<String>,
+    dns: Dns,
+    multi_az: bool,
+    events: Vec<ControlEvent>,
+    traffic: Vec<Traffic>,
+    node_log: Vec<(Millis, String)>,
 }
 
-fn node_name(i: usize) -> String {
-    format!("node-{}", i + 1)
-}
-
-fn fmt_bytes(n: usize) -> String {
-    if n < 1024 * 1024 {
-        format!("{:.1} KB", n as f64 / 1024.0)
-    } else {
-        format!("{:.2} MB", n as f64 / 1024.0 / 1024.0)
+fn snapshot(r: &Router) -> Snapshot {
+    let n = r.control.nodes.len();
+    Snapshot {
+        now: r.now,
+        nodes: r.control.nodes.clone(),
+        up: (0..n).map(|i| r.is_up(i)).collect(),
+        paused: (0..n).map(|i| r.is_paused(i)).collect(),
+        isolated: (0..n).map(|i| r.is_isolated(i)).collect(),
+        azs_down: r.azs_down.iter().cloned().collect(),
+        dns: r.control.dns.clone(),
+        multi_az: r.control.multi_az,
+        events: r.control.events.clone(),
+        traffic: r.traffic.iter().cloned().collect(),
+        node_log: r.node_log.iter().rev().take(12).cloned().collect(),
     }
+}
+
+/// The node the console's connection reached (else the primary endpoint's).
+fn console_node(s: &Snapshot) -> Option<usize> {
+    CONSOLE
+        .with(|c| c.borrow().conn.map(|(slot, _)| slot))
+        .filter(|&i| s.up.get(i).copied().unwrap_or(false))
+        .or_else(|| {
+            s.dns
+                .primary
+                .as_ref()
+                .and_then(|p| s.nodes.iter().position(|n| &n.addr == p))
+        })
 }
 
 fn fmt_clock(ms: u64) -> String {
@@ -80,87 +192,105 @@ fn fmt_clock(ms: u64) -> String {
     )
 }
 
+/// The role colour class of a node, as the legend explains it.
+fn role_class(n: &CacheNode, view: Option<&NodeView>, up: bool) -> &'static str {
+    if !up || matches!(n.status, NodeStatus::Failed | NodeStatus::Rebooting) {
+        return "failed";
+    }
+    if n.status == NodeStatus::Creating
+        || view.is_some_and(|v| v.repl.link.as_deref().is_some_and(|l| l != "connected"))
+    {
+        return "syncing";
+    }
+    match view.map(|v| v.repl.role.as_str()) {
+        Some("master") => "primary",
+        Some(_) => "replica",
+        None => "syncing",
+    }
+}
+
 #[component]
 fn App() -> impl IntoView {
-    let rows = RwSignal::new(vec![NodeRow::default(); NODES]);
+    let views = RwSignal::new(Vec::<Option<NodeView>>::new());
+    let snap = RwSignal::new(Snapshot::default());
     let lines = RwSignal::new(vec![Line {
-        text: "Connected to a cachelab node running in a Web Worker. Try: SET foo bar, GET foo, SET session v PX 1500, TTL session".into(),
+        text: "Connected through the primary endpoint, as an application would be. Try SET foo bar, then kill the primary (→ Kill on its card) and run GET foo again.".into(),
         kind: "hint",
     }]);
-    let selected = RwSignal::new(0usize);
+    let endpoint = RwSignal::new(String::new());
     let paused = RwSignal::new(false);
     let speed = RwSignal::new(1u64);
-    let now = RwSignal::new(EPOCH.0);
     let history = RwSignal::new(Vec::<String>::new());
     let hist_pos = RwSignal::new(0usize);
+    let api_error = RwSignal::new(String::new());
+    let checks = RwSignal::new(Vec::<Check>::new());
+    let writer_state = RwSignal::new((false, false, 0usize, 0u64));
     let input_ref: NodeRef<leptos::html::Input> = NodeRef::new();
+    let new_az = RwSignal::new(AZS[0].to_string());
 
-    // Start the workers once.
-    let inbox: router::Inbox = Rc::new(move |i: usize, msg: FromWorker| match msg {
-        FromWorker::Ready => {
-            rows.update(|r| r[i].ready = true);
-            with_router(|r| r.open(i, CONSOLE));
+    let inbox: router::Inbox = Rc::new(move |slot: usize, msg: FromWorker| match msg {
+        FromWorker::View { view } => views.update(|v| {
+            while v.len() <= slot {
+                v.push(None);
+            }
+            v[slot] = Some(view);
+        }),
+        FromWorker::Reply { conn, bytes } => {
+            let out = CONSOLE.with(|c| session_replies(&mut c.borrow_mut(), conn, &bytes));
+            if !out.is_empty() {
+                lines.update(|l| {
+                    for (cmd, reply) in out {
+                        let raw = cli::raw_output(&cmd);
+                        l.push(Line {
+                            text: cli::format_reply(&reply, raw),
+                            kind: if reply.is_error() { "error" } else { "reply" },
+                        });
+                    }
+                });
+            }
+            writer_replies(conn, &bytes, checks);
         }
-        FromWorker::View { view } => {
-            let t = js_sys::Date::now();
-            rows.update(|r| {
-                let row = &mut r[i];
-                let dt = (t - row.last_at) / 1000.0;
-                if row.last_at > 0.0 && dt >= 0.5 {
-                    row.ops_per_sec =
-                        (view.commands_processed.saturating_sub(row.last_cmds)) as f64 / dt;
-                    row.last_cmds = view.commands_processed;
-                    row.last_at = t;
-                } else if row.last_at == 0.0 {
-                    row.last_cmds = view.commands_processed;
-                    row.last_at = t;
-                }
-                row.view = Some(view);
-            });
-        }
-        FromWorker::Reply { conn, bytes } if conn == CONSOLE => {
-            let mut out = Vec::new();
-            PENDING.with(|p| {
-                let mut p = p.borrow_mut();
-                let (cmds, buf) = &mut p[i];
-                buf.extend_from_slice(&bytes);
-                while let Ok(Some((reply, n))) = parse_reply(buf) {
-                    buf.drain(..n);
-                    let raw = cmds
-                        .pop_front()
-                        .map(|a| cli::raw_output(&a))
-                        .unwrap_or(false);
-                    let kind = if reply.is_error() { "error" } else { "reply" };
-                    out.push(Line {
-                        text: cli::format_reply(&reply, raw),
-                        kind,
-                    });
+        FromWorker::Closed { conn } => {
+            CONSOLE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.conn.map(|(_, id)| id) == Some(conn) {
+                    c.conn = None;
                 }
             });
-            lines.update(|l| l.extend(out));
-        }
-        FromWorker::Closed { conn } if conn == CONSOLE => {
-            lines.update(|l| {
-                l.push(Line {
-                    text: format!("(connection to {} closed; reconnected)", node_name(i)),
-                    kind: "hint",
-                })
-            });
-            with_router(|r| r.open(i, CONSOLE));
         }
         _ => {}
     });
-    match Router::spawn(NODES, EPOCH, inbox) {
-        Ok(r) => ROUTER.with(|slot| *slot.borrow_mut() = Some(r)),
-        Err(e) => web_sys::console::error_2(&"cachelab: cannot start workers".into(), &e),
-    }
+    let router = Router::spawn(&AZS, EPOCH, inbox);
+    let primary_ep = router.borrow().control.dns.primary_endpoint.clone();
+    endpoint.set(primary_ep.clone());
+    CONSOLE.with(|c| c.borrow_mut().endpoint = primary_ep.clone());
+    WRITER.with(|w| {
+        let mut w = w.borrow_mut();
+        w.session.endpoint = primary_ep.clone();
+        w.check.endpoint = primary_ep.clone();
+    });
+    ROUTER.with(|slot| *slot.borrow_mut() = Some(router));
+    snap.set(with_router(|r| snapshot(r)).unwrap_or_default());
+
+    let refresh = move || {
+        if let Some(s) = with_router(|r| snapshot(r)) {
+            snap.set(s);
+        }
+        writer_state.set(WRITER.with(|w| {
+            let w = w.borrow();
+            (w.on, w.wait, w.acked.len(), w.failed)
+        }));
+    };
+    let advance = move |ms: u64| {
+        with_router(|r| r.advance(ms));
+        writer_tick();
+        refresh();
+    };
 
     // The virtual clock.
     let tick = Closure::<dyn FnMut()>::new(move || {
         if !paused.get_untracked() {
-            let ms = TICK_MS * speed.get_untracked();
-            with_router(|r| r.advance(ms));
-            now.update(|n| *n += ms);
+            advance(TICK_MS * speed.get_untracked());
         }
     });
     if let Some(w) = web_sys::window() {
@@ -170,11 +300,6 @@ fn App() -> impl IntoView {
         );
     }
     tick.forget();
-
-    let step = move |_| {
-        with_router(|r| r.advance(1000));
-        now.update(|n| *n += 1000);
-    };
 
     let run = move || {
         let Some(input) = input_ref.get_untracked() else {
@@ -187,13 +312,6 @@ fn App() -> impl IntoView {
         }
         history.update(|h| h.push(text.clone()));
         hist_pos.set(history.get_untracked().len());
-        let node = selected.get_untracked();
-        lines.update(|l| {
-            l.push(Line {
-                text: format!("{}> {}", node_name(node), text),
-                kind: "cmd",
-            })
-        });
         let Some(argv) = split_args(text.as_bytes()) else {
             lines.update(|l| {
                 l.push(Line {
@@ -210,9 +328,41 @@ fn App() -> impl IntoView {
             lines.set(Vec::new());
             return;
         }
-        let bytes = encode_request(&argv);
-        PENDING.with(|p| p.borrow_mut()[node].0.push_back(argv));
-        with_router(|r| r.client_bytes(node, CONSOLE, bytes));
+        let ep = endpoint.get_untracked();
+        let sent = CONSOLE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.endpoint != ep {
+                c.endpoint = ep.clone();
+                if let Some((slot, conn)) = c.conn.take() {
+                    with_router(|r| r.close(slot, conn));
+                }
+                c.waiting.clear();
+                c.buf.clear();
+            }
+            session_send(&mut c, argv)
+        });
+        let s = snap.get_untracked();
+        match sent {
+            Some(slot) => lines.update(|l| {
+                l.push(Line {
+                    text: format!("{} ({})> {}", short(&ep), s.nodes[slot].name, text),
+                    kind: "cmd",
+                })
+            }),
+            None => lines.update(|l| {
+                l.push(Line {
+                    text: format!("{}> {}", short(&ep), text),
+                    kind: "cmd",
+                });
+                l.push(Line {
+                    text: format!(
+                        "Could not connect to {}: it resolves to no running node (the primary failed and no replacement is ready yet)",
+                        short(&ep)
+                    ),
+                    kind: "error",
+                });
+            }),
+        }
     };
 
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
@@ -245,7 +395,6 @@ fn App() -> impl IntoView {
             let _ = input.focus();
         }
     });
-    // Keep the newest console line in view.
     Effect::new(move |_| {
         lines.track();
         if let Some(el) = web_sys::window()
@@ -256,99 +405,143 @@ fn App() -> impl IntoView {
         }
     });
 
-    let ready_count = move || rows.get().iter().filter(|r| r.ready).count();
+    let api = move |req: Api| {
+        match with_router(|r| r.api(req)) {
+            Some(Err(e)) => api_error.set(format!("{}: {}", e.code, e.message)),
+            _ => api_error.set(String::new()),
+        }
+        refresh();
+    };
+    let fault = move |f: Box<dyn FnOnce(&mut Router)>| {
+        with_router(f);
+        refresh();
+    };
+
+    let primary_offset = move || {
+        let s = snap.get();
+        let v = views.get();
+        s.dns
+            .primary
+            .as_ref()
+            .and_then(|p| s.nodes.iter().position(|n| &n.addr == p))
+            .and_then(|i| v.get(i).cloned().flatten())
+            .map(|v| v.repl.offset)
+    };
+
+    let node_card = move |i: usize| {
+        let s = snap.get();
+        let v = views.get();
+        let Some(n) = s.nodes.get(i).cloned() else {
+            return view! { <div></div> }.into_any();
+        };
+        let up = s.up.get(i).copied().unwrap_or(false);
+        let view = v.get(i).cloned().flatten().filter(|_| up);
+        let class = role_class(&n, view.as_ref(), up);
+        let role_word = match class {
+            "primary" => "primary",
+            "replica" => "replica",
+            "failed" => "failed",
+            _ => "syncing",
+        };
+        let offset = view.as_ref().map(|v| v.repl.offset);
+        let lag = match (primary_offset(), offset, class) {
+            (Some(p), Some(o), "replica" | "syncing") => Some(p.saturating_sub(o)),
+            _ => None,
+        };
+        let keys = view.as_ref().map(|v| v.keys).unwrap_or(0);
+        let link = view.as_ref().and_then(|v| v.repl.link.clone());
+        let paused_now = s.paused.get(i).copied().unwrap_or(false);
+        let isolated = s.isolated.get(i).copied().unwrap_or(false);
+        let id = n.id.clone();
+        let id2 = n.id.clone();
+        let removable = n.role == Role::Replica && n.status != NodeStatus::Deleted;
+        let tip = match class {
+            "primary" => "Primary node: the only node that accepts writes. The primary endpoint resolves here.",
+            "replica" => "Read replica: an asynchronous copy of the primary. The reader endpoint spreads connections over replicas; Multi-AZ promotes the least-lagged one if the primary fails.",
+            "failed" => "Failed or offline node. ElastiCache replaces it with a new node in the same Availability Zone.",
+            _ => "Syncing: a node copying the primary's data (full or partial resynchronisation) or starting up.",
+        };
+        let width = lag
+            .map(|l| ((l as f64).log2().max(0.0) * 6.0).min(100.0))
+            .unwrap_or(0.0);
+        view! {
+            <div class=format!("card {class}") data-node=n.name.clone() data-role=role_word title=tip>
+                <div class="card-head">
+                    <span class=format!("dot {class}")></span>
+                    <strong>{n.name.clone()}</strong>
+                    <span class="role">{role_word}</span>
+                </div>
+                <div class="card-body">
+                    <div>{format!("status: {}", n.status.word())}{paused_now.then_some(" · paused")}{isolated.then_some(" · partitioned")}</div>
+                    <div title="INFO replication master_repl_offset: bytes of the replication stream this node holds">{format!("offset {}", offset.map(|o| o.to_string()).unwrap_or_else(|| "–".into()))}{format!(" · {keys} keys")}</div>
+                    {link.map(|l| view! { <div title="ROLE: the replica's link to its primary">{format!("link: {l}")}</div> })}
+                    {lag.map(|l| view! {
+                        <div class="lag" title="Replication lag: bytes of the primary's stream this replica has not applied yet">
+                            <span class="lag-bar" style=format!("width:{width:.0}%")></span>
+                            <span class="lag-text">{format!("lag {l} B")}</span>
+                        </div>
+                    })}
+                </div>
+                <div class="card-actions">
+                    <button class="kill" disabled=!up on:click=move |_| fault(Box::new(move |r| r.kill(i)))
+                        title="Crash this node: its worker stops and its data is gone. The control plane notices missed health checks.">"Kill"</button>
+                    <button class="reboot" on:click=move |_| api(Api::Reboot { id: id.clone() })
+                        title="RebootCacheCluster: a customer reboot restarts the node in place; it never triggers a failover">"Reboot"</button>
+                    <button class="pause" disabled=!up on:click=move |_| fault(Box::new(move |r| r.set_paused(i, !paused_now)))
+                        title="Freeze the node (like a long GC pause): it answers nothing until resumed">{if paused_now { "Resume" } else { "Pause" }}</button>
+                    <button class="isolate" on:click=move |_| fault(Box::new(move |r| if isolated { r.heal() } else { r.isolate(i) }))
+                        title="Network partition: cut this node off from the other nodes and the control plane">{if isolated { "Heal" } else { "Partition" }}</button>
+                    {removable.then(|| view! {
+                        <button class="remove" on:click=move |_| api(Api::RemoveReplica { id: id2.clone() })
+                            title="DecreaseReplicaCount: remove this read replica">"Remove"</button>
+                    })}
+                </div>
+            </div>
+        }
+        .into_any()
+    };
 
     view! {
         <header>
             <h1>"cachelab"</h1>
-            <p class="tagline">"A Redis-compatible cache engine in your browser: each node below is a real engine in its own Web Worker."</p>
+            <p class="tagline">"An ElastiCache replication group in your browser: every node is a real engine in its own Web Worker; every message between them passes through this page."</p>
         </header>
         <main>
-            <section class="console-pane" aria-label="Console">
-                <div class="console-head">
-                    <label for="console-input">"Console — like redis-cli, connected to "</label>
-                    <select
-                        id="node-picker"
-                        title="Which node the console talks to (an ElastiCache node endpoint)"
-                        on:change=move |ev| selected.set(event_target_value(&ev).parse().unwrap_or(0))
-                    >
-                        {(0..NODES).map(|i| view! { <option value=i.to_string()>{node_name(i)}</option> }).collect_view()}
-                    </select>
-                </div>
-                <div id="console-output" class="console-output" role="log" aria-live="polite">
-                    {move || lines.get().into_iter().map(|l| view! { <pre class=format!("line {}", l.kind)>{l.text}</pre> }).collect_view()}
-                </div>
-                <div class="prompt">
-                    <span class="prompt-label">{move || format!("{}>", node_name(selected.get()))}</span>
-                    <input
-                        id="console-input"
-                        type="text"
-                        autocomplete="off"
-                        spellcheck="false"
-                        autofocus
-                        placeholder="Type a command, e.g. SET foo bar — Enter to run, ↑/↓ for history"
-                        node_ref=input_ref
-                        on:keydown=on_key
-                    />
-                </div>
-            </section>
-            <aside class="side">
-                <section class="time" aria-label="Virtual time">
-                    <h2>"Virtual time"</h2>
-                    <div class="clock" id="virtual-clock" title="The time every node sees. TTLs and active expiry follow it.">
-                        {move || fmt_clock(now.get())}
-                        <span class="state">{move || if paused.get() { " paused".to_string() } else { format!(" running {}x", speed.get()) }}</span>
+            <div class="left">
+                <section class="console-pane" aria-label="Console">
+                    <div class="console-head">
+                        <label for="endpoint-picker">"Console — like redis-cli, connected through "</label>
+                        <select id="endpoint-picker"
+                            title="Applications connect to an endpoint (a DNS name), not to a node: the primary endpoint follows the primary through failovers, the reader endpoint spreads over replicas."
+                            on:change=move |ev| endpoint.set(event_target_value(&ev))>
+                            {move || {
+                                let s = snap.get();
+                                let mut opts = vec![
+                                    (s.dns.primary_endpoint.clone(), "primary endpoint".to_string()),
+                                    (s.dns.reader_endpoint.clone(), "reader endpoint".to_string()),
+                                ];
+                                opts.extend(s.nodes.iter().filter(|n| n.status != NodeStatus::Deleted).map(|n| (n.addr.clone(), format!("node {}", n.name))));
+                                let cur = endpoint.get_untracked();
+                                opts.into_iter().map(|(v, label)| view! { <option value=v.clone() selected=v == cur>{label}</option> }).collect_view()
+                            }}
+                        </select>
                     </div>
-                    <div class="buttons">
-                        <button id="btn-pause" on:click=move |_| paused.update(|p| *p = !*p)
-                            title="Stop or resume the clock for every node">
-                            {move || if paused.get() { "Resume" } else { "Pause" }}
-                        </button>
-                        <button id="btn-step" on:click=step title="Advance virtual time by one second">"Step +1 s"</button>
-                        <button id="btn-1x" class:active=move || speed.get() == 1 on:click=move |_| speed.set(1)>"1x"</button>
-                        <button id="btn-10x" class:active=move || speed.get() == 10 on:click=move |_| speed.set(10)>"10x"</button>
+                    <div id="console-output" class="console-output" role="log" aria-live="polite">
+                        {move || lines.get().into_iter().map(|l| view! { <pre class=format!("line {}", l.kind)>{l.text}</pre> }).collect_view()}
+                    </div>
+                    <div class="prompt">
+                        <span class="prompt-label">{move || format!("{}>", short(&endpoint.get()))}</span>
+                        <input id="console-input" type="text" autocomplete="off" spellcheck="false" autofocus
+                            placeholder="Type a command, e.g. SET foo bar — Enter to run, ↑/↓ for history"
+                            node_ref=input_ref on:keydown=on_key />
                     </div>
                 </section>
-                <section class="nodes" aria-label="Nodes">
-                    <h2>"Nodes " <span id="ready-count" data-ready=move || ready_count().to_string()>{move || format!("({}/{} ready)", ready_count(), NODES)}</span></h2>
-                    <p class="legend"><span class="dot primary"></span>" primary (standalone, accepts writes) "<span class="dot starting"></span>" starting"</p>
-                    <table id="node-table">
-                        <thead><tr>
-                            <th title="Node id (one Web Worker each)">"node"</th>
-                            <th title="Keys in all databases (DBSIZE summed)">"keys"</th>
-                            <th title="INFO memory used_memory">"memory"</th>
-                            <th title="INFO stats total_commands_processed">"commands"</th>
-                            <th title="Commands per real second">"ops/s"</th>
-                            <th title="Keys removed because their TTL passed (INFO stats expired_keys)">"expired"</th>
-                        </tr></thead>
-                        <tbody>
-                            {move || rows.get().into_iter().enumerate().map(|(i, r)| {
-                                let sel = selected.get() == i;
-                                let (keys, mem, cmds, expired) = match &r.view {
-                                    Some(v) => (v.keys.to_string(), fmt_bytes(v.used_memory), v.commands_processed.to_string(), v.expired_keys.to_string()),
-                                    None => ("–".into(), "–".into(), "–".into(), "–".into()),
-                                };
-                                view! {
-                                    <tr class:selected=sel class=if r.ready { "node ready" } else { "node starting" } data-node=node_name(i)>
-                                        <td><span class=if r.ready { "dot primary" } else { "dot starting" }></span>{node_name(i)}</td>
-                                        <td class="keys">{keys}</td>
-                                        <td>{mem}</td>
-                                        <td>{cmds}</td>
-                                        <td>{format!("{:.0}", r.ops_per_sec)}</td>
-                                        <td>{expired}</td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                    <p class="note">"Three independent nodes for now: replication groups, shards and failover arrive next. All traffic passes through the page's router."</p>
-                </section>
-                <section class="keys" aria-label="Keys">
-                    <h2>{move || format!("Keys on {}", node_name(selected.get()))}</h2>
+                <section class="panel keys" aria-label="Keys">
+                    <h2>{move || format!("Keys on {}", console_node(&snap.get()).map(|i| snap.get().nodes[i].name.clone()).unwrap_or_else(|| "the console's node".into()))}</h2>
                     {move || {
-                        let row = rows.get().get(selected.get()).cloned().unwrap_or_default();
-                        let Some(view) = row.view else {
-                            return view! { <p class="note">"Waiting for the node…"</p> }.into_any();
+                        let s = snap.get();
+                        let Some(view) = console_node(&s).and_then(|i| views.get().get(i).cloned().flatten()) else {
+                            return view! { <p class="note">"Run a command to connect."</p> }.into_any();
                         };
                         if view.sample.is_empty() {
                             return view! { <p class="note" id="keys-empty">"No keys yet. Try SET session alice PX 5000 and watch it expire."</p> }.into_any();
@@ -363,7 +556,7 @@ fn App() -> impl IntoView {
                                     <th title="MEMORY USAGE, in bytes">"bytes"</th>
                                 </tr></thead>
                                 <tbody>
-                                    {view.sample.into_iter().map(|k| {
+                                    {view.sample.into_iter().take(8).map(|k| {
                                         let (ttl, class, width) = match k.ttl_ms {
                                             None => ("no TTL".to_string(), "ttl none", 0.0),
                                             Some(ms) => (format!("{:.1} s", ms as f64 / 1000.0), if ms < 5000 { "ttl soon" } else { "ttl" }, (ms as f64 / 600.0).min(100.0)),
@@ -387,9 +580,263 @@ fn App() -> impl IntoView {
                         }.into_any()
                     }}
                 </section>
-            </aside>
+                <section class="panel lost" id="lost-writes" aria-label="Lost writes">
+                    <h2>"Acknowledged writes vs. failover"</h2>
+                    <p class="note">"A client writes SET order:N through the primary endpoint. Replication is asynchronous: writes the primary acknowledged but had not yet sent to a replica are lost when that replica is promoted. With WAIT 1, a write counts only once a replica has it."</p>
+                    <div class="buttons">
+                        <button id="btn-writer" on:click=move |_| { WRITER.with(|w| { let mut w = w.borrow_mut(); w.on = !w.on; }); refresh(); }>
+                            {move || if writer_state.get().0 { "Stop writing" } else { "Start writing" }}
+                        </button>
+                        <label title="Confirm every write with WAIT 1 1000 (at least one replica has it)">
+                            <input id="chk-wait" type="checkbox" prop:checked=move || writer_state.get().1
+                                on:change=move |ev| { let on = event_target_checked(&ev); WRITER.with(|w| { let mut w = w.borrow_mut(); w.wait = on; w.acked.clear(); w.failed = 0; }); refresh(); } />
+                            " use WAIT 1"
+                        </label>
+                        <button id="btn-check" on:click=move |_| start_check() title="MGET every acknowledged key through the primary endpoint">"Check now"</button>
+                    </div>
+                    <p id="writer-stats">{move || { let (on, wait, acked, failed) = writer_state.get(); format!("{} · {acked} acknowledged{} · {failed} failed or unconfirmed", if on { "writing" } else { "stopped" }, if wait { " (with WAIT 1)" } else { "" }) }}</p>
+                    <ul id="checks">
+                        {move || checks.get().into_iter().rev().take(4).map(|c| {
+                            let lost = c.lost.len();
+                            let class = if lost > 0 { "check bad" } else { "check ok" };
+                            let sample: Vec<String> = c.lost.iter().take(8).map(|n| format!("order:{n}")).collect();
+                            view! {
+                                <li class=class data-lost=lost.to_string()>
+                                    {format!("{} — primary {}: {} of {} acknowledged writes lost{}", fmt_clock(c.at.0), short(&c.primary), lost, c.acked, if c.wait { " (writes confirmed with WAIT 1)" } else { "" })}
+                                    {(lost > 0).then(|| view! { <div class="why">{format!("{}{} — acknowledged by the old primary but not yet replicated when it failed: asynchronous replication.", sample.join(" "), if lost > 8 { " …" } else { "" })}</div> })}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                </section>
+            </div>
+            <div class="side">
+                <section class="time" aria-label="Virtual time">
+                    <h2>"Virtual time"</h2>
+                    <div class="clock" id="virtual-clock" title="The time every node and the control plane see. TTLs, health checks and failover timers follow it.">
+                        {move || fmt_clock(snap.get().now.0)}
+                        <span class="state">{move || if paused.get() { " paused".to_string() } else { format!(" running {}x", speed.get()) }}</span>
+                    </div>
+                    <div class="buttons">
+                        <button id="btn-pause" on:click=move |_| paused.update(|p| *p = !*p) title="Stop or resume the clock for every node">
+                            {move || if paused.get() { "Resume" } else { "Pause" }}
+                        </button>
+                        <button id="btn-step" on:click=move |_| advance(1000) title="Advance virtual time by one second">"Step +1 s"</button>
+                        <button id="btn-1x" class:active=move || speed.get() == 1 on:click=move |_| speed.set(1)>"1x"</button>
+                        <button id="btn-10x" class:active=move || speed.get() == 10 on:click=move |_| speed.set(10)>"10x"</button>
+                    </div>
+                </section>
+                <section class="topology" aria-label="Replication group">
+                    <h2>"Replication group " <code>"demo"</code> " — cluster mode disabled"</h2>
+                    <p class="legend">
+                        <span class="dot primary"></span>"primary "
+                        <span class="dot replica"></span>"replica "
+                        <span class="dot syncing"></span>"syncing / starting "
+                        <span class="dot failed"></span>"failed"
+                    </p>
+                    <div class="lanes">
+                        {AZS.iter().map(|az| {
+                            let az = az.to_string();
+                            let az2 = az.clone();
+                            let az3 = az.clone();
+                            let az4 = az.clone();
+                            let az5 = az.clone();
+                            view! {
+                                <div class="lane" data-az=az5>
+                                    <div class="lane-head" title="An Availability Zone: an isolated data centre. Multi-AZ places replicas in other AZs so one AZ failing does not lose the group.">
+                                        {az.clone()}
+                                        <button class="az-toggle" on:click=move |_| { let down = snap.get_untracked().azs_down.contains(&az2); let az3 = az3.clone(); fault(Box::new(move |r| r.set_az(&az3, down))) }>
+                                            {move || if snap.get().azs_down.contains(&az) { "AZ back" } else { "AZ outage" }}
+                                        </button>
+                                    </div>
+                                    {
+                                        let az = az4.clone();
+                                        move || {
+                                            let s = snap.get();
+                                            (0..s.nodes.len())
+                                                .filter(|&i| s.nodes[i].az == az && s.nodes[i].status != NodeStatus::Deleted)
+                                                .map(node_card)
+                                                .collect_view()
+                                        }
+                                    }
+                                </div>
+                            }
+                        }).collect_view()}
+                    </div>
+                    <div class="buttons group-actions">
+                        <button id="btn-test-failover" on:click=move |_| api(Api::TestFailover) title="TestFailover API: fail the primary on purpose and watch Multi-AZ promote a replica (15 calls per rolling 24 hours)">"Test failover"</button>
+                        <label title="Multi-AZ with automatic failover: when the primary fails, the least-lagged replica is promoted and the primary endpoint moves to it">
+                            <input id="chk-multi-az" type="checkbox" prop:checked=move || snap.get().multi_az on:change=move |ev| api(Api::SetMultiAz(event_target_checked(&ev))) />
+                            " Multi-AZ"
+                        </label>
+                        <select id="add-az" on:change=move |ev| new_az.set(event_target_value(&ev)) title="The AZ for a new replica">
+                            {AZS.iter().map(|a| view! { <option value=a.to_string()>{a.to_string()}</option> }).collect_view()}
+                        </select>
+                        <button id="btn-add-replica" on:click=move |_| api(Api::AddReplica { az: new_az.get_untracked() }) title="IncreaseReplicaCount: up to 5 read replicas per shard">"Add replica"</button>
+                        <button id="btn-heal" on:click=move |_| fault(Box::new(|r| r.heal())) title="Remove every network partition">"Heal network"</button>
+                    </div>
+                    <p class="api-error" id="api-error" role="alert">{move || api_error.get()}</p>
+                </section>
+                <section class="endpoints" aria-label="Endpoints">
+                    <h2>"Endpoints (DNS)"</h2>
+                    <table id="endpoint-table">
+                        <thead><tr><th title="The DNS name applications connect to">"endpoint"</th><th title="What the name resolves to now">"resolves to"</th></tr></thead>
+                        <tbody>
+                            <tr id="ep-primary" title="Primary endpoint: always the current primary; writers need no change after a failover">
+                                <td class="name">{move || snap.get().dns.primary_endpoint}</td>
+                                <td class="target">{move || snap.get().dns.primary.as_deref().map(short).unwrap_or_else(|| "—".into())}</td>
+                            </tr>
+                            <tr id="ep-reader" title="Reader endpoint: spreads connections over the read replicas">
+                                <td class="name">{move || snap.get().dns.reader_endpoint}</td>
+                                <td class="target">{move || { let r = snap.get().dns.readers; if r.is_empty() { "the primary (no replicas)".into() } else { r.iter().map(|a| short(a)).collect::<Vec<_>>().join(", ") } }}</td>
+                            </tr>
+                        </tbody>
+                    </table>
+                </section>
+                <section class="events" aria-label="Events">
+                    <h2>"Events"</h2>
+                    <div class="timeline" id="timeline" title="The last minute of virtual time: each mark is an event">
+                        {move || {
+                            let s = snap.get();
+                            let end = s.now.0;
+                            s.events.iter().filter(|e| end.saturating_sub(e.at.0) <= 60_000).map(|e| {
+                                let left = 100.0 - (end.saturating_sub(e.at.0) as f64 / 600.0);
+                                let class = if e.message.contains("Failover") { "mark failover" } else if e.message.contains("Finished") { "mark done" } else if e.message.contains("Recovering") { "mark recovering" } else { "mark" };
+                                view! { <span class=class style=format!("left:{left:.1}%") title=e.message.clone()></span> }
+                            }).collect_view()
+                        }}
+                    </div>
+                    <ol id="event-log">
+                        {move || snap.get().events.into_iter().rev().take(10).map(|e| view! {
+                            <li><span class="when">{fmt_clock(e.at.0)}</span>" "<span class="src">{e.source_id.clone()}</span>" "<span class="msg">{e.message.clone()}</span></li>
+                        }).collect_view()}
+                    </ol>
+                </section>
+                <section class="traffic" aria-label="Replication traffic">
+                    <h2>"Replication traffic"</h2>
+                    <ol id="traffic">
+                        {move || snap.get().traffic.into_iter().rev().take(8).map(|t| view! {
+                            <li class:lost=t.lost>{format!("{} {} → {} {}{}", fmt_clock(t.at.0), t.from, t.to, t.kind, if t.bytes > 0 { format!(" ({} B)", t.bytes) } else { String::new() })}{t.lost.then_some(" — lost")}</li>
+                        }).collect_view()}
+                    </ol>
+                    <ol id="node-log" class="node-log">
+                        {move || snap.get().node_log.into_iter().take(5).map(|(at, l)| view! { <li>{format!("{} {l}", fmt_clock(at.0))}</li> }).collect_view()}
+                    </ol>
+                </section>
+            </div>
         </main>
     }
+}
+
+/// One step of the writer: a write (and its WAIT) when nothing is pending.
+fn writer_tick() {
+    WRITER.with(|w| {
+        let mut w = w.borrow_mut();
+        if !w.on || !w.session.waiting.is_empty() {
+            return;
+        }
+        // Without WAIT, three pipelined writes per tick; with it, one
+        // write and its WAIT at a time.
+        let batch = if w.wait { 1 } else { 3 };
+        for _ in 0..batch {
+            w.next += 1;
+            let n = w.next;
+            let argv = vec![
+                b"SET".to_vec(),
+                format!("order:{n}").into_bytes(),
+                n.to_string().into_bytes(),
+            ];
+            if session_send(&mut w.session, argv).is_none() {
+                w.failed += 1;
+                return;
+            }
+            if w.wait {
+                let argv = vec![b"WAIT".to_vec(), b"1".to_vec(), b"1000".to_vec()];
+                session_send(&mut w.session, argv);
+            }
+        }
+    });
+}
+
+fn writer_replies(conn: ConnId, bytes: &[u8], checks: RwSignal<Vec<Check>>) {
+    let done = WRITER.with(|w| {
+        let mut w = w.borrow_mut();
+        let node = w
+            .session
+            .conn
+            .and_then(|(slot, _)| with_router(|r| r.control.nodes[slot].name.clone()))
+            .unwrap_or_default();
+        let now = with_router(|r| r.now).unwrap_or(Millis(0));
+        for (cmd, reply) in session_replies(&mut w.session, conn, bytes) {
+            let n: u64 = cmd
+                .get(1)
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .and_then(|k| k.strip_prefix("order:"))
+                .and_then(|k| k.parse().ok())
+                .unwrap_or(0);
+            match (cmd[0].as_slice(), reply) {
+                (b"SET", Reply::Simple(s)) if s == "OK" => {
+                    if w.wait {
+                        w.unconfirmed = Some((n, node.clone()));
+                    } else {
+                        w.acked.push((n, node.clone(), now));
+                    }
+                }
+                (b"WAIT", Reply::Int(k)) => match w.unconfirmed.take() {
+                    Some((n, node)) if k >= 1 => w.acked.push((n, node, now)),
+                    _ => w.failed += 1,
+                },
+                _ => w.failed += 1,
+            }
+        }
+        // The check's answer.
+        let out = session_replies(&mut w.check, conn, bytes);
+        let mut result = None;
+        for (_, reply) in out {
+            if let Reply::Array(vals) = reply {
+                let lost: Vec<u64> = w
+                    .checking
+                    .iter()
+                    .zip(vals)
+                    .filter(|(_, v)| matches!(v, Reply::Nil))
+                    .map(|(n, _)| *n)
+                    .collect();
+                let primary = w
+                    .check
+                    .conn
+                    .and_then(|(slot, _)| with_router(|r| r.control.nodes[slot].addr.clone()))
+                    .unwrap_or_default();
+                result = Some(Check {
+                    at: now,
+                    acked: w.checking.len(),
+                    lost,
+                    wait: w.wait,
+                    primary,
+                });
+            }
+        }
+        result
+    });
+    if let Some(c) = done {
+        checks.update(|v| v.push(c));
+    }
+}
+
+/// MGETs every acknowledged key through the primary endpoint.
+fn start_check() {
+    WRITER.with(|w| {
+        let mut w = w.borrow_mut();
+        let keys: Vec<u64> = w.acked.iter().map(|(n, _, _)| *n).collect();
+        if keys.is_empty() {
+            return;
+        }
+        let mut argv = vec![b"MGET".to_vec()];
+        argv.extend(keys.iter().map(|n| format!("order:{n}").into_bytes()));
+        w.checking = keys;
+        let mut check = std::mem::take(&mut w.check);
+        session_send(&mut check, argv);
+        w.check = check;
+    });
 }
 
 fn main() {

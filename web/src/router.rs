@@ -1,20 +1,29 @@
-//! The main-thread router: spawns one module Web Worker per node, waits for
-//! each worker's `Ready`, and carries every client→node message (and, in
-//! later issues, node→node traffic) so it can be delayed, dropped or shown.
-//! Owns the virtual clock that it passes in every message. Holds no copy of
-//! node state: views come from the workers.
+//! The main-thread router: one module Web Worker per cache node, and every
+//! message between them — client↔node and node↔node — passes through here,
+//! so it can be delayed, dropped, partitioned and shown. It also hosts the
+//! engine's control plane ([`Control`]): health checks travel the same
+//! network, and its actions (launch, terminate, REPLICAOF) are carried out
+//! on the workers. Owns the virtual clock that it passes in every message.
+//! Holds no copy of node state: views come from the workers, the group's
+//! shape from the control plane.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use cachelab_engine::control::{
+    Action, Api, ApiError, Control, ControlInput, Settings, CONTROL_ADDR,
+};
 use cachelab_engine::wire::{FromWorker, ToWorker};
-use cachelab_engine::{ConnId, Millis};
+use cachelab_engine::{ConnId, Millis, PeerMsg};
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-/// Something a worker said, tagged with which node said it.
+/// Something a worker said, tagged with the node (slot) that said it.
 pub type Inbox = Rc<dyn Fn(usize, FromWorker)>;
+
+/// Virtual one-way delay between nodes, in milliseconds.
+const LINK_DELAY_MS: u64 = 20;
 
 struct NodeLink {
     worker: Worker,
@@ -24,9 +33,43 @@ struct NodeLink {
     _onmessage: Closure<dyn FnMut(MessageEvent)>,
 }
 
+/// A node-to-node message, as the page shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Traffic {
+    pub at: Millis,
+    pub from: String,
+    pub to: String,
+    pub kind: &'static str,
+    pub bytes: usize,
+    /// Lost to a partition or a dead node.
+    pub lost: bool,
+}
+
+struct Flight {
+    at: Millis,
+    from: String,
+    to: String,
+    msg: PeerMsg,
+}
+
 pub struct Router {
-    nodes: Vec<NodeLink>,
+    /// By control-plane node index; `None` while the node is down.
+    nodes: Vec<Option<NodeLink>>,
+    /// Paused nodes: what reaches them waits.
+    paused: BTreeSet<usize>,
+    held: BTreeMap<usize, Vec<ToWorker>>,
+    pub control: Control,
     pub now: Millis,
+    flights: Vec<Flight>,
+    /// One-way cuts (from, to) by address.
+    cuts: BTreeSet<(String, String)>,
+    pub azs_down: BTreeSet<String>,
+    pub traffic: VecDeque<Traffic>,
+    inbox: Inbox,
+    weak: std::rc::Weak<RefCell<Router>>,
+    seeds: u64,
+    /// Replication log lines from the nodes, newest last.
+    pub node_log: VecDeque<(Millis, String)>,
 }
 
 pub type SharedRouter = Rc<RefCell<Router>>;
@@ -44,64 +87,151 @@ fn post(worker: &Worker, msg: &ToWorker) {
     }
 }
 
+pub fn short(addr: &str) -> String {
+    addr.split('.').next().unwrap_or(addr).to_string()
+}
+
 impl Router {
-    /// Spawns `n` workers running `worker.js`; `inbox` receives what they say.
-    pub fn spawn(n: usize, start: Millis, inbox: Inbox) -> Result<SharedRouter, JsValue> {
+    /// A replication group of one node per AZ given (the first is the
+    /// primary), created at `start`; `inbox` receives what workers say.
+    pub fn spawn(azs: &[&str], start: Millis, inbox: Inbox) -> SharedRouter {
+        let settings = Settings::default();
         let router = Rc::new(RefCell::new(Router {
             nodes: Vec::new(),
+            paused: BTreeSet::new(),
+            held: BTreeMap::new(),
+            control: Control::new("demo", azs, azs.len() > 1, settings),
             now: start,
+            flights: Vec::new(),
+            cuts: BTreeSet::new(),
+            azs_down: BTreeSet::new(),
+            traffic: VecDeque::new(),
+            inbox,
+            weak: std::rc::Weak::new(),
+            seeds: 0,
+            node_log: VecDeque::new(),
         }));
-        for i in 0..n {
-            let opts = WorkerOptions::new();
-            opts.set_type(WorkerType::Module);
-            opts.set_name(&format!("node-{}", i + 1));
-            let worker = Worker::new_with_options("./worker.js", &opts)?;
-            let weak = Rc::downgrade(&router);
-            let inbox = inbox.clone();
-            let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                let msg: FromWorker = match serde_wasm_bindgen::from_value(ev.data()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        web_sys::console::error_1(
-                            &format!("cachelab: bad worker message: {e}").into(),
-                        );
-                        return;
-                    }
-                };
-                if matches!(msg, FromWorker::Ready) {
-                    if let Some(r) = weak.upgrade() {
-                        r.borrow_mut().mark_ready(i);
+        router.borrow_mut().weak = Rc::downgrade(&router);
+        {
+            let mut r = router.borrow_mut();
+            r.control.create(start);
+            r.run_actions();
+        }
+        router
+    }
+
+    fn slot(&self, addr: &str) -> Option<usize> {
+        self.control.nodes.iter().position(|n| n.addr == addr)
+    }
+
+    pub fn is_up(&self, slot: usize) -> bool {
+        self.nodes.get(slot).is_some_and(|n| n.is_some())
+    }
+
+    pub fn is_paused(&self, slot: usize) -> bool {
+        self.paused.contains(&slot)
+    }
+
+    pub fn is_isolated(&self, slot: usize) -> bool {
+        let Some(n) = self.control.nodes.get(slot) else {
+            return false;
+        };
+        self.cuts.iter().any(|(a, b)| *a == n.addr || *b == n.addr)
+    }
+
+    fn launch(&mut self, slot: usize, replicaof: Option<String>) -> Result<(), JsValue> {
+        self.terminate(slot);
+        let name = self.control.nodes[slot].name.clone();
+        let opts = WorkerOptions::new();
+        opts.set_type(WorkerType::Module);
+        opts.set_name(&name);
+        let worker = Worker::new_with_options("./worker.js", &opts)?;
+        let weak = self.weak.clone();
+        let inbox = self.inbox.clone();
+        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let msg: FromWorker = match serde_wasm_bindgen::from_value(ev.data()) {
+                Ok(m) => m,
+                Err(e) => {
+                    web_sys::console::error_1(&format!("cachelab: bad worker message: {e}").into());
+                    return;
+                }
+            };
+            let Some(r) = weak.upgrade() else {
+                return;
+            };
+            match msg {
+                FromWorker::Ready => r.borrow_mut().mark_ready(slot),
+                FromWorker::ToPeer { to, msg } => {
+                    let from = r.borrow().control.nodes[slot].addr.clone();
+                    r.borrow_mut().send_peer(&from, &to, msg);
+                    return;
+                }
+                FromWorker::Event {
+                    event: cachelab_engine::NodeEvent::Replication { ref text },
+                } => {
+                    let mut r = r.borrow_mut();
+                    let line = format!("{}: {text}", r.control.nodes[slot].name);
+                    let now = r.now;
+                    r.node_log.push_back((now, line));
+                    while r.node_log.len() > 200 {
+                        r.node_log.pop_front();
                     }
                 }
-                inbox(i, msg);
+                _ => {}
+            }
+            inbox(slot, msg);
+        });
+        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        let mut link = NodeLink {
+            worker,
+            ready: false,
+            pending: VecDeque::new(),
+            _onmessage: onmessage,
+        };
+        self.seeds += 1;
+        link.pending.push_back(ToWorker::Init {
+            seed: 0xC0FFEE + self.seeds,
+            name,
+            now: self.now,
+        });
+        if let Some(p) = replicaof {
+            let (h, port) = split(&p);
+            link.pending.push_back(ToWorker::ReplicaOf {
+                primary: Some((h.to_string(), port)),
+                now: self.now,
             });
-            worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-            let mut link = NodeLink {
-                worker,
-                ready: false,
-                pending: VecDeque::new(),
-                _onmessage: onmessage,
-            };
-            link.pending.push_back(ToWorker::Init {
-                seed: 0xC0FFEE + i as u64,
-                name: format!("node-{}", i + 1),
-                now: start,
-            });
-            router.borrow_mut().nodes.push(link);
         }
-        Ok(router)
+        while self.nodes.len() <= slot {
+            self.nodes.push(None);
+        }
+        self.nodes[slot] = Some(link);
+        Ok(())
     }
 
-    fn mark_ready(&mut self, i: usize) {
-        let link = &mut self.nodes[i];
-        link.ready = true;
-        while let Some(m) = link.pending.pop_front() {
-            post(&link.worker, &m);
+    fn terminate(&mut self, slot: usize) {
+        if let Some(Some(link)) = self.nodes.get_mut(slot).map(Option::take) {
+            link.worker.terminate();
+            self.paused.remove(&slot);
+            self.held.remove(&slot);
         }
     }
 
-    pub fn send(&mut self, node: usize, msg: ToWorker) {
-        let Some(link) = self.nodes.get_mut(node) else {
+    fn mark_ready(&mut self, slot: usize) {
+        if let Some(Some(link)) = self.nodes.get_mut(slot) {
+            link.ready = true;
+            while let Some(m) = link.pending.pop_front() {
+                post(&link.worker, &m);
+            }
+        }
+    }
+
+    /// Sends to a node's worker (held while it is paused, lost if it is down).
+    pub fn send(&mut self, slot: usize, msg: ToWorker) {
+        if self.paused.contains(&slot) && !matches!(msg, ToWorker::Tick { .. }) {
+            self.held.entry(slot).or_default().push(msg);
+            return;
+        }
+        let Some(Some(link)) = self.nodes.get_mut(slot) else {
             return;
         };
         if link.ready {
@@ -111,22 +241,221 @@ impl Router {
         }
     }
 
-    pub fn open(&mut self, node: usize, conn: ConnId) {
-        let now = self.now;
-        self.send(node, ToWorker::Open { conn, now });
+    fn send_peer(&mut self, from: &str, to: &str, msg: PeerMsg) {
+        let to = self
+            .control
+            .resolve(to, 0)
+            .unwrap_or_else(|| to.to_string());
+        self.flights.push(Flight {
+            at: self.now.plus(LINK_DELAY_MS),
+            from: from.to_string(),
+            to,
+            msg,
+        });
     }
 
-    pub fn client_bytes(&mut self, node: usize, conn: ConnId, bytes: Vec<u8>) {
+    fn deliver(&mut self, f: Flight) {
+        let bytes = match &f.msg {
+            PeerMsg::Stream { bytes, .. } => bytes.len(),
+            PeerMsg::FullResync { rdb, .. } => rdb.len(),
+            _ => 0,
+        };
+        let cut = self.cuts.contains(&(f.from.clone(), f.to.clone()));
+        let slot = self.slot(&f.to);
+        let down = f.to != CONTROL_ADDR && !slot.is_some_and(|s| self.is_up(s));
+        let kind = f.msg.kind();
+        if !matches!(f.msg, PeerMsg::Health { .. } | PeerMsg::HealthOk { .. }) {
+            self.traffic.push_back(Traffic {
+                at: self.now,
+                from: short(&f.from),
+                to: short(&f.to),
+                kind,
+                bytes,
+                lost: cut || down,
+            });
+            while self.traffic.len() > 40 {
+                self.traffic.pop_front();
+            }
+        }
+        if cut || down {
+            return;
+        }
         let now = self.now;
-        self.send(node, ToWorker::Bytes { conn, bytes, now });
+        if f.to == CONTROL_ADDR {
+            self.control.handle(
+                now,
+                ControlInput::Peer {
+                    from: &f.from,
+                    msg: f.msg,
+                },
+            );
+            self.run_actions();
+            return;
+        }
+        if let Some(s) = slot {
+            self.send(
+                s,
+                ToWorker::Peer {
+                    from: f.from,
+                    msg: f.msg,
+                    now,
+                },
+            );
+        }
     }
 
-    /// Advances virtual time and ticks every node.
+    fn run_actions(&mut self) {
+        while let Some(a) = self.control.poll_action() {
+            match a {
+                Action::Send { to, msg } => self.send_peer(CONTROL_ADDR, &to, msg),
+                Action::Launch {
+                    addr,
+                    az,
+                    replicaof,
+                } => {
+                    if self.azs_down.contains(&az) {
+                        continue;
+                    }
+                    if let Some(s) = self.slot(&addr) {
+                        if let Err(e) = self.launch(s, replicaof) {
+                            web_sys::console::error_2(
+                                &"cachelab: cannot start a worker".into(),
+                                &e,
+                            );
+                        }
+                    }
+                }
+                Action::Terminate { addr } => {
+                    if let Some(s) = self.slot(&addr) {
+                        self.terminate(s);
+                    }
+                }
+                Action::ReplicaOf { addr, primary } => {
+                    if let Some(s) = self.slot(&addr) {
+                        let now = self.now;
+                        let primary = primary.map(|p| {
+                            let (h, port) = split(&p);
+                            (h.to_string(), port)
+                        });
+                        self.send(s, ToWorker::ReplicaOf { primary, now });
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn open(&mut self, slot: usize, conn: ConnId) {
+        let now = self.now;
+        self.send(slot, ToWorker::Open { conn, now });
+    }
+
+    pub fn close(&mut self, slot: usize, conn: ConnId) {
+        let now = self.now;
+        self.send(slot, ToWorker::Close { conn, now });
+    }
+
+    pub fn client_bytes(&mut self, slot: usize, conn: ConnId, bytes: Vec<u8>) {
+        let now = self.now;
+        self.send(slot, ToWorker::Bytes { conn, bytes, now });
+    }
+
+    /// Advances virtual time: delivers due messages, runs the control plane,
+    /// ticks every running node.
     pub fn advance(&mut self, ms: u64) {
-        self.now = self.now.plus(ms);
+        let end = self.now.plus(ms);
+        // In steps of at most 100 ms, so health checks and deliveries keep order.
+        while self.now < end {
+            self.now = self.now.plus(100.min(end.0 - self.now.0));
+            let now = self.now;
+            let (due, later): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut self.flights)
+                .into_iter()
+                .partition(|f| f.at <= now);
+            self.flights = later;
+            for f in due {
+                self.deliver(f);
+            }
+            self.control.handle(now, ControlInput::Tick);
+            self.run_actions();
+        }
         let now = self.now;
         for i in 0..self.nodes.len() {
-            self.send(i, ToWorker::Tick { now });
+            if !self.paused.contains(&i) {
+                self.send(i, ToWorker::Tick { now });
+            }
         }
+    }
+
+    // ---- faults and API calls the page offers ----
+
+    /// Crashes a node (its worker is terminated, its data gone, and what
+    /// it had not yet sent never leaves).
+    pub fn kill(&mut self, slot: usize) {
+        let addr = self.control.nodes[slot].addr.clone();
+        self.flights.retain(|f| f.from != addr);
+        self.terminate(slot);
+    }
+
+    pub fn set_paused(&mut self, slot: usize, paused: bool) {
+        if paused {
+            self.paused.insert(slot);
+        } else {
+            self.paused.remove(&slot);
+            for m in self.held.remove(&slot).unwrap_or_default() {
+                self.send(slot, m);
+            }
+        }
+    }
+
+    /// Cuts a node off from every other node and the control plane, both ways.
+    pub fn isolate(&mut self, slot: usize) {
+        let me = self.control.nodes[slot].addr.clone();
+        let others: Vec<String> = self
+            .control
+            .nodes
+            .iter()
+            .map(|n| n.addr.clone())
+            .chain([CONTROL_ADDR.to_string()])
+            .filter(|a| *a != me)
+            .collect();
+        for o in others {
+            self.cuts.insert((me.clone(), o.clone()));
+            self.cuts.insert((o, me.clone()));
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cuts.clear();
+    }
+
+    /// An Availability Zone goes down (its nodes crash) or comes back.
+    pub fn set_az(&mut self, az: &str, up: bool) {
+        if up {
+            self.azs_down.remove(az);
+        } else {
+            self.azs_down.insert(az.to_string());
+            let slots: Vec<usize> = (0..self.control.nodes.len())
+                .filter(|&i| self.control.nodes[i].az == az)
+                .collect();
+            for s in slots {
+                self.kill(s);
+            }
+        }
+        let now = self.now;
+        self.control.handle(now, ControlInput::Az { az, up });
+        self.run_actions();
+    }
+
+    pub fn api(&mut self, req: Api) -> Result<(), ApiError> {
+        let now = self.now;
+        let r = self.control.api(now, req);
+        self.run_actions();
+        r
+    }
+}
+
+fn split(addr: &str) -> (&str, u16) {
+    match addr.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap_or(6379)),
+        None => (addr, 6379),
     }
 }

@@ -203,6 +203,9 @@ pub struct Repl {
     pub sync_partial_err: u64,
 }
 
+/// How long a replica waits for the answer to PSYNC before asking again.
+pub const SYNC_RETRY_MS: u64 = 5_000;
+
 pub const NO_REPLID: &str = "0000000000000000000000000000000000000000";
 
 impl Repl {
@@ -461,7 +464,8 @@ impl Server {
     }
 
     fn send_psync(&mut self, now: Millis) {
-        let link = self.rng.next_u64();
+        // 53 bits: the id crosses JavaScript (postMessage) as a Number.
+        let link = self.rng.next_u64() >> 11;
         let (replid, offset) = if self.repl.backlog.is_some() {
             (self.repl.replid.clone(), self.repl.offset as i64 + 1)
         } else {
@@ -896,7 +900,8 @@ impl Server {
             match m.state {
                 LinkState::Connect => self.send_psync(now),
                 LinkState::Syncing { since } => {
-                    if now.saturating_sub(since) >= 1000 {
+                    // No answer (the request or its reply was lost): ask again.
+                    if now.saturating_sub(since) >= SYNC_RETRY_MS.min(cfg.timeout * 1000) {
                         self.send_psync(now);
                     }
                 }
