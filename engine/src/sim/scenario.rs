@@ -10,7 +10,7 @@ use crate::time::Millis;
 /// headless Chromium both replay it and must get exactly this hash. When
 /// the simulator's behaviour changes on purpose, update the constant.
 pub const GOLDEN_SEED: u64 = 3;
-pub const GOLDEN_TRACE_HASH: u64 = 0x776b_b2fa_45d3_3b74;
+pub const GOLDEN_TRACE_HASH: u64 = 0x69cb_5e16_35da_6a39;
 
 /// What one seed did and found.
 #[derive(Clone, Debug)]
@@ -34,14 +34,36 @@ pub struct Outcome {
 enum Fault {
     KillPrimary,
     KillReplica,
-    Pause { ms: u64 },
-    Isolate { node: usize, ms: u64 },
-    CutPrimaryFromControl { ms: u64 },
-    CutReplicaFromPrimary { ms: u64 },
-    AzOutage { ms: u64 },
+    Pause {
+        ms: u64,
+    },
+    Isolate {
+        node: usize,
+        ms: u64,
+    },
+    CutPrimaryFromControl {
+        ms: u64,
+    },
+    CutReplicaFromPrimary {
+        ms: u64,
+    },
+    AzOutage {
+        ms: u64,
+    },
     TestFailover,
-    Reboot { node: usize },
-    Lossy { drop: u32, dup: u32, ms: u64 },
+    Reboot {
+        node: usize,
+    },
+    Lossy {
+        drop: u32,
+        dup: u32,
+        ms: u64,
+    },
+    /// The primary dies while a replica is cut off: the failover happens
+    /// during a partition.
+    KillDuringPartition {
+        ms: u64,
+    },
 }
 
 /// Plays seed `seed` and runs every checker.
@@ -82,7 +104,8 @@ pub fn run(seed: u64, full_trace: bool) -> Outcome {
         for _ in 0..1 + rng.below(4) {
             let at = 5_000 + rng.below(50_000) as u64;
             let ms = 1_000 + rng.below(20_000) as u64;
-            let f = match rng.below(10) {
+            let f = match rng.below(11) {
+                10 => Fault::KillDuringPartition { ms },
                 0 | 1 => Fault::KillPrimary,
                 2 => Fault::KillReplica,
                 3 => Fault::Pause { ms },
@@ -190,6 +213,14 @@ pub fn run(seed: u64, full_trace: bool) -> Outcome {
                     let _ = sim.api(Api::Reboot { id });
                 }
                 at
+            }
+            Fault::KillDuringPartition { ms } => {
+                if let (Some(p), Some(r)) = (primary, replicas.last()) {
+                    sim.isolate(r);
+                    sim.kill(&p);
+                    heals.push((at + ms, Heal::Network));
+                }
+                at + ms
             }
             Fault::Lossy { drop, dup, ms } => {
                 sim.net.drop_per_mille = drop;
