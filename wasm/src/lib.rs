@@ -203,6 +203,7 @@ mod tests {
 
 /// Simulator speed for `cargo xtask bench`: plays `seeds` seeds and returns
 /// simulated node-seconds per wall-clock second.
+#[cfg(feature = "sim-bench")]
 #[wasm_bindgen]
 pub fn bench_sim(seeds: u32) -> f64 {
     let start = js_sys::Date::now();

@@ -92,10 +92,11 @@ fn replication_run(primary: u16, replica: u16) -> (f64, u64, u128) {
     let sampler = std::thread::spawn(move || {
         let mut worst = 0u64;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            if let (Some(p), Some(r)) = (
-                info_field(primary, "master_repl_offset"),
-                info_field(replica, "slave_repl_offset"),
-            ) {
+            // The replica first: the primary's offset read just after is an
+            // upper bound of where the stream was when the replica was read.
+            let r = info_field(replica, "slave_repl_offset");
+            let p = info_field(primary, "master_repl_offset");
+            if let (Some(p), Some(r)) = (p, r) {
                 worst = worst.max(p.saturating_sub(r));
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -286,6 +287,19 @@ pub fn run_all() -> crate::Result<()> {
         .parse()
         .unwrap_or(0.0);
     let dist = crate::build_web(true)?;
+    // The worker module again, with the simulator benchmark compiled in
+    // (the page's copy in dist/ leaves it out).
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--profile",
+                "wasm-release",
+            ])
+            .args(["-p", "cachelab-wasm", "--features", "sim-bench"]),
+    )?;
     let node_dir = root().join("target/bench-node");
     run(Command::new("wasm-bindgen")
         .args(["--target", "nodejs", "--no-typescript", "--out-dir"])
