@@ -83,6 +83,9 @@ test('killing the primary: a replica is promoted, the endpoint moves, the same s
   await groupUp(page);
   await run(page, 'SET before failover');
   await expect(lastReply(page)).toHaveText('OK');
+  // Cause and effect: the write flows from the primary to the replicas.
+  await expect(card(page, 'demo-002')).toHaveClass(/receiving/);
+  await expect(page.locator('#traffic')).toContainText('demo-001 → demo-002 STREAM');
   await expect(page.locator('#ep-primary .target')).toHaveText('demo-001');
   await page.screenshot({ path: path.join(shots, 'failover-before.png') });
 
@@ -151,5 +154,21 @@ test('lost writes: asynchronous replication loses the tail, WAIT 1 loses none', 
   await expect(page.locator('#checks li').first()).toHaveAttribute('data-lost', '0');
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(shots, 'lost-writes.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('an AZ cut off by a partition: the control plane fails over to another AZ', async ({ page }) => {
+  const errors = watchErrors(page);
+  await groupUp(page);
+  await page.locator('.lane[data-az="us-east-1a"] button.az-partition').click();
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'primary');
+  await page.locator('#btn-10x').click();
+  // The control plane cannot reach demo-001: it takes it offline and promotes a replica.
+  await expect(page.locator('#ep-primary .target')).not.toHaveText('demo-001', { timeout: 15_000 });
+  await expect(page.locator('#event-log')).toContainText('Failover from primary node demo-001');
+  await page.locator('.lane[data-az="us-east-1a"] button.az-partition').click();
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'replica', { timeout: 20_000 });
+  // One primary in the whole group.
+  await expect(page.locator('.card[data-role="primary"]')).toHaveCount(1);
   expect(errors).toEqual([]);
 });

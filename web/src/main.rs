@@ -144,6 +144,7 @@ struct Snapshot {
     paused: Vec<bool>,
     isolated: Vec<bool>,
     azs_down: Vec<String>,
+    partitioned_azs: Vec<String>,
     dns: Dns,
     multi_az: bool,
     events: Vec<ControlEvent>,
@@ -160,6 +161,7 @@ fn snapshot(r: &Router) -> Snapshot {
         paused: (0..n).map(|i| r.is_paused(i)).collect(),
         isolated: (0..n).map(|i| r.is_isolated(i)).collect(),
         azs_down: r.azs_down.iter().cloned().collect(),
+        partitioned_azs: r.partitioned_azs.iter().cloned().collect(),
         dns: r.control.dns.clone(),
         multi_az: r.control.multi_az,
         events: r.control.events.clone(),
@@ -464,15 +466,33 @@ fn App() -> impl IntoView {
         let width = lag
             .map(|l| ((l as f64).log2().max(0.0) * 6.0).min(100.0))
             .unwrap_or(0.0);
+        // Cause and effect: stream bytes this node sent or received in the
+        // last virtual second light up its card.
+        let recent = |t: &Traffic| {
+            s.now.saturating_sub(t.at) < 1000
+                && !t.lost
+                && matches!(t.kind, "STREAM" | "FULLRESYNC")
+        };
+        let sending = up && s.traffic.iter().any(|t| recent(t) && t.from == n.name);
+        let receiving = up && s.traffic.iter().any(|t| recent(t) && t.to == n.name);
+        let flow = if sending {
+            " sending"
+        } else if receiving {
+            " receiving"
+        } else {
+            ""
+        };
         view! {
-            <div class=format!("card {class}") data-node=n.name.clone() data-role=role_word title=tip>
+            <div class=format!("card {class}{flow}") data-node=n.name.clone() data-role=role_word title=tip>
                 <div class="card-head">
                     <span class=format!("dot {class}")></span>
                     <strong>{n.name.clone()}</strong>
                     <span class="role">{role_word}</span>
                 </div>
+                {sending.then(|| view! { <div class="flow" title="Replication stream: this primary is sending its writes to the replicas">"⇢ streaming writes to replicas"</div> })}
+                {receiving.then(|| view! { <div class="flow" title="Replication stream: this replica is applying the primary's writes">"⇠ applying the primary's writes"</div> })}
                 <div class="card-body">
-                    <div>{format!("status: {}", n.status.word())}{paused_now.then_some(" · paused")}{isolated.then_some(" · partitioned")}</div>
+                    <div title="The control plane's view (DescribeCacheClusters)">{format!("status: {}", n.status.word())}{(!up && n.status == NodeStatus::Available).then_some(" (health checks not yet missed)")}{paused_now.then_some(" · paused")}{isolated.then_some(" · partitioned")}</div>
                     <div title="INFO replication master_repl_offset: bytes of the replication stream this node holds">{format!("offset {}", offset.map(|o| o.to_string()).unwrap_or_else(|| "–".into()))}{format!(" · {keys} keys")}</div>
                     {link.map(|l| view! { <div title="ROLE: the replica's link to its primary">{format!("link: {l}")}</div> })}
                     {lag.map(|l| view! {
@@ -641,13 +661,22 @@ fn App() -> impl IntoView {
                             let az3 = az.clone();
                             let az4 = az.clone();
                             let az5 = az.clone();
+                            let az6 = az.clone();
+                            let az8 = az.clone();
                             view! {
                                 <div class="lane" data-az=az5>
                                     <div class="lane-head" title="An Availability Zone: an isolated data centre. Multi-AZ places replicas in other AZs so one AZ failing does not lose the group.">
                                         {az.clone()}
-                                        <button class="az-toggle" on:click=move |_| { let down = snap.get_untracked().azs_down.contains(&az2); let az3 = az3.clone(); fault(Box::new(move |r| r.set_az(&az3, down))) }>
-                                            {move || if snap.get().azs_down.contains(&az) { "AZ back" } else { "AZ outage" }}
-                                        </button>
+                                        <span class="az-buttons">
+                                            <button class="az-partition" title="Network partition: this AZ's nodes keep running but reach only each other (not the other AZs, not the control plane)"
+                                                on:click=move |_| { let cut = snap.get_untracked().partitioned_azs.contains(&az6); let az7 = az6.clone(); fault(Box::new(move |r| if cut { r.heal() } else { r.partition_az(&az7) })) }>
+                                                {move || if snap.get().partitioned_azs.contains(&az8) { "Heal" } else { "Partition" }}
+                                            </button>
+                                            <button class="az-toggle" title="AZ outage: every node in this AZ fails, and nothing can be launched there until it is back"
+                                                on:click=move |_| { let down = snap.get_untracked().azs_down.contains(&az2); let az3 = az3.clone(); fault(Box::new(move |r| r.set_az(&az3, down))) }>
+                                                {move || if snap.get().azs_down.contains(&az) { "AZ back" } else { "Outage" }}
+                                            </button>
+                                        </span>
                                     </div>
                                     {
                                         let az = az4.clone();

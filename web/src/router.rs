@@ -64,6 +64,7 @@ pub struct Router {
     /// One-way cuts (from, to) by address.
     cuts: BTreeSet<(String, String)>,
     pub azs_down: BTreeSet<String>,
+    pub partitioned_azs: BTreeSet<String>,
     pub traffic: VecDeque<Traffic>,
     inbox: Inbox,
     weak: std::rc::Weak<RefCell<Router>>,
@@ -95,7 +96,13 @@ impl Router {
     /// A replication group of one node per AZ given (the first is the
     /// primary), created at `start`; `inbox` receives what workers say.
     pub fn spawn(azs: &[&str], start: Millis, inbox: Inbox) -> SharedRouter {
-        let settings = Settings::default();
+        // Workers answer in real time, after the tick that asked: at 10x a
+        // round trip can take two virtual seconds, so the control plane
+        // waits a little longer for the replicas' offsets than the default.
+        let settings = Settings {
+            offset_wait_ms: 3_000,
+            ..Settings::default()
+        };
         let router = Rc::new(RefCell::new(Router {
             nodes: Vec::new(),
             paused: BTreeSet::new(),
@@ -105,6 +112,7 @@ impl Router {
             flights: Vec::new(),
             cuts: BTreeSet::new(),
             azs_down: BTreeSet::new(),
+            partitioned_azs: BTreeSet::new(),
             traffic: VecDeque::new(),
             inbox,
             weak: std::rc::Weak::new(),
@@ -423,7 +431,32 @@ impl Router {
         }
     }
 
+    /// Cuts an Availability Zone off from the rest of the region: its nodes
+    /// keep running but reach only each other.
+    pub fn partition_az(&mut self, az: &str) {
+        let nodes = &self.control.nodes;
+        let inside: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.az == az)
+            .map(|n| n.addr.clone())
+            .collect();
+        let outside: Vec<String> = nodes
+            .iter()
+            .filter(|n| n.az != az)
+            .map(|n| n.addr.clone())
+            .chain([CONTROL_ADDR.to_string()])
+            .collect();
+        for i in &inside {
+            for o in &outside {
+                self.cuts.insert((i.clone(), o.clone()));
+                self.cuts.insert((o.clone(), i.clone()));
+            }
+        }
+        self.partitioned_azs.insert(az.to_string());
+    }
+
     pub fn heal(&mut self) {
+        self.partitioned_azs.clear();
         self.cuts.clear();
     }
 

@@ -681,11 +681,16 @@ impl Control {
     fn promote_best(&mut self, failed: usize) {
         // The replica with the least lag: the highest offset among those
         // that answered (ties: the lowest node number).
-        let best = self
-            .live_replicas()
-            .into_iter()
+        let by_offset = |i: &usize| (self.nodes[*i].offset, std::cmp::Reverse(*i));
+        let live = self.live_replicas();
+        // Fresh answers first; if none came back in time, the offsets the
+        // last health checks reported.
+        let best = live
+            .iter()
+            .copied()
             .filter(|i| self.answered.contains(i))
-            .max_by_key(|&i| (self.nodes[i].offset, std::cmp::Reverse(i)));
+            .max_by_key(by_offset)
+            .or_else(|| live.iter().copied().max_by_key(by_offset));
         let Some(best) = best else {
             // No replica answered: fall back to building a replacement.
             self.schedule_launch(failed);
