@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod limits;
+pub mod memcached;
 pub mod node;
 pub mod persistence;
 pub mod protocol;
@@ -25,6 +26,6 @@ pub mod store;
 pub mod time;
 pub mod wire;
 
-pub use node::{ConnId, Input, KeyView, Node, NodeEvent, NodeView, Output, ReplView};
+pub use node::{ConnId, Input, KeyView, Machine, Node, NodeEvent, NodeView, Output, ReplView};
 pub use replication::PeerMsg;
 pub use time::Millis;

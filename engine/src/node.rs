@@ -706,6 +706,31 @@ pub fn link_name(s: LinkState) -> &'static str {
     }
 }
 
+/// What every runtime drives: a node that takes inputs with the time and
+/// queues outputs. [`Node`] (Redis) and [`crate::memcached::McNode`] both are.
+pub trait Machine {
+    fn handle(&mut self, now: Millis, input: Input<'_>);
+    fn poll_output(&mut self) -> Option<Output>;
+    fn poll_timeout(&self) -> Option<Millis>;
+    /// REPLICAOF for engines that replicate; others ignore it.
+    fn replicaof(&mut self, _now: Millis, _primary: Option<(&str, u16)>) {}
+}
+
+impl Machine for Node {
+    fn handle(&mut self, now: Millis, input: Input<'_>) {
+        Node::handle(self, now, input)
+    }
+    fn poll_output(&mut self) -> Option<Output> {
+        Node::poll_output(self)
+    }
+    fn poll_timeout(&self) -> Option<Millis> {
+        Node::poll_timeout(self)
+    }
+    fn replicaof(&mut self, now: Millis, primary: Option<(&str, u16)>) {
+        Node::replicaof(self, now, primary)
+    }
+}
+
 /// FNV-1a, 64 bit: a hash that is the same on every platform.
 pub struct Fnv(u64);
 

@@ -64,6 +64,7 @@ impl Group {
             }),
             log_label: Some(format!(":{port}")),
             control: Some(self.control_tx.clone()),
+            ..Options::default()
         };
         let thread = std::thread::spawn(move || {
             let _ = run_blocking_with(listener, opts, Some(rx), std::future::pending::<()>());

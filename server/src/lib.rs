@@ -18,8 +18,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cachelab_engine::memcached::{ClusterConfig, McNode};
 use cachelab_engine::replication::peer;
-use cachelab_engine::{ConnId, Input, Millis, Node, Output, PeerMsg};
+use cachelab_engine::{ConnId, Input, Machine, Millis, Node, Output, PeerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -41,7 +42,8 @@ enum ConnMsg {
 }
 
 struct Shared {
-    node: Node,
+    /// A Redis node or a memcached node: the runtime does not care which.
+    node: Box<dyn Machine>,
     /// Channels to connection tasks, for outputs addressed to another connection.
     conns: HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>,
     /// Outgoing peer links by destination "host:port".
@@ -76,6 +78,10 @@ pub struct Options {
     pub log_label: Option<String>,
     /// Messages to [`cachelab_engine::control::CONTROL_ADDR`] go here.
     pub control: Option<ControlTx>,
+    /// Serve the memcached protocol instead of RESP; with `cluster`, also
+    /// answer `config get cluster` as an ElastiCache configuration endpoint.
+    pub memcached: bool,
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Serves one node on `listener` until `shutdown` completes. Must run inside
@@ -87,11 +93,19 @@ pub async fn serve(
     admin: Option<mpsc::UnboundedReceiver<Admin>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut node = Node::new(seed());
-    node.start(now(), port);
-    if let Some((host, p)) = &opts.replicaof {
-        node.replicaof(now(), Some((host, *p)));
-    }
+    let node: Box<dyn Machine> = if opts.memcached {
+        let mut mc = McNode::new(seed());
+        mc.start(now(), port);
+        mc.cluster = opts.cluster.clone();
+        Box::new(mc)
+    } else {
+        let mut node = Node::new(seed());
+        node.start(now(), port);
+        if let Some((host, p)) = &opts.replicaof {
+            node.replicaof(now(), Some((host, *p)));
+        }
+        Box::new(node)
+    };
     let me = if opts.announce.is_empty() {
         format!("127.0.0.1:{port}")
     } else {
@@ -412,3 +426,43 @@ async fn connection(
 }
 
 pub mod group;
+
+/// `--memcached N`: N memcached nodes on consecutive ports from `base`, one
+/// thread each, every node also answering `config get cluster` with the
+/// whole list (version 1). Runs until Ctrl-C.
+pub fn run_memcached(bind: &str, base: u16, n: usize) -> std::io::Result<()> {
+    let host = if bind == "0.0.0.0" { "127.0.0.1" } else { bind };
+    let cluster = ClusterConfig {
+        version: 1,
+        nodes: (0..n)
+            .map(|i| ("localhost".to_string(), host.to_string(), base + i as u16))
+            .collect(),
+    };
+    let mut threads = Vec::new();
+    for i in 0..n {
+        let listener = std::net::TcpListener::bind((bind, base + i as u16))?;
+        let opts = Options {
+            memcached: true,
+            cluster: Some(cluster.clone()),
+            ..Options::default()
+        };
+        println!(
+            "memcached node {} listening on {bind}:{}",
+            i + 1,
+            base + i as u16
+        );
+        threads.push(std::thread::spawn(move || {
+            let _ = run_blocking_with(listener, opts, None, async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+        }));
+    }
+    println!(
+        "configuration endpoint: any node, `config get cluster` (version {})",
+        cluster.version
+    );
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}

@@ -6,10 +6,12 @@ struct Args {
     bind: String,
     port: u16,
     replicas: Option<usize>,
+    memcached: Option<usize>,
+    memcached_port: u16,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--replicas N]\n  defaults: --bind 127.0.0.1 --port 6379\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
+    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--replicas N] [--memcached N [--memcached-port P]]\n  --memcached N: N memcached nodes on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint\n  defaults: --bind 127.0.0.1 --port 6379\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
     std::process::exit(2)
 }
 
@@ -18,6 +20,8 @@ fn parse_args() -> Args {
         bind: "127.0.0.1".into(),
         port: 6379,
         replicas: None,
+        memcached: None,
+        memcached_port: 11211,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -29,6 +33,23 @@ fn parse_args() -> Args {
                     .unwrap_or_else(|| usage())
             }
             "--bind" => args.bind = it.next().unwrap_or_else(|| usage()),
+            "--memcached" => {
+                let n: usize = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage());
+                if !(1..=60).contains(&n) {
+                    eprintln!("--memcached: a cluster has 1 to 60 nodes");
+                    std::process::exit(2);
+                }
+                args.memcached = Some(n);
+            }
+            "--memcached-port" => {
+                args.memcached_port = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--replicas" => {
                 let n: usize = it
                     .next()
@@ -52,6 +73,13 @@ fn parse_args() -> Args {
 
 fn main() {
     let args = parse_args();
+    if let Some(n) = args.memcached {
+        if let Err(e) = cachelab_server::run_memcached(&args.bind, args.memcached_port, n) {
+            eprintln!("cachelab-server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Some(n) = args.replicas {
         println!(
             "cachelab-server: replication group, primary on {}:{}, {n} replica(s) on the next ports. Ctrl-C to stop.",

@@ -130,3 +130,43 @@ fn a_killed_primary_fails_over_natively() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn memcached_nodes_answer_as_the_configuration_endpoint() {
+    let base = free_base();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cachelab-server"))
+        .args(["--memcached", "3", "--memcached-port", &base.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    for p in base..base + 3 {
+        wait_until("a memcached node listens", 10, || {
+            TcpStream::connect(("127.0.0.1", p)).is_ok()
+        });
+    }
+    let want = format!(
+        "1\nlocalhost|127.0.0.1|{} localhost|127.0.0.1|{} localhost|127.0.0.1|{}\n",
+        base,
+        base + 1,
+        base + 2
+    );
+    for p in base..base + 3 {
+        assert_eq!(
+            call(p, "config get cluster").as_deref(),
+            Some(format!("CONFIG cluster 0 {}\r\n{want}\r\nEND\r\n", want.len()).as_str())
+        );
+    }
+    // Each node is its own cache: a key lives where it was set.
+    let mut s = TcpStream::connect(("127.0.0.1", base)).unwrap();
+    s.write_all(b"set k 0 0 1\r\nv\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STORED\r\n");
+    assert_eq!(
+        call(base, "get k").as_deref(),
+        Some("VALUE k 0 1\r\nv\r\nEND\r\n")
+    );
+    assert_eq!(call(base + 1, "get k").as_deref(), Some("END\r\n"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

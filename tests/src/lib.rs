@@ -142,6 +142,53 @@ impl Drop for RedisServer {
     }
 }
 
+/// A real `memcached` (Debian's package) on a free loopback port, killed on drop.
+pub struct MemcachedServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl MemcachedServer {
+    /// `None` when memcached is not installed (`cargo xtask test` installs it).
+    pub fn start() -> Option<MemcachedServer> {
+        let port = free_port();
+        let child = Command::new("memcached")
+            // -u only matters (and is required) when running as root.
+            .args([
+                "-u",
+                "root",
+                "-l",
+                "127.0.0.1",
+                "-U",
+                "0",
+                "-p",
+                &port.to_string(),
+            ])
+            // No background LRU maintainer or crawler: they hold references
+            // and reclaim items at moments a client cannot observe (an incr
+            // then replaces the item instead of updating it in place).
+            .args(["-o", "no_lru_crawler,no_lru_maintainer"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(MemcachedServer { child, port });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for MemcachedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// cachelab-server running in-process on a free port; stopped on drop.
 pub struct CachelabServer {
     pub port: u16,

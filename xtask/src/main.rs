@@ -106,6 +106,7 @@ pub fn ensure_system() -> Result<()> {
         ("redis-server", "redis-server"),
         ("redis-cli", "redis-tools"),
         ("redis-benchmark", "redis-tools"),
+        ("memcached", "memcached"),
     ]
     .iter()
     .filter(|(bin, _)| !have(bin))
