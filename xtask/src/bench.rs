@@ -190,6 +190,145 @@ fn replication() -> crate::Result<()> {
     Ok(())
 }
 
+/// One memcached load run: `conns` threads, each with its own connection,
+/// sending `pipeline` requests per round trip until `total` are answered.
+/// The same generator drives both servers. Returns ops/s.
+fn memcached_load(port: u16, get: bool, pipeline: usize, conns: usize, total: usize) -> f64 {
+    use std::io::{Read, Write};
+    let per = total / conns;
+    let start = std::time::Instant::now();
+    let threads: Vec<_> = (0..conns)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                    return 0usize;
+                };
+                let _ = s.set_nodelay(true);
+                let value = [b'x'; 32];
+                let mut buf = vec![0u8; 1 << 16];
+                let mut done = 0;
+                let mut i = 0usize;
+                while done < per {
+                    let mut req = Vec::new();
+                    let n = pipeline.min(per - done);
+                    for _ in 0..n {
+                        let key = format!("key:{}", (t * per + i) % 10_000);
+                        i += 1;
+                        if get {
+                            req.extend_from_slice(format!("get {key}\r\n").as_bytes());
+                        } else {
+                            req.extend_from_slice(format!("set {key} 0 0 32\r\n").as_bytes());
+                            req.extend_from_slice(&value);
+                            req.extend_from_slice(b"\r\n");
+                        }
+                    }
+                    if s.write_all(&req).is_err() {
+                        return done;
+                    }
+                    let marker: &[u8] = if get { b"END\r\n" } else { b"STORED\r\n" };
+                    let mut seen = 0;
+                    let mut carry: Vec<u8> = Vec::new();
+                    while seen < n {
+                        let Ok(k) = s.read(&mut buf) else { return done };
+                        if k == 0 {
+                            return done;
+                        }
+                        carry.extend_from_slice(&buf[..k]);
+                        seen += carry.windows(marker.len()).filter(|w| *w == marker).count();
+                        let keep = carry.len().saturating_sub(marker.len() - 1);
+                        // Keep a tail so a marker split across reads is still seen once.
+                        let tail = carry.split_off(keep);
+                        carry = tail;
+                    }
+                    done += n;
+                }
+                done
+            })
+        })
+        .collect();
+    let done: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    done as f64 / start.elapsed().as_secs_f64().max(1e-9)
+}
+
+fn memcached() -> crate::Result<()> {
+    if !have("memcached") {
+        return Err("memcached is needed for the benchmark (cargo xtask test installs it)".into());
+    }
+    let (mp, cp) = (free_port(), free_port());
+    let _m = Proc(
+        Command::new("taskset")
+            .args([
+                "-c",
+                "1",
+                "memcached",
+                "-u",
+                "root",
+                "-l",
+                "127.0.0.1",
+                "-U",
+                "0",
+            ])
+            .args(["-p", &mp.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let _c = Proc(
+        Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(root().join("target/release/cachelab-server"))
+            .args(["--memcached", "1", "--memcached-port", &cp.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(mp);
+    wait_port(cp);
+    // The load generator runs on core 0, the servers on core 1.
+    let _ = Command::new("taskset")
+        .args(["-cp", "0", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+    let total = 200_000;
+    println!("memcached: text protocol, 32-byte values, 10,000 keys, 8 connections, {total} requests, median of {ROUNDS} alternating rounds");
+    println!(
+        "{:<6} {:>3} {:>16} {:>14} {:>7}",
+        "test", "P", "memcached ops/s", "cachelab ops/s", "ratio"
+    );
+    for pipeline in [1, 16] {
+        for get in [false, true] {
+            let (mut m, mut c) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                if round % 2 == 0 {
+                    m.push(memcached_load(mp, get, pipeline, 8, total));
+                    c.push(memcached_load(cp, get, pipeline, 8, total));
+                } else {
+                    c.push(memcached_load(cp, get, pipeline, 8, total));
+                    m.push(memcached_load(mp, get, pipeline, 8, total));
+                }
+            }
+            let (mm, cm) = (median(m), median(c));
+            let name = if get { "get" } else { "set" };
+            println!(
+                "{name:<6} {pipeline:>3} {mm:>16.0} {cm:>14.0} {:>7.2}",
+                cm / mm.max(1.0)
+            );
+        }
+    }
+    let cores = format!(
+        "0-{}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            - 1
+    );
+    let _ = Command::new("taskset")
+        .args(["-cp", &cores, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status();
+    Ok(())
+}
+
 pub fn run_all() -> crate::Result<()> {
     for bin in ["redis-server", "redis-benchmark", "taskset", "node", "gzip"] {
         if !have(bin) {
@@ -264,6 +403,7 @@ pub fn run_all() -> crate::Result<()> {
     drop(_redis);
     drop(_cachelab);
     replication()?;
+    memcached()?;
 
     // Engine only: the same request loop natively and in wasm (Node.js).
     let n = 300_000;
