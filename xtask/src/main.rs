@@ -143,6 +143,25 @@ pub fn ensure_system() -> Result<()> {
             );
         }
     }
+    // pylibmc (libmemcached underneath) checks cachelab's ketama; it builds
+    // against libmemcached-dev.
+    let pylibmc = Command::new("python3")
+        .args(["-c", "import pylibmc"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !pylibmc {
+        if !is_root() {
+            return Err("missing pylibmc; install it with: sudo apt-get install -y libmemcached-dev && python3 -m pip install pylibmc==1.6.3".into());
+        }
+        if !std::path::Path::new("/usr/include/libmemcached/memcached.h").exists() {
+            run(Command::new("apt-get").args(["update", "-q"]))?;
+            run(Command::new("apt-get")
+                .args(["install", "-y", "-q", "libmemcached-dev"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        }
+        run(Command::new("python3").args(["-m", "pip", "install", "-q", "pylibmc==1.6.3"]))?;
+    }
     if !root()
         .join("tests/e2e/node_modules/@playwright/test")
         .exists()

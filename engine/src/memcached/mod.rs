@@ -11,6 +11,8 @@
 //! `bytes`. Nothing persists, replicates or snapshots: by design, as in
 //! ElastiCache for Memcached.
 
+pub mod hashing;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use indexmap::IndexMap;
