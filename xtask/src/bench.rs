@@ -63,6 +63,22 @@ fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// ROUNDS alternating rounds (A B, then B A, …) of the real server's and
+/// cachelab's measurement; the median of each.
+fn side_by_side(mut real: impl FnMut() -> f64, mut ours: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut r, mut c) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            r.push(real());
+            c.push(ours());
+        } else {
+            c.push(ours());
+            r.push(real());
+        }
+    }
+    (median(r), median(c))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
@@ -297,17 +313,10 @@ fn memcached() -> crate::Result<()> {
     );
     for pipeline in [1, 16] {
         for get in [false, true] {
-            let (mut m, mut c) = (Vec::new(), Vec::new());
-            for round in 0..ROUNDS {
-                if round % 2 == 0 {
-                    m.push(memcached_load(mp, get, pipeline, 8, total));
-                    c.push(memcached_load(cp, get, pipeline, 8, total));
-                } else {
-                    c.push(memcached_load(cp, get, pipeline, 8, total));
-                    m.push(memcached_load(mp, get, pipeline, 8, total));
-                }
-            }
-            let (mm, cm) = (median(m), median(c));
+            let (mm, cm) = side_by_side(
+                || memcached_load(mp, get, pipeline, 8, total),
+                || memcached_load(cp, get, pipeline, 8, total),
+            );
             let name = if get { "get" } else { "set" };
             println!(
                 "{name:<6} {pipeline:>3} {mm:>16.0} {cm:>14.0} {:>7.2}",
@@ -382,17 +391,10 @@ pub fn run_all() -> crate::Result<()> {
     let mut ratios = Vec::new();
     for pipeline in [1, 16] {
         for test in ["SET", "GET", "INCR"] {
-            let (mut r, mut c) = (Vec::new(), Vec::new());
-            for round in 0..ROUNDS {
-                if round % 2 == 0 {
-                    r.push(redis_benchmark(rp, test, pipeline));
-                    c.push(redis_benchmark(cp, test, pipeline));
-                } else {
-                    c.push(redis_benchmark(cp, test, pipeline));
-                    r.push(redis_benchmark(rp, test, pipeline));
-                }
-            }
-            let (rm, cm) = (median(r), median(c));
+            let (rm, cm) = side_by_side(
+                || redis_benchmark(rp, test, pipeline),
+                || redis_benchmark(cp, test, pipeline),
+            );
             let ratio = if rm > 0.0 { cm / rm } else { 0.0 };
             ratios.push(ratio);
             println!("{test:<6} {pipeline:>3} {rm:>14.0} {cm:>14.0} {ratio:>7.2}");

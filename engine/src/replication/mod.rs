@@ -372,6 +372,17 @@ impl Server {
         }
     }
 
+    /// Refuses or closes link `link` of the node at `to`, with Redis's reason.
+    fn refuse(&mut self, to: &str, link: u64, reason: &str) {
+        self.repl.outbox.push((
+            to.into(),
+            PeerMsg::Refused {
+                link,
+                reason: reason.into(),
+            },
+        ));
+    }
+
     fn shift_replid(&mut self) {
         self.repl.replid2 = std::mem::replace(&mut self.repl.replid, self.rng.hex40());
         self.repl.second_offset = self.repl.offset as i64 + 1;
@@ -381,13 +392,7 @@ impl Server {
     /// learn the new history), as Redis's `disconnectSlaves`.
     fn drop_replicas(&mut self, reason: &str) {
         for (addr, r) in std::mem::take(&mut self.repl.replicas) {
-            self.repl.outbox.push((
-                addr,
-                PeerMsg::Refused {
-                    link: r.link,
-                    reason: reason.into(),
-                },
-            ));
+            self.refuse(&addr, r.link, reason);
         }
     }
 
@@ -513,13 +518,7 @@ impl Server {
                     // An ACK on a link this node does not know (it restarted,
                     // or dropped the replica): refuse it, as a TCP reset
                     // would, so the replica reconnects and resyncs.
-                    self.repl.outbox.push((
-                        from.into(),
-                        PeerMsg::Refused {
-                            link,
-                            reason: "Connection reset by peer".into(),
-                        },
-                    ));
+                    self.refuse(from, link, "Connection reset by peer");
                     return;
                 };
                 if offset > r.ack_offset || offset >= mine {
@@ -697,13 +696,11 @@ impl Server {
         events: &mut Vec<NodeEvent>,
     ) {
         if self.repl.is_replica() && !self.repl.link_up() {
-            self.repl.outbox.push((
-                from.into(),
-                PeerMsg::Refused {
-                    link,
-                    reason: "NOMASTERLINK Can't SYNC while not connected with my master".into(),
-                },
-            ));
+            self.refuse(
+                from,
+                link,
+                "NOMASTERLINK Can't SYNC while not connected with my master",
+            );
             return;
         }
         let r = &self.repl;
@@ -936,13 +933,7 @@ impl Server {
                     events,
                     format!("Disconnecting timedout replica (streaming sync): {addr}"),
                 );
-                self.repl.outbox.push((
-                    addr,
-                    PeerMsg::Refused {
-                        link: r.link,
-                        reason: "timeout".into(),
-                    },
-                ));
+                self.refuse(&addr, r.link, "timeout");
             }
         }
     }
