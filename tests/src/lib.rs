@@ -151,6 +151,11 @@ pub struct MemcachedServer {
 impl MemcachedServer {
     /// `None` when memcached is not installed (`cargo xtask test` installs it).
     pub fn start() -> Option<MemcachedServer> {
+        MemcachedServer::start_with(&[])
+    }
+
+    /// With extra command-line arguments (e.g. `-m 2` for a 2 MB limit).
+    pub fn start_with(extra: &[&str]) -> Option<MemcachedServer> {
         let port = free_port();
         let child = Command::new("memcached")
             // -u only matters (and is required) when running as root.
@@ -168,6 +173,7 @@ impl MemcachedServer {
             // and reclaim items at moments a client cannot observe (an incr
             // then replaces the item instead of updating it in place).
             .args(["-o", "no_lru_crawler,no_lru_maintainer"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
