@@ -11,6 +11,7 @@
 //! `bytes`. Nothing persists, replicates or snapshots: by design, as in
 //! ElastiCache for Memcached.
 
+pub mod client;
 pub mod hashing;
 mod meta;
 pub mod slabs;
