@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::memcached::{ClusterConfig, McView};
 use crate::{ConnId, Millis, NodeEvent, NodeView, PeerMsg};
 
 /// Page → worker.
@@ -44,6 +45,18 @@ pub enum ToWorker {
         primary: Option<(String, u16)>,
         now: Millis,
     },
+    /// Create a memcached node instead (`memory`: its `-m`, in bytes).
+    InitMemcached {
+        seed: u64,
+        name: String,
+        now: Millis,
+        memory: usize,
+        port: u16,
+    },
+    /// What the node answers to `config get cluster` from now on.
+    Cluster {
+        config: ClusterConfig,
+    },
 }
 
 /// Worker → page.
@@ -64,6 +77,10 @@ pub enum FromWorker {
     },
     View {
         view: NodeView,
+    },
+    /// A memcached node's view.
+    McView {
+        view: McView,
     },
     /// A message for another node: the router delivers it (or loses it).
     ToPeer {

@@ -9,24 +9,56 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use cachelab_engine::memcached::McNode;
 use cachelab_engine::wire::{FromWorker, ToWorker};
-use cachelab_engine::{Input, Node, Output};
+use cachelab_engine::{Input, Machine, Node, Output};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
+/// The node a worker hosts: a Redis node or a memcached node.
+pub enum Hosted {
+    Redis(Node),
+    Memcached(McNode),
+}
+
+impl Hosted {
+    fn machine(&mut self) -> &mut dyn Machine {
+        match self {
+            Hosted::Redis(n) => n,
+            Hosted::Memcached(n) => n,
+        }
+    }
+}
+
 /// Applies one message to the node and returns what to post back.
-pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
+pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
     let mut out = Vec::new();
     let local = "127.0.0.1:6379".to_string();
     match msg {
         ToWorker::Init { seed, name: _, now } => {
             let mut n = Node::new(seed);
             n.start(now, 6379);
-            *node = Some(n);
+            *node = Some(Hosted::Redis(n));
+        }
+        ToWorker::InitMemcached {
+            seed,
+            name: _,
+            now,
+            memory,
+            port,
+        } => {
+            let mut n = McNode::with_memory(seed, memory);
+            n.start(now, port);
+            *node = Some(Hosted::Memcached(n));
+        }
+        ToWorker::Cluster { config } => {
+            if let Some(Hosted::Memcached(n)) = node {
+                n.cluster = Some(config);
+            }
         }
         ToWorker::Open { conn, now } => {
             if let Some(n) = node {
-                n.handle(
+                n.machine().handle(
                     now,
                     Input::ConnOpened {
                         conn,
@@ -38,7 +70,7 @@ pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
         }
         ToWorker::Bytes { conn, bytes, now } => {
             if let Some(n) = node {
-                n.handle(
+                n.machine().handle(
                     now,
                     Input::ClientBytes {
                         conn,
@@ -49,27 +81,28 @@ pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
         }
         ToWorker::Close { conn, now } => {
             if let Some(n) = node {
-                n.handle(now, Input::ConnClosed { conn });
+                n.machine().handle(now, Input::ConnClosed { conn });
             }
         }
         ToWorker::Tick { now } => {
             if let Some(n) = node {
-                n.handle(now, Input::Tick);
+                n.machine().handle(now, Input::Tick);
             }
         }
         ToWorker::Peer { from, msg, now } => {
             if let Some(n) = node {
-                n.handle(now, Input::Peer { from: &from, msg });
+                n.machine().handle(now, Input::Peer { from: &from, msg });
             }
         }
         ToWorker::ReplicaOf { primary, now } => {
             if let Some(n) = node {
-                n.replicaof(now, primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
+                n.machine()
+                    .replicaof(now, primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
             }
         }
     }
     if let Some(n) = node {
-        while let Some(o) = n.poll_output() {
+        while let Some(o) = n.machine().poll_output() {
             out.push(match o {
                 Output::ToClient { conn, bytes } => FromWorker::Reply { conn, bytes },
                 Output::CloseConn { conn } => FromWorker::Closed { conn },
@@ -77,7 +110,10 @@ pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
                 Output::ToPeer { to, msg } => FromWorker::ToPeer { to, msg },
             });
         }
-        out.push(FromWorker::View { view: n.view() });
+        out.push(match n {
+            Hosted::Redis(n) => FromWorker::View { view: n.view() },
+            Hosted::Memcached(n) => FromWorker::McView { view: n.view() },
+        });
     }
     out
 }
@@ -86,7 +122,7 @@ pub fn step(node: &mut Option<Node>, msg: ToWorker) -> Vec<FromWorker> {
 pub fn worker_main() -> Result<(), JsValue> {
     console_error_panic_hook::set_once();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().dyn_into()?;
-    let node: Rc<RefCell<Option<Node>>> = Rc::new(RefCell::new(None));
+    let node: Rc<RefCell<Option<Hosted>>> = Rc::new(RefCell::new(None));
     let post_scope = scope.clone();
     let post = move |m: &FromWorker| {
         if let Ok(v) = serde_wasm_bindgen::to_value(m) {
@@ -188,6 +224,53 @@ mod tests {
             },
         );
         assert_eq!(replies(&out), b"$-1\r\n");
+    }
+
+    #[test]
+    fn a_worker_hosts_a_memcached_node_and_its_cluster_config() {
+        let mut node = None;
+        let c = ConnId(1);
+        step(
+            &mut node,
+            ToWorker::InitMemcached {
+                seed: 7,
+                name: "mc-0001".into(),
+                now: Millis(1_000_000),
+                memory: 64 << 20,
+                port: 11211,
+            },
+        );
+        step(
+            &mut node,
+            ToWorker::Cluster {
+                config: cachelab_engine::memcached::ClusterConfig {
+                    version: 3,
+                    nodes: vec![("a".into(), "10.0.0.1".into(), 11211)],
+                },
+            },
+        );
+        step(
+            &mut node,
+            ToWorker::Open {
+                conn: c,
+                now: Millis(1_000_000),
+            },
+        );
+        let out = step(
+            &mut node,
+            ToWorker::Bytes {
+                conn: c,
+                bytes: b"set a 0 0 1\r\nx\r\nget a\r\nconfig get cluster\r\n".to_vec(),
+                now: Millis(1_000_000),
+            },
+        );
+        assert_eq!(
+            replies(&out),
+            b"STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nCONFIG cluster 0 19\r\n3\na|10.0.0.1|11211\n\r\nEND\r\n"
+        );
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, FromWorker::McView { view } if view.items == 1)));
     }
 
     /// Determinism across platforms: the simulator replays the golden seed

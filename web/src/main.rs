@@ -7,6 +7,8 @@
 //! connects through an endpoint, as an application would, and reconnects
 //! through DNS when its node goes away.
 
+mod mcrouter;
+mod memcached;
 mod router;
 
 use std::cell::RefCell;
@@ -521,12 +523,22 @@ fn App() -> impl IntoView {
         .into_any()
     };
 
+    let mc_active = RwSignal::new(false);
     view! {
         <header>
             <h1>"cachelab"</h1>
-            <p class="tagline">"An ElastiCache replication group in your browser: every node is a real engine in its own Web Worker; every message between them passes through this page."</p>
+            <p class="tagline">"ElastiCache in your browser: every node is a real engine in its own Web Worker; every message between them passes through this page."</p>
+            <nav class="tabs" role="tablist" aria-label="Engine">
+                <button role="tab" id="tab-redis" aria-selected=move || (!mc_active.get()).to_string() class:active=move || !mc_active.get() on:click=move |_| mc_active.set(false)
+                    title="A replication group: one primary, read replicas, Multi-AZ failover">"Redis · replication group"</button>
+                <button role="tab" id="tab-memcached" aria-selected=move || mc_active.get().to_string() class:active=move || mc_active.get() on:click=move |_| mc_active.set(true)
+                    title="A Memcached cluster: nodes the client spreads keys over, no replication">"Memcached · cluster"</button>
+            </nav>
         </header>
-        <main>
+        <div style:display=move || if mc_active.get() { "block" } else { "none" }>
+            <memcached::MemcachedView active=mc_active />
+        </div>
+        <main style:display=move || if mc_active.get() { "none" } else { "grid" }>
             <div class="left">
                 <section class="console-pane" aria-label="Console">
                     <div class="console-head">

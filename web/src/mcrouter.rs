@@ -1,0 +1,646 @@
+//! The Memcached cluster's router: one module Web Worker per memcached node
+//! (an `McNode`), and the application in front of them — the engine's
+//! auto-discovery client ([`Discovery`] + [`McClient`]) running a
+//! [`CacheAside`] workload against a database whose load it meters.
+//!
+//! Also plays ElastiCache's side: the cluster's node list and its
+//! configuration version (pushed to every node, which answers
+//! `config get cluster` with it), node failure, replacement (empty, same
+//! endpoint), add and remove. Holds no copy of node data: item counts come
+//! from the workers' `McView`s, the ring from the client.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+use cachelab_engine::memcached::client::{
+    CacheAside, Discovery, Distribution, FailurePolicy, McClient, CONFIG_REQUEST,
+};
+use cachelab_engine::memcached::{ClusterConfig, McView, LIMIT_MAXBYTES};
+use cachelab_engine::wire::{FromWorker, ToWorker};
+use cachelab_engine::{ConnId, Millis};
+use wasm_bindgen::prelude::*;
+use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+
+/// The application's connection to each node, and the console's.
+const APP: ConnId = ConnId(1);
+pub const CONSOLE: ConnId = ConnId(2);
+/// How often auto discovery polls the configuration endpoint (AWS's
+/// clients: about once a minute).
+pub const POLL_MS: u64 = 60_000;
+/// Reads per second the database serves comfortably.
+pub const DB_CAPACITY: u64 = 40;
+/// The cluster limit (nodes per cluster), a setting as in ElastiCache.
+pub const MAX_NODES: usize = 60;
+/// A node's memory in the browser (`-m`): small, so eviction can be seen.
+const NODE_MEMORY: usize = LIMIT_MAXBYTES;
+
+pub type Inbox = Rc<dyn Fn(usize, FromWorker)>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    /// Serving.
+    Available,
+    /// Its process died; still listed in the configuration.
+    Failed,
+}
+
+pub struct McNodeInfo {
+    /// Node id as ElastiCache numbers them: 0001, 0002, …
+    pub id: String,
+    /// Endpoint host name and address.
+    pub host: String,
+    pub addr: String,
+    pub az: String,
+    pub state: NodeState,
+    /// A hue for the ring, fixed per node.
+    pub hue: u32,
+    pub view: Option<McView>,
+    /// Virtual time it was (re)launched: empty since then.
+    pub since: Millis,
+}
+
+struct Link {
+    worker: Worker,
+    ready: bool,
+    pending: VecDeque<ToWorker>,
+    _onmessage: Closure<dyn FnMut(MessageEvent)>,
+}
+
+/// What a request to a node was, so its reply can be cut out of the stream.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Waiting {
+    Get(u64),
+    Set(u64),
+    Config,
+}
+
+/// The share of keys that moved when the node list changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Moved {
+    pub what: String,
+    pub from: usize,
+    pub to: usize,
+    pub ketama: f64,
+    pub modulo: f64,
+}
+
+pub struct McRouter {
+    pub now: Millis,
+    pub nodes: Vec<McNodeInfo>,
+    links: BTreeMap<usize, Link>,
+    /// What the configuration endpoint answers.
+    pub config: ClusterConfig,
+    pub discovery: Discovery,
+    pub client: McClient,
+    pub workload: CacheAside,
+    pub workload_on: bool,
+    next_poll: Millis,
+    waiting: BTreeMap<usize, VecDeque<Waiting>>,
+    bufs: BTreeMap<usize, Vec<u8>>,
+    /// Console replies by node slot (raw bytes).
+    pub console_out: VecDeque<(usize, Vec<u8>)>,
+    /// Items per node each virtual second: (t, [(slot, items)]).
+    pub items_history: VecDeque<(u64, Vec<(usize, usize)>)>,
+    pub events: VecDeque<(Millis, String)>,
+    pub moved: Option<Moved>,
+    inbox: Inbox,
+    weak: std::rc::Weak<RefCell<McRouter>>,
+    next_id: usize,
+    seeds: u64,
+    start: Millis,
+}
+
+pub type SharedMcRouter = Rc<RefCell<McRouter>>;
+
+const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+const HUES: [u32; 12] = [275, 190, 30, 320, 160, 250, 60, 300, 210, 15, 120, 345];
+
+fn post(worker: &Worker, msg: &ToWorker) {
+    if let Ok(v) = serde_wasm_bindgen::to_value(msg) {
+        let _ = worker.post_message(&v);
+    }
+}
+
+/// The length of the first complete reply in `buf` for `w`, if complete.
+fn reply_len(buf: &[u8], w: Waiting) -> Option<usize> {
+    let line_end = |from: usize| {
+        buf[from..]
+            .windows(2)
+            .position(|x| x == b"\r\n")
+            .map(|p| from + p + 2)
+    };
+    match w {
+        Waiting::Set(_) => line_end(0),
+        // VALUE lines with their data blocks, then END; or one error line.
+        Waiting::Get(_) | Waiting::Config => {
+            let mut pos = 0;
+            loop {
+                let end = line_end(pos)?;
+                let line = &buf[pos..end - 2];
+                if line == b"END" {
+                    return Some(end);
+                }
+                let mut parts = line.split(|&b| b == b' ');
+                let head = parts.next()?;
+                if head == b"VALUE" || head == b"CONFIG" {
+                    let n: usize = std::str::from_utf8(parts.nth(2)?).ok()?.parse().ok()?;
+                    pos = end + n + 2;
+                    if pos > buf.len() {
+                        return None;
+                    }
+                } else {
+                    return Some(end);
+                }
+            }
+        }
+    }
+}
+
+impl McRouter {
+    pub fn spawn(n: usize, start: Millis, inbox: Inbox) -> SharedMcRouter {
+        let r = Rc::new(RefCell::new(McRouter {
+            now: start,
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            config: ClusterConfig::default(),
+            discovery: Discovery::default(),
+            client: McClient::new(Distribution::Ketama, FailurePolicy::KeepListed),
+            workload: CacheAside::new(11, 3_000, 100, 0),
+            workload_on: true,
+            next_poll: start,
+            waiting: BTreeMap::new(),
+            bufs: BTreeMap::new(),
+            console_out: VecDeque::new(),
+            items_history: VecDeque::new(),
+            events: VecDeque::new(),
+            moved: None,
+            inbox,
+            weak: std::rc::Weak::new(),
+            next_id: 1,
+            seeds: 0,
+            start,
+        }));
+        r.borrow_mut().weak = Rc::downgrade(&r);
+        {
+            let mut r = r.borrow_mut();
+            for _ in 0..n {
+                r.create_node();
+            }
+            r.config.version = 1;
+            r.event(format!("Cache cluster created with {n} nodes"));
+            r.publish();
+        }
+        r
+    }
+
+    fn event(&mut self, text: String) {
+        self.events.push_back((self.now, text));
+        while self.events.len() > 50 {
+            self.events.pop_front();
+        }
+    }
+
+    fn create_node(&mut self) -> usize {
+        let i = self.next_id;
+        self.next_id += 1;
+        let slot = self.nodes.len();
+        let az = AZS[(i - 1) % AZS.len()].to_string();
+        let host = format!("demo-mc.x1y2z3.{i:04}.use1.cache.amazonaws.com");
+        let addr = format!("10.0.{}.{}:11211", (i - 1) % 3, 10 + i);
+        self.nodes.push(McNodeInfo {
+            id: format!("{i:04}"),
+            host: host.clone(),
+            addr: addr.clone(),
+            az,
+            state: NodeState::Available,
+            hue: HUES[(i - 1) % HUES.len()],
+            view: None,
+            since: self.now,
+        });
+        self.config.nodes.push((
+            host,
+            addr.split(':').next().unwrap_or("").to_string(),
+            11211,
+        ));
+        self.launch(slot);
+        slot
+    }
+
+    fn launch(&mut self, slot: usize) {
+        self.terminate(slot);
+        let opts = WorkerOptions::new();
+        opts.set_type(WorkerType::Module);
+        opts.set_name(&self.nodes[slot].id);
+        let Ok(worker) = Worker::new_with_options("./worker.js", &opts) else {
+            web_sys::console::error_1(&"cachelab: cannot start a worker".into());
+            return;
+        };
+        let weak = self.weak.clone();
+        let inbox = self.inbox.clone();
+        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let Ok(msg) = serde_wasm_bindgen::from_value::<FromWorker>(ev.data()) else {
+                return;
+            };
+            let Some(r) = weak.upgrade() else {
+                return;
+            };
+            match &msg {
+                FromWorker::Ready => r.borrow_mut().mark_ready(slot),
+                FromWorker::McView { view } => {
+                    if let Some(n) = r.borrow_mut().nodes.get_mut(slot) {
+                        n.view = Some(view.clone());
+                    }
+                }
+                FromWorker::Reply { conn, bytes } => {
+                    r.borrow_mut().on_bytes(slot, *conn, bytes);
+                }
+                _ => {}
+            }
+            inbox(slot, msg);
+        });
+        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        self.seeds += 1;
+        let mut pending = VecDeque::new();
+        pending.push_back(ToWorker::InitMemcached {
+            seed: 0x11211 + self.seeds,
+            name: self.nodes[slot].id.clone(),
+            now: self.now,
+            memory: NODE_MEMORY,
+            port: 11211,
+        });
+        pending.push_back(ToWorker::Cluster {
+            config: self.config.clone(),
+        });
+        for conn in [APP, CONSOLE] {
+            pending.push_back(ToWorker::Open {
+                conn,
+                now: self.now,
+            });
+        }
+        self.links.insert(
+            slot,
+            Link {
+                worker,
+                ready: false,
+                pending,
+                _onmessage: onmessage,
+            },
+        );
+        self.nodes[slot].state = NodeState::Available;
+        self.nodes[slot].view = None;
+        self.nodes[slot].since = self.now;
+        self.waiting.remove(&slot);
+        self.bufs.remove(&slot);
+    }
+
+    fn terminate(&mut self, slot: usize) {
+        if let Some(l) = self.links.remove(&slot) {
+            l.worker.terminate();
+        }
+        // What it owed the application fails.
+        let now = self.now;
+        for w in self.waiting.remove(&slot).unwrap_or_default() {
+            if let Waiting::Get(id) = w {
+                self.workload.on_reply(now, id, None);
+            }
+        }
+        self.bufs.remove(&slot);
+    }
+
+    fn mark_ready(&mut self, slot: usize) {
+        if let Some(l) = self.links.get_mut(&slot) {
+            l.ready = true;
+            while let Some(m) = l.pending.pop_front() {
+                post(&l.worker, &m);
+            }
+        }
+    }
+
+    fn send(&mut self, slot: usize, msg: ToWorker) -> bool {
+        let Some(l) = self.links.get_mut(&slot) else {
+            return false;
+        };
+        if l.ready {
+            post(&l.worker, &msg);
+        } else {
+            l.pending.push_back(msg);
+        }
+        true
+    }
+
+    fn slot_of(&self, addr: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.addr == addr)
+    }
+
+    /// Pushes the configuration to every running node.
+    fn publish(&mut self) {
+        let cfg = self.config.clone();
+        let slots: Vec<usize> = self.links.keys().copied().collect();
+        for s in slots {
+            self.send(
+                s,
+                ToWorker::Cluster {
+                    config: cfg.clone(),
+                },
+            );
+        }
+    }
+
+    /// Bytes from a node: the console's are shown; the application's are
+    /// cut into replies for the requests waiting on that node.
+    fn on_bytes(&mut self, slot: usize, conn: ConnId, bytes: &[u8]) {
+        if conn == CONSOLE {
+            self.console_out.push_back((slot, bytes.to_vec()));
+            return;
+        }
+        let buf = self.bufs.entry(slot).or_default();
+        buf.extend_from_slice(bytes);
+        while let Some(&w) = self.waiting.get(&slot).and_then(|q| q.front()) {
+            let buf = self.bufs.entry(slot).or_default();
+            let Some(n) = reply_len(buf, w) else {
+                break;
+            };
+            let reply: Vec<u8> = buf.drain(..n).collect();
+            self.waiting.get_mut(&slot).map(|q| q.pop_front());
+            let now = self.now;
+            match w {
+                Waiting::Get(id) => {
+                    self.workload.on_reply(now, id, Some(&reply));
+                    self.flush_queued();
+                }
+                Waiting::Set(_) => {}
+                Waiting::Config => {
+                    if self.discovery.on_reply(&reply) {
+                        self.client.set_config(&self.discovery.config);
+                        let v = self.discovery.config.version;
+                        self.event(format!(
+                            "Auto discovery: configuration version {v}, {} nodes",
+                            self.discovery.config.nodes.len()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends what the workload queued (the sets after misses).
+    fn flush_queued(&mut self) {
+        for r in self.workload.take_queued() {
+            self.app_request(r.id, &r.node, r.bytes, Waiting::Set(r.id));
+        }
+    }
+
+    fn app_request(&mut self, id: u64, node: &str, bytes: Vec<u8>, w: Waiting) {
+        let now = self.now;
+        let alive = self.slot_of(node).filter(|&s| {
+            self.nodes[s].state == NodeState::Available && self.links.contains_key(&s)
+        });
+        let Some(slot) = alive else {
+            // Connection refused: the node is down.
+            if let Waiting::Get(id) = w {
+                self.workload.on_reply(now, id, None);
+            }
+            if self.client.node_failed(node) {
+                let id = self
+                    .slot_of(node)
+                    .map(|s| self.nodes[s].id.clone())
+                    .unwrap_or_default();
+                self.event(format!(
+                    "Client ejected node {id}: its keys remap to the others"
+                ));
+            }
+            let _ = id;
+            return;
+        };
+        self.waiting.entry(slot).or_default().push_back(w);
+        self.send(
+            slot,
+            ToWorker::Bytes {
+                conn: APP,
+                bytes,
+                now,
+            },
+        );
+    }
+
+    /// Auto discovery asks the configuration endpoint (any live node).
+    pub fn poll_discovery(&mut self) {
+        let live = (0..self.nodes.len())
+            .find(|&s| self.nodes[s].state == NodeState::Available && self.links.contains_key(&s));
+        if let Some(slot) = live {
+            let now = self.now;
+            self.waiting
+                .entry(slot)
+                .or_default()
+                .push_back(Waiting::Config);
+            self.send(
+                slot,
+                ToWorker::Bytes {
+                    conn: APP,
+                    bytes: CONFIG_REQUEST.to_vec(),
+                    now,
+                },
+            );
+        }
+        self.next_poll = self.now.plus(POLL_MS);
+    }
+
+    pub fn console(&mut self, slot: usize, bytes: Vec<u8>) -> bool {
+        let now = self.now;
+        self.nodes
+            .get(slot)
+            .is_some_and(|n| n.state == NodeState::Available)
+            && self.send(
+                slot,
+                ToWorker::Bytes {
+                    conn: CONSOLE,
+                    bytes,
+                    now,
+                },
+            )
+    }
+
+    /// Advances virtual time: the workload's reads, discovery polls, ticks.
+    pub fn advance(&mut self, ms: u64) {
+        let end = self.now.plus(ms);
+        while self.now < end {
+            self.now = self.now.plus(100.min(end.0 - self.now.0));
+            if self.now >= self.next_poll {
+                self.poll_discovery();
+            }
+            if self.workload_on && !self.client.live().is_empty() {
+                let now = self.now;
+                let reqs = self.workload.poll(now, &self.client);
+                for r in reqs {
+                    self.app_request(r.id, &r.node, r.bytes, Waiting::Get(r.id));
+                }
+            }
+            let t = self.now.saturating_sub(self.start) / 1000;
+            if self.items_history.back().map(|h| h.0) != Some(t) {
+                let items = self
+                    .nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let up = n.state == NodeState::Available;
+                        (
+                            i,
+                            if up {
+                                n.view.as_ref().map(|v| v.items).unwrap_or(0)
+                            } else {
+                                0
+                            },
+                        )
+                    })
+                    .collect();
+                self.items_history.push_back((t, items));
+                while self.items_history.len() > 180 {
+                    self.items_history.pop_front();
+                }
+            }
+        }
+        let now = self.now;
+        let slots: Vec<usize> = self.links.keys().copied().collect();
+        for s in slots {
+            self.send(s, ToWorker::Tick { now });
+        }
+    }
+
+    // ---- what the page offers ----
+
+    /// A node fails: its process and data are gone; it stays listed in the
+    /// configuration while ElastiCache replaces it.
+    pub fn kill(&mut self, slot: usize) {
+        if self.nodes[slot].state == NodeState::Failed {
+            return;
+        }
+        self.terminate(slot);
+        self.nodes[slot].state = NodeState::Failed;
+        let id = self.nodes[slot].id.clone();
+        self.event(format!("Cache node {id} failed: its items are lost"));
+    }
+
+    /// ElastiCache replaces the node: a new, empty one at the same endpoint.
+    pub fn replace(&mut self, slot: usize) {
+        let id = self.nodes[slot].id.clone();
+        self.event(format!("Recovering cache nodes {id}"));
+        self.launch(slot);
+        let addr = self.nodes[slot].addr.clone();
+        self.client.node_back(&addr);
+        self.event(format!(
+            "Finished recovery for cache nodes {id} (empty: the cache re-warms)"
+        ));
+    }
+
+    fn mapping(client: &McClient) -> Vec<Option<String>> {
+        (0..10_000)
+            .map(|i| {
+                client
+                    .server_for(format!("item:{i}").as_bytes())
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// The share of 10,000 keys whose node differs between two node lists,
+    /// under ketama and under modulo.
+    fn measure_move(&mut self, what: String, before: &[String], after: &[String]) {
+        let share = |d: Distribution| {
+            let mut a = McClient::new(d, FailurePolicy::KeepListed);
+            a.set_nodes(before.to_vec());
+            let mut b = McClient::new(d, FailurePolicy::KeepListed);
+            b.set_nodes(after.to_vec());
+            let (ma, mb) = (Self::mapping(&a), Self::mapping(&b));
+            ma.iter().zip(&mb).filter(|(x, y)| x != y).count() as f64 / ma.len() as f64
+        };
+        self.moved = Some(Moved {
+            what,
+            from: before.len(),
+            to: after.len(),
+            ketama: share(Distribution::Ketama),
+            modulo: share(Distribution::Modulo),
+        });
+    }
+
+    fn listed(&self) -> Vec<String> {
+        self.config
+            .nodes
+            .iter()
+            .map(|(_, ip, p)| format!("{ip}:{p}"))
+            .collect()
+    }
+
+    pub fn add_node(&mut self) -> Result<(), String> {
+        if self.config.nodes.len() >= MAX_NODES {
+            return Err(format!(
+                "NodeQuotaForClusterExceeded: a cluster has at most {MAX_NODES} nodes"
+            ));
+        }
+        let before = self.listed();
+        let slot = self.create_node();
+        self.config.version += 1;
+        self.publish();
+        let id = self.nodes[slot].id.clone();
+        let az = self.nodes[slot].az.clone();
+        self.event(format!(
+            "Added cache node {id} in availability zone {az} (configuration version {})",
+            self.config.version
+        ));
+        let after = self.listed();
+        self.measure_move(format!("Adding node {id}"), &before, &after);
+        Ok(())
+    }
+
+    pub fn remove_node(&mut self, slot: usize) -> Result<(), String> {
+        if self.config.nodes.len() <= 1 {
+            return Err("InvalidParameterValue: a cluster needs at least one node".into());
+        }
+        let before = self.listed();
+        let ip = self.nodes[slot]
+            .addr
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        self.terminate(slot);
+        self.config.nodes.retain(|(_, i, _)| *i != ip);
+        self.config.version += 1;
+        self.publish();
+        let id = self.nodes[slot].id.clone();
+        self.nodes[slot].state = NodeState::Failed;
+        self.event(format!(
+            "Removed cache node {id} (configuration version {})",
+            self.config.version
+        ));
+        let after = self.listed();
+        self.measure_move(format!("Removing node {id}"), &before, &after);
+        // Drop it from the page once the client no longer lists it.
+        self.nodes[slot].view = None;
+        Ok(())
+    }
+
+    /// Is the node still in the cluster's configuration?
+    pub fn in_config(&self, slot: usize) -> bool {
+        let ip = self.nodes[slot].addr.split(':').next().unwrap_or("");
+        self.config.nodes.iter().any(|(_, i, _)| i == ip)
+    }
+
+    pub fn set_distribution(&mut self, d: Distribution) {
+        self.client.distribution = d;
+    }
+
+    pub fn set_policy(&mut self, p: FailurePolicy) {
+        let nodes = self.client.nodes().to_vec();
+        let dist = self.client.distribution;
+        self.client = McClient::new(dist, p);
+        self.client.set_nodes(nodes);
+    }
+
+    /// Items per live node from the workers, for the mapping check.
+    pub fn slot_for_key(&self, key: &str) -> Option<usize> {
+        self.client
+            .server_for(key.as_bytes())
+            .and_then(|a| self.slot_of(a))
+    }
+}
