@@ -714,6 +714,9 @@ pub trait Machine {
     fn poll_timeout(&self) -> Option<Millis>;
     /// REPLICAOF for engines that replicate; others ignore it.
     fn replicaof(&mut self, _now: Millis, _primary: Option<(&str, u16)>) {}
+    /// The cluster a memcached node describes as a configuration endpoint;
+    /// others ignore it.
+    fn set_cluster(&mut self, _config: crate::memcached::ClusterConfig) {}
 }
 
 impl Machine for Node {

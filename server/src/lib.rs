@@ -62,6 +62,8 @@ pub enum Admin {
     ReplicaOf(Option<(String, u16)>),
     /// Stop serving: the node and its data are gone.
     Stop,
+    /// A memcached node's cluster configuration changed.
+    Cluster(ClusterConfig),
 }
 
 /// Where a node sends what it addresses to the in-process control plane.
@@ -82,6 +84,9 @@ pub struct Options {
     /// answer `config get cluster` as an ElastiCache configuration endpoint.
     pub memcached: bool,
     pub cluster: Option<ClusterConfig>,
+    /// A memcached node's memory limit (`-m`), in bytes; memcached's 64 MB
+    /// when not set.
+    pub memory: Option<usize>,
 }
 
 /// Serves one node on `listener` until `shutdown` completes. Must run inside
@@ -94,7 +99,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let node: Box<dyn Machine> = if opts.memcached {
-        let mut mc = McNode::new(seed());
+        let mut mc = match opts.memory {
+            Some(m) => McNode::with_memory(seed(), m),
+            None => McNode::new(seed()),
+        };
         mc.start(now(), port);
         mc.cluster = opts.cluster.clone();
         Box::new(mc)
@@ -147,6 +155,7 @@ pub async fn serve(
                     Some(Admin::ReplicaOf(primary)) => {
                         s.node.replicaof(now(), primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
                     }
+                    Some(Admin::Cluster(c)) => s.node.set_cluster(c),
                     Some(Admin::Stop) | None => break,
                 }
                 drain(&mut s, None);
@@ -426,43 +435,4 @@ async fn connection(
 }
 
 pub mod group;
-
-/// `--memcached N`: N memcached nodes on consecutive ports from `base`, one
-/// thread each, every node also answering `config get cluster` with the
-/// whole list (version 1). Runs until Ctrl-C.
-pub fn run_memcached(bind: &str, base: u16, n: usize) -> std::io::Result<()> {
-    let host = if bind == "0.0.0.0" { "127.0.0.1" } else { bind };
-    let cluster = ClusterConfig {
-        version: 1,
-        nodes: (0..n)
-            .map(|i| ("localhost".to_string(), host.to_string(), base + i as u16))
-            .collect(),
-    };
-    let mut threads = Vec::new();
-    for i in 0..n {
-        let listener = std::net::TcpListener::bind((bind, base + i as u16))?;
-        let opts = Options {
-            memcached: true,
-            cluster: Some(cluster.clone()),
-            ..Options::default()
-        };
-        println!(
-            "memcached node {} listening on {bind}:{}",
-            i + 1,
-            base + i as u16
-        );
-        threads.push(std::thread::spawn(move || {
-            let _ = run_blocking_with(listener, opts, None, async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-        }));
-    }
-    println!(
-        "configuration endpoint: any node, `config get cluster` (version {})",
-        cluster.version
-    );
-    for t in threads {
-        let _ = t.join();
-    }
-    Ok(())
-}
+pub mod mcluster;

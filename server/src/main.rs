@@ -8,10 +8,12 @@ struct Args {
     replicas: Option<usize>,
     memcached: Option<usize>,
     memcached_port: u16,
+    /// Megabytes per memcached node (memcached's -m).
+    memcached_memory: Option<usize>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--replicas N] [--memcached N [--memcached-port P]]\n  --memcached N: N memcached nodes on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint\n  defaults: --bind 127.0.0.1 --port 6379\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
+    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--replicas N] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  defaults: --bind 127.0.0.1 --port 6379\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
     std::process::exit(2)
 }
 
@@ -22,6 +24,7 @@ fn parse_args() -> Args {
         replicas: None,
         memcached: None,
         memcached_port: 11211,
+        memcached_memory: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -43,6 +46,17 @@ fn parse_args() -> Args {
                     std::process::exit(2);
                 }
                 args.memcached = Some(n);
+            }
+            "--memcached-memory" => {
+                let mb: usize = it
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or_else(|| usage());
+                if mb == 0 {
+                    eprintln!("--memcached-memory: at least 1 MB");
+                    std::process::exit(2);
+                }
+                args.memcached_memory = Some(mb << 20);
             }
             "--memcached-port" => {
                 args.memcached_port = it
@@ -74,7 +88,12 @@ fn parse_args() -> Args {
 fn main() {
     let args = parse_args();
     if let Some(n) = args.memcached {
-        if let Err(e) = cachelab_server::run_memcached(&args.bind, args.memcached_port, n) {
+        if let Err(e) = cachelab_server::mcluster::run(
+            &args.bind,
+            args.memcached_port,
+            n,
+            args.memcached_memory,
+        ) {
             eprintln!("cachelab-server: {e}");
             std::process::exit(1);
         }

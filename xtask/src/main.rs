@@ -107,6 +107,8 @@ pub fn ensure_system() -> Result<()> {
         ("redis-cli", "redis-tools"),
         ("redis-benchmark", "redis-tools"),
         ("memcached", "memcached"),
+        // libmemcached's command-line tools (Debian names them memc*).
+        ("memccp", "libmemcached-tools"),
     ]
     .iter()
     .filter(|(bin, _)| !have(bin))
@@ -162,9 +164,23 @@ pub fn ensure_system() -> Result<()> {
         }
         run(Command::new("python3").args(["-m", "pip", "install", "-q", "pylibmc==1.6.3"]))?;
     }
-    if !root()
-        .join("tests/e2e/node_modules/@playwright/test")
-        .exists()
+    // pymemcache: an unmodified Python client against `--memcached`.
+    let pymemcache = Command::new("python3")
+        .args(["-c", "import pymemcache"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !pymemcache {
+        if !is_root() {
+            return Err(
+                "missing pymemcache; install it with: python3 -m pip install pymemcache==4.0.0"
+                    .into(),
+            );
+        }
+        run(Command::new("python3").args(["-m", "pip", "install", "-q", "pymemcache==4.0.0"]))?;
+    }
+    let modules = root().join("tests/e2e/node_modules");
+    if !modules.join("@playwright/test").exists() || !modules.join("memcached-elasticache").exists()
     {
         run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])

@@ -1717,6 +1717,9 @@ impl Machine for McNode {
     fn poll_timeout(&self) -> Option<Millis> {
         McNode::poll_timeout(self)
     }
+    fn set_cluster(&mut self, config: ClusterConfig) {
+        self.cluster = Some(config);
+    }
 }
 
 #[cfg(test)]
