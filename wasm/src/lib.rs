@@ -17,15 +17,15 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 /// The node a worker hosts: a Redis node or a memcached node.
 pub enum Hosted {
-    Redis(Node),
-    Memcached(McNode),
+    Redis(Box<Node>),
+    Memcached(Box<McNode>),
 }
 
 impl Hosted {
     fn machine(&mut self) -> &mut dyn Machine {
         match self {
-            Hosted::Redis(n) => n,
-            Hosted::Memcached(n) => n,
+            Hosted::Redis(n) => n.as_mut(),
+            Hosted::Memcached(n) => n.as_mut(),
         }
     }
 }
@@ -38,7 +38,7 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
         ToWorker::Init { seed, name: _, now } => {
             let mut n = Node::new(seed);
             n.start(now, 6379);
-            *node = Some(Hosted::Redis(n));
+            *node = Some(Hosted::Redis(Box::new(n)));
         }
         ToWorker::InitMemcached {
             seed,
@@ -49,7 +49,7 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
         } => {
             let mut n = McNode::with_memory(seed, memory);
             n.start(now, port);
-            *node = Some(Hosted::Memcached(n));
+            *node = Some(Hosted::Memcached(Box::new(n)));
         }
         ToWorker::Cluster { config } => {
             if let Some(Hosted::Memcached(n)) = node {
