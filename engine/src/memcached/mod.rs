@@ -825,15 +825,24 @@ impl McNode {
     fn pull_tail(&mut self, id: usize, evict: bool) -> usize {
         let now = unix(self.now);
         let mut removed = 0;
-        let tail: Vec<Vec<u8>> = self.lrus[id].values().take(5).cloned().collect();
-        for key in tail {
+        // Up to five items from the tail; `skip` steps over a locked one.
+        let mut skip = 0;
+        for _ in 0..5 {
+            let Some(key) = self.lrus[id].values().nth(skip) else {
+                break;
+            };
             // memcached's item_trylock fails on a key whose lock is held.
             if self.held.as_deref() == Some(key.as_slice()) {
+                skip += 1;
                 continue;
             }
-            let it = &self.items[&key];
+            let it = &self.items[key];
             let dead = it.expire.is_some_and(|e| e < now) || self.is_flushed(it);
             let (fetched, time, has_exp) = (it.fetched, it.time, it.expire.is_some());
+            if !dead && !evict {
+                break;
+            }
+            let key = key.clone();
             let st = &mut self.slabs.classes[id].stats;
             if dead {
                 st.reclaimed += 1;
@@ -844,18 +853,16 @@ impl McNode {
                 removed += 1;
                 continue;
             }
-            if evict {
-                st.evicted += 1;
-                st.evicted_time = now - time;
-                if has_exp {
-                    st.evicted_nonzero += 1;
-                }
-                if !fetched {
-                    st.evicted_unfetched += 1;
-                }
-                self.unlink(&key);
-                removed += 1;
+            st.evicted += 1;
+            st.evicted_time = now - time;
+            if has_exp {
+                st.evicted_nonzero += 1;
             }
+            if !fetched {
+                st.evicted_unfetched += 1;
+            }
+            self.unlink(&key);
+            removed += 1;
             break;
         }
         removed
@@ -882,9 +889,12 @@ impl McNode {
 
     /// memcached's `do_store_item`, given the uploaded data.
     fn store(&mut self, st: PendingStore, data: Vec<u8>) -> StoreResult {
-        let exists = self
-            .live(&st.key)
-            .map(|it| (it.cas, it.data.clone(), it.flags, it.expire, it.mem.clone()));
+        // The old value is copied only when it is to be joined.
+        let joins = matches!(st.kind, StoreKind::Append | StoreKind::Prepend);
+        let exists = self.live(&st.key).map(|it| {
+            let data = if joins { it.data.clone() } else { Vec::new() };
+            (it.cas, data, it.flags, it.expire, it.mem.clone())
+        });
         let key_binary = st.meta.as_ref().is_some_and(|m| m.key_binary);
         let mut item = meta::new_item(st.flags, st.expire, data, key_binary, st.mem);
         let Some((old_cas, old_data, old_flags, old_expire, old_mem)) = exists else {
