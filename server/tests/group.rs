@@ -8,17 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-fn free_base() -> u16 {
-    // Three consecutive free ports.
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 60000 && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
-            return p;
-        }
-    }
-}
+mod common;
+use common::{free_base, wait_until};
 
 /// One inline command and its reply (simple, error, integer or bulk).
 fn call(port: u16, cmd: &str) -> Option<String> {
@@ -56,20 +47,9 @@ fn call(port: u16, cmd: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_killed_primary_fails_over_natively() {
-    let base = free_base();
+    let base = free_base(3);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cachelab-server"))
         .args(["--port", &base.to_string(), "--replicas", "2"])
         .stdin(Stdio::piped())

@@ -115,6 +115,31 @@ impl Ours {
     }
 }
 
+/// A connection to the real memcached, and `node` started as a twin.
+fn pair(server: &MemcachedServer, mut node: McNode) -> (Real, Ours) {
+    let real = Real(
+        TcpStream::connect(("127.0.0.1", server.port)).unwrap(),
+        server.port,
+    );
+    real.0.set_nodelay(true).unwrap();
+    node.start(wall_now(), server.port);
+    node.handle(
+        wall_now(),
+        Input::ConnOpened {
+            conn: ConnId(1),
+            peer: "t".into(),
+            local: "t".into(),
+        },
+    );
+    (
+        real,
+        Ours {
+            node,
+            conn: ConnId(1),
+        },
+    )
+}
+
 /// Keeps `stats` lines comparable: names always; values only for counters
 /// both servers must agree on.
 fn normalise(reply: &[u8]) -> Vec<u8> {
@@ -486,24 +511,7 @@ fn random_text_commands_match_memcached() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20_000);
-    let mut real = Real(
-        TcpStream::connect(("127.0.0.1", server.port)).unwrap(),
-        server.port,
-    );
-    real.0.set_nodelay(true).unwrap();
-    let mut ours = Ours {
-        node: McNode::new(seed),
-        conn: ConnId(1),
-    };
-    ours.node.start(wall_now(), server.port);
-    ours.node.handle(
-        wall_now(),
-        Input::ConnOpened {
-            conn: ConnId(1),
-            peer: "t".into(),
-            local: "t".into(),
-        },
-    );
+    let (mut real, mut ours) = pair(&server, McNode::new(seed));
     let mut rng = Rng::new(seed);
     let mut cas_seen = 0;
     for i in 0..total {
@@ -621,24 +629,7 @@ fn eviction_per_slab_class_matches_memcached() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
-    let mut real = Real(
-        TcpStream::connect(("127.0.0.1", server.port)).unwrap(),
-        server.port,
-    );
-    real.0.set_nodelay(true).unwrap();
-    let mut ours = Ours {
-        node: McNode::with_memory(seed, 4 << 20),
-        conn: ConnId(1),
-    };
-    ours.node.start(wall_now(), server.port);
-    ours.node.handle(
-        wall_now(),
-        Input::ConnOpened {
-            conn: ConnId(1),
-            peer: "t".into(),
-            local: "t".into(),
-        },
-    );
+    let (mut real, mut ours) = pair(&server, McNode::with_memory(seed, 4 << 20));
     let mut rng = Rng::new(seed);
     let sizes = [40, 90, 300, 700, 2_000, 9_000, 40_000];
     let mut hits = 0;

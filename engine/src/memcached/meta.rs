@@ -136,6 +136,36 @@ fn meta_key(p: &mut Vec<u8>, key: &[u8], binary: bool) {
     }
 }
 
+/// The `O` (opaque) and `k` (key) return flags, echoed in the order given;
+/// other flags are left to the caller.
+fn echo(p: &mut Vec<u8>, t: &[u8], key: &[u8], binary: bool) -> Result<(), &'static [u8]> {
+    match t[0] {
+        b'O' if t.len() > MAX_OPAQUE => return Err(b"CLIENT_ERROR opaque token too long"),
+        b'O' => {
+            p.push(b' ');
+            p.extend_from_slice(t);
+        }
+        b'k' => meta_key(p, key, binary),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The checks every meta command makes before reading its flags: at least
+/// a key, not too long, not too many flags. The token count, or the answer.
+fn head(tokens: &[&[u8]], too_many: &'static [u8]) -> Result<usize, &'static [u8]> {
+    let n = tokens.len().min(MAX_TOKENS - 1);
+    if n < 2 {
+        Err(b"ERROR")
+    } else if tokens[1].len() > KEY_MAX {
+        Err(BAD_FORMAT)
+    } else if n + 1 > MAX_OPT {
+        Err(too_many)
+    } else {
+        Ok(n)
+    }
+}
+
 fn line(out: &mut Vec<u8>, text: &[u8]) {
     out.extend_from_slice(text);
     out.extend_from_slice(b"\r\n");
@@ -255,16 +285,10 @@ impl McNode {
     }
 
     fn mg(&mut self, tokens: &[&[u8]], out: &mut Vec<u8>) {
-        let n = tokens.len().min(MAX_TOKENS - 1);
-        if n < 2 {
-            return line(out, b"ERROR");
-        }
-        if tokens[1].len() > KEY_MAX {
-            return line(out, BAD_FORMAT);
-        }
-        if n + 1 > MAX_OPT {
-            return line(out, b"CLIENT_ERROR options flags are too long");
-        }
+        let n = match head(tokens, b"CLIENT_ERROR options flags are too long") {
+            Ok(n) => n,
+            Err(e) => return line(out, e),
+        };
         let f = match self.preparse(&tokens[..n], 2) {
             Ok(f) => f,
             Err(e) => return line(out, e),
@@ -288,16 +312,8 @@ impl McNode {
             self.stats.cmd_get += 1;
             let mut p = b"EN".to_vec();
             for t in &tokens[2..n] {
-                match t[0] {
-                    b'O' if t.len() > MAX_OPAQUE => {
-                        return line(out, b"CLIENT_ERROR opaque token too long");
-                    }
-                    b'O' => {
-                        p.push(b' ');
-                        p.extend_from_slice(t);
-                    }
-                    b'k' => meta_key(&mut p, &key, f.key_binary),
-                    _ => {}
+                if let Err(e) = echo(&mut p, t, &key, f.key_binary) {
+                    return line(out, e);
                 }
             }
             if !f.no_reply {
@@ -340,15 +356,11 @@ impl McNode {
                     b'f' => p.extend_from_slice(format!(" f{}", it.flags).as_bytes()),
                     b'l' => p.extend_from_slice(format!(" l{}", (now - it.time) as u32).as_bytes()),
                     b'h' => p.extend_from_slice(if it.fetched { b" h1" } else { b" h0" }),
-                    b'O' if t.len() > MAX_OPAQUE => {
-                        return line(out, b"CLIENT_ERROR opaque token too long");
+                    _ => {
+                        if let Err(e) = echo(&mut p, t, &key, it.key_binary) {
+                            return line(out, e);
+                        }
                     }
-                    b'O' => {
-                        p.push(b' ');
-                        p.extend_from_slice(t);
-                    }
-                    b'k' => meta_key(&mut p, &key, it.key_binary),
-                    _ => {}
                 }
             }
             if it.token_sent {
@@ -385,16 +397,11 @@ impl McNode {
     }
 
     fn ms(&mut self, conn: ConnId, tokens: &[&[u8]], out: &mut Vec<u8>) {
-        let n = tokens.len().min(MAX_TOKENS - 1);
-        if n < 2 {
-            return line(out, b"ERROR");
-        }
-        if tokens[1].len() > KEY_MAX || n == 2 {
-            return line(out, BAD_FORMAT);
-        }
-        if n + 1 > MAX_OPT {
-            return line(out, b"CLIENT_ERROR options flags too long");
-        }
+        let n = match head(tokens, b"CLIENT_ERROR options flags too long") {
+            Ok(2) => return line(out, BAD_FORMAT),
+            Ok(n) => n,
+            Err(e) => return line(out, e),
+        };
         let len = match strtol(tokens[2]) {
             Some(l) if (0..=i32::MAX - 2).contains(&l) => l as usize,
             _ => return line(out, BAD_FORMAT),
@@ -514,33 +521,25 @@ impl McNode {
         }
     }
 
+    /// md and ma: the shared start, then the flags.
+    fn meta_flags(&self, tokens: &[&[u8]]) -> Result<(usize, Flags), &'static [u8]> {
+        let n = head(tokens, b"CLIENT_ERROR options flags too long")?;
+        match self.preparse(&tokens[..n], 2) {
+            Ok(f) => Ok((n, f)),
+            Err(_) => Err(b"CLIENT_ERROR invalid or duplicate flag"),
+        }
+    }
+
     fn md(&mut self, tokens: &[&[u8]], out: &mut Vec<u8>) {
-        let n = tokens.len().min(MAX_TOKENS - 1);
-        if n < 2 {
-            return line(out, b"ERROR");
-        }
-        if tokens[1].len() > KEY_MAX {
-            return line(out, BAD_FORMAT);
-        }
-        if n + 1 > MAX_OPT {
-            return line(out, b"CLIENT_ERROR options flags too long");
-        }
-        let Ok(f) = self.preparse(&tokens[..n], 2) else {
-            return line(out, b"CLIENT_ERROR invalid or duplicate flag");
+        let (n, f) = match self.meta_flags(tokens) {
+            Ok(x) => x,
+            Err(e) => return line(out, e),
         };
         let key = f.key.clone();
         let mut suffix = Vec::new();
         for t in &tokens[2..n] {
-            match t[0] {
-                b'O' if t.len() > MAX_OPAQUE => {
-                    return line(out, b"CLIENT_ERROR opaque token too long");
-                }
-                b'O' => {
-                    suffix.push(b' ');
-                    suffix.extend_from_slice(t);
-                }
-                b'k' => meta_key(&mut suffix, &key, f.key_binary),
-                _ => {}
+            if let Err(e) = echo(&mut suffix, t, &key, f.key_binary) {
+                return line(out, e);
             }
         }
         let next_cas = self.cas + 1;
@@ -578,18 +577,9 @@ impl McNode {
     }
 
     fn ma(&mut self, tokens: &[&[u8]], out: &mut Vec<u8>) {
-        let n = tokens.len().min(MAX_TOKENS - 1);
-        if n < 2 {
-            return line(out, b"ERROR");
-        }
-        if tokens[1].len() > KEY_MAX {
-            return line(out, BAD_FORMAT);
-        }
-        if n + 1 > MAX_OPT {
-            return line(out, b"CLIENT_ERROR options flags too long");
-        }
-        let Ok(f) = self.preparse(&tokens[..n], 2) else {
-            return line(out, b"CLIENT_ERROR invalid or duplicate flag");
+        let (n, f) = match self.meta_flags(tokens) {
+            Ok(x) => x,
+            Err(e) => return line(out, e),
         };
         let key = f.key.clone();
         let incr = match f.mode {
@@ -668,15 +658,11 @@ impl McNode {
                             }
                         }
                     }
-                    b'O' if t.len() > MAX_OPAQUE => {
-                        return line(out, b"CLIENT_ERROR opaque token too long");
+                    _ => {
+                        if let Err(e) = echo(&mut p, t, &key, f.key_binary) {
+                            return line(out, e);
+                        }
                     }
-                    b'O' => {
-                        p.push(b' ');
-                        p.extend_from_slice(t);
-                    }
-                    b'k' => meta_key(&mut p, &key, f.key_binary),
-                    _ => {}
                 }
             }
             if f.value {
@@ -685,16 +671,8 @@ impl McNode {
             }
         } else {
             for t in &tokens[2..n] {
-                match t[0] {
-                    b'O' if t.len() > MAX_OPAQUE => {
-                        return line(out, b"CLIENT_ERROR opaque token too long");
-                    }
-                    b'O' => {
-                        p.push(b' ');
-                        p.extend_from_slice(t);
-                    }
-                    b'k' => meta_key(&mut p, &key, f.key_binary),
-                    _ => {}
+                if let Err(e) = echo(&mut p, t, &key, f.key_binary) {
+                    return line(out, e);
                 }
             }
         }
