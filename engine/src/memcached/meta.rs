@@ -447,16 +447,7 @@ impl McNode {
         let mem = match self.alloc(&key, f.client_flags, len, false) {
             Ok(mem) => mem,
             Err(e) => {
-                let text: &[u8] = match e {
-                    AllocError::TooLarge => {
-                        self.stats.store_too_large += 1;
-                        b"SERVER_ERROR object too large for cache"
-                    }
-                    AllocError::NoMemory => {
-                        self.stats.store_no_memory += 1;
-                        b"SERVER_ERROR out of memory storing object"
-                    }
-                };
+                let text = self.store_failed(e);
                 // Stale data must not outlive a failed store, whatever the mode.
                 if self.live(&key).is_some() {
                     self.unlink(&key);

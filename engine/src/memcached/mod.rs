@@ -1212,17 +1212,9 @@ impl McNode {
         let mem = match self.alloc(key, flags, len, false) {
             Ok(mem) => mem,
             Err(e) => {
-                let text: &[u8] = match e {
-                    AllocError::TooLarge => {
-                        self.stats.store_too_large += 1;
-                        b"SERVER_ERROR object too large for cache\r\n"
-                    }
-                    AllocError::NoMemory => {
-                        self.stats.store_no_memory += 1;
-                        b"SERVER_ERROR out of memory storing object\r\n"
-                    }
-                };
-                self.reply(out, noreply, text);
+                let mut text = self.store_failed(e).to_vec();
+                text.extend_from_slice(b"\r\n");
+                self.reply(out, noreply, &text);
                 // The data block that follows is read and dropped.
                 self.clients.get_mut(&conn).expect("client exists").swallow = len + 2;
                 if kind == StoreKind::Set && self.live(key).is_some() {
@@ -1248,6 +1240,20 @@ impl McNode {
             mem,
             meta: None,
         });
+    }
+
+    /// Counts a store whose item could not be allocated; memcached's words.
+    fn store_failed(&mut self, e: AllocError) -> &'static [u8] {
+        match e {
+            AllocError::TooLarge => {
+                self.stats.store_too_large += 1;
+                b"SERVER_ERROR object too large for cache"
+            }
+            AllocError::NoMemory => {
+                self.stats.store_no_memory += 1;
+                b"SERVER_ERROR out of memory storing object"
+            }
+        }
     }
 
     /// get/gets, and gat/gats when `touch` carries the new exptime. As
