@@ -84,6 +84,13 @@ test('adding a node: the configuration version goes up, ketama moves about 1/n o
   expect(ketama).toBeLessThan(35);
   expect(modulo).toBeGreaterThan(65);
 
+  // The node quota is a setting: at 4 nodes, a fifth is refused in AWS's words.
+  await page.locator('#mc-node-limit').fill('4');
+  await page.locator('#mc-node-limit').dispatchEvent('change');
+  await page.click('#mc-add');
+  await expect(page.locator('#mc-error')).toContainText('NodeQuotaForClusterExceeded');
+  await expect(page.locator('#mc-versions')).toContainText('cluster configuration version 2');
+
   // The text protocol, straight to a node.
   await page.locator('#mc-node-picker').selectOption({ label: '0001' });
   const input = page.locator('#mc-console-input');

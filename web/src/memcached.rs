@@ -83,6 +83,7 @@ struct Snap {
     moved: Option<Moved>,
     workload_on: bool,
     totals: Second,
+    max_nodes: usize,
 }
 
 fn point(angle: f64, r: f64) -> (f64, f64) {
@@ -191,6 +192,7 @@ fn snapshot(r: &McRouter) -> Snap {
         moved: r.moved.clone(),
         workload_on: r.workload_on,
         totals: r.workload.totals.clone(),
+        max_nodes: r.max_nodes,
     }
 }
 
@@ -536,6 +538,16 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                                     title="Add a node (ModifyCacheCluster NumCacheNodes+1): the configuration version goes up; clients learn of it on their next poll">"Add node"</button>
                                 <button id="mc-poll" on:click=move |_| act(Box::new(|r| { r.poll_discovery(); Ok(()) }))
                                     title="Auto discovery: ask the configuration endpoint now (clients poll about once a minute)">"Poll config now"</button>
+                            </div>
+                            <div class="field">
+                                <label for="mc-node-limit" title="Nodes per Memcached cluster: 60 in the current ElastiCache guide; its API reference says 40 and older material 20. A quota: change it to see NodeQuotaForClusterExceeded.">"Node quota: "</label>
+                                <input id="mc-node-limit" type="number" min="1" max="60" class="quota"
+                                    value=crate::mcrouter::MAX_NODES.to_string()
+                                    on:change=move |ev| {
+                                        let v: usize = event_target_value(&ev).parse().unwrap_or(60);
+                                        act(Box::new(move |r| { r.max_nodes = v.clamp(1, 60); Ok(()) }));
+                                    } />
+                                <span class="note">{move || format!("{} of {} nodes", snap.get().nodes.len(), snap.get().max_nodes)}</span>
                             </div>
                             <p class="api-error" id="mc-error">{move || error.get()}</p>
                             {move || snap.get().moved.map(|m| view! {
