@@ -74,15 +74,15 @@ fn losing_a_node_loses_about_one_nth_of_the_keys() {
             let mean = shares.iter().sum::<f64>() / n as f64;
             assert!((mean - expected).abs() < 1e-9);
         }
-        // Ketama's 160 points per server keep a node's share near 1/N: a
-        // failed node costs within 2 points of 1/N on average over which
-        // node fails. One node can sit a little further off (libmemcached's
-        // ring is not perfectly even: with these 3 addresses one holds
-        // 35.3%, the same as pylibmc computes for them).
+        // Ketama's 160 points per server keep every node's share within 2
+        // points of 1/N for these clusters' addresses (the control plane's,
+        // as the playground uses). The ring depends on the addresses: other
+        // 3-node lists put one node up to about 2.2 points off (pylibmc
+        // computes the same shares), so the mean is checked too.
         let mean_off =
             shares.iter().map(|s| (s - expected).abs()).sum::<f64>() / shares.len() as f64;
         assert!(mean_off < 0.02, "{n} nodes: {mean_off} off 1/N on average");
-        assert!(worst < 0.03, "{n} nodes: a node holds {worst} off 1/N");
+        assert!(worst < 0.02, "{n} nodes: a node holds {worst} off 1/N");
     }
 }
 
@@ -134,7 +134,7 @@ fn adding_a_node_bumps_the_version_and_moves_about_one_nth() {
         })
         .collect();
     let added = c.add_node();
-    assert_eq!(c.config.version, 2);
+    assert_eq!(c.control.config.version, 2);
     // The client learns of it on its next poll.
     c.run(61_000);
     assert_eq!(c.discovery.config.version, 2);
@@ -151,7 +151,7 @@ fn adding_a_node_bumps_the_version_and_moves_about_one_nth() {
     let share = moved.len() as f64 / 20_000.0;
     assert!((0.12..0.28).contains(&share), "moved {share}");
     c.remove_node(&added);
-    assert_eq!(c.config.version, 3);
+    assert_eq!(c.control.config.version, 3);
 }
 
 #[test]

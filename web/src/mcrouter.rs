@@ -3,11 +3,12 @@
 //! auto-discovery client ([`Discovery`] + [`McClient`]) running a
 //! [`CacheAside`] workload against a database whose load it meters.
 //!
-//! Also plays ElastiCache's side: the cluster's node list and its
-//! configuration version (pushed to every node, which answers
-//! `config get cluster` with it), node failure, replacement (empty, same
-//! endpoint), add and remove. Holds no copy of node data: item counts come
-//! from the workers' `McView`s, the ring from the client.
+//! ElastiCache's side — the node list, the configuration version, failure,
+//! replacement (empty, same endpoint), add and remove — is the engine's
+//! [`McControl`]; the router carries out its actions on workers (launch,
+//! terminate, hand every node the new configuration). Holds no copy of node
+//! state: item counts come from the workers' `McView`s, the ring from the
+//! client, the cluster from the control plane.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -16,7 +17,8 @@ use std::rc::Rc;
 use cachelab_engine::memcached::client::{
     CacheAside, Discovery, Distribution, FailurePolicy, McClient, CONFIG_REQUEST,
 };
-use cachelab_engine::memcached::{ClusterConfig, McView, LIMIT_MAXBYTES};
+use cachelab_engine::memcached::control::{McAction, McControl};
+use cachelab_engine::memcached::{McView, LIMIT_MAXBYTES};
 use cachelab_engine::wire::{FromWorker, ToWorker};
 use cachelab_engine::{ConnId, Millis};
 use wasm_bindgen::prelude::*;
@@ -30,36 +32,10 @@ pub const CONSOLE: ConnId = ConnId(2);
 pub const POLL_MS: u64 = 60_000;
 /// Reads per second the database serves comfortably.
 pub const DB_CAPACITY: u64 = 40;
-/// Nodes per cluster by default: 60 in the current ElastiCache guide (its
-/// API reference says 40, older material 20). The page lets it be changed.
-pub const MAX_NODES: usize = 60;
 /// A node's memory in the browser (`-m`): small, so eviction can be seen.
 const NODE_MEMORY: usize = LIMIT_MAXBYTES;
 
 pub type Inbox = Rc<dyn Fn(usize, FromWorker)>;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeState {
-    /// Serving.
-    Available,
-    /// Its process died; still listed in the configuration.
-    Failed,
-}
-
-pub struct McNodeInfo {
-    /// Node id as ElastiCache numbers them: 0001, 0002, …
-    pub id: String,
-    /// Endpoint host name and address.
-    pub host: String,
-    pub addr: String,
-    pub az: String,
-    pub state: NodeState,
-    /// A hue for the ring, fixed per node.
-    pub hue: u32,
-    pub view: Option<McView>,
-    /// Virtual time it was (re)launched: empty since then.
-    pub since: Millis,
-}
 
 struct Link {
     worker: Worker,
@@ -88,10 +64,11 @@ pub struct Moved {
 
 pub struct McRouter {
     pub now: Millis,
-    pub nodes: Vec<McNodeInfo>,
+    /// ElastiCache's side: nodes, configuration, events.
+    pub control: McControl,
     links: BTreeMap<usize, Link>,
-    /// What the configuration endpoint answers.
-    pub config: ClusterConfig,
+    /// The latest view each running worker reported, by slot.
+    pub views: BTreeMap<usize, McView>,
     pub discovery: Discovery,
     pub client: McClient,
     pub workload: CacheAside,
@@ -103,13 +80,11 @@ pub struct McRouter {
     pub console_out: VecDeque<(usize, Vec<u8>)>,
     /// Items per node each virtual second: (t, [(slot, items)]).
     pub items_history: VecDeque<(u64, Vec<(usize, usize)>)>,
-    pub events: VecDeque<(Millis, String)>,
+    /// What the application noticed (discovery, ejection).
+    pub app_events: Vec<(Millis, String)>,
     pub moved: Option<Moved>,
-    /// The node quota per cluster (a setting).
-    pub max_nodes: usize,
     inbox: Inbox,
     weak: std::rc::Weak<RefCell<McRouter>>,
-    next_id: usize,
     seeds: u64,
     start: Millis,
 }
@@ -160,13 +135,18 @@ fn reply_len(buf: &[u8], w: Waiting) -> Option<usize> {
     }
 }
 
+/// A node's hue on the ring, fixed by its slot.
+pub fn hue(slot: usize) -> u32 {
+    HUES[slot % HUES.len()]
+}
+
 impl McRouter {
     pub fn spawn(n: usize, start: Millis, inbox: Inbox) -> SharedMcRouter {
         let r = Rc::new(RefCell::new(McRouter {
             now: start,
-            nodes: Vec::new(),
+            control: McControl::new("demo-mc", &AZS, n, start),
             links: BTreeMap::new(),
-            config: ClusterConfig::default(),
+            views: BTreeMap::new(),
             discovery: Discovery::default(),
             client: McClient::new(Distribution::Ketama, FailurePolicy::KeepListed),
             workload: CacheAside::new(11, 3_000, 100, 0),
@@ -176,66 +156,49 @@ impl McRouter {
             bufs: BTreeMap::new(),
             console_out: VecDeque::new(),
             items_history: VecDeque::new(),
-            events: VecDeque::new(),
+            app_events: Vec::new(),
             moved: None,
-            max_nodes: MAX_NODES,
             inbox,
             weak: std::rc::Weak::new(),
-            next_id: 1,
             seeds: 0,
             start,
         }));
         r.borrow_mut().weak = Rc::downgrade(&r);
-        {
-            let mut r = r.borrow_mut();
-            for _ in 0..n {
-                r.create_node();
-            }
-            r.config.version = 1;
-            r.event(format!("Cache cluster created with {n} nodes"));
-            r.publish();
-        }
+        r.borrow_mut().run_actions();
         r
     }
 
-    fn event(&mut self, text: String) {
-        self.events.push_back((self.now, text));
-        while self.events.len() > 50 {
-            self.events.pop_front();
-        }
+    fn app_event(&mut self, text: String) {
+        self.app_events.push((self.now, text));
     }
 
-    fn create_node(&mut self) -> usize {
-        let i = self.next_id;
-        self.next_id += 1;
-        let slot = self.nodes.len();
-        let az = AZS[(i - 1) % AZS.len()].to_string();
-        let host = format!("demo-mc.x1y2z3.{i:04}.use1.cache.amazonaws.com");
-        let addr = format!("10.0.{}.{}:11211", (i - 1) % 3, 10 + i);
-        self.nodes.push(McNodeInfo {
-            id: format!("{i:04}"),
-            host: host.clone(),
-            addr: addr.clone(),
-            az,
-            state: NodeState::Available,
-            hue: HUES[(i - 1) % HUES.len()],
-            view: None,
-            since: self.now,
-        });
-        self.config.nodes.push((
-            host,
-            addr.split(':').next().unwrap_or("").to_string(),
-            11211,
-        ));
-        self.launch(slot);
-        slot
+    /// Carries out what the control plane decided, on the workers.
+    fn run_actions(&mut self) {
+        while let Some(a) = self.control.poll_action() {
+            match a {
+                McAction::Launch { slot } => self.launch(slot),
+                McAction::Terminate { slot } => self.terminate(slot),
+                McAction::Publish => {
+                    let config = self.control.config.clone();
+                    let slots: Vec<usize> = self.links.keys().copied().collect();
+                    for s in slots {
+                        self.send(
+                            s,
+                            ToWorker::Cluster {
+                                config: config.clone(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn launch(&mut self, slot: usize) {
         self.terminate(slot);
         let opts = WorkerOptions::new();
         opts.set_type(WorkerType::Module);
-        opts.set_name(&self.nodes[slot].id);
+        opts.set_name(&self.control.nodes[slot].id);
         let Ok(worker) = Worker::new_with_options("./worker.js", &opts) else {
             web_sys::console::error_1(&"cachelab: cannot start a worker".into());
             return;
@@ -252,8 +215,9 @@ impl McRouter {
             match &msg {
                 FromWorker::Ready => r.borrow_mut().mark_ready(slot),
                 FromWorker::McView { view } => {
-                    if let Some(n) = r.borrow_mut().nodes.get_mut(slot) {
-                        n.view = Some(view.clone());
+                    let mut r = r.borrow_mut();
+                    if r.links.contains_key(&slot) {
+                        r.views.insert(slot, view.clone());
                     }
                 }
                 FromWorker::Reply { conn, bytes } => {
@@ -268,13 +232,13 @@ impl McRouter {
         let mut pending = VecDeque::new();
         pending.push_back(ToWorker::InitMemcached {
             seed: 0x11211 + self.seeds,
-            name: self.nodes[slot].id.clone(),
+            name: self.control.nodes[slot].id.clone(),
             now: self.now,
             memory: NODE_MEMORY,
             port: 11211,
         });
         pending.push_back(ToWorker::Cluster {
-            config: self.config.clone(),
+            config: self.control.config.clone(),
         });
         for conn in [APP, CONSOLE] {
             pending.push_back(ToWorker::Open {
@@ -291,17 +255,15 @@ impl McRouter {
                 _onmessage: onmessage,
             },
         );
-        self.nodes[slot].state = NodeState::Available;
-        self.nodes[slot].view = None;
-        self.nodes[slot].since = self.now;
-        self.waiting.remove(&slot);
-        self.bufs.remove(&slot);
+        let addr = self.control.nodes[slot].addr.clone();
+        self.client.node_back(&addr);
     }
 
     fn terminate(&mut self, slot: usize) {
         if let Some(l) = self.links.remove(&slot) {
             l.worker.terminate();
         }
+        self.views.remove(&slot);
         // What it owed the application fails.
         let now = self.now;
         for w in self.waiting.remove(&slot).unwrap_or_default() {
@@ -333,24 +295,6 @@ impl McRouter {
         true
     }
 
-    fn slot_of(&self, addr: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.addr == addr)
-    }
-
-    /// Pushes the configuration to every running node.
-    fn publish(&mut self) {
-        let cfg = self.config.clone();
-        let slots: Vec<usize> = self.links.keys().copied().collect();
-        for s in slots {
-            self.send(
-                s,
-                ToWorker::Cluster {
-                    config: cfg.clone(),
-                },
-            );
-        }
-    }
-
     /// Bytes from a node: the console's are shown; the application's are
     /// cut into replies for the requests waiting on that node.
     fn on_bytes(&mut self, slot: usize, conn: ConnId, bytes: &[u8]) {
@@ -378,9 +322,9 @@ impl McRouter {
                     if self.discovery.on_reply(&reply) {
                         self.client.set_config(&self.discovery.config);
                         let v = self.discovery.config.version;
-                        self.event(format!(
-                            "Auto discovery: configuration version {v}, {} nodes",
-                            self.discovery.config.nodes.len()
+                        let n = self.discovery.config.nodes.len();
+                        self.app_event(format!(
+                            "Auto discovery: configuration version {v}, {n} nodes"
                         ));
                     }
                 }
@@ -391,30 +335,31 @@ impl McRouter {
     /// Sends what the workload queued (the sets after misses).
     fn flush_queued(&mut self) {
         for r in self.workload.take_queued() {
-            self.app_request(r.id, &r.node, r.bytes, Waiting::Set(r.id));
+            self.app_request(&r.node, r.bytes, Waiting::Set(r.id));
         }
     }
 
-    fn app_request(&mut self, id: u64, node: &str, bytes: Vec<u8>, w: Waiting) {
+    fn app_request(&mut self, node: &str, bytes: Vec<u8>, w: Waiting) {
         let now = self.now;
-        let alive = self.slot_of(node).filter(|&s| {
-            self.nodes[s].state == NodeState::Available && self.links.contains_key(&s)
-        });
-        let Some(slot) = alive else {
-            // Connection refused: the node is down.
+        let running = self
+            .control
+            .slot_of(node)
+            .filter(|s| self.links.contains_key(s));
+        let Some(slot) = running else {
+            // Connection refused: the node is down (or gone).
             if let Waiting::Get(id) = w {
                 self.workload.on_reply(now, id, None);
             }
             if self.client.node_failed(node) {
                 let id = self
+                    .control
                     .slot_of(node)
-                    .map(|s| self.nodes[s].id.clone())
+                    .map(|s| self.control.nodes[s].id.clone())
                     .unwrap_or_default();
-                self.event(format!(
+                self.app_event(format!(
                     "Client ejected node {id}: its keys remap to the others"
                 ));
             }
-            let _ = id;
             return;
         };
         self.waiting.entry(slot).or_default().push_back(w);
@@ -428,11 +373,9 @@ impl McRouter {
         );
     }
 
-    /// Auto discovery asks the configuration endpoint (any live node).
+    /// Auto discovery asks the configuration endpoint (any running node).
     pub fn poll_discovery(&mut self) {
-        let live = (0..self.nodes.len())
-            .find(|&s| self.nodes[s].state == NodeState::Available && self.links.contains_key(&s));
-        if let Some(slot) = live {
+        if let Some(&slot) = self.links.keys().next() {
             let now = self.now;
             self.waiting
                 .entry(slot)
@@ -450,19 +393,17 @@ impl McRouter {
         self.next_poll = self.now.plus(POLL_MS);
     }
 
+    /// A line typed in the console, to one node; false when it is not running.
     pub fn console(&mut self, slot: usize, bytes: Vec<u8>) -> bool {
         let now = self.now;
-        self.nodes
-            .get(slot)
-            .is_some_and(|n| n.state == NodeState::Available)
-            && self.send(
-                slot,
-                ToWorker::Bytes {
-                    conn: CONSOLE,
-                    bytes,
-                    now,
-                },
-            )
+        self.send(
+            slot,
+            ToWorker::Bytes {
+                conn: CONSOLE,
+                bytes,
+                now,
+            },
+        )
     }
 
     /// Advances virtual time: the workload's reads, discovery polls, ticks.
@@ -477,26 +418,14 @@ impl McRouter {
                 let now = self.now;
                 let reqs = self.workload.poll(now, &self.client);
                 for r in reqs {
-                    self.app_request(r.id, &r.node, r.bytes, Waiting::Get(r.id));
+                    self.app_request(&r.node, r.bytes, Waiting::Get(r.id));
                 }
             }
             let t = self.now.saturating_sub(self.start) / 1000;
             if self.items_history.back().map(|h| h.0) != Some(t) {
-                let items = self
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, n)| {
-                        let up = n.state == NodeState::Available;
-                        (
-                            i,
-                            if up {
-                                n.view.as_ref().map(|v| v.items).unwrap_or(0)
-                            } else {
-                                0
-                            },
-                        )
-                    })
+                let items = (0..self.control.nodes.len())
+                    .filter(|&s| self.control.listed(s))
+                    .map(|s| (s, self.views.get(&s).map(|v| v.items).unwrap_or(0)))
                     .collect();
                 self.items_history.push_back((t, items));
                 while self.items_history.len() > 180 {
@@ -516,25 +445,14 @@ impl McRouter {
     /// A node fails: its process and data are gone; it stays listed in the
     /// configuration while ElastiCache replaces it.
     pub fn kill(&mut self, slot: usize) {
-        if self.nodes[slot].state == NodeState::Failed {
-            return;
-        }
-        self.terminate(slot);
-        self.nodes[slot].state = NodeState::Failed;
-        let id = self.nodes[slot].id.clone();
-        self.event(format!("Cache node {id} failed: its items are lost"));
+        self.control.fail(self.now, slot);
+        self.run_actions();
     }
 
     /// ElastiCache replaces the node: a new, empty one at the same endpoint.
     pub fn replace(&mut self, slot: usize) {
-        let id = self.nodes[slot].id.clone();
-        self.event(format!("Recovering cache nodes {id}"));
-        self.launch(slot);
-        let addr = self.nodes[slot].addr.clone();
-        self.client.node_back(&addr);
-        self.event(format!(
-            "Finished recovery for cache nodes {id} (empty: the cache re-warms)"
-        ));
+        self.control.replace(self.now, slot);
+        self.run_actions();
     }
 
     fn mapping(client: &McClient) -> Vec<Option<String>> {
@@ -567,68 +485,24 @@ impl McRouter {
         });
     }
 
-    fn listed(&self) -> Vec<String> {
-        self.config
-            .nodes
-            .iter()
-            .map(|(_, ip, p)| format!("{ip}:{p}"))
-            .collect()
-    }
-
     pub fn add_node(&mut self) -> Result<(), String> {
-        if self.config.nodes.len() >= self.max_nodes {
-            return Err(format!(
-                "NodeQuotaForClusterExceeded: the quota is {} nodes per cluster",
-                self.max_nodes
-            ));
-        }
-        let before = self.listed();
-        let slot = self.create_node();
-        self.config.version += 1;
-        self.publish();
-        let id = self.nodes[slot].id.clone();
-        let az = self.nodes[slot].az.clone();
-        self.event(format!(
-            "Added cache node {id} in availability zone {az} (configuration version {})",
-            self.config.version
-        ));
-        let after = self.listed();
+        let before = self.control.addrs();
+        let slot = self.control.add(self.now)?;
+        self.run_actions();
+        let id = self.control.nodes[slot].id.clone();
+        let after = self.control.addrs();
         self.measure_move(format!("Adding node {id}"), &before, &after);
         Ok(())
     }
 
     pub fn remove_node(&mut self, slot: usize) -> Result<(), String> {
-        if self.config.nodes.len() <= 1 {
-            return Err("InvalidParameterValue: a cluster needs at least one node".into());
-        }
-        let before = self.listed();
-        let ip = self.nodes[slot]
-            .addr
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        self.terminate(slot);
-        self.config.nodes.retain(|(_, i, _)| *i != ip);
-        self.config.version += 1;
-        self.publish();
-        let id = self.nodes[slot].id.clone();
-        self.nodes[slot].state = NodeState::Failed;
-        self.event(format!(
-            "Removed cache node {id} (configuration version {})",
-            self.config.version
-        ));
-        let after = self.listed();
+        let before = self.control.addrs();
+        self.control.remove(self.now, slot)?;
+        self.run_actions();
+        let id = self.control.nodes[slot].id.clone();
+        let after = self.control.addrs();
         self.measure_move(format!("Removing node {id}"), &before, &after);
-        // Drop it from the page once the client no longer lists it.
-        self.nodes[slot].view = None;
         Ok(())
-    }
-
-    /// Is the node still in the cluster's configuration?
-    pub fn in_config(&self, slot: usize) -> bool {
-        let ip = self.nodes[slot].addr.split(':').next().unwrap_or("");
-        self.config.nodes.iter().any(|(_, i, _)| i == ip)
     }
 
     pub fn set_distribution(&mut self, d: Distribution) {
@@ -642,10 +516,10 @@ impl McRouter {
         self.client.set_nodes(nodes);
     }
 
-    /// Items per live node from the workers, for the mapping check.
+    /// The slot of the node the client sends `key` to.
     pub fn slot_for_key(&self, key: &str) -> Option<usize> {
         self.client
             .server_for(key.as_bytes())
-            .and_then(|a| self.slot_of(a))
+            .and_then(|a| self.control.slot_of(a))
     }
 }

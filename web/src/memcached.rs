@@ -14,7 +14,9 @@ use cachelab_engine::Millis;
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 
-use crate::mcrouter::{McRouter, Moved, NodeState, SharedMcRouter, DB_CAPACITY, POLL_MS};
+use cachelab_engine::memcached::control::{McNodeState, MAX_NODES};
+
+use crate::mcrouter::{hue, McRouter, Moved, SharedMcRouter, DB_CAPACITY, POLL_MS};
 
 const TICK_MS: u64 = 100;
 /// Sample keys placed on the ring.
@@ -54,7 +56,6 @@ struct NodeSnap {
     az: String,
     hue: u32,
     failed: bool,
-    listed: bool,
     /// In the client's list (it polled since the node was added) and not ejected.
     in_client: bool,
     ejected: bool,
@@ -104,10 +105,7 @@ fn ring_paths(r: &McRouter) -> Vec<(usize, String)> {
     if points.is_empty() {
         return Vec::new();
     }
-    let slot_of: Vec<Option<usize>> = live
-        .iter()
-        .map(|a| r.nodes.iter().position(|n| &n.addr == a))
-        .collect();
+    let slot_of: Vec<Option<usize>> = live.iter().map(|a| r.control.slot_of(a)).collect();
     let mut prev = angle_of(points[points.len() - 1].0) - 360.0;
     for &(p, server) in points {
         let a = angle_of(p);
@@ -134,29 +132,29 @@ fn snapshot(r: &McRouter) -> Snap {
         c.1.clone()
     });
     let nodes = r
+        .control
         .nodes
         .iter()
         .enumerate()
-        .filter(|(i, _)| r.in_config(*i))
+        .filter(|(i, _)| r.control.listed(*i))
         .map(|(i, n)| {
-            let v = n.view.clone().unwrap_or_default();
-            let failed = n.state == NodeState::Failed;
+            let failed = n.state == McNodeState::Failed;
+            let v = r.views.get(&i).cloned().unwrap_or_default();
             NodeSnap {
                 slot: i,
                 id: n.id.clone(),
                 host: n.host.clone(),
                 az: n.az.clone(),
-                hue: n.hue,
+                hue: hue(i),
                 failed,
-                listed: true,
                 in_client: r.client.nodes().contains(&n.addr),
                 ejected: r.client.is_ejected(&n.addr),
-                items: if failed { 0 } else { v.items },
-                bytes: if failed { 0 } else { v.bytes },
+                items: v.items,
+                bytes: v.bytes,
                 hits: v.stats.get_hits,
                 misses: v.stats.get_misses,
                 evictions: v.stats.evictions,
-                warming: !failed && r.now.saturating_sub(n.since) < 30_000 && n.since.0 > 0,
+                warming: !failed && r.now.saturating_sub(n.since) < 30_000,
             }
         })
         .collect();
@@ -179,7 +177,7 @@ fn snapshot(r: &McRouter) -> Snap {
     Snap {
         now: r.now.0,
         nodes,
-        config: r.config.clone(),
+        config: r.control.config.clone(),
         client_version: r.discovery.config.version,
         next_poll_s: 0,
         ketama: r.client.distribution == Distribution::Ketama,
@@ -188,11 +186,23 @@ fn snapshot(r: &McRouter) -> Snap {
         samples,
         seconds: seconds[from..].to_vec(),
         items_history: hist[hfrom..].to_vec(),
-        events: r.events.iter().rev().take(12).cloned().collect(),
+        events: {
+            // The control plane's events and the application's, newest first.
+            let mut e: Vec<(Millis, String)> = r
+                .control
+                .events
+                .iter()
+                .chain(r.app_events.iter())
+                .cloned()
+                .collect();
+            e.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+            e.truncate(12);
+            e
+        },
         moved: r.moved.clone(),
         workload_on: r.workload_on,
         totals: r.workload.totals.clone(),
-        max_nodes: r.max_nodes,
+        max_nodes: r.control.max_nodes,
     }
 }
 
@@ -542,10 +552,10 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                             <div class="field">
                                 <label for="mc-node-limit" title="Nodes per Memcached cluster: 60 in the current ElastiCache guide; its API reference says 40 and older material 20. A quota: change it to see NodeQuotaForClusterExceeded.">"Node quota: "</label>
                                 <input id="mc-node-limit" type="number" min="1" max="60" class="quota"
-                                    value=crate::mcrouter::MAX_NODES.to_string()
+                                    value=MAX_NODES.to_string()
                                     on:change=move |ev| {
                                         let v: usize = event_target_value(&ev).parse().unwrap_or(60);
-                                        act(Box::new(move |r| { r.max_nodes = v.clamp(1, 60); Ok(()) }));
+                                        act(Box::new(move |r| { r.control.max_nodes = v.clamp(1, 60); Ok(()) }));
                                     } />
                                 <span class="note">{move || format!("{} of {} nodes", snap.get().nodes.len(), snap.get().max_nodes)}</span>
                             </div>

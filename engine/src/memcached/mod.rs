@@ -12,6 +12,7 @@
 //! ElastiCache for Memcached.
 
 pub mod client;
+pub mod control;
 pub mod hashing;
 mod meta;
 pub mod slabs;

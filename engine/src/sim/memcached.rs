@@ -1,9 +1,8 @@
-//! An ElastiCache for Memcached cluster in virtual time: N [`McNode`]s, the
-//! configuration endpoint (whose version grows on every add or remove), an
-//! application with an auto-discovery client ([`Discovery`] + [`McClient`])
-//! running a [`CacheAside`] workload in front of a database. Nodes can be
-//! killed (they stay listed until replaced, as ElastiCache does), replaced
-//! (empty, same endpoint), added and removed.
+//! An ElastiCache for Memcached cluster in virtual time: [`McControl`]
+//! (the node list, the configuration version, failure and replacement)
+//! carried out on in-process [`McNode`]s, and an application with an
+//! auto-discovery client ([`Discovery`] + [`McClient`]) running a
+//! [`CacheAside`] workload in front of a database.
 //!
 //! Requests are delivered in-process and answered at once; a dead node
 //! answers nothing, which the client sees as a failure.
@@ -13,7 +12,8 @@ use std::collections::BTreeMap;
 use crate::memcached::client::{
     CacheAside, Discovery, Distribution, FailurePolicy, McClient, CONFIG_REQUEST,
 };
-use crate::memcached::{ClusterConfig, McNode};
+use crate::memcached::control::{McAction, McControl};
+use crate::memcached::McNode;
 use crate::node::{ConnId, Input, Output};
 use crate::time::Millis;
 
@@ -21,23 +21,17 @@ use crate::time::Millis;
 /// default to 60 s).
 pub const DISCOVERY_INTERVAL_MS: u64 = 60_000;
 
-pub struct SimNode {
-    pub node: McNode,
-    pub alive: bool,
-    pub host: String,
-}
-
 pub struct McCluster {
     pub now: Millis,
-    pub nodes: BTreeMap<String, SimNode>,
-    /// What the configuration endpoint answers.
-    pub config: ClusterConfig,
+    pub control: McControl,
+    /// Running nodes by slot.
+    pub nodes: BTreeMap<usize, McNode>,
     pub client: McClient,
     pub discovery: Discovery,
     pub workload: CacheAside,
-    next_node: usize,
     next_poll: Millis,
     seed: u64,
+    launched: u64,
 }
 
 const CONN: ConnId = ConnId(1);
@@ -50,111 +44,103 @@ impl McCluster {
         policy: FailurePolicy,
         workload: CacheAside,
     ) -> McCluster {
+        let now = Millis(1_700_000_000_000);
         let mut c = McCluster {
-            now: Millis(1_700_000_000_000),
+            now,
+            control: McControl::new(
+                "mycluster",
+                &["us-east-1a", "us-east-1b", "us-east-1c"],
+                n,
+                now,
+            ),
             nodes: BTreeMap::new(),
-            config: ClusterConfig::default(),
             client: McClient::new(distribution, policy),
             discovery: Discovery::default(),
             workload,
-            next_node: 1,
             next_poll: Millis(0),
             seed,
+            launched: 0,
         };
-        for _ in 0..n {
-            c.launch();
-        }
-        c.config.version = 1;
-        c.publish();
+        c.run_actions();
         c.poll_discovery();
         c
     }
 
-    fn launch(&mut self) -> String {
-        let i = self.next_node;
-        self.next_node += 1;
-        let addr = format!("10.0.{}.{}:11211", i / 250, 10 + i % 250);
-        let host = format!("mycluster.abc123.{i:04}.use1.cache.amazonaws.com");
-        self.start_node(&addr, &host);
-        self.config.nodes.push((
-            host,
-            addr.split(':').next().unwrap_or("").to_string(),
-            11211,
-        ));
-        addr
-    }
-
-    fn start_node(&mut self, addr: &str, host: &str) {
-        let mut node = McNode::new(self.seed ^ self.next_node as u64);
-        node.start(self.now, 11211);
-        node.handle(
-            self.now,
-            Input::ConnOpened {
-                conn: CONN,
-                peer: "app".into(),
-                local: addr.into(),
-            },
-        );
-        self.nodes.insert(
-            addr.to_string(),
-            SimNode {
-                node,
-                alive: true,
-                host: host.to_string(),
-            },
-        );
-    }
-
-    /// Every node answers `config get cluster` with the current list.
-    fn publish(&mut self) {
-        for n in self.nodes.values_mut() {
-            n.node.cluster = Some(self.config.clone());
+    /// Carries out what the control plane decided.
+    fn run_actions(&mut self) {
+        while let Some(a) = self.control.poll_action() {
+            match a {
+                McAction::Launch { slot } => {
+                    self.launched += 1;
+                    let mut node = McNode::new(self.seed ^ self.launched);
+                    node.start(self.now, 11211);
+                    node.cluster = Some(self.control.config.clone());
+                    node.handle(
+                        self.now,
+                        Input::ConnOpened {
+                            conn: CONN,
+                            peer: "app".into(),
+                            local: self.control.nodes[slot].addr.clone(),
+                        },
+                    );
+                    self.nodes.insert(slot, node);
+                    let addr = self.control.nodes[slot].addr.clone();
+                    self.client.node_back(&addr);
+                }
+                McAction::Terminate { slot } => {
+                    self.nodes.remove(&slot);
+                }
+                McAction::Publish => {
+                    for n in self.nodes.values_mut() {
+                        n.cluster = Some(self.control.config.clone());
+                    }
+                }
+            }
         }
     }
 
-    /// Adds a node (a new endpoint); the configuration version grows.
-    pub fn add_node(&mut self) -> String {
-        let addr = self.launch();
-        self.config.version += 1;
-        self.publish();
-        addr
+    fn slot(&self, addr: &str) -> Option<usize> {
+        self.control.slot_of(addr)
     }
 
-    /// Removes a node from the cluster; the configuration version grows.
+    /// Adds a node; returns its address.
+    pub fn add_node(&mut self) -> String {
+        let slot = self.control.add(self.now).expect("under the node quota");
+        self.run_actions();
+        self.control.nodes[slot].addr.clone()
+    }
+
     pub fn remove_node(&mut self, addr: &str) {
-        self.nodes.remove(addr);
-        let ip = addr.split(':').next().unwrap_or("");
-        self.config.nodes.retain(|(_, i, _)| i != ip);
-        self.config.version += 1;
-        self.publish();
+        if let Some(s) = self.slot(addr) {
+            let _ = self.control.remove(self.now, s);
+            self.run_actions();
+        }
     }
 
     /// The node fails: its data is gone; it stays in the configuration.
     pub fn kill(&mut self, addr: &str) {
-        if let Some(n) = self.nodes.get_mut(addr) {
-            n.alive = false;
+        if let Some(s) = self.slot(addr) {
+            self.control.fail(self.now, s);
+            self.run_actions();
         }
     }
 
     /// ElastiCache replaces a failed node: empty, at the same endpoint.
     pub fn replace(&mut self, addr: &str) {
-        if let Some(host) = self.nodes.get(addr).map(|n| n.host.clone()) {
-            self.start_node(addr, &host);
-            self.nodes.get_mut(addr).expect("replaced").node.cluster = Some(self.config.clone());
-            self.client.node_back(addr);
+        if let Some(s) = self.slot(addr) {
+            self.control.replace(self.now, s);
+            self.run_actions();
         }
     }
 
-    /// One request to one node; `None` when the node is dead.
+    /// One request to one node; `None` when the node is not running.
     pub fn request(&mut self, addr: &str, bytes: &[u8]) -> Option<Vec<u8>> {
         let now = self.now;
-        let n = self.nodes.get_mut(addr)?;
-        if !n.alive {
-            return None;
-        }
-        n.node.handle(now, Input::ClientBytes { conn: CONN, bytes });
+        let slot = self.slot(addr)?;
+        let n = self.nodes.get_mut(&slot)?;
+        n.handle(now, Input::ClientBytes { conn: CONN, bytes });
         let mut out = Vec::new();
-        while let Some(o) = n.node.poll_output() {
+        while let Some(o) = n.poll_output() {
             if let Output::ToClient { bytes, .. } = o {
                 out.extend_from_slice(&bytes);
             }
@@ -162,16 +148,12 @@ impl McCluster {
         Some(out)
     }
 
-    /// Asks the configuration endpoint (the first live node) for the list.
+    /// Asks the configuration endpoint (the first running node) for the list.
     pub fn poll_discovery(&mut self) {
-        let Some(addr) = self
-            .nodes
-            .iter()
-            .find(|(_, n)| n.alive)
-            .map(|(a, _)| a.clone())
-        else {
+        let Some(&slot) = self.nodes.keys().next() else {
             return;
         };
+        let addr = self.control.nodes[slot].addr.clone();
         if let Some(reply) = self.request(&addr, CONFIG_REQUEST) {
             if self.discovery.on_reply(&reply) {
                 self.client.set_config(&self.discovery.config);
@@ -202,11 +184,16 @@ impl McCluster {
         }
     }
 
-    /// Items per node, in address order.
+    /// Items per listed node: (address, items; 0 when not running).
     pub fn items(&self) -> Vec<(String, usize)> {
-        self.nodes
-            .iter()
-            .map(|(a, n)| (a.clone(), if n.alive { n.node.view().items } else { 0 }))
+        (0..self.control.nodes.len())
+            .filter(|&s| self.control.listed(s))
+            .map(|s| {
+                (
+                    self.control.nodes[s].addr.clone(),
+                    self.nodes.get(&s).map(|n| n.view().items).unwrap_or(0),
+                )
+            })
             .collect()
     }
 }
