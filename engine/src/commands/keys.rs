@@ -442,9 +442,16 @@ fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     Reply::ok()
 }
 
+/// OBJECT's lookup (`objectCommandLookup`): no access-time touch, but it
+/// counts as a keyspace hit or miss.
 fn object_entry<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Option<&'a crate::store::Entry> {
     let now = ctx.now;
-    ctx.db().get(key, now)
+    if ctx.db().get(key, now).is_some() {
+        ctx.srv.stats.keyspace_hits += 1;
+    } else {
+        ctx.srv.stats.keyspace_misses += 1;
+    }
+    ctx.db().peek(key)
 }
 
 fn object_encoding(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {

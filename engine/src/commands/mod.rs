@@ -8,6 +8,7 @@
 //! without a handler is not in the table and answers as Redis answers an
 //! unknown command.
 
+pub mod bitmaps;
 pub mod keys;
 pub mod replication;
 pub mod server;
@@ -82,6 +83,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| strings::handler(fullname))
         .or_else(|| server::handler(fullname))
         .or_else(|| replication::handler(fullname))
+        .or_else(|| bitmaps::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {

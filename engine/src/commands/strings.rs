@@ -45,7 +45,7 @@ pub fn handler(name: &str) -> Option<Handler> {
 /// The string at `key` (read lookup with stats), `Ok(None)` if missing,
 /// `Err(WRONGTYPE)` if it is not a string (the match below is exhaustive, so
 /// each new value type must decide here).
-fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
+pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
     let now = ctx.now;
     if !lookup_read(ctx, key, now) {
         return Ok(None);
@@ -387,7 +387,10 @@ fn append(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn strlen(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let now = ctx.now;
-    match ctx.db().get(&argv[1], now).map(|e| &e.value) {
+    if !lookup_read(ctx, &argv[1], now) {
+        return Reply::Int(0);
+    }
+    match ctx.db().peek(&argv[1]).map(|e| &e.value) {
         Some(Value::Str(s)) => Reply::Int(s.len() as i64),
         None => Reply::Int(0),
     }

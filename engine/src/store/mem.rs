@@ -62,7 +62,14 @@ pub fn sds_grow_alloc(newlen: usize) -> usize {
         newlen + 1024 * 1024
     };
     let hdr = sds_hdr(want, false);
-    jemalloc_size(hdr + want + 1) - hdr - 1
+    // The usable size, capped at what the header type can record.
+    let max = match hdr {
+        3 => 0xff,
+        5 => 0xffff,
+        9 => 0xffff_ffff,
+        _ => usize::MAX,
+    };
+    (jemalloc_size(hdr + want + 1) - hdr - 1).min(max)
 }
 
 /// Bytes an sds with capacity `alloc` occupies (`sdsZmallocSize`).

@@ -178,5 +178,11 @@ mod tests {
         s.make_raw().push(b'x');
         s.note_growth();
         assert_eq!(usage("foo", &s), 176);
+        // Greedy growth past 255 bytes of capacity: a type-8 sds records at
+        // most 255 (SETBIT growing a 44-byte string to 127 bytes).
+        let mut s = StrValue::raw_new(vec![0; 44]);
+        s.make_raw().resize(127, 0);
+        s.note_growth();
+        assert_eq!(usage("missing", &s), 376);
     }
 }
