@@ -12,7 +12,7 @@ expireat pexpireat ttl pttl expiretime pexpiretime persist touch dbsize flushdb 
 get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange substr
 setrange incr decr incrby decrby incrbyfloat ping echo quit reset hello select swapdb client info
 time memory config command auth replicaof slaveof role wait debug
-setbit getbit bitcount bitpos bitop bitfield bitfield_ro""".split()
+setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge""".split()
 
 def enc(args):
     out = b"*%d\r\n" % len(args)

@@ -9,6 +9,7 @@
 //! unknown command.
 
 pub mod bitmaps;
+pub mod hll;
 pub mod keys;
 pub mod replication;
 pub mod server;
@@ -84,6 +85,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| server::handler(fullname))
         .or_else(|| replication::handler(fullname))
         .or_else(|| bitmaps::handler(fullname))
+        .or_else(|| hll::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {

@@ -49,7 +49,17 @@ pub fn sds_usable(len: usize) -> usize {
     if hdr == 1 {
         len
     } else {
-        jemalloc_size(hdr + len + 1) - hdr - 1
+        type_max(hdr, jemalloc_size(hdr + len + 1) - hdr - 1)
+    }
+}
+
+/// An sds records at most what its header type can hold (`sdsTypeMaxSize`).
+fn type_max(hdr: usize, usable: usize) -> usize {
+    match hdr {
+        3 => usable.min(0xff),
+        5 => usable.min(0xffff),
+        9 => (usable as u64).min(0xffff_ffff) as usize,
+        _ => usable,
     }
 }
 
@@ -62,14 +72,7 @@ pub fn sds_grow_alloc(newlen: usize) -> usize {
         newlen + 1024 * 1024
     };
     let hdr = sds_hdr(want, false);
-    // The usable size, capped at what the header type can record.
-    let max = match hdr {
-        3 => 0xff,
-        5 => 0xffff,
-        9 => 0xffff_ffff,
-        _ => usize::MAX,
-    };
-    (jemalloc_size(hdr + want + 1) - hdr - 1).min(max)
+    type_max(hdr, jemalloc_size(hdr + want + 1) - hdr - 1)
 }
 
 /// Bytes an sds with capacity `alloc` occupies (`sdsZmallocSize`).

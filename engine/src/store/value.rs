@@ -107,6 +107,22 @@ impl StrValue {
             }
         }
     }
+    /// `sdsMakeRoomFor(s, add)` on a raw string: room for `add` more bytes
+    /// beyond its length, grown greedily when there is not enough (a type-5
+    /// sds has no spare room at all).
+    pub fn reserve(&mut self, add: usize) {
+        if let StrValue::Raw { data, alloc, hdr } = self {
+            let avail = if *hdr == 1 {
+                0
+            } else {
+                alloc.saturating_sub(data.len())
+            };
+            if avail < add {
+                *alloc = mem::sds_grow_alloc(data.len() + add);
+                *hdr = mem::sds_hdr(*alloc, false) as u8;
+            }
+        }
+    }
     pub fn encoding(&self) -> &'static str {
         match self {
             StrValue::Int { .. } => "int",
