@@ -301,3 +301,11 @@ pub fn wall_now() -> Millis {
 pub fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).replace("\r\n", "⏎")
 }
+
+/// A numeric knob from the environment (a seed, a command count), or `default`.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}

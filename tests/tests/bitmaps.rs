@@ -8,7 +8,7 @@
 //! CACHELAB_BITS_SEED / CACHELAB_BITS_COMMANDS reproduce or extend.
 
 use cachelab_engine::rng::Rng;
-use cachelab_tests::{args, show, wall_now, EngineClient, RedisServer, RespConn};
+use cachelab_tests::{args, env_number, show, wall_now, EngineClient, RedisServer, RespConn};
 
 const KEYS: &[&str] = &["b0", "b1", "b2", "dst", "n", "missing"];
 
@@ -160,14 +160,8 @@ fn random_bitmap_commands_match_redis() {
     let Some(redis) = RedisServer::start() else {
         panic!("redis-server is not installed: run `cargo xtask test`, which installs it (apt-get install redis-server)");
     };
-    let seed: u64 = std::env::var("CACHELAB_BITS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xB17);
-    let total: usize = std::env::var("CACHELAB_BITS_COMMANDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let seed: u64 = env_number("CACHELAB_BITS_SEED", 0xB17);
+    let total: usize = env_number("CACHELAB_BITS_COMMANDS", 20_000);
     let mut r = RespConn::connect(redis.port);
     let mut c = EngineClient::new(seed, wall_now());
     let mut rng = Rng::new(seed);

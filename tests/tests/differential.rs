@@ -14,7 +14,7 @@
 
 use cachelab_engine::protocol::{parse_reply, Reply};
 use cachelab_engine::rng::Rng;
-use cachelab_tests::{args, show, wall_now, EngineClient, RedisServer, RespConn};
+use cachelab_tests::{args, env_number, show, wall_now, EngineClient, RedisServer, RespConn};
 
 const KEYS: &[&str] = &[
     "k0",
@@ -453,14 +453,8 @@ fn twenty_thousand_random_commands_match_redis() {
     let Some(redis) = RedisServer::start() else {
         panic!("redis-server is not installed: run `cargo xtask test`, which installs it (apt-get install redis-server)");
     };
-    let seed: u64 = std::env::var("CACHELAB_DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xCAC4E1AB);
-    let total: usize = std::env::var("CACHELAB_DIFF_COMMANDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let seed: u64 = env_number("CACHELAB_DIFF_SEED", 0xCAC4E1AB);
+    let total: usize = env_number("CACHELAB_DIFF_COMMANDS", 20_000);
     let mut r = RespConn::connect(redis.port);
     assert_eq!(
         r.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"])),

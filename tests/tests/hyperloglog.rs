@@ -7,7 +7,7 @@
 //! CACHELAB_HLL_SEED / CACHELAB_HLL_COMMANDS reproduce or extend.
 
 use cachelab_engine::rng::Rng;
-use cachelab_tests::{show, wall_now, EngineClient, RedisServer, RespConn};
+use cachelab_tests::{env_number, show, wall_now, EngineClient, RedisServer, RespConn};
 
 const KEYS: &[&str] = &["h0", "h1", "h2", "dst", "s", "missing"];
 
@@ -58,14 +58,8 @@ fn random_hyperloglog_commands_match_redis() {
     let Some(redis) = RedisServer::start() else {
         panic!("redis-server is not installed: run `cargo xtask test`, which installs it (apt-get install redis-server)");
     };
-    let seed: u64 = std::env::var("CACHELAB_HLL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x411);
-    let total: usize = std::env::var("CACHELAB_HLL_COMMANDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let seed: u64 = env_number("CACHELAB_HLL_SEED", 0x411);
+    let total: usize = env_number("CACHELAB_HLL_COMMANDS", 20_000);
     let mut r = RespConn::connect(redis.port);
     let mut c = EngineClient::new(seed, wall_now());
     let mut rng = Rng::new(seed);

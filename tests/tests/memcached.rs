@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use cachelab_engine::memcached::McNode;
 use cachelab_engine::rng::Rng;
 use cachelab_engine::{ConnId, Input, Output};
-use cachelab_tests::{show, wall_now, MemcachedServer};
+use cachelab_tests::{env_number, show, wall_now, MemcachedServer};
 
 const SENTINEL: &[u8] = b"mn\r\n";
 
@@ -503,14 +503,8 @@ fn random_text_commands_match_memcached() {
     let Some(server) = MemcachedServer::start() else {
         panic!("memcached is not installed: run `cargo xtask test`, which installs it (apt-get install memcached)");
     };
-    let seed: u64 = std::env::var("CACHELAB_MC_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x11211);
-    let total: usize = std::env::var("CACHELAB_MC_COMMANDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let seed: u64 = env_number("CACHELAB_MC_SEED", 0x11211);
+    let total: usize = env_number("CACHELAB_MC_COMMANDS", 20_000);
     let (mut real, mut ours) = pair(&server, McNode::new(seed));
     let mut rng = Rng::new(seed);
     let mut cas_seen = 0;
@@ -625,10 +619,7 @@ fn eviction_per_slab_class_matches_memcached() {
     let Some(server) = MemcachedServer::start_with(&["-m", "4"]) else {
         panic!("memcached is not installed: run `cargo xtask test`, which installs it (apt-get install memcached)");
     };
-    let seed: u64 = std::env::var("CACHELAB_MC_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+    let seed: u64 = env_number("CACHELAB_MC_SEED", 4);
     let (mut real, mut ours) = pair(&server, McNode::with_memory(seed, 4 << 20));
     let mut rng = Rng::new(seed);
     let sizes = [40, 90, 300, 700, 2_000, 9_000, 40_000];

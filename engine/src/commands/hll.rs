@@ -225,6 +225,21 @@ enum Set {
     Invalid,
 }
 
+/// `hllSparseToDense`: the same registers in a fresh dense string that keeps
+/// the header (magic, cached cardinality); `None` for a corrupt sparse one.
+fn to_dense(sparse: &[u8]) -> Option<Vec<u8>> {
+    let regs = registers(sparse)?;
+    let mut dense = vec![0u8; DENSE_SIZE];
+    dense[..HDR].copy_from_slice(&sparse[..HDR]);
+    dense[4] = DENSE;
+    for (i, &r) in regs.iter().enumerate() {
+        if r != 0 {
+            dense_set(&mut dense[HDR..], i, r);
+        }
+    }
+    Some(dense)
+}
+
 /// `hllSparseSet` (which promotes to dense when the value is too large for
 /// a VAL opcode or the string would pass `max_bytes`), or the dense set.
 fn set_register(v: &mut StrValue, index: usize, count: u8, max_bytes: usize) -> Set {
@@ -246,20 +261,14 @@ fn set_register(v: &mut StrValue, index: usize, count: u8, max_bytes: usize) -> 
             return r;
         }
     }
-    // Promote: a fresh dense string with the old header.
-    let Some(regs) = registers(&v.to_bytes()) else {
+    // Promote to dense, then set the register there.
+    let Some(mut dense) = to_dense(&v.to_bytes()) else {
         return Set::Invalid;
     };
-    let old = v.to_bytes();
-    let mut dense = vec![0u8; DENSE_SIZE];
-    dense[..HDR].copy_from_slice(&old[..HDR]);
-    dense[4] = DENSE;
-    for (i, &r) in regs.iter().enumerate() {
-        if r != 0 {
-            dense_set(&mut dense[HDR..], i, r);
-        }
+    let regs = &mut dense[HDR..];
+    if dense_get(regs, index) < count {
+        dense_set(regs, index, count);
     }
-    dense_set(&mut dense[HDR..], index, count.max(regs[index]));
     *v = StrValue::raw_new(dense);
     Set::Updated
 }
@@ -506,20 +515,10 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         let Value::Str(s) = v;
         s.make_raw();
         if use_dense && s.make_raw()[4] == SPARSE {
-            // Promote first: the same as setting a register to what it holds.
-            let Some(regs) = registers(&s.to_bytes()) else {
+            let Some(dense) = to_dense(&s.to_bytes()) else {
                 invalid = true;
                 return;
             };
-            let old = s.to_bytes();
-            let mut dense = vec![0u8; DENSE_SIZE];
-            dense[..HDR].copy_from_slice(&old[..HDR]);
-            dense[4] = DENSE;
-            for (i, &r) in regs.iter().enumerate() {
-                if r != 0 {
-                    dense_set(&mut dense[HDR..], i, r);
-                }
-            }
             *s = StrValue::raw_new(dense);
         }
         for (i, &m) in max.iter().enumerate() {

@@ -280,50 +280,11 @@ fn unix(now: Millis) -> i64 {
     (now.0 / 1000) as i64
 }
 
-/// memcached's `safe_strtoull`: strtoull, then only whitespace may follow;
-/// a negative number is refused.
-pub fn strtoull(b: &[u8]) -> Option<u64> {
-    let s = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let rest = &b[s..];
-    let (neg, digits_at) = match rest.first() {
-        Some(b'-') => (true, 1),
-        Some(b'+') => (false, 1),
-        _ => (false, 0),
-    };
-    let digits = rest[digits_at..]
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    let end = s + digits_at + digits;
-    if digits == 0 {
-        // strtoull consumed nothing (endptr == str): refused.
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &c in &rest[digits_at..digits_at + digits] {
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
-    }
-    if neg {
-        // strtoull negates; memcached refuses any result that looks negative.
-        let n = v.wrapping_neg();
-        if (n as i64) < 0 {
-            return None;
-        }
-        v = n;
-    }
-    match b.get(end) {
-        None => Some(v),
-        Some(c) if c.is_ascii_whitespace() => Some(v),
-        _ => None,
-    }
-}
-
-/// memcached's `safe_strtol`: strtol into a 64-bit long, stored into an
-/// `int32_t` (so it wraps), only whitespace may follow.
-fn strtol(b: &[u8]) -> Option<i32> {
+/// The C number parsers' common ground: leading whitespace, a sign, the
+/// digits' value (`None` on overflow of `max`), then only whitespace or the
+/// end. Returns (negative, magnitude); `None` when no digit was read or
+/// something else follows.
+fn c_number(b: &[u8], max: u64) -> Option<(bool, u64)> {
     let s = b
         .iter()
         .position(|c| !c.is_ascii_whitespace())
@@ -335,21 +296,46 @@ fn strtol(b: &[u8]) -> Option<i32> {
         _ => (false, 0),
     };
     let digits = rest[at..].iter().take_while(|c| c.is_ascii_digit()).count();
+    // strtoull/strtol consumed nothing (endptr == str): refused.
     if digits == 0 {
         return None;
     }
-    let mut v: i64 = 0;
+    let mut v: u64 = 0;
     for &c in &rest[at..at + digits] {
-        v = v.checked_mul(10)?.checked_add((c - b'0') as i64)?;
-    }
-    if neg {
-        v = -v;
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+        if v > max {
+            return None;
+        }
     }
     match b.get(s + at + digits) {
-        None => Some(v as i32),
-        Some(c) if c.is_ascii_whitespace() => Some(v as i32),
-        _ => None,
+        Some(c) if !c.is_ascii_whitespace() => None,
+        _ => Some((neg, v)),
     }
+}
+
+/// memcached's `safe_strtoull`: strtoull, then only whitespace may follow;
+/// a negative number is refused.
+pub fn strtoull(b: &[u8]) -> Option<u64> {
+    let (neg, v) = c_number(b, u64::MAX)?;
+    if !neg {
+        return Some(v);
+    }
+    // strtoull negates; memcached refuses any result that looks negative.
+    let n = v.wrapping_neg();
+    ((n as i64) >= 0).then_some(n)
+}
+
+/// memcached's `safe_strtol`: strtol into a 64-bit long, stored into an
+/// `int32_t` (so it wraps), only whitespace may follow.
+fn strtol(b: &[u8]) -> Option<i32> {
+    // strtol's range: ERANGE beyond i64 (the magnitude of i64::MIN allowed).
+    let (neg, v) = c_number(b, 1 << 63)?;
+    let v = if neg {
+        (v as i64).wrapping_neg()
+    } else {
+        i64::try_from(v).ok()?
+    };
+    Some(v as i32)
 }
 
 impl McNode {
