@@ -12,7 +12,22 @@ expireat pexpireat ttl pttl expiretime pexpiretime persist touch dbsize flushdb 
 get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange substr
 setrange incr decr incrby decrby incrbyfloat ping echo quit reset hello select swapdb client info
 time memory config command auth replicaof slaveof role wait debug
-setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge""".split()
+setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge
+hset hmset hsetnx hget hmget hgetall hkeys hvals hdel hexists hlen hstrlen hincrby hincrbyfloat
+hrandfield hscan
+lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset linsert lrem ltrim lpos lmove lmpop
+rpoplpush blpop brpop blmove blmpop brpoplpush
+sadd srem smembers sismember smismember scard spop srandmember smove sinter sintercard sinterstore
+sunion sunionstore sdiff sdiffstore sscan
+zadd zincrby zscore zmscore zcard zcount zlexcount zrange zrangestore zrevrange zrangebyscore
+zrevrangebyscore zrangebylex zrevrangebylex zrank zrevrank zrem zremrangebyrank zremrangebyscore
+zremrangebylex zpopmin zpopmax zmpop bzpopmin bzpopmax bzmpop zunion zinter zdiff zunionstore
+zinterstore zdiffstore zintercard zrandmember zscan
+geoadd geopos geodist geohash geosearch geosearchstore georadius georadiusbymember georadius_ro
+georadiusbymember_ro
+subscribe unsubscribe psubscribe punsubscribe publish pubsub ssubscribe sunsubscribe spublish
+xadd xlen xrange xrevrange xread xdel xtrim xgroup xreadgroup xack xpending xclaim xautoclaim xinfo
+multi exec discard watch unwatch""".split()
 
 def enc(args):
     out = b"*%d\r\n" % len(args)

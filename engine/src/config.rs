@@ -288,6 +288,13 @@ impl Config {
                 .filter(|p| !p.is_empty())
                 .map(str::to_string),
             maxmemory_policy: policy,
+            encoding: crate::store::EncodingLimits {
+                hash_entries: self.int("hash-max-listpack-entries", 128).max(0) as usize,
+                hash_value: self.int("hash-max-listpack-value", 64).max(0) as usize,
+                set_intset_entries: self.int("set-max-intset-entries", 512).max(0) as usize,
+                zset_entries: self.int("zset-max-listpack-entries", 128).max(0) as usize,
+                zset_value: self.int("zset-max-listpack-value", 64).max(0) as usize,
+            },
             repl: ReplConfig {
                 read_only: self.get("replica-read-only") != Some("no"),
                 serve_stale_data: self.get("replica-serve-stale-data") != Some("no"),
@@ -308,6 +315,10 @@ impl Config {
     }
     pub fn hz(&self) -> u64 {
         self.hot.hz
+    }
+    /// The thresholds that pick collection encodings.
+    pub fn encoding_limits(&self) -> crate::store::EncodingLimits {
+        self.hot.encoding
     }
     pub fn maxmemory(&self) -> u64 {
         self.hot.maxmemory
@@ -397,6 +408,7 @@ struct Hot {
     timeout: u64,
     requirepass: Option<String>,
     repl: ReplConfig,
+    encoding: crate::store::EncodingLimits,
 }
 
 /// The replication parameters, parsed.

@@ -408,12 +408,7 @@ impl Node {
                 h.write(&(i as u64).to_le_bytes());
                 h.write(&(k.len() as u64).to_le_bytes());
                 h.write(k);
-                match &e.value {
-                    crate::store::value::Value::Str(s) => {
-                        h.write(b"s");
-                        h.write(&s.to_bytes());
-                    }
-                }
+                h.write(&e.value.canonical());
                 h.write(&db.expire_at(k).map(|m| m.0 + 1).unwrap_or(0).to_le_bytes());
                 total = total.wrapping_add(h.finish().wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             }
@@ -443,6 +438,7 @@ impl Node {
         let e = self.srv.ks.dbs.get(db)?.peek(key)?;
         match &e.value {
             crate::store::value::Value::Str(s) => Some(s.to_bytes()),
+            _ => None,
         }
     }
 
@@ -548,6 +544,7 @@ impl Node {
                 conn,
                 now,
                 events: &mut events,
+                db_override: None,
             };
             let reply = commands::dispatch(&mut ctx, argv);
             let resp = ctx.client().map(|c| c.resp).unwrap_or(2);

@@ -7,6 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod pair;
+
 use cachelab_engine::protocol::{parse_reply, Reply};
 use cachelab_engine::{ConnId, Input, Millis, Node, Output};
 

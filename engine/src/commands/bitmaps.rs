@@ -63,7 +63,7 @@ fn string_for_write(ctx: &mut Ctx, key: &[u8], maxbit: u64) -> Result<bool, Repl
         }
         Some(Value::Str(_)) => Ok(db
             .modify(key, now, |v| {
-                let Value::Str(s) = v;
+                let Value::Str(s) = v else { return false };
                 let data = s.make_raw();
                 let grew = data.len() < byte + 1;
                 if grew {
@@ -73,6 +73,7 @@ fn string_for_write(ctx: &mut Ctx, key: &[u8], maxbit: u64) -> Result<bool, Repl
                 grew
             })
             .unwrap_or(false)),
+        Some(_) => Err(Reply::err(super::WRONGTYPE)),
     }
 }
 
@@ -82,8 +83,9 @@ fn with_bytes<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Vec<u8>) -> R) -
     let mut f = Some(f);
     let mut out = None;
     ctx.db().modify(key, now, |v| {
-        let Value::Str(s) = v;
-        out = f.take().map(|f| f(s.make_raw()));
+        if let Value::Str(s) = v {
+            out = f.take().map(|f| f(s.make_raw()));
+        }
     });
     out.expect("the string was just looked up")
 }
@@ -505,6 +507,7 @@ fn bitfield(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
             // The match is exhaustive: a new value type must decide here.
             match ctx.db().peek(key).map(|e| &e.value) {
                 Some(Value::Str(s)) => s.to_bytes(),
+                Some(_) => return Reply::err(super::WRONGTYPE),
                 None => Vec::new(),
             }
         } else {

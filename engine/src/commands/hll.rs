@@ -387,6 +387,7 @@ fn read_hll(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
     // The match is exhaustive: a new value type must decide here.
     let bytes = match ctx.db().peek(key).map(|e| &e.value) {
         Some(Value::Str(s)) => s.to_bytes(),
+        Some(_) => return Err(Reply::err(super::WRONGTYPE)),
         None => return Ok(None),
     };
     if !is_hll(&bytes) {
@@ -412,10 +413,11 @@ fn pfadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 return Reply::err(NOT_HLL);
             }
         }
+        Some(_) => return Reply::err(super::WRONGTYPE),
     }
     let mut invalid = false;
     db.modify(key, now, |v| {
-        let Value::Str(s) = v;
+        let Value::Str(s) = v else { return };
         s.make_raw();
         for ele in &argv[2..] {
             let (index, count) = pat_len(ele);
@@ -451,7 +453,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             // The string is unshared (made raw) even to read the cache.
             let now = ctx.now;
             ctx.db().modify(key, now, |v| {
-                let Value::Str(s) = v;
+                let Value::Str(s) = v else { return };
                 s.make_raw();
             });
             return Reply::Int(card as i64);
@@ -462,7 +464,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         let card = estimate(&regs);
         let now = ctx.now;
         ctx.db().modify(key, now, |v| {
-            let Value::Str(s) = v;
+            let Value::Str(s) = v else { return };
             s.make_raw()[8..16].copy_from_slice(&card.to_le_bytes());
         });
         return Reply::Int(card as i64);
@@ -512,7 +514,7 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let mut invalid = false;
     db.modify(key, now, |v| {
-        let Value::Str(s) = v;
+        let Value::Str(s) = v else { return };
         s.make_raw();
         if use_dense && s.make_raw()[4] == SPARSE {
             let Some(dense) = to_dense(&s.to_bytes()) else {

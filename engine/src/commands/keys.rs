@@ -111,8 +111,9 @@ fn keys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 }
 
 fn scan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&argv[1]).ok().and_then(parse_cursor) else {
-        return Reply::err("ERR invalid cursor");
+    let cursor = match super::coll::parse_cursor(&argv[1]) {
+        Ok(c) => c,
+        Err(e) => return e,
     };
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;
@@ -149,14 +150,6 @@ fn scan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Reply::Bulk(page.cursor.to_string().into_bytes()),
         Reply::Array(page.keys.into_iter().map(Reply::Bulk).collect()),
     ])
-}
-
-/// Redis's `string2ull` for SCAN cursors.
-fn parse_cursor(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
 }
 
 fn randomkey(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {

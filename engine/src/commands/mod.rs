@@ -9,6 +9,8 @@
 //! unknown command.
 
 pub mod bitmaps;
+pub mod coll;
+pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod replication;
@@ -32,6 +34,8 @@ pub struct Ctx<'a> {
     pub conn: crate::ConnId,
     pub now: Millis,
     pub events: &'a mut Vec<NodeEvent>,
+    /// The database when no client is calling (effects applied on a replica).
+    pub db_override: Option<usize>,
 }
 
 impl Ctx<'_> {
@@ -45,7 +49,10 @@ impl Ctx<'_> {
             .expect("the calling client exists while its command runs")
     }
     pub fn db_index(&self) -> usize {
-        self.client().map(|c| c.db).unwrap_or(0)
+        match self.db_override {
+            Some(d) => d,
+            None => self.client().map(|c| c.db).unwrap_or(0),
+        }
     }
     pub fn db(&mut self) -> &mut Db {
         let i = self.db_index();
@@ -86,6 +93,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| replication::handler(fullname))
         .or_else(|| bitmaps::handler(fullname))
         .or_else(|| hll::handler(fullname))
+        .or_else(|| hashes::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -345,6 +353,28 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         }
     }
     handler(ctx, argv)
+}
+
+/// Applies one effect from the replication stream by running its command's
+/// handler directly (no client, no checks: the primary has made them).
+pub fn apply_effect(srv: &mut Server, now: Millis, db: usize, argv: &[Vec<u8>]) {
+    let table = CommandTable::shared();
+    let Some(cmd) = table.lookup(argv) else {
+        return;
+    };
+    let (Some(handler), true) = (cmd.handler, arity_ok(cmd.arity, argv.len())) else {
+        return;
+    };
+    let mut events = Vec::new();
+    let mut ctx = Ctx {
+        srv,
+        table,
+        conn: crate::ConnId(u64::MAX),
+        now,
+        events: &mut events,
+        db_override: Some(db),
+    };
+    handler(&mut ctx, argv);
 }
 
 /// A command name lower-cased into `buf` without allocating; `None` if it is

@@ -52,6 +52,7 @@ pub(super) fn read_str(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Vec<u8>>, Rep
     }
     match ctx.db().peek(key).map(|e| &e.value) {
         Some(Value::Str(s)) => Ok(Some(s.to_bytes())),
+        Some(_) => Err(Reply::err(super::WRONGTYPE)),
         None => Ok(None),
     }
 }
@@ -370,14 +371,16 @@ fn append(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         );
         return Reply::Int(argv[2].len() as i64);
     }
-    let cur = db.peek(&argv[1]).map(|e| match &e.value {
-        Value::Str(s) => s.len(),
-    });
+    let cur = match db.peek(&argv[1]).map(|e| &e.value) {
+        Some(Value::Str(s)) => Some(s.len()),
+        Some(_) => return Reply::err(super::WRONGTYPE),
+        None => None,
+    };
     if cur.unwrap_or(0) as u64 + argv[2].len() as u64 > max {
         return too_big();
     }
     let len = db.modify(&argv[1], now, |v| {
-        let Value::Str(s) = v;
+        let Value::Str(s) = v else { return 0 };
         s.make_raw().extend_from_slice(&argv[2]);
         s.note_growth();
         s.len()
@@ -392,6 +395,7 @@ fn strlen(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     match ctx.db().peek(&argv[1]).map(|e| &e.value) {
         Some(Value::Str(s)) => Reply::Int(s.len() as i64),
+        Some(_) => Reply::err(super::WRONGTYPE),
         None => Reply::Int(0),
     }
 }
@@ -439,9 +443,11 @@ fn setrange(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let max = ctx.srv.config.proto_max_bulk_len();
     let value = &argv[3];
     let db = ctx.db();
-    let cur_len = db.get(&argv[1], now).map(|e| match &e.value {
-        Value::Str(s) => s.len(),
-    });
+    let cur_len = match db.get(&argv[1], now).map(|e| &e.value) {
+        Some(Value::Str(s)) => Some(s.len()),
+        Some(_) => return Reply::err(super::WRONGTYPE),
+        None => None,
+    };
     if value.is_empty() {
         return Reply::Int(cur_len.unwrap_or(0) as i64);
     }
@@ -456,7 +462,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return Reply::Int((offset + value.len()) as i64);
     }
     let len = db.modify(&argv[1], now, |v| {
-        let Value::Str(s) = v;
+        let Value::Str(s) = v else { return 0 };
         let data = s.make_raw();
         if data.len() < offset + value.len() {
             data.resize(offset + value.len(), 0);
@@ -479,6 +485,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], by: i64) -> Reply {
             Some(v) => v,
             None => return err_not_int(),
         },
+        Some(_) => return Reply::err(super::WRONGTYPE),
     };
     let Some(new) = cur.checked_add(by) else {
         return Reply::err("ERR increment or decrement would overflow");
@@ -502,6 +509,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             Ok(v) => v,
             Err(_) => return not_float(),
         },
+        Some(_) => return Reply::err(super::WRONGTYPE),
     };
     let Ok(incr) = LongDouble::parse(&argv[2]) else {
         return not_float();

@@ -11,7 +11,7 @@
 
 use crate::persistence::crc64::crc64;
 use crate::store::value::{StrValue, Value};
-use crate::store::Keyspace;
+use crate::store::{EncodingLimits, Hash, Keyspace, List, Set, ZSet};
 use crate::time::Millis;
 
 const MAGIC: &[u8] = b"REDIS0010";
@@ -21,6 +21,10 @@ const OP_EXPIRETIME_MS: u8 = 0xFC;
 const OP_SELECTDB: u8 = 0xFE;
 const OP_EOF: u8 = 0xFF;
 const TYPE_STRING: u8 = 0;
+const TYPE_LIST: u8 = 1;
+const TYPE_SET: u8 = 2;
+const TYPE_HASH: u8 = 4;
+const TYPE_ZSET_2: u8 = 5;
 
 /// Replication metadata stored with a snapshot (Redis's `repl-id` and
 /// `repl-offset` aux fields).
@@ -81,6 +85,42 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
             out.push(TYPE_STRING);
             write_string(out, key);
             write_string_value(out, s);
+        }
+        // Collections in Redis's plain (pre-listpack) forms, which every
+        // Redis version loads and re-encodes by its own thresholds.
+        Value::List(l) => {
+            out.push(TYPE_LIST);
+            write_string(out, key);
+            write_len(out, l.len() as u64);
+            for e in &l.items {
+                write_string(out, e);
+            }
+        }
+        Value::Set(set) => {
+            out.push(TYPE_SET);
+            write_string(out, key);
+            write_len(out, set.len() as u64);
+            for m in set.members() {
+                write_string(out, &m);
+            }
+        }
+        Value::Hash(h) => {
+            out.push(TYPE_HASH);
+            write_string(out, key);
+            write_len(out, h.len() as u64);
+            for (f, v) in h.iter() {
+                write_string(out, f);
+                write_string(out, v);
+            }
+        }
+        Value::ZSet(z) => {
+            out.push(TYPE_ZSET_2);
+            write_string(out, key);
+            write_len(out, z.len() as u64);
+            for (m, sc) in z.all() {
+                write_string(out, &m);
+                out.extend_from_slice(&sc.to_le_bytes());
+            }
         }
     }
 }
@@ -191,8 +231,64 @@ impl Reader<'_> {
 }
 
 fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
+    let lim = EncodingLimits::default();
+    let empty = || RdbError("Empty keys skipped: a collection with no elements".into());
     match ty {
         TYPE_STRING => Ok(Value::Str(StrValue::from_bytes(&r.string()?, true))),
+        TYPE_LIST => {
+            let n = r.len()?;
+            let mut items = Vec::new();
+            for _ in 0..n {
+                items.push(r.string()?);
+            }
+            if items.is_empty() {
+                return Err(empty());
+            }
+            Ok(Value::List(List::from_items(items)))
+        }
+        TYPE_SET => {
+            let n = r.len()?;
+            let mut ms = Vec::new();
+            for _ in 0..n {
+                ms.push(r.string()?);
+            }
+            let set = Set::from_members(ms, &lim);
+            if set.is_empty() || set.len() as u64 != n {
+                return Err(RdbError("Duplicate set members detected".into()));
+            }
+            Ok(Value::Set(set))
+        }
+        TYPE_HASH => {
+            let n = r.len()?;
+            let mut pairs = Vec::new();
+            for _ in 0..n {
+                let f = r.string()?;
+                let v = r.string()?;
+                pairs.push((f, v));
+            }
+            let h = Hash::from_pairs(pairs, &lim);
+            if h.is_empty() || h.len() as u64 != n {
+                return Err(RdbError("Duplicate hash fields detected".into()));
+            }
+            Ok(Value::Hash(h))
+        }
+        TYPE_ZSET_2 => {
+            let n = r.len()?;
+            let mut pairs = Vec::new();
+            for _ in 0..n {
+                let m = r.string()?;
+                let sc = f64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+                if sc.is_nan() {
+                    return Err(RdbError("Zset with NAN score detected".into()));
+                }
+                pairs.push((m, sc));
+            }
+            let z = ZSet::from_pairs(pairs, &lim);
+            if z.is_empty() || z.len() as u64 != n {
+                return Err(RdbError("Duplicate zset fields detected".into()));
+            }
+            Ok(Value::ZSet(z))
+        }
         t => Err(RdbError(format!("Unknown RDB encoding type {t}"))),
     }
 }
@@ -309,8 +405,7 @@ mod tests {
         let mut v = Vec::new();
         for (i, db) in ks.dbs.iter().enumerate() {
             for (k, e) in db.entries() {
-                let Value::Str(s) = &e.value;
-                v.push((i, k.clone(), s.to_bytes(), db.expire_at(k)));
+                v.push((i, k.clone(), e.value.canonical(), db.expire_at(k)));
             }
         }
         v.sort();

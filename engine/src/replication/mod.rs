@@ -344,6 +344,20 @@ impl Server {
                             None => self.feed(Some(i), &[b"SET", &key, &v]),
                         }
                     }
+                    // A collection changed by a command that recorded no
+                    // effect of its own: the whole value, rebuilt.
+                    Some(v) => {
+                        let cmds = v.rebuild_commands(&key);
+                        let at = db.expire_at(&key);
+                        self.feed(Some(i), &[b"DEL", &key]);
+                        for c in cmds {
+                            let refs: Vec<&[u8]> = c.iter().map(Vec::as_slice).collect();
+                            self.feed(Some(i), &refs);
+                        }
+                        if let Some(at) = at {
+                            self.feed(Some(i), &[b"PEXPIREAT", &key, at.0.to_string().as_bytes()]);
+                        }
+                    }
                 }
             }
         }
@@ -876,7 +890,10 @@ impl Server {
                     }
                 }
             }
-            _ => {} // PING and anything unknown: nothing to apply.
+            "PING" => {}
+            // Everything else runs as the command itself, against the
+            // stream's database (Redis replicas execute what they receive).
+            _ => crate::commands::apply_effect(self, now, db, argv),
         }
     }
 

@@ -533,7 +533,7 @@ mod tests {
         db.set(b"a", sv("hello"), Millis(0), false);
         db.set_expire(b"a", Millis(5));
         db.modify(b"a", Millis(0), |v| {
-            let Value::Str(s) = v;
+            let Value::Str(s) = v else { panic!("a string") };
             s.make_raw().extend_from_slice(b" world");
             s.note_growth();
         });

@@ -85,6 +85,54 @@ pub fn key_size(key: &[u8]) -> usize {
     sds_new_size(key.len()) + DICT_ENTRY
 }
 
+/// Bytes of an empty listpack: the 6-byte header and the end byte.
+pub const LP_EMPTY: usize = 7;
+
+/// `sizeof(dict)` in Redis 7.0, as jemalloc hands it out.
+pub const DICT: usize = 64;
+
+/// Bytes one element takes in a listpack (`lpEncodeGetType` + backlen):
+/// integers in canonical form are stored in 1–9 bytes, strings with a
+/// 1, 2 or 5-byte length prefix.
+pub fn lp_entry_size(b: &[u8]) -> usize {
+    let enc = match crate::protocol::request::parse_i64_strict(b).filter(|_| b.len() <= 20) {
+        Some(v) if (0..=127).contains(&v) => 1,
+        Some(v) if (-4096..=4095).contains(&v) => 2,
+        Some(v) if (-32768..=32767).contains(&v) => 3,
+        Some(v) if (-8_388_608..=8_388_607).contains(&v) => 4,
+        Some(v) if (i32::MIN as i64..=i32::MAX as i64).contains(&v) => 5,
+        Some(_) => 9,
+        None if b.len() < 64 => 1 + b.len(),
+        None if b.len() < 4096 => 2 + b.len(),
+        None => 5 + b.len(),
+    };
+    enc + lp_backlen(enc)
+}
+
+/// Bytes of an integer element in a listpack.
+pub fn lp_int_size(v: i64) -> usize {
+    lp_entry_size(v.to_string().as_bytes())
+}
+
+fn lp_backlen(l: usize) -> usize {
+    match l {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    }
+}
+
+/// Bucket-array bytes of a dict holding `n` entries (power-of-two slots, at least 4).
+pub fn dict_slots_size(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        8 * n.next_power_of_two().max(4)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,23 @@
 //! Owns data only: it knows nothing of connections, protocols or commands.
 
 pub mod db;
+pub mod hash;
+pub mod list;
 pub mod mem;
 pub mod number;
+pub mod set;
+pub mod skiplist;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, Entry, Keyspace};
+pub use hash::{EncodingLimits, Hash};
+pub use list::List;
+pub use set::Set;
 pub use value::{StrValue, Value};
+pub use zset::ZSet;
+
+/// A fixed-key hasher for the maps inside values: deterministic (the
+/// engine's behaviour must not depend on process randomness); iteration
+/// order comes from insertion order, not from hashes.
+pub type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;

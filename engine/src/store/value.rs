@@ -3,10 +3,15 @@
 use crate::limits::{EMBSTR_SIZE_LIMIT, OBJ_SHARED_INTEGERS};
 use crate::protocol::request::parse_i64_strict;
 use crate::store::mem;
+use crate::store::{Hash, List, Set, ZSet};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(StrValue),
+    Hash(Hash),
+    List(List),
+    Set(Set),
+    ZSet(ZSet),
 }
 
 /// A string value in one of Redis's three encodings.
@@ -156,16 +161,133 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
     pub fn mem_size(&self) -> usize {
         match self {
             Value::Str(s) => s.mem_size(),
+            Value::Hash(h) => h.mem_size(),
+            Value::List(l) => l.mem_size(),
+            Value::Set(s) => s.mem_size(),
+            Value::ZSet(z) => z.mem_size(),
+        }
+    }
+    /// A canonical byte form of the contents, independent of encoding and
+    /// iteration order (digests: equal data gives equal bytes).
+    pub fn canonical(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut put = |tag: u8, parts: &[&[u8]]| {
+            out.push(tag);
+            for p in parts {
+                out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+                out.extend_from_slice(p);
+            }
+        };
+        match self {
+            Value::Str(s) => put(b's', &[&s.to_bytes()]),
+            Value::List(l) => {
+                for e in &l.items {
+                    put(b'l', &[e]);
+                }
+            }
+            Value::Set(s) => {
+                let mut ms = s.members();
+                ms.sort();
+                for m in &ms {
+                    put(b'e', &[m]);
+                }
+            }
+            Value::Hash(h) => {
+                let mut ps: Vec<(&[u8], &[u8])> = h.iter().collect();
+                ps.sort();
+                for (f, v) in ps {
+                    put(b'h', &[f, v]);
+                }
+            }
+            Value::ZSet(z) => {
+                for (m, sc) in z.all() {
+                    put(b'z', &[&m, &sc.to_bits().to_le_bytes()]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Commands that rebuild this value at `key` on an empty key (a
+    /// replica applying a whole-value effect), in chunks of at most 512
+    /// elements; element order is kept, so a listpack keeps its order.
+    pub fn rebuild_commands(&self, key: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        const CHUNK: usize = 512;
+        let mut cmds = Vec::new();
+        let start = |name: &str| vec![name.as_bytes().to_vec(), key.to_vec()];
+        match self {
+            Value::Str(s) => cmds.push({
+                let mut c = start("SET");
+                c.push(s.to_bytes());
+                c
+            }),
+            Value::List(l) => {
+                let items: Vec<&Vec<u8>> = l.items.iter().collect();
+                for chunk in items.chunks(CHUNK) {
+                    let mut c = start("RPUSH");
+                    c.extend(chunk.iter().map(|e| e.to_vec()));
+                    cmds.push(c);
+                }
+            }
+            Value::Set(s) => {
+                for chunk in s.members().chunks(CHUNK) {
+                    let mut c = start("SADD");
+                    c.extend(chunk.iter().cloned());
+                    cmds.push(c);
+                }
+            }
+            Value::Hash(h) => {
+                let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+                for chunk in pairs.chunks(CHUNK) {
+                    let mut c = start("HSET");
+                    for (f, v) in chunk {
+                        c.push(f.to_vec());
+                        c.push(v.to_vec());
+                    }
+                    cmds.push(c);
+                }
+            }
+            Value::ZSet(z) => {
+                for chunk in z.all().chunks(CHUNK) {
+                    let mut c = start("ZADD");
+                    for (m, sc) in chunk {
+                        c.push(crate::store::number::format_g17(*sc).into_bytes());
+                        c.push(m.clone());
+                    }
+                    cmds.push(c);
+                }
+            }
+        }
+        cmds
+    }
+
+    /// Number of elements of a collection (1 for a string): the unit of
+    /// Redis's lazy-free effort and of the playground's key table.
+    pub fn elements(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
         }
     }
     pub fn refcount(&self) -> i64 {

@@ -1,0 +1,258 @@
+//! What the collection families share: typed lookups that answer
+//! WRONGTYPE as Redis does, writes that create a key on first use and
+//! delete it when it becomes empty, and Redis's range/count argument rules.
+
+use super::keys::lookup_read;
+use super::{Ctx, WRONGTYPE};
+use crate::protocol::Reply;
+use crate::store::{Hash, List, Set, Value, ZSet};
+
+/// A collection type stored in a [`Value`].
+pub trait Coll: Sized {
+    fn of(v: &Value) -> Option<&Self>;
+    fn of_mut(v: &mut Value) -> Option<&mut Self>;
+    fn wrap(self) -> Value;
+    fn is_empty_coll(&self) -> bool;
+}
+
+macro_rules! coll {
+    ($t:ty, $variant:ident) => {
+        impl Coll for $t {
+            fn of(v: &Value) -> Option<&Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn of_mut(v: &mut Value) -> Option<&mut Self> {
+                match v {
+                    Value::$variant(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn wrap(self) -> Value {
+                Value::$variant(self)
+            }
+            fn is_empty_coll(&self) -> bool {
+                self.is_empty()
+            }
+        }
+    };
+}
+coll!(Hash, Hash);
+coll!(List, List);
+coll!(Set, Set);
+coll!(ZSet, ZSet);
+
+pub fn wrongtype() -> Reply {
+    Reply::err(WRONGTYPE)
+}
+
+/// `lookupKeyRead` + `checkType`: the value (counting a keyspace hit or
+/// miss), `Ok(None)` if missing, WRONGTYPE if another type.
+pub fn read<'a, T: Coll>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    let now = ctx.now;
+    if !lookup_read(ctx, key, now) {
+        return Ok(None);
+    }
+    match ctx.db().peek(key) {
+        Some(e) => T::of(&e.value).map(Some).ok_or_else(wrongtype),
+        None => Ok(None),
+    }
+}
+
+/// `lookupKeyWrite` + `checkType`: does the key exist (no stats), or WRONGTYPE.
+pub fn exists_for_write<T: Coll>(ctx: &mut Ctx, key: &[u8]) -> Result<bool, Reply> {
+    let now = ctx.now;
+    match ctx.db().get(key, now) {
+        Some(e) => match T::of(&e.value) {
+            Some(_) => Ok(true),
+            None => Err(wrongtype()),
+        },
+        None => Ok(false),
+    }
+}
+
+/// Like [`read`] but without statistics or access time (`lookupKeyWrite`).
+pub fn peek_for_write<'a, T: Coll>(ctx: &'a mut Ctx, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    let now = ctx.now;
+    match ctx.db().get(key, now) {
+        Some(e) => T::of(&e.value).map(Some).ok_or_else(wrongtype),
+        None => Ok(None),
+    }
+}
+
+/// Applies `f` to the collection at `key`, creating it with `create` when
+/// missing (or answering `Ok(None)` when `create` is `None`), deleting the
+/// key if `f` leaves it empty. WRONGTYPE for another type.
+pub fn write<T: Coll, R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    create: Option<fn() -> T>,
+    f: impl FnOnce(&mut T) -> R,
+) -> Result<Option<R>, Reply> {
+    let now = ctx.now;
+    let db = ctx.db();
+    match db.get(key, now) {
+        Some(e) => {
+            if T::of(&e.value).is_none() {
+                return Err(wrongtype());
+            }
+        }
+        None => match create {
+            Some(new) => db.set(key, new().wrap(), now, false),
+            None => return Ok(None),
+        },
+    }
+    let mut empty = false;
+    let r = db.modify(key, now, |v| {
+        let t = T::of_mut(v).expect("type checked above");
+        let r = f(t);
+        empty = t.is_empty_coll();
+        r
+    });
+    if empty {
+        db.remove(key);
+    }
+    Ok(r)
+}
+
+/// Stores `value` at `key` (a *STORE result): an empty collection deletes
+/// the key instead. Any TTL on the key is dropped.
+pub fn store<T: Coll>(ctx: &mut Ctx, key: &[u8], value: T) {
+    let now = ctx.now;
+    let db = ctx.db();
+    if value.is_empty_coll() {
+        db.remove(key);
+    } else {
+        db.set(key, value.wrap(), now, false);
+    }
+}
+
+/// Normalises a start/end index pair against `len` as LRANGE, ZRANGE and
+/// friends do: negative counts from the end; `None` when the range is empty.
+pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut start = if start < 0 { len + start } else { start };
+    let mut end = if end < 0 { len + end } else { end };
+    if start < 0 {
+        start = 0;
+    }
+    if start > end || start >= len {
+        return None;
+    }
+    if end >= len {
+        end = len - 1;
+    }
+    Some((start as usize, end as usize))
+}
+
+/// `getPositiveLongFromObjectOrReply` for a COUNT argument.
+pub fn parse_count(b: &[u8], what: &str) -> Result<usize, Reply> {
+    match crate::protocol::request::parse_i64_strict(b) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        Some(_) => Err(Reply::err(format!("ERR {what} must be positive"))),
+        None => Err(super::err_not_int()),
+    }
+}
+
+/// The reply to a SCAN-family page over an in-memory list of elements:
+/// a listpack/intset/small collection answers everything at cursor 0.
+pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(cursor.to_string().into_bytes()),
+        Reply::Array(items),
+    ])
+}
+
+/// SSCAN/HSCAN/ZSCAN options (after the cursor), parsed as
+/// `scanGenericCommand` does: COUNT ≥ 1, MATCH; TYPE is a syntax error.
+pub struct ScanOpts {
+    pub count: usize,
+    pub pattern: Option<Vec<u8>>,
+}
+
+/// `parseScanCursorOrReply`: C's `strtoul` with no leading space, nothing
+/// after the digits, no overflow — so "" is cursor 0 and "-1" wraps.
+pub fn parse_cursor(b: &[u8]) -> Result<u64, Reply> {
+    let invalid = || Reply::err("ERR invalid cursor");
+    if b.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match b[0] {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((d - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+pub fn parse_scan_opts(argv: &[Vec<u8>]) -> Result<ScanOpts, Reply> {
+    let mut o = ScanOpts {
+        count: 10,
+        pattern: None,
+    };
+    let mut i = 0;
+    while i < argv.len() {
+        let more = argv.len() - i;
+        if super::eq_ic(&argv[i], "count") && more >= 2 {
+            match crate::protocol::request::parse_i64_strict(&argv[i + 1]) {
+                Some(n) if n >= 1 => o.count = n as usize,
+                Some(_) => return Err(super::err_syntax()),
+                None => return Err(super::err_not_int()),
+            }
+            i += 2;
+        } else if super::eq_ic(&argv[i], "match") && more >= 2 {
+            let p = argv[i + 1].clone();
+            o.pattern = (p.as_slice() != b"*").then_some(p);
+            i += 2;
+        } else {
+            return Err(super::err_syntax());
+        }
+    }
+    Ok(o)
+}
+
+impl ScanOpts {
+    pub fn matches(&self, e: &[u8]) -> bool {
+        self.pattern
+            .as_ref()
+            .is_none_or(|p| crate::config::glob_match(p, e, false))
+    }
+}
+
+/// One page over a table-encoded collection of `len` elements, walking
+/// positions from high to low (a removal only moves the last element into
+/// the hole, so a full iteration misses nothing present throughout).
+/// `visit(i)` returns the reply items for position `i` (the element first)
+/// or nothing if filtered out.
+pub fn scan_table(
+    cursor: u64,
+    len: usize,
+    opts: &ScanOpts,
+    mut visit: impl FnMut(usize) -> Vec<Reply>,
+) -> Reply {
+    let mut next = if cursor == 0 {
+        len as u64
+    } else {
+        cursor.min(len as u64)
+    };
+    let mut out = Vec::new();
+    let mut steps = 0;
+    while next > 0 && steps < opts.count {
+        out.extend(visit((next - 1) as usize));
+        next -= 1;
+        steps += 1;
+    }
+    scan_reply(next, out)
+}

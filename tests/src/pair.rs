@@ -1,0 +1,268 @@
+//! A differential pair: one command stream sent to a real redis-server and
+//! to an in-process node, with the comparisons the collection families need.
+//! Replies whose order Redis leaves to its hash tables' seeds (HGETALL,
+//! SMEMBERS… on a `hashtable` encoding) are compared as multisets; random
+//! commands (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER) by their contract.
+
+use cachelab_engine::protocol::{parse_reply, Reply};
+use cachelab_engine::rng::Rng;
+
+use crate::{env_number, show, wall_now, EngineClient, RedisServer, RespConn};
+
+pub struct Pair {
+    _server: RedisServer,
+    pub redis: RespConn,
+    pub engine: EngineClient,
+    pub seed: u64,
+    /// The test's name, for reproduction hints.
+    pub name: &'static str,
+    pub env: &'static str,
+    pub step: usize,
+    pub last: Vec<String>,
+}
+
+/// How two replies are compared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Cmp {
+    Exact,
+    /// The top-level array's elements in any order.
+    Unordered,
+    /// The top-level array as (a, b) pairs, in any order; RESP3 maps too.
+    UnorderedPairs,
+}
+
+pub fn parse(b: &[u8]) -> Reply {
+    match parse_reply(b) {
+        Ok(Some((r, _))) => r,
+        _ => panic!("unparseable reply {}", show(b)),
+    }
+}
+
+fn sort_key(r: &Reply) -> Vec<u8> {
+    let mut out = Vec::new();
+    r.encode(3, &mut out);
+    out
+}
+
+/// The reply with its top-level elements (or pairs) sorted.
+pub fn canonical(r: &Reply, cmp: Cmp) -> Reply {
+    match (r, cmp) {
+        (_, Cmp::Exact) => r.clone(),
+        (Reply::Array(v) | Reply::Set(v), Cmp::Unordered) => {
+            let mut v = v.clone();
+            v.sort_by_key(sort_key);
+            Reply::Array(v)
+        }
+        (Reply::Array(v), Cmp::UnorderedPairs) => {
+            let mut pairs: Vec<Vec<Reply>> = v.chunks(2).map(|c| c.to_vec()).collect();
+            pairs.sort_by_key(|p| p.iter().flat_map(sort_key).collect::<Vec<u8>>());
+            Reply::Array(pairs.into_iter().flatten().collect())
+        }
+        (Reply::Map(m), Cmp::UnorderedPairs) => {
+            let mut m = m.clone();
+            m.sort_by_key(|(k, v)| [sort_key(k), sort_key(v)].concat());
+            Reply::Map(m)
+        }
+        _ => r.clone(),
+    }
+}
+
+impl Pair {
+    /// Starts redis-server; `env` prefixes the SEED/COMMANDS/TRACE knobs.
+    pub fn start(name: &'static str, env: &'static str, default_seed: u64) -> Pair {
+        let Some(server) = RedisServer::start() else {
+            panic!("redis-server is not installed: run `cargo xtask test`, which installs it (apt-get install redis-server)");
+        };
+        let seed = env_number(&format!("{env}_SEED"), default_seed);
+        let redis = RespConn::connect(server.port);
+        Pair {
+            _server: server,
+            redis,
+            engine: EngineClient::new(seed, wall_now()),
+            seed,
+            name,
+            env,
+            step: 0,
+            last: Vec::new(),
+        }
+    }
+
+    pub fn total(&self, default: usize) -> usize {
+        env_number(&format!("{}_COMMANDS", self.env), default)
+    }
+
+    pub fn rng(&self) -> Rng {
+        Rng::new(self.seed)
+    }
+
+    /// Raw replies of both sides.
+    pub fn both_raw(&mut self, argv: &[Vec<u8>]) -> (Vec<u8>, Vec<u8>) {
+        let want = self.redis.call(argv);
+        let got = self.engine.call(wall_now(), argv);
+        if std::env::var(format!("{}_TRACE", self.env)).is_ok() {
+            eprintln!(
+                "#{} {} -> {}",
+                self.step,
+                line(argv),
+                show(&want[..want.len().min(120)])
+            );
+        }
+        self.last.push(line(argv));
+        if self.last.len() > 12 {
+            self.last.remove(0);
+        }
+        (want, got)
+    }
+
+    pub fn both(&mut self, argv: &[Vec<u8>]) -> (Reply, Reply) {
+        let (a, b) = self.both_raw(argv);
+        (parse(&a), parse(&b))
+    }
+
+    /// Fails the test with everything needed to reproduce.
+    pub fn fail(&self, what: &str, want: &str, got: &str) -> ! {
+        panic!(
+            "{}: seed {}, command #{}: {what}\n  redis:    {}\n  cachelab: {}\n  recent commands:\n    {}\n(reproduce: {}_SEED={} cargo test -p cachelab-tests --test {})",
+            self.name,
+            self.seed,
+            self.step,
+            want,
+            got,
+            self.last.join("\n    "),
+            self.env,
+            self.seed,
+            self.name
+        )
+    }
+
+    /// Sends to both and compares.
+    pub fn check(&mut self, argv: &[Vec<u8>], cmp: Cmp) {
+        let (a, b) = self.both_raw(argv);
+        if a == b {
+            return;
+        }
+        if cmp != Cmp::Exact {
+            let (ra, rb) = (canonical(&parse(&a), cmp), canonical(&parse(&b), cmp));
+            if ra == rb {
+                return;
+            }
+        }
+        self.fail(
+            &format!("{} differs", line(argv)),
+            &show(&a[..a.len().min(600)]),
+            &show(&b[..b.len().min(600)]),
+        );
+    }
+
+    /// The same command on one side only (the engine's contract checks).
+    pub fn engine_call(&mut self, argv: &[Vec<u8>]) -> Reply {
+        parse(&self.engine.call(wall_now(), argv))
+    }
+    pub fn redis_call(&mut self, argv: &[Vec<u8>]) -> Reply {
+        parse(&self.redis.call(argv))
+    }
+
+    /// Iterates a SCAN-family command to cursor 0 on both sides and compares
+    /// the elements (pairs for HSCAN/ZSCAN) as multisets; a small encoding
+    /// answers everything at cursor 0 in order, which is compared exactly.
+    pub fn check_scan(&mut self, cmd: &str, key: &[u8], opts: &[Vec<u8>], pairs: bool) {
+        let collect = |call: &mut dyn FnMut(&[Vec<u8>]) -> Reply| -> Result<Vec<Reply>, Reply> {
+            let mut cursor = b"0".to_vec();
+            let mut all = Vec::new();
+            for _ in 0..100_000 {
+                let mut argv = vec![cmd.as_bytes().to_vec(), key.to_vec(), cursor.clone()];
+                argv.extend(opts.iter().cloned());
+                let r = call(&argv);
+                let Reply::Array(v) = &r else {
+                    return Err(r);
+                };
+                let (Some(Reply::Bulk(c)), Some(Reply::Array(items))) = (v.first(), v.get(1))
+                else {
+                    return Err(r);
+                };
+                all.extend(items.iter().cloned());
+                if c.as_slice() == b"0" {
+                    return Ok(all);
+                }
+                cursor = c.clone();
+            }
+            Err(Reply::err("scan did not finish"))
+        };
+        let a = collect(&mut |argv| self.redis_call(argv));
+        let b = collect(&mut |argv| self.engine_call(argv));
+        self.last.push(format!(
+            "{cmd} {} … (full iteration)",
+            String::from_utf8_lossy(key)
+        ));
+        let cmp = if pairs {
+            Cmp::UnorderedPairs
+        } else {
+            Cmp::Unordered
+        };
+        let norm = |r: Result<Vec<Reply>, Reply>| match r {
+            Ok(v) => {
+                let mut v = canonical(&Reply::Array(v), cmp);
+                // Pairs may repeat across pages on a table that changed; none here.
+                if let Reply::Array(x) = &mut v {
+                    x.dedup();
+                }
+                v
+            }
+            Err(e) => e,
+        };
+        let (na, nb) = (norm(a), norm(b));
+        if na != nb {
+            self.fail(
+                &format!("{cmd} full iteration differs"),
+                &format!("{na:?}"),
+                &format!("{nb:?}"),
+            );
+        }
+    }
+
+    /// Switches both connections' protocol (HELLO 2 / HELLO 3).
+    pub fn hello(&mut self, v: u8) {
+        let argv = vec![b"HELLO".to_vec(), v.to_string().into_bytes()];
+        self.redis.call(&argv);
+        self.engine.call(wall_now(), &argv);
+    }
+}
+
+pub fn line(argv: &[Vec<u8>]) -> String {
+    argv.iter()
+        .map(|a| {
+            let s = String::from_utf8_lossy(a);
+            if s.len() > 40 {
+                format!(
+                    "{:?}…({} bytes)",
+                    &s[..s.char_indices().nth(40).map_or(s.len(), |c| c.0)],
+                    a.len()
+                )
+            } else {
+                format!("{s:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Bulk strings of a flat array reply (or a RESP3 map/set, flattened).
+pub fn bulks(r: &Reply) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    fn walk(r: &Reply, out: &mut Vec<Vec<u8>>) {
+        match r {
+            Reply::Bulk(b) => out.push(b.clone()),
+            Reply::Array(v) | Reply::Set(v) => v.iter().for_each(|x| walk(x, out)),
+            Reply::Map(m) => m.iter().for_each(|(k, v)| {
+                walk(k, out);
+                walk(v, out)
+            }),
+            Reply::Double(d) => {
+                out.push(cachelab_engine::protocol::reply::format_double(*d).into_bytes())
+            }
+            _ => {}
+        }
+    }
+    walk(r, &mut out);
+    out
+}
