@@ -108,7 +108,7 @@ impl Pair {
             );
         }
         self.last.push(line(argv));
-        if self.last.len() > 12 {
+        if self.last.len() > 40 {
             self.last.remove(0);
         }
         (want, got)

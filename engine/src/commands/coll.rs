@@ -147,12 +147,16 @@ pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     Some((start as usize, end as usize))
 }
 
-/// `getPositiveLongFromObjectOrReply` for a COUNT argument.
-pub fn parse_count(b: &[u8], what: &str) -> Result<usize, Reply> {
+/// `getPositiveLongFromObjectOrReply`: a non-negative integer, or one
+/// error for both a non-integer and a negative number (`msg`, or Redis's
+/// default).
+pub fn positive(b: &[u8], msg: Option<&str>) -> Result<usize, Reply> {
     match crate::protocol::request::parse_i64_strict(b) {
         Some(n) if n >= 0 => Ok(n as usize),
-        Some(_) => Err(Reply::err(format!("ERR {what} must be positive"))),
-        None => Err(super::err_not_int()),
+        _ => Err(Reply::err(format!(
+            "ERR {}",
+            msg.unwrap_or("value is out of range, must be positive")
+        ))),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod hll;
 pub mod keys;
 pub mod replication;
 pub mod server;
+pub mod sets;
 pub mod strings;
 
 use std::collections::HashMap;
@@ -94,6 +95,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| bitmaps::handler(fullname))
         .or_else(|| hll::handler(fullname))
         .or_else(|| hashes::handler(fullname))
+        .or_else(|| sets::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
