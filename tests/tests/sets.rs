@@ -218,7 +218,7 @@ fn members(p: &mut Pair, k: &[u8]) -> Vec<Vec<u8>> {
 fn spop(p: &mut Pair, rng: &mut Rng, k: &[u8]) {
     let mut a = vec![s("SPOP"), k.to_vec()];
     if rng.below(3) > 0 {
-        a.push(s(&pick(rng, &["0", "1", "2", "5", "20", "600"]).to_string()));
+        a.push(s(pick(rng, &["0", "1", "2", "5", "20", "600"])));
     }
     let before = members(p, k);
     let (ra, rb) = p.both(&a);
