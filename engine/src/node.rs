@@ -186,8 +186,12 @@ pub struct Client {
     pub authenticated: bool,
     /// The replication offset after this client's last propagated write (WAIT).
     pub woff: u64,
-    /// Set while the client waits (WAIT); its further input stays queued.
+    /// Set while the client waits (WAIT, blocking pops); its further input
+    /// stays queued.
     pub blocked: Option<Blocked>,
+    /// Set while EXEC runs the client's transaction: blocking commands
+    /// answer at once, as if timed out.
+    pub in_multi: bool,
 }
 
 /// Why and until when a client is blocked.
@@ -201,12 +205,21 @@ pub enum Blocked {
         /// CLIENT UNBLOCK … ERROR.
         unblock_error: bool,
     },
+    /// A blocking pop: until one of `keys` in `db` holds a value `op` can
+    /// use, or the deadline.
+    Keys {
+        db: usize,
+        keys: Vec<Vec<u8>>,
+        deadline: Option<Millis>,
+        op: crate::commands::blocking::BlockOp,
+        unblock_error: bool,
+    },
 }
 
 impl Blocked {
     pub fn deadline(&self) -> Option<Millis> {
         match self {
-            Blocked::Wait { deadline, .. } => *deadline,
+            Blocked::Wait { deadline, .. } | Blocked::Keys { deadline, .. } => *deadline,
         }
     }
 }
@@ -228,10 +241,14 @@ pub struct Server {
     pub ks_seed: u64,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: bool,
+    /// Clients blocked on each (db, key), first blocked first.
+    pub blocking: indexmap::IndexMap<(usize, Vec<u8>), VecDeque<ConnId>>,
 }
 
 pub struct Node {
     pub(crate) srv: Server,
+    /// Clients served by a push whose queued input has not run yet.
+    unblocked: VecDeque<ConnId>,
     table: &'static CommandTable,
     outputs: VecDeque<Output>,
     next_cron: Millis,
@@ -260,8 +277,10 @@ impl Node {
                 run_id,
                 started: Millis(0),
                 to_close: Vec::new(),
+                blocking: indexmap::IndexMap::new(),
             },
             table: CommandTable::shared(),
+            unblocked: VecDeque::new(),
             outputs: VecDeque::new(),
             next_cron: Millis(0),
             now: Millis(0),
@@ -320,11 +339,18 @@ impl Node {
                         authenticated: self.srv.config.requirepass().is_none(),
                         woff: 0,
                         blocked: None,
+                        in_multi: false,
                     },
                 );
             }
             Input::ConnClosed { conn } => {
-                self.srv.clients.remove(&conn);
+                if let Some(Client {
+                    blocked: Some(Blocked::Keys { db, keys, .. }),
+                    ..
+                }) = self.srv.clients.remove(&conn)
+                {
+                    commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
+                }
             }
             Input::ClientBytes { conn, bytes } => self.client_bytes(now, conn, bytes),
             Input::Tick => self.cron(now),
@@ -341,6 +367,9 @@ impl Node {
     /// clients whose condition holds (or whose time is up) are answered,
     /// and the stream and peer messages are handed to the runtime.
     fn after_input(&mut self, now: Millis) {
+        while let Some(conn) = self.unblocked.pop_front() {
+            self.client_bytes(now, conn, &[]);
+        }
         self.srv.propagate();
         self.serve_blocked(now);
         self.srv.flush_stream();
@@ -372,10 +401,34 @@ impl Node {
                         (acks >= *numreplicas || due).then_some((c.conn, Reply::Int(acks as i64)))
                     }
                 }
+                Some(Blocked::Keys {
+                    deadline,
+                    unblock_error,
+                    ..
+                }) => {
+                    if deadline.is_some_and(|d| now >= d) {
+                        Some((
+                            c.conn,
+                            if *unblock_error {
+                                Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+                            } else {
+                                Reply::NilArray
+                            },
+                        ))
+                    } else {
+                        None
+                    }
+                }
                 None => None,
             })
             .collect();
         for (conn, reply) in ready {
+            let Some(c) = self.srv.clients.get_mut(&conn) else {
+                continue;
+            };
+            if let Some(Blocked::Keys { db, keys, .. }) = c.blocked.take() {
+                commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
+            }
             let Some(c) = self.srv.clients.get_mut(&conn) else {
                 continue;
             };
@@ -563,17 +616,106 @@ impl Node {
         if woff != before {
             client.woff = woff;
         }
-        if client.blocked.is_some() {
-            // Answered later, when the client is unblocked.
-            return;
-        }
-        match client.reply_mode {
-            ReplyMode::On => reply.encode(resp, out),
-            ReplyMode::Off => {}
-            ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
-            ReplyMode::Skip => {
-                client.reply_mode = ReplyMode::On;
+        if client.blocked.is_none() {
+            match client.reply_mode {
+                ReplyMode::On => reply.encode(resp, out),
+                ReplyMode::Off => {}
+                ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
+                ReplyMode::Skip => {
+                    client.reply_mode = ReplyMode::On;
+                }
             }
+        }
+        // A blocked client is answered later; clients blocked on keys this
+        // command filled are served now, before the next command runs.
+        if !self.srv.blocking.is_empty() {
+            self.serve_keys(now);
+        }
+    }
+
+    /// Serves clients blocked on keys that now hold a value they can use,
+    /// key by key in the order clients first blocked on them, each key's
+    /// clients first blocked first served; a served client's queued input
+    /// then runs.
+    fn serve_keys(&mut self, now: Millis) {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            let ids: Vec<(usize, Vec<u8>)> = self.srv.blocking.keys().cloned().collect();
+            for id in ids {
+                while let Some(&conn) = self.srv.blocking.get(&id).and_then(|q| q.front()) {
+                    let op = match self.srv.clients.get(&conn).map(|c| &c.blocked) {
+                        Some(Some(Blocked::Keys { db, keys, op, .. }))
+                            if *db == id.0 && keys.contains(&id.1) =>
+                        {
+                            op.clone()
+                        }
+                        _ => {
+                            // A stale entry (the client left or was unblocked).
+                            commands::blocking::forget(
+                                &mut self.srv.blocking,
+                                conn,
+                                id.0,
+                                std::slice::from_ref(&id.1),
+                            );
+                            continue;
+                        }
+                    };
+                    let ready = self.srv.ks.dbs[id.0]
+                        .get(&id.1, now)
+                        .is_some_and(|e| op.wants(&e.value));
+                    if !ready {
+                        break;
+                    }
+                    let mut events = Vec::new();
+                    let reply = {
+                        let mut ctx = Ctx {
+                            srv: &mut self.srv,
+                            table: self.table,
+                            conn,
+                            now,
+                            events: &mut events,
+                            db_override: Some(id.0),
+                        };
+                        commands::blocking::serve(&mut ctx, &id.1, &op)
+                    };
+                    self.outputs.extend(events.into_iter().map(Output::Event));
+                    if let Some(Blocked::Keys { db, keys, .. }) = self
+                        .srv
+                        .clients
+                        .get_mut(&conn)
+                        .and_then(|c| c.blocked.take())
+                    {
+                        commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
+                    }
+                    self.deliver(conn, reply);
+                    self.srv.propagate();
+                    progress = true;
+                    // Commands pipelined behind the blocking one run once
+                    // the current input is done, as Redis's
+                    // processUnblockedClients does in beforeSleep.
+                    self.unblocked.push_back(conn);
+                }
+            }
+        }
+    }
+
+    /// Sends a late reply (a served or timed-out blocked client).
+    fn deliver(&mut self, conn: ConnId, reply: Reply) {
+        let Some(c) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
+        if reply.is_error() {
+            self.srv.stats.error_replies += 1;
+        }
+        let mut out = Vec::new();
+        if c.reply_mode == ReplyMode::On {
+            reply.encode(c.resp, &mut out);
+        }
+        if !out.is_empty() {
+            self.srv.stats.net_output_bytes += out.len() as u64;
+            self.outputs
+                .push_back(Output::ToClient { conn, bytes: out });
         }
     }
 

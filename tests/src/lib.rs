@@ -76,6 +76,33 @@ impl RespConn {
         self.send_raw(&encode_request(argv));
         self.read_reply_bytes().expect("connection closed")
     }
+    /// One reply if it arrives within `wait`, else `None` (a blocked client's
+    /// late answer).
+    pub fn try_read_reply(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Ok(Some((_, n))) = parse_reply(&self.buf) {
+                let bytes = self.buf[..n].to_vec();
+                self.buf.drain(..n);
+                return Some(bytes);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.sock.set_read_timeout(Some(left)).expect("timeout");
+            let mut chunk = [0u8; 65536];
+            let r = self.sock.read(&mut chunk);
+            self.sock
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            match r {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(_) => return None,
+            }
+        }
+    }
     pub fn call_str(&mut self, parts: &[&str]) -> Reply {
         let bytes = self.call(&args(parts));
         parse_reply(&bytes).expect("valid").expect("complete").0
@@ -239,11 +266,14 @@ impl Drop for CachelabServer {
     }
 }
 
-/// An in-process node with one connected client, time injected by the caller.
+/// An in-process node with one connected client (and any others opened
+/// with [`EngineClient::connect`]), time injected by the caller.
 pub struct EngineClient {
     pub node: Node,
     conn: ConnId,
     pub closed: bool,
+    /// Bytes written to each connection and not read yet.
+    pending: std::collections::HashMap<ConnId, Vec<u8>>,
 }
 
 impl EngineClient {
@@ -263,26 +293,54 @@ impl EngineClient {
             node,
             conn,
             closed: false,
+            pending: std::collections::HashMap::new(),
         }
     }
-    /// Sends raw bytes; returns every byte the node wrote back.
-    pub fn send_raw(&mut self, now: Millis, bytes: &[u8]) -> Vec<u8> {
+    /// Opens another connection `id` (ids other than 1).
+    pub fn connect(&mut self, now: Millis, id: u64) -> ConnId {
+        let conn = ConnId(id);
         self.node.handle(
             now,
-            Input::ClientBytes {
-                conn: self.conn,
-                bytes,
+            Input::ConnOpened {
+                conn,
+                peer: format!("127.0.0.1:{}", 50000 + id),
+                local: "127.0.0.1:6379".into(),
             },
         );
-        let mut out = Vec::new();
+        self.drain();
+        conn
+    }
+    fn drain(&mut self) {
         while let Some(o) = self.node.poll_output() {
             match o {
-                Output::ToClient { conn, bytes } if conn == self.conn => out.extend(bytes),
+                Output::ToClient { conn, bytes } => {
+                    self.pending.entry(conn).or_default().extend(bytes)
+                }
                 Output::CloseConn { conn } if conn == self.conn => self.closed = true,
                 _ => {}
             }
         }
-        out
+    }
+    /// Sends raw bytes on connection `conn`; returns what the node has
+    /// written to it so far.
+    pub fn send_on(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) -> Vec<u8> {
+        self.node.handle(now, Input::ClientBytes { conn, bytes });
+        self.drain();
+        self.take(conn)
+    }
+    /// What the node has written to `conn` and nobody has read yet.
+    pub fn take(&mut self, conn: ConnId) -> Vec<u8> {
+        self.pending.remove(&conn).unwrap_or_default()
+    }
+    /// Advances time (timers, blocked clients' deadlines).
+    pub fn tick(&mut self, now: Millis) {
+        self.node.handle(now, Input::Tick);
+        self.drain();
+    }
+    /// Sends raw bytes; returns every byte the node wrote back.
+    pub fn send_raw(&mut self, now: Millis, bytes: &[u8]) -> Vec<u8> {
+        let conn = self.conn;
+        self.send_on(now, conn, bytes)
     }
     pub fn call(&mut self, now: Millis, argv: &[Vec<u8>]) -> Vec<u8> {
         self.send_raw(now, &encode_request(argv))

@@ -10,15 +10,19 @@ use cachelab_engine::rng::Rng;
 use crate::{env_number, show, wall_now, EngineClient, RedisServer, RespConn};
 
 pub struct Pair {
-    _server: RedisServer,
+    server: RedisServer,
     pub redis: RespConn,
     pub engine: EngineClient,
+    /// Extra clients: a Redis connection and the engine's connection id.
+    pub others: Vec<(RespConn, cachelab_engine::ConnId)>,
     pub seed: u64,
     /// The test's name, for reproduction hints.
     pub name: &'static str,
     pub env: &'static str,
     pub step: usize,
     pub last: Vec<String>,
+    stash: std::collections::HashMap<cachelab_engine::ConnId, Vec<u8>>,
+    redis_ids: std::collections::HashMap<usize, i64>,
 }
 
 /// How two replies are compared.
@@ -76,7 +80,8 @@ impl Pair {
         let seed = env_number(&format!("{env}_SEED"), default_seed);
         let redis = RespConn::connect(server.port);
         Pair {
-            _server: server,
+            server,
+            others: Vec::new(),
             redis,
             engine: EngineClient::new(seed, wall_now()),
             seed,
@@ -84,6 +89,8 @@ impl Pair {
             env,
             step: 0,
             last: Vec::new(),
+            stash: std::collections::HashMap::new(),
+            redis_ids: std::collections::HashMap::new(),
         }
     }
 
@@ -220,12 +227,175 @@ impl Pair {
         }
     }
 
+    /// Sends different commands to each side (ids that differ, like CLIENT
+    /// UNBLOCK's) and compares the replies.
+    pub fn check_split(&mut self, to_redis: &[Vec<u8>], to_engine: &[Vec<u8>]) {
+        let a = self.redis.call(to_redis);
+        let b = self.engine.call(wall_now(), to_engine);
+        self.last.push(line(to_engine));
+        if a != b {
+            self.fail(
+                &format!("{} differs", line(to_engine)),
+                &show(&a),
+                &show(&b),
+            );
+        }
+    }
+
+    /// CLIENT ID of extra client `i` on the Redis side (cached).
+    fn other_redis_id(&mut self, i: usize) -> i64 {
+        if let Some(id) = self.redis_ids.get(&i) {
+            return *id;
+        }
+        let argv = vec![b"CLIENT".to_vec(), b"ID".to_vec()];
+        let id = match parse(&self.others[i].0.call(&argv)) {
+            Reply::Int(x) => x,
+            other => panic!("CLIENT ID: {other:?}"),
+        };
+        self.redis_ids.insert(i, id);
+        id
+    }
+
+    /// CLIENT ID of extra client `i` on each side.
+    pub fn other_ids(&mut self, i: usize) -> (i64, i64) {
+        let argv = vec![b"CLIENT".to_vec(), b"ID".to_vec()];
+        let a = parse(&self.others[i].0.call(&argv));
+        let conn = self.others[i].1;
+        let b = parse(&self.engine.send_on(
+            wall_now(),
+            conn,
+            &cachelab_engine::protocol::encode_request(&argv),
+        ));
+        match (a, b) {
+            (Reply::Int(x), Reply::Int(y)) => {
+                self.redis_ids.insert(i, x);
+                (x, y)
+            }
+            other => panic!("CLIENT ID: {other:?}"),
+        }
+    }
+
+    /// Advances the engine's clock to now (blocked clients' deadlines).
+    pub fn tick(&mut self) {
+        self.engine.tick(wall_now());
+    }
+
+    /// Opens another client on both sides; returns its index.
+    pub fn open_client(&mut self) -> usize {
+        let r = RespConn::connect(self.server.port);
+        let id = 100 + self.others.len() as u64;
+        let c = self.engine.connect(wall_now(), id);
+        self.others.push((r, c));
+        self.others.len() - 1
+    }
+
+    /// Sends a command on client `i` of both sides without waiting for an
+    /// answer (it may block).
+    pub fn send_other(&mut self, i: usize, argv: &[Vec<u8>]) {
+        self.last.push(format!("[client {i}] {}", line(argv)));
+        if self.last.len() > 40 {
+            self.last.remove(0);
+        }
+        let bytes = cachelab_engine::protocol::encode_request(argv);
+        self.others[i].0.send_raw(&bytes);
+        let conn = self.others[i].1;
+        let got = self.engine.send_on(wall_now(), conn, &bytes);
+        // Keep what the engine answered for `expect_other`.
+        self.engine_stash(conn, got);
+    }
+
+    /// Like [`Pair::send_other`] with raw bytes (pipelines); `shown` is logged.
+    pub fn send_other_raw(&mut self, i: usize, bytes: &[u8], shown: &[Vec<u8>]) {
+        self.last
+            .push(format!("[client {i}] {} (+ pipelined?)", line(shown)));
+        if self.last.len() > 40 {
+            self.last.remove(0);
+        }
+        self.others[i].0.send_raw(bytes);
+        let conn = self.others[i].1;
+        let got = self.engine.send_on(wall_now(), conn, bytes);
+        self.engine_stash(conn, got);
+    }
+
+    fn engine_stash(&mut self, conn: cachelab_engine::ConnId, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            self.stash.entry(conn).or_default().extend(bytes);
+        }
+    }
+
+    /// Compares what client `i` has been answered since the last look: the
+    /// engine's bytes so far against Redis's (waiting for them when the
+    /// engine has answered, checking briefly that none came otherwise).
+    /// True if the client was answered.
+    pub fn expect_other(&mut self, i: usize, what: &str) -> bool {
+        let conn = self.others[i].1;
+        let mut got = self.stash.remove(&conn).unwrap_or_default();
+        got.extend(self.engine.take(conn));
+        let mut want = Vec::new();
+        if got.is_empty() {
+            // Nothing from the engine: Redis must still hold the client
+            // blocked (CLIENT LIST shows flag b), so no answer is on its way.
+            let rid = self.other_redis_id(i);
+            let info = self.redis.call(&[
+                b"CLIENT".to_vec(),
+                b"LIST".to_vec(),
+                b"ID".to_vec(),
+                rid.to_string().into_bytes(),
+            ]);
+            let text = String::from_utf8_lossy(&info).into_owned();
+            let blocked = text
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("flags="))
+                .is_some_and(|f| f.contains('b'));
+            if !blocked {
+                // Not blocked there: any answer was written before CLIENT
+                // LIST's, so a short look finds it.
+                if let Some(b) = self.others[i]
+                    .0
+                    .try_read_reply(std::time::Duration::from_millis(200))
+                {
+                    want = b;
+                }
+            }
+        } else {
+            // As many replies as the engine sent.
+            let n = count_replies(&got);
+            for _ in 0..n {
+                match self.others[i]
+                    .0
+                    .try_read_reply(std::time::Duration::from_secs(3))
+                {
+                    Some(b) => want.extend(b),
+                    None => break,
+                }
+            }
+        }
+        if want != got {
+            self.fail(
+                &format!("client {i}: {what}"),
+                &show(&want[..want.len().min(600)]),
+                &show(&got[..got.len().min(600)]),
+            );
+        }
+        !got.is_empty()
+    }
+
     /// Switches both connections' protocol (HELLO 2 / HELLO 3).
     pub fn hello(&mut self, v: u8) {
         let argv = vec![b"HELLO".to_vec(), v.to_string().into_bytes()];
         self.redis.call(&argv);
         self.engine.call(wall_now(), &argv);
     }
+}
+
+/// How many complete replies `b` holds.
+pub fn count_replies(mut b: &[u8]) -> usize {
+    let mut n = 0;
+    while let Ok(Some((_, used))) = parse_reply(b) {
+        b = &b[used..];
+        n += 1;
+    }
+    n
 }
 
 pub fn line(argv: &[Vec<u8>]) -> String {

@@ -9,14 +9,17 @@
 //! unknown command.
 
 pub mod bitmaps;
+pub mod blocking;
 pub mod coll;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod lists;
 pub mod replication;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use std::collections::HashMap;
 
@@ -96,6 +99,8 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| hll::handler(fullname))
         .or_else(|| hashes::handler(fullname))
         .or_else(|| sets::handler(fullname))
+        .or_else(|| lists::handler(fullname))
+        .or_else(|| zsets::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {

@@ -443,11 +443,18 @@ fn client_unblock(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Some(c) => {
             // The node answers it after this command: as a timeout (WAIT
             // then reports its count) or with Redis's UNBLOCKED error.
-            if let Some(crate::node::Blocked::Wait {
-                deadline,
-                unblock_error,
-                ..
-            }) = c.blocked.as_mut()
+            if let Some(
+                crate::node::Blocked::Wait {
+                    deadline,
+                    unblock_error,
+                    ..
+                }
+                | crate::node::Blocked::Keys {
+                    deadline,
+                    unblock_error,
+                    ..
+                },
+            ) = c.blocked.as_mut()
             {
                 *deadline = Some(crate::Millis(0));
                 *unblock_error = error;

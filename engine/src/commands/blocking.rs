@@ -1,0 +1,121 @@
+//! Blocking commands (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX
+//! BZMPOP): a command that finds nothing to pop registers its client on
+//! each key, first blocked first served; after every command the node
+//! serves waiters whose key now holds a value of the right type, by running
+//! the pop for exactly that key (as Redis 7.0's `serveClientsBlockedOnKey`
+//! does), and answers the rest when their deadline passes.
+
+use std::collections::VecDeque;
+
+use super::Ctx;
+use crate::node::Blocked;
+use crate::protocol::Reply;
+use crate::store::number::LongDouble;
+use crate::store::Value;
+use crate::time::Millis;
+
+/// What a blocked client will do once one of its keys is ready.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlockOp {
+    /// BLPOP/BRPOP (`count` None) and BLMPOP (`count` Some).
+    ListPop { left: bool, count: Option<usize> },
+    /// BLMOVE / BRPOPLPUSH.
+    ListMove {
+        dst: Vec<u8>,
+        from_left: bool,
+        to_left: bool,
+    },
+    /// BZPOPMIN/BZPOPMAX (`count` None) and BZMPOP (`count` Some).
+    ZPop { max: bool, count: Option<usize> },
+}
+
+impl BlockOp {
+    /// True if a value of this type can serve the op.
+    pub fn wants(&self, v: &Value) -> bool {
+        match self {
+            BlockOp::ListPop { .. } | BlockOp::ListMove { .. } => matches!(v, Value::List(_)),
+            BlockOp::ZPop { .. } => matches!(v, Value::ZSet(_)),
+        }
+    }
+}
+
+/// `getTimeoutFromObjectOrReply(…, UNIT_SECONDS)`: seconds as a float,
+/// rounded up to milliseconds; 0 blocks forever. Returns the deadline.
+pub fn parse_timeout(b: &[u8], now: Millis) -> Result<Option<Millis>, Reply> {
+    let bad = || Reply::err("ERR timeout is not a float or out of range");
+    LongDouble::parse(b).map_err(|_| bad())?;
+    let secs: f64 = std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
+    let ms = (secs * 1000.0).ceil();
+    // Past i64's range C's (long long) conversion yields LLONG_MIN on x86:
+    // Redis then calls the timeout negative.
+    if ms.is_nan() || ms < 0.0 || ms >= i64::MAX as f64 {
+        return Err(Reply::err("ERR timeout is negative"));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Millis(
+        now.0.saturating_add(ms.min(u64::MAX as f64 / 2.0) as u64),
+    )))
+}
+
+/// Blocks the calling client on `keys` until one is ready or `deadline`.
+/// The returned placeholder is not sent: the node answers later.
+pub fn block(ctx: &mut Ctx, keys: &[Vec<u8>], deadline: Option<Millis>, op: BlockOp) -> Reply {
+    let db = ctx.db_index();
+    let conn = ctx.conn;
+    for k in keys {
+        let q = ctx.srv.blocking.entry((db, k.clone())).or_default();
+        if !q.contains(&conn) {
+            q.push_back(conn);
+        }
+    }
+    ctx.client_mut().blocked = Some(Blocked::Keys {
+        db,
+        keys: keys.to_vec(),
+        deadline,
+        op,
+        unblock_error: false,
+    });
+    Reply::NilArray
+}
+
+/// Whether the calling client may block (not inside MULTI, not a replica's
+/// stream): otherwise a blocking command answers as if it timed out.
+pub fn may_block(ctx: &Ctx) -> bool {
+    ctx.client().is_some_and(|c| !c.in_multi)
+}
+
+/// Serves one waiter from `key` (whose value has the right type).
+pub fn serve(ctx: &mut Ctx, key: &[u8], op: &BlockOp) -> Reply {
+    match op {
+        BlockOp::ListPop { left, count } => super::lists::serve_pop(ctx, key, *left, *count),
+        BlockOp::ListMove {
+            dst,
+            from_left,
+            to_left,
+        } => super::lists::serve_move(ctx, key, dst, *from_left, *to_left),
+        BlockOp::ZPop { max, count } => super::zsets::serve_pop(ctx, key, *max, *count),
+    }
+}
+
+/// Removes `conn` from the wait queues of `keys` in `db`.
+pub fn forget(
+    blocking: &mut indexmap::IndexMap<(usize, Vec<u8>), VecDeque<crate::ConnId>>,
+    conn: crate::ConnId,
+    db: usize,
+    keys: &[Vec<u8>],
+) {
+    for k in keys {
+        let id = (db, k.clone());
+        if let Some(q) = blocking.get_mut(&id) {
+            q.retain(|c| *c != conn);
+            if q.is_empty() {
+                blocking.shift_remove(&id);
+            }
+        }
+    }
+}
