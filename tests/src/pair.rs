@@ -23,6 +23,7 @@ pub struct Pair {
     pub last: Vec<String>,
     stash: std::collections::HashMap<cachelab_engine::ConnId, Vec<u8>>,
     redis_ids: std::collections::HashMap<usize, i64>,
+    engine_ids: std::collections::HashMap<usize, i64>,
 }
 
 /// How two replies are compared.
@@ -91,6 +92,7 @@ impl Pair {
             last: Vec::new(),
             stash: std::collections::HashMap::new(),
             redis_ids: std::collections::HashMap::new(),
+            engine_ids: std::collections::HashMap::new(),
         }
     }
 
@@ -256,6 +258,12 @@ impl Pair {
         id
     }
 
+    /// CLIENT IDs of extra client `i` fetched earlier by [`Pair::other_ids`].
+    pub fn other_ids_cached(&mut self, i: usize) -> (i64, i64) {
+        let r = self.other_redis_id(i);
+        (r, self.engine_ids[&i])
+    }
+
     /// CLIENT ID of extra client `i` on each side.
     pub fn other_ids(&mut self, i: usize) -> (i64, i64) {
         let argv = vec![b"CLIENT".to_vec(), b"ID".to_vec()];
@@ -269,6 +277,7 @@ impl Pair {
         match (a, b) {
             (Reply::Int(x), Reply::Int(y)) => {
                 self.redis_ids.insert(i, x);
+                self.engine_ids.insert(i, y);
                 (x, y)
             }
             other => panic!("CLIENT ID: {other:?}"),

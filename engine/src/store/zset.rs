@@ -144,7 +144,7 @@ impl ZSet {
             ZSet::new()
         } else {
             ZSet::Skiplist {
-                dict: HashMap::with_capacity_and_hasher(size, FixedState::default()),
+                dict: HashMap::with_capacity_and_hasher(size.min(1024), FixedState::default()),
                 sl: SkipList::new(),
                 mem: 0,
             }
@@ -206,7 +206,10 @@ impl ZSet {
         if let ZSet::Skiplist { sl, .. } = self {
             let maxlen = sl.iter().map(|(e, _)| e.len()).max().unwrap_or(0);
             if sl.len() <= lim.zset_entries && maxlen <= lim.zset_value {
-                let items: Vec<(Vec<u8>, f64)> = sl.iter().map(|(e, s)| (e.to_vec(), s)).collect();
+                let items: Vec<(Vec<u8>, f64)> = sl
+                    .iter()
+                    .map(|(e, s)| (e.to_vec(), if s == 0.0 { 0.0 } else { s }))
+                    .collect();
                 let lp = mem::LP_EMPTY + items.iter().map(|(e, s)| pair_lp(e, *s)).sum::<usize>();
                 *self = ZSet::Listpack { items, lp };
             }
@@ -224,6 +227,8 @@ impl ZSet {
         }
         match self {
             ZSet::Listpack { items, lp } => {
+                // zzlInsertAt stores integral scores as integers: -0 reads back as 0.
+                let score = if score == 0.0 { 0.0 } else { score };
                 if let Some(i) = items.iter().position(|(e, _)| e == m) {
                     let (e, old) = items.remove(i);
                     *lp -= pair_lp(&e, old);
@@ -303,8 +308,30 @@ impl ZSet {
         (lo, hi.max(lo))
     }
 
-    /// Ranks `[lo, hi)` of the elements within a lex range.
+    /// Ranks `[lo, hi)` of the elements within a lex range. Lex ranges
+    /// assume equal scores; as Redis does, the range is empty unless the
+    /// last element is ≥ min and the first ≤ max, and a listpack is then
+    /// scanned from its head (so mixed scores give Redis's answers there).
     pub fn lex_bounds(&self, r: &LexRange) -> (usize, usize) {
+        let len = self.len();
+        let (Some((first, _)), Some((last, _))) =
+            (self.get_index(0), self.get_index(len.wrapping_sub(1)))
+        else {
+            return (0, 0);
+        };
+        if !r.gte_min(&last) || !r.lte_max(&first) {
+            return (0, 0);
+        }
+        if let ZSet::Listpack { items, .. } = self {
+            let Some(lo) = items.iter().position(|(e, _)| r.gte_min(e)) else {
+                return (0, 0);
+            };
+            let hi = items[lo..]
+                .iter()
+                .position(|(e, _)| !r.lte_max(e))
+                .map_or(len, |n| lo + n);
+            return (lo, hi);
+        }
         let lo = self.count_before(|_, e| r.gte_min(e));
         let hi = self.count_before(|_, e| !r.lte_max(e));
         (lo, hi.max(lo))
