@@ -192,6 +192,8 @@ pub struct Client {
     /// Set while EXEC runs the client's transaction: blocking commands
     /// answer at once, as if timed out.
     pub in_multi: bool,
+    /// MULTI's queue and WATCHed keys.
+    pub multi: crate::commands::multi::MultiState,
 }
 
 /// Why and until when a client is blocked.
@@ -243,6 +245,8 @@ pub struct Server {
     pub active_expire: bool,
     /// Clients blocked on each (db, key), first blocked first.
     pub blocking: indexmap::IndexMap<(usize, Vec<u8>), VecDeque<ConnId>>,
+    /// Clients WATCHing each (db, key).
+    pub watched: std::collections::HashMap<(usize, Vec<u8>), Vec<ConnId>>,
 }
 
 pub struct Node {
@@ -278,6 +282,7 @@ impl Node {
                 started: Millis(0),
                 to_close: Vec::new(),
                 blocking: indexmap::IndexMap::new(),
+                watched: std::collections::HashMap::new(),
             },
             table: CommandTable::shared(),
             unblocked: VecDeque::new(),
@@ -340,10 +345,12 @@ impl Node {
                         woff: 0,
                         blocked: None,
                         in_multi: false,
+                        multi: Default::default(),
                     },
                 );
             }
             Input::ConnClosed { conn } => {
+                commands::multi::unwatch_all(&mut self.srv, conn);
                 if let Some(Client {
                     blocked: Some(Blocked::Keys { db, keys, .. }),
                     ..

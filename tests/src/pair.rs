@@ -24,6 +24,7 @@ pub struct Pair {
     stash: std::collections::HashMap<cachelab_engine::ConnId, Vec<u8>>,
     redis_ids: std::collections::HashMap<usize, i64>,
     engine_ids: std::collections::HashMap<usize, i64>,
+    sent: usize,
 }
 
 /// How two replies are compared.
@@ -93,6 +94,7 @@ impl Pair {
             stash: std::collections::HashMap::new(),
             redis_ids: std::collections::HashMap::new(),
             engine_ids: std::collections::HashMap::new(),
+            sent: 0,
         }
     }
 
@@ -120,6 +122,7 @@ impl Pair {
         if self.last.len() > 40 {
             self.last.remove(0);
         }
+        self.sent += 1;
         (want, got)
     }
 
@@ -298,9 +301,23 @@ impl Pair {
         self.others.len() - 1
     }
 
+    /// Runs a command on extra client `i` of both sides and compares the replies.
+    pub fn check_other(&mut self, i: usize, argv: &[Vec<u8>]) {
+        self.send_other(i, argv);
+        if !self.expect_other(i, &format!("{} (other client)", line(argv))) {
+            self.fail(&format!("{} got no answer", line(argv)), "", "");
+        }
+    }
+
+    /// Commands sent to both sides so far (the main and extra clients).
+    pub fn commands_sent(&self) -> usize {
+        self.sent
+    }
+
     /// Sends a command on client `i` of both sides without waiting for an
     /// answer (it may block).
     pub fn send_other(&mut self, i: usize, argv: &[Vec<u8>]) {
+        self.sent += 1;
         self.last.push(format!("[client {i}] {}", line(argv)));
         if self.last.len() > 40 {
             self.last.remove(0);

@@ -91,6 +91,18 @@ pub fn write<T: Coll, R>(
     create: Option<fn() -> T>,
     f: impl FnOnce(&mut T) -> R,
 ) -> Result<Option<R>, Reply> {
+    write_if(ctx, key, create, |t| (f(t), true))
+}
+
+/// [`write`] where `f` also says whether it changed the collection; a
+/// no-op (SADD of a member already there…) is not signalled as a change.
+/// A key created for a no-op is removed again.
+pub fn write_if<T: Coll, R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    create: Option<fn() -> T>,
+    f: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<Option<R>, Reply> {
     let now = ctx.now;
     let db = ctx.db();
     match db.get(key, now) {
@@ -105,11 +117,11 @@ pub fn write<T: Coll, R>(
         },
     }
     let mut empty = false;
-    let r = db.modify(key, now, |v| {
+    let r = db.modify_if(key, now, |v| {
         let t = T::of_mut(v).expect("type checked above");
-        let r = f(t);
+        let (r, changed) = f(t);
         empty = t.is_empty_coll();
-        r
+        (r, changed)
     });
     if empty {
         db.remove(key);

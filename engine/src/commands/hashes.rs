@@ -115,7 +115,7 @@ fn hgetall(ctx: &mut Ctx, argv: &[Vec<u8>], keys: bool, vals: bool) -> Reply {
 }
 
 fn hdel(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let r = coll::write(ctx, &argv[1], None, |h: &mut Hash| {
+    let r = coll::write_if(ctx, &argv[1], None, |h: &mut Hash| {
         let mut deleted = 0;
         for f in &argv[2..] {
             if h.delete(f) {
@@ -125,7 +125,7 @@ fn hdel(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 }
             }
         }
-        deleted
+        (deleted, deleted > 0)
     });
     match r {
         Ok(n) => Reply::Int(n.unwrap_or(0)),

@@ -413,6 +413,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return e;
     }
     let i = ctx.db_index();
+    super::multi::touch_all_watched(ctx.srv, i);
     ctx.db().clear();
     ctx.srv
         .repl
@@ -424,6 +425,9 @@ fn flushdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if let Err(e) = flush_mode(argv) {
         return e;
+    }
+    for i in 0..ctx.srv.ks.dbs.len() {
+        super::multi::touch_all_watched(ctx.srv, i);
     }
     for db in &mut ctx.srv.ks.dbs {
         db.clear();

@@ -194,13 +194,13 @@ fn linsert(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     } else {
         return err_syntax();
     };
-    let r = coll::write(ctx, &argv[1], None, |l: &mut List| {
+    let r = coll::write_if(ctx, &argv[1], None, |l: &mut List| {
         match l.items.iter().position(|e| *e == argv[3]) {
             Some(i) => {
                 l.insert(if after { i + 1 } else { i }, argv[4].clone());
-                l.len() as i64
+                (l.len() as i64, true)
             }
-            None => -1,
+            None => (-1, false),
         }
     });
     match r {
@@ -214,8 +214,9 @@ fn lrem(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(n) => n,
         Err(e) => return e,
     };
-    match coll::write(ctx, &argv[1], None, |l: &mut List| {
-        l.remove_matching(&argv[3], count)
+    match coll::write_if(ctx, &argv[1], None, |l: &mut List| {
+        let n = l.remove_matching(&argv[3], count);
+        (n, n > 0)
     }) {
         Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
         Err(e) => e,

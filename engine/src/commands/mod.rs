@@ -15,6 +15,7 @@ pub mod hashes;
 pub mod hll;
 pub mod keys;
 pub mod lists;
+pub mod multi;
 pub mod replication;
 pub mod server;
 pub mod sets;
@@ -101,6 +102,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| sets::handler(fullname))
         .or_else(|| lists::handler(fullname))
         .or_else(|| zsets::handler(fullname))
+        .or_else(|| multi::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -276,8 +278,57 @@ fn sanitize(b: &[u8], max: usize) -> String {
     s.replace(['\r', '\n'], " ")
 }
 
-/// Runs one command line: lookup, arity check, handler, statistics.
+/// Commands that run at once inside MULTI instead of being queued.
+const RUN_IN_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// Runs one command line: lookup, arity check, handler, statistics; inside
+/// MULTI, queues it instead (a refused command flags the transaction).
 pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let in_multi = ctx
+        .client()
+        .is_some_and(|c| c.multi.queue.is_some() && !c.in_multi);
+    if !in_multi {
+        return run(ctx, argv);
+    }
+    match check(ctx, argv) {
+        Err(e) => {
+            ctx.client_mut().multi.dirty_exec = true;
+            e
+        }
+        Ok(cmd) if RUN_IN_MULTI.contains(&cmd.fullname.as_str()) => run(ctx, argv),
+        Ok(cmd) if cmd.flags.iter().any(|f| f == "no_multi") => {
+            ctx.client_mut().multi.dirty_exec = true;
+            Reply::err("ERR Command not allowed inside a transaction")
+        }
+        Ok(_) => {
+            if let Some(q) = ctx.client_mut().multi.queue.as_mut() {
+                q.push(argv.to_vec());
+            }
+            Reply::Simple("QUEUED".into())
+        }
+    }
+}
+
+fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let cmd = match check(ctx, argv) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let Some(handler) = cmd.handler else {
+        return wrong_args(&cmd.fullname);
+    };
+    ctx.srv.stats.commands_processed += 1;
+    if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
+        if c.last_cmd != cmd.fullname {
+            c.last_cmd.clone_from(&cmd.fullname);
+        }
+    }
+    handler(ctx, argv)
+}
+
+/// Everything Redis's processCommand checks before running a command:
+/// the command exists, arity, authentication, memory, replica rules.
+fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> {
     let table = ctx.table;
     let mut buf = [0u8; 32];
     let Some(base) = lowercase(&argv[0], &mut buf).and_then(|n| table.get(n)) else {
@@ -289,11 +340,11 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             let room = 128 - args.len();
             args.push_str(&format!("'{}' ", sanitize(a, room)));
         }
-        return Reply::err(format!(
+        return Err(Reply::err(format!(
             "ERR unknown command '{}', with args beginning with: {}",
             sanitize(&argv[0], 128),
             args
-        ));
+        )));
     };
     let cmd = if base.subcommands.is_empty() || argv.len() < 2 {
         base
@@ -301,24 +352,21 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         match lowercase(&argv[1], &mut buf).and_then(|s| base.subcommands.get(s)) {
             Some(c) => c,
             None => {
-                return Reply::err(format!(
+                return Err(Reply::err(format!(
                     "ERR unknown subcommand '{}'. Try {} HELP.",
                     sanitize(&argv[1], 128),
                     String::from_utf8_lossy(&argv[0]).to_ascii_uppercase()
-                ))
+                )))
             }
         }
     };
-    if !arity_ok(cmd.arity, argv.len()) {
-        return wrong_args(&cmd.fullname);
+    if !arity_ok(cmd.arity, argv.len()) || cmd.handler.is_none() {
+        return Err(wrong_args(&cmd.fullname));
     }
-    let Some(handler) = cmd.handler else {
-        return wrong_args(&cmd.fullname);
-    };
     let must_auth =
         ctx.srv.config.requirepass().is_some() && !ctx.client().is_some_and(|c| c.authenticated);
     if must_auth && !cmd.flags.iter().any(|f| f == "no_auth") {
-        return Reply::err("NOAUTH Authentication required.");
+        return Err(Reply::err("NOAUTH Authentication required."));
     }
     let replica = ctx.srv.repl.is_replica();
     // Replicas ignore maxmemory (replica-ignore-maxmemory): their primary evicts.
@@ -327,7 +375,9 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         && cmd.flags.iter().any(|f| f == "denyoom")
         && !make_room(ctx)
     {
-        return Reply::err("OOM command not allowed when used memory > 'maxmemory'.");
+        return Err(Reply::err(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
     }
     let repl = ctx.srv.config.repl();
     if (replica || repl.min_replicas_to_write > 0) && cmd.flags.iter().any(|f| f == "write") {
@@ -338,10 +388,12 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .good_replicas(ctx.now, repl.min_replicas_max_lag) as u64)
                 < repl.min_replicas_to_write
         {
-            return Reply::err("NOREPLICAS Not enough good replicas to write.");
+            return Err(Reply::err("NOREPLICAS Not enough good replicas to write."));
         }
         if replica && repl.read_only {
-            return Reply::err("READONLY You can't write against a read only replica.");
+            return Err(Reply::err(
+                "READONLY You can't write against a read only replica.",
+            ));
         }
     }
     if replica
@@ -349,17 +401,11 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         && !ctx.srv.repl.link_up()
         && !cmd.flags.iter().any(|f| f == "stale")
     {
-        return Reply::err(
+        return Err(Reply::err(
             "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
-        );
+        ));
     }
-    ctx.srv.stats.commands_processed += 1;
-    if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
-        if c.last_cmd != cmd.fullname {
-            c.last_cmd.clone_from(&cmd.fullname);
-        }
-    }
-    handler(ctx, argv)
+    Ok(cmd)
 }
 
 /// Applies one effect from the replication stream by running its command's

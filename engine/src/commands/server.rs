@@ -105,6 +105,7 @@ fn quit(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
 }
 
 fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    super::multi::discard_transaction(ctx);
     let c = ctx.client_mut();
     c.db = 0;
     c.resp = 2;
@@ -223,7 +224,16 @@ fn swapdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if a < 0 || a >= n || b < 0 || b >= n {
         return Reply::err("ERR DB index is out of range");
     }
-    ctx.srv.ks.dbs.swap(a as usize, b as usize);
+    let (a, b) = (a as usize, b as usize);
+    super::multi::touch_all_watched(ctx.srv, a);
+    super::multi::touch_all_watched(ctx.srv, b);
+    ctx.srv.ks.dbs.swap(a, b);
+    super::multi::touch_all_watched(ctx.srv, a);
+    super::multi::touch_all_watched(ctx.srv, b);
+    if !ctx.srv.watched.is_empty() {
+        ctx.srv.ks.dbs[a].set_watching(true);
+        ctx.srv.ks.dbs[b].set_watching(true);
+    }
     ctx.srv.repl.propagate_command(
         None,
         vec![b"SWAPDB".to_vec(), argv[1].clone(), argv[2].clone()],

@@ -37,7 +37,8 @@ fn sadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     // `write` takes a constructor; the first member decides the encoding.
     let mut slot = Some(create);
     let r = write_set(ctx, &argv[1], &mut slot, |s| {
-        argv[2..].iter().filter(|m| s.add(m, &lim)).count()
+        let n = argv[2..].iter().filter(|m| s.add(m, &lim)).count();
+        (n, n > 0)
     });
     match r {
         Ok(n) => Reply::Int(n.unwrap_or(0) as i64),
@@ -50,7 +51,7 @@ fn write_set<R>(
     ctx: &mut Ctx,
     key: &[u8],
     create: &mut Option<Set>,
-    f: impl FnOnce(&mut Set) -> R,
+    f: impl FnOnce(&mut Set) -> (R, bool),
 ) -> Result<Option<R>, Reply> {
     let now = ctx.now;
     let exists = coll::exists_for_write::<Set>(ctx, key)?;
@@ -60,11 +61,11 @@ fn write_set<R>(
             None => return Ok(None),
         }
     }
-    coll::write(ctx, key, None, f)
+    coll::write_if(ctx, key, None, f)
 }
 
 fn srem(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let r = coll::write(ctx, &argv[1], None, |s: &mut Set| {
+    let r = coll::write_if(ctx, &argv[1], None, |s: &mut Set| {
         let mut n = 0;
         for m in &argv[2..] {
             if s.remove(m) {
@@ -74,7 +75,7 @@ fn srem(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 }
             }
         }
-        n
+        (n, n > 0)
     });
     match r {
         Ok(n) => Reply::Int(n.unwrap_or(0)),
@@ -273,14 +274,20 @@ fn smove(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return Reply::Int(has as i64);
     }
     let removed = matches!(
-        coll::write(ctx, src, None, |s: &mut Set| s.remove(m)),
+        coll::write_if(ctx, src, None, |s: &mut Set| {
+            let r = s.remove(m);
+            (r, r)
+        }),
         Ok(Some(true))
     );
     if !removed {
         return Reply::Int(0);
     }
     let mut create = Some(Set::for_member(m));
-    match write_set(ctx, dst, &mut create, |s| s.add(m, &lim)) {
+    match write_set(ctx, dst, &mut create, |s| {
+        let added = s.add(m, &lim);
+        (added, added)
+    }) {
         Ok(_) => Reply::Int(1),
         Err(e) => e,
     }

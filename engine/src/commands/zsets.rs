@@ -230,7 +230,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
     if !exists && xx {
         return if incr { Reply::Nil } else { Reply::Int(0) };
     }
-    let r = coll::write(ctx, &argv[1], Some(ZSet::new), |z: &mut ZSet| {
+    let r = coll::write_if(ctx, &argv[1], Some(ZSet::new), |z: &mut ZSet| {
         let (mut added, mut updated, mut processed) = (0, 0, 0);
         let mut last = 0.0;
         for (pair, &score) in rest.chunks(2).zip(&scores) {
@@ -242,7 +242,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
                     }
                     let new = if incr { score + cur } else { score };
                     if new.is_nan() {
-                        return Err(());
+                        return (Err(()), added + updated > 0);
                     }
                     if (lt && new >= cur) || (gt && new <= cur) {
                         continue;
@@ -263,7 +263,7 @@ fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
                 }
             }
         }
-        Ok((added, updated, processed, last))
+        (Ok((added, updated, processed, last)), added + updated > 0)
     });
     match r {
         Err(e) => e,
@@ -521,7 +521,7 @@ fn zrank(ctx: &mut Ctx, argv: &[Vec<u8>], rev: bool) -> Reply {
 }
 
 fn zrem(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let r = coll::write(ctx, &argv[1], None, |z: &mut ZSet| {
+    let r = coll::write_if(ctx, &argv[1], None, |z: &mut ZSet| {
         let mut n = 0;
         for m in &argv[2..] {
             if z.remove(m) {
@@ -531,7 +531,7 @@ fn zrem(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 }
             }
         }
-        n
+        (n, n > 0)
     });
     match r {
         Ok(n) => Reply::Int(n.unwrap_or(0)),
@@ -559,7 +559,7 @@ fn zremrange(ctx: &mut Ctx, argv: &[Vec<u8>], kind: Kind) -> Reply {
             (Err(e), _) | (_, Err(e)) => return e,
         },
     };
-    let r = coll::write(ctx, &argv[1], None, |z: &mut ZSet| {
+    let r = coll::write_if(ctx, &argv[1], None, |z: &mut ZSet| {
         let (lo, hi) = match &sel {
             Sel::Rank(s, e) => match clamp_range(*s, *e, z.len()) {
                 Some((s, e)) => (s, e + 1),
@@ -569,7 +569,8 @@ fn zremrange(ctx: &mut Ctx, argv: &[Vec<u8>], kind: Kind) -> Reply {
             Sel::Score(r) => z.score_bounds(r),
             Sel::Lex(r) => z.lex_bounds(r),
         };
-        z.remove_ranks(lo, hi)
+        let n = z.remove_ranks(lo, hi);
+        (n, n > 0)
     });
     match r {
         Ok(n) => Reply::Int(n.unwrap_or(0) as i64),

@@ -323,14 +323,21 @@ impl Server {
     /// Turns what the last command (or cron) changed into stream effects.
     /// Called after every command and timer on a primary with a backlog.
     pub fn propagate(&mut self) {
-        if self.repl.backlog.is_none() || self.repl.master.is_some() {
-            return;
-        }
+        let feeding = self.repl.backlog.is_some() && self.repl.master.is_none();
         for i in 0..self.ks.dbs.len() {
             if !self.ks.dbs[i].has_dirty() {
                 continue;
             }
-            for key in self.ks.dbs[i].take_dirty() {
+            let keys = self.ks.dbs[i].take_dirty();
+            if !self.watched.is_empty() {
+                for key in &keys {
+                    crate::commands::multi::touch_watched(self, i, key);
+                }
+            }
+            if !feeding {
+                continue;
+            }
+            for key in keys {
                 let db = &self.ks.dbs[i];
                 match db.peek(&key).map(|e| &e.value) {
                     None => self.feed(Some(i), &[b"DEL", &key]),
@@ -360,6 +367,9 @@ impl Server {
                     }
                 }
             }
+        }
+        if !feeding {
+            return;
         }
         for (db, argv) in std::mem::take(&mut self.repl.explicit) {
             let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();

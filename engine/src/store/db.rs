@@ -60,6 +60,8 @@ pub struct Db {
     replica: bool,
     /// Record changed keys (a primary with a replication backlog).
     track: bool,
+    /// Record changed keys (some client WATCHes a key here).
+    watching: bool,
     /// Keys changed since the last [`Db::take_dirty`], in order, possibly repeated.
     dirty: Vec<Vec<u8>>,
 }
@@ -80,6 +82,7 @@ impl Db {
             avg_ttl: 0,
             replica: false,
             track: false,
+            watching: false,
             dirty: Vec::new(),
         }
     }
@@ -88,9 +91,14 @@ impl Db {
     pub fn set_mode(&mut self, replica: bool, track: bool) {
         self.replica = replica;
         self.track = track;
-        if !track {
+        if !track && !self.watching {
             self.dirty.clear();
         }
+    }
+
+    /// Records changed keys while some client watches keys in this database.
+    pub fn set_watching(&mut self, on: bool) {
+        self.watching = on;
     }
 
     /// The keys changed since the last call, each once, in first-change order.
@@ -108,7 +116,7 @@ impl Db {
     }
 
     fn touch_dirty(&mut self, key: &[u8]) {
-        if self.track {
+        if self.track || self.watching {
             self.dirty.push(key.to_vec());
         }
     }
@@ -228,18 +236,30 @@ impl Db {
         now: Millis,
         f: impl FnOnce(&mut Value) -> R,
     ) -> Option<R> {
+        self.modify_if(key, now, |v| (f(v), true))
+    }
+
+    /// Like [`Db::modify`] where `f` also says whether it changed anything:
+    /// a no-op is not recorded as a change (no WATCH invalidation, nothing
+    /// to replicate), as Redis signals only real modifications.
+    pub fn modify_if<R>(
+        &mut self,
+        key: &[u8],
+        now: Millis,
+        f: impl FnOnce(&mut Value) -> (R, bool),
+    ) -> Option<R> {
         if self.expire_if_needed(key, now) {
             return None;
         }
         let e = self.keys.get_mut(key)?;
-        if self.track {
-            self.dirty.push(key.to_vec());
-        }
         let before = Self::entry_mem(key, e);
-        let r = f(&mut e.value);
+        let (r, changed) = f(&mut e.value);
         e.atime = now;
         let after = Self::entry_mem(key, e);
         self.mem = self.mem + after - before;
+        if changed && (self.track || self.watching) {
+            self.dirty.push(key.to_vec());
+        }
         Some(r)
     }
 
