@@ -194,6 +194,8 @@ pub struct Client {
     pub in_multi: bool,
     /// MULTI's queue and WATCHed keys.
     pub multi: crate::commands::multi::MultiState,
+    /// Pub/sub subscriptions.
+    pub subs: crate::commands::pubsub::Subs,
 }
 
 /// Why and until when a client is blocked.
@@ -247,6 +249,13 @@ pub struct Server {
     pub blocking: indexmap::IndexMap<(usize, Vec<u8>), VecDeque<ConnId>>,
     /// Clients WATCHing each (db, key).
     pub watched: std::collections::HashMap<(usize, Vec<u8>), Vec<ConnId>>,
+    /// Pub/sub: subscribers of each channel (in subscription order), of
+    /// each pattern, of each shard channel.
+    pub channels: std::collections::HashMap<Vec<u8>, Vec<ConnId>>,
+    pub patterns: indexmap::IndexMap<Vec<u8>, Vec<ConnId>>,
+    pub shard_channels: std::collections::HashMap<Vec<u8>, Vec<ConnId>>,
+    /// Messages for connections, produced by the command running now.
+    pub pubsub_out: Vec<(ConnId, Reply)>,
 }
 
 pub struct Node {
@@ -283,6 +292,10 @@ impl Node {
                 to_close: Vec::new(),
                 blocking: indexmap::IndexMap::new(),
                 watched: std::collections::HashMap::new(),
+                channels: std::collections::HashMap::new(),
+                patterns: indexmap::IndexMap::new(),
+                shard_channels: std::collections::HashMap::new(),
+                pubsub_out: Vec::new(),
             },
             table: CommandTable::shared(),
             unblocked: VecDeque::new(),
@@ -346,11 +359,13 @@ impl Node {
                         blocked: None,
                         in_multi: false,
                         multi: Default::default(),
+                        subs: Default::default(),
                     },
                 );
             }
             Input::ConnClosed { conn } => {
                 commands::multi::unwatch_all(&mut self.srv, conn);
+                commands::pubsub::forget(&mut self.srv, conn);
                 if let Some(Client {
                     blocked: Some(Blocked::Keys { db, keys, .. }),
                     ..
@@ -623,6 +638,12 @@ impl Node {
         if woff != before {
             client.woff = woff;
         }
+        if !self.srv.pubsub_out.is_empty() {
+            self.deliver_pubsub(conn, out);
+        }
+        let Some(client) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
         if client.blocked.is_none() {
             match client.reply_mode {
                 ReplyMode::On => reply.encode(resp, out),
@@ -704,6 +725,24 @@ impl Node {
                     self.unblocked.push_back(conn);
                 }
             }
+        }
+    }
+
+    /// Sends pub/sub messages the last command produced: the calling
+    /// client's go into `out` ahead of its reply, others' out at once.
+    fn deliver_pubsub(&mut self, caller: ConnId, out: &mut Vec<u8>) {
+        for (conn, msg) in std::mem::take(&mut self.srv.pubsub_out) {
+            let Some(c) = self.srv.clients.get(&conn) else {
+                continue;
+            };
+            if conn == caller {
+                msg.encode(c.resp, out);
+                continue;
+            }
+            let mut bytes = Vec::new();
+            msg.encode(c.resp, &mut bytes);
+            self.srv.stats.net_output_bytes += bytes.len() as u64;
+            self.outputs.push_back(Output::ToClient { conn, bytes });
         }
     }
 

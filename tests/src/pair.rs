@@ -352,6 +352,65 @@ impl Pair {
     /// Compares what client `i` has been answered since the last look: the
     /// engine's bytes so far against Redis's (waiting for them when the
     /// engine has answered, checking briefly that none came otherwise).
+    /// Everything client `i` has been sent since the last look, on each side
+    /// (Redis's read up to as many replies as the engine sent, or briefly
+    /// when the engine sent none), parsed: for comparisons a test makes
+    /// itself.
+    pub fn other_replies(&mut self, i: usize) -> (Vec<Reply>, Vec<Reply>) {
+        let conn = self.others[i].1;
+        let mut got = self.stash.remove(&conn).unwrap_or_default();
+        got.extend(self.engine.take(conn));
+        let n = count_replies(&got);
+        let mut want = Vec::new();
+        let wait = if n == 0 { 50 } else { 3000 };
+        for _ in 0..n.max(1) {
+            match self.others[i]
+                .0
+                .try_read_reply(std::time::Duration::from_millis(wait))
+            {
+                Some(b) => want.push(parse(&b)),
+                None => break,
+            }
+        }
+        let mut rest: &[u8] = &got;
+        let mut mine = Vec::new();
+        while let Ok(Some((r, used))) = parse_reply(rest) {
+            mine.push(r);
+            rest = &rest[used..];
+        }
+        (want, mine)
+    }
+
+    /// Like [`Pair::other_replies`] but exact and fast for a client that is
+    /// not blocked: a PING is sent after what it may have received, and
+    /// Redis's side is read up to that PING's answer.
+    pub fn other_replies_synced(&mut self, i: usize) -> (Vec<Reply>, Vec<Reply>) {
+        let ping = cachelab_engine::protocol::encode_request(&[b"PING".to_vec()]);
+        let conn = self.others[i].1;
+        self.others[i].0.send_raw(&ping);
+        let got = self.engine.send_on(wall_now(), conn, &ping);
+        self.engine_stash(conn, got);
+        let mut got = self.stash.remove(&conn).unwrap_or_default();
+        got.extend(self.engine.take(conn));
+        let mut rest: &[u8] = &got;
+        let mut mine = Vec::new();
+        while let Ok(Some((r, used))) = parse_reply(rest) {
+            mine.push(r);
+            rest = &rest[used..];
+        }
+        let mut want = Vec::new();
+        for _ in 0..mine.len() {
+            match self.others[i]
+                .0
+                .try_read_reply(std::time::Duration::from_secs(3))
+            {
+                Some(b) => want.push(parse(&b)),
+                None => break,
+            }
+        }
+        (want, mine)
+    }
+
     /// True if the client was answered.
     pub fn expect_other(&mut self, i: usize, what: &str) -> bool {
         let conn = self.others[i].1;

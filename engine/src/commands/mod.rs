@@ -16,6 +16,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod multi;
+pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
@@ -103,6 +104,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| lists::handler(fullname))
         .or_else(|| zsets::handler(fullname))
         .or_else(|| multi::handler(fullname))
+        .or_else(|| pubsub::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -278,6 +280,19 @@ fn sanitize(b: &[u8], max: usize) -> String {
     s.replace(['\r', '\n'], " ")
 }
 
+/// What a RESP2 client with subscriptions may run.
+const PUBSUB_CONTEXT: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "psubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
+
 /// Commands that run at once inside MULTI instead of being queued.
 const RUN_IN_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
@@ -362,6 +377,16 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     };
     if !arity_ok(cmd.arity, argv.len()) || cmd.handler.is_none() {
         return Err(wrong_args(&cmd.fullname));
+    }
+    if ctx
+        .client()
+        .is_some_and(|c| c.resp == 2 && c.subs.total() > 0)
+        && !PUBSUB_CONTEXT.contains(&cmd.fullname.as_str())
+    {
+        return Err(Reply::err(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.fullname
+        )));
     }
     let must_auth =
         ctx.srv.config.requirepass().is_some() && !ctx.client().is_some_and(|c| c.authenticated);

@@ -60,7 +60,18 @@ pub fn handler(name: &str) -> Option<Handler> {
     })
 }
 
-fn ping(_: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+fn ping(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if argv.len() <= 2
+        && ctx
+            .client()
+            .is_some_and(|c| c.resp == 2 && c.subs.total() > 0)
+    {
+        // In subscriber mode RESP2 PING answers as a message would.
+        return Reply::Array(vec![
+            Reply::bulk("pong"),
+            Reply::Bulk(argv.get(1).cloned().unwrap_or_default()),
+        ]);
+    }
     match argv.len() {
         1 => Reply::Simple("PONG".into()),
         2 => Reply::Bulk(argv[1].clone()),
@@ -106,6 +117,8 @@ fn quit(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
 
 fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     super::multi::discard_transaction(ctx);
+    let conn = ctx.conn;
+    super::pubsub::forget(ctx.srv, conn);
     let c = ctx.client_mut();
     c.db = 0;
     c.resp = 2;

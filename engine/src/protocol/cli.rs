@@ -52,6 +52,11 @@ fn format_indented(r: &Reply, prefix: &str, raw: bool) -> String {
         Reply::Bulk(b) => repr(b),
         Reply::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
         Reply::BigNumber(n) => format!("(big number) {n}"),
+        Reply::Seq(items) => items
+            .iter()
+            .map(|i| format_indented(i, prefix, raw))
+            .collect::<Vec<_>>()
+            .join("\n"),
         Reply::Nil | Reply::NilArray => "(nil)".into(),
         Reply::Double(d) => format!("(double) {}", crate::protocol::reply::format_double(*d)),
         Reply::Bool(b) => {

@@ -33,6 +33,9 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// RESP3 big number (`(`); RESP2 sends a bulk string.
     BigNumber(String),
+    /// Several replies sent back to back for one command (SUBSCRIBE's
+    /// confirmations, one per channel). Never produced by the parser.
+    Seq(Vec<Reply>),
 }
 
 impl Reply {
@@ -129,6 +132,11 @@ impl Reply {
                     line(out, b'(', s.as_bytes());
                 } else {
                     bulk(out, s.as_bytes());
+                }
+            }
+            Reply::Seq(items) => {
+                for i in items {
+                    i.encode(resp, out);
                 }
             }
         }
