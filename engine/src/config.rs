@@ -288,6 +288,9 @@ impl Config {
                 .filter(|p| !p.is_empty())
                 .map(str::to_string),
             maxmemory_policy: policy,
+            notify: crate::commands::notify::parse_flags(
+                self.get("notify-keyspace-events").unwrap_or(""),
+            ),
             encoding: crate::store::EncodingLimits {
                 hash_entries: self.int("hash-max-listpack-entries", 128).max(0) as usize,
                 hash_value: self.int("hash-max-listpack-value", 64).max(0) as usize,
@@ -315,6 +318,10 @@ impl Config {
     }
     pub fn hz(&self) -> u64 {
         self.hot.hz
+    }
+    /// `notify-keyspace-events` as flags (0: notifications off).
+    pub fn notify_flags(&self) -> u32 {
+        self.hot.notify
     }
     /// The thresholds that pick collection encodings.
     pub fn encoding_limits(&self) -> crate::store::EncodingLimits {
@@ -409,6 +416,7 @@ struct Hot {
     requirepass: Option<String>,
     repl: ReplConfig,
     encoding: crate::store::EncodingLimits,
+    notify: u32,
 }
 
 /// The replication parameters, parsed.

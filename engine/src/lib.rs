@@ -14,6 +14,7 @@ pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod evict;
 pub mod limits;
 pub mod memcached;
 pub mod node;

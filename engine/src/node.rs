@@ -256,6 +256,9 @@ pub struct Server {
     pub shard_channels: std::collections::HashMap<Vec<u8>, Vec<ConnId>>,
     /// Messages for connections, produced by the command running now.
     pub pubsub_out: Vec<(ConnId, Reply)>,
+    /// The eviction pool and the random policies' next database.
+    pub evict_pool: crate::evict::Pool,
+    pub evict_next_db: usize,
 }
 
 pub struct Node {
@@ -296,6 +299,8 @@ impl Node {
                 patterns: indexmap::IndexMap::new(),
                 shard_channels: std::collections::HashMap::new(),
                 pubsub_out: Vec::new(),
+                evict_pool: Default::default(),
+                evict_next_db: 0,
             },
             table: CommandTable::shared(),
             unblocked: VecDeque::new(),
@@ -696,6 +701,7 @@ impl Node {
                         break;
                     }
                     let mut events = Vec::new();
+                    let mark = self.srv.ks.dbs[id.0].changes_len();
                     let reply = {
                         let mut ctx = Ctx {
                             srv: &mut self.srv,
@@ -707,6 +713,20 @@ impl Node {
                         };
                         commands::blocking::serve(&mut ctx, &id.1, &op)
                     };
+                    if self.srv.config.notify_flags() != 0 {
+                        let (changed, expired) = self.srv.ks.dbs[id.0].changes_since(mark);
+                        let name = op.command_name();
+                        let argv = op.as_argv(&id.1);
+                        commands::notify::after_command(
+                            &mut self.srv,
+                            name,
+                            &argv,
+                            id.0,
+                            &changed,
+                            &expired,
+                        );
+                        self.deliver_pubsub(conn, &mut Vec::new());
+                    }
                     self.outputs.extend(events.into_iter().map(Output::Event));
                     if let Some(Blocked::Keys { db, keys, .. }) = self
                         .srv
@@ -776,6 +796,7 @@ impl Node {
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.
         let active = !self.srv.repl.is_replica() && self.srv.active_expire;
+        let mut expired = Vec::new();
         for (i, db) in self.srv.ks.dbs.iter_mut().enumerate().filter(|_| active) {
             let gone = db.active_expire(now, &mut self.srv.rng, effort);
             if !gone.is_empty() {
@@ -784,7 +805,22 @@ impl Node {
                         db: i,
                         count: gone.len(),
                     }));
+                expired.push((i, gone));
             }
+        }
+        if self.srv.config.notify_flags() != 0 {
+            for (i, gone) in expired {
+                for k in gone {
+                    commands::notify::notify(
+                        &mut self.srv,
+                        commands::notify::EXPIRED,
+                        "expired",
+                        &k,
+                        i,
+                    );
+                }
+            }
+            self.deliver_pubsub(ConnId(u64::MAX), &mut Vec::new());
         }
         // Samples for INFO's instantaneous ops/s and the memory peak.
         let last = self.srv.stats.ops_samples.back().map(|s| s.0);

@@ -35,24 +35,34 @@ fn wait_port(port: u16) {
     }
 }
 
+/// `test` is a `-t` test name, or a whole command line (`ZRANGE myzset 0 9`).
 fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
-    let out = Command::new("taskset")
-        .args([
-            "-c",
-            "0",
-            "redis-benchmark",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-c",
-            "50",
-            "-n",
-            REQUESTS,
-        ])
-        .args(["-t", test, "-P", &pipeline.to_string(), "--csv"])
-        .output()
-        .expect("redis-benchmark runs");
+    let custom: Vec<&str> = if test.contains(' ') {
+        test.split(' ').collect()
+    } else {
+        Vec::new()
+    };
+    let mut cmd = Command::new("taskset");
+    cmd.args([
+        "-c",
+        "0",
+        "redis-benchmark",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-c",
+        "50",
+        "-n",
+        REQUESTS,
+    ])
+    .args(["-P", &pipeline.to_string(), "--csv"]);
+    if custom.is_empty() {
+        cmd.args(["-t", test]);
+    } else {
+        cmd.args(&custom);
+    }
+    let out = cmd.output().expect("redis-benchmark runs");
     let text = String::from_utf8_lossy(&out.stdout);
     // "test","rps",... then "SET","123456.78",...
     text.lines()
@@ -338,6 +348,123 @@ fn memcached() -> crate::Result<()> {
     Ok(())
 }
 
+/// INFO memory's numeric field `key`.
+fn memory_field(port: u16, key: &str) -> u64 {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "memory"])
+        .output();
+    let Ok(out) = out else {
+        return 0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Streams RESP commands into a server with `redis-cli --pipe`.
+fn pipe(port: u16, commands: impl Iterator<Item = Vec<String>>) -> crate::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    {
+        let mut stdin = std::io::BufWriter::new(child.stdin.take().ok_or("no stdin")?);
+        for argv in commands {
+            let mut b = format!("*{}\r\n", argv.len());
+            for a in &argv {
+                b.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+            }
+            stdin.write_all(b.as_bytes()).map_err(|e| e.to_string())?;
+        }
+    }
+    child.wait().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The process's resident set (VmRSS), bytes.
+fn rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// INFO used_memory per key after loading 1,000,000 small hashes, then per
+/// member of one 1,000,000-member sorted set, on both servers.
+fn memory_per_key(rp: u16, cp: u16, cachelab_pid: u32) -> crate::Result<()> {
+    const N: usize = 1_000_000;
+    println!(
+        "memory: INFO used_memory growth per element (cachelab's process RSS growth alongside)"
+    );
+    println!(
+        "{:<34} {:>12} {:>12} {:>7} {:>14}",
+        "dataset", "redis B", "cachelab B", "ratio", "cachelab RSS B"
+    );
+    type Gen = fn(usize) -> Vec<String>;
+    let hashes: Gen = |i| {
+        vec![
+            "HSET".into(),
+            format!("session:{i}"),
+            "user".into(),
+            format!("u{i}"),
+            "cart".into(),
+            "3".into(),
+            "seen".into(),
+            "1700000000".into(),
+        ]
+    };
+    let zset: Gen = |i| {
+        vec![
+            "ZADD".into(),
+            "leaderboard".into(),
+            ((i * 7919) % 1_000_003).to_string(),
+            format!("player:{i}"),
+        ]
+    };
+    for (name, gen) in [
+        ("1M hashes of 3 small fields", hashes),
+        ("1 sorted set of 1M members", zset),
+    ] {
+        let mut per = Vec::new();
+        for port in [rp, cp] {
+            pipe(port, std::iter::once(vec!["FLUSHALL".to_string()]))?;
+            let before = memory_field(port, "used_memory");
+            let rss_before = rss(cachelab_pid);
+            pipe(port, (0..N).map(gen))?;
+            let after = memory_field(port, "used_memory");
+            per.push((
+                after.saturating_sub(before) as f64 / N as f64,
+                rss(cachelab_pid).saturating_sub(rss_before) as f64 / N as f64,
+            ));
+        }
+        let ratio = if per[0].0 > 0.0 {
+            per[1].0 / per[0].0
+        } else {
+            0.0
+        };
+        println!(
+            "{name:<34} {:>12.1} {:>12.1} {ratio:>7.2} {:>14.1}",
+            per[0].0, per[1].0, per[1].1
+        );
+        for port in [rp, cp] {
+            pipe(port, std::iter::once(vec!["FLUSHALL".to_string()]))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run_all() -> crate::Result<()> {
     for bin in ["redis-server", "redis-benchmark", "taskset", "node", "gzip"] {
         if !have(bin) {
@@ -389,19 +516,35 @@ pub fn run_all() -> crate::Result<()> {
         "test", "P", "redis ops/s", "cachelab ops/s", "ratio"
     );
     let mut ratios = Vec::new();
+    // ZRANGE reads the sorted set `-t zadd` fills (myzset).
+    for port in [rp, cp] {
+        redis_benchmark(port, "zadd", 16);
+    }
     for pipeline in [1, 16] {
-        for test in ["SET", "GET", "INCR"] {
+        for test in [
+            "SET",
+            "GET",
+            "INCR",
+            "LPUSH",
+            "LPOP",
+            "SADD",
+            "HSET",
+            "ZADD",
+            "ZRANGE myzset 0 9 WITHSCORES",
+        ] {
             let (rm, cm) = side_by_side(
                 || redis_benchmark(rp, test, pipeline),
                 || redis_benchmark(cp, test, pipeline),
             );
             let ratio = if rm > 0.0 { cm / rm } else { 0.0 };
             ratios.push(ratio);
-            println!("{test:<6} {pipeline:>3} {rm:>14.0} {cm:>14.0} {ratio:>7.2}");
+            let name = test.split(' ').next().unwrap_or(test);
+            println!("{name:<6} {pipeline:>3} {rm:>14.0} {cm:>14.0} {ratio:>7.2}");
         }
     }
     let geo = ratios.iter().map(|r| r.max(1e-9).ln()).sum::<f64>() / ratios.len() as f64;
     println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
+    memory_per_key(rp, cp, _cachelab.0.id())?;
     drop(_redis);
     drop(_cachelab);
     replication()?;

@@ -30,6 +30,40 @@ pub enum BlockOp {
 }
 
 impl BlockOp {
+    /// The non-blocking command this serving amounts to (for notifications).
+    pub fn command_name(&self) -> &'static str {
+        match self {
+            BlockOp::ListPop { left: true, .. } => "lpop",
+            BlockOp::ListPop { left: false, .. } => "rpop",
+            BlockOp::ListMove { .. } => "lmove",
+            BlockOp::ZPop { max: false, .. } => "zpopmin",
+            BlockOp::ZPop { max: true, .. } => "zpopmax",
+        }
+    }
+    /// An argv of that command on `key` (directions where they matter).
+    pub fn as_argv(&self, key: &[u8]) -> Vec<Vec<u8>> {
+        let side = |l: bool| {
+            if l {
+                b"LEFT".to_vec()
+            } else {
+                b"RIGHT".to_vec()
+            }
+        };
+        match self {
+            BlockOp::ListMove {
+                dst,
+                from_left,
+                to_left,
+            } => vec![
+                b"LMOVE".to_vec(),
+                key.to_vec(),
+                dst.clone(),
+                side(*from_left),
+                side(*to_left),
+            ],
+            _ => vec![self.command_name().as_bytes().to_vec(), key.to_vec()],
+        }
+    }
     /// True if a value of this type can serve the op.
     pub fn wants(&self, v: &Value) -> bool {
         match self {

@@ -416,8 +416,11 @@ fn pfadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Some(_) => return Reply::err(super::WRONGTYPE),
     }
     let mut invalid = false;
-    db.modify(key, now, |v| {
-        let Value::Str(s) = v else { return };
+    // Only a register that changed (or a new key) is a modification.
+    db.modify_if(key, now, |v| {
+        let Value::Str(s) = v else {
+            return ((), false);
+        };
         s.make_raw();
         for ele in &argv[2..] {
             let (index, count) = pat_len(ele);
@@ -426,13 +429,14 @@ fn pfadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 Set::Unchanged => {}
                 Set::Invalid => {
                     invalid = true;
-                    return;
+                    return ((), updated > 0);
                 }
             }
         }
         if updated > 0 {
             invalidate(s.make_raw());
         }
+        ((), updated > 0)
     });
     if invalid {
         return Reply::err(INVALID);

@@ -69,11 +69,15 @@ fn exists(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 /// miss, and touches the key's access time.
 pub fn lookup_read(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
     // Like Redis: the LFU counter moves only under an LFU policy.
-    let factor = ctx
-        .srv
-        .config
-        .lfu_policy()
-        .then(|| ctx.srv.config.lfu_log_factor());
+    let factor = ctx.srv.config.lfu_policy().then(|| {
+        let decay = ctx
+            .srv
+            .config
+            .get("lfu-decay-time")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1u64);
+        (ctx.srv.config.lfu_log_factor(), decay)
+    });
     let i = ctx.db_index();
     let srv = &mut *ctx.srv;
     let found = srv.ks.dbs[i]
@@ -479,11 +483,21 @@ fn object_idletime(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn object_freq(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let lfu = ctx.srv.config.lfu_policy();
+    let now = ctx.now;
+    let ctx_decay = ctx
+        .srv
+        .config
+        .get("lfu-decay-time")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1u64);
     match object_entry(ctx, &argv[2]) {
         None => Reply::Nil,
         Some(_) if !lfu => Reply::err(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ),
-        Some(e) => Reply::Int(e.lfu as i64),
+        Some(e) => {
+            let decay = ctx_decay;
+            Reply::Int(crate::evict::lfu_decayed(e, now, decay) as i64)
+        }
     }
 }

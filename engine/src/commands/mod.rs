@@ -16,6 +16,7 @@ pub mod hll;
 pub mod keys;
 pub mod lists;
 pub mod multi;
+pub mod notify;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
@@ -338,7 +339,22 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             c.last_cmd.clone_from(&cmd.fullname);
         }
     }
-    handler(ctx, argv)
+    if ctx.srv.config.notify_flags() == 0 {
+        return handler(ctx, argv);
+    }
+    // Keyspace notifications: record what the command changes, then publish.
+    let db = ctx.db_index();
+    ctx.srv.ks.dbs[db].set_watching(true);
+    let mark = ctx.srv.ks.dbs[db].changes_len();
+    let reply = handler(ctx, argv);
+    let db_after = ctx.db_index();
+    if db_after == db {
+        let (changed, expired) = ctx.srv.ks.dbs[db].changes_since(mark);
+        if !changed.is_empty() || !expired.is_empty() {
+            notify::after_command(ctx.srv, &cmd.fullname, argv, db, &changed, &expired);
+        }
+    }
+    reply
 }
 
 /// Everything Redis's processCommand checks before running a command:
@@ -398,7 +414,7 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     if !replica
         && ctx.srv.config.maxmemory() > 0
         && cmd.flags.iter().any(|f| f == "denyoom")
-        && !make_room(ctx)
+        && !crate::evict::perform(ctx.srv, ctx.now)
     {
         return Err(Reply::err(
             "OOM command not allowed when used memory > 'maxmemory'.",
@@ -489,55 +505,4 @@ pub fn parse_int(b: &[u8]) -> Result<i64, Reply> {
 
 pub fn eq_ic(a: &[u8], b: &str) -> bool {
     a.eq_ignore_ascii_case(b.as_bytes())
-}
-
-/// Frees memory until `used_memory` is within `maxmemory`, by the configured
-/// policy (sampling `maxmemory-samples` candidates, as Redis approximates).
-/// False when the limit cannot be met (noeviction, or nothing evictable).
-fn make_room(ctx: &mut Ctx) -> bool {
-    let limit = ctx.srv.config.maxmemory() as usize;
-    let policy = ctx.srv.config.maxmemory_policy().to_string();
-    let samples = ctx
-        .srv
-        .config
-        .get("maxmemory-samples")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5usize)
-        .max(1);
-    let now = ctx.now;
-    for _ in 0..100_000 {
-        if server::used_memory(ctx.srv) <= limit {
-            return true;
-        }
-        if policy == "noeviction" {
-            return false;
-        }
-        let volatile = policy.starts_with("volatile");
-        let srv = &mut *ctx.srv;
-        let mut best: Option<(usize, Vec<u8>, u64)> = None;
-        for (dbi, db) in srv.ks.dbs.iter().enumerate() {
-            for _ in 0..samples {
-                let Some(k) = db.sample_key(volatile, &mut srv.rng) else {
-                    break;
-                };
-                let e = db.peek(&k).expect("sampled key exists");
-                let score = match policy.as_str() {
-                    p if p.ends_with("lru") => u64::MAX - e.atime.0,
-                    p if p.ends_with("lfu") => 255 - e.lfu as u64,
-                    "volatile-ttl" => u64::MAX - db.expire_at(&k).map(|m| m.0).unwrap_or(u64::MAX),
-                    _ => srv.rng.next_u64(),
-                };
-                if best.as_ref().is_none_or(|(_, _, s)| score > *s) {
-                    best = Some((dbi, k, score));
-                }
-            }
-        }
-        let Some((dbi, k, _)) = best else {
-            return false;
-        };
-        srv.ks.dbs[dbi].remove(&k);
-        srv.stats.evicted_keys += 1;
-        let _ = now;
-    }
-    false
 }

@@ -64,6 +64,8 @@ pub struct Db {
     watching: bool,
     /// Keys changed since the last [`Db::take_dirty`], in order, possibly repeated.
     dirty: Vec<Vec<u8>>,
+    /// Keys deleted because their TTL passed, while recording (notifications).
+    expired_log: Vec<Vec<u8>>,
 }
 
 /// What a SCAN step returns: the next cursor (0 when done) and the keys.
@@ -84,6 +86,7 @@ impl Db {
             track: false,
             watching: false,
             dirty: Vec::new(),
+            expired_log: Vec::new(),
         }
     }
 
@@ -96,13 +99,34 @@ impl Db {
         }
     }
 
-    /// Records changed keys while some client watches keys in this database.
+    /// Records changed keys while some client watches keys in this database
+    /// or keyspace notifications are on.
     pub fn set_watching(&mut self, on: bool) {
         self.watching = on;
     }
 
+    /// How many changes are recorded so far (a mark for [`Db::changes_since`]).
+    pub fn changes_len(&self) -> (usize, usize) {
+        (self.dirty.len(), self.expired_log.len())
+    }
+
+    /// Keys changed, and keys expired, since `mark`.
+    pub fn changes_since(&self, mark: (usize, usize)) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        (
+            self.dirty
+                .get(mark.0..)
+                .map(<[_]>::to_vec)
+                .unwrap_or_default(),
+            self.expired_log
+                .get(mark.1..)
+                .map(<[_]>::to_vec)
+                .unwrap_or_default(),
+        )
+    }
+
     /// The keys changed since the last call, each once, in first-change order.
     pub fn take_dirty(&mut self) -> Vec<Vec<u8>> {
+        self.expired_log.clear();
         let mut keys = std::mem::take(&mut self.dirty);
         if keys.len() > 1 {
             let mut seen = std::collections::HashSet::with_capacity(keys.len());
@@ -169,6 +193,9 @@ impl Db {
                 if !self.replica {
                     self.remove(key);
                     self.expired_keys += 1;
+                    if self.watching {
+                        self.expired_log.push(key.to_vec());
+                    }
                 }
                 true
             }
@@ -189,17 +216,18 @@ impl Db {
         &mut self,
         key: &[u8],
         now: Millis,
-        lfu_log_factor: Option<u64>,
+        lfu: Option<(u64, u64)>,
         rng: &mut Rng,
     ) -> Option<&Entry> {
         if self.expire_if_needed(key, now) {
             return None;
         }
         let e = self.keys.get_mut(key)?;
-        e.atime = now;
-        if let Some(factor) = lfu_log_factor {
-            e.lfu = lfu_log_incr(e.lfu, factor, rng);
+        // `updateLFU`: decay since the last access, then increment.
+        if let Some((factor, decay)) = lfu {
+            crate::evict::lfu_touch(e, now, factor, decay, rng);
         }
+        e.atime = now;
         Some(e)
     }
 
@@ -212,10 +240,12 @@ impl Db {
         if !keep_ttl {
             self.persist(key);
         }
+        // dbOverwrite keeps the old object's LFU counter.
+        let lfu = self.keys.get(key).map_or(LFU_INIT_VAL, |e| e.lfu);
         let entry = Entry {
             value,
             atime: now,
-            lfu: LFU_INIT_VAL,
+            lfu,
         };
         let add = Self::entry_mem(key, &entry);
         self.touch_dirty(key);
