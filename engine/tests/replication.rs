@@ -218,6 +218,41 @@ fn the_stream_carries_effects() {
 }
 
 #[test]
+fn collections_replicate_through_full_sync_and_the_stream() {
+    let mut net = Net::new(&["p", "r"]);
+    net.cmd("p", &["HSET", "h", "a", "1", "b", "2"]);
+    net.cmd("p", &["RPUSH", "l", "x", "y", "z"]);
+    net.cmd("p", &["SADD", "s", "1", "2", "three"]);
+    net.cmd("p", &["ZADD", "z", "1", "a", "2.5", "b"]);
+    net.cmd("p", &["EXPIRE", "z", "100"]);
+    assert_eq!(net.cmd("r", &["REPLICAOF", "p", "6379"]), ok());
+    net.settle();
+    assert_eq!(net.node("p").digest(), net.node("r").digest());
+    assert_eq!(net.cmd("r", &["OBJECT", "ENCODING", "s"]), bulk("hashtable"));
+    // Then through the stream: writes, pops, blocking pops, stores, expiry.
+    net.cmd("p", &["HDEL", "h", "a"]);
+    net.cmd("p", &["HINCRBYFLOAT", "h", "f", "0.1"]);
+    net.cmd("p", &["LPOP", "l"]);
+    net.cmd("p", &["LMOVE", "l", "l2", "LEFT", "RIGHT"]);
+    net.cmd("p", &["SPOP", "s"]);
+    net.cmd("p", &["SINTERSTORE", "s2", "s", "s"]);
+    net.cmd("p", &["ZINCRBY", "z", "10", "a"]);
+    net.cmd("p", &["ZUNIONSTORE", "z2", "2", "z", "s2", "WEIGHTS", "2", "1"]);
+    net.cmd("p", &["BZPOPMIN", "z2", "0"]);
+    for i in 0..300 {
+        net.cmd("p", &["ZADD", "big", &i.to_string(), &format!("m{i}")]);
+    }
+    net.cmd("p", &["ZREMRANGEBYRANK", "big", "0", "9"]);
+    net.advance(1000);
+    assert_eq!(net.node("p").digest(), net.node("r").digest());
+    assert_eq!(net.cmd("r", &["ZCARD", "big"]), int(290));
+    assert_eq!(net.cmd("r", &["OBJECT", "ENCODING", "big"]), bulk("skiplist"));
+    assert_eq!(net.cmd("r", &["ZSCORE", "z", "a"]), bulk("11"));
+    assert_eq!(net.cmd("r", &["PTTL", "z"]).clone(), net.cmd("p", &["PTTL", "z"]));
+    assert_eq!(net.cmd("r", &["LRANGE", "l2", "0", "-1"]), Reply::Array(vec![bulk("y")]));
+}
+
+#[test]
 fn replicas_never_expire_keys_themselves() {
     let mut net = group(&["p", "r"]);
     net.cmd("p", &["SET", "k", "v", "PX", "100"]);
