@@ -322,6 +322,15 @@ impl Node {
         &self.srv.config
     }
 
+    /// ElastiCache's default parameter group over Redis's defaults (the
+    /// simulator's and the playground's nodes): `maxmemory-policy
+    /// volatile-lru` (Redis itself defaults to noeviction).
+    pub fn apply_elasticache_defaults(&mut self) {
+        self.srv
+            .config
+            .set_internal("maxmemory-policy", "volatile-lru");
+    }
+
     pub fn handle(&mut self, now: Millis, input: Input<'_>) {
         if now > self.now {
             self.now = now;

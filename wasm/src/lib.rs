@@ -38,6 +38,7 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
         ToWorker::Init { seed, name: _, now } => {
             let mut n = Node::new(seed);
             n.start(now, 6379);
+            n.apply_elasticache_defaults();
             *node = Some(Hosted::Redis(Box::new(n)));
         }
         ToWorker::InitMemcached {

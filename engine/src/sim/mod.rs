@@ -336,6 +336,7 @@ impl Sim {
         self.incarnations += 1;
         let mut node = Node::new(self.rng.next_u64());
         node.start(self.now, 6379);
+        node.apply_elasticache_defaults();
         if let Some(p) = replicaof {
             let (h, port) = split(p);
             node.replicaof(self.now, Some((h, port)));
