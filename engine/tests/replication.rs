@@ -228,7 +228,10 @@ fn collections_replicate_through_full_sync_and_the_stream() {
     assert_eq!(net.cmd("r", &["REPLICAOF", "p", "6379"]), ok());
     net.settle();
     assert_eq!(net.node("p").digest(), net.node("r").digest());
-    assert_eq!(net.cmd("r", &["OBJECT", "ENCODING", "s"]), bulk("hashtable"));
+    assert_eq!(
+        net.cmd("r", &["OBJECT", "ENCODING", "s"]),
+        bulk("hashtable")
+    );
     // Then through the stream: writes, pops, blocking pops, stores, expiry.
     net.cmd("p", &["HDEL", "h", "a"]);
     net.cmd("p", &["HINCRBYFLOAT", "h", "f", "0.1"]);
@@ -237,7 +240,10 @@ fn collections_replicate_through_full_sync_and_the_stream() {
     net.cmd("p", &["SPOP", "s"]);
     net.cmd("p", &["SINTERSTORE", "s2", "s", "s"]);
     net.cmd("p", &["ZINCRBY", "z", "10", "a"]);
-    net.cmd("p", &["ZUNIONSTORE", "z2", "2", "z", "s2", "WEIGHTS", "2", "1"]);
+    net.cmd(
+        "p",
+        &["ZUNIONSTORE", "z2", "2", "z", "s2", "WEIGHTS", "2", "1"],
+    );
     net.cmd("p", &["BZPOPMIN", "z2", "0"]);
     for i in 0..300 {
         net.cmd("p", &["ZADD", "big", &i.to_string(), &format!("m{i}")]);
@@ -246,10 +252,19 @@ fn collections_replicate_through_full_sync_and_the_stream() {
     net.advance(1000);
     assert_eq!(net.node("p").digest(), net.node("r").digest());
     assert_eq!(net.cmd("r", &["ZCARD", "big"]), int(290));
-    assert_eq!(net.cmd("r", &["OBJECT", "ENCODING", "big"]), bulk("skiplist"));
+    assert_eq!(
+        net.cmd("r", &["OBJECT", "ENCODING", "big"]),
+        bulk("skiplist")
+    );
     assert_eq!(net.cmd("r", &["ZSCORE", "z", "a"]), bulk("11"));
-    assert_eq!(net.cmd("r", &["PTTL", "z"]).clone(), net.cmd("p", &["PTTL", "z"]));
-    assert_eq!(net.cmd("r", &["LRANGE", "l2", "0", "-1"]), Reply::Array(vec![bulk("y")]));
+    assert_eq!(
+        net.cmd("r", &["PTTL", "z"]).clone(),
+        net.cmd("p", &["PTTL", "z"])
+    );
+    assert_eq!(
+        net.cmd("r", &["LRANGE", "l2", "0", "-1"]),
+        Reply::Array(vec![bulk("y")])
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 mod mcrouter;
 mod memcached;
+mod recipes;
 mod router;
 
 use std::cell::RefCell;
@@ -231,6 +232,7 @@ fn App() -> impl IntoView {
     let writer_state = RwSignal::new((false, false, 0usize, 0u64));
     let input_ref: NodeRef<leptos::html::Input> = NodeRef::new();
     let new_az = RwSignal::new(AZS[0].to_string());
+    let drawn = RwSignal::new(recipes::Drawn::default());
 
     let inbox: router::Inbox = Rc::new(move |slot: usize, msg: FromWorker| match msg {
         FromWorker::View { view } => views.update(|v| {
@@ -242,6 +244,11 @@ fn App() -> impl IntoView {
         FromWorker::Reply { conn, bytes } => {
             let out = CONSOLE.with(|c| session_replies(&mut c.borrow_mut(), conn, &bytes));
             if !out.is_empty() {
+                drawn.update(|d| {
+                    for (cmd, reply) in &out {
+                        recipes::observe(d, cmd, reply);
+                    }
+                });
                 lines.update(|l| {
                     for (cmd, reply) in out {
                         let raw = cli::raw_output(&cmd);
@@ -305,12 +312,7 @@ fn App() -> impl IntoView {
     }
     tick.forget();
 
-    let run = move || {
-        let Some(input) = input_ref.get_untracked() else {
-            return;
-        };
-        let text = input.value();
-        input.set_value("");
+    let exec = move |text: String| {
         if text.trim().is_empty() {
             return;
         }
@@ -369,6 +371,14 @@ fn App() -> impl IntoView {
         }
     };
 
+    let run = move || {
+        let Some(input) = input_ref.get_untracked() else {
+            return;
+        };
+        let text = input.value();
+        input.set_value("");
+        exec(text);
+    };
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let key = ev.key();
         match key.as_str() {
@@ -566,6 +576,67 @@ fn App() -> impl IntoView {
                         <input id="console-input" type="text" autocomplete="off" spellcheck="false" autofocus
                             placeholder="Type a command, e.g. SET foo bar — Enter to run, ↑/↓ for history"
                             node_ref=input_ref on:keydown=on_key />
+                    </div>
+                </section>
+                <section class="panel usecases" id="use-cases" aria-label="Use cases">
+                    <h2>"Use cases — live recipes"</h2>
+                    <p class="note">"Each button sends a short script through the console (watch its lines above) to the primary endpoint; the drawing below is made from the replies."</p>
+                    <div class="recipes">
+                        {recipes::RECIPES.iter().map(|r| {
+                            let cmds = r.commands;
+                            view! {
+                                <div class="recipe">
+                                    <button id=format!("recipe-{}", r.id) title=r.concept
+                                        on:click=move |_| { for c in cmds() { exec(c); } }>{r.title}</button>
+                                    <span class="concept">{r.concept}</span>
+                                </div>
+                            }
+                        }).collect_view()}
+                    </div>
+                    <div class="drawn">
+                        {move || {
+                            let d = drawn.get();
+                            (!d.board.is_empty()).then(|| {
+                                let top = d.board.first().and_then(|(_, s)| s.parse::<f64>().ok()).unwrap_or(1.0).max(1.0);
+                                view! {
+                                    <table id="leaderboard-table" title="ZREVRANGE leaderboard 0 9 WITHSCORES: the sorted set, highest score first">
+                                        <thead><tr><th>"#"</th><th>"player"</th><th>"score"</th></tr></thead>
+                                        <tbody>
+                                            {d.board.iter().enumerate().map(|(i, (p, sc))| {
+                                                let w = sc.parse::<f64>().unwrap_or(0.0) / top * 100.0;
+                                                view! {
+                                                    <tr data-player=p.clone()>
+                                                        <td>{i + 1}</td>
+                                                        <td>{p.clone()}</td>
+                                                        <td class="score"><span class="score-bar" style=format!("width:{w:.0}%")></span><span class="score-text">{sc.clone()}</span></td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }
+                            })
+                        }}
+                        {move || {
+                            let d = drawn.get();
+                            d.hll.zip(d.exact).map(|(est, exact)| {
+                                let err = (est - exact).abs() as f64 / exact.max(1) as f64 * 100.0;
+                                view! {
+                                    <p id="visitors-result" class="visitors" title="HyperLogLog trades exactness for constant memory">
+                                        {format!("unique visitors: PFCOUNT {est} vs SCARD {exact} (error {err:.2}%)")}
+                                        {d.hll_bytes.zip(d.exact_bytes).map(|(h, e)| format!(" — memory {h} B vs {e} B"))}
+                                    </p>
+                                }
+                            })
+                        }}
+                        {move || {
+                            let d = drawn.get();
+                            d.queue.map(|q| view! {
+                                <p id="queue-result" class="queue" title="LRANGE jobs 0 -1 after a worker's BRPOP took the oldest job">
+                                    {format!("jobs waiting (newest first): {}", if q.is_empty() { "none".to_string() } else { q.join(", ") })}
+                                </p>
+                            })
+                        }}
                     </div>
                 </section>
                 <section class="panel keys" aria-label="Keys">
