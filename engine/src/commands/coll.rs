@@ -272,3 +272,114 @@ pub fn scan_table(
     }
     scan_reply(next, out)
 }
+
+/// The arguments LMPOP/BLMPOP and ZMPOP/BZMPOP share: `numkeys key…
+/// <end> [COUNT n]` from `numkeys_at`, where `end` is one of `ends`
+/// (case-insensitive); the timeout of the blocking forms (at 1) is read
+/// last, as Redis does. Returns (keys, index of the end, count, deadline).
+pub struct MpopArgs<'a> {
+    pub keys: &'a [Vec<u8>],
+    pub end: usize,
+    pub count: usize,
+    pub deadline: Option<Option<crate::time::Millis>>,
+}
+
+pub fn parse_mpop<'a>(
+    argv: &'a [Vec<u8>],
+    numkeys_at: usize,
+    ends: [&str; 2],
+    blocking: bool,
+    now: crate::time::Millis,
+) -> Result<MpopArgs<'a>, Reply> {
+    let numkeys = match crate::protocol::request::parse_i64_strict(&argv[numkeys_at]) {
+        Some(n) if n >= 1 => n as usize,
+        _ => return Err(Reply::err("ERR numkeys should be greater than 0")),
+    };
+    let where_at = numkeys_at.saturating_add(numkeys).saturating_add(1);
+    if where_at >= argv.len() {
+        return Err(super::err_syntax());
+    }
+    let end = ends
+        .iter()
+        .position(|e| super::eq_ic(&argv[where_at], e))
+        .ok_or_else(super::err_syntax)?;
+    let mut count: Option<usize> = None;
+    let mut j = where_at + 1;
+    while j < argv.len() {
+        if count.is_none() && super::eq_ic(&argv[j], "count") && j + 1 < argv.len() {
+            j += 1;
+            match crate::protocol::request::parse_i64_strict(&argv[j]) {
+                Some(n) if n >= 1 => count = Some(n as usize),
+                _ => return Err(Reply::err("ERR count should be greater than 0")),
+            }
+        } else {
+            return Err(super::err_syntax());
+        }
+        j += 1;
+    }
+    let deadline = if blocking {
+        Some(super::blocking::parse_timeout(&argv[1], now)?)
+    } else {
+        None
+    };
+    Ok(MpopArgs {
+        keys: &argv[numkeys_at + 1..where_at],
+        end,
+        count: count.unwrap_or(1),
+        deadline,
+    })
+}
+
+/// HRANDFIELD / SRANDMEMBER / ZRANDMEMBER's count: `(count, unique)`;
+/// `with` is whether WITHVALUES/WITHSCORES was given (`with_word`, at 3).
+pub fn parse_rand_count(argv: &[Vec<u8>], with_word: &str) -> Result<(usize, bool, bool), Reply> {
+    let l = match super::parse_int(&argv[2]) {
+        Ok(i64::MIN) => {
+            return Err(Reply::err(
+                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+            ))
+        }
+        Ok(n) => n,
+        Err(e) => return Err(e),
+    };
+    let with = argv.len() == 4;
+    if argv.len() > 4 || (with && !super::eq_ic(&argv[3], with_word)) {
+        return Err(super::err_syntax());
+    }
+    if with && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+        return Err(Reply::err("ERR value is out of range"));
+    }
+    Ok((l.unsigned_abs() as usize, l >= 0, with))
+}
+
+/// Which positions of a `size`-element collection a random-member command
+/// returns: `count` draws with repetition (negative count, or 1), the whole
+/// collection (count ≥ size), or `count` distinct positions — in order for
+/// a listpack (`lpRandomPairsUnique`), shuffled otherwise.
+pub fn rand_positions(
+    rng: &mut crate::rng::Rng,
+    size: usize,
+    count: usize,
+    unique: bool,
+    keep_order: bool,
+) -> Vec<usize> {
+    if count == 0 || size == 0 {
+        return Vec::new();
+    }
+    if !unique || count == 1 {
+        return (0..count).map(|_| rng.below(size)).collect();
+    }
+    if count >= size {
+        return (0..size).collect();
+    }
+    let mut picked: Vec<usize> = (0..size).collect();
+    for i in 0..count {
+        let j = i + rng.below(size - i);
+        picked.swap(i, j);
+    }
+    picked.truncate(count);
+    if keep_order {
+        picked.sort_unstable();
+    }
+    picked
+}

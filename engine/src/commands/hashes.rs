@@ -3,7 +3,7 @@
 //! in Redis 7.0 answers them.
 
 use super::coll::{self, parse_cursor, parse_scan_opts, scan_reply, scan_table};
-use super::{err_syntax, parse_int, wrong_args, Ctx, Handler};
+use super::{parse_int, wrong_args, Ctx, Handler};
 use crate::protocol::Reply;
 use crate::store::number::LongDouble;
 use crate::store::Hash;
@@ -239,59 +239,18 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             .map(|(f, _)| Reply::bulk(f))
             .unwrap_or(Reply::Nil);
     }
-    let l = match parse_int(&argv[2]) {
-        Ok(i64::MIN) => {
-            return Reply::err(
-                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            )
-        }
-        Ok(n) => n,
+    let (count, uniq, withvalues) = match coll::parse_rand_count(argv, "withvalues") {
+        Ok(c) => c,
         Err(e) => return e,
     };
-    let withvalues = argv.len() == 4;
-    if argv.len() > 4 || (withvalues && !super::eq_ic(&argv[3], "withvalues")) {
-        return err_syntax();
-    }
-    if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
-        return Reply::err("ERR value is out of range");
-    }
     let h = match coll::read::<Hash>(ctx, &argv[1]) {
         Ok(Some(h)) => h.clone(),
         Ok(None) => return Reply::Array(Vec::new()),
         Err(e) => return e,
     };
-    let (count, uniq) = (l.unsigned_abs() as usize, l >= 0);
-    let size = h.len();
+    let listpack = matches!(h, Hash::Listpack { .. });
     let mut out = Vec::new();
-    if count == 0 {
-        return Reply::Array(out);
-    }
-    let rng = &mut ctx.srv.rng;
-    if !uniq || count == 1 {
-        for _ in 0..count {
-            let (f, v) = h.get_index(rng.below(size)).expect("index below len");
-            pair_reply(&mut out, f, v, withvalues, resp3);
-        }
-        return Reply::Array(out);
-    }
-    if count >= size {
-        for (f, v) in h.iter() {
-            pair_reply(&mut out, f, v, withvalues, resp3);
-        }
-        return Reply::Array(out);
-    }
-    // A uniform sample of `count` distinct positions, kept in order for a
-    // listpack (lpRandomPairsUnique) and shuffled for a hash table.
-    let mut picked: Vec<usize> = (0..size).collect();
-    for i in 0..count {
-        let j = i + rng.below(size - i);
-        picked.swap(i, j);
-    }
-    picked.truncate(count);
-    if matches!(h, Hash::Listpack { .. }) {
-        picked.sort_unstable();
-    }
-    for i in picked {
+    for i in coll::rand_positions(&mut ctx.srv.rng, h.len(), count, uniq, listpack) {
         let (f, v) = h.get_index(i).expect("index below len");
         pair_reply(&mut out, f, v, withvalues, resp3);
     }

@@ -364,58 +364,26 @@ fn move_one(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: boo
 
 /// LMPOP / BLMPOP: `numkeys_at` is the index of numkeys in argv.
 fn lmpop(ctx: &mut Ctx, argv: &[Vec<u8>], numkeys_at: usize, blocking: bool) -> Reply {
-    let numkeys = match crate::protocol::request::parse_i64_strict(&argv[numkeys_at]) {
-        Some(n) if n >= 1 => n as usize,
-        _ => return Reply::err("ERR numkeys should be greater than 0"),
-    };
-    let where_at = numkeys_at + numkeys + 1;
-    if where_at >= argv.len() {
-        return err_syntax();
-    }
-    let left = match side(&argv[where_at]) {
-        Ok(l) => l,
+    let a = match coll::parse_mpop(argv, numkeys_at, ["left", "right"], blocking, ctx.now) {
+        Ok(a) => a,
         Err(e) => return e,
     };
-    let mut count: Option<usize> = None;
-    let mut j = where_at + 1;
-    while j < argv.len() {
-        if count.is_none() && eq_ic(&argv[j], "count") && j + 1 < argv.len() {
-            j += 1;
-            match crate::protocol::request::parse_i64_strict(&argv[j]) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return Reply::err("ERR count should be greater than 0"),
-            }
-        } else {
-            return err_syntax();
-        }
-        j += 1;
-    }
-    let count = count.unwrap_or(1);
-    // BLMPOP reads its timeout after the other arguments.
-    let deadline = if blocking {
-        match blocking::parse_timeout(&argv[1], ctx.now) {
-            Ok(d) => Some(d),
-            Err(e) => return e,
-        }
-    } else {
-        None
-    };
-    let keys = &argv[numkeys_at + 1..numkeys_at + 1 + numkeys];
-    for k in keys {
+    let left = a.end == 0;
+    for k in a.keys {
         match coll::exists_for_write::<List>(ctx, k) {
             Err(e) => return e,
             Ok(false) => continue,
-            Ok(true) => return serve_pop(ctx, k, left, Some(count)),
+            Ok(true) => return serve_pop(ctx, k, left, Some(a.count)),
         }
     }
-    match deadline {
+    match a.deadline {
         Some(d) if blocking::may_block(ctx) => blocking::block(
             ctx,
-            keys,
+            a.keys,
             d,
             BlockOp::ListPop {
                 left,
-                count: Some(count),
+                count: Some(a.count),
             },
         ),
         _ => Reply::NilArray,

@@ -3,7 +3,7 @@
 //! SDIFFSTORE SSCAN, as t_set.c in Redis 7.0 answers them.
 
 use super::coll::{self, parse_cursor, parse_scan_opts, scan_reply, scan_table, wrongtype};
-use super::{err_syntax, parse_int, Ctx, Handler};
+use super::{err_syntax, Ctx, Handler};
 use crate::protocol::Reply;
 use crate::store::{Set, Value};
 
@@ -207,13 +207,8 @@ fn srandmember(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         let i = ctx.srv.rng.below(s.len());
         return s.get_index(i).map(Reply::Bulk).unwrap_or(Reply::Nil);
     }
-    let l = match parse_int(&argv[2]) {
-        Ok(i64::MIN) => {
-            return Reply::err(
-                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            )
-        }
-        Ok(n) => n,
+    let (count, uniq, _) = match coll::parse_rand_count(argv, "") {
+        Ok(c) => c,
         Err(e) => return e,
     };
     let s = match coll::read::<Set>(ctx, &argv[1]) {
@@ -221,30 +216,8 @@ fn srandmember(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(None) => return Reply::Array(Vec::new()),
         Err(e) => return e,
     };
-    let (count, uniq) = (l.unsigned_abs() as usize, l >= 0);
-    let size = s.len();
-    if count == 0 {
-        return Reply::Array(Vec::new());
-    }
-    let rng = &mut ctx.srv.rng;
-    if !uniq || count == 1 {
-        return Reply::Array(
-            (0..count)
-                .map(|_| Reply::Bulk(s.get_index(rng.below(size)).expect("index below len")))
-                .collect(),
-        );
-    }
-    if count >= size {
-        return Reply::Array(bulks(s.members()));
-    }
-    let mut picked: Vec<usize> = (0..size).collect();
-    for i in 0..count {
-        let j = i + rng.below(size - i);
-        picked.swap(i, j);
-    }
-    picked.truncate(count);
     Reply::Array(
-        picked
+        coll::rand_positions(&mut ctx.srv.rng, s.len(), count, uniq, false)
             .into_iter()
             .map(|i| Reply::Bulk(s.get_index(i).expect("index below len")))
             .collect(),

@@ -635,60 +635,26 @@ fn zpop(ctx: &mut Ctx, argv: &[Vec<u8>], max: bool) -> Reply {
 
 /// ZMPOP / BZMPOP (`numkeys_at` is numkeys' index).
 fn zmpop(ctx: &mut Ctx, argv: &[Vec<u8>], numkeys_at: usize, blocking: bool) -> Reply {
-    let numkeys = match crate::protocol::request::parse_i64_strict(&argv[numkeys_at]) {
-        Some(n) if n >= 1 => n as usize,
-        _ => return Reply::err("ERR numkeys should be greater than 0"),
+    let a = match coll::parse_mpop(argv, numkeys_at, ["min", "max"], blocking, ctx.now) {
+        Ok(a) => a,
+        Err(e) => return e,
     };
-    let where_at = numkeys_at + numkeys + 1;
-    if where_at >= argv.len() {
-        return err_syntax();
-    }
-    let max = if eq_ic(&argv[where_at], "min") {
-        false
-    } else if eq_ic(&argv[where_at], "max") {
-        true
-    } else {
-        return err_syntax();
-    };
-    let mut count: Option<usize> = None;
-    let mut j = where_at + 1;
-    while j < argv.len() {
-        if count.is_none() && eq_ic(&argv[j], "count") && j + 1 < argv.len() {
-            j += 1;
-            match crate::protocol::request::parse_i64_strict(&argv[j]) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return Reply::err("ERR count should be greater than 0"),
-            }
-        } else {
-            return err_syntax();
-        }
-        j += 1;
-    }
-    let count = count.unwrap_or(1);
-    let deadline = if blocking {
-        match blocking::parse_timeout(&argv[1], ctx.now) {
-            Ok(d) => Some(d),
-            Err(e) => return e,
-        }
-    } else {
-        None
-    };
-    let keys = &argv[numkeys_at + 1..numkeys_at + 1 + numkeys];
-    for k in keys {
+    let max = a.end == 1;
+    for k in a.keys {
         match coll::exists_for_write::<ZSet>(ctx, k) {
             Err(e) => return e,
             Ok(false) => continue,
-            Ok(true) => return serve_pop(ctx, k, max, Some(count)),
+            Ok(true) => return serve_pop(ctx, k, max, Some(a.count)),
         }
     }
-    match deadline {
+    match a.deadline {
         Some(d) if blocking::may_block(ctx) => blocking::block(
             ctx,
-            keys,
+            a.keys,
             d,
             BlockOp::ZPop {
                 max,
-                count: Some(count),
+                count: Some(a.count),
             },
         ),
         _ => Reply::NilArray,
@@ -986,53 +952,21 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             .map(|(m, _)| Reply::Bulk(m))
             .unwrap_or(Reply::Nil);
     }
-    let l = match parse_int(&argv[2]) {
-        Ok(i64::MIN) => {
-            return Reply::err(
-                "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-            )
-        }
-        Ok(n) => n,
+    let (count, uniq, withscores) = match coll::parse_rand_count(argv, "withscores") {
+        Ok(c) => c,
         Err(e) => return e,
     };
-    let withscores = argv.len() == 4;
-    if argv.len() > 4 || (withscores && !eq_ic(&argv[3], "withscores")) {
-        return err_syntax();
-    }
-    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
-        return Reply::err("ERR value is out of range");
-    }
     let z = match coll::read::<ZSet>(ctx, &argv[1]) {
         Ok(Some(z)) => z.clone(),
         Ok(None) => return Reply::Array(Vec::new()),
         Err(e) => return e,
     };
-    let (count, uniq) = (l.unsigned_abs() as usize, l >= 0);
-    let size = z.len();
-    if count == 0 {
-        return Reply::Array(Vec::new());
-    }
-    let rng = &mut ctx.srv.rng;
-    let picked: Vec<(Vec<u8>, f64)> = if !uniq || count == 1 {
-        (0..count)
-            .map(|_| z.get_index(rng.below(size)).expect("index below len"))
-            .collect()
-    } else if count >= size {
-        z.all()
-    } else {
-        let mut idx: Vec<usize> = (0..size).collect();
-        for i in 0..count {
-            let j = i + rng.below(size - i);
-            idx.swap(i, j);
-        }
-        idx.truncate(count);
-        if matches!(z, ZSet::Listpack { .. }) {
-            idx.sort_unstable();
-        }
-        idx.into_iter()
+    let listpack = matches!(z, ZSet::Listpack { .. });
+    let picked: Vec<(Vec<u8>, f64)> =
+        coll::rand_positions(&mut ctx.srv.rng, z.len(), count, uniq, listpack)
+            .into_iter()
             .map(|i| z.get_index(i).expect("index below len"))
-            .collect()
-    };
+            .collect();
     range_reply(picked, withscores, resp3)
 }
 
