@@ -465,6 +465,22 @@ impl Pair {
         !got.is_empty()
     }
 
+    /// OBJECT ENCODING of `k` on both sides (compared), returned.
+    pub fn encoding(&mut self, k: &[u8]) -> String {
+        let (a, b) = self.both(&[b"OBJECT".to_vec(), b"ENCODING".to_vec(), k.to_vec()]);
+        if a != b {
+            self.fail(
+                "OBJECT ENCODING differs",
+                &format!("{a:?}"),
+                &format!("{b:?}"),
+            );
+        }
+        match a {
+            Reply::Bulk(e) => String::from_utf8_lossy(&e).into_owned(),
+            _ => String::new(),
+        }
+    }
+
     /// Switches both connections' protocol (HELLO 2 / HELLO 3).
     pub fn hello(&mut self, v: u8) {
         let argv = vec![b"HELLO".to_vec(), v.to_string().into_bytes()];

@@ -184,18 +184,7 @@ fn step(p: &mut Pair, rng: &mut Rng) {
 }
 
 fn encoding(p: &mut Pair, k: &[u8]) -> String {
-    let (a, b) = p.both(&[s("OBJECT"), s("ENCODING"), k.to_vec()]);
-    if a != b {
-        p.fail(
-            "OBJECT ENCODING differs",
-            &format!("{a:?}"),
-            &format!("{b:?}"),
-        );
-    }
-    match a {
-        Reply::Bulk(e) => String::from_utf8_lossy(&e).into_owned(),
-        _ => String::new(),
-    }
+    p.encoding(k)
 }
 
 /// Exact for an intset (ascending), a multiset for a hashtable.

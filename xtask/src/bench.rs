@@ -401,16 +401,16 @@ fn rss(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// INFO used_memory per key after loading 1,000,000 small hashes, then per
-/// member of one 1,000,000-member sorted set, on both servers.
-fn memory_per_key(rp: u16, cp: u16, cachelab_pid: u32) -> crate::Result<()> {
+/// Memory per element after loading 1,000,000 small hashes, and one
+/// 1,000,000-member sorted set, each into a fresh redis-server and a fresh
+/// cachelab-server: INFO used_memory (Redis's allocator figure; cachelab's
+/// model of it) and the process's resident memory (what each really takes).
+fn memory_per_key() -> crate::Result<()> {
     const N: usize = 1_000_000;
+    println!("memory: growth per element after loading, fresh servers per dataset");
     println!(
-        "memory: INFO used_memory growth per element (cachelab's process RSS growth alongside)"
-    );
-    println!(
-        "{:<34} {:>12} {:>12} {:>7} {:>14}",
-        "dataset", "redis B", "cachelab B", "ratio", "cachelab RSS B"
+        "{:<30} {:>9} {:>11} {:>6} {:>9} {:>11} {:>6}",
+        "dataset", "redis B", "cachelab B", "ratio", "redis RSS", "cachelab RSS", "ratio"
     );
     type Gen = fn(usize) -> Vec<String>;
     let hashes: Gen = |i| {
@@ -434,33 +434,56 @@ fn memory_per_key(rp: u16, cp: u16, cachelab_pid: u32) -> crate::Result<()> {
         ]
     };
     for (name, gen) in [
-        ("1M hashes of 3 small fields", hashes),
-        ("1 sorted set of 1M members", zset),
+        ("1M hashes, 3 small fields", hashes),
+        ("1 sorted set, 1M members", zset),
     ] {
+        let (rp, cp) = (free_port(), free_port());
+        let redis = Proc(
+            Command::new("taskset")
+                .args([
+                    "-c",
+                    "1",
+                    "redis-server",
+                    "--port",
+                    &rp.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| e.to_string())?,
+        );
+        let cachelab = Proc(
+            Command::new("taskset")
+                .args(["-c", "1"])
+                .arg(root().join("target/release/cachelab-server"))
+                .args(["--port", &cp.to_string()])
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| e.to_string())?,
+        );
+        wait_port(rp);
+        wait_port(cp);
         let mut per = Vec::new();
-        for port in [rp, cp] {
-            pipe(port, std::iter::once(vec!["FLUSHALL".to_string()]))?;
-            let before = memory_field(port, "used_memory");
-            let rss_before = rss(cachelab_pid);
+        for (port, pid) in [(rp, redis.0.id()), (cp, cachelab.0.id())] {
+            let (used, resident) = (memory_field(port, "used_memory"), rss(pid));
             pipe(port, (0..N).map(gen))?;
-            let after = memory_field(port, "used_memory");
             per.push((
-                after.saturating_sub(before) as f64 / N as f64,
-                rss(cachelab_pid).saturating_sub(rss_before) as f64 / N as f64,
+                memory_field(port, "used_memory").saturating_sub(used) as f64 / N as f64,
+                rss(pid).saturating_sub(resident) as f64 / N as f64,
             ));
         }
-        let ratio = if per[0].0 > 0.0 {
-            per[1].0 / per[0].0
-        } else {
-            0.0
-        };
+        let ratio = |a: f64, b: f64| if a > 0.0 { b / a } else { 0.0 };
         println!(
-            "{name:<34} {:>12.1} {:>12.1} {ratio:>7.2} {:>14.1}",
-            per[0].0, per[1].0, per[1].1
+            "{name:<30} {:>9.1} {:>11.1} {:>6.2} {:>9.1} {:>11.1} {:>6.2}",
+            per[0].0,
+            per[1].0,
+            ratio(per[0].0, per[1].0),
+            per[0].1,
+            per[1].1,
+            ratio(per[0].1, per[1].1)
         );
-        for port in [rp, cp] {
-            pipe(port, std::iter::once(vec!["FLUSHALL".to_string()]))?;
-        }
     }
     Ok(())
 }
@@ -544,9 +567,9 @@ pub fn run_all() -> crate::Result<()> {
     }
     let geo = ratios.iter().map(|r| r.max(1e-9).ln()).sum::<f64>() / ratios.len() as f64;
     println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
-    memory_per_key(rp, cp, _cachelab.0.id())?;
     drop(_redis);
     drop(_cachelab);
+    memory_per_key()?;
     replication()?;
     memcached()?;
 
