@@ -10,7 +10,6 @@
 //! then both sides are given Redis's resulting set.
 //! CACHELAB_SET_SEED / _COMMANDS / _TRACE reproduce, extend, trace.
 
-use cachelab_engine::protocol::Reply;
 use cachelab_engine::rng::Rng;
 use cachelab_tests::args;
 use cachelab_tests::pair::{bulks, Cmp, Pair};
