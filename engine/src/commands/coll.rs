@@ -20,18 +20,18 @@ macro_rules! coll {
         impl Coll for $t {
             fn of(v: &Value) -> Option<&Self> {
                 match v {
-                    Value::$variant(x) => Some(x),
+                    Value::$variant(x) => Some(x.as_ref()),
                     _ => None,
                 }
             }
             fn of_mut(v: &mut Value) -> Option<&mut Self> {
                 match v {
-                    Value::$variant(x) => Some(x),
+                    Value::$variant(x) => Some(x.as_mut()),
                     _ => None,
                 }
             }
             fn wrap(self) -> Value {
-                Value::$variant(self)
+                Value::$variant(Box::new(self))
             }
             fn is_empty_coll(&self) -> bool {
                 self.is_empty()

@@ -57,7 +57,7 @@ fn write_set<R>(
     let exists = coll::exists_for_write::<Set>(ctx, key)?;
     if !exists {
         match create.take() {
-            Some(s) => ctx.db().set(key, Value::Set(s), now, false),
+            Some(s) => ctx.db().set(key, Value::Set(Box::new(s)), now, false),
             None => return Ok(None),
         }
     }

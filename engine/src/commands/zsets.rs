@@ -801,8 +801,8 @@ fn setop(
             continue;
         }
         match ctx.db().peek(k).map(|e| &e.value) {
-            Some(Value::ZSet(z)) => srcs.push(Src::Z(z.clone())),
-            Some(Value::Set(s)) => srcs.push(Src::S(s.clone())),
+            Some(Value::ZSet(z)) => srcs.push(Src::Z((**z).clone())),
+            Some(Value::Set(s)) => srcs.push(Src::S((**s).clone())),
             Some(_) => return coll::wrongtype(),
             None => srcs.push(Src::Missing),
         }

@@ -244,7 +244,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
             if items.is_empty() {
                 return Err(empty());
             }
-            Ok(Value::List(List::from_items(items)))
+            Ok(Value::List(Box::new(List::from_items(items))))
         }
         TYPE_SET => {
             let n = r.len()?;
@@ -256,7 +256,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
             if set.is_empty() || set.len() as u64 != n {
                 return Err(RdbError("Duplicate set members detected".into()));
             }
-            Ok(Value::Set(set))
+            Ok(Value::Set(Box::new(set)))
         }
         TYPE_HASH => {
             let n = r.len()?;
@@ -270,7 +270,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
             if h.is_empty() || h.len() as u64 != n {
                 return Err(RdbError("Duplicate hash fields detected".into()));
             }
-            Ok(Value::Hash(h))
+            Ok(Value::Hash(Box::new(h)))
         }
         TYPE_ZSET_2 => {
             let n = r.len()?;
@@ -287,7 +287,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
             if z.is_empty() || z.len() as u64 != n {
                 return Err(RdbError("Duplicate zset fields detected".into()));
             }
-            Ok(Value::ZSet(z))
+            Ok(Value::ZSet(Box::new(z)))
         }
         t => Err(RdbError(format!("Unknown RDB encoding type {t}"))),
     }

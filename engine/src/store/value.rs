@@ -8,10 +8,12 @@ use crate::store::{Hash, List, Set, ZSet};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(StrValue),
-    Hash(Hash),
-    List(List),
-    Set(Set),
-    ZSet(ZSet),
+    /// Collections larger than a string are boxed, so every entry (strings
+    /// included) stays small: `Value` is 48 bytes, not the 120 of a zset.
+    Hash(Box<Hash>),
+    List(Box<List>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 /// A string value in one of Redis's three encodings.
