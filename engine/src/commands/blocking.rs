@@ -136,6 +136,29 @@ pub fn serve(ctx: &mut Ctx, key: &[u8], op: &BlockOp) -> Reply {
     }
 }
 
+/// What every blocking pop does first: the first of `keys` holding a `T`
+/// is served at once (as `op` on that key); with none, the client blocks on
+/// all of them until `deadline` — or, for a non-blocking form (`deadline`
+/// None) or a client that may not block, gets a null array.
+pub fn pop_or_block<T: super::coll::Coll>(
+    ctx: &mut Ctx,
+    keys: &[Vec<u8>],
+    deadline: Option<Option<Millis>>,
+    op: BlockOp,
+) -> Reply {
+    for k in keys {
+        match super::coll::exists_for_write::<T>(ctx, k) {
+            Err(e) => return e,
+            Ok(false) => continue,
+            Ok(true) => return serve(ctx, k, &op),
+        }
+    }
+    match deadline {
+        Some(d) if may_block(ctx) => block(ctx, keys, d, op),
+        _ => Reply::NilArray,
+    }
+}
+
 /// Removes `conn` from the wait queues of `keys` in `db`.
 pub fn forget(
     blocking: &mut indexmap::IndexMap<(usize, Vec<u8>), VecDeque<crate::ConnId>>,

@@ -368,26 +368,11 @@ fn lmpop(ctx: &mut Ctx, argv: &[Vec<u8>], numkeys_at: usize, blocking: bool) -> 
         Ok(a) => a,
         Err(e) => return e,
     };
-    let left = a.end == 0;
-    for k in a.keys {
-        match coll::exists_for_write::<List>(ctx, k) {
-            Err(e) => return e,
-            Ok(false) => continue,
-            Ok(true) => return serve_pop(ctx, k, left, Some(a.count)),
-        }
-    }
-    match a.deadline {
-        Some(d) if blocking::may_block(ctx) => blocking::block(
-            ctx,
-            a.keys,
-            d,
-            BlockOp::ListPop {
-                left,
-                count: Some(a.count),
-            },
-        ),
-        _ => Reply::NilArray,
-    }
+    let op = BlockOp::ListPop {
+        left: a.end == 0,
+        count: Some(a.count),
+    };
+    blocking::pop_or_block::<List>(ctx, a.keys, a.deadline, op)
 }
 
 /// BLPOP / BRPOP.
@@ -397,17 +382,8 @@ fn bpop(ctx: &mut Ctx, argv: &[Vec<u8>], left: bool) -> Reply {
         Err(e) => return e,
     };
     let keys = &argv[1..argv.len() - 1];
-    for k in keys {
-        match coll::exists_for_write::<List>(ctx, k) {
-            Err(e) => return e,
-            Ok(false) => continue,
-            Ok(true) => return serve_pop(ctx, k, left, None),
-        }
-    }
-    if !blocking::may_block(ctx) {
-        return Reply::NilArray;
-    }
-    blocking::block(ctx, keys, deadline, BlockOp::ListPop { left, count: None })
+    let op = BlockOp::ListPop { left, count: None };
+    blocking::pop_or_block::<List>(ctx, keys, Some(deadline), op)
 }
 
 fn blmove(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {

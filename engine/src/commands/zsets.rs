@@ -639,26 +639,11 @@ fn zmpop(ctx: &mut Ctx, argv: &[Vec<u8>], numkeys_at: usize, blocking: bool) -> 
         Ok(a) => a,
         Err(e) => return e,
     };
-    let max = a.end == 1;
-    for k in a.keys {
-        match coll::exists_for_write::<ZSet>(ctx, k) {
-            Err(e) => return e,
-            Ok(false) => continue,
-            Ok(true) => return serve_pop(ctx, k, max, Some(a.count)),
-        }
-    }
-    match a.deadline {
-        Some(d) if blocking::may_block(ctx) => blocking::block(
-            ctx,
-            a.keys,
-            d,
-            BlockOp::ZPop {
-                max,
-                count: Some(a.count),
-            },
-        ),
-        _ => Reply::NilArray,
-    }
+    let op = BlockOp::ZPop {
+        max: a.end == 1,
+        count: Some(a.count),
+    };
+    blocking::pop_or_block::<ZSet>(ctx, a.keys, a.deadline, op)
 }
 
 fn bzpop(ctx: &mut Ctx, argv: &[Vec<u8>], max: bool) -> Reply {
@@ -667,17 +652,8 @@ fn bzpop(ctx: &mut Ctx, argv: &[Vec<u8>], max: bool) -> Reply {
         Err(e) => return e,
     };
     let keys = &argv[1..argv.len() - 1];
-    for k in keys {
-        match coll::exists_for_write::<ZSet>(ctx, k) {
-            Err(e) => return e,
-            Ok(false) => continue,
-            Ok(true) => return serve_pop(ctx, k, max, None),
-        }
-    }
-    if !blocking::may_block(ctx) {
-        return Reply::NilArray;
-    }
-    blocking::block(ctx, keys, deadline, BlockOp::ZPop { max, count: None })
+    let op = BlockOp::ZPop { max, count: None };
+    blocking::pop_or_block::<ZSet>(ctx, keys, Some(deadline), op)
 }
 
 /// BZPOPMIN/BZPOPMAX (`[key, member, score]`) or ZMPOP/BZMPOP
