@@ -11,6 +11,7 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod coll;
+pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
@@ -104,6 +105,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| sets::handler(fullname))
         .or_else(|| lists::handler(fullname))
         .or_else(|| zsets::handler(fullname))
+        .or_else(|| geo::handler(fullname))
         .or_else(|| multi::handler(fullname))
         .or_else(|| pubsub::handler(fullname))
 }

@@ -125,6 +125,9 @@ fn event_for(cmd: &str, argv: &[Vec<u8>], pos: usize) -> Option<(u32, &'static s
             (ZSET, if incr { "zincr" } else { "zadd" })
         }
         "zincrby" => (ZSET, "zincr"),
+        "geoadd" => (ZSET, "zadd"),
+        "georadius" | "georadiusbymember" => (ZSET, "georadiusstore"),
+        "geosearchstore" => (ZSET, "geosearchstore"),
         "zrem" => (ZSET, "zrem"),
         "zremrangebyrank" | "zremrangebyscore" | "zremrangebylex" | "zunionstore"
         | "zinterstore" | "zdiffstore" | "zrangestore" => (ZSET, leak(cmd)),
@@ -215,6 +218,9 @@ pub fn after_command(
                 | "zinterstore"
                 | "zdiffstore"
                 | "zrangestore"
+                | "georadius"
+                | "georadiusbymember"
+                | "geosearchstore"
                 | "bitop"
         );
         if let Some((class, event)) = event_for(cmd, argv, pos) {

@@ -177,7 +177,7 @@ fn range_reply(items: Vec<(Vec<u8>, f64)>, withscores: bool, resp3: bool) -> Rep
     Reply::Array(out)
 }
 
-fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
+pub(super) fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
     let (mut nx, mut xx, mut gt, mut lt, mut ch, mut incr) =
         (false, false, false, false, false, zincrby);
     let mut i = 2;

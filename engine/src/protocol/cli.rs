@@ -52,6 +52,7 @@ fn format_indented(r: &Reply, prefix: &str, raw: bool) -> String {
         Reply::Bulk(b) => repr(b),
         Reply::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
         Reply::BigNumber(n) => format!("(big number) {n}"),
+        Reply::DoubleText(d) => format!("(double) {d}"),
         Reply::Seq(items) => items
             .iter()
             .map(|i| format_indented(i, prefix, raw))

@@ -21,6 +21,9 @@ pub enum Reply {
     Array(Vec<Reply>),
     /// RESP3 double; RESP2 sends it as a bulk string.
     Double(f64),
+    /// A RESP3 double written as given (GEOPOS's human-friendly long
+    /// double, `%.17Lf` trimmed); RESP2 sends the text as a bulk string.
+    DoubleText(String),
     /// RESP3 map; RESP2 sends a flat array of key, value, key, value…
     Map(Vec<(Reply, Reply)>),
     /// RESP3 set; RESP2 sends an array.
@@ -125,6 +128,13 @@ impl Reply {
                     out.extend_from_slice(b"\r\n");
                 } else {
                     bulk(out, body);
+                }
+            }
+            Reply::DoubleText(s) => {
+                if resp >= 3 {
+                    line(out, b',', s.as_bytes());
+                } else {
+                    bulk(out, s.as_bytes());
                 }
             }
             Reply::BigNumber(s) => {
