@@ -26,7 +26,7 @@ zinterstore zdiffstore zintercard zrandmember zscan
 geoadd geopos geodist geohash geosearch geosearchstore georadius georadiusbymember georadius_ro
 georadiusbymember_ro
 subscribe unsubscribe psubscribe punsubscribe publish pubsub ssubscribe sunsubscribe spublish
-xadd xlen xrange xrevrange xread xdel xtrim xgroup xreadgroup xack xpending xclaim xautoclaim xinfo
+xadd xlen xrange xrevrange xread xdel xtrim xgroup xreadgroup xack xpending xclaim xautoclaim xinfo xsetid
 multi exec discard watch unwatch""".split()
 
 def enc(args):

@@ -297,6 +297,8 @@ impl Config {
                 set_intset_entries: self.int("set-max-intset-entries", 512).max(0) as usize,
                 zset_entries: self.int("zset-max-listpack-entries", 128).max(0) as usize,
                 zset_value: self.int("zset-max-listpack-value", 64).max(0) as usize,
+                stream_node_bytes: self.int("stream-node-max-bytes", 4096).max(0) as usize,
+                stream_node_entries: self.int("stream-node-max-entries", 100).max(0) as usize,
             },
             repl: ReplConfig {
                 read_only: self.get("replica-read-only") != Some("no"),

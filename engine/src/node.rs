@@ -247,6 +247,9 @@ pub struct Server {
     pub active_expire: bool,
     /// Clients blocked on each (db, key), first blocked first.
     pub blocking: indexmap::IndexMap<(usize, Vec<u8>), VecDeque<ConnId>>,
+    /// Stream keys signalled ready by the last command (`signalKeyAsReady`:
+    /// XADD, XGROUP DESTROY, a stream created), for blocked XREADs.
+    pub stream_ready: Vec<(usize, Vec<u8>)>,
     /// Clients WATCHing each (db, key).
     pub watched: std::collections::HashMap<(usize, Vec<u8>), Vec<ConnId>>,
     /// Pub/sub: subscribers of each channel (in subscription order), of
@@ -294,6 +297,7 @@ impl Node {
                 started: Millis(0),
                 to_close: Vec::new(),
                 blocking: indexmap::IndexMap::new(),
+                stream_ready: Vec::new(),
                 watched: std::collections::HashMap::new(),
                 channels: std::collections::HashMap::new(),
                 patterns: indexmap::IndexMap::new(),
@@ -486,6 +490,26 @@ impl Node {
         }
     }
 
+    /// The data as an RDB file (version 10, as Redis 7.0 writes it), which
+    /// redis-server can load.
+    pub fn rdb(&self, now: Millis) -> Vec<u8> {
+        let meta = crate::persistence::rdb::Meta {
+            repl_id: self.srv.repl.replid.clone(),
+            repl_offset: self.srv.repl.offset,
+        };
+        crate::persistence::rdb::save(&self.srv.ks, &meta, now)
+    }
+
+    /// Replaces the data with an RDB file's (an uncompressed one, as
+    /// `redis-server --rdbcompression no` writes); a bad file changes nothing.
+    pub fn load_rdb(&mut self, payload: &[u8], now: Millis) -> Result<(), String> {
+        let fresh = self.srv.fresh_keyspace();
+        let (ks, _) = crate::persistence::rdb::load(payload, || fresh, now).map_err(|e| e.0)?;
+        self.srv.ks = ks;
+        self.srv.set_db_modes();
+        Ok(())
+    }
+
     /// An order-independent digest of the stored data (keys, values and
     /// expiry times, expired-but-present keys included), like DEBUG DIGEST:
     /// equal on nodes holding the same data, on any platform.
@@ -673,6 +697,7 @@ impl Node {
         if !self.srv.blocking.is_empty() {
             self.serve_keys(now);
         }
+        self.srv.stream_ready.clear();
     }
 
     /// Serves clients blocked on keys that now hold a value they can use,
@@ -685,7 +710,17 @@ impl Node {
             progress = false;
             let ids: Vec<(usize, Vec<u8>)> = self.srv.blocking.keys().cloned().collect();
             for id in ids {
-                while let Some(&conn) = self.srv.blocking.get(&id).and_then(|q| q.front()) {
+                // Every client blocked on the key, first blocked first; one
+                // that cannot be served now (another type's waiter, a
+                // stream client with nothing new) is skipped, as Redis's
+                // serveClientsBlockedOnKey does.
+                let conns: Vec<ConnId> = self
+                    .srv
+                    .blocking
+                    .get(&id)
+                    .map(|q| q.iter().copied().collect())
+                    .unwrap_or_default();
+                for conn in conns {
                     let op = match self.srv.clients.get(&conn).map(|c| &c.blocked) {
                         Some(Some(Blocked::Keys { db, keys, op, .. }))
                             if *db == id.0 && keys.contains(&id.1) =>
@@ -703,11 +738,9 @@ impl Node {
                             continue;
                         }
                     };
-                    let ready = self.srv.ks.dbs[id.0]
-                        .get(&id.1, now)
-                        .is_some_and(|e| op.wants(&e.value));
+                    let ready = commands::blocking::ready(&mut self.srv, &id, &op, now);
                     if !ready {
-                        break;
+                        continue;
                     }
                     let mut events = Vec::new();
                     let mark = self.srv.ks.dbs[id.0].changes_len();
@@ -722,6 +755,9 @@ impl Node {
                         };
                         commands::blocking::serve(&mut ctx, &id.1, &op)
                     };
+                    // A signalled stream that cannot serve this client
+                    // after all: it stays blocked.
+                    let Some(reply) = reply else { continue };
                     if self.srv.config.notify_flags() != 0 {
                         let (changed, expired) = self.srv.ks.dbs[id.0].changes_since(mark);
                         let name = op.command_name();

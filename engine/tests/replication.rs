@@ -268,6 +268,69 @@ fn collections_replicate_through_full_sync_and_the_stream() {
 }
 
 #[test]
+fn streams_and_consumer_groups_replicate() {
+    let mut net = Net::new(&["p", "r"]);
+    for i in 1..=250 {
+        net.cmd("p", &["XADD", "x", &format!("{i}-0"), "f", &i.to_string()]);
+    }
+    net.cmd("p", &["XGROUP", "CREATE", "x", "g", "0"]);
+    net.cmd(
+        "p",
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "COUNT",
+            "3",
+            "STREAMS",
+            "x",
+            ">",
+        ],
+    );
+    net.cmd("p", &["XDEL", "x", "100-0"]);
+    net.cmd("p", &["XGROUP", "CREATE", "e", "g", "$", "MKSTREAM"]);
+    // Through the snapshot (the RDB stream type, listpacks and all).
+    assert_eq!(net.cmd("r", &["REPLICAOF", "p", "6379"]), ok());
+    net.settle();
+    assert_eq!(net.node("p").digest(), net.node("r").digest());
+    assert_eq!(net.cmd("r", &["XLEN", "x"]), int(249));
+    assert_eq!(net.cmd("r", &["XLEN", "e"]), int(0));
+    // Then through the stream: group reads, acks, claims, trims.
+    net.cmd(
+        "p",
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "bob",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "x",
+            ">",
+        ],
+    );
+    net.cmd("p", &["XACK", "x", "g", "1-0"]);
+    net.cmd("p", &["XCLAIM", "x", "g", "carol", "0", "2-0"]);
+    net.cmd("p", &["XADD", "x", "MAXLEN", "~", "120", "*", "f", "new"]);
+    net.cmd("p", &["XGROUP", "CREATECONSUMER", "x", "g", "dave"]);
+    net.cmd("p", &["XADD", "e", "5-5", "a", "b"]);
+    net.advance(1000);
+    // Pending entries of trimmed entries survive too.
+    for k in ["x", "e"] {
+        assert_eq!(
+            net.cmd("p", &["XINFO", "STREAM", k, "FULL"]),
+            net.cmd("r", &["XINFO", "STREAM", k, "FULL"])
+        );
+    }
+    assert_eq!(net.node("p").digest(), net.node("r").digest());
+    assert_eq!(net.cmd("r", &["XLEN", "x"]), net.cmd("p", &["XLEN", "x"]));
+    let pending = net.cmd("r", &["XPENDING", "x", "g"]);
+    assert_eq!(pending, net.cmd("p", &["XPENDING", "x", "g"]));
+}
+
+#[test]
 fn replicas_never_expire_keys_themselves() {
     let mut net = group(&["p", "r"]);
     net.cmd("p", &["SET", "k", "v", "PX", "100"]);

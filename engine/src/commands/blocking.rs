@@ -7,10 +7,12 @@
 
 use std::collections::VecDeque;
 
+use super::streams::GroupRead;
 use super::Ctx;
 use crate::node::Blocked;
 use crate::protocol::Reply;
 use crate::store::number::LongDouble;
+use crate::store::stream::StreamId;
 use crate::store::Value;
 use crate::time::Millis;
 
@@ -27,6 +29,13 @@ pub enum BlockOp {
     },
     /// BZPOPMIN/BZPOPMAX (`count` None) and BZMPOP (`count` Some).
     ZPop { max: bool, count: Option<usize> },
+    /// XREAD / XREADGROUP BLOCK: entries after each key's ID (or the
+    /// group's last delivered one).
+    XRead {
+        ids: Vec<(Vec<u8>, StreamId)>,
+        count: usize,
+        group: Option<GroupRead>,
+    },
 }
 
 impl BlockOp {
@@ -38,6 +47,7 @@ impl BlockOp {
             BlockOp::ListMove { .. } => "lmove",
             BlockOp::ZPop { max: false, .. } => "zpopmin",
             BlockOp::ZPop { max: true, .. } => "zpopmax",
+            BlockOp::XRead { .. } => "xread",
         }
     }
     /// An argv of that command on `key` (directions where they matter).
@@ -69,7 +79,35 @@ impl BlockOp {
         match self {
             BlockOp::ListPop { .. } | BlockOp::ListMove { .. } => matches!(v, Value::List(_)),
             BlockOp::ZPop { .. } => matches!(v, Value::ZSet(_)),
+            BlockOp::XRead { .. } => matches!(v, Value::Stream(_)),
         }
+    }
+}
+
+/// Whether the first client blocked on `id` with `op` can be served now:
+/// a list/zset key holds the right type; a stream key was signalled by
+/// the last command and has something for the client (or, for a group
+/// read, lost its group or stopped being a stream).
+pub fn ready(
+    srv: &mut crate::node::Server,
+    id: &(usize, Vec<u8>),
+    op: &BlockOp,
+    now: Millis,
+) -> bool {
+    match op {
+        BlockOp::XRead { ids, group, .. } => {
+            let signalled = srv.stream_ready.contains(id);
+            let v = srv.ks.dbs[id.0].get(&id.1, now).map(|e| &e.value);
+            // A group reader's stream deleted or overwritten (Redis
+            // signals those keys too): answered with an error.
+            if group.is_some() && !matches!(v, Some(Value::Stream(_))) {
+                return true;
+            }
+            signalled && super::streams::blocked_ready(v, &id.1, ids, group)
+        }
+        _ => srv.ks.dbs[id.0]
+            .get(&id.1, now)
+            .is_some_and(|e| op.wants(&e.value)),
     }
 }
 
@@ -123,9 +161,13 @@ pub fn may_block(ctx: &Ctx) -> bool {
     ctx.client().is_some_and(|c| !c.in_multi)
 }
 
-/// Serves one waiter from `key` (whose value has the right type).
-pub fn serve(ctx: &mut Ctx, key: &[u8], op: &BlockOp) -> Reply {
-    match op {
+/// Serves one waiter from `key` (found [`ready`]); `None` if it turns out
+/// to have nothing for it.
+pub fn serve(ctx: &mut Ctx, key: &[u8], op: &BlockOp) -> Option<Reply> {
+    Some(match op {
+        BlockOp::XRead { ids, count, group } => {
+            return super::streams::serve_blocked(ctx, key, ids, *count, group)
+        }
         BlockOp::ListPop { left, count } => super::lists::serve_pop(ctx, key, *left, *count),
         BlockOp::ListMove {
             dst,
@@ -133,7 +175,7 @@ pub fn serve(ctx: &mut Ctx, key: &[u8], op: &BlockOp) -> Reply {
             to_left,
         } => super::lists::serve_move(ctx, key, dst, *from_left, *to_left),
         BlockOp::ZPop { max, count } => super::zsets::serve_pop(ctx, key, *max, *count),
-    }
+    })
 }
 
 /// What every blocking pop does first: the first of `keys` holding a `T`
@@ -150,7 +192,7 @@ pub fn pop_or_block<T: super::coll::Coll>(
         match super::coll::exists_for_write::<T>(ctx, k) {
             Err(e) => return e,
             Ok(false) => continue,
-            Ok(true) => return serve(ctx, k, &op),
+            Ok(true) => return serve(ctx, k, &op).unwrap_or(Reply::NilArray),
         }
     }
     match deadline {

@@ -5,7 +5,7 @@
 use super::keys::lookup_read;
 use super::{Ctx, WRONGTYPE};
 use crate::protocol::Reply;
-use crate::store::{Hash, List, Set, Value, ZSet};
+use crate::store::{Hash, List, Set, Stream, Value, ZSet};
 
 /// A collection type stored in a [`Value`].
 pub trait Coll: Sized {
@@ -43,6 +43,29 @@ coll!(Hash, Hash);
 coll!(List, List);
 coll!(Set, Set);
 coll!(ZSet, ZSet);
+
+/// A stream is not deleted when it becomes empty (XDEL, XTRIM keep the key
+/// and its groups).
+impl Coll for Stream {
+    fn of(v: &Value) -> Option<&Self> {
+        match v {
+            Value::Stream(x) => Some(x.as_ref()),
+            _ => None,
+        }
+    }
+    fn of_mut(v: &mut Value) -> Option<&mut Self> {
+        match v {
+            Value::Stream(x) => Some(x.as_mut()),
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Value {
+        Value::Stream(Box::new(self))
+    }
+    fn is_empty_coll(&self) -> bool {
+        false
+    }
+}
 
 pub fn wrongtype() -> Reply {
     Reply::err(WRONGTYPE)

@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -106,6 +107,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| lists::handler(fullname))
         .or_else(|| zsets::handler(fullname))
         .or_else(|| geo::handler(fullname))
+        .or_else(|| streams::handler(fullname))
         .or_else(|| multi::handler(fullname))
         .or_else(|| pubsub::handler(fullname))
 }

@@ -10,6 +10,8 @@
 //! then carry it with no further work.
 
 use crate::persistence::crc64::crc64;
+use crate::store::listpack;
+use crate::store::stream::{Consumer, Group, Nack, Stream, StreamId};
 use crate::store::value::{StrValue, Value};
 use crate::store::{EncodingLimits, Hash, Keyspace, List, Set, ZSet};
 use crate::time::Millis;
@@ -25,6 +27,11 @@ const TYPE_LIST: u8 = 1;
 const TYPE_SET: u8 = 2;
 const TYPE_HASH: u8 = 4;
 const TYPE_ZSET_2: u8 = 5;
+const TYPE_SET_INTSET: u8 = 11;
+const TYPE_HASH_LISTPACK: u8 = 16;
+const TYPE_ZSET_LISTPACK: u8 = 17;
+const TYPE_LIST_QUICKLIST_2: u8 = 18;
+const TYPE_STREAM_LISTPACKS_2: u8 = 19;
 
 /// Replication metadata stored with a snapshot (Redis's `repl-id` and
 /// `repl-offset` aux fields).
@@ -122,7 +129,128 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
                 out.extend_from_slice(&sc.to_le_bytes());
             }
         }
+        Value::Stream(x) => {
+            out.push(TYPE_STREAM_LISTPACKS_2);
+            write_string(out, key);
+            write_stream(out, x);
+        }
     }
+}
+
+/// RDB_TYPE_STREAM_LISTPACKS_2 as rdb.c writes it: the nodes (master ID,
+/// listpack), the counters, then each group with its PEL and consumers.
+fn write_stream(out: &mut Vec<u8>, x: &Stream) {
+    let nodes = x.raw_nodes();
+    write_len(out, nodes.len() as u64);
+    for (k, lp) in &nodes {
+        write_string(out, k);
+        write_string(out, lp);
+    }
+    for v in [
+        x.length,
+        x.last_id.ms,
+        x.last_id.seq,
+        x.first_id.ms,
+        x.first_id.seq,
+        x.max_deleted.ms,
+        x.max_deleted.seq,
+        x.entries_added,
+    ] {
+        write_len(out, v);
+    }
+    write_len(out, x.groups.len() as u64);
+    for (name, g) in &x.groups {
+        write_string(out, name);
+        write_len(out, g.last_id.ms);
+        write_len(out, g.last_id.seq);
+        write_len(out, g.entries_read as u64);
+        write_len(out, g.pel.len() as u64);
+        for (id, n) in &g.pel {
+            out.extend_from_slice(&id.encode());
+            out.extend_from_slice(&n.delivery_time.to_le_bytes());
+            write_len(out, n.delivery_count);
+        }
+        write_len(out, g.consumers.len() as u64);
+        for (cname, c) in &g.consumers {
+            write_string(out, cname);
+            out.extend_from_slice(&c.seen_time.to_le_bytes());
+            write_len(out, c.pel.len() as u64);
+            for id in &c.pel {
+                out.extend_from_slice(&id.encode());
+            }
+        }
+    }
+}
+
+fn read_stream(r: &mut Reader) -> Result<Value, RdbError> {
+    let bad = |what: &str| RdbError(format!("Bad stream in RDB: {what}"));
+    let n = r.len()?;
+    let mut raw = Vec::new();
+    for _ in 0..n {
+        let k = r.string()?;
+        let lp = r.string()?;
+        raw.push((k, lp));
+    }
+    let mut x = Stream::from_raw_nodes(raw).ok_or_else(|| bad("a malformed node"))?;
+    let id =
+        |r: &mut Reader| -> Result<StreamId, RdbError> { Ok(StreamId::new(r.len()?, r.len()?)) };
+    x.length = r.len()?;
+    x.last_id = id(r)?;
+    x.first_id = id(r)?;
+    x.max_deleted = id(r)?;
+    x.entries_added = r.len()?;
+    if x.length != x.count_live() {
+        return Err(bad("its length differs from its entries"));
+    }
+    let groups = r.len()?;
+    for _ in 0..groups {
+        let name = r.string()?;
+        let last = id(r)?;
+        let entries_read = r.len()? as i64;
+        let mut g = Group::new(last, entries_read);
+        let pel = r.len()?;
+        for _ in 0..pel {
+            let pid = StreamId::decode(r.take(16)?).ok_or_else(|| bad("a PEL ID"))?;
+            let time = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+            let count = r.len()?;
+            g.pel.insert(
+                pid,
+                Nack {
+                    delivery_time: time,
+                    delivery_count: count,
+                    consumer: Vec::new(),
+                },
+            );
+        }
+        let consumers = r.len()?;
+        for _ in 0..consumers {
+            let cname = r.string()?;
+            let seen = i64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes"));
+            let mut c = Consumer {
+                seen_time: seen,
+                ..Consumer::default()
+            };
+            let n = r.len()?;
+            for _ in 0..n {
+                let pid = StreamId::decode(r.take(16)?).ok_or_else(|| bad("a consumer PEL ID"))?;
+                let nack = g
+                    .pel
+                    .get_mut(&pid)
+                    .ok_or_else(|| bad("a consumer's entry missing from the group PEL"))?;
+                nack.consumer = cname.clone();
+                c.pel.insert(pid);
+            }
+            g.consumers.insert(cname, c);
+        }
+        if g.pel
+            .values()
+            .any(|n| n.consumer.is_empty() && !g.consumers.contains_key(&n.consumer))
+        {
+            return Err(bad("a pending entry without a consumer"));
+        }
+        x.groups.insert(name, g);
+    }
+    Ok(Value::Stream(Box::new(x)))
 }
 
 fn aux(out: &mut Vec<u8>, k: &str, v: &str) {
@@ -288,6 +416,87 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
                 return Err(RdbError("Duplicate zset fields detected".into()));
             }
             Ok(Value::ZSet(Box::new(z)))
+        }
+        TYPE_STREAM_LISTPACKS_2 => read_stream(r),
+        // The compact encodings redis-server itself writes.
+        TYPE_SET_INTSET => {
+            let blob = r.string()?;
+            let bad = || RdbError("Bad intset in RDB".into());
+            if blob.len() < 8 {
+                return Err(bad());
+            }
+            let width = u32::from_le_bytes(blob[..4].try_into().expect("4 bytes")) as usize;
+            let n = u32::from_le_bytes(blob[4..8].try_into().expect("4 bytes")) as usize;
+            if ![2, 4, 8].contains(&width) || blob.len() != 8 + width * n {
+                return Err(bad());
+            }
+            let ms: Vec<Vec<u8>> = blob[8..]
+                .chunks(width)
+                .map(|c| {
+                    let v = match width {
+                        2 => i64::from(i16::from_le_bytes([c[0], c[1]])),
+                        4 => i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))),
+                        _ => i64::from_le_bytes(c.try_into().expect("8 bytes")),
+                    };
+                    v.to_string().into_bytes()
+                })
+                .collect();
+            let set = Set::from_members(ms, &lim);
+            if set.is_empty() || set.len() != n {
+                return Err(bad());
+            }
+            Ok(Value::Set(Box::new(set)))
+        }
+        TYPE_HASH_LISTPACK | TYPE_ZSET_LISTPACK => {
+            let el = listpack::decode(&r.string()?)
+                .ok_or_else(|| RdbError("Bad listpack in RDB".into()))?;
+            if el.is_empty() || el.len() % 2 != 0 {
+                return Err(empty());
+            }
+            if ty == TYPE_HASH_LISTPACK {
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+                    el.chunks(2).map(|p| (p[0].bytes(), p[1].bytes())).collect();
+                let n = pairs.len();
+                let h = Hash::from_pairs(pairs, &lim);
+                if h.len() != n {
+                    return Err(RdbError("Duplicate hash fields detected".into()));
+                }
+                return Ok(Value::Hash(Box::new(h)));
+            }
+            let mut pairs = Vec::with_capacity(el.len() / 2);
+            for p in el.chunks(2) {
+                let sc = crate::commands::zsets::string2d(&p[1].bytes())
+                    .ok_or_else(|| RdbError("Bad zset score in RDB".into()))?;
+                pairs.push((p[0].bytes(), sc));
+            }
+            let n = pairs.len();
+            let z = ZSet::from_pairs(pairs, &lim);
+            if z.len() != n {
+                return Err(RdbError("Duplicate zset fields detected".into()));
+            }
+            Ok(Value::ZSet(Box::new(z)))
+        }
+        TYPE_LIST_QUICKLIST_2 => {
+            let nodes = r.len()?;
+            let mut items = Vec::new();
+            for _ in 0..nodes {
+                let container = r.len()?;
+                let data = r.string()?;
+                match container {
+                    1 => items.push(data),
+                    2 => items.extend(
+                        listpack::decode(&data)
+                            .ok_or_else(|| RdbError("Bad listpack in RDB".into()))?
+                            .iter()
+                            .map(|e| e.bytes()),
+                    ),
+                    c => return Err(RdbError(format!("Unknown quicklist container {c}"))),
+                }
+            }
+            if items.is_empty() {
+                return Err(empty());
+            }
+            Ok(Value::List(Box::new(List::from_items(items))))
         }
         t => Err(RdbError(format!("Unknown RDB encoding type {t}"))),
     }

@@ -328,14 +328,20 @@ impl Server {
             if !self.ks.dbs[i].has_dirty() {
                 continue;
             }
-            let keys = self.ks.dbs[i].take_dirty();
+            let mut keys = self.ks.dbs[i].take_dirty();
             if !self.watched.is_empty() {
                 for key in &keys {
                     crate::commands::multi::touch_watched(self, i, key);
                 }
             }
             if !feeding {
+                self.ks.dbs[i].take_quiet();
                 continue;
+            }
+            for k in self.ks.dbs[i].take_quiet() {
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
             }
             for key in keys {
                 let db = &self.ks.dbs[i];

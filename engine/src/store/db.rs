@@ -66,6 +66,10 @@ pub struct Db {
     dirty: Vec<Vec<u8>>,
     /// Keys deleted because their TTL passed, while recording (notifications).
     expired_log: Vec<Vec<u8>>,
+    /// Keys changed without a keyspace modification signal (a stream's
+    /// consumer-group bookkeeping): replicated, but WATCH and
+    /// notifications do not see them, as in Redis.
+    quiet: Vec<Vec<u8>>,
 }
 
 /// What a SCAN step returns: the next cursor (0 when done) and the keys.
@@ -87,6 +91,7 @@ impl Db {
             watching: false,
             dirty: Vec::new(),
             expired_log: Vec::new(),
+            quiet: Vec::new(),
         }
     }
 
@@ -96,6 +101,9 @@ impl Db {
         self.track = track;
         if !track && !self.watching {
             self.dirty.clear();
+        }
+        if !track {
+            self.quiet.clear();
         }
     }
 
@@ -136,7 +144,17 @@ impl Db {
     }
 
     pub fn has_dirty(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || !self.quiet.is_empty()
+    }
+
+    /// The keys changed quietly since the last call (see `quiet`).
+    pub fn take_quiet(&mut self) -> Vec<Vec<u8>> {
+        let mut keys = std::mem::take(&mut self.quiet);
+        if keys.len() > 1 {
+            let mut seen = std::collections::HashSet::with_capacity(keys.len());
+            keys.retain(|k| seen.insert(k.clone()));
+        }
+        keys
     }
 
     fn touch_dirty(&mut self, key: &[u8]) {
@@ -293,6 +311,28 @@ impl Db {
         Some(r)
     }
 
+    /// [`Db::modify`] without a modification signal: the change is only
+    /// replicated (consumer-group bookkeeping).
+    pub fn modify_quiet<R>(
+        &mut self,
+        key: &[u8],
+        now: Millis,
+        f: impl FnOnce(&mut Value) -> R,
+    ) -> Option<R> {
+        if self.expire_if_needed(key, now) {
+            return None;
+        }
+        let e = self.keys.get_mut(key)?;
+        let before = Self::entry_mem(key, e);
+        let r = f(&mut e.value);
+        let after = Self::entry_mem(key, e);
+        self.mem = self.mem + after - before;
+        if self.track {
+            self.quiet.push(key.to_vec());
+        }
+        Some(r)
+    }
+
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let e = self.keys.swap_remove(key)?;
         self.touch_dirty(key);
@@ -326,6 +366,7 @@ impl Db {
         self.expires.clear();
         self.mem = 0;
         self.dirty.clear();
+        self.quiet.clear();
     }
 
     /// Every live key (expired ones are skipped, not deleted).

@@ -16,6 +16,10 @@ pub struct EncodingLimits {
     pub set_intset_entries: usize,
     pub zset_entries: usize,
     pub zset_value: usize,
+    /// `stream-node-max-bytes` (0: no limit but listpacks' own).
+    pub stream_node_bytes: usize,
+    /// `stream-node-max-entries` (0: no limit).
+    pub stream_node_entries: usize,
 }
 
 impl Default for EncodingLimits {
@@ -26,6 +30,8 @@ impl Default for EncodingLimits {
             set_intset_entries: 512,
             zset_entries: 128,
             zset_value: 64,
+            stream_node_bytes: 4096,
+            stream_node_entries: 100,
         }
     }
 }

@@ -5,10 +5,12 @@
 pub mod db;
 pub mod hash;
 pub mod list;
+pub mod listpack;
 pub mod mem;
 pub mod number;
 pub mod set;
 pub mod skiplist;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -16,6 +18,7 @@ pub use db::{Db, Entry, Keyspace};
 pub use hash::{EncodingLimits, Hash};
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use value::{StrValue, Value};
 pub use zset::ZSet;
 

@@ -3,6 +3,7 @@
 use crate::limits::{EMBSTR_SIZE_LIMIT, OBJ_SHARED_INTEGERS};
 use crate::protocol::request::parse_i64_strict;
 use crate::store::mem;
+use crate::store::stream::{Stream, StreamId};
 use crate::store::{Hash, List, Set, ZSet};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +15,7 @@ pub enum Value {
     List(Box<List>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 /// A string value in one of Redis's three encodings.
@@ -167,6 +169,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
     pub fn encoding(&self) -> &'static str {
@@ -176,6 +179,7 @@ impl Value {
             Value::List(l) => l.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(_) => "stream",
         }
     }
     pub fn mem_size(&self) -> usize {
@@ -185,6 +189,7 @@ impl Value {
             Value::List(l) => l.mem_size(),
             Value::Set(s) => s.mem_size(),
             Value::ZSet(z) => z.mem_size(),
+            Value::Stream(x) => x.mem_size(),
         }
     }
     /// A canonical byte form of the contents, independent of encoding and
@@ -222,6 +227,30 @@ impl Value {
             Value::ZSet(z) => {
                 for (m, sc) in z.all() {
                     put(b'z', &[&m, &sc.to_bits().to_le_bytes()]);
+                }
+            }
+            Value::Stream(x) => {
+                for e in x.range(StreamId::MIN, StreamId::MAX, false) {
+                    put(b'x', &[&e.id.to_bytes()]);
+                    for (f, v) in &e.fields {
+                        put(b'f', &[f, v]);
+                    }
+                }
+                let meta = format!(
+                    "{} {:?} {:?} {}",
+                    x.length, x.last_id, x.max_deleted, x.entries_added
+                );
+                put(b'm', &[meta.as_bytes()]);
+                for (name, g) in &x.groups {
+                    let gm = format!("{:?} {}", g.last_id, g.entries_read);
+                    put(b'g', &[name, gm.as_bytes()]);
+                    for (id, n) in &g.pel {
+                        let nm = format!("{:?} {}", id, n.delivery_count);
+                        put(b'p', &[&n.consumer, nm.as_bytes()]);
+                    }
+                    for c in g.consumers.keys() {
+                        put(b'c', &[c]);
+                    }
                 }
             }
         }
@@ -267,6 +296,7 @@ impl Value {
                     cmds.push(c);
                 }
             }
+            Value::Stream(x) => cmds.extend(stream_rebuild(x, key)),
             Value::ZSet(z) => {
                 for chunk in z.all().chunks(CHUNK) {
                     let mut c = start("ZADD");
@@ -290,6 +320,7 @@ impl Value {
             Value::List(l) => l.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(x) => x.len(),
         }
     }
     pub fn refcount(&self) -> i64 {
@@ -298,6 +329,128 @@ impl Value {
             _ => 1,
         }
     }
+}
+
+/// Commands that rebuild a stream on an empty key: its entries (XADD with
+/// their IDs), its counters (XSETID), its groups, consumers and pending
+/// entries (XGROUP CREATE/CREATECONSUMER, XCLAIM … FORCE JUSTID).
+fn stream_rebuild(x: &Stream, key: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let b = |s: &str| s.as_bytes().to_vec();
+    let mut cmds = Vec::new();
+    // Pending entries whose stream entry is gone (trimmed or deleted) can
+    // only be claimed while an entry with their ID exists: such IDs get a
+    // placeholder entry, removed again once the PELs are rebuilt.
+    let live: Vec<&crate::store::stream::StreamEntry> =
+        x.range(StreamId::MIN, StreamId::MAX, false).collect();
+    let mut ghosts: Vec<StreamId> = x
+        .groups
+        .values()
+        .flat_map(|g| g.pel.keys().copied())
+        .filter(|id| x.get(*id).is_none())
+        .collect();
+    ghosts.sort();
+    ghosts.dedup();
+    let mut all: Vec<(StreamId, Option<&crate::store::stream::Fields>)> =
+        live.iter().map(|e| (e.id, Some(&e.fields))).collect();
+    all.extend(ghosts.iter().map(|id| (*id, None)));
+    all.sort_by_key(|(id, _)| *id);
+    for (id, fields) in &all {
+        let mut c = vec![b("XADD"), key.to_vec(), id.to_bytes()];
+        match fields {
+            Some(fs) => {
+                for (f, v) in fs.iter() {
+                    c.push(f.clone());
+                    c.push(v.clone());
+                }
+            }
+            None => c.extend([b("_"), b("_")]),
+        }
+        cmds.push(c);
+    }
+    if all.is_empty() {
+        // An empty stream still exists: make it with a group, then drop it.
+        cmds.push(vec![
+            b("XGROUP"),
+            b("CREATE"),
+            key.to_vec(),
+            b("__rebuild__"),
+            b("0"),
+            b("MKSTREAM"),
+        ]);
+        cmds.push(vec![
+            b("XGROUP"),
+            b("DESTROY"),
+            key.to_vec(),
+            b("__rebuild__"),
+        ]);
+    }
+    for (name, g) in &x.groups {
+        cmds.push(vec![
+            b("XGROUP"),
+            b("CREATE"),
+            key.to_vec(),
+            name.clone(),
+            g.last_id.to_bytes(),
+            b("ENTRIESREAD"),
+            g.entries_read.to_string().into_bytes(),
+        ]);
+        for c in g.consumers.keys() {
+            cmds.push(vec![
+                b("XGROUP"),
+                b("CREATECONSUMER"),
+                key.to_vec(),
+                name.clone(),
+                c.clone(),
+            ]);
+        }
+        for (id, n) in &g.pel {
+            cmds.push(vec![
+                b("XCLAIM"),
+                key.to_vec(),
+                name.clone(),
+                n.consumer.clone(),
+                b("0"),
+                id.to_bytes(),
+                b("TIME"),
+                n.delivery_time.to_string().into_bytes(),
+                b("RETRYCOUNT"),
+                n.delivery_count.to_string().into_bytes(),
+                b("FORCE"),
+                b("JUSTID"),
+            ]);
+        }
+    }
+    // Placeholders before the first live entry go by trimming (which
+    // leaves max-deleted-entry-id alone), later ones by XDEL.
+    let first_live = live.first().map(|e| e.id);
+    let (before, after): (Vec<StreamId>, Vec<StreamId>) = ghosts
+        .iter()
+        .partition(|id| first_live.is_none_or(|f| **id < f));
+    if !before.is_empty() {
+        let mut c = vec![b("XTRIM"), key.to_vec()];
+        match first_live {
+            Some(f) => c.extend([b("MINID"), f.to_bytes()]),
+            None => c.extend([b("MAXLEN"), b("0")]),
+        }
+        cmds.push(c);
+    }
+    if !after.is_empty() {
+        let mut c = vec![b("XDEL"), key.to_vec()];
+        c.extend(after.iter().map(|id| id.to_bytes()));
+        cmds.push(c);
+    }
+    let mut setid = vec![
+        b("XSETID"),
+        key.to_vec(),
+        x.last_id.to_bytes(),
+        b("ENTRIESADDED"),
+        x.entries_added.to_string().into_bytes(),
+    ];
+    if !x.max_deleted.is_zero() {
+        setid.extend([b("MAXDELETEDID"), x.max_deleted.to_bytes()]);
+    }
+    cmds.push(setid);
+    cmds
 }
 
 #[cfg(test)]
