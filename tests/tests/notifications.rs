@@ -1,6 +1,7 @@
 //! Differential test of keyspace notifications: a subscriber on
 //! `__key*__:*` while the main client runs 10,000 seeded writes of every
-//! family (strings, keys, hashes, lists, sets, sorted sets, blocking pops
+//! family (strings, keys, hashes, lists, sets, sorted sets, streams and
+//! their consumer groups, geo stores, blocking pops
 //! served at once, keys expiring on access) under random
 //! `notify-keyspace-events` settings; every notification the subscriber
 //! receives — channel, event, key, order — must be identical to
@@ -21,7 +22,7 @@ fn pick<'a>(rng: &mut Rng, xs: &[&'a str]) -> &'a str {
 }
 
 fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
-    let line = match rng.below(40) {
+    let line = match rng.below(53) {
         0 => "SET s1 v",
         1 => "SET s1 v EX 100",
         2 => "INCR n1",
@@ -61,6 +62,20 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
         36 => "MSET m1 1 m2 2",
         37 => "PFADD hll a b",
         38 => "SPOP st1 10",
+        // Streams (`<ms>-*` IDs are the same on both servers) and geo.
+        39 | 40 => "XADD x1 MAXLEN 3 99999999999999-* f v",
+        41 => "XDEL x1 99999999999999-1 99999999999999-2",
+        42 => "XTRIM x1 MAXLEN 1",
+        43 => "XGROUP CREATE x1 g1 $ MKSTREAM",
+        44 => "XGROUP CREATECONSUMER x1 g1 c1",
+        45 => "XGROUP DELCONSUMER x1 g1 c1",
+        46 => "XGROUP SETID x1 g1 0",
+        47 => "XGROUP DESTROY x1 g1",
+        48 => "XREADGROUP GROUP g1 c2 COUNT 1 STREAMS x1 >",
+        49 => "XSETID x1 99999999999999-100",
+        50 => "GEOADD geo1 13.361389 38.115556 a 15.087269 37.502669 b",
+        51 => "GEOSEARCHSTORE geo2 geo1 FROMLONLAT 14 38 BYRADIUS 150 km",
+        52 => "GEORADIUS geo1 14 38 100 km STOREDIST geo3",
         _ => "HSET h1 f1 v1",
     };
     line.split(' ').map(s).collect()
@@ -81,7 +96,8 @@ fn keyspace_notifications_match_redis() {
             let flags = pick(
                 &mut rng,
                 &[
-                    "KEA", "AKE", "Elg", "Kz$", "Ex", "Klshz", "KEg$x", "E$lshzxg", "",
+                    "KEA", "AKE", "Elg", "Kz$", "Ex", "Klshz", "KEg$x", "E$lshzxg", "", "Kt",
+                    "Etz",
                 ],
             );
             p.check(
