@@ -43,10 +43,53 @@ test('each recipe runs against the live group and draws its result', async ({ pa
   await page.locator('#recipe-cache').click();
   await expect(page.locator('#console-output .line.reply').filter({ hasText: 'lamp' }).first()).toBeVisible({ timeout: 15_000 });
   await expect(page.locator('#console-output .line.reply').filter({ hasText: '(integer) 300' }).first()).toBeVisible();
-  await page.locator('#recipe-chat').click();
-  await expect(page.locator('#console-output .line.cmd').last()).toContainText('PUBLISH chat:lobby hello', { timeout: 15_000 });
 
+  // Chat: a second client subscribes and receives both messages; in
+  // subscriber mode it may not run GET, and PING answers as a message.
+  await page.locator('#recipe-chat').click();
+  const sub = page.locator('#subscriber-console');
+  await expect(sub).toContainText('Reading messages...', { timeout: 15_000 });
+  await expect(sub.locator('.line.reply').filter({ hasText: 'hello from the console' })).toBeVisible({ timeout: 15_000 });
+  await expect(sub.locator('.line.reply').filter({ hasText: 'anyone for lunch?' })).toBeVisible();
+  await expect(sub.locator('.line.error')).toContainText("Can't execute 'get'");
+  // The messages arrive between the commands, as they happened.
+  const texts = await sub.locator('.line').allTextContents();
+  const at = (t) => texts.findIndex((x) => x.includes(t));
+  expect(at('hello from the console')).toBeGreaterThan(at('SUBSCRIBE chat:lobby'));
+  expect(at('GET product:42')).toBeGreaterThan(at('anyone for lunch?'));
+  await expect(sub.locator('.line.reply').filter({ hasText: '"pong"' })).toBeVisible();
+  // PUBLISH reached one subscriber (integer) 1, and NUMSUB counted it.
+  await expect(page.locator('#console-output .line.reply').filter({ hasText: '2) (integer) 1' }).first()).toBeVisible();
   await page.locator('#use-cases').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(shots, 'use-cases.png'), fullPage: false });
+
+  // Restaurants: all eight on the map, the two within 1 km highlighted,
+  // nearest first with Redis's distances.
+  await page.locator('#recipe-geo').click();
+  await expect(page.locator('#geo-map .place')).toHaveCount(8, { timeout: 15_000 });
+  await expect(page.locator('#geo-map .place.hit')).toHaveCount(3, { timeout: 15_000 });
+  await expect(page.locator('#nearby-list li').first()).toContainText('space-cafe — 0.0');
+  await expect(page.locator('#geo-map .radius')).toHaveCount(1);
+  await page.locator('#geo-map').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, 'use-case-geo.png'), fullPage: false });
+
+  // Orders stream: three entries, worker-1 holds two pending, worker-2 one;
+  // XACK on a row removes it from the pending list.
+  await page.locator('#recipe-stream').click();
+  await expect(page.locator('#stream-entries tbody tr')).toHaveCount(3, { timeout: 15_000 });
+  const pending = page.locator('#pending-table tbody tr');
+  await expect(pending).toHaveCount(3, { timeout: 15_000 });
+  await expect(page.locator('.group-line')).toContainText('pending 3 · lag 0');
+  await expect(pending.nth(0)).toContainText('worker-1');
+  await expect(pending.nth(2)).toContainText('worker-2');
+  await pending.nth(0).locator('button.ack').click();
+  await expect(pending).toHaveCount(2, { timeout: 15_000 });
+  await expect(page.locator('.group-line')).toContainText('pending 2');
+  // worker-1 "crashes": XAUTOCLAIM hands its remaining entry to worker-2.
+  await page.locator('#stream-autoclaim').click();
+  await expect(pending.filter({ hasText: 'worker-1' })).toHaveCount(0, { timeout: 15_000 });
+  await expect(pending.filter({ hasText: 'worker-2' })).toHaveCount(2);
+  await page.locator('#stream-view').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, 'use-case-stream.png'), fullPage: false });
   expect(errors).toEqual([]);
 });

@@ -70,6 +70,8 @@ struct Check {
 thread_local! {
     static ROUTER: RefCell<Option<SharedRouter>> = const { RefCell::new(None) };
     static CONSOLE: RefCell<Session> = RefCell::new(Session::default());
+    /// The chat recipe's second client, which subscribes.
+    static SUBSCRIBER: RefCell<Session> = RefCell::new(Session::default());
     static WRITER: RefCell<Writer> = RefCell::new(Writer::default());
     static NEXT_CONN: RefCell<u64> = const { RefCell::new(1) };
 }
@@ -127,6 +129,30 @@ fn session_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Vec<Vec<
     while let Ok(Some((reply, n))) = parse_reply(&s.buf) {
         s.buf.drain(..n);
         let cmd = s.waiting.pop_front().unwrap_or_default();
+        out.push((cmd, reply));
+    }
+    out
+}
+
+/// Like [`session_replies`] for a client that may be in subscriber mode:
+/// a pushed message (`message`, `pmessage`, `smessage`) answers no command.
+fn subscriber_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Option<Vec<Vec<u8>>>, Reply)> {
+    if s.conn.map(|(_, c)| c) != Some(conn) {
+        return Vec::new();
+    }
+    s.buf.extend_from_slice(bytes);
+    let mut out = Vec::new();
+    while let Ok(Some((reply, n))) = parse_reply(&s.buf) {
+        s.buf.drain(..n);
+        let pushed = match &reply {
+            Reply::Push(_) => true,
+            Reply::Array(v) => matches!(
+                v.first(),
+                Some(Reply::Bulk(k)) if [&b"message"[..], b"pmessage", b"smessage"].contains(&k.as_slice())
+            ),
+            _ => false,
+        };
+        let cmd = if pushed { None } else { s.waiting.pop_front() };
         out.push((cmd, reply));
     }
     out
@@ -233,6 +259,7 @@ fn App() -> impl IntoView {
     let input_ref: NodeRef<leptos::html::Input> = NodeRef::new();
     let new_az = RwSignal::new(AZS[0].to_string());
     let drawn = RwSignal::new(recipes::Drawn::default());
+    let sub_lines = RwSignal::new(Vec::<Line>::new());
 
     let inbox: router::Inbox = Rc::new(move |slot: usize, msg: FromWorker| match msg {
         FromWorker::View { view } => views.update(|v| {
@@ -259,9 +286,46 @@ fn App() -> impl IntoView {
                     }
                 });
             }
+            let sub = SUBSCRIBER.with(|c| subscriber_replies(&mut c.borrow_mut(), conn, &bytes));
+            if !sub.is_empty() {
+                let ep = short(&endpoint.get_untracked());
+                sub_lines.update(|l| {
+                    for (cmd, reply) in sub {
+                        // The command is shown with its reply, so pushed
+                        // messages land between the commands as they came.
+                        if let Some(cmd) = &cmd {
+                            let words: Vec<String> = cmd.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                            l.push(Line {
+                                text: format!("{ep}> {}", words.join(" ")),
+                                kind: "cmd",
+                            });
+                        }
+                        let cmd = cmd.unwrap_or_default();
+                        l.push(Line {
+                            text: cli::format_reply(&reply, false),
+                            kind: if reply.is_error() { "error" } else { "reply" },
+                        });
+                        let subscribed = cmd.first().is_some_and(|c| {
+                            c.eq_ignore_ascii_case(b"subscribe") || c.eq_ignore_ascii_case(b"psubscribe")
+                        });
+                        if subscribed && !reply.is_error() {
+                            l.push(Line {
+                                text: "Reading messages... (press Ctrl-C to quit)".into(),
+                                kind: "hint",
+                            });
+                        }
+                    }
+                });
+            }
             writer_replies(conn, &bytes, checks);
         }
         FromWorker::Closed { conn } => {
+            SUBSCRIBER.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.conn.map(|(_, id)| id) == Some(conn) {
+                    c.conn = None;
+                }
+            });
             CONSOLE.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.conn.map(|(_, id)| id) == Some(conn) {
@@ -275,6 +339,7 @@ fn App() -> impl IntoView {
     let primary_ep = router.borrow().control.dns.primary_endpoint.clone();
     endpoint.set(primary_ep.clone());
     CONSOLE.with(|c| c.borrow_mut().endpoint = primary_ep.clone());
+    SUBSCRIBER.with(|c| c.borrow_mut().endpoint = primary_ep.clone());
     WRITER.with(|w| {
         let mut w = w.borrow_mut();
         w.session.endpoint = primary_ep.clone();
@@ -368,6 +433,46 @@ fn App() -> impl IntoView {
                     kind: "error",
                 });
             }),
+        }
+    };
+
+    // The second client's console (the chat recipe's subscriber).
+    let exec_sub = move |text: String| {
+        let Some(argv) = split_args(text.as_bytes()).filter(|a| !a.is_empty()) else {
+            return;
+        };
+        let ep = endpoint.get_untracked();
+        let sent = SUBSCRIBER.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.endpoint != ep {
+                c.endpoint = ep.clone();
+                if let Some((slot, conn)) = c.conn.take() {
+                    with_router(|r| r.close(slot, conn));
+                }
+                c.waiting.clear();
+                c.buf.clear();
+            }
+            session_send(&mut c, argv)
+        });
+        if sent.is_none() {
+            sub_lines.update(|l| {
+                l.push(Line {
+                    text: format!("{}> {}", short(&ep), text),
+                    kind: "cmd",
+                });
+                l.push(Line {
+                    text: format!("Could not connect to {}", short(&ep)),
+                    kind: "error",
+                });
+            });
+        }
+    };
+    let run_recipe = move |cmds: Vec<String>| {
+        for c in cmds {
+            match c.strip_prefix("@sub ") {
+                Some(rest) => exec_sub(rest.to_string()),
+                None => exec(c),
+            }
         }
     };
 
@@ -587,7 +692,7 @@ fn App() -> impl IntoView {
                             view! {
                                 <div class="recipe">
                                     <button id=format!("recipe-{}", r.id) title=r.concept
-                                        on:click=move |_| { for c in cmds() { exec(c); } }>{r.title}</button>
+                                        on:click=move |_| run_recipe(cmds())>{r.title}</button>
                                     <span class="concept">{r.concept}</span>
                                 </div>
                             }
@@ -636,7 +741,65 @@ fn App() -> impl IntoView {
                                     {format!("jobs waiting (newest first): {}", if q.is_empty() { "none".to_string() } else { q.join(", ") })}
                                 </p>
                             })
+                        }}                        {move || {
+                            let l = sub_lines.get();
+                            (!l.is_empty()).then(|| view! {
+                                <div class="sub-console" id="subscriber-console" title="A second client on its own connection: after SUBSCRIBE it is in subscriber mode and receives every PUBLISH on the channel">
+                                    <div class="sub-title">"Second client (subscriber)"</div>
+                                    <div class="console-output">
+                                        {l.into_iter().map(|l| view! { <pre class=format!("line {}", l.kind)>{l.text}</pre> }).collect_view()}
+                                    </div>
+                                </div>
+                            })
                         }}
+                        {move || {
+                            let d = drawn.get();
+                            d.places.clone().map(|places| geo_map(&places, d.nearby.as_ref()))
+                        }}
+                        {move || {
+                            let d = drawn.get();
+                            d.entries.clone().map(|entries| {
+                                let groups = d.groups.clone().unwrap_or_default();
+                                let pending = d.pending.clone().unwrap_or_default();
+                                view! {
+                                    <div class="stream-view" id="stream-view">
+                                        <table id="stream-entries" title="XRANGE orders - +: the stream keeps every entry, in ID order (milliseconds-sequence)">
+                                            <thead><tr><th>"entry ID"</th><th>"fields"</th></tr></thead>
+                                            <tbody>
+                                                {entries.into_iter().map(|(id, f)| view! { <tr><td class="mono">{id}</td><td>{f}</td></tr> }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                        {groups.into_iter().map(|(name, last, pend, lag)| view! {
+                                            <p class="group-line" title="XINFO GROUPS orders: where the group has read up to, how many entries await an XACK, how many it has not read yet">
+                                                {format!("group {name}: last delivered {last} · pending {pend} · lag {lag}")}
+                                            </p>
+                                        }).collect_view()}
+                                        <table id="pending-table" title="XPENDING orders shipping - + 10: delivered but not acknowledged">
+                                            <thead><tr><th>"pending ID"</th><th>"consumer"</th><th>"deliveries"</th><th></th></tr></thead>
+                                            <tbody>
+                                                {pending.into_iter().map(|(id, consumer, _idle, n)| {
+                                                    let ack = format!("XACK orders shipping {id}");
+                                                    view! {
+                                                        <tr data-id=id.clone()>
+                                                            <td class="mono">{id.clone()}</td>
+                                                            <td>{consumer}</td>
+                                                            <td>{n}</td>
+                                                            <td><button class="ack" title="Acknowledge: the entry leaves the pending list"
+                                                                on:click=move |_| run_recipe(vec![ack.clone(), "XINFO GROUPS orders".into(), "XPENDING orders shipping - + 10".into()])>"XACK"</button></td>
+                                                        </tr>
+                                                    }
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                        <button id="stream-autoclaim" title="XAUTOCLAIM: worker-2 takes over entries pending for at least 0 ms — how a group recovers the work of a consumer that crashed"
+                                            on:click=move |_| run_recipe(vec!["XAUTOCLAIM orders shipping worker-2 0 0-0".into(), "XINFO GROUPS orders".into(), "XPENDING orders shipping - + 10".into()])>
+                                            "worker-1 crashed: worker-2 claims its entries (XAUTOCLAIM)"
+                                        </button>
+                                    </div>
+                                }
+                            })
+                        }}
+
                     </div>
                 </section>
                 <section class="panel keys" aria-label="Keys">
@@ -954,4 +1117,61 @@ fn start_check() {
 fn main() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
+}
+
+/// The geo recipe's map: every restaurant from the wide GEOSEARCH, the
+/// radius of the narrow one and its hits, nearest first — positions and
+/// distances are the replies' (an equirectangular view around the centre).
+fn geo_map(places: &[(String, f64, f64)], nearby: Option<&recipes::Nearby>) -> impl IntoView {
+    let (lon0, lat0) = (recipes::HERE_LON, recipes::HERE_LAT);
+    let px_per_km = 45.0;
+    let km_x = 111.32 * lat0.to_radians().cos();
+    let at = move |lon: f64, lat: f64| {
+        (
+            190.0 + (lon - lon0) * km_x * px_per_km,
+            130.0 - (lat - lat0) * 110.57 * px_per_km,
+        )
+    };
+    let hits: Vec<String> = nearby
+        .map(|n| n.hits.iter().map(|h| h.0.clone()).collect())
+        .unwrap_or_default();
+    let circle = nearby.map(|n| {
+        let (cx, cy) = at(n.lon, n.lat);
+        view! {
+            <circle class="radius" cx=format!("{cx:.1}") cy=format!("{cy:.1}") r=format!("{:.1}", n.km * px_per_km)>
+                <title>{format!("GEOSEARCH … BYRADIUS {} km", n.km)}</title>
+            </circle>
+            <circle class="here" cx=format!("{cx:.1}") cy=format!("{cy:.1}") r="4"><title>"You are here (FROMLONLAT)"</title></circle>
+        }
+    });
+    let dots = places
+        .iter()
+        .map(|(name, lon, lat)| {
+            let (x, y) = at(*lon, *lat);
+            let hit = hits.contains(name);
+            view! {
+                <g class=if hit { "place hit" } else { "place" } data-name=name.clone()>
+                    <circle cx=format!("{x:.1}") cy=format!("{y:.1}") r="5"><title>{format!("{name}: {lon:.4}, {lat:.4}")}</title></circle>
+                    <text x=format!("{:.1}", x + 7.0) y=format!("{:.1}", y + 4.0)>{name.clone()}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    let list = nearby.map(|n| {
+        view! {
+            <ol class="nearby" id="nearby-list" title="GEOSEARCH … WITHDIST ASC: nearest first, distances in km as Redis formats them">
+                {n.hits.iter().map(|(name, d, _, _)| view! { <li>{format!("{name} — {d} km")}</li> }).collect_view()}
+            </ol>
+        }
+    });
+    view! {
+        <div class="geo-view">
+            <svg id="geo-map" viewBox="0 0 380 260" role="img" aria-label="Restaurants around the search centre, with the search radius">
+                <rect class="ground" x="0" y="0" width="380" height="260" />
+                {circle}
+                {dots}
+            </svg>
+            {list}
+        </div>
+    }
 }

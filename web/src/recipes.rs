@@ -95,14 +95,71 @@ pub const RECIPES: &[Recipe] = &[
     Recipe {
         id: "chat",
         title: "Chat (pub/sub)",
-        concept: "PUBLISH fans a message out to every subscriber of the channel; nothing is stored — a subscriber that is away misses it (use a stream for history).",
+        concept: "A second client SUBSCRIBEs and enters subscriber mode (it may only (un)subscribe, PING or QUIT); PUBLISH fans each message out to every subscriber. Nothing is stored — a subscriber that is away misses it (use a stream for history).",
         commands: || {
             lines(&[
+                "@sub SUBSCRIBE chat:lobby",
                 "PUBSUB NUMSUB chat:lobby",
-                "PUBLISH chat:lobby hello",
+                "PUBLISH chat:lobby \"hello from the console\"",
+                "PUBLISH chat:lobby \"anyone for lunch?\"",
+                "@sub GET product:42",
+                "@sub PING",
             ])
         },
     },
+    Recipe {
+        id: "geo",
+        title: "Restaurants near me (geo)",
+        concept: "GEOADD stores each place as a sorted-set member scored by its 52-bit geohash; GEOSEARCH … BYRADIUS finds those within a distance, nearest first (ride hailing, store finders).",
+        commands: || {
+            let mut v = vec!["DEL restaurants".to_string()];
+            let places: Vec<String> = RESTAURANTS
+                .iter()
+                .map(|(name, lon, lat)| format!("{lon} {lat} {name}"))
+                .collect();
+            v.push(format!("GEOADD restaurants {}", places.join(" ")));
+            v.push(format!("GEOSEARCH restaurants FROMLONLAT {HERE_LON} {HERE_LAT} BYRADIUS 4 km WITHCOORD ASC"));
+            v.push(format!(
+                "GEOSEARCH restaurants FROMLONLAT {HERE_LON} {HERE_LAT} BYRADIUS 1 km WITHDIST WITHCOORD ASC"
+            ));
+            v.push("GEODIST restaurants pike-chowder noodle-bar km".into());
+            v
+        },
+    },
+    Recipe {
+        id: "stream",
+        title: "Order stream with a consumer group",
+        concept: "XADD appends to a stream that keeps its history; a consumer group (XGROUP CREATE) shares the entries among workers with XREADGROUP, and each stays pending until XACKed — a crashed worker's entries can be claimed (XAUTOCLAIM).",
+        commands: || {
+            lines(&[
+                "DEL orders",
+                "XADD orders * item lamp qty 1",
+                "XADD orders * item desk qty 2",
+                "XADD orders * item chair qty 4",
+                "XGROUP CREATE orders shipping 0",
+                "XREADGROUP GROUP shipping worker-1 COUNT 2 STREAMS orders >",
+                "XREADGROUP GROUP shipping worker-2 COUNT 1 STREAMS orders >",
+                "XRANGE orders - +",
+                "XINFO GROUPS orders",
+                "XPENDING orders shipping - + 10",
+            ])
+        },
+    },
+];
+
+/// Where the geo recipe stands (the Space Needle, Seattle).
+pub const HERE_LON: f64 = -122.3493;
+pub const HERE_LAT: f64 = 47.6205;
+
+const RESTAURANTS: &[(&str, f64, f64)] = &[
+    ("space-cafe", -122.3490, 47.6210),
+    ("noodle-bar", -122.3555, 47.6189),
+    ("taco-stand", -122.3421, 47.6170),
+    ("pike-chowder", -122.3404, 47.6097),
+    ("pizza-slice", -122.3301, 47.6228),
+    ("sushi-go", -122.3610, 47.6301),
+    ("burger-joint", -122.3187, 47.6145),
+    ("dim-sum", -122.3260, 47.5985),
 ];
 
 /// What the recipes draw, updated from replies.
@@ -114,6 +171,25 @@ pub struct Drawn {
     pub exact: Option<i64>,
     pub hll_bytes: Option<i64>,
     pub exact_bytes: Option<i64>,
+    /// Every restaurant (name, longitude, latitude) from the wide GEOSEARCH.
+    pub places: Option<Vec<(String, f64, f64)>>,
+    /// The radius search: centre, radius in km, and its hits (name,
+    /// distance, longitude, latitude), nearest first.
+    pub nearby: Option<Nearby>,
+    /// XRANGE orders: (id, "field value …").
+    pub entries: Option<Vec<(String, String)>>,
+    /// XINFO GROUPS orders: (name, last delivered ID, pending, lag).
+    pub groups: Option<Vec<(String, String, String, String)>>,
+    /// XPENDING orders shipping - + 10: (id, consumer, idle ms, deliveries).
+    pub pending: Option<Vec<(String, String, i64, i64)>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Nearby {
+    pub lon: f64,
+    pub lat: f64,
+    pub km: f64,
+    pub hits: Vec<(String, String, f64, f64)>,
 }
 
 fn text(r: &Reply) -> String {
@@ -121,6 +197,8 @@ fn text(r: &Reply) -> String {
         Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
         Reply::Double(d) => cachelab_engine::protocol::reply::format_double(*d),
         Reply::Int(i) => i.to_string(),
+        Reply::DoubleText(t) => t.clone(),
+        Reply::Nil | Reply::NilArray => "(nil)".into(),
         other => format!("{other:?}"),
     }
 }
@@ -146,6 +224,86 @@ pub fn observe(d: &mut Drawn, cmd: &[Vec<u8>], reply: &Reply) {
         (b"LRANGE", "jobs", Reply::Array(v)) => d.queue = Some(v.iter().map(text).collect()),
         (b"PFCOUNT", "visitors:hll", Reply::Int(n)) => d.hll = Some(*n),
         (b"SCARD", "visitors:exact", Reply::Int(n)) => d.exact = Some(*n),
+        (b"GEOSEARCH", "restaurants", Reply::Array(v)) => {
+            let arg = |name: &str| {
+                cmd.iter()
+                    .position(|a| a.eq_ignore_ascii_case(name.as_bytes()))
+                    .map(|i| (i, cmd.len()))
+            };
+            let num = |i: usize| {
+                cmd.get(i)
+                    .and_then(|a| std::str::from_utf8(a).ok())
+                    .and_then(|t| t.parse::<f64>().ok())
+            };
+            let with_dist = arg("WITHDIST").is_some();
+            let item = |r: &Reply| -> Option<(String, String, f64, f64)> {
+                let Reply::Array(parts) = r else { return None };
+                let name = text(parts.first()?);
+                let dist = if with_dist { text(parts.get(1)?) } else { String::new() };
+                let Reply::Array(xy) = parts.last()? else { return None };
+                let lon = text(xy.first()?).parse().ok()?;
+                let lat = text(xy.get(1)?).parse().ok()?;
+                Some((name, dist, lon, lat))
+            };
+            let items: Vec<(String, String, f64, f64)> = v.iter().filter_map(item).collect();
+            if with_dist {
+                let (lon, lat, km) = match (arg("FROMLONLAT"), arg("BYRADIUS")) {
+                    (Some((f, _)), Some((b, _))) => (
+                        num(f + 1).unwrap_or(HERE_LON),
+                        num(f + 2).unwrap_or(HERE_LAT),
+                        num(b + 1).unwrap_or(1.0),
+                    ),
+                    _ => (HERE_LON, HERE_LAT, 1.0),
+                };
+                d.nearby = Some(Nearby { lon, lat, km, hits: items });
+            } else {
+                d.places = Some(items.into_iter().map(|(n, _, x, y)| (n, x, y)).collect());
+            }
+        }
+        (b"XRANGE", "orders", Reply::Array(v)) => {
+            d.entries = Some(
+                v.iter()
+                    .filter_map(|e| match e {
+                        Reply::Array(p) if p.len() == 2 => {
+                            let fields = match &p[1] {
+                                Reply::Array(f) => f.iter().map(text).collect::<Vec<_>>().join(" "),
+                                _ => String::new(),
+                            };
+                            Some((text(&p[0]), fields))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
+        (b"XINFO", _, Reply::Array(v)) if cmd.get(2).is_some_and(|k| k.as_slice() == b"orders") => {
+            d.groups = Some(
+                v.iter()
+                    .filter_map(|g| {
+                        let pairs: Vec<(String, String)> = match g {
+                            Reply::Array(f) => f.chunks(2).map(|c| (text(&c[0]), c.get(1).map(text).unwrap_or_default())).collect(),
+                            Reply::Map(m) => m.iter().map(|(k, v)| (text(k), text(v))).collect(),
+                            _ => return None,
+                        };
+                        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+                        Some((get("name"), get("last-delivered-id"), get("pending"), get("lag")))
+                    })
+                    .collect(),
+            );
+        }
+        (b"XPENDING", "orders", Reply::Array(v)) if cmd.len() > 3 => {
+            d.pending = Some(
+                v.iter()
+                    .filter_map(|e| match e {
+                        Reply::Array(p) if p.len() == 4 => {
+                            let int = |r: &Reply| if let Reply::Int(i) = r { *i } else { 0 };
+                            Some((text(&p[0]), text(&p[1]), int(&p[2]), int(&p[3])))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+            );
+        }
         (b"MEMORY", _, Reply::Int(n)) => match cmd.get(2).map(|k| k.as_slice()) {
             Some(b"visitors:hll") => d.hll_bytes = Some(*n),
             Some(b"visitors:exact") => d.exact_bytes = Some(*n),
