@@ -96,8 +96,7 @@ fn keyspace_notifications_match_redis() {
             let flags = pick(
                 &mut rng,
                 &[
-                    "KEA", "AKE", "Elg", "Kz$", "Ex", "Klshz", "KEg$x", "E$lshzxg", "", "Kt",
-                    "Etz",
+                    "KEA", "AKE", "Elg", "Kz$", "Ex", "Klshz", "KEg$x", "E$lshzxg", "", "Kt", "Etz",
                 ],
             );
             p.check(

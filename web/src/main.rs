@@ -136,7 +136,11 @@ fn session_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Vec<Vec<
 
 /// Like [`session_replies`] for a client that may be in subscriber mode:
 /// a pushed message (`message`, `pmessage`, `smessage`) answers no command.
-fn subscriber_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Option<Vec<Vec<u8>>>, Reply)> {
+fn subscriber_replies(
+    s: &mut Session,
+    conn: ConnId,
+    bytes: &[u8],
+) -> Vec<(Option<Vec<Vec<u8>>>, Reply)> {
     if s.conn.map(|(_, c)| c) != Some(conn) {
         return Vec::new();
     }
@@ -294,7 +298,10 @@ fn App() -> impl IntoView {
                         // The command is shown with its reply, so pushed
                         // messages land between the commands as they came.
                         if let Some(cmd) = &cmd {
-                            let words: Vec<String> = cmd.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                            let words: Vec<String> = cmd
+                                .iter()
+                                .map(|a| String::from_utf8_lossy(a).into_owned())
+                                .collect();
                             l.push(Line {
                                 text: format!("{ep}> {}", words.join(" ")),
                                 kind: "cmd",
@@ -306,7 +313,8 @@ fn App() -> impl IntoView {
                             kind: if reply.is_error() { "error" } else { "reply" },
                         });
                         let subscribed = cmd.first().is_some_and(|c| {
-                            c.eq_ignore_ascii_case(b"subscribe") || c.eq_ignore_ascii_case(b"psubscribe")
+                            c.eq_ignore_ascii_case(b"subscribe")
+                                || c.eq_ignore_ascii_case(b"psubscribe")
                         });
                         if subscribed && !reply.is_error() {
                             l.push(Line {

@@ -239,8 +239,14 @@ pub fn observe(d: &mut Drawn, cmd: &[Vec<u8>], reply: &Reply) {
             let item = |r: &Reply| -> Option<(String, String, f64, f64)> {
                 let Reply::Array(parts) = r else { return None };
                 let name = text(parts.first()?);
-                let dist = if with_dist { text(parts.get(1)?) } else { String::new() };
-                let Reply::Array(xy) = parts.last()? else { return None };
+                let dist = if with_dist {
+                    text(parts.get(1)?)
+                } else {
+                    String::new()
+                };
+                let Reply::Array(xy) = parts.last()? else {
+                    return None;
+                };
                 let lon = text(xy.first()?).parse().ok()?;
                 let lat = text(xy.get(1)?).parse().ok()?;
                 Some((name, dist, lon, lat))
@@ -255,7 +261,12 @@ pub fn observe(d: &mut Drawn, cmd: &[Vec<u8>], reply: &Reply) {
                     ),
                     _ => (HERE_LON, HERE_LAT, 1.0),
                 };
-                d.nearby = Some(Nearby { lon, lat, km, hits: items });
+                d.nearby = Some(Nearby {
+                    lon,
+                    lat,
+                    km,
+                    hits: items,
+                });
             } else {
                 d.places = Some(items.into_iter().map(|(n, _, x, y)| (n, x, y)).collect());
             }
@@ -281,12 +292,26 @@ pub fn observe(d: &mut Drawn, cmd: &[Vec<u8>], reply: &Reply) {
                 v.iter()
                     .filter_map(|g| {
                         let pairs: Vec<(String, String)> = match g {
-                            Reply::Array(f) => f.chunks(2).map(|c| (text(&c[0]), c.get(1).map(text).unwrap_or_default())).collect(),
+                            Reply::Array(f) => f
+                                .chunks(2)
+                                .map(|c| (text(&c[0]), c.get(1).map(text).unwrap_or_default()))
+                                .collect(),
                             Reply::Map(m) => m.iter().map(|(k, v)| (text(k), text(v))).collect(),
                             _ => return None,
                         };
-                        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-                        Some((get("name"), get("last-delivered-id"), get("pending"), get("lag")))
+                        let get = |k: &str| {
+                            pairs
+                                .iter()
+                                .find(|(n, _)| n == k)
+                                .map(|(_, v)| v.clone())
+                                .unwrap_or_default()
+                        };
+                        Some((
+                            get("name"),
+                            get("last-delivered-id"),
+                            get("pending"),
+                            get("lag"),
+                        ))
                     })
                     .collect(),
             );
