@@ -494,6 +494,7 @@ pub fn run_all() -> crate::Result<()> {
             return Err(format!("{bin} is needed for the benchmark (cargo xtask test installs redis; taskset is util-linux)"));
         }
     }
+    let only_memory = std::env::var("CACHELAB_BENCH").as_deref() == Ok("memory");
     run(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
             "build",
@@ -502,6 +503,10 @@ pub fn run_all() -> crate::Result<()> {
             "cachelab-server",
         ]),
     )?;
+    if only_memory {
+        // CACHELAB_BENCH=memory: just the memory-per-element datasets.
+        return memory_per_key();
+    }
     let (rp, cp) = (free_port(), free_port());
     let _redis = Proc(
         Command::new("taskset")

@@ -39,10 +39,31 @@ macro_rules! coll {
         }
     };
 }
-coll!(Hash, Hash);
 coll!(List, List);
 coll!(Set, Set);
 coll!(ZSet, ZSet);
+
+/// A hash is stored in place, not boxed.
+impl Coll for Hash {
+    fn of(v: &Value) -> Option<&Self> {
+        match v {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+    fn of_mut(v: &mut Value) -> Option<&mut Self> {
+        match v {
+            Value::Hash(h) => Some(h),
+            _ => None,
+        }
+    }
+    fn wrap(self) -> Value {
+        Value::Hash(self)
+    }
+    fn is_empty_coll(&self) -> bool {
+        self.is_empty()
+    }
+}
 
 /// A stream is not deleted when it becomes empty (XDEL, XTRIM keep the key
 /// and its groups).

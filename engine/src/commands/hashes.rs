@@ -271,16 +271,15 @@ fn hscan(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(o) => o,
         Err(e) => return e,
     };
-    match h {
-        Hash::Listpack { items, .. } => scan_reply(
+    match h.table() {
+        None => scan_reply(
             0,
-            items
-                .iter()
+            h.iter()
                 .filter(|(f, _)| opts.matches(f))
                 .flat_map(|(f, v)| [Reply::bulk(f), Reply::bulk(v)])
                 .collect(),
         ),
-        Hash::Table { map, .. } => scan_table(cursor, map.len(), &opts, |i| {
+        Some(map) => scan_table(cursor, map.len(), &opts, |i| {
             let (f, v) = map.get_index(i).expect("index below len");
             if opts.matches(f) {
                 vec![Reply::bulk(f), Reply::bulk(v)]

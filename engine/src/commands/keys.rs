@@ -109,7 +109,7 @@ fn keys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let found: Vec<Reply> = db
         .live_keys(now)
         .filter(|k| all || glob_match(pat, k, false))
-        .map(|k| Reply::Bulk(k.clone()))
+        .map(|k| Reply::Bulk(k.to_vec()))
         .collect();
     Reply::Array(found)
 }

@@ -398,7 +398,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
             if h.is_empty() || h.len() as u64 != n {
                 return Err(RdbError("Duplicate hash fields detected".into()));
             }
-            Ok(Value::Hash(Box::new(h)))
+            Ok(Value::Hash(h))
         }
         TYPE_ZSET_2 => {
             let n = r.len()?;
@@ -461,7 +461,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
                 if h.len() != n {
                     return Err(RdbError("Duplicate hash fields detected".into()));
                 }
-                return Ok(Value::Hash(Box::new(h)));
+                return Ok(Value::Hash(h));
             }
             let mut pairs = Vec::with_capacity(el.len() / 2);
             for p in el.chunks(2) {
@@ -614,7 +614,7 @@ mod tests {
         let mut v = Vec::new();
         for (i, db) in ks.dbs.iter().enumerate() {
             for (k, e) in db.entries() {
-                v.push((i, k.clone(), e.value.canonical(), db.expire_at(k)));
+                v.push((i, k.to_vec(), e.value.canonical(), db.expire_at(k)));
             }
         }
         v.sort();

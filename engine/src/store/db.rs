@@ -48,8 +48,9 @@ pub const LFU_INIT_VAL: u8 = 5;
 
 #[derive(Clone, Debug)]
 pub struct Db {
-    keys: IndexMap<Vec<u8>, Entry, SeededState>,
-    expires: IndexMap<Vec<u8>, Millis, SeededState>,
+    /// Keys are boxed slices (no spare capacity, 16 bytes in the table).
+    keys: IndexMap<Box<[u8]>, Entry, SeededState>,
+    expires: IndexMap<Box<[u8]>, Millis, SeededState>,
     /// Bytes held by keys, values and expires entries (not the bucket arrays).
     mem: usize,
     /// Keys removed because their TTL passed (lazily or actively).
@@ -164,8 +165,8 @@ impl Db {
     }
 
     /// Every stored entry, expired or not, in storage order.
-    pub fn entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
-        self.keys.iter()
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.keys.iter().map(|(k, e)| (&**k, e))
     }
 
     pub fn len(&self) -> usize {
@@ -272,7 +273,7 @@ impl Db {
             *old = entry;
             self.mem = self.mem + add - sub;
         } else {
-            self.keys.insert(key.to_vec(), entry);
+            self.keys.insert(key.into(), entry);
             self.mem += add;
         }
     }
@@ -343,7 +344,7 @@ impl Db {
 
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
         self.touch_dirty(key);
-        if self.expires.insert(key.to_vec(), at).is_none() {
+        if self.expires.insert(key.into(), at).is_none() {
             self.mem += mem::DICT_ENTRY;
         }
     }
@@ -370,10 +371,11 @@ impl Db {
     }
 
     /// Every live key (expired ones are skipped, not deleted).
-    pub fn live_keys(&self, now: Millis) -> impl Iterator<Item = &Vec<u8>> {
+    pub fn live_keys(&self, now: Millis) -> impl Iterator<Item = &[u8]> {
         self.keys
             .keys()
-            .filter(move |k| !matches!(self.expires.get(k.as_slice()), Some(&at) if at <= now))
+            .map(|k| &**k)
+            .filter(move |k| !matches!(self.expires.get(*k), Some(&at) if at <= now))
     }
 
     /// A uniformly sampled key (from those with a TTL when `volatile`), for eviction.
@@ -384,14 +386,14 @@ impl Db {
             }
             self.expires
                 .get_index(rng.below(self.expires.len()))
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_vec())
         } else {
             if self.keys.is_empty() {
                 return None;
             }
             self.keys
                 .get_index(rng.below(self.keys.len()))
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k.to_vec())
         }
     }
 
@@ -403,7 +405,7 @@ impl Db {
                 return None;
             }
             let (k, _) = self.keys.get_index(rng.below(self.keys.len()))?;
-            let k = k.clone();
+            let k = k.to_vec();
             // When every key has a TTL and all are expired, Redis gives up
             // after 100 tries and returns one anyway; so do we.
             if self.expires.len() == self.keys.len() && tries >= 100 {
@@ -437,7 +439,7 @@ impl Db {
                 .keys
                 .get_index((next - 1) as usize)
                 .expect("index below len");
-            visited.push(k.clone());
+            visited.push(k.to_vec());
             next -= 1;
             steps += 1;
         }
@@ -483,7 +485,7 @@ impl Db {
                     .get_index(rng.below(self.expires.len()))
                     .expect("non-empty");
                 if at <= now {
-                    let k = k.clone();
+                    let k = k.to_vec();
                     self.remove(&k);
                     self.expired_keys += 1;
                     deleted.push(k);

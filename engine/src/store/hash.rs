@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 
 use crate::store::mem;
+use crate::store::packed::Packed;
 use crate::store::FixedState;
 
 /// The thresholds that decide an encoding (`*-max-listpack-*`, `set-max-intset-entries`).
@@ -38,16 +39,22 @@ impl Default for EncodingLimits {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Hash {
-    /// Pairs in listpack order; `lp` is the listpack's byte length.
+    /// Pairs in listpack order, packed in one block (`n` pairs); `lp` is
+    /// the listpack's byte length.
     Listpack {
-        items: Vec<(Vec<u8>, Vec<u8>)>,
+        data: Packed,
+        n: usize,
         lp: usize,
     },
-    /// `mem` is the bytes of the dict entries and their sds strings.
-    Table {
-        map: IndexMap<Vec<u8>, Vec<u8>, FixedState>,
-        mem: usize,
-    },
+    Table(Box<Table>),
+}
+
+/// A `hashtable`-encoded hash; `mem` is the bytes of the dict entries and
+/// their sds strings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub map: IndexMap<Vec<u8>, Vec<u8>, FixedState>,
+    pub mem: usize,
 }
 
 fn pair_lp(f: &[u8], v: &[u8]) -> usize {
@@ -56,6 +63,16 @@ fn pair_lp(f: &[u8], v: &[u8]) -> usize {
 
 fn pair_ht(f: &[u8], v: &[u8]) -> usize {
     mem::DICT_ENTRY + mem::sds_new_size(f.len()) + mem::sds_new_size(v.len())
+}
+
+/// The listpack's pairs with the byte offset of each field.
+fn pairs(data: &Packed) -> impl Iterator<Item = (usize, &[u8], &[u8])> {
+    let mut it = data.positions();
+    std::iter::from_fn(move || {
+        let (at, f) = it.next()?;
+        let (_, v) = it.next()?;
+        Some((at, f, v))
+    })
 }
 
 impl Default for Hash {
@@ -67,15 +84,16 @@ impl Default for Hash {
 impl Hash {
     pub fn new() -> Hash {
         Hash::Listpack {
-            items: Vec::new(),
+            data: Packed::default(),
+            n: 0,
             lp: mem::LP_EMPTY,
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
-            Hash::Listpack { items, .. } => items.len(),
-            Hash::Table { map, .. } => map.len(),
+            Hash::Listpack { n, .. } => *n,
+            Hash::Table(t) => t.map.len(),
         }
     }
 
@@ -86,26 +104,23 @@ impl Hash {
     pub fn encoding(&self) -> &'static str {
         match self {
             Hash::Listpack { .. } => "listpack",
-            Hash::Table { .. } => "hashtable",
+            Hash::Table(_) => "hashtable",
         }
     }
 
     pub fn mem_size(&self) -> usize {
         match self {
             Hash::Listpack { lp, .. } => mem::ROBJ + mem::jemalloc_size(*lp),
-            Hash::Table { map, mem: m } => {
-                mem::ROBJ + mem::DICT + mem::dict_slots_size(map.len()) + m
-            }
+            Hash::Table(t) => mem::ROBJ + mem::DICT + mem::dict_slots_size(t.map.len()) + t.mem,
         }
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Listpack { items, .. } => items
-                .iter()
-                .find(|(f, _)| f.as_slice() == field)
-                .map(|(_, v)| v.as_slice()),
-            Hash::Table { map, .. } => map.get(field).map(Vec::as_slice),
+            Hash::Listpack { data, .. } => {
+                pairs(data).find(|(_, f, _)| *f == field).map(|(_, _, v)| v)
+            }
+            Hash::Table(t) => t.map.get(field).map(Vec::as_slice),
         }
     }
 
@@ -115,14 +130,14 @@ impl Hash {
 
     /// `hashTypeConvert` to a hash table (never back).
     pub fn convert(&mut self) {
-        if let Hash::Listpack { items, .. } = self {
-            let mut map = IndexMap::with_capacity_and_hasher(items.len(), FixedState::default());
+        if let Hash::Listpack { data, n, .. } = self {
+            let mut map = IndexMap::with_capacity_and_hasher(*n, FixedState::default());
             let mut m = 0;
-            for (f, v) in items.drain(..) {
-                m += pair_ht(&f, &v);
-                map.insert(f, v);
+            for (_, f, v) in pairs(data) {
+                m += pair_ht(f, v);
+                map.insert(f.to_vec(), v.to_vec());
             }
-            *self = Hash::Table { map, mem: m };
+            *self = Hash::Table(Box::new(Table { map, mem: m }));
         }
     }
 
@@ -148,31 +163,38 @@ impl Hash {
             self.convert();
         }
         match self {
-            Hash::Listpack { items, lp } => {
-                let update = if let Some(slot) = items.iter_mut().find(|(f, _)| f == field) {
-                    *lp = *lp - mem::lp_entry_size(&slot.1) + mem::lp_entry_size(&value);
-                    slot.1 = value;
-                    true
-                } else {
-                    *lp += pair_lp(field, &value);
-                    items.push((field.to_vec(), value));
-                    false
+            Hash::Listpack { data, n, lp } => {
+                let found = pairs(data)
+                    .find(|(_, f, _)| *f == field)
+                    .map(|(at, _, v)| (at, mem::lp_entry_size(v)));
+                let update = match found {
+                    Some((at, old)) => {
+                        *lp = *lp - old + mem::lp_entry_size(&value);
+                        data.splice(at, 2, &[field, &value]);
+                        true
+                    }
+                    None => {
+                        *lp += pair_lp(field, &value);
+                        data.push(&[field, &value]);
+                        *n += 1;
+                        false
+                    }
                 };
-                if items.len() > lim.hash_entries {
+                if *n > lim.hash_entries {
                     self.convert();
                 }
                 update
             }
-            Hash::Table { map, mem: m } => {
-                *m += pair_ht(field, &value);
-                match map.get_mut(field) {
+            Hash::Table(t) => {
+                t.mem += pair_ht(field, &value);
+                match t.map.get_mut(field) {
                     Some(old) => {
-                        *m -= pair_ht(field, old);
+                        t.mem -= pair_ht(field, old);
                         *old = value;
                         true
                     }
                     None => {
-                        map.insert(field.to_vec(), value);
+                        t.map.insert(field.to_vec(), value);
                         false
                     }
                 }
@@ -183,17 +205,23 @@ impl Hash {
     /// `hashTypeDelete`: true if the field was there.
     pub fn delete(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Listpack { items, lp } => match items.iter().position(|(f, _)| f == field) {
-                Some(i) => {
-                    let (f, v) = items.remove(i);
-                    *lp -= pair_lp(&f, &v);
-                    true
+            Hash::Listpack { data, n, lp } => {
+                let found = pairs(data)
+                    .find(|(_, f, _)| *f == field)
+                    .map(|(at, f, v)| (at, pair_lp(f, v)));
+                match found {
+                    Some((at, size)) => {
+                        data.splice(at, 2, &[]);
+                        *lp -= size;
+                        *n -= 1;
+                        true
+                    }
+                    None => false,
                 }
-                None => false,
-            },
-            Hash::Table { map, mem: m } => match map.swap_remove_entry(field) {
+            }
+            Hash::Table(t) => match t.map.swap_remove_entry(field) {
                 Some((f, v)) => {
-                    *m -= pair_ht(&f, &v);
+                    t.mem -= pair_ht(&f, &v);
                     true
                 }
                 None => false,
@@ -204,20 +232,27 @@ impl Hash {
     /// Pairs in the encoding's iteration order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            Hash::Listpack { items, .. } => {
-                Box::new(items.iter().map(|(f, v)| (f.as_slice(), v.as_slice())))
-            }
-            Hash::Table { map, .. } => {
-                Box::new(map.iter().map(|(f, v)| (f.as_slice(), v.as_slice())))
-            }
+            Hash::Listpack { data, .. } => Box::new(pairs(data).map(|(_, f, v)| (f, v))),
+            Hash::Table(t) => Box::new(t.map.iter().map(|(f, v)| (f.as_slice(), v.as_slice()))),
         }
     }
 
     /// The pair at position `i` of the iteration order (random sampling).
     pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match self {
-            Hash::Listpack { items, .. } => items.get(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
-            Hash::Table { map, .. } => map.get_index(i).map(|(f, v)| (f.as_slice(), v.as_slice())),
+            Hash::Listpack { data, .. } => pairs(data).nth(i).map(|(_, f, v)| (f, v)),
+            Hash::Table(t) => t
+                .map
+                .get_index(i)
+                .map(|(f, v)| (f.as_slice(), v.as_slice())),
+        }
+    }
+
+    /// The table of a `hashtable` encoding (HSCAN's cursor walk).
+    pub fn table(&self) -> Option<&IndexMap<Vec<u8>, Vec<u8>, FixedState>> {
+        match self {
+            Hash::Table(t) => Some(&t.map),
+            Hash::Listpack { .. } => None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod list;
 pub mod listpack;
 pub mod mem;
 pub mod number;
+pub mod packed;
 pub mod set;
 pub mod skiplist;
 pub mod stream;

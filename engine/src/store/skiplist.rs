@@ -1,22 +1,61 @@
 //! Redis's `zskiplist`: a skip list ordered by (score, member) whose links
 //! carry spans, so rank lookups and "element at rank" are O(log n). Nodes
 //! live in an arena (`u32` indices, `NIL` for none); freed slots are reused.
+//! A node holds its first link inline and only the higher levels (a
+//! quarter of the nodes) in a separate allocation; the member is stored
+//! here once (the sorted set's dict refers to nodes by index).
 
 pub const NIL: u32 = u32::MAX;
 const MAX_LEVEL: usize = 32;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct Link {
     forward: u32,
-    span: usize,
+    span: u32,
 }
+
+const NO_LINK: Link = Link {
+    forward: NIL,
+    span: 0,
+};
 
 #[derive(Clone, Debug, PartialEq)]
 struct Node {
-    ele: Vec<u8>,
+    ele: Box<[u8]>,
     score: f64,
     backward: u32,
-    level: Vec<Link>,
+    l0: Link,
+    /// Levels 2 and up, if any.
+    up: Option<Box<[Link]>>,
+}
+
+impl Node {
+    fn new(ele: Box<[u8]>, score: f64, levels: usize) -> Node {
+        Node {
+            ele,
+            score,
+            backward: NIL,
+            l0: NO_LINK,
+            up: (levels > 1).then(|| vec![NO_LINK; levels - 1].into_boxed_slice()),
+        }
+    }
+    fn levels(&self) -> usize {
+        1 + self.up.as_ref().map_or(0, |u| u.len())
+    }
+    fn link(&self, i: usize) -> Link {
+        if i == 0 {
+            self.l0
+        } else {
+            self.up.as_ref().expect("level exists")[i - 1]
+        }
+    }
+    fn link_mut(&mut self, i: usize) -> &mut Link {
+        if i == 0 {
+            &mut self.l0
+        } else {
+            &mut self.up.as_mut().expect("level exists")[i - 1]
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,18 +83,7 @@ impl Default for SkipList {
 
 impl SkipList {
     pub fn new() -> SkipList {
-        let head = Node {
-            ele: Vec::new(),
-            score: 0.0,
-            backward: NIL,
-            level: vec![
-                Link {
-                    forward: NIL,
-                    span: 0
-                };
-                MAX_LEVEL
-            ],
-        };
+        let head = Node::new(Box::default(), 0.0, MAX_LEVEL);
         SkipList {
             nodes: vec![head],
             free: Vec::new(),
@@ -76,7 +104,15 @@ impl SkipList {
 
     /// Levels of the node at `n` (for memory accounting).
     pub fn node_levels(&self, n: u32) -> usize {
-        self.nodes[n as usize].level.len()
+        self.nodes[n as usize].levels()
+    }
+
+    fn span(&self, n: u32, i: usize) -> usize {
+        self.nodes[n as usize].link(i).span as usize
+    }
+
+    fn lk(&mut self, n: u32, i: usize) -> &mut Link {
+        self.nodes[n as usize].link_mut(i)
     }
 
     fn random_level(&mut self) -> usize {
@@ -94,7 +130,7 @@ impl SkipList {
     }
 
     fn fwd(&self, n: u32, i: usize) -> u32 {
-        self.nodes[n as usize].level[i].forward
+        self.nodes[n as usize].link(i).forward
     }
 
     pub fn score(&self, n: u32) -> f64 {
@@ -124,7 +160,7 @@ impl SkipList {
     }
 
     /// `zslInsert`: the member must not already be present. Returns its node.
-    pub fn insert(&mut self, score: f64, ele: Vec<u8>) -> u32 {
+    pub fn insert(&mut self, score: f64, ele: Box<[u8]>) -> u32 {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0usize; MAX_LEVEL];
         let mut x = HEAD;
@@ -133,7 +169,7 @@ impl SkipList {
             loop {
                 let f = self.fwd(x, i);
                 if f != NIL && before(self.score(f), self.ele(f), score, &ele) {
-                    rank[i] += self.nodes[x as usize].level[i].span;
+                    rank[i] += self.span(x, i);
                     x = f;
                 } else {
                     break;
@@ -146,22 +182,11 @@ impl SkipList {
             for i in self.level..level {
                 rank[i] = 0;
                 update[i] = HEAD;
-                self.nodes[HEAD as usize].level[i].span = self.len;
+                self.lk(HEAD, i).span = self.len as u32;
             }
             self.level = level;
         }
-        let node = Node {
-            ele,
-            score,
-            backward: NIL,
-            level: vec![
-                Link {
-                    forward: NIL,
-                    span: 0
-                };
-                level
-            ],
-        };
+        let node = Node::new(ele, score, level);
         let x = match self.free.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -173,20 +198,19 @@ impl SkipList {
             }
         };
         for i in 0..level {
-            let u = update[i] as usize;
-            let ufwd = self.nodes[u].level[i].forward;
-            let uspan = self.nodes[u].level[i].span;
-            self.nodes[x as usize].level[i] = Link {
-                forward: ufwd,
-                span: uspan - (rank[0] - rank[i]),
+            let u = update[i];
+            let ul = self.nodes[u as usize].link(i);
+            *self.lk(x, i) = Link {
+                forward: ul.forward,
+                span: ul.span - (rank[0] - rank[i]) as u32,
             };
-            self.nodes[u].level[i] = Link {
+            *self.lk(u, i) = Link {
                 forward: x,
-                span: (rank[0] - rank[i]) + 1,
+                span: (rank[0] - rank[i]) as u32 + 1,
             };
         }
         for (i, u) in update.iter().enumerate().take(self.level).skip(level) {
-            self.nodes[*u as usize].level[i].span += 1;
+            self.lk(*u, i).span += 1;
         }
         let back = if update[0] == HEAD { NIL } else { update[0] };
         self.nodes[x as usize].backward = back;
@@ -201,15 +225,14 @@ impl SkipList {
     }
 
     fn unlink(&mut self, x: u32, update: &[u32; MAX_LEVEL]) {
-        for (i, u) in update.iter().enumerate().take(self.level) {
-            let u = *u as usize;
-            if self.nodes[u].level[i].forward == x {
-                let xl = self.nodes[x as usize].level[i].clone();
-                self.nodes[u].level[i].span += xl.span;
-                self.nodes[u].level[i].span -= 1;
-                self.nodes[u].level[i].forward = xl.forward;
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            if self.fwd(u, i) == x {
+                let xl = self.nodes[x as usize].link(i);
+                let ul = self.lk(u, i);
+                ul.span = ul.span + xl.span - 1;
+                ul.forward = xl.forward;
             } else {
-                self.nodes[u].level[i].span -= 1;
+                self.lk(u, i).span -= 1;
             }
         }
         let f0 = self.fwd(x, 0);
@@ -223,8 +246,7 @@ impl SkipList {
             self.level -= 1;
         }
         self.len -= 1;
-        self.nodes[x as usize].ele = Vec::new();
-        self.nodes[x as usize].level = Vec::new();
+        self.nodes[x as usize] = Node::new(Box::default(), 0.0, 1);
         self.free.push(x);
     }
 
@@ -263,7 +285,7 @@ impl SkipList {
                 if f != NIL
                     && (self.score(f) < score || (self.score(f) == score && self.ele(f) <= ele))
                 {
-                    rank += self.nodes[x as usize].level[i].span;
+                    rank += self.span(x, i);
                     x = f;
                 } else {
                     break;
@@ -283,8 +305,8 @@ impl SkipList {
         for i in (0..self.level).rev() {
             loop {
                 let f = self.fwd(x, i);
-                if f != NIL && traversed + self.nodes[x as usize].level[i].span <= rank {
-                    traversed += self.nodes[x as usize].level[i].span;
+                if f != NIL && traversed + self.span(x, i) <= rank {
+                    traversed += self.span(x, i);
                     x = f;
                 } else {
                     break;
@@ -343,8 +365,8 @@ impl SkipList {
                 return None;
             }
             let n = &self.nodes[x as usize];
-            x = n.level[0].forward;
-            Some((n.ele.as_slice(), n.score))
+            x = n.l0.forward;
+            Some((&n.ele[..], n.score))
         })
     }
 }
@@ -368,7 +390,7 @@ mod tests {
                 let (s, e) = model.remove(i);
                 assert!(sl.delete(s, &e).is_some(), "step {step}");
             } else {
-                sl.insert(score, k.clone());
+                sl.insert(score, k.clone().into_boxed_slice());
                 model.push((score, k));
             }
             if step % 97 == 0 {

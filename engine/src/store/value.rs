@@ -10,8 +10,10 @@ use crate::store::{Hash, List, Set, ZSet};
 pub enum Value {
     Str(StrValue),
     /// Collections larger than a string are boxed, so every entry (strings
-    /// included) stays small: `Value` is 48 bytes, not the 120 of a zset.
-    Hash(Box<Hash>),
+    /// included) stays small: `Value` is 48 bytes, not the 120 of a zset. A
+    /// hash fits in place (its listpack is one block, its table boxed):
+    /// the commonest small object (a session) costs no extra allocation.
+    Hash(Hash),
     List(Box<List>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
@@ -456,6 +458,12 @@ fn stream_rebuild(x: &Stream, key: &[u8]) -> Vec<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_and_entries_stay_small() {
+        assert!(std::mem::size_of::<Value>() <= 48);
+        assert!(std::mem::size_of::<crate::store::Entry>() <= 64);
+    }
     #[test]
     fn memory_usage_matches_redis_7_0() {
         // MEMORY USAGE = value + key sds + dictEntry, figures read off redis-server 7.0.15.

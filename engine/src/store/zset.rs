@@ -1,19 +1,23 @@
 //! The sorted set type in Redis 7.0's two encodings: a `listpack` (member,
 //! score pairs kept in order, while small) and a `skiplist` (a dict from
 //! member to score plus the [`SkipList`] ordered by score then member).
+//! The dict holds node indices hashed by member, so each member is stored
+//! once, in its skip list node.
 //!
 //! Every range operation is expressed as a range of ranks (0-based, half
 //! open): bounds are found in O(log n) on the skip list, then elements are
 //! walked from the node at the first rank.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use crate::store::hash::EncodingLimits;
 use crate::store::mem;
 use crate::store::skiplist::{SkipList, NIL};
 use crate::store::FixedState;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum ZSet {
     /// Sorted by (score, member); `lp` is the listpack's byte length.
     Listpack {
@@ -21,7 +25,8 @@ pub enum ZSet {
         lp: usize,
     },
     Skiplist {
-        dict: HashMap<Vec<u8>, f64, FixedState>,
+        /// Member → node, hashed by the member stored in the node.
+        dict: HashTable<u32>,
         sl: SkipList,
         /// Bytes of the nodes, dict entries and member strings.
         mem: usize,
@@ -123,6 +128,21 @@ fn cmp(a: &(Vec<u8>, f64), s: f64, m: &[u8]) -> std::cmp::Ordering {
         .then_with(|| a.0.as_slice().cmp(m))
 }
 
+fn hash_of(m: &[u8]) -> u64 {
+    FixedState::default().hash_one(m)
+}
+
+/// The node of member `m`, if present.
+fn find(dict: &HashTable<u32>, sl: &SkipList, m: &[u8]) -> Option<u32> {
+    dict.find(hash_of(m), |&n| sl.ele(n) == m).copied()
+}
+
+impl PartialEq for ZSet {
+    fn eq(&self, other: &ZSet) -> bool {
+        self.encoding() == other.encoding() && self.all() == other.all()
+    }
+}
+
 impl Default for ZSet {
     fn default() -> Self {
         ZSet::new()
@@ -144,7 +164,7 @@ impl ZSet {
             ZSet::new()
         } else {
             ZSet::Skiplist {
-                dict: HashMap::with_capacity_and_hasher(size.min(1024), FixedState::default()),
+                dict: HashTable::with_capacity(size.min(1024)),
                 sl: SkipList::new(),
                 mem: 0,
             }
@@ -154,7 +174,7 @@ impl ZSet {
     pub fn len(&self) -> usize {
         match self {
             ZSet::Listpack { items, .. } => items.len(),
-            ZSet::Skiplist { dict, .. } => dict.len(),
+            ZSet::Skiplist { sl, .. } => sl.len(),
         }
     }
 
@@ -182,20 +202,20 @@ impl ZSet {
     pub fn score(&self, m: &[u8]) -> Option<f64> {
         match self {
             ZSet::Listpack { items, .. } => items.iter().find(|(e, _)| e == m).map(|(_, s)| *s),
-            ZSet::Skiplist { dict, .. } => dict.get(m).copied(),
+            ZSet::Skiplist { dict, sl, .. } => find(dict, sl, m).map(|n| sl.score(n)),
         }
     }
 
     /// `zsetConvert` to a skip list.
     pub fn convert_to_skiplist(&mut self) {
         if let ZSet::Listpack { items, .. } = self {
-            let mut dict = HashMap::with_capacity_and_hasher(items.len(), FixedState::default());
+            let mut dict = HashTable::with_capacity(items.len());
             let mut sl = SkipList::new();
             let mut m = 0;
             for (e, s) in items.drain(..) {
-                let n = sl.insert(s, e.clone());
-                m += node_mem(&e, sl.node_levels(n));
-                dict.insert(e, s);
+                let n = sl.insert(s, e.into_boxed_slice());
+                m += node_mem(sl.ele(n), sl.node_levels(n));
+                dict.insert_unique(hash_of(sl.ele(n)), n, |&k| hash_of(sl.ele(k)));
             }
             *self = ZSet::Skiplist { dict, sl, mem: m };
         }
@@ -238,17 +258,18 @@ impl ZSet {
                 items.insert(at, (m.to_vec(), score));
             }
             ZSet::Skiplist { dict, sl, mem: mm } => {
-                if let Some(old) = dict.get_mut(m) {
-                    if *old != score {
-                        let old_score = *old;
-                        *old = score;
+                let h = hash_of(m);
+                if let Some(slot) = dict.find_mut(h, |&n| sl.ele(n) == m) {
+                    let old_score = sl.score(*slot);
+                    if old_score != score {
                         let levels = sl.delete(old_score, m).unwrap_or(1);
-                        let n = sl.insert(score, m.to_vec());
+                        let n = sl.insert(score, m.into());
+                        *slot = n;
                         *mm = *mm - node_mem(m, levels) + node_mem(m, sl.node_levels(n));
                     }
                 } else {
-                    dict.insert(m.to_vec(), score);
-                    let n = sl.insert(score, m.to_vec());
+                    let n = sl.insert(score, m.into());
+                    dict.insert_unique(h, n, |&k| hash_of(sl.ele(k)));
                     *mm += node_mem(m, sl.node_levels(n));
                 }
             }
@@ -266,14 +287,17 @@ impl ZSet {
                 }
                 None => false,
             },
-            ZSet::Skiplist { dict, sl, mem: mm } => match dict.remove(m) {
-                Some(s) => {
-                    let levels = sl.delete(s, m).unwrap_or(1);
-                    *mm -= node_mem(m, levels);
-                    true
+            ZSet::Skiplist { dict, sl, mem: mm } => {
+                match dict.find_entry(hash_of(m), |&n| sl.ele(n) == m) {
+                    Ok(entry) => {
+                        let (n, _) = entry.remove();
+                        let levels = sl.delete(sl.score(n), m).unwrap_or(1);
+                        *mm -= node_mem(m, levels);
+                        true
+                    }
+                    Err(_) => false,
                 }
-                None => false,
-            },
+            }
         }
     }
 
@@ -281,7 +305,9 @@ impl ZSet {
     pub fn rank(&self, m: &[u8]) -> Option<usize> {
         match self {
             ZSet::Listpack { items, .. } => items.iter().position(|(e, _)| e == m),
-            ZSet::Skiplist { dict, sl, .. } => dict.get(m).map(|&s| sl.rank(s, m) - 1),
+            ZSet::Skiplist { dict, sl, .. } => {
+                find(dict, sl, m).map(|n| sl.rank(sl.score(n), m) - 1)
+            }
         }
     }
 
