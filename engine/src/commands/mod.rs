@@ -171,9 +171,16 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
         Some(Reply::Set(v)) | Some(Reply::Array(v)) => v.iter().map(str_of).collect(),
         _ => Vec::new(),
     };
+    // ZRANK/ZREVRANK take Redis 7.2's WITHSCORE (ElastiCache's Valkey 7.2
+    // has it); the rest of the table is 7.0's.
+    let mut arity = int_at(entry, 1);
+    if matches!(fullname.as_str(), "zrank" | "zrevrank") {
+        arity = -3;
+        info_fields[1] = Reply::Int(-3);
+    }
     Some(Command {
         docs: docs.get(&fullname).cloned(),
-        arity: int_at(entry, 1),
+        arity,
         first_key: int_at(entry, 3),
         last_key: int_at(entry, 4),
         key_step: int_at(entry, 5),

@@ -508,14 +508,35 @@ fn pick_ranks(z: &ZSet, ranks: Vec<usize>) -> Vec<(Vec<u8>, f64)> {
     }
 }
 
+/// ZRANK/ZREVRANK key member [WITHSCORE] (WITHSCORE as in Redis 7.2).
 fn zrank(ctx: &mut Ctx, argv: &[Vec<u8>], rev: bool) -> Reply {
+    if argv.len() > 4 {
+        return super::wrong_args(if rev { "zrevrank" } else { "zrank" });
+    }
+    let withscore = match argv.get(3) {
+        None => false,
+        Some(a) if eq_ic(a, "withscore") => true,
+        Some(_) => return err_syntax(),
+    };
+    let none = if withscore {
+        Reply::NilArray
+    } else {
+        Reply::Nil
+    };
     match coll::read::<ZSet>(ctx, &argv[1]) {
         Ok(Some(z)) => match z.rank(&argv[2]) {
-            Some(r) if rev => Reply::Int((z.len() - 1 - r) as i64),
-            Some(r) => Reply::Int(r as i64),
-            None => Reply::Nil,
+            Some(r) => {
+                let rank = Reply::Int(if rev { z.len() - 1 - r } else { r } as i64);
+                if withscore {
+                    let score = z.score(&argv[2]).expect("ranked members have scores");
+                    Reply::Array(vec![rank, Reply::Double(score)])
+                } else {
+                    rank
+                }
+            }
+            None => none,
         },
-        Ok(None) => Reply::Nil,
+        Ok(None) => none,
         Err(e) => e,
     }
 }
