@@ -8,7 +8,7 @@
 //! that was present throughout (a moved key can be returned twice, never
 //! missed), which is the guarantee Redis's SCAN gives.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 
 use indexmap::IndexMap;
 
@@ -26,11 +26,9 @@ use crate::time::Millis;
 pub struct SeededState(pub u64);
 
 impl BuildHasher for SeededState {
-    type Hasher = std::collections::hash_map::DefaultHasher;
+    type Hasher = crate::store::fasthash::FastHasher;
     fn build_hasher(&self) -> Self::Hasher {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        h.write_u64(self.0);
-        h
+        crate::store::fasthash::FastHasher::with_seed(self.0)
     }
 }
 

@@ -3,6 +3,7 @@
 //! Owns data only: it knows nothing of connections, protocols or commands.
 
 pub mod db;
+pub mod fasthash;
 pub mod hash;
 pub mod list;
 pub mod listpack;
@@ -26,4 +27,4 @@ pub use zset::ZSet;
 /// A fixed-key hasher for the maps inside values: deterministic (the
 /// engine's behaviour must not depend on process randomness); iteration
 /// order comes from insertion order, not from hashes.
-pub type FixedState = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
+pub type FixedState = fasthash::FastState;
