@@ -134,6 +134,20 @@ fn session_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Vec<Vec<
     out
 }
 
+/// Sends on a session through endpoint `ep`, first dropping its connection
+/// if the page switched endpoints since (the next command reconnects).
+fn send_via(s: &mut Session, ep: &str, argv: Vec<Vec<u8>>) -> Option<usize> {
+    if s.endpoint != ep {
+        s.endpoint = ep.to_string();
+        if let Some((slot, conn)) = s.conn.take() {
+            with_router(|r| r.close(slot, conn));
+        }
+        s.waiting.clear();
+        s.buf.clear();
+    }
+    session_send(s, argv)
+}
+
 /// Like [`session_replies`] for a client that may be in subscriber mode:
 /// a pushed message (`message`, `pmessage`, `smessage`) answers no command.
 fn subscriber_replies(
@@ -408,18 +422,7 @@ fn App() -> impl IntoView {
             return;
         }
         let ep = endpoint.get_untracked();
-        let sent = CONSOLE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.endpoint != ep {
-                c.endpoint = ep.clone();
-                if let Some((slot, conn)) = c.conn.take() {
-                    with_router(|r| r.close(slot, conn));
-                }
-                c.waiting.clear();
-                c.buf.clear();
-            }
-            session_send(&mut c, argv)
-        });
+        let sent = CONSOLE.with(|c| send_via(&mut c.borrow_mut(), &ep, argv));
         let s = snap.get_untracked();
         match sent {
             Some(slot) => lines.update(|l| {
@@ -450,18 +453,7 @@ fn App() -> impl IntoView {
             return;
         };
         let ep = endpoint.get_untracked();
-        let sent = SUBSCRIBER.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.endpoint != ep {
-                c.endpoint = ep.clone();
-                if let Some((slot, conn)) = c.conn.take() {
-                    with_router(|r| r.close(slot, conn));
-                }
-                c.waiting.clear();
-                c.buf.clear();
-            }
-            session_send(&mut c, argv)
-        });
+        let sent = SUBSCRIBER.with(|c| send_via(&mut c.borrow_mut(), &ep, argv));
         if sent.is_none() {
             sub_lines.update(|l| {
                 l.push(Line {

@@ -163,38 +163,34 @@ fn decode_score(score: f64) -> [f64; 2] {
     [lon, lat]
 }
 
-fn move_x(h: &mut Bits, d: i8) {
+/// `geohash_move_x`/`geohash_move_y`: steps the bits of one coordinate
+/// (`mine`: longitude's odd bits 0xaa…, latitude's even bits 0x55…) by
+/// one cell, east/north for `d > 0`.
+fn move_axis(h: &mut Bits, d: i8, mine: u64) {
     if d == 0 {
         return;
     }
-    let mut x = h.bits & 0xaaaaaaaaaaaaaaaa;
-    let y = h.bits & 0x5555555555555555;
-    let zz = 0x5555555555555555u64 >> (64 - u32::from(h.step) * 2);
+    let other = !mine;
+    let shift = 64 - u32::from(h.step) * 2;
+    let mut x = h.bits & mine;
+    let y = h.bits & other;
+    let zz = other >> shift;
     if d > 0 {
         x = x.wrapping_add(zz + 1);
     } else {
         x |= zz;
         x = x.wrapping_sub(zz + 1);
     }
-    x &= 0xaaaaaaaaaaaaaaaau64 >> (64 - u32::from(h.step) * 2);
+    x &= mine >> shift;
     h.bits = x | y;
 }
 
+fn move_x(h: &mut Bits, d: i8) {
+    move_axis(h, d, 0xaaaaaaaaaaaaaaaa);
+}
+
 fn move_y(h: &mut Bits, d: i8) {
-    if d == 0 {
-        return;
-    }
-    let x = h.bits & 0xaaaaaaaaaaaaaaaa;
-    let mut y = h.bits & 0x5555555555555555;
-    let zz = 0xaaaaaaaaaaaaaaaau64 >> (64 - u32::from(h.step) * 2);
-    if d > 0 {
-        y = y.wrapping_add(zz + 1);
-    } else {
-        y |= zz;
-        y = y.wrapping_sub(zz + 1);
-    }
-    y &= 0x5555555555555555u64 >> (64 - u32::from(h.step) * 2);
-    h.bits = x | y;
+    move_axis(h, d, 0x5555555555555555);
 }
 
 /// The eight neighbours in Redis's search order: north, south, east, west,

@@ -858,19 +858,30 @@ fn xdel(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(i) => i,
         Err(e) => return e,
     };
+    remove_entries(ctx, key, "xdel", |s| s.xdel(&ids) as u64)
+}
+
+/// XDEL/XTRIM's common end: `f` removes entries; if any went, the key is
+/// modified and `event` raised. Replies with the count.
+fn remove_entries(
+    ctx: &mut Ctx,
+    key: &[u8],
+    event: &str,
+    f: impl FnOnce(&mut Stream) -> u64,
+) -> Reply {
     let now = ctx.now;
     let n = ctx
         .db()
         .modify_if(key, now, |v| match v {
             Value::Stream(s) => {
-                let n = s.xdel(&ids);
+                let n = f(s);
                 (n, n > 0)
             }
             _ => (0, false),
         })
         .unwrap_or(0);
     if n > 0 {
-        notify_stream(ctx, "xdel", key);
+        notify_stream(ctx, event, key);
     }
     Reply::Int(n as i64)
 }
@@ -887,21 +898,7 @@ fn xtrim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(false) => return Reply::Int(0),
         Err(e) => return e,
     }
-    let now = ctx.now;
-    let n = ctx
-        .db()
-        .modify_if(key, now, |v| match v {
-            Value::Stream(s) => {
-                let n = s.trim(a.trim, a.approx, a.limit);
-                (n, n > 0)
-            }
-            _ => (0, false),
-        })
-        .unwrap_or(0);
-    if n > 0 {
-        notify_stream(ctx, "xtrim", key);
-    }
-    Reply::Int(n as i64)
+    remove_entries(ctx, key, "xtrim", |s| s.trim(a.trim, a.approx, a.limit))
 }
 
 /// XSETID key last-id [ENTRIESADDED n] [MAXDELETEDID id]
@@ -1353,6 +1350,51 @@ fn ensure_consumer(g: &mut Group, name: &[u8], now: i64) -> bool {
     }
 }
 
+/// XCLAIM's and XAUTOCLAIM's claiming consumer: looked up (or created)
+/// once per command, on the first entry it takes.
+struct Claimer<'a> {
+    name: &'a [u8],
+    now: i64,
+    looked_up: bool,
+    created: bool,
+}
+
+impl<'a> Claimer<'a> {
+    fn new(name: &'a [u8], now: i64) -> Claimer<'a> {
+        Claimer {
+            name,
+            now,
+            looked_up: false,
+            created: false,
+        }
+    }
+
+    /// Gives pending entry `id` to the consumer, delivered at
+    /// `delivery_time`; its count set to `retrycount` (≥ 0) or, unless
+    /// JUSTID, incremented.
+    fn take(
+        &mut self,
+        g: &mut Group,
+        id: StreamId,
+        delivery_time: i64,
+        retrycount: i64,
+        justid: bool,
+    ) {
+        if !self.looked_up {
+            self.created |= ensure_consumer(g, self.name, self.now);
+            self.looked_up = true;
+        }
+        claim_to(g, id, self.name);
+        let nack = g.pel.get_mut(&id).expect("just claimed");
+        nack.delivery_time = delivery_time;
+        if retrycount >= 0 {
+            nack.delivery_count = retrycount as u64;
+        } else if !justid {
+            nack.delivery_count += 1;
+        }
+    }
+}
+
 /// XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms]
 /// [RETRYCOUNT n] [FORCE] [JUSTID] [LASTID id]
 fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -1421,7 +1463,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if deliverytime == -1 || deliverytime < 0 || deliverytime > now {
         deliverytime = now;
     }
-    let mut created = false;
+    let mut claimer = Claimer::new(name, now);
     let out = with_stream(ctx, key, false, |s| {
         let mut out = Vec::new();
         let exists: Vec<bool> = ids.iter().map(|id| s.get(*id).is_some()).collect();
@@ -1439,7 +1481,6 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         if last_id > g.last_id {
             g.last_id = last_id;
         }
-        let mut have_consumer = false;
         for (i, &id) in ids.iter().enumerate() {
             if !exists[i] {
                 g.ack(id);
@@ -1460,18 +1501,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             if !forced && minidle != 0 && now - nack.delivery_time < minidle {
                 continue;
             }
-            if !have_consumer {
-                created |= ensure_consumer(g, name, now);
-                have_consumer = true;
-            }
-            claim_to(g, id, name);
-            let nack = g.pel.get_mut(&id).expect("just claimed");
-            nack.delivery_time = deliverytime;
-            if retrycount >= 0 {
-                nack.delivery_count = retrycount as u64;
-            } else if !justid {
-                nack.delivery_count += 1;
-            }
+            claimer.take(g, id, deliverytime, retrycount, justid);
             out.push(match &entries[i] {
                 Some(f) => entry_reply(id, f),
                 None => id_reply(id),
@@ -1480,7 +1510,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         out
     })
     .unwrap_or_default();
-    if created {
+    if claimer.created {
         notify_stream(ctx, "xgroup-createconsumer", key);
     }
     Reply::Array(out)
@@ -1529,7 +1559,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return nogroup(key, group);
     }
     let now = now_ms(ctx);
-    let mut created = false;
+    let mut claimer = Claimer::new(name, now);
     let (claimed, next, deleted) = with_stream(ctx, key, false, |s| {
         let pel: Vec<StreamId> = s.groups[group]
             .pel
@@ -1540,7 +1570,6 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         let mut count = count;
         let mut claimed = Vec::new();
         let mut deleted = Vec::new();
-        let mut have_consumer = false;
         let mut pos = 0;
         while attempts > 0 && count > 0 && pos < pel.len() {
             attempts -= 1;
@@ -1558,16 +1587,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             if minidle != 0 && now - nack.delivery_time < minidle {
                 continue;
             }
-            if !have_consumer {
-                created |= ensure_consumer(g, name, now);
-                have_consumer = true;
-            }
-            claim_to(g, id, name);
-            let nack = g.pel.get_mut(&id).expect("just claimed");
-            nack.delivery_time = now;
-            if !justid {
-                nack.delivery_count += 1;
-            }
+            claimer.take(g, id, now, -1, justid);
             claimed.push(if justid {
                 id_reply(id)
             } else {
@@ -1579,7 +1599,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         (claimed, next, deleted)
     })
     .unwrap_or_default();
-    if created {
+    if claimer.created {
         notify_stream(ctx, "xgroup-createconsumer", key);
     }
     Reply::Array(vec![
