@@ -223,14 +223,9 @@ pub(super) fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
         }
     }
     let lim = ctx.srv.config.encoding_limits();
-    let exists = match coll::exists_for_write::<ZSet>(ctx, &argv[1]) {
-        Ok(e) => e,
-        Err(e) => return e,
-    };
-    if !exists && xx {
-        return if incr { Reply::Nil } else { Reply::Int(0) };
-    }
-    let r = coll::write_if(ctx, &argv[1], Some(ZSet::new), |z: &mut ZSet| {
+    // XX never creates the key (a missing key answers 0, or nil for INCR).
+    let create: Option<fn() -> ZSet> = if xx { None } else { Some(ZSet::new) };
+    let r = coll::write_if(ctx, &argv[1], create, |z: &mut ZSet| {
         let (mut added, mut updated, mut processed) = (0, 0, 0);
         let mut last = 0.0;
         for (pair, &score) in rest.chunks(2).zip(&scores) {
@@ -279,6 +274,7 @@ pub(super) fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
                 Reply::Int(if ch { added + updated } else { added })
             }
         }
+        Ok(None) if incr => Reply::Nil,
         Ok(None) => Reply::Int(0),
     }
 }
