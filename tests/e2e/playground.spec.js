@@ -127,7 +127,12 @@ test('lost writes: asynchronous replication loses the tail, WAIT 1 loses none', 
   await page.locator('#btn-writer').click();
   await expect(page.locator('#writer-stats')).toContainText(/[1-9]\d* acknowledged/);
   await page.waitForTimeout(1500);
+  // Freeze the clock: the last writes are acknowledged (clients need no
+  // clock) but their replication is still in the air when the primary dies.
+  await page.locator('#btn-pause').click();
+  await page.waitForTimeout(300);
   await card(page, 'demo-001').locator('button.kill').click();
+  await page.locator('#btn-pause').click();
   await page.locator('#btn-10x').click();
   await expect(page.locator('#ep-primary .target')).not.toHaveText('demo-001', { timeout: 15_000 });
   await page.locator('#btn-writer').click();

@@ -1007,11 +1007,14 @@ fn App() -> impl IntoView {
 fn writer_tick() {
     WRITER.with(|w| {
         let mut w = w.borrow_mut();
-        if !w.on || !w.session.waiting.is_empty() {
+        // Without WAIT, three pipelined writes every tick, whether or not
+        // the last ones are answered yet (so writes are always in the air
+        // when a node dies), up to 30 outstanding; with WAIT, one write
+        // and its WAIT at a time.
+        let outstanding = w.session.waiting.len();
+        if !w.on || (w.wait && outstanding > 0) || outstanding > 30 {
             return;
         }
-        // Without WAIT, three pipelined writes per tick; with it, one
-        // write and its WAIT at a time.
         let batch = if w.wait { 1 } else { 3 };
         for _ in 0..batch {
             w.next += 1;
