@@ -350,12 +350,50 @@ impl Reader<'_> {
             Err(2) => Ok(i32::from_le_bytes(self.take(4)?.try_into().expect("4"))
                 .to_string()
                 .into_bytes()),
-            Err(3) => Err(RdbError(
-                "LZF-compressed strings are not supported yet".into(),
-            )),
+            Err(3) => {
+                let clen = usize::try_from(self.len()?).map_err(|_| truncated())?;
+                let len = usize::try_from(self.len()?).map_err(|_| truncated())?;
+                let packed = self.take(clen)?;
+                lzf_decompress(packed, len)
+                    .ok_or_else(|| RdbError("Invalid LZF compressed string".into()))
+            }
             Err(e) => Err(RdbError(format!("Unknown RDB string encoding type {e}"))),
         }
     }
+}
+
+/// liblzf's `lzf_decompress` (what `rdbcompression yes` writes for strings
+/// over 20 bytes): literal runs and back references; `None` unless the
+/// data expands to exactly `len` bytes.
+fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(len);
+    let mut ip = 0;
+    while ip < input.len() {
+        let ctrl = usize::from(input[ip]);
+        ip += 1;
+        if ctrl < 32 {
+            let run = ctrl + 1;
+            out.extend_from_slice(input.get(ip..ip + run)?);
+            ip += run;
+        } else {
+            let mut n = ctrl >> 5;
+            if n == 7 {
+                n += usize::from(*input.get(ip)?);
+                ip += 1;
+            }
+            let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(ip)?) + 1;
+            ip += 1;
+            let from = out.len().checked_sub(back)?;
+            for i in 0..n + 2 {
+                let b = out[from + i];
+                out.push(b);
+            }
+        }
+        if out.len() > len {
+            return None;
+        }
+    }
+    (out.len() == len).then_some(out)
 }
 
 fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
