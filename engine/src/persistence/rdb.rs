@@ -366,7 +366,8 @@ impl Reader<'_> {
 /// over 20 bytes): literal runs and back references; `None` unless the
 /// data expands to exactly `len` bytes.
 fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(len);
+    // The stated length is not trusted for the allocation (a corrupt file).
+    let mut out: Vec<u8> = Vec::with_capacity(len.min(input.len().saturating_mul(8)));
     let mut ip = 0;
     while ip < input.len() {
         let ctrl = usize::from(input[ip]);
