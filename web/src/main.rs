@@ -119,19 +119,13 @@ fn session_send(s: &mut Session, argv: Vec<Vec<u8>>) -> Option<usize> {
     .flatten()
 }
 
-/// Replies that arrived for `conn` on this session, with their commands.
+/// Replies that arrived for `conn` on this session, with their commands
+/// (a pushed pub/sub message, which answers none, with an empty one).
 fn session_replies(s: &mut Session, conn: ConnId, bytes: &[u8]) -> Vec<(Vec<Vec<u8>>, Reply)> {
-    if s.conn.map(|(_, c)| c) != Some(conn) {
-        return Vec::new();
-    }
-    s.buf.extend_from_slice(bytes);
-    let mut out = Vec::new();
-    while let Ok(Some((reply, n))) = parse_reply(&s.buf) {
-        s.buf.drain(..n);
-        let cmd = s.waiting.pop_front().unwrap_or_default();
-        out.push((cmd, reply));
-    }
-    out
+    subscriber_replies(s, conn, bytes)
+        .into_iter()
+        .map(|(cmd, reply)| (cmd.unwrap_or_default(), reply))
+        .collect()
 }
 
 /// Sends on a session through endpoint `ep`, first dropping its connection
@@ -148,8 +142,9 @@ fn send_via(s: &mut Session, ep: &str, argv: Vec<Vec<u8>>) -> Option<usize> {
     session_send(s, argv)
 }
 
-/// Like [`session_replies`] for a client that may be in subscriber mode:
-/// a pushed message (`message`, `pmessage`, `smessage`) answers no command.
+/// The replies that arrived for `conn` on a session, each with the command
+/// it answers; a pushed message (`message`, `pmessage`, `smessage`, RESP3
+/// push) answers none, so a subscribed client's commands stay paired.
 fn subscriber_replies(
     s: &mut Session,
     conn: ConnId,

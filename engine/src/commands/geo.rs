@@ -662,16 +662,26 @@ fn geoadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     zadd(ctx, &zargv, false)
 }
 
+/// GEOPOS/GEOHASH's reading: the score of each member argument (`None`
+/// for a missing member or key), or WRONGTYPE.
+fn member_scores(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Result<Vec<Option<f64>>, Reply> {
+    let z = coll::read::<ZSet>(ctx, &argv[1])?;
+    Ok(argv[2..]
+        .iter()
+        .map(|m| z.and_then(|z| z.score(m)))
+        .collect())
+}
+
 /// GEOPOS key [member ...]
 fn geopos(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let z = match coll::read::<ZSet>(ctx, &argv[1]) {
-        Ok(z) => z,
+    let scores = match member_scores(ctx, argv) {
+        Ok(s) => s,
         Err(e) => return e,
     };
     Reply::Array(
-        argv[2..]
-            .iter()
-            .map(|m| match z.and_then(|z| z.score(m)) {
+        scores
+            .into_iter()
+            .map(|s| match s {
                 Some(s) => coords(decode_score(s)),
                 None => Reply::NilArray,
             })
@@ -707,15 +717,15 @@ fn geodist(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 /// over ±90, so the point is decoded and encoded again).
 fn geohash(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
-    let z = match coll::read::<ZSet>(ctx, &argv[1]) {
-        Ok(z) => z,
+    let scores = match member_scores(ctx, argv) {
+        Ok(s) => s,
         Err(e) => return e,
     };
     Reply::Array(
-        argv[2..]
-            .iter()
-            .map(|m| {
-                let Some(s) = z.and_then(|z| z.score(m)) else {
+        scores
+            .into_iter()
+            .map(|s| {
+                let Some(s) = s else {
                     return Reply::Nil;
                 };
                 let xy = decode_score(s);
