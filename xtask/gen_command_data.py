@@ -7,27 +7,10 @@ commands cachelab supports. Usage: gen_command_data.py PORT
 """
 import socket, sys
 
-NAMES = """del unlink exists type keys scan randomkey rename renamenx copy move expire pexpire
-expireat pexpireat ttl pttl expiretime pexpiretime persist touch dbsize flushdb flushall object
-get set setnx setex psetex getset getdel getex mget mset msetnx append strlen getrange substr
-setrange incr decr incrby decrby incrbyfloat ping echo quit reset hello select swapdb client info
-time memory config command auth replicaof slaveof role wait debug
-setbit getbit bitcount bitpos bitop bitfield bitfield_ro pfadd pfcount pfmerge
-hset hmset hsetnx hget hmget hgetall hkeys hvals hdel hexists hlen hstrlen hincrby hincrbyfloat
-hrandfield hscan
-lpush rpush lpushx rpushx lpop rpop llen lrange lindex lset linsert lrem ltrim lpos lmove lmpop
-rpoplpush blpop brpop blmove blmpop brpoplpush
-sadd srem smembers sismember smismember scard spop srandmember smove sinter sintercard sinterstore
-sunion sunionstore sdiff sdiffstore sscan
-zadd zincrby zscore zmscore zcard zcount zlexcount zrange zrangestore zrevrange zrangebyscore
-zrevrangebyscore zrangebylex zrevrangebylex zrank zrevrank zrem zremrangebyrank zremrangebyscore
-zremrangebylex zpopmin zpopmax zmpop bzpopmin bzpopmax bzmpop zunion zinter zdiff zunionstore
-zinterstore zdiffstore zintercard zrandmember zscan
-geoadd geopos geodist geohash geosearch geosearchstore georadius georadiusbymember georadius_ro
-georadiusbymember_ro
-subscribe unsubscribe psubscribe punsubscribe publish pubsub ssubscribe sunsubscribe spublish
-xadd xlen xrange xrevrange xread xdel xtrim xgroup xreadgroup xack xpending xclaim xautoclaim xinfo xsetid
-multi exec discard watch unwatch""".split()
+# Every command redis-server knows: the engine keeps those it has a handler
+# for (engine/src/commands/mod.rs), so implementing a command needs no
+# regeneration.
+HELP_NAMES = ["OBJECT", "CONFIG", "CLIENT", "COMMAND", "MEMORY", "SCRIPT", "FUNCTION", "SLOWLOG", "LATENCY"]
 
 def enc(args):
     out = b"*%d\r\n" % len(args)
@@ -51,10 +34,10 @@ def call(port, args):
 port = int(sys.argv[1])
 if __name__ != "__main__":
     raise SystemExit
-open("engine/data/command-info.resp", "wb").write(call(port, ["COMMAND", "INFO"] + NAMES))
-open("engine/data/command-docs.resp", "wb").write(call(port, ["COMMAND", "DOCS"] + NAMES))
+open("engine/data/command-info.resp", "wb").write(call(port, ["COMMAND", "INFO"]))
+open("engine/data/command-docs.resp", "wb").write(call(port, ["COMMAND", "DOCS"]))
 
 help_out = b""
-for c in ["OBJECT", "CONFIG", "CLIENT", "COMMAND", "MEMORY"]:
+for c in HELP_NAMES:
     help_out += call(port, [c, "HELP"])
 open("engine/data/help.resp", "wb").write(help_out)

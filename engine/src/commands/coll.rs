@@ -287,7 +287,7 @@ impl ScanOpts {
     pub fn matches(&self, e: &[u8]) -> bool {
         self.pattern
             .as_ref()
-            .is_none_or(|p| crate::config::glob_match(p, e, false))
+            .is_none_or(|p| p == b"*" || crate::glob::glob_match(p, e, false))
     }
 }
 

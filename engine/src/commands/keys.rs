@@ -3,7 +3,7 @@
 //! PEXPIRETIME PERSIST TOUCH DBSIZE FLUSHDB FLUSHALL OBJECT.
 
 use super::{eq_ic, err_not_int, err_syntax, parse_int, Ctx, Handler};
-use crate::config::glob_match;
+use crate::glob::glob_match;
 use crate::protocol::Reply;
 use crate::time::Millis;
 use crate::NodeEvent;

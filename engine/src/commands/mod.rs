@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod zsets;
@@ -110,6 +111,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| streams::handler(fullname))
         .or_else(|| multi::handler(fullname))
         .or_else(|| pubsub::handler(fullname))
+        .or_else(|| sort::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -254,7 +256,10 @@ impl CommandTable {
         }
         let mut help = HashMap::new();
         let mut rest = HELP;
-        for name in ["object", "config", "client", "command", "memory"] {
+        for name in [
+            "object", "config", "client", "command", "memory", "script", "function", "slowlog",
+            "latency",
+        ] {
             if let Ok(Some((r, n))) = parse_reply(rest) {
                 help.insert(name.to_string(), r);
                 rest = &rest[n..];

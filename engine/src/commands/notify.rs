@@ -120,6 +120,7 @@ fn event_for(cmd: &str, argv: &[Vec<u8>], pos: usize) -> Option<(u32, &'static s
         "spop" => (SET, "spop"),
         "smove" => (SET, if pos == 1 { "srem" } else { "sadd" }),
         "sinterstore" | "sunionstore" | "sdiffstore" => (SET, leak(cmd)),
+        "sort" => (LIST, "sortstore"),
         "zadd" => {
             let incr = argv.iter().any(|a| a.eq_ignore_ascii_case(b"incr"));
             (ZSET, if incr { "zincr" } else { "zadd" })
@@ -222,6 +223,7 @@ pub fn after_command(
                 | "georadiusbymember"
                 | "geosearchstore"
                 | "bitop"
+                | "sort"
         );
         if let Some((class, event)) = event_for(cmd, argv, pos) {
             if !del_only || exists {

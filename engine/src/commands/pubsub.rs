@@ -10,7 +10,7 @@
 //! node encodes each in its receiver's protocol after the command.
 
 use super::{Ctx, Handler};
-use crate::config::glob_match;
+use crate::glob::glob_match;
 use crate::node::Server;
 use crate::protocol::Reply;
 use crate::ConnId;

@@ -2,7 +2,7 @@
 //! CLIENT INFO TIME MEMORY CONFIG COMMAND.
 
 use super::{eq_ic, err_not_int, err_syntax, parse_int, Command, Ctx, Handler};
-use crate::config::glob_match;
+use crate::glob::glob_match;
 use crate::node::{ReplyMode, Server};
 use crate::protocol::Reply;
 use crate::store::mem;

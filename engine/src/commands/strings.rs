@@ -1,6 +1,6 @@
 //! String commands: GET SET SETNX SETEX PSETEX GETSET GETDEL GETEX MGET MSET
 //! MSETNX APPEND STRLEN GETRANGE SUBSTR SETRANGE INCR DECR INCRBY DECRBY
-//! INCRBYFLOAT.
+//! INCRBYFLOAT LCS.
 
 use super::keys::lookup_read;
 use super::{eq_ic, err_not_int, err_syntax, parse_int, Ctx, Handler};
@@ -38,6 +38,7 @@ pub fn handler(name: &str) -> Option<Handler> {
             Err(e) => e,
         },
         "incrbyfloat" => incrbyfloat,
+        "lcs" => lcs,
         _ => return None,
     })
 }
@@ -526,4 +527,129 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         db.set(&argv[1], value, now, false);
     }
     Reply::Bulk(text)
+}
+
+/// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: Redis's
+/// dynamic-programming table (bounded by `proto-max-bulk-len`, as Redis
+/// bounds it) and its backward walk, which emits matches last-first.
+fn lcs(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let side = |ctx: &mut Ctx, key: &[u8]| -> Result<Vec<u8>, ()> {
+        if !lookup_read(ctx, key, now) {
+            return Ok(Vec::new());
+        }
+        match ctx.db().peek(key).map(|e| &e.value) {
+            Some(Value::Str(s)) => Ok(s.to_bytes()),
+            Some(_) => Err(()),
+            None => Ok(Vec::new()),
+        }
+    };
+    let (a, b) = (side(ctx, &argv[1]), side(ctx, &argv[2]));
+    let (Ok(a), Ok(b)) = (a, b) else {
+        return Reply::err("ERR The specified keys must contain string values");
+    };
+    let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
+    let mut minmatchlen: i64 = 0;
+    let mut j = 3;
+    while j < argv.len() {
+        let opt = &argv[j];
+        let more = argv.len() - 1 - j;
+        if eq_ic(opt, "idx") {
+            getidx = true;
+        } else if eq_ic(opt, "len") {
+            getlen = true;
+        } else if eq_ic(opt, "withmatchlen") {
+            withmatchlen = true;
+        } else if eq_ic(opt, "minmatchlen") && more > 0 {
+            minmatchlen = match parse_int(&argv[j + 1]) {
+                Ok(n) => n.max(0),
+                Err(e) => return e,
+            };
+            j += 1;
+        } else {
+            return err_syntax();
+        }
+        j += 1;
+    }
+    if getlen && getidx {
+        return Reply::err("ERR If you want both the length and indexes, please just use IDX.");
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells.saturating_mul(4) > ctx.srv.config.proto_max_bulk_len() {
+        return Reply::err(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        );
+    }
+    let w = blen + 1;
+    let mut t = vec![0u32; cells as usize];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            t[i * w + j] = if a[i - 1] == b[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let total = t[alen * w + blen];
+    if getlen {
+        return Reply::Int(total as i64);
+    }
+    let mut result = vec![0u8; total as usize];
+    let mut idx = total as usize;
+    let mut matches = Vec::new();
+    // `arange_start == alen` means "no range open", as in Redis.
+    let (mut ars, mut are, mut brs, mut bre) = (alen, 0usize, 0usize, 0usize);
+    let (mut i, mut j) = (alen, blen);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            result[idx - 1] = a[i - 1];
+            if ars == alen {
+                (ars, are, brs, bre) = (i - 1, i - 1, j - 1, j - 1);
+            } else if ars == i && brs == j {
+                ars -= 1;
+                brs -= 1;
+            } else {
+                emit = true;
+            }
+            if ars == 0 || brs == 0 {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if ars != alen {
+                emit = true;
+            }
+        }
+        if emit {
+            let match_len = (are - ars + 1) as i64;
+            if getidx && (minmatchlen == 0 || match_len >= minmatchlen) {
+                let mut m = vec![
+                    Reply::Array(vec![Reply::Int(ars as i64), Reply::Int(are as i64)]),
+                    Reply::Array(vec![Reply::Int(brs as i64), Reply::Int(bre as i64)]),
+                ];
+                if withmatchlen {
+                    m.push(Reply::Int(match_len));
+                }
+                matches.push(Reply::Array(m));
+            }
+            ars = alen;
+        }
+    }
+    if getidx {
+        return Reply::Map(vec![
+            (Reply::Bulk(b"matches".to_vec()), Reply::Array(matches)),
+            (Reply::Bulk(b"len".to_vec()), Reply::Int(total as i64)),
+        ]);
+    }
+    Reply::Bulk(result)
 }
