@@ -504,7 +504,9 @@ impl Node {
     /// `redis-server --rdbcompression no` writes); a bad file changes nothing.
     pub fn load_rdb(&mut self, payload: &[u8], now: Millis) -> Result<(), String> {
         let fresh = self.srv.fresh_keyspace();
-        let (ks, _) = crate::persistence::rdb::load(payload, || fresh, now).map_err(|e| e.0)?;
+        let lim = self.srv.config.encoding_limits();
+        let (ks, _) =
+            crate::persistence::rdb::load(payload, || fresh, &lim, now).map_err(|e| e.0)?;
         self.srv.ks = ks;
         self.srv.set_db_modes();
         Ok(())

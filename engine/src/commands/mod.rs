@@ -11,6 +11,7 @@
 pub mod bitmaps;
 pub mod blocking;
 pub mod coll;
+pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
@@ -112,6 +113,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| multi::handler(fullname))
         .or_else(|| pubsub::handler(fullname))
         .or_else(|| sort::handler(fullname))
+        .or_else(|| dump::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {

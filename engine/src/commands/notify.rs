@@ -94,6 +94,7 @@ fn event_for(cmd: &str, argv: &[Vec<u8>], pos: usize) -> Option<(u32, &'static s
         "getex" => (GENERIC, "expire"),
         "rename" | "renamenx" => (GENERIC, if pos == 1 { "rename_from" } else { "rename_to" }),
         "copy" => (GENERIC, "copy_to"),
+        "restore" => (GENERIC, "restore"),
         "hset" | "hmset" | "hsetnx" => (HASH, "hset"),
         "hdel" => (HASH, "hdel"),
         "hincrby" => (HASH, "hincrby"),
@@ -224,6 +225,7 @@ pub fn after_command(
                 | "geosearchstore"
                 | "bitop"
                 | "sort"
+                | "restore"
         );
         if let Some((class, event)) = event_for(cmd, argv, pos) {
             if !del_only || exists {

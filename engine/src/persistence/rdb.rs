@@ -87,33 +87,42 @@ fn write_string_value(out: &mut Vec<u8>, s: &StrValue) {
 }
 
 fn write_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
+    out.push(object_type(v));
+    write_string(out, key);
+    write_object(out, v);
+}
+
+/// The RDB type byte `write_object` writes under (`rdbSaveObjectType`).
+fn object_type(v: &Value) -> u8 {
     match v {
-        Value::Str(s) => {
-            out.push(TYPE_STRING);
-            write_string(out, key);
-            write_string_value(out, s);
-        }
+        Value::Str(_) => TYPE_STRING,
         // Collections in Redis's plain (pre-listpack) forms, which every
         // Redis version loads and re-encodes by its own thresholds.
+        Value::List(_) => TYPE_LIST,
+        Value::Set(_) => TYPE_SET,
+        Value::Hash(_) => TYPE_HASH,
+        Value::ZSet(_) => TYPE_ZSET_2,
+        Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
+    }
+}
+
+/// The serialised object (`rdbSaveObject`).
+fn write_object(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Str(s) => write_string_value(out, s),
         Value::List(l) => {
-            out.push(TYPE_LIST);
-            write_string(out, key);
             write_len(out, l.len() as u64);
             for e in &l.items {
                 write_string(out, e);
             }
         }
         Value::Set(set) => {
-            out.push(TYPE_SET);
-            write_string(out, key);
             write_len(out, set.len() as u64);
             for m in set.members() {
                 write_string(out, &m);
             }
         }
         Value::Hash(h) => {
-            out.push(TYPE_HASH);
-            write_string(out, key);
             write_len(out, h.len() as u64);
             for (f, v) in h.iter() {
                 write_string(out, f);
@@ -121,20 +130,57 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
             }
         }
         Value::ZSet(z) => {
-            out.push(TYPE_ZSET_2);
-            write_string(out, key);
             write_len(out, z.len() as u64);
             for (m, sc) in z.all() {
                 write_string(out, &m);
                 out.extend_from_slice(&sc.to_le_bytes());
             }
         }
-        Value::Stream(x) => {
-            out.push(TYPE_STREAM_LISTPACKS_2);
-            write_string(out, key);
-            write_stream(out, x);
-        }
+        Value::Stream(x) => write_stream(out, x),
     }
+}
+
+/// The RDB version DUMP payloads carry (Redis 7.0's `RDB_VERSION`).
+const RDB_VERSION: u16 = 10;
+
+/// DUMP's payload (`createDumpPayload`): the object's type byte and body,
+/// then the RDB version and a CRC-64 of everything before it, both little
+/// endian.
+pub fn dump_payload(v: &Value) -> Vec<u8> {
+    let mut out = vec![object_type(v)];
+    write_object(&mut out, v);
+    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// Why RESTORE refused a payload, in Redis's two cases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayloadError {
+    /// `verifyDumpPayload` failed: "DUMP payload version or checksum are wrong".
+    VersionOrChecksum,
+    /// The object did not load: "Bad data format".
+    BadFormat,
+}
+
+/// Reads a DUMP payload (from cachelab or any Redis up to RDB version 10):
+/// the footer is checked first, then the object is read from the whole
+/// buffer, footer included, as Redis's `rioInitWithBuffer` reads it; no
+/// length in it is trusted beyond the bytes actually there.
+pub fn restore_payload(p: &[u8], lim: &EncodingLimits) -> Result<Value, PayloadError> {
+    if p.len() < 10 {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let footer = &p[p.len() - 10..];
+    let version = u16::from_le_bytes([footer[0], footer[1]]);
+    let crc = u64::from_le_bytes(footer[2..].try_into().expect("8 bytes"));
+    if version > RDB_VERSION || crc64(0, &p[..p.len() - 8]) != crc {
+        return Err(PayloadError::VersionOrChecksum);
+    }
+    let mut r = Reader { b: p, pos: 0 };
+    let ty = r.byte().map_err(|_| PayloadError::BadFormat)?;
+    read_value(&mut r, ty, lim).map_err(|_| PayloadError::BadFormat)
 }
 
 /// RDB_TYPE_STREAM_LISTPACKS_2 as rdb.c writes it: the nodes (master ID,
@@ -397,8 +443,8 @@ fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
     (out.len() == len).then_some(out)
 }
 
-fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
-    let lim = EncodingLimits::default();
+/// One object of type `ty`, encoded by the node's `*-max-*` limits.
+fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, RdbError> {
     let empty = || RdbError("Empty keys skipped: a collection with no elements".into());
     match ty {
         TYPE_STRING => Ok(Value::Str(StrValue::from_bytes(&r.string()?, true))),
@@ -545,6 +591,7 @@ fn read_value(r: &mut Reader, ty: u8) -> Result<Value, RdbError> {
 pub fn load(
     payload: &[u8],
     fresh: impl FnOnce() -> Keyspace,
+    lim: &EncodingLimits,
     now: Millis,
 ) -> Result<(Keyspace, Meta), RdbError> {
     if payload.len() < MAGIC.len() + 9 || !payload.starts_with(b"REDIS") {
@@ -604,7 +651,7 @@ pub fn load(
             }
             ty => {
                 let key = r.string()?;
-                let value = read_value(&mut r, ty)?;
+                let value = read_value(&mut r, ty, lim)?;
                 let d = &mut ks.dbs[db];
                 d.set(&key, value, now, false);
                 if let Some(at) = expire.take() {
@@ -668,7 +715,13 @@ mod tests {
             repl_offset: 1234,
         };
         let bytes = save(&ks, &meta, Millis(5000));
-        let (back, m) = load(&bytes, || Keyspace::new(16, 7), Millis(0)).unwrap();
+        let (back, m) = load(
+            &bytes,
+            || Keyspace::new(16, 7),
+            &EncodingLimits::default(),
+            Millis(0),
+        )
+        .unwrap();
         assert_eq!(m, meta);
         assert_eq!(digest(&back), digest(&ks));
         assert_eq!(back.used_memory(), ks.used_memory());
@@ -679,7 +732,13 @@ mod tests {
         let bytes = save(&sample(), &Meta::default(), Millis(0));
         for n in 0..bytes.len() {
             assert!(
-                load(&bytes[..n], || Keyspace::new(16, 7), Millis(0)).is_err(),
+                load(
+                    &bytes[..n],
+                    || Keyspace::new(16, 7),
+                    &EncodingLimits::default(),
+                    Millis(0)
+                )
+                .is_err(),
                 "len {n}"
             );
         }
@@ -687,7 +746,13 @@ mod tests {
             let mut b = bytes.clone();
             b[i] ^= 0x20;
             assert!(
-                load(&b, || Keyspace::new(16, 7), Millis(0)).is_err(),
+                load(
+                    &b,
+                    || Keyspace::new(16, 7),
+                    &EncodingLimits::default(),
+                    Millis(0)
+                )
+                .is_err(),
                 "flip {i}"
             );
         }
@@ -700,7 +765,13 @@ mod tests {
         b.push(OP_EOF);
         let crc = crc64(0, &b);
         b.extend_from_slice(&crc.to_le_bytes());
-        let (ks, _) = load(&b, || Keyspace::new(16, 0), Millis(0)).unwrap();
+        let (ks, _) = load(
+            &b,
+            || Keyspace::new(16, 0),
+            &EncodingLimits::default(),
+            Millis(0),
+        )
+        .unwrap();
         assert_eq!(ks.total_keys(), 0);
     }
 }

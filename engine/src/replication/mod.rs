@@ -594,7 +594,8 @@ impl Server {
                     return;
                 }
                 let fresh = self.fresh_keyspace();
-                match rdb::load(&rdb, || fresh, now) {
+                let lim = self.config.encoding_limits();
+                match rdb::load(&rdb, || fresh, &lim, now) {
                     Ok((ks, _)) => {
                         self.ks = ks;
                         self.repl.replid = replid;

@@ -248,6 +248,12 @@ impl Db {
         Some(e)
     }
 
+    /// The entry's access metadata (`atime`, `lfu`) to set, as RESTORE's
+    /// IDLETIME and FREQ do; the value itself changes only through `modify`.
+    pub fn access_mut(&mut self, key: &[u8]) -> Option<(&mut Millis, &mut u8)> {
+        self.keys.get_mut(key).map(|e| (&mut e.atime, &mut e.lfu))
+    }
+
     pub fn contains(&mut self, key: &[u8], now: Millis) -> bool {
         self.get(key, now).is_some()
     }

@@ -25,8 +25,9 @@ pub struct EncodingLimits {
 
 impl Default for EncodingLimits {
     fn default() -> Self {
+        // Redis 7.0's defaults (hash-max-listpack-entries is 512).
         EncodingLimits {
-            hash_entries: 128,
+            hash_entries: 512,
             hash_value: 64,
             set_intset_entries: 512,
             zset_entries: 128,
