@@ -5,6 +5,7 @@
 //! chromedriver, redis-server, redis-tools and the npm test packages.
 
 mod bench;
+mod redis_suite;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -57,7 +58,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
@@ -109,6 +110,8 @@ pub fn ensure_system() -> Result<()> {
         ("memcached", "memcached"),
         // libmemcached's command-line tools (Debian names them memc*).
         ("memccp", "libmemcached-tools"),
+        // The reference interpreter cachelab-lua's differential test runs.
+        ("lua5.1", "lua5.1"),
     ]
     .iter()
     .filter(|(bin, _)| !have(bin))
@@ -387,11 +390,12 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench::run_all(),
         Some("sim") => sim(&args[1..]),
+        Some("redis-suite") => redis_suite::run_suite(&args[1..]),
         Some("fuzz") => fuzz(
             args.get(1).map(String::as_str).unwrap_or("resp_request"),
             args.get(2).map(String::as_str).unwrap_or("60"),
         ),
-        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | sim [--seeds N] [--from S] [--seed S --trace] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | sim [--seeds N] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
