@@ -291,6 +291,10 @@ impl Config {
             notify: crate::commands::notify::parse_flags(
                 self.get("notify-keyspace-events").unwrap_or(""),
             ),
+            slowlog_slower_than: self.int("slowlog-log-slower-than", 10_000),
+            slowlog_max_len: self.int("slowlog-max-len", 128).max(0) as usize,
+            latency_threshold_ms: self.int("latency-monitor-threshold", 0).max(0) as u64,
+            latency_tracking: self.get("latency-tracking") == Some("yes"),
             encoding: crate::store::EncodingLimits {
                 hash_entries: self.int("hash-max-listpack-entries", 128).max(0) as usize,
                 hash_value: self.int("hash-max-listpack-value", 64).max(0) as usize,
@@ -337,6 +341,18 @@ impl Config {
     }
     pub fn lfu_log_factor(&self) -> u64 {
         self.hot.lfu_log_factor
+    }
+    /// `slowlog-log-slower-than` (µs; negative disables) and `slowlog-max-len`.
+    pub fn slowlog(&self) -> (i64, usize) {
+        (self.hot.slowlog_slower_than, self.hot.slowlog_max_len)
+    }
+    /// `latency-tracking`: per-command latency histograms (LATENCY HISTOGRAM).
+    pub fn latency_tracking(&self) -> bool {
+        self.hot.latency_tracking
+    }
+    /// `latency-monitor-threshold` in milliseconds; 0 disables the monitor.
+    pub fn latency_threshold_ms(&self) -> u64 {
+        self.hot.latency_threshold_ms
     }
     pub fn proto_max_bulk_len(&self) -> u64 {
         self.hot.proto_max_bulk_len
@@ -419,6 +435,10 @@ struct Hot {
     repl: ReplConfig,
     encoding: crate::store::EncodingLimits,
     notify: u32,
+    slowlog_slower_than: i64,
+    slowlog_max_len: usize,
+    latency_threshold_ms: u64,
+    latency_tracking: bool,
 }
 
 /// The replication parameters, parsed.

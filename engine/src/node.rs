@@ -142,9 +142,45 @@ pub struct Stats {
     /// Redis's `instantaneous_ops_per_sec`: (time, commands) samples taken
     /// by the cron every 100 ms; the rate is averaged over the last 16.
     pub ops_samples: std::collections::VecDeque<(Millis, u64)>,
+    /// INFO commandstats, by full command name ("config|get").
+    pub cmdstats: BTreeMap<String, CmdStat>,
+    /// INFO errorstats: error replies by their code ("ERR", "WRONGTYPE").
+    pub errorstats: BTreeMap<String, u64>,
+}
+
+/// One command's INFO commandstats line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
 }
 
 impl Stats {
+    /// Counts an error reply sent to a client (`afterErrorReply`): the
+    /// total, and its code — the first word within 31 characters, else ERR.
+    pub fn error_reply(&mut self, reply: &Reply) {
+        let Reply::Error(msg) = reply else {
+            return;
+        };
+        self.error_replies += 1;
+        let head = &msg.as_bytes()[..msg.len().min(31)];
+        let code = match head.iter().position(|&c| c == b' ') {
+            Some(i) => &msg[..i],
+            None => "ERR",
+        };
+        *self.errorstats.entry(code.to_string()).or_default() += 1;
+    }
+
+    pub fn cmd(&mut self, fullname: &str) -> &mut CmdStat {
+        if !self.cmdstats.contains_key(fullname) {
+            self.cmdstats
+                .insert(fullname.to_string(), CmdStat::default());
+        }
+        self.cmdstats.get_mut(fullname).expect("inserted above")
+    }
+
     /// Commands per second over the recent samples.
     pub fn instantaneous_ops_per_sec(&self) -> u64 {
         match (self.ops_samples.front(), self.ops_samples.back()) {
@@ -196,6 +232,12 @@ pub struct Client {
     pub multi: crate::commands::multi::MultiState,
     /// Pub/sub subscriptions.
     pub subs: crate::commands::pubsub::Subs,
+    /// Set by MONITOR: the connection receives every command run.
+    pub monitor: bool,
+    /// While its input is being run: the bytes read (CLIENT LIST's qbuf)
+    /// and the current command's argument bytes (argv-mem).
+    pub reading: usize,
+    pub argv_mem: usize,
 }
 
 /// Why and until when a client is blocked.
@@ -209,6 +251,9 @@ pub enum Blocked {
         /// CLIENT UNBLOCK … ERROR.
         unblock_error: bool,
     },
+    /// CLIENT PAUSE holds the client's next command (still in its query
+    /// buffer) until the pause ends (`BLOCKED_POSTPONE`).
+    Postponed { until: Millis },
     /// A blocking pop: until one of `keys` in `db` holds a value `op` can
     /// use, or the deadline.
     Keys {
@@ -224,8 +269,17 @@ impl Blocked {
     pub fn deadline(&self) -> Option<Millis> {
         match self {
             Blocked::Wait { deadline, .. } | Blocked::Keys { deadline, .. } => *deadline,
+            Blocked::Postponed { until } => Some(*until),
         }
     }
+}
+
+/// CLIENT PAUSE: until when, and whether every command or only those that
+/// may write or replicate are held back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pause {
+    pub all: bool,
+    pub end: Millis,
 }
 
 /// Everything commands may read or change: the data and the server state.
@@ -262,6 +316,22 @@ pub struct Server {
     /// The eviction pool and the random policies' next database.
     pub evict_pool: crate::evict::Pool,
     pub evict_next_db: usize,
+    /// A monotonic microsecond clock lent by the runtime to time commands
+    /// (SLOWLOG, LATENCY, commandstats); without one every command takes 0 µs.
+    pub micros: Option<fn() -> u64>,
+    pub slowlog: crate::commands::slowlog::SlowLog,
+    pub latency: crate::commands::latency::Latency,
+    /// CLIENT PAUSE in force: no key expires or is evicted meanwhile.
+    pub pause: Option<Pause>,
+    /// MONITOR connections, in the order they started.
+    pub monitors: Vec<ConnId>,
+}
+
+impl Server {
+    /// The lent microsecond clock's reading, or 0.
+    pub fn micros(&self) -> u64 {
+        self.micros.map_or(0, |f| f())
+    }
 }
 
 pub struct Node {
@@ -305,6 +375,11 @@ impl Node {
                 pubsub_out: Vec::new(),
                 evict_pool: Default::default(),
                 evict_next_db: 0,
+                micros: None,
+                slowlog: Default::default(),
+                latency: Default::default(),
+                pause: None,
+                monitors: Vec::new(),
             },
             table: CommandTable::shared(),
             unblocked: VecDeque::new(),
@@ -312,6 +387,13 @@ impl Node {
             next_cron: Millis(0),
             now: Millis(0),
         }
+    }
+
+    /// Lends the node a monotonic microsecond clock to time commands with
+    /// (SLOWLOG, LATENCY, INFO commandstats). The node only calls it to
+    /// measure durations; its own time is still only what `handle` is given.
+    pub fn set_clock(&mut self, micros: fn() -> u64) {
+        self.srv.micros = Some(micros);
     }
 
     /// Sets the start time (uptime is measured from it) and the advertised port.
@@ -378,10 +460,14 @@ impl Node {
                         in_multi: false,
                         multi: Default::default(),
                         subs: Default::default(),
+                        monitor: false,
+                        reading: 0,
+                        argv_mem: 0,
                     },
                 );
             }
             Input::ConnClosed { conn } => {
+                commands::monitor::forget(&mut self.srv, conn);
                 commands::multi::unwatch_all(&mut self.srv, conn);
                 commands::pubsub::forget(&mut self.srv, conn);
                 if let Some(Client {
@@ -407,6 +493,7 @@ impl Node {
     /// clients whose condition holds (or whose time is up) are answered,
     /// and the stream and peer messages are handed to the runtime.
     fn after_input(&mut self, now: Millis) {
+        self.end_pause_if_over(now);
         while let Some(conn) = self.unblocked.pop_front() {
             self.client_bytes(now, conn, &[]);
         }
@@ -459,7 +546,8 @@ impl Node {
                         None
                     }
                 }
-                None => None,
+                // Released by `end_pause_if_over`, not answered.
+                Some(Blocked::Postponed { .. }) | None => None,
             })
             .collect();
         for (conn, reply) in ready {
@@ -474,9 +562,14 @@ impl Node {
             };
             c.blocked = None;
             let mut out = Vec::new();
+            let name = c.last_cmd.clone();
+            self.srv.stats.error_reply(&reply);
             if reply.is_error() {
-                self.srv.stats.error_replies += 1;
+                self.srv.stats.cmd(&name).failed += 1;
             }
+            let Some(c) = self.srv.clients.get_mut(&conn) else {
+                continue;
+            };
             if c.reply_mode == ReplyMode::On {
                 reply.encode(c.resp, &mut out);
             }
@@ -597,11 +690,23 @@ impl Node {
             match parse_request(&qbuf[pos..], &limits) {
                 Ok(None) => break,
                 Ok(Some((argv, n))) => {
+                    if !argv.is_empty() && self.postpone(conn, &argv) {
+                        // Left in the query buffer, to run when the pause ends.
+                        break;
+                    }
                     pos += n;
                     if argv.is_empty() {
                         continue;
                     }
+                    if let Some(c) = self.srv.clients.get_mut(&conn) {
+                        c.reading = qbuf.len();
+                        c.argv_mem = argv.iter().map(Vec::len).sum();
+                    }
                     self.execute(now, conn, &argv, &mut out);
+                    if let Some(c) = self.srv.clients.get_mut(&conn) {
+                        c.reading = 0;
+                        c.argv_mem = 0;
+                    }
                     let Some(c) = self.srv.clients.get(&conn) else {
                         // The command closed its own connection (CLIENT KILL).
                         close = true;
@@ -618,8 +723,9 @@ impl Node {
                     }
                 }
                 Err(e) => {
-                    Reply::err(format!("ERR {}", e.0)).encode(2, &mut out);
-                    self.srv.stats.error_replies += 1;
+                    let reply = Reply::err(format!("ERR {}", e.0));
+                    reply.encode(2, &mut out);
+                    self.srv.stats.error_reply(&reply);
                     close = true;
                     break;
                 }
@@ -649,6 +755,69 @@ impl Node {
         }
     }
 
+    /// CLIENT PAUSE: holds `argv` back if the pause covers it — every
+    /// command under ALL; under WRITE, writes and commands that may
+    /// replicate (EXEC of a transaction holding one) — as processCommand
+    /// does after its other checks (a command that would be refused is
+    /// answered at once). Replicas' links are never paused.
+    fn postpone(&mut self, conn: ConnId, argv: &[Vec<u8>]) -> bool {
+        let Some(pause) = self.srv.pause else {
+            return false;
+        };
+        let Some(cmd) = self.table.lookup(argv) else {
+            return false;
+        };
+        if cmd.handler.is_none() || !commands::arity_ok(cmd.arity, argv.len()) {
+            return false;
+        }
+        let writes =
+            |c: &commands::Command| c.flags.iter().any(|f| f == "write" || f == "may_replicate");
+        let Some(client) = self.srv.clients.get(&conn) else {
+            return false;
+        };
+        let held = pause.all
+            || writes(cmd)
+            || (cmd.fullname == "exec"
+                && client.multi.queue.as_ref().is_some_and(|q| {
+                    q.iter()
+                        .any(|a| self.table.lookup(a).is_some_and(&writes))
+                }));
+        if !held {
+            return false;
+        }
+        if let Some(c) = self.srv.clients.get_mut(&conn) {
+            c.blocked = Some(Blocked::Postponed { until: pause.end });
+        }
+        true
+    }
+
+    /// Ends a pause that is over (its time passed, or CLIENT UNPAUSE) and
+    /// lets the clients it held run their queued commands.
+    fn end_pause_if_over(&mut self, now: Millis) {
+        if let Some(p) = self.srv.pause {
+            if now > p.end {
+                self.srv.pause = None;
+                self.srv.set_db_modes();
+            }
+        }
+        if self.srv.pause.is_some() {
+            return;
+        }
+        let held: Vec<ConnId> = self
+            .srv
+            .clients
+            .values()
+            .filter(|c| matches!(c.blocked, Some(Blocked::Postponed { .. })))
+            .map(|c| c.conn)
+            .collect();
+        for conn in held {
+            if let Some(c) = self.srv.clients.get_mut(&conn) {
+                c.blocked = None;
+            }
+            self.unblocked.push_back(conn);
+        }
+    }
+
     /// Runs one command and appends its encoded reply to `out`.
     fn execute(&mut self, now: Millis, conn: ConnId, argv: &[Vec<u8>], out: &mut Vec<u8>) {
         let mut events = Vec::new();
@@ -666,9 +835,7 @@ impl Node {
             (reply, resp)
         };
         self.outputs.extend(events.into_iter().map(Output::Event));
-        if reply.is_error() {
-            self.srv.stats.error_replies += 1;
-        }
+        self.srv.stats.error_reply(&reply);
         let before = self.srv.repl.offset;
         self.srv.propagate();
         let woff = self.srv.repl.offset;
@@ -818,9 +985,15 @@ impl Node {
         let Some(c) = self.srv.clients.get_mut(&conn) else {
             return;
         };
+        self.srv.stats.error_reply(&reply);
         if reply.is_error() {
-            self.srv.stats.error_replies += 1;
+            // A blocked command that ends in an error failed (NOGROUP…).
+            let name = c.last_cmd.clone();
+            self.srv.stats.cmd(&name).failed += 1;
         }
+        let Some(c) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
         let mut out = Vec::new();
         if c.reply_mode == ReplyMode::On {
             reply.encode(c.resp, &mut out);
@@ -842,7 +1015,9 @@ impl Node {
         self.srv.repl_cron(now, &mut events);
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.
-        let active = !self.srv.repl.is_replica() && self.srv.active_expire;
+        let active = !self.srv.repl.is_replica()
+            && self.srv.active_expire
+            && self.srv.pause.is_none_or(|p| now > p.end);
         let mut expired = Vec::new();
         for (i, db) in self.srv.ks.dbs.iter_mut().enumerate().filter(|_| active) {
             let gone = db.active_expire(now, &mut self.srv.rng, effort);

@@ -25,6 +25,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+/// A monotonic microsecond clock, lent to the node to time commands.
+fn micros() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_micros() as u64
+}
+
 pub fn now() -> Millis {
     Millis(
         SystemTime::now()
@@ -109,6 +118,7 @@ pub async fn serve(
     } else {
         let mut node = Node::new(seed());
         node.start(now(), port);
+        node.set_clock(micros);
         if let Some((host, p)) = &opts.replicaof {
             node.replicaof(now(), Some((host, *p)));
         }

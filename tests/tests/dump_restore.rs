@@ -232,7 +232,11 @@ fn random_restores_match_redis() {
                 _ => a == b,
             };
             if !close {
-                p.fail("OBJECT IDLETIME after RESTORE", &format!("{a:?}"), &format!("{b:?}"));
+                p.fail(
+                    "OBJECT IDLETIME after RESTORE",
+                    &format!("{a:?}"),
+                    &format!("{b:?}"),
+                );
             }
         }
         if rng.below(5) == 0 {

@@ -101,6 +101,8 @@ fn restore(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if let Some(at) = at {
         db.set_expire(key, at);
     }
+    let i = ctx.db_index();
+    super::keys::signal_new_key(ctx.srv, i, key);
     let lfu = ctx.srv.config.lfu_policy();
     if let Some((atime, counter)) = ctx.db().access_mut(key) {
         if lfu && freq >= 0 {

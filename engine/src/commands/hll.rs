@@ -17,6 +17,8 @@ pub fn handler(name: &str) -> Option<Handler> {
         "pfadd" => pfadd,
         "pfcount" => pfcount,
         "pfmerge" => pfmerge,
+        "pfdebug" => pfdebug,
+        "pfselftest" => pfselftest,
         _ => return None,
     })
 }
@@ -540,6 +542,176 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return Reply::err(INVALID);
     }
     Reply::ok()
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key, as `pfdebugCommand`. GETREG
+/// and TODENSE turn a sparse HLL dense in place (a real change, replicated).
+fn pfdebug(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let now = ctx.now;
+    let sub = String::from_utf8_lossy(&argv[1]).into_owned();
+    let bytes = match ctx.db().get(&argv[2], now).map(|e| &e.value) {
+        None => return Reply::err("ERR The specified key does not exist"),
+        Some(Value::Str(s)) => s.to_bytes(),
+        Some(_) => return Reply::err(super::WRONGTYPE),
+    };
+    if !is_hll(&bytes) {
+        return Reply::err(NOT_HLL);
+    }
+    let arity = || {
+        Reply::err(format!(
+            "ERR Wrong number of arguments for the '{sub}' subcommand"
+        ))
+    };
+    let lower = sub.to_ascii_lowercase();
+    // GETREG and TODENSE convert a sparse HLL first.
+    let densify = |ctx: &mut Ctx| -> Result<(Vec<u8>, bool), Reply> {
+        if bytes[4] != SPARSE {
+            return Ok((bytes.clone(), false));
+        }
+        let Some(dense) = to_dense(&bytes) else {
+            return Err(Reply::err(INVALID));
+        };
+        let d = dense.clone();
+        ctx.db()
+            .modify(&argv[2], now, |v| *v = Value::Str(StrValue::raw_new(d)));
+        Ok((dense, true))
+    };
+    match lower.as_str() {
+        "getreg" => {
+            if argv.len() != 3 {
+                return arity();
+            }
+            match densify(ctx) {
+                Ok((dense, _)) => Reply::Array(
+                    (0..REGISTERS)
+                        .map(|i| Reply::Int(dense_get(&dense[HDR..], i) as i64))
+                        .collect(),
+                ),
+                Err(e) => e,
+            }
+        }
+        "decode" => {
+            if argv.len() != 3 {
+                return arity();
+            }
+            if bytes[4] != SPARSE {
+                return Reply::err("ERR HLL encoding is not sparse");
+            }
+            let mut out = Vec::new();
+            let mut p = HDR;
+            while p < bytes.len() {
+                let b = bytes[p];
+                let (runlen, val, n) = opcode(&bytes, p);
+                out.push(if b & 0xc0 == 0 {
+                    format!("z:{runlen}")
+                } else if b & 0xc0 == 0x40 {
+                    format!("Z:{runlen}")
+                } else {
+                    format!("v:{val},{runlen}")
+                });
+                p += n;
+            }
+            Reply::Bulk(out.join(" ").into_bytes())
+        }
+        "encoding" => {
+            if argv.len() != 3 {
+                return arity();
+            }
+            Reply::Simple(
+                if bytes[4] == SPARSE {
+                    "sparse"
+                } else {
+                    "dense"
+                }
+                .into(),
+            )
+        }
+        "todense" => {
+            if argv.len() != 3 {
+                return arity();
+            }
+            match densify(ctx) {
+                Ok((_, converted)) => Reply::Int(converted as i64),
+                Err(e) => e,
+            }
+        }
+        _ => Reply::err(format!("ERR Unknown PFDEBUG subcommand '{sub}'")),
+    }
+}
+
+/// PFSELFTEST, as `pfselftestCommand`: the dense register accessors on
+/// random values, then 10,000,000 elements added to a dense and a sparse
+/// HLL at once, checking at every power of ten that the sparse form is
+/// used while small, that both estimate the same, and that the error is
+/// within six standard errors. A deliberately slow command, as in Redis.
+fn pfselftest(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    const CYCLES: usize = 1000;
+    let rng = &mut ctx.srv.rng;
+    let mut regs = vec![0u8; DENSE_SIZE - HDR];
+    let mut expect = vec![0u8; REGISTERS];
+    for _ in 0..CYCLES {
+        for (i, e) in expect.iter_mut().enumerate() {
+            let r = (rng.next_u64() & 63) as u8;
+            *e = r;
+            dense_set(&mut regs, i, r);
+        }
+        for (i, &e) in expect.iter().enumerate() {
+            let got = dense_get(&regs, i);
+            if got != e {
+                return Reply::err(format!(
+                    "TESTFAILED Register {i} should be {e} but is {got}"
+                ));
+            }
+        }
+    }
+    let limit = max_bytes(ctx);
+    regs.iter_mut().for_each(|r| *r = 0);
+    let mut sparse = StrValue::raw_new(empty());
+    let relerr = 1.04 / (REGISTERS as f64).sqrt();
+    let seed = ctx.srv.rng.next_u64();
+    let mut checkpoint: u64 = 1;
+    for j in 1..=10_000_000u64 {
+        let ele = (j ^ seed).to_le_bytes();
+        let (index, count) = pat_len(&ele);
+        if dense_get(&regs, index) < count {
+            dense_set(&mut regs, index, count);
+        }
+        if let Set::Invalid = set_register(&mut sparse, index, count, limit) {
+            return Reply::err("TESTFAILED sparse HLL corrupted");
+        }
+        if j != checkpoint {
+            continue;
+        }
+        let bytes = sparse.to_bytes();
+        if (j as usize) < limit / 2 && bytes[4] != SPARSE {
+            return Reply::err("TESTFAILED sparse encoding not used");
+        }
+        let dense_card = estimate(&dense_registers(&regs));
+        let Some(sparse_regs) = registers(&bytes) else {
+            return Reply::err("TESTFAILED sparse HLL corrupted");
+        };
+        if dense_card != estimate(&sparse_regs) {
+            return Reply::err("TESTFAILED dense/sparse disagree");
+        }
+        let abserr = (checkpoint as i64 - dense_card as i64).unsigned_abs();
+        let maxerr = if j == 10 {
+            1
+        } else {
+            (relerr * 6.0 * checkpoint as f64).ceil() as u64
+        };
+        if abserr > maxerr {
+            return Reply::err(format!(
+                "TESTFAILED Too big error. card:{checkpoint} abserr:{abserr}"
+            ));
+        }
+        checkpoint *= 10;
+    }
+    Reply::ok()
+}
+
+/// The registers of a dense register array, one byte each.
+fn dense_registers(regs: &[u8]) -> Vec<u8> {
+    (0..REGISTERS).map(|i| dense_get(regs, i)).collect()
 }
 
 #[cfg(test)]

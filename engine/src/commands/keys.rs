@@ -58,11 +58,24 @@ fn exists(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let now = ctx.now;
     let mut n = 0;
     for k in &argv[1..] {
-        if lookup_read(ctx, k, now) {
+        if lookup_read_notouch(ctx, k, now) {
             n += 1;
         }
     }
     Reply::Int(n)
+}
+
+/// `lookupKeyReadWithFlags(LOOKUP_NOTOUCH)` (EXISTS, TYPE, TTL and its
+/// family): expires lazily and counts a hit or miss, but leaves the key's
+/// access time and LFU counter alone.
+pub fn lookup_read_notouch(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
+    let found = ctx.db().get(key, now).is_some();
+    if found {
+        ctx.srv.stats.keyspace_hits += 1;
+    } else {
+        ctx.srv.stats.keyspace_misses += 1;
+    }
+    found
 }
 
 /// A read lookup as Redis's `lookupKeyRead`: expires lazily, counts a hit or
@@ -93,6 +106,7 @@ pub fn lookup_read(ctx: &mut Ctx, key: &[u8], now: Millis) -> bool {
 
 fn type_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let now = ctx.now;
+    lookup_read_notouch(ctx, &argv[1], now);
     let t = ctx
         .db()
         .get(&argv[1], now)
@@ -188,6 +202,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[Vec<u8>], nx: bool) -> Reply {
     if let Some(at) = ttl {
         db.set_expire(dst, at);
     }
+    let i = ctx.db_index();
+    signal_new_key(ctx.srv, i, dst);
     if nx {
         Reply::Int(1)
     } else {
@@ -257,7 +273,21 @@ fn copy(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if let Some(at) = ttl {
         dbs[dst_db].set_expire(dst, at);
     }
+    signal_new_key(ctx.srv, dst_db, dst);
     Reply::Int(1)
+}
+
+/// `dbAdd`'s `signalKeyAsReady`: a stream that appears under a key (RENAME,
+/// COPY, MOVE, RESTORE) wakes the XREAD/XREADGROUP clients blocked on it.
+pub(super) fn signal_new_key(srv: &mut crate::node::Server, db: usize, key: &[u8]) {
+    let id = (db, key.to_vec());
+    let is_stream = matches!(
+        srv.ks.dbs[db].peek(key).map(|e| &e.value),
+        Some(crate::store::Value::Stream(_))
+    );
+    if is_stream && srv.blocking.contains_key(&id) && !srv.stream_ready.contains(&id) {
+        srv.stream_ready.push(id);
+    }
 }
 
 fn move_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -288,6 +318,7 @@ fn move_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if let Some(at) = ttl {
         dbs[dst_db].set_expire(&argv[1], at);
     }
+    signal_new_key(ctx.srv, dst_db, &argv[1]);
     Reply::Int(1)
 }
 
@@ -363,10 +394,10 @@ fn expire(ctx: &mut Ctx, argv: &[Vec<u8>], unit_ms: i64, absolute: bool) -> Repl
 
 fn ttl(ctx: &mut Ctx, argv: &[Vec<u8>], ms: bool, absolute: bool) -> Reply {
     let now = ctx.now;
-    let db = ctx.db();
-    if db.get(&argv[1], now).is_none() {
+    if !lookup_read_notouch(ctx, &argv[1], now) {
         return Reply::Int(-2);
     }
+    let db = ctx.db();
     let Some(at) = db.expire_at(&argv[1]) else {
         return Reply::Int(-1);
     };

@@ -16,13 +16,16 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod latency;
 pub mod lists;
+pub mod monitor;
 pub mod multi;
 pub mod notify;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -114,6 +117,9 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| pubsub::handler(fullname))
         .or_else(|| sort::handler(fullname))
         .or_else(|| dump::handler(fullname))
+        .or_else(|| slowlog::handler(fullname))
+        .or_else(|| latency::handler(fullname))
+        .or_else(|| monitor::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -286,7 +292,7 @@ impl CommandTable {
     }
 }
 
-fn arity_ok(arity: i64, argc: usize) -> bool {
+pub fn arity_ok(arity: i64, argc: usize) -> bool {
     let argc = argc as i64;
     (arity > 0 && argc == arity) || (arity < 0 && argc >= -arity)
 }
@@ -327,11 +333,13 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     match check(ctx, argv) {
         Err(e) => {
             ctx.client_mut().multi.dirty_exec = true;
+            rejected(ctx, argv);
             e
         }
         Ok(cmd) if RUN_IN_MULTI.contains(&cmd.fullname.as_str()) => run(ctx, argv),
         Ok(cmd) if cmd.flags.iter().any(|f| f == "no_multi") => {
             ctx.client_mut().multi.dirty_exec = true;
+            ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
             Reply::err("ERR Command not allowed inside a transaction")
         }
         Ok(_) => {
@@ -343,10 +351,21 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// A command refused before it ran counts as a rejected call of the
+/// command, when there is one (not for an unknown (sub)command).
+fn rejected(ctx: &mut Ctx, argv: &[Vec<u8>]) {
+    if let Some(cmd) = ctx.table.lookup(argv) {
+        ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
+    }
+}
+
 fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let cmd = match check(ctx, argv) {
         Ok(c) => c,
-        Err(e) => return e,
+        Err(e) => {
+            rejected(ctx, argv);
+            return e;
+        }
     };
     let Some(handler) = cmd.handler else {
         return wrong_args(&cmd.fullname);
@@ -357,6 +376,61 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             c.last_cmd.clone_from(&cmd.fullname);
         }
     }
+    let start = ctx.srv.micros();
+    let reply = run_handler(ctx, cmd, handler, argv);
+    let duration = ctx.srv.micros().saturating_sub(start);
+    let blocked = ctx.client().is_some_and(|c| c.blocked.is_some());
+    if !blocked && ctx.srv.config.latency_tracking() {
+        ctx.srv.latency.record_command(&cmd.fullname, duration);
+    }
+    let threshold = ctx.srv.config.latency_threshold_ms();
+    if threshold > 0 {
+        let fast = cmd.flags.iter().any(|f| f == "fast");
+        let event = if fast { "fast-command" } else { "command" };
+        let secs = ctx.now.0 / 1000;
+        ctx.srv
+            .latency
+            .add_sample_if_needed(event, threshold, secs, duration / 1000);
+    }
+    let stat = ctx.srv.stats.cmd(&cmd.fullname);
+    stat.calls += 1;
+    stat.usec += duration;
+    if reply.is_error() {
+        stat.failed += 1;
+    }
+    after_call(ctx, cmd, argv, duration);
+    reply
+}
+
+/// What `call()` does after a command ran: MONITOR's line, and the slow
+/// log (not for a client it blocked, nor for commands flagged
+/// skip_slowlog such as EXEC).
+fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
+    if !ctx.srv.monitors.is_empty() && monitor::shown(cmd) {
+        if let Some(peer) = ctx.client().map(|c| c.peer.clone()) {
+            let db = ctx.db_index();
+            monitor::feed(ctx.srv, ctx.now, db, Some(&peer), argv);
+        }
+    }
+    let (slower_than, max_len) = ctx.srv.config.slowlog();
+    if slower_than < 0 || cmd.flags.iter().any(|f| f == "skip_slowlog") {
+        return;
+    }
+    let (peer, name, blocked) = match ctx.client() {
+        Some(c) => (c.peer.clone(), c.name.clone(), c.blocked.is_some()),
+        None => return,
+    };
+    if blocked {
+        return;
+    }
+    let time = ctx.now.0 / 1000;
+    ctx.srv
+        .slowlog
+        .push_if_needed(slower_than, max_len, argv, duration, time, &peer, &name);
+}
+
+/// The handler, with keyspace notifications for what it changed.
+fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>]) -> Reply {
     if ctx.srv.config.notify_flags() == 0 {
         return handler(ctx, argv);
     }
@@ -411,6 +485,15 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     };
     if !arity_ok(cmd.arity, argv.len()) || cmd.handler.is_none() {
         return Err(wrong_args(&cmd.fullname));
+    }
+    // A MONITOR connection is a replica to Redis: no keyspace access.
+    if ctx.client().is_some_and(|c| c.monitor)
+        && cmd
+            .flags
+            .iter()
+            .any(|f| f == "write" || f == "readonly" || f == "may_replicate")
+    {
+        return Err(Reply::err("ERR Replica can't interact with the keyspace"));
     }
     if ctx
         .client()

@@ -190,9 +190,7 @@ fn exec(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let mut replies = Vec::with_capacity(queue.len());
     for argv in &queue {
         let r = super::dispatch(ctx, argv);
-        if r.is_error() {
-            ctx.srv.stats.error_replies += 1;
-        }
+        ctx.srv.stats.error_reply(&r);
         replies.push(r);
         if ctx.client().is_none() {
             break;

@@ -30,6 +30,12 @@ pub fn handler(name: &str) -> Option<Handler> {
         "client|getredir" => |_, _| Reply::Int(-1),
         "client|no-evict" => client_no_evict,
         "client|unblock" => client_unblock,
+        "client|pause" => client_pause,
+        "client|unpause" => |c, _| {
+            c.srv.pause = None;
+            c.srv.set_db_modes();
+            Reply::ok()
+        },
         "client|reply" => client_reply,
         "client|help" => |c, _| c.table.help["client"].clone(),
         "info" => info,
@@ -119,6 +125,7 @@ fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     super::multi::discard_transaction(ctx);
     let conn = ctx.conn;
     super::pubsub::forget(ctx.srv, conn);
+    super::monitor::forget(ctx.srv, conn);
     let c = ctx.client_mut();
     c.db = 0;
     c.resp = 2;
@@ -271,10 +278,46 @@ fn client_getname(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// One CLIENT LIST / CLIENT INFO line, as `catClientInfoString` writes it.
 fn client_line(c: &crate::node::Client, now: crate::Millis) -> String {
-    let qbuf = c.qbuf.len();
+    // While a command runs its client's query buffer still holds the bytes
+    // read (the command included), as Redis trims it only afterwards.
+    let qbuf = c.qbuf.len().max(c.reading);
+    let mut flags = String::new();
+    if c.monitor {
+        flags.push('O');
+    }
+    if c.subs.total() > 0 {
+        flags.push('P');
+    }
+    if c.multi.queue.is_some() {
+        flags.push('x');
+    }
+    if c.blocked.is_some() {
+        flags.push('b');
+    }
+    if c.multi.dirty_cas {
+        flags.push('d');
+    }
+    if c.close_after_reply {
+        flags.push('c');
+    }
+    if c.no_evict {
+        flags.push('e');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let multi = c.multi.queue.as_ref().map_or(-1, |q| q.len() as i64);
+    let multi_mem: usize = c
+        .multi
+        .queue
+        .iter()
+        .flatten()
+        .flat_map(|argv| argv.iter().map(Vec::len))
+        .sum();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={} multi-mem={multi_mem} rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
         c.id,
         c.peer,
         c.local,
@@ -283,10 +326,14 @@ fn client_line(c: &crate::node::Client, now: crate::Millis) -> String {
         now.saturating_sub(c.created) / 1000,
         now.saturating_sub(c.last_interaction) / 1000,
         c.db,
+        c.subs.channels.len(),
+        c.subs.patterns.len(),
+        c.subs.shard.len(),
         qbuf,
         c.qbuf.capacity().saturating_sub(qbuf),
-        20_000 + c.qbuf.capacity(),
-        c.last_cmd,
+        c.argv_mem,
+        20_000 + c.qbuf.capacity() + c.argv_mem + multi_mem,
+        if c.last_cmd.is_empty() { "NULL" } else { &c.last_cmd },
         c.resp,
     )
 }
@@ -448,6 +495,39 @@ fn client_no_evict(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     Reply::ok()
 }
 
+/// CLIENT PAUSE timeout-ms [WRITE|ALL]: a second pause widens the first
+/// (the stronger type, the later end), as `pauseClients` merges them.
+fn client_pause(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let mut all = true;
+    if argv.len() == 4 {
+        if eq_ic(&argv[3], "write") {
+            all = false;
+        } else if !eq_ic(&argv[3], "all") {
+            return Reply::err("ERR CLIENT PAUSE mode must be WRITE or ALL");
+        }
+    }
+    let ms = match crate::protocol::request::parse_i64_strict(&argv[2]) {
+        Some(ms) if ms < 0 => return Reply::err("ERR timeout is negative"),
+        Some(ms) => ms as u64,
+        None => return Reply::err("ERR timeout is not an integer or out of range"),
+    };
+    let end = if ms == 0 {
+        crate::Millis(0)
+    } else {
+        crate::Millis(ctx.now.0.saturating_add(ms))
+    };
+    let pause = match ctx.srv.pause {
+        Some(p) => crate::node::Pause {
+            all: p.all || all,
+            end: p.end.max(end),
+        },
+        None => crate::node::Pause { all, end },
+    };
+    ctx.srv.pause = Some(pause);
+    ctx.srv.set_db_modes();
+    Reply::ok()
+}
+
 fn client_unblock(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if parse_int(&argv[2]).is_err() {
         return err_not_int();
@@ -457,11 +537,11 @@ fn client_unblock(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let id = parse_int(&argv[2]).unwrap_or(0);
     let error = argv.len() == 4 && eq_ic(&argv[3], "error");
-    let target = ctx
-        .srv
-        .clients
-        .values_mut()
-        .find(|c| c.id as i64 == id && c.blocked.is_some());
+    let target = ctx.srv.clients.values_mut().find(|c| {
+        c.id as i64 == id
+            && c.blocked.is_some()
+            && !matches!(c.blocked, Some(crate::node::Blocked::Postponed { .. }))
+    });
     match target {
         Some(c) => {
             // The node answers it after this command: as a timeout (WAIT
@@ -527,6 +607,7 @@ fn human_bytes(n: usize) -> String {
 }
 
 fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    // genInfoSectionDict's defaults, and every section in output order.
     const DEFAULT: &[&str] = &[
         "server",
         "clients",
@@ -535,25 +616,47 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         "stats",
         "replication",
         "cpu",
+        "module_list",
+        "errorstats",
         "cluster",
         "keyspace",
     ];
-    let mut wanted: Vec<String> = argv[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
-    if wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "default" || w == "all" || w == "everything")
-    {
+    const ALL: &[&str] = &[
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
+    ];
+    let mut wanted: Vec<String> = Vec::new();
+    let mut all = false;
+    for a in &argv[1..] {
+        let w = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match w.as_str() {
+            "default" => wanted.extend(DEFAULT.iter().map(|s| s.to_string())),
+            "all" | "everything" => all = true,
+            _ => wanted.push(w),
+        }
+    }
+    if argv.len() == 1 {
         wanted = DEFAULT.iter().map(|s| s.to_string()).collect();
+    }
+    if wanted.iter().any(|w| w == "module_list") {
+        wanted.push("modules".into());
     }
     let srv = &*ctx.srv;
     let now = ctx.now;
     let uptime = now.saturating_sub(srv.started) / 1000;
     let mut out = String::new();
-    for section in DEFAULT.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+    for section in ALL.iter().filter(|s| all || wanted.iter().any(|w| w == *s)) {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
@@ -706,6 +809,46 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("used_cpu_user".into(), "0.000000".into()),
             ],
             "cluster" => vec![("cluster_enabled".into(), "0".into())],
+            "commandstats" => srv
+                .stats
+                .cmdstats
+                .iter()
+                .filter(|(_, s)| s.calls + s.failed + s.rejected > 0)
+                .map(|(name, s)| {
+                    let per_call = if s.calls == 0 {
+                        0.0
+                    } else {
+                        s.usec as f32 / s.calls as f32
+                    };
+                    (
+                        format!("cmdstat_{name}"),
+                        format!(
+                            "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                            s.calls, s.usec, s.rejected, s.failed
+                        ),
+                    )
+                })
+                .collect(),
+            "latencystats" => {
+                if srv.config.get("latency-tracking") == Some("yes") {
+                    let percentiles: Vec<f64> = srv
+                        .config
+                        .get("latency-tracking-info-percentiles")
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect();
+                    srv.latency.info_lines(&percentiles)
+                } else {
+                    Vec::new()
+                }
+            }
+            "errorstats" => srv
+                .stats
+                .errorstats
+                .iter()
+                .map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}")))
+                .collect(),
             "keyspace" => srv
                 .ks
                 .dbs
@@ -728,6 +871,7 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         };
         let title = match *section {
             "cpu" => "CPU".to_string(),
+            "modules" | "module_list" => "Modules".to_string(),
             s => {
                 let mut t = s.to_string();
                 t[..1].make_ascii_uppercase();
@@ -832,6 +976,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn config_resetstat(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     ctx.srv.stats = Default::default();
+    ctx.srv.latency.reset_histograms();
     for db in &mut ctx.srv.ks.dbs {
         db.expired_keys = 0;
     }

@@ -465,7 +465,7 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
             for _ in 0..n {
                 ms.push(r.string()?);
             }
-            let set = Set::from_members(ms, &lim);
+            let set = Set::from_members(ms, lim);
             if set.is_empty() || set.len() as u64 != n {
                 return Err(RdbError("Duplicate set members detected".into()));
             }
@@ -479,7 +479,7 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
                 let v = r.string()?;
                 pairs.push((f, v));
             }
-            let h = Hash::from_pairs(pairs, &lim);
+            let h = Hash::from_pairs(pairs, lim);
             if h.is_empty() || h.len() as u64 != n {
                 return Err(RdbError("Duplicate hash fields detected".into()));
             }
@@ -496,7 +496,7 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
                 }
                 pairs.push((m, sc));
             }
-            let z = ZSet::from_pairs(pairs, &lim);
+            let z = ZSet::from_pairs(pairs, lim);
             if z.is_empty() || z.len() as u64 != n {
                 return Err(RdbError("Duplicate zset fields detected".into()));
             }
@@ -526,7 +526,7 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
                     v.to_string().into_bytes()
                 })
                 .collect();
-            let set = Set::from_members(ms, &lim);
+            let set = Set::from_members(ms, lim);
             if set.is_empty() || set.len() != n {
                 return Err(bad());
             }
@@ -542,7 +542,7 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
                 let pairs: Vec<(Vec<u8>, Vec<u8>)> =
                     el.chunks(2).map(|p| (p[0].bytes(), p[1].bytes())).collect();
                 let n = pairs.len();
-                let h = Hash::from_pairs(pairs, &lim);
+                let h = Hash::from_pairs(pairs, lim);
                 if h.len() != n {
                     return Err(RdbError("Duplicate hash fields detected".into()));
                 }
@@ -555,7 +555,7 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
                 pairs.push((p[0].bytes(), sc));
             }
             let n = pairs.len();
-            let z = ZSet::from_pairs(pairs, &lim);
+            let z = ZSet::from_pairs(pairs, lim);
             if z.len() != n {
                 return Err(RdbError("Duplicate zset fields detected".into()));
             }

@@ -288,8 +288,11 @@ impl Server {
     pub fn set_db_modes(&mut self) {
         let replica = self.repl.is_replica();
         let track = !replica && self.repl.backlog.is_some();
+        // While clients are paused no key is deleted for its TTL either:
+        // an expired key reads as missing but stays, as on a replica.
+        let keep_expired = replica || self.pause.is_some();
         for db in &mut self.ks.dbs {
-            db.set_mode(replica, track);
+            db.set_mode(keep_expired, track);
         }
     }
 
