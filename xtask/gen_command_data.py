@@ -10,7 +10,7 @@ import socket, sys
 # Every command redis-server knows: the engine keeps those it has a handler
 # for (engine/src/commands/mod.rs), so implementing a command needs no
 # regeneration.
-HELP_NAMES = ["OBJECT", "CONFIG", "CLIENT", "COMMAND", "MEMORY", "SCRIPT", "FUNCTION", "SLOWLOG", "LATENCY"]
+HELP_NAMES = ["OBJECT", "CONFIG", "CLIENT", "COMMAND", "MEMORY", "SCRIPT", "FUNCTION", "SLOWLOG", "LATENCY", "MODULE"]
 
 def enc(args):
     out = b"*%d\r\n" % len(args)

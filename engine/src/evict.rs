@@ -165,6 +165,8 @@ pub fn perform(srv: &mut Server, now: Millis) -> bool {
         };
         srv.ks.dbs[db].remove(&key);
         srv.stats.evicted_keys += 1;
+        // Client-side caching: tracking clients are told (before the event).
+        crate::commands::tracking::key_deleted(srv, &key);
         crate::commands::notify::evicted(srv, db, &key);
     }
     true

@@ -24,6 +24,7 @@ pub mod pqsort;
 pub mod protocol;
 pub mod replication;
 pub mod rng;
+pub mod scripting;
 pub mod sha1;
 pub mod sim;
 pub mod store;

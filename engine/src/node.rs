@@ -251,6 +251,8 @@ pub enum Blocked {
         /// CLIENT UNBLOCK … ERROR.
         unblock_error: bool,
     },
+    /// Its script is still running (the node continues it at each tick).
+    Script,
     /// CLIENT PAUSE holds the client's next command (still in its query
     /// buffer) until the pause ends (`BLOCKED_POSTPONE`).
     Postponed { until: Millis },
@@ -265,11 +267,32 @@ pub enum Blocked {
     },
 }
 
+/// What happens to a command that arrives while a script runs.
+enum ScriptGate {
+    Run,
+    Hold,
+    Busy(Reply),
+}
+
+/// The RESP3 push frames of a reply (one, or those of a sequence).
+fn encode_pushes(reply: &Reply, resp: u8, out: &mut Vec<u8>) {
+    if resp != 3 {
+        return;
+    }
+    match reply {
+        Reply::Push(_) => reply.encode(resp, out),
+        Reply::Seq(parts) => parts.iter().for_each(|p| encode_pushes(p, resp, out)),
+        _ => {}
+    }
+}
+
 impl Blocked {
     pub fn deadline(&self) -> Option<Millis> {
         match self {
             Blocked::Wait { deadline, .. } | Blocked::Keys { deadline, .. } => *deadline,
             Blocked::Postponed { until } => Some(*until),
+            // Continued at the next tick; `poll_timeout` asks for one now.
+            Blocked::Script => None,
         }
     }
 }
@@ -325,6 +348,10 @@ pub struct Server {
     pub pause: Option<Pause>,
     /// MONITOR connections, in the order they started.
     pub monitors: Vec<ConnId>,
+    /// Lua scripts and functions, and the script running now.
+    pub scripting: crate::scripting::Scripting,
+    /// Client-side caching: the tracking table and tracking clients.
+    pub tracking: crate::commands::tracking::Tracking,
 }
 
 impl Server {
@@ -380,6 +407,8 @@ impl Node {
                 latency: Default::default(),
                 pause: None,
                 monitors: Vec::new(),
+                scripting: Default::default(),
+                tracking: Default::default(),
             },
             table: CommandTable::shared(),
             unblocked: VecDeque::new(),
@@ -467,9 +496,18 @@ impl Node {
                 );
             }
             Input::ConnClosed { conn } => {
+                if let Some(run) = self.srv.scripting.running.as_mut() {
+                    if run.conn == conn {
+                        // Kept until its script ends (Redis protects it).
+                        run.orphaned = true;
+                        self.after_input(now);
+                        return;
+                    }
+                }
                 commands::monitor::forget(&mut self.srv, conn);
                 commands::multi::unwatch_all(&mut self.srv, conn);
                 commands::pubsub::forget(&mut self.srv, conn);
+                commands::tracking::forget(&mut self.srv, conn);
                 if let Some(Client {
                     blocked: Some(Blocked::Keys { db, keys, .. }),
                     ..
@@ -479,7 +517,10 @@ impl Node {
                 }
             }
             Input::ClientBytes { conn, bytes } => self.client_bytes(now, conn, bytes),
-            Input::Tick => self.cron(now),
+            Input::Tick => {
+                self.continue_script(now);
+                self.cron(now);
+            }
             Input::Peer { from, msg } => {
                 let mut events = Vec::new();
                 self.srv.on_peer(now, from, msg, &mut events);
@@ -499,6 +540,12 @@ impl Node {
         }
         self.srv.propagate();
         self.serve_blocked(now);
+        // Client-side caching: BCAST invalidations, and any queued for
+        // other connections, once the input is processed (beforeSleep).
+        commands::tracking::before_sleep(&mut self.srv);
+        if !self.srv.pubsub_out.is_empty() {
+            self.deliver_pubsub(ConnId(u64::MAX), &mut Vec::new());
+        }
         self.srv.flush_stream();
         for (to, msg) in self.srv.repl.take_outbox() {
             self.outputs.push_back(Output::ToPeer { to, msg });
@@ -546,8 +593,8 @@ impl Node {
                         None
                     }
                 }
-                // Released by `end_pause_if_over`, not answered.
-                Some(Blocked::Postponed { .. }) | None => None,
+                // Released by `end_pause_if_over` / `continue_script`.
+                Some(Blocked::Postponed { .. }) | Some(Blocked::Script) | None => None,
             })
             .collect();
         for (conn, reply) in ready {
@@ -690,6 +737,19 @@ impl Node {
             match parse_request(&qbuf[pos..], &limits) {
                 Ok(None) => break,
                 Ok(Some((argv, n))) => {
+                    match self.script_gate(now, conn, &argv) {
+                        ScriptGate::Run => {}
+                        ScriptGate::Hold => break,
+                        ScriptGate::Busy(reply) => {
+                            pos += n;
+                            self.srv.stats.error_reply(&reply);
+                            reply.encode(
+                                self.srv.clients.get(&conn).map_or(2, |c| c.resp),
+                                &mut out,
+                            );
+                            continue;
+                        }
+                    }
                     if !argv.is_empty() && self.postpone(conn, &argv) {
                         // Left in the query buffer, to run when the pause ends.
                         break;
@@ -775,13 +835,13 @@ impl Node {
         let Some(client) = self.srv.clients.get(&conn) else {
             return false;
         };
-        let held = pause.all
-            || writes(cmd)
-            || (cmd.fullname == "exec"
-                && client.multi.queue.as_ref().is_some_and(|q| {
-                    q.iter()
-                        .any(|a| self.table.lookup(a).is_some_and(&writes))
-                }));
+        let held =
+            pause.all
+                || writes(cmd)
+                || (cmd.fullname == "exec"
+                    && client.multi.queue.as_ref().is_some_and(|q| {
+                        q.iter().any(|a| self.table.lookup(a).is_some_and(&writes))
+                    }));
         if !held {
             return false;
         }
@@ -815,6 +875,111 @@ impl Node {
                 c.blocked = None;
             }
             self.unblocked.push_back(conn);
+        }
+    }
+
+    /// While a script runs, another client's command waits in its query
+    /// buffer; once the script has run `busy-reply-threshold` ms, it is
+    /// answered BUSY instead, unless it may run then (SCRIPT KILL, FUNCTION
+    /// KILL, SHUTDOWN…: the `allow_busy` flag), as processCommand does.
+    fn script_gate(&mut self, now: Millis, conn: ConnId, argv: &[Vec<u8>]) -> ScriptGate {
+        let Some(run) = self.srv.scripting.running.as_ref() else {
+            return ScriptGate::Run;
+        };
+        if run.conn == conn || argv.is_empty() {
+            return ScriptGate::Run;
+        }
+        let threshold = self
+            .srv
+            .config
+            .get("busy-reply-threshold")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5000u64);
+        if !crate::scripting::is_busy(run, now, threshold) {
+            if !self.srv.scripting.waiting.contains(&conn) {
+                self.srv.scripting.waiting.push(conn);
+            }
+            return ScriptGate::Hold;
+        }
+        let eval = run.eval;
+        match self.table.lookup(argv) {
+            Some(cmd) if cmd.flags.iter().any(|f| f == "allow_busy") => ScriptGate::Run,
+            found => {
+                if let Some(cmd) = found {
+                    self.srv.stats.cmd(&cmd.fullname).rejected += 1;
+                }
+                ScriptGate::Busy(Reply::err(if eval {
+                    crate::scripting::BUSY_EVAL
+                } else {
+                    crate::scripting::BUSY_FUNCTION
+                }))
+            }
+        }
+    }
+
+    /// Runs the next slice of the script in progress; when it ends, its
+    /// caller gets the reply and every client held meanwhile runs on.
+    fn continue_script(&mut self, now: Millis) {
+        let Some(run) = self.srv.scripting.running.take() else {
+            return;
+        };
+        let (conn, orphaned) = (run.conn, run.orphaned);
+        let mut events = Vec::new();
+        let result = {
+            let mut ctx = Ctx {
+                srv: &mut self.srv,
+                table: self.table,
+                conn,
+                now,
+                events: &mut events,
+                db_override: None,
+            };
+            crate::scripting::step(&mut ctx, run, true)
+        };
+        self.outputs.extend(events.into_iter().map(Output::Event));
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(run) => {
+                let threshold = self
+                    .srv
+                    .config
+                    .get("busy-reply-threshold")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(5000u64);
+                // Past the threshold the clients held so far are answered
+                // (BUSY, or SCRIPT KILL runs), as processEventsWhileBlocked.
+                if crate::scripting::is_busy(&run, now, threshold) {
+                    let waiting = std::mem::take(&mut self.srv.scripting.waiting);
+                    self.unblocked.extend(waiting);
+                }
+                self.srv.scripting.running = Some(run);
+                return;
+            }
+        };
+        let orphaned = orphaned
+            || self
+                .srv
+                .scripting
+                .running
+                .as_ref()
+                .is_some_and(|r| r.orphaned);
+        if orphaned {
+            commands::monitor::forget(&mut self.srv, conn);
+            commands::multi::unwatch_all(&mut self.srv, conn);
+            commands::pubsub::forget(&mut self.srv, conn);
+            self.srv.clients.remove(&conn);
+        } else {
+            if let Some(c) = self.srv.clients.get_mut(&conn) {
+                c.blocked = None;
+            }
+            self.deliver(conn, reply);
+            self.unblocked.push_back(conn);
+        }
+        let waiting = std::mem::take(&mut self.srv.scripting.waiting);
+        self.unblocked.extend(waiting);
+        self.srv.propagate();
+        if !self.srv.blocking.is_empty() {
+            self.serve_keys(now);
         }
     }
 
@@ -854,13 +1019,18 @@ impl Node {
         if client.blocked.is_none() {
             match client.reply_mode {
                 ReplyMode::On => reply.encode(resp, out),
-                ReplyMode::Off => {}
+                // RESP3 push frames (SUBSCRIBE's confirmations) are sent
+                // whatever CLIENT REPLY says, as Redis's CLIENT_PUSHING.
+                ReplyMode::Off => encode_pushes(&reply, resp, out),
                 ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
                 ReplyMode::Skip => {
                     client.reply_mode = ReplyMode::On;
+                    encode_pushes(&reply, resp, out);
                 }
             }
         }
+        // Client-side caching: the caller's own invalidations follow its reply.
+        commands::tracking::after_reply(&mut self.srv, conn, argv, out);
         // A blocked client is answered later; clients blocked on keys this
         // command filled are served now, before the next command runs.
         if !self.srv.blocking.is_empty() {
@@ -912,6 +1082,8 @@ impl Node {
                         continue;
                     }
                     let mut events = Vec::new();
+                    // Client-side caching: what serving it changes (tracking.rs).
+                    let tracking = commands::tracking::before_serve(&mut self.srv, conn);
                     let mark = self.srv.ks.dbs[id.0].changes_len();
                     let reply = {
                         let mut ctx = Ctx {
@@ -951,6 +1123,7 @@ impl Node {
                         commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
                     }
                     self.deliver(conn, reply);
+                    commands::tracking::after_serve(&mut self.srv, conn, tracking);
                     self.srv.propagate();
                     progress = true;
                     // Commands pipelined behind the blocking one run once
@@ -1031,19 +1204,23 @@ impl Node {
             }
         }
         if self.srv.config.notify_flags() != 0 {
-            for (i, gone) in expired {
+            for (i, gone) in &expired {
+                let i = *i;
                 for k in gone {
                     commands::notify::notify(
                         &mut self.srv,
                         commands::notify::EXPIRED,
                         "expired",
-                        &k,
+                        k,
                         i,
                     );
                 }
             }
             self.deliver_pubsub(ConnId(u64::MAX), &mut Vec::new());
         }
+        // Client-side caching: expired keys are invalidated (after their
+        // `expired` events, as Redis signals them); the table limit.
+        commands::tracking::cron(&mut self.srv, &expired);
         // Samples for INFO's instantaneous ops/s and the memory peak.
         let last = self.srv.stats.ops_samples.back().map(|s| s.0);
         if last.is_none_or(|t| now.saturating_sub(t) >= 100) {
@@ -1084,7 +1261,9 @@ impl Node {
             .clients
             .values()
             .filter_map(|c| c.blocked.as_ref().and_then(Blocked::deadline));
-        waits.chain([self.next_cron]).min()
+        // A script in progress continues at the next tick, at once.
+        let script = self.srv.scripting.running.as_ref().map(|_| self.now);
+        waits.chain([self.next_cron]).chain(script).min()
     }
 
     pub fn view(&self) -> NodeView {

@@ -5,7 +5,7 @@
 //!   instruction budget, returning [`Step::Yielded`] when the budget is spent;
 //!   [`Lua::kill`] ends a call with an error `pcall` cannot catch.
 //! * Host functions are Rust closures receiving a [`Ctx`] (arguments, the
-//!   interpreter, and the `&mut dyn Any` host value passed to `resume`).
+//!   interpreter, and the `&mut dyn Host` host value passed to `resume`).
 //!
 //! Module map: `lexer` (tokens), `compiler` (parser and code generator),
 //! `bytecode` (opcodes/protos), `vm` (execution), `debug` (error variable names),
@@ -102,6 +102,9 @@ pub struct Lua {
     pub(crate) interrupt: Option<Box<dyn FnMut() -> bool>>,
     pub(crate) rand_state: u64,
     pub(crate) cjson: lib_cjson::Config,
+    /// Where the last error was raised: the innermost Lua function's source
+    /// and current line (what Redis's error handler reads with getinfo).
+    pub(crate) error_at: Option<(Vec<u8>, u32)>,
 }
 
 impl Default for Lua {
@@ -110,12 +113,35 @@ impl Default for Lua {
     }
 }
 
+/// What the embedding program lends a running script: natives created with
+/// [`Lua::host_fn`] are answered by [`Host::call`] with the host's own state
+/// (which may borrow anything: it need not be `'static`), and
+/// [`Ctx::host`] reaches a `'static` host's concrete type.
+pub trait Host {
+    /// A call to the native registered as `Lua::host_fn(id)`.
+    fn call(&mut self, ctx: &mut Ctx<'_>, id: u32) -> Result<Vec<Value>, LuaError> {
+        let _ = id;
+        Err(ctx.error("no host function is available here"))
+    }
+    /// The host as `Any`, for [`Ctx::host`] (only a `'static` host can be).
+    fn as_any(&mut self) -> Option<&mut dyn Any> {
+        None
+    }
+}
+
+/// No host: scripts run on their own.
+impl Host for () {}
+
+/// A host that lends nothing to host functions (used while one runs).
+struct NoHost;
+impl Host for NoHost {}
+
 /// The context handed to a native function.
 pub struct Ctx<'a> {
     /// The interpreter (create strings/tables, read/write fields, call functions).
     pub lua: &'a mut Lua,
     /// The host value passed to [`Lua::resume`] / [`Lua::call`].
-    pub host: &'a mut dyn Any,
+    pub host: &'a mut dyn Host,
     pub(crate) base: usize,
     pub(crate) nargs: usize,
     pub(crate) func: FnRef,
@@ -161,7 +187,16 @@ impl<'a> Ctx<'a> {
     }
     /// The host value downcast to `T`.
     pub fn host<T: 'static>(&mut self) -> Option<&mut T> {
-        self.host.downcast_mut::<T>()
+        self.host.as_any()?.downcast_mut::<T>()
+    }
+    /// Hands this call to the host (`Host::call`), for natives made with
+    /// [`Lua::host_fn`].
+    pub fn host_call(&mut self, id: u32) -> Result<Vec<Value>, LuaError> {
+        // The host is lent out for the call; a ZST box allocates nothing.
+        let host = std::mem::replace(&mut self.host, Box::leak(Box::new(NoHost)));
+        let r = host.call(self, id);
+        self.host = host;
+        r
     }
     /// `luaL_error`: a runtime error message prefixed with the caller's position.
     pub fn error(&mut self, msg: impl AsRef<[u8]>) -> LuaError {
@@ -261,7 +296,7 @@ impl<'a> Ctx<'a> {
         if self.lua.top < top {
             self.lua.top = top;
         }
-        let host: &mut dyn Any = &mut *self.host;
+        let host: &mut dyn Host = &mut *self.host;
         self.lua.call_nested(host, f, args, true)
     }
     /// Upvalue `i` of this native closure (see [`Lua::create_function_with_upvalues`]).
@@ -280,7 +315,7 @@ impl<'a> Ctx<'a> {
     }
     /// `tostring` semantics (calls `__tostring`).
     pub fn tostring(&mut self, v: Value) -> Result<Value, LuaError> {
-        let host: &mut dyn Any = &mut *self.host;
+        let host: &mut dyn Host = &mut *self.host;
         let top = self.base + self.nargs;
         if self.lua.top < top {
             self.lua.top = top;
@@ -335,6 +370,7 @@ impl Lua {
             interrupt: None,
             rand_state: 0,
             cjson: lib_cjson::Config::default(),
+            error_at: None,
         }
     }
 
@@ -402,7 +438,7 @@ impl Lua {
     }
 
     /// Run a started call for at most `budget` VM instructions.
-    pub fn resume(&mut self, call: &mut Call, host: &mut dyn Any, budget: u64) -> Step {
+    pub fn resume(&mut self, call: &mut Call, host: &mut dyn Host, budget: u64) -> Step {
         if call.finished {
             return Step::Done(Ok(Vec::new()));
         }
@@ -457,7 +493,7 @@ impl Lua {
         &mut self,
         f: Value,
         args: Vec<Value>,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
     ) -> Result<Vec<Value>, LuaError> {
         if !self.frames.is_empty() || self.native_running {
             return self.call_nested(host, f, &args, true);
@@ -476,7 +512,7 @@ impl Lua {
         &mut self,
         src: &[u8],
         chunkname: &str,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
     ) -> Result<Vec<Value>, LuaError> {
         let f = self.load(src, chunkname)?;
         self.call(f, Vec::new(), host)
@@ -489,6 +525,19 @@ impl Lua {
     }
 
     // ---------------------------------------------------------------- values
+
+    /// The source name (e.g. `@user_script`) and line of the innermost Lua
+    /// function when the last error was raised, as Redis's
+    /// `__redis__err__handler` reports them; `None` if no Lua frame was running.
+    pub fn error_position(&self) -> Option<(Vec<u8>, u32)> {
+        self.error_at.clone()
+    }
+
+    /// The source name and current line of the innermost Lua function of a
+    /// suspended call (where a killed script stopped).
+    pub fn current_position(&self) -> Option<(Vec<u8>, u32)> {
+        self.innermost_position()
+    }
 
     /// Create (intern) a Lua string.
     pub fn string(&mut self, s: impl AsRef<[u8]>) -> Value {
@@ -641,6 +690,10 @@ impl Lua {
     }
 
     /// Register a global native function.
+    /// A native whose calls the host answers: `Host::call(ctx, id)`.
+    pub fn host_fn(&mut self, id: u32) -> Value {
+        self.create_function(move |ctx| ctx.host_call(id))
+    }
     pub fn set_global_fn(
         &mut self,
         name: &str,
@@ -689,7 +742,7 @@ impl Lua {
     /// `tostring(v)` honouring `__tostring`.
     pub(crate) fn tostring_meta(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         v: Value,
     ) -> Result<Value, LuaError> {
         let tm = self.gettm(v, vm::Tm::ToString);

@@ -13,6 +13,10 @@ pub(crate) struct Config {
     encode_max_depth: i32,
     decode_max_depth: i32,
     precision: usize,
+    /// 0 off (error), 1 on ("nan", "inf" as fpconv writes them), 2 "null".
+    encode_invalid_numbers: u8,
+    decode_invalid_numbers: bool,
+    encode_keep_buffer: bool,
 }
 
 impl Default for Config {
@@ -24,6 +28,9 @@ impl Default for Config {
             encode_max_depth: 1000,
             decode_max_depth: 1000,
             precision: 14,
+            encode_invalid_numbers: 0,
+            decode_invalid_numbers: true,
+            encode_keep_buffer: true,
         }
     }
 }
@@ -87,14 +94,34 @@ pub(crate) fn open(lua: &mut Lua) {
         }
         Ok(vec![Value::Number(ctx.lua.cjson.precision as f64)])
     });
-    lua.set_field_fn(t, "encode_keep_buffer", |_ctx| {
-        Ok(vec![Value::Boolean(true)])
+    // json_enum_option: a boolean, or one of the option names; answers
+    // the setting as a boolean (or its name when not a boolean value).
+    lua.set_field_fn(t, "encode_keep_buffer", |ctx| {
+        let v = enum_option(ctx, ctx.lua.cjson.encode_keep_buffer as u8, &["off", "on"])?;
+        ctx.lua.cjson.encode_keep_buffer = v != 0;
+        Ok(vec![Value::Boolean(v != 0)])
     });
-    lua.set_field_fn(t, "encode_invalid_numbers", |_ctx| {
-        Ok(vec![Value::Boolean(false)])
+    lua.set_field_fn(t, "encode_invalid_numbers", |ctx| {
+        let v = enum_option(
+            ctx,
+            ctx.lua.cjson.encode_invalid_numbers,
+            &["off", "on", "null"],
+        )?;
+        ctx.lua.cjson.encode_invalid_numbers = v;
+        Ok(vec![if v <= 1 {
+            Value::Boolean(v == 1)
+        } else {
+            ctx.string("null")
+        }])
     });
-    lua.set_field_fn(t, "decode_invalid_numbers", |_ctx| {
-        Ok(vec![Value::Boolean(true)])
+    lua.set_field_fn(t, "decode_invalid_numbers", |ctx| {
+        let v = enum_option(
+            ctx,
+            ctx.lua.cjson.decode_invalid_numbers as u8,
+            &["off", "on"],
+        )?;
+        ctx.lua.cjson.decode_invalid_numbers = v != 0;
+        Ok(vec![Value::Boolean(v != 0)])
     });
     let name = lua.string("cjson");
     lua.raw_set_str(t, "_NAME", name);
@@ -103,17 +130,47 @@ pub(crate) fn open(lua: &mut Lua) {
     lua.set_global("cjson", Value::Table(t));
 }
 
+/// `json_enum_option`: argument 1 as a boolean or an option name, else the
+/// current setting unchanged.
+fn enum_option(ctx: &mut Ctx, current: u8, options: &[&str]) -> Result<u8, LuaError> {
+    match ctx.arg(0) {
+        Value::Nil => Ok(current),
+        Value::Boolean(b) => Ok(b as u8),
+        v => {
+            let s = ctx.to_bytes(v).unwrap_or_default();
+            match options.iter().position(|o| o.as_bytes() == s.as_slice()) {
+                Some(i) => Ok(i as u8),
+                None => Err(ctx.arg_error(
+                    1,
+                    format!("invalid option '{}'", String::from_utf8_lossy(&s)),
+                )),
+            }
+        }
+    }
+}
+
 fn encode_exception(ctx: &mut Ctx, v: Value, reason: &str) -> LuaError {
     ctx.error(format!("Cannot serialise {}: {}", v.type_name(), reason))
 }
 
 fn append_number(ctx: &mut Ctx, n: f64, out: &mut Vec<u8>) -> Result<(), LuaError> {
-    if n.is_infinite() || n.is_nan() {
-        return Err(encode_exception(
-            ctx,
-            Value::Number(n),
-            "must not be NaN or Inf",
-        ));
+    match ctx.lua.cjson.encode_invalid_numbers {
+        0 if n.is_infinite() || n.is_nan() => {
+            return Err(encode_exception(
+                ctx,
+                Value::Number(n),
+                "must not be NaN or Inf",
+            ))
+        }
+        1 if n.is_nan() => {
+            out.extend_from_slice(b"nan");
+            return Ok(());
+        }
+        2 if n.is_infinite() || n.is_nan() => {
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        _ => {}
     }
     let p = ctx.lua.cjson.precision;
     if p == 14 {
@@ -290,6 +347,7 @@ struct Parser<'a> {
     ptr: usize,
     depth: i32,
     max_depth: i32,
+    decode_invalid_numbers: bool,
 }
 
 fn hex4(d: &[u8]) -> Option<u32> {
@@ -394,6 +452,9 @@ impl Parser<'_> {
         if ch == b'"' {
             return self.string_token(index);
         } else if ch == b'-' || ch.is_ascii_digit() {
+            if !self.decode_invalid_numbers && self.is_invalid_number() {
+                return self.error_tok("invalid number");
+            }
             return self.number_token(index);
         } else if rest.starts_with(b"true") {
             self.ptr += 4;
@@ -406,7 +467,10 @@ impl Parser<'_> {
         } else if rest.starts_with(b"null") {
             self.ptr += 4;
             return self.tok(Tok::Null, index);
-        } else if matches!(ch, b'i' | b'I' | b'n' | b'N' | b'+') && self.is_invalid_number() {
+        } else if self.decode_invalid_numbers
+            && matches!(ch, b'i' | b'I' | b'n' | b'N' | b'+')
+            && self.is_invalid_number()
+        {
             return self.number_token(index);
         }
         self.error_tok("invalid token")
@@ -578,11 +642,13 @@ fn decode(ctx: &mut Ctx, s: &[u8]) -> R {
         return Err(ctx.error("JSON parser does not support UTF-16 or UTF-32"));
     }
     let max_depth = ctx.lua.cjson.decode_max_depth;
+    let decode_invalid_numbers = ctx.lua.cjson.decode_invalid_numbers;
     let mut p = Parser {
         data: s,
         ptr: 0,
         depth: 0,
         max_depth,
+        decode_invalid_numbers,
     };
     let tok = p.next_token();
     let v = decode_value(ctx, &mut p, tok)?;

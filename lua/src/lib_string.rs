@@ -318,7 +318,7 @@ fn str_gsub(ctx: &mut Ctx) -> R {
                             Ok(c) => capture_value(ctx, c, &src),
                             Err(m) => return Err(ctx.error(m)),
                         };
-                        let host: &mut dyn std::any::Any = &mut *ctx.host;
+                        let host: &mut dyn crate::Host = &mut *ctx.host;
                         let top = ctx.base + ctx.nargs;
                         if ctx.lua.top < top {
                             ctx.lua.top = top;

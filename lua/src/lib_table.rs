@@ -166,7 +166,7 @@ impl Sorter {
             if let (Value::Number(x), Value::Number(y)) = (a, b) {
                 return Ok(x < y);
             }
-            let host: &mut dyn std::any::Any = &mut *ctx.host;
+            let host: &mut dyn crate::Host = &mut *ctx.host;
             let top = ctx.base + ctx.nargs;
             if ctx.lua.top < top {
                 ctx.lua.top = top;

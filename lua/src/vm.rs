@@ -6,8 +6,8 @@ use crate::bytecode::*;
 use crate::heap::{Func, LuaClosure, UpVal};
 use crate::number;
 use crate::value::{ErrorKind, FnRef, LuaError, StrRef, TableRef, Value};
+use crate::Host;
 use crate::{Ctx, Lua};
-use std::any::Any;
 use std::rc::Rc;
 
 pub(crate) const LUAI_MAXCALLS: usize = 16000;
@@ -298,7 +298,7 @@ impl Lua {
     /// `luaV_gettable`. `reg` names the operand for error messages.
     pub(crate) fn index(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         mut t: Value,
         key: Value,
         reg: Option<usize>,
@@ -335,7 +335,7 @@ impl Lua {
     /// `luaV_settable`.
     pub(crate) fn set_index(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         mut t: Value,
         key: Value,
         val: Value,
@@ -380,7 +380,7 @@ impl Lua {
 
     fn arith_slow(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         op: Op,
         a: Value,
         b: Value,
@@ -434,7 +434,7 @@ impl Lua {
 
     fn call_order_tm(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         a: Value,
         b: Value,
         event: Tm,
@@ -454,7 +454,7 @@ impl Lua {
     /// `luaV_lessthan`.
     pub(crate) fn less_than(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         a: Value,
         b: Value,
     ) -> Result<bool, LuaError> {
@@ -474,7 +474,7 @@ impl Lua {
         }
     }
 
-    fn less_equal(&mut self, host: &mut dyn Any, a: Value, b: Value) -> Result<bool, LuaError> {
+    fn less_equal(&mut self, host: &mut dyn Host, a: Value, b: Value) -> Result<bool, LuaError> {
         match (a, b) {
             (Value::Number(x), Value::Number(y)) => Ok(x <= y),
             (Value::String(x), Value::String(y)) => {
@@ -497,7 +497,7 @@ impl Lua {
     /// `luaV_equalval` (after the raw-equality fast path).
     pub(crate) fn equal(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         a: Value,
         b: Value,
     ) -> Result<bool, LuaError> {
@@ -518,7 +518,7 @@ impl Lua {
     }
 
     /// `luaV_concat` over registers [first, last] (absolute stack indices); result in `first`.
-    fn concat(&mut self, host: &mut dyn Any, first: usize, last: usize) -> Result<(), LuaError> {
+    fn concat(&mut self, host: &mut dyn Host, first: usize, last: usize) -> Result<(), LuaError> {
         let mut total = last - first + 1;
         let mut last = last;
         while total > 1 {
@@ -574,7 +574,7 @@ impl Lua {
         Ok(())
     }
 
-    fn objlen(&mut self, host: &mut dyn Any, v: Value, reg: usize) -> Result<Value, LuaError> {
+    fn objlen(&mut self, host: &mut dyn Host, v: Value, reg: usize) -> Result<Value, LuaError> {
         match v {
             Value::Table(t) => Ok(Value::Number(self.heap.table(t).len() as f64)),
             Value::String(s) => Ok(Value::Number(self.heap.str(s).len() as f64)),
@@ -594,7 +594,7 @@ impl Lua {
     /// Call a metamethod (or any function) nested, from VM code.
     pub(crate) fn call_meta(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         f: Value,
         args: &[Value],
         _nres: i32,
@@ -612,7 +612,7 @@ impl Lua {
     /// `from_native` pushes a level marker so names and `error` levels see a C function.
     pub(crate) fn call_nested(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         f: Value,
         args: &[Value],
         from_native: bool,
@@ -679,7 +679,7 @@ impl Lua {
     /// Lua functions get a frame; natives run now and their results are delivered.
     pub(crate) fn precall(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         func: usize,
         nresults: i32,
         tailcalls: u32,
@@ -850,7 +850,7 @@ impl Lua {
 
     fn start_pcall(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         func: usize,
         nresults: i32,
         special: crate::Special,
@@ -922,7 +922,7 @@ impl Lua {
     }
 
     /// Error caught by the pcall marker at `marker` (frames above it already dropped).
-    fn finish_pcall_err(&mut self, host: &mut dyn Any, marker: usize, e: LuaError) {
+    fn finish_pcall_err(&mut self, host: &mut dyn Host, marker: usize, e: LuaError) {
         let fr = self.frames[marker].clone();
         self.frames.truncate(marker);
         let mut errv = e.value;
@@ -995,13 +995,14 @@ impl Lua {
     /// Unwind after an error: find a pcall marker above `entry`; Ok if caught.
     fn handle_error(
         &mut self,
-        host: &mut dyn Any,
+        host: &mut dyn Host,
         e: LuaError,
         entry: usize,
     ) -> Result<(), LuaError> {
         if e.kind == ErrorKind::Killed {
             return Err(e);
         }
+        self.error_at = self.innermost_position();
         let mut i = self.frames.len();
         while i > entry {
             i -= 1;
@@ -1024,7 +1025,7 @@ impl Lua {
 
     /// Run until the frame stack drops back to `entry` frames (or the budget is spent
     /// in a yieldable run).
-    pub(crate) fn execute(&mut self, host: &mut dyn Any, entry: usize) -> Result<Exec, LuaError> {
+    pub(crate) fn execute(&mut self, host: &mut dyn Host, entry: usize) -> Result<Exec, LuaError> {
         loop {
             match self.run(host, entry) {
                 Ok(x) => return Ok(x),
@@ -1057,7 +1058,7 @@ impl Lua {
         Ok(false)
     }
 
-    fn run(&mut self, host: &mut dyn Any, entry: usize) -> Result<Exec, LuaError> {
+    fn run(&mut self, host: &mut dyn Host, entry: usize) -> Result<Exec, LuaError> {
         'newframe: loop {
             let fi = self.frames.len() - 1;
             let proto = self.frames[fi].proto.clone().expect("lua frame");
@@ -1628,6 +1629,18 @@ impl Lua {
             }
         }
         ("", b"?".to_vec())
+    }
+
+    /// The innermost running Lua function's source name and current line.
+    pub(crate) fn innermost_position(&self) -> Option<(Vec<u8>, u32)> {
+        self.frames.iter().rev().find_map(|f| match f.kind {
+            FrameKind::Lua => {
+                let proto = f.proto.as_ref()?;
+                let line = proto.lineinfo.get(f.pc.saturating_sub(1)).copied()?;
+                Some((proto.source.as_ref().clone(), line))
+            }
+            _ => None,
+        })
     }
 
     /// `luaL_where(L, level)`: "chunk:line: " for the given level, or empty.

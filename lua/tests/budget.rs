@@ -141,6 +141,11 @@ fn host_natives_and_errors() {
     struct Host {
         calls: Vec<String>,
     }
+    impl cachelab_lua::Host for Host {
+        fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+            Some(self)
+        }
+    }
     let mut lua = Lua::new();
     let redis = lua.new_table();
     lua.set_field_fn(redis, "call", |ctx| {

@@ -5,6 +5,12 @@ use cachelab_lua::{Lua, Step, Value};
 
 pub struct Out(pub Vec<u8>);
 
+impl cachelab_lua::Host for Out {
+    fn as_any(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
+    }
+}
+
 /// A Lua state whose `print` appends to the host's `Out` buffer (like lua5.1's stdout).
 pub fn new_lua() -> Lua {
     let mut lua = Lua::new();

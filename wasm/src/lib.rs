@@ -38,6 +38,7 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
         ToWorker::Init { seed, name: _, now } => {
             let mut n = Node::new(seed);
             n.start(now, 6379);
+            n.set_clock(micros);
             n.apply_elasticache_defaults();
             *node = Some(Hosted::Redis(Box::new(n)));
         }
@@ -117,6 +118,16 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
         });
     }
     out
+}
+
+/// The page's wall clock in microseconds, lent to the node to time commands
+/// (SLOWLOG, LATENCY); the node's own time stays the router's virtual clock.
+fn micros() -> u64 {
+    if cfg!(target_arch = "wasm32") {
+        (js_sys::Date::now() * 1000.0) as u64
+    } else {
+        0
+    }
 }
 
 #[wasm_bindgen]
@@ -225,6 +236,85 @@ mod tests {
             },
         );
         assert_eq!(replies(&out), b"$-1\r\n");
+    }
+
+    /// The same engine runs Lua in the worker: a rate limiter script, a
+    /// function library, cjson, and a runaway script that yields across
+    /// ticks, is answered BUSY to others, and is killed.
+    #[cfg(target_arch = "wasm32")]
+    #[test]
+    fn scripts_run_in_the_worker() {
+        let mut node = None;
+        let (a, b) = (ConnId(1), ConnId(2));
+        step(
+            &mut node,
+            ToWorker::Init {
+                seed: 9,
+                name: "node-1".into(),
+                now: Millis(0),
+            },
+        );
+        for c in [a, b] {
+            step(
+                &mut node,
+                ToWorker::Open {
+                    conn: c,
+                    now: Millis(0),
+                },
+            );
+        }
+        let send = |node: &mut Option<Hosted>, c: ConnId, line: &str, now: u64| {
+            let argv = cachelab_engine::protocol::split_args(line.as_bytes()).unwrap();
+            let out = step(
+                node,
+                ToWorker::Bytes {
+                    conn: c,
+                    bytes: cachelab_engine::protocol::encode_request(&argv),
+                    now: Millis(now),
+                },
+            );
+            out.iter()
+                .filter_map(|o| match o {
+                    FromWorker::Reply { conn, bytes } if *conn == c => Some(bytes.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect::<Vec<u8>>()
+        };
+        let limiter = "EVAL \"local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end if n > tonumber(ARGV[2]) then return 0 end return 1\" 1 rate:ip 60 2";
+        assert_eq!(send(&mut node, a, limiter, 1), b":1\r\n");
+        assert_eq!(send(&mut node, a, limiter, 2), b":1\r\n");
+        assert_eq!(send(&mut node, a, limiter, 3), b":0\r\n");
+        assert_eq!(
+            send(&mut node, a, "EVAL \"return cjson.encode({ok=true})\" 0", 4),
+            b"$11\r\n{\"ok\":true}\r\n"
+        );
+        let lib = "FUNCTION LOAD \"#!lua name=lib\nredis.register_function('hi', function(k, a) return 'hi ' .. a[1] end)\"";
+        assert_eq!(send(&mut node, a, lib, 5), b"$3\r\nlib\r\n");
+        assert_eq!(
+            send(&mut node, a, "FCALL hi 0 there", 6),
+            b"$8\r\nhi there\r\n"
+        );
+        // A runaway script: it yields, the node asks for ticks, others wait
+        // and then get BUSY, SCRIPT KILL ends it.
+        assert_eq!(send(&mut node, a, "EVAL \"while true do end\" 0", 10), b"");
+        step(&mut node, ToWorker::Tick { now: Millis(6000) });
+        assert_eq!(
+            send(&mut node, b, "GET rate:ip", 6001),
+            b"-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n"
+        );
+        assert_eq!(send(&mut node, b, "SCRIPT KILL", 6002), b"+OK\r\n");
+        let out = step(&mut node, ToWorker::Tick { now: Millis(6003) });
+        let killed: Vec<u8> = out
+            .iter()
+            .filter_map(|o| match o {
+                FromWorker::Reply { conn, bytes } if *conn == a => Some(bytes.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(killed.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."));
+        assert_eq!(send(&mut node, b, "GET rate:ip", 6004), b"$1\r\n3\r\n");
     }
 
     #[test]

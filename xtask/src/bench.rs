@@ -366,6 +366,107 @@ fn memory_field(port: u16, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `redis-benchmark` of one command line with `n` requests from `clients`
+/// connections (the heavy commands: few requests, each a lot of work).
+fn redis_benchmark_n(port: u16, line: &[String], n: usize, clients: usize) -> f64 {
+    let out = Command::new("taskset")
+        .args(["-c", "0", "redis-benchmark", "-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(["-c", &clients.to_string(), "-n", &n.to_string(), "--csv"])
+        .args(line)
+        .output()
+        .expect("redis-benchmark runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("\"test\""))
+        .filter_map(|l| l.split(',').nth(1))
+        .filter_map(|v| v.trim_matches('"').parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+/// The issue's heavy commands, side by side: EVALSHA of a 5-call script,
+/// SORT of a 10,000-element list BY a pattern, LCS of two 10 KB strings,
+/// KEYS with a 10-star pattern over 100,000 keys.
+fn heavy_commands(rp: u16, cp: u16) -> crate::Result<()> {
+    let script = "redis.call('SET', KEYS[1], ARGV[1]) redis.call('GET', KEYS[1]) redis.call('INCR', 'bench:ctr') redis.call('LPUSH', 'bench:list', ARGV[1]) redis.call('LTRIM', 'bench:list', 0, 99) return 1";
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let dna = |next: &mut dyn FnMut() -> u64| -> String {
+        (0..10_000)
+            .map(|_| ['A', 'C', 'G', 'T'][(next() % 4) as usize])
+            .collect()
+    };
+    let (a, b) = (dna(&mut next), dna(&mut next));
+    let weights: Vec<u64> = (0..10_000).map(|_| next() % 1_000_000).collect();
+    for port in [rp, cp] {
+        let mut cmds: Vec<Vec<String>> = vec![
+            vec!["SCRIPT".into(), "LOAD".into(), script.into()],
+            vec!["SET".into(), "lcs:a".into(), a.clone()],
+            vec!["SET".into(), "lcs:b".into(), b.clone()],
+        ];
+        for (i, w) in weights.iter().enumerate() {
+            cmds.push(vec!["RPUSH".into(), "sort:list".into(), i.to_string()]);
+            cmds.push(vec!["SET".into(), format!("sort:w:{i}"), w.to_string()]);
+        }
+        for i in 0..100_000 {
+            cmds.push(vec!["SET".into(), format!("key:{i:06}"), "v".into()]);
+        }
+        pipe(port, cmds.into_iter())?;
+    }
+    let sha = crate::output(Command::new("redis-cli").args([
+        "-p",
+        &rp.to_string(),
+        "SCRIPT",
+        "LOAD",
+        script,
+    ]))
+    .unwrap_or_default()
+    .trim()
+    .to_string();
+    let line = |s: &str| s.split(' ').map(String::from).collect::<Vec<String>>();
+    let cases: Vec<(&str, Vec<String>, usize, usize)> = vec![
+        (
+            "EVALSHA (5 calls)",
+            line(&format!("EVALSHA {sha} 1 bench:key value")),
+            100_000,
+            50,
+        ),
+        (
+            "SORT 10k BY pattern",
+            line("SORT sort:list BY sort:w:* LIMIT 0 10"),
+            300,
+            1,
+        ),
+        ("LCS 10 KB x 10 KB", line("LCS lcs:a lcs:b LEN"), 6, 1),
+        (
+            "KEYS 10 stars / 100k",
+            line("KEYS *1*2*3*4*5*6*7*8*9*0*"),
+            60,
+            1,
+        ),
+    ];
+    println!("heavy commands (redis-benchmark, servers on core 1):");
+    println!(
+        "{:<22} {:>14} {:>14} {:>7}",
+        "command", "redis ops/s", "cachelab ops/s", "ratio"
+    );
+    for (name, cmd, n, clients) in cases {
+        let (rm, cm) = side_by_side(
+            || redis_benchmark_n(rp, &cmd, n, clients),
+            || redis_benchmark_n(cp, &cmd, n, clients),
+        );
+        let ratio = if rm > 0.0 { cm / rm } else { 0.0 };
+        println!("{name:<22} {rm:>14.1} {cm:>14.1} {ratio:>7.2}");
+    }
+    Ok(())
+}
+
 /// Streams RESP commands into a server with `redis-cli --pipe`.
 fn pipe(port: u16, commands: impl Iterator<Item = Vec<String>>) -> crate::Result<()> {
     use std::io::Write;
@@ -538,6 +639,10 @@ pub fn run_all() -> crate::Result<()> {
     );
     wait_port(rp);
     wait_port(cp);
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("heavy") {
+        // CACHELAB_BENCH=heavy: just EVALSHA, SORT, LCS and KEYS.
+        return heavy_commands(rp, cp);
+    }
     println!("redis-benchmark -c 50 -n {REQUESTS}, servers on core 1, load on core 0, median of {ROUNDS} alternating rounds");
     println!(
         "{:<6} {:>3} {:>14} {:>14} {:>7}",
@@ -572,6 +677,7 @@ pub fn run_all() -> crate::Result<()> {
     }
     let geo = ratios.iter().map(|r| r.max(1e-9).ln()).sum::<f64>() / ratios.len() as f64;
     println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
+    heavy_commands(rp, cp)?;
     drop(_redis);
     drop(_cachelab);
     memory_per_key()?;

@@ -37,7 +37,7 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     }
 }
 
-fn output(cmd: &mut Command) -> Option<String> {
+pub fn output(cmd: &mut Command) -> Option<String> {
     cmd.output()
         .ok()
         .filter(|o| o.status.success())

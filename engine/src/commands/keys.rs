@@ -449,6 +449,8 @@ fn flushdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let i = ctx.db_index();
     super::multi::touch_all_watched(ctx.srv, i);
+    // Client-side caching: every tracking client gets a null invalidation.
+    super::tracking::flushed(ctx.srv);
     ctx.db().clear();
     ctx.srv
         .repl
@@ -464,6 +466,8 @@ fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     for i in 0..ctx.srv.ks.dbs.len() {
         super::multi::touch_all_watched(ctx.srv, i);
     }
+    // Client-side caching: every tracking client gets a null invalidation.
+    super::tracking::flushed(ctx.srv);
     for db in &mut ctx.srv.ks.dbs {
         db.clear();
     }

@@ -8,6 +8,7 @@
 //! without a handler is not in the table and answers as Redis answers an
 //! unknown command.
 
+pub mod admin;
 pub mod bitmaps;
 pub mod blocking;
 pub mod coll;
@@ -29,6 +30,7 @@ pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+pub mod tracking;
 pub mod zsets;
 
 use std::collections::HashMap;
@@ -120,6 +122,9 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| slowlog::handler(fullname))
         .or_else(|| latency::handler(fullname))
         .or_else(|| monitor::handler(fullname))
+        .or_else(|| crate::scripting::handler(fullname))
+        .or_else(|| admin::handler(fullname))
+        .or_else(|| tracking::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -266,7 +271,7 @@ impl CommandTable {
         let mut rest = HELP;
         for name in [
             "object", "config", "client", "command", "memory", "script", "function", "slowlog",
-            "latency",
+            "latency", "module",
         ] {
             if let Ok(Some((r, n))) = parse_reply(rest) {
                 help.insert(name.to_string(), r);
@@ -402,6 +407,108 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     reply
 }
 
+/// `scriptCall`: a command run by `redis.call` / `redis.pcall`, with the
+/// checks Redis makes for scripts (the command exists with its arity, is
+/// allowed in scripts, may write in this script, fits in memory) — an
+/// `Err` carries the script-level error text — then run on the caller's
+/// connection as the script's client: its own database and RESP version,
+/// never blocking (a blocking command answers at once, as in EXEC).
+pub fn script_call(
+    ctx: &mut Ctx,
+    state: &mut crate::scripting::RunState,
+    argv: &[Vec<u8>],
+) -> Result<Reply, String> {
+    let table = ctx.table;
+    let cmd = match table.lookup(argv) {
+        None => return Err("Unknown Redis command called from script".into()),
+        Some(c) if c.handler.is_none() => {
+            return Err("Unknown Redis command called from script".into())
+        }
+        Some(c) if !arity_ok(c.arity, argv.len()) => {
+            return Err("Wrong number of args calling Redis command from script".into())
+        }
+        Some(c) => c,
+    };
+    let has = |f: &str| cmd.flags.iter().any(|x| x == f);
+    if has("noscript") {
+        return Err("This Redis command is not allowed from script".into());
+    }
+    let (write, may_replicate) = (has("write"), has("may_replicate"));
+    if state.readonly && (write || may_replicate) {
+        return Err("Write commands are not allowed from read-only scripts.".into());
+    }
+    if write && !state.wrote {
+        let repl = ctx.srv.config.repl();
+        let replica = ctx.srv.repl.is_replica();
+        if replica && repl.read_only {
+            return Err("-READONLY You can't write against a read only replica.".into());
+        }
+        if !replica
+            && repl.min_replicas_to_write > 0
+            && (ctx
+                .srv
+                .repl
+                .good_replicas(ctx.now, repl.min_replicas_max_lag) as u64)
+                < repl.min_replicas_to_write
+        {
+            return Err("-NOREPLICAS Not enough good replicas to write.".into());
+        }
+    }
+    if !state.allow_oom
+        && !state.wrote
+        && has("denyoom")
+        && ctx.srv.config.maxmemory() > 0
+        && server::used_memory(ctx.srv) as u64 > ctx.srv.config.maxmemory()
+    {
+        return Err("-OOM command not allowed when used memory > 'maxmemory'.".into());
+    }
+    if write {
+        state.wrote = true;
+    }
+    let Some(handler) = cmd.handler else {
+        return Err("Unknown Redis command called from script".into());
+    };
+    // The script's client: its database and protocol, and no blocking.
+    let conn = ctx.conn;
+    let saved = ctx
+        .srv
+        .clients
+        .get(&conn)
+        .map(|c| (c.db, c.resp, c.in_multi));
+    if let Some(c) = ctx.srv.clients.get_mut(&conn) {
+        c.db = state.db;
+        c.resp = state.resp;
+        c.in_multi = true;
+    }
+    // redis.set_repl(REPL_NONE|REPL_AOF): the writes are not replicated.
+    let replicate = state.repl & 2 != 0;
+    if !replicate {
+        ctx.srv.set_tracking(false);
+    }
+    ctx.srv.stats.commands_processed += 1;
+    let reply = run_handler(ctx, cmd, handler, argv);
+    if !replicate {
+        ctx.srv.set_db_modes();
+    }
+    let stat = ctx.srv.stats.cmd(&cmd.fullname);
+    stat.calls += 1;
+    if reply.is_error() {
+        stat.failed += 1;
+        ctx.srv.stats.error_reply(&reply);
+    }
+    if let (Some((db, resp, in_multi)), Some(c)) = (saved, ctx.srv.clients.get_mut(&conn)) {
+        state.db = c.db;
+        c.db = db;
+        c.resp = resp;
+        c.in_multi = in_multi;
+    }
+    if !ctx.srv.monitors.is_empty() && monitor::shown(cmd) {
+        let db = state.db;
+        monitor::feed(ctx.srv, ctx.now, db, None, argv);
+    }
+    Ok(reply)
+}
+
 /// What `call()` does after a command ran: MONITOR's line, and the slow
 /// log (not for a client it blocked, nor for commands flagged
 /// skip_slowlog such as EXEC).
@@ -431,14 +538,20 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
 
 /// The handler, with keyspace notifications for what it changed.
 fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>]) -> Reply {
+    // Client-side caching (tracking.rs): invalidate the keys the command
+    // changed, remember those a tracking client read.
+    let marks = tracking::before_call(ctx);
     if ctx.srv.config.notify_flags() == 0 {
-        return handler(ctx, argv);
+        let reply = handler(ctx, argv);
+        tracking::after_call(ctx, cmd, argv, marks);
+        return reply;
     }
     // Keyspace notifications: record what the command changes, then publish.
     let db = ctx.db_index();
     ctx.srv.ks.dbs[db].set_watching(true);
     let mark = ctx.srv.ks.dbs[db].changes_len();
     let reply = handler(ctx, argv);
+    tracking::after_call(ctx, cmd, argv, marks);
     let db_after = ctx.db_index();
     if db_after == db {
         let (changed, expired) = ctx.srv.ks.dbs[db].changes_since(mark);
@@ -510,6 +623,9 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     if must_auth && !cmd.flags.iter().any(|f| f == "no_auth") {
         return Err(Reply::err("NOAUTH Authentication required."));
     }
+    // Client-side caching: the caller is the current client from here on;
+    // the tracking table is kept within tracking-table-max-keys (tracking.rs).
+    tracking::before_command(ctx);
     let replica = ctx.srv.repl.is_replica();
     // Replicas ignore maxmemory (replica-ignore-maxmemory): their primary evicts.
     if !replica

@@ -27,7 +27,6 @@ pub fn handler(name: &str) -> Option<Handler> {
         "client|list" => client_list,
         "client|info" => client_info,
         "client|kill" => client_kill,
-        "client|getredir" => |_, _| Reply::Int(-1),
         "client|no-evict" => client_no_evict,
         "client|unblock" => client_unblock,
         "client|pause" => client_pause,
@@ -126,6 +125,7 @@ fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let conn = ctx.conn;
     super::pubsub::forget(ctx.srv, conn);
     super::monitor::forget(ctx.srv, conn);
+    super::tracking::forget(ctx.srv, conn);
     let c = ctx.client_mut();
     c.db = 0;
     c.resp = 2;
@@ -279,7 +279,9 @@ fn client_getname(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
 }
 
 /// One CLIENT LIST / CLIENT INFO line, as `catClientInfoString` writes it.
-fn client_line(c: &crate::node::Client, now: crate::Millis) -> String {
+fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> String {
+    // Client-side caching: the `t`/`R`/`B` flags and `redir=` (tracking.rs).
+    let (tracking_flags, redir) = srv.tracking.list_fields(c.conn);
     // While a command runs its client's query buffer still holds the bytes
     // read (the command included), as Redis trims it only afterwards.
     let qbuf = c.qbuf.len().max(c.reading);
@@ -296,6 +298,7 @@ fn client_line(c: &crate::node::Client, now: crate::Millis) -> String {
     if c.blocked.is_some() {
         flags.push('b');
     }
+    flags.push_str(tracking_flags);
     if c.multi.dirty_cas {
         flags.push('d');
     }
@@ -317,7 +320,7 @@ fn client_line(c: &crate::node::Client, now: crate::Millis) -> String {
         .flat_map(|argv| argv.iter().map(Vec::len))
         .sum();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={} multi-mem={multi_mem} rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={} multi-mem={multi_mem} rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={redir} resp={}\n",
         c.id,
         c.peer,
         c.local,
@@ -369,19 +372,19 @@ fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         }
     }
     let now = ctx.now;
-    let text: String = ctx
-        .srv
+    let srv = &*ctx.srv;
+    let text: String = srv
         .clients
         .values()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .map(|c| client_line(c, now))
+        .map(|c| client_line(c, now, srv))
         .collect();
     Reply::Verbatim("txt", text.into_bytes())
 }
 
 fn client_info(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let c = ctx.client().expect("caller exists");
-    Reply::Verbatim("txt", client_line(c, ctx.now).into_bytes())
+    Reply::Verbatim("txt", client_line(c, ctx.now, &*ctx.srv).into_bytes())
 }
 
 fn client_kill(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -713,7 +716,10 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         .count()
                         .to_string(),
                 ),
-                ("tracking_clients".into(), "0".into()),
+                (
+                    "tracking_clients".into(),
+                    srv.tracking.clients().to_string(),
+                ),
                 ("clients_in_timeout_table".into(), "0".into()),
             ],
             "memory" => {
@@ -800,6 +806,18 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("keyspace_misses".into(), s.keyspace_misses.to_string()),
                     ("pubsub_channels".into(), "0".into()),
                     ("pubsub_patterns".into(), "0".into()),
+                    (
+                        "tracking_total_keys".into(),
+                        srv.tracking.total_keys().to_string(),
+                    ),
+                    (
+                        "tracking_total_items".into(),
+                        srv.tracking.total_items().to_string(),
+                    ),
+                    (
+                        "tracking_total_prefixes".into(),
+                        srv.tracking.total_prefixes().to_string(),
+                    ),
                     ("total_error_replies".into(), s.error_replies.to_string()),
                 ]
             }

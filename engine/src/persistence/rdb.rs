@@ -140,6 +140,15 @@ fn write_object(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
+/// One RDB string (plain, integer-encoded or LZF-compressed) at `*pos` of
+/// `p`, advancing `pos` (FUNCTION RESTORE's library codes).
+pub fn read_string_at(p: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    let mut r = Reader { b: p, pos: *pos };
+    let s = r.string().ok()?;
+    *pos = r.pos;
+    Some(s)
+}
+
 /// The RDB version DUMP payloads carry (Redis 7.0's `RDB_VERSION`).
 const RDB_VERSION: u16 = 10;
 

@@ -296,6 +296,17 @@ impl Server {
         }
     }
 
+    /// Turns change tracking (what replication propagates) off for a
+    /// script's writes under `redis.set_repl(REPL_NONE)`; `set_db_modes`
+    /// turns it back on.
+    pub fn set_tracking(&mut self, on: bool) {
+        let replica = self.repl.is_replica() || self.pause.is_some();
+        let track = on && !self.repl.is_replica() && self.repl.backlog.is_some();
+        for db in &mut self.ks.dbs {
+            db.set_mode(replica, track);
+        }
+    }
+
     /// A fresh, empty keyspace hashed like this node's.
     pub fn fresh_keyspace(&self) -> Keyspace {
         Keyspace::new(self.ks.dbs.len(), self.ks_seed)

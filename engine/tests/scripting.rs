@@ -1,0 +1,148 @@
+//! Scripts on virtual time: a long script holds other clients' commands,
+//! answers them BUSY after `busy-reply-threshold`, and ends with SCRIPT KILL
+//! (or FUNCTION KILL for a function) unless it has written; scripts inside
+//! MULTI/EXEC run to completion. Texts as redis-server 7.0 writes them.
+
+use cachelab_engine::protocol::{encode_request, split_args};
+use cachelab_engine::{ConnId, Input, Millis, Node, Output};
+
+struct Harness {
+    node: Node,
+    now: Millis,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let now = Millis(1_700_000_000_000);
+        let mut node = Node::new(11);
+        node.start(now, 6379);
+        let mut h = Harness { node, now };
+        for c in 1..=3 {
+            h.node.handle(
+                h.now,
+                Input::ConnOpened {
+                    conn: ConnId(c),
+                    peer: format!("127.0.0.1:{}", 40000 + c),
+                    local: "127.0.0.1:6379".into(),
+                },
+            );
+        }
+        h
+    }
+
+    fn send(&mut self, conn: u64, line: &str) -> [String; 4] {
+        let argv = split_args(line.as_bytes()).expect("balanced quotes");
+        self.node.handle(
+            self.now,
+            Input::ClientBytes {
+                conn: ConnId(conn),
+                bytes: &encode_request(&argv),
+            },
+        );
+        self.drain()
+    }
+
+    fn drain(&mut self) -> [String; 4] {
+        let mut out: [String; 4] = Default::default();
+        while let Some(o) = self.node.poll_output() {
+            if let Output::ToClient { conn, bytes } = o {
+                out[conn.0 as usize].push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        out
+    }
+
+    fn on(&mut self, conn: u64, line: &str) -> String {
+        self.send(conn, line)[conn as usize].clone()
+    }
+
+    /// Advances virtual time and ticks as the node asks.
+    fn advance(&mut self, ms: u64) -> [String; 4] {
+        self.now = self.now.plus(ms);
+        assert!(self.node.poll_timeout().is_some());
+        self.node.handle(self.now, Input::Tick);
+        self.drain()
+    }
+}
+
+const LOOP: &str = "EVAL \"local i = 0 while true do i = i + 1 end\" 0";
+const BUSY: &str =
+    "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+
+#[test]
+fn a_long_script_is_busy_then_killed() {
+    let mut h = Harness::new();
+    assert_eq!(h.on(1, "SET k 1"), "+OK\r\n");
+    assert_eq!(h.on(1, LOOP), "");
+    // Before the threshold other clients wait; the node asks to be ticked now.
+    assert_eq!(h.on(2, "GET k"), "");
+    assert_eq!(h.node.poll_timeout(), Some(h.now));
+    let out = h.advance(1000);
+    assert_eq!(out[2], "");
+    // Past busy-reply-threshold (5 s): BUSY, but SCRIPT KILL runs.
+    let out = h.advance(4500);
+    assert_eq!(out[2], BUSY);
+    assert_eq!(h.on(2, "PING"), BUSY);
+    assert_eq!(h.on(3, "FUNCTION KILL"), BUSY);
+    assert_eq!(h.on(3, "SCRIPT KILL"), "+OK\r\n");
+    let out = h.advance(1);
+    assert!(
+        out[1].starts_with("-ERR Script killed by user with SCRIPT KILL... script: "),
+        "{}",
+        out[1]
+    );
+    assert!(out[1].ends_with(", on @user_script:1.\r\n"), "{}", out[1]);
+    // Everyone runs again.
+    assert_eq!(h.on(2, "GET k"), "$1\r\n1\r\n");
+    assert_eq!(
+        h.on(3, "SCRIPT KILL"),
+        "-NOTBUSY No scripts in execution right now.\r\n"
+    );
+}
+
+#[test]
+fn a_script_that_wrote_cannot_be_killed() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.on(1, "EVAL \"redis.call('set','w','1') while true do end\" 0"),
+        ""
+    );
+    h.advance(6000);
+    assert_eq!(
+        h.on(2, "SCRIPT KILL"),
+        "-UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.\r\n"
+    );
+}
+
+#[test]
+fn a_function_is_killed_by_function_kill() {
+    let mut h = Harness::new();
+    let load = "FUNCTION LOAD \"#!lua name=spin\nredis.register_function('spin', function() while true do end end)\"";
+    assert_eq!(h.on(1, load), "$4\r\nspin\r\n");
+    assert_eq!(h.on(1, "FCALL spin 0"), "");
+    h.advance(6000);
+    assert_eq!(
+        h.on(2, "SCRIPT KILL"),
+        "-BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.\r\n"
+    );
+    assert_eq!(h.on(2, "FUNCTION KILL"), "+OK\r\n");
+    let out = h.advance(1);
+    assert!(
+        out[1].starts_with(
+            "-ERR Script killed by user with SCRIPT KILL... script: spin, on @user_function:2."
+        ),
+        "{}",
+        out[1]
+    );
+}
+
+#[test]
+fn scripts_in_a_transaction_run_to_completion() {
+    let mut h = Harness::new();
+    h.on(1, "MULTI");
+    h.on(
+        1,
+        "EVAL \"local n = 0 for i = 1, 300000 do n = n + 1 end return n\" 0",
+    );
+    assert_eq!(h.on(1, "EXEC"), "*1\r\n:300000\r\n");
+}
