@@ -33,7 +33,7 @@ for n in names:
     m = re.search(r"between (-?\d+) and (-?\d+) inclusive", r3) or re.search(r"between (-?\d+) and (-?\d+) inclusive", r2)
     if "immutable" in r1:
         kind, detail = "immutable", ""
-    elif "protected" in r1:
+    elif "can't set protected config" in r1:
         kind, detail = "protected", ""
     elif "'yes' or 'no'" in r1:
         kind, detail = "bool", ""

@@ -403,6 +403,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("zset-max-listpack-entries", "zset-max-ziplist-entries"),
     ("zset-max-listpack-value", "zset-max-ziplist-value"),
     ("list-max-listpack-size", "list-max-ziplist-size"),
+    ("busy-reply-threshold", "lua-time-limit"),
 ];
 
 fn alias_of(name: &str) -> Option<&'static str> {

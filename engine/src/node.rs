@@ -135,6 +135,9 @@ pub struct Stats {
     pub keyspace_misses: u64,
     pub evicted_keys: u64,
     pub error_replies: u64,
+    /// Values freed "in the background" (UNLINK, FLUSHDB ASYNC…): INFO's
+    /// lazyfreed_objects. cachelab frees at once, so none is ever pending.
+    pub lazyfreed_objects: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     /// Highest `used_memory` seen by the cron.
@@ -238,6 +241,11 @@ pub struct Client {
     /// and the current command's argument bytes (argv-mem).
     pub reading: usize,
     pub argv_mem: usize,
+    /// Set while a script's `redis.call` runs a command on this client.
+    pub in_script: bool,
+    /// The command a blocked client waits in: the slow log gets it when the
+    /// client is answered (`updateStatsOnUnblock`).
+    pub blocked_argv: Vec<Vec<u8>>,
 }
 
 /// Why and until when a client is blocked.
@@ -492,6 +500,8 @@ impl Node {
                         monitor: false,
                         reading: 0,
                         argv_mem: 0,
+                        in_script: false,
+                        blocked_argv: Vec::new(),
                     },
                 );
             }
@@ -610,6 +620,7 @@ impl Node {
             c.blocked = None;
             let mut out = Vec::new();
             let name = c.last_cmd.clone();
+            self.slowlog_unblocked(conn);
             self.srv.stats.error_reply(&reply);
             if reply.is_error() {
                 self.srv.stats.cmd(&name).failed += 1;
@@ -830,18 +841,27 @@ impl Node {
         if cmd.handler.is_none() || !commands::arity_ok(cmd.arity, argv.len()) {
             return false;
         }
-        let writes =
-            |c: &commands::Command| c.flags.iter().any(|f| f == "write" || f == "may_replicate");
+        let writes = |c: &commands::Command| {
+            c.flags.iter().any(|f| f == "write") || commands::may_replicate(c)
+        };
         let Some(client) = self.srv.clients.get(&conn) else {
             return false;
         };
-        let held =
-            pause.all
-                || writes(cmd)
-                || (cmd.fullname == "exec"
-                    && client.multi.queue.as_ref().is_some_and(|q| {
-                        q.iter().any(|a| self.table.lookup(a).is_some_and(&writes))
-                    }));
+        // A script that declared its flags writes only if they say so.
+        let scripting = &self.srv.scripting;
+        let table = self.table;
+        let may_write = |a: &[Vec<u8>]| {
+            crate::scripting::declared_writes(scripting, a)
+                .unwrap_or_else(|| table.lookup(a).is_some_and(&writes))
+        };
+        let held = pause.all
+            || may_write(argv)
+            || (cmd.fullname == "exec"
+                && client
+                    .multi
+                    .queue
+                    .as_ref()
+                    .is_some_and(|q| q.iter().any(|a| may_write(a))));
         if !held {
             return false;
         }
@@ -907,6 +927,12 @@ impl Node {
             found => {
                 if let Some(cmd) = found {
                     self.srv.stats.cmd(&cmd.fullname).rejected += 1;
+                }
+                // A refused command inside MULTI dooms the transaction.
+                if let Some(c) = self.srv.clients.get_mut(&conn) {
+                    if c.multi.queue.is_some() {
+                        c.multi.dirty_exec = true;
+                    }
                 }
                 ScriptGate::Busy(Reply::err(if eval {
                     crate::scripting::BUSY_EVAL
@@ -1123,6 +1149,7 @@ impl Node {
                         commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
                     }
                     self.deliver(conn, reply);
+                    self.slowlog_unblocked(conn);
                     commands::tracking::after_serve(&mut self.srv, conn, tracking);
                     self.srv.propagate();
                     progress = true;
@@ -1151,6 +1178,23 @@ impl Node {
             self.srv.stats.net_output_bytes += bytes.len() as u64;
             self.outputs.push_back(Output::ToClient { conn, bytes });
         }
+    }
+
+    /// A blocked command is logged in the slow log when it is answered.
+    fn slowlog_unblocked(&mut self, conn: ConnId) {
+        let (slower_than, max_len) = self.srv.config.slowlog();
+        let Some(c) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
+        let argv = std::mem::take(&mut c.blocked_argv);
+        if argv.is_empty() {
+            return;
+        }
+        let (peer, name) = (c.peer.clone(), c.name.clone());
+        let time = self.now.0 / 1000;
+        self.srv
+            .slowlog
+            .push_if_needed(slower_than, max_len, &argv, 0, time, &peer, &name);
     }
 
     /// Sends a late reply (a served or timed-out blocked client).

@@ -5,74 +5,13 @@
 //! failed calls as Redis does. Expected texts were checked against
 //! redis-server 7.0.15.
 
-use cachelab_engine::protocol::{encode_request, split_args};
-use cachelab_engine::{ConnId, Input, Millis, Node, Output};
+mod common;
 
-struct Harness {
-    node: Node,
-    now: Millis,
-}
-
-impl Harness {
-    fn new() -> Harness {
-        let now = Millis(1_700_000_000_000);
-        let mut node = Node::new(7);
-        node.start(now, 6379);
-        let mut h = Harness { node, now };
-        for c in 1..=3 {
-            h.node.handle(
-                h.now,
-                Input::ConnOpened {
-                    conn: ConnId(c),
-                    peer: format!("127.0.0.1:{}", 50000 + c),
-                    local: "127.0.0.1:6379".into(),
-                },
-            );
-        }
-        h
-    }
-
-    /// Sends a line on `conn`; returns everything written to each connection.
-    fn send(&mut self, conn: u64, line: &str) -> [String; 4] {
-        let argv = split_args(line.as_bytes()).expect("balanced quotes");
-        self.node.handle(
-            self.now,
-            Input::ClientBytes {
-                conn: ConnId(conn),
-                bytes: &encode_request(&argv),
-            },
-        );
-        self.drain()
-    }
-
-    fn drain(&mut self) -> [String; 4] {
-        let mut out: [String; 4] = Default::default();
-        while let Some(o) = self.node.poll_output() {
-            if let Output::ToClient { conn, bytes } = o {
-                out[conn.0 as usize].push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-        out
-    }
-
-    fn on(&mut self, conn: u64, line: &str) -> String {
-        self.send(conn, line)[conn as usize].clone()
-    }
-
-    fn advance(&mut self, ms: u64) -> [String; 4] {
-        self.now = self.now.plus(ms);
-        self.node.handle(self.now, Input::Tick);
-        self.drain()
-    }
-
-    fn info(&mut self, section: &str) -> String {
-        self.on(1, &format!("INFO {section}"))
-    }
-}
+use common::Harness;
 
 #[test]
 fn client_pause_write_holds_writes_until_it_ends() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(7);
     assert_eq!(h.on(1, "SET k v PX 100"), "+OK\r\n");
     assert_eq!(h.on(1, "CLIENT PAUSE 1000 WRITE"), "+OK\r\n");
     // A read runs; a write waits (no reply), and so does what follows it.
@@ -97,7 +36,7 @@ fn client_pause_write_holds_writes_until_it_ends() {
 
 #[test]
 fn client_pause_all_and_unpause() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(7);
     assert_eq!(
         h.on(1, "CLIENT PAUSE 10 NONE"),
         "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n"
@@ -121,7 +60,7 @@ fn client_pause_all_and_unpause() {
 
 #[test]
 fn monitor_shows_commands_in_execution_order() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(7);
     assert_eq!(h.on(3, "MONITOR"), "+OK\r\n");
     let ts = format!("{}.{:06}", h.now.0 / 1000, (h.now.0 % 1000) * 1000);
     // Each line goes out as its command runs; CONFIG (admin) is not shown.
@@ -155,7 +94,7 @@ fn monitor_shows_commands_in_execution_order() {
 
 #[test]
 fn slowlog_logs_trims_and_redacts() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(7);
     assert_eq!(h.on(1, "SLOWLOG LEN"), ":0\r\n");
     h.on(1, "CONFIG SET slowlog-log-slower-than 0");
     h.on(1, "CONFIG SET slowlog-max-len 3");
@@ -187,7 +126,7 @@ fn slowlog_logs_trims_and_redacts() {
 
 #[test]
 fn commandstats_and_errorstats_count_like_redis() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(7);
     h.on(1, "SET a 1");
     h.on(1, "SET a");
     h.on(1, "LPUSH a x");

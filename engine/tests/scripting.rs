@@ -3,67 +3,9 @@
 //! (or FUNCTION KILL for a function) unless it has written; scripts inside
 //! MULTI/EXEC run to completion. Texts as redis-server 7.0 writes them.
 
-use cachelab_engine::protocol::{encode_request, split_args};
-use cachelab_engine::{ConnId, Input, Millis, Node, Output};
+mod common;
 
-struct Harness {
-    node: Node,
-    now: Millis,
-}
-
-impl Harness {
-    fn new() -> Harness {
-        let now = Millis(1_700_000_000_000);
-        let mut node = Node::new(11);
-        node.start(now, 6379);
-        let mut h = Harness { node, now };
-        for c in 1..=3 {
-            h.node.handle(
-                h.now,
-                Input::ConnOpened {
-                    conn: ConnId(c),
-                    peer: format!("127.0.0.1:{}", 40000 + c),
-                    local: "127.0.0.1:6379".into(),
-                },
-            );
-        }
-        h
-    }
-
-    fn send(&mut self, conn: u64, line: &str) -> [String; 4] {
-        let argv = split_args(line.as_bytes()).expect("balanced quotes");
-        self.node.handle(
-            self.now,
-            Input::ClientBytes {
-                conn: ConnId(conn),
-                bytes: &encode_request(&argv),
-            },
-        );
-        self.drain()
-    }
-
-    fn drain(&mut self) -> [String; 4] {
-        let mut out: [String; 4] = Default::default();
-        while let Some(o) = self.node.poll_output() {
-            if let Output::ToClient { conn, bytes } = o {
-                out[conn.0 as usize].push_str(&String::from_utf8_lossy(&bytes));
-            }
-        }
-        out
-    }
-
-    fn on(&mut self, conn: u64, line: &str) -> String {
-        self.send(conn, line)[conn as usize].clone()
-    }
-
-    /// Advances virtual time and ticks as the node asks.
-    fn advance(&mut self, ms: u64) -> [String; 4] {
-        self.now = self.now.plus(ms);
-        assert!(self.node.poll_timeout().is_some());
-        self.node.handle(self.now, Input::Tick);
-        self.drain()
-    }
-}
+use common::Harness;
 
 const LOOP: &str = "EVAL \"local i = 0 while true do i = i + 1 end\" 0";
 const BUSY: &str =
@@ -71,7 +13,7 @@ const BUSY: &str =
 
 #[test]
 fn a_long_script_is_busy_then_killed() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(11);
     assert_eq!(h.on(1, "SET k 1"), "+OK\r\n");
     assert_eq!(h.on(1, LOOP), "");
     // Before the threshold other clients wait; the node asks to be ticked now.
@@ -102,7 +44,7 @@ fn a_long_script_is_busy_then_killed() {
 
 #[test]
 fn a_script_that_wrote_cannot_be_killed() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(11);
     assert_eq!(
         h.on(1, "EVAL \"redis.call('set','w','1') while true do end\" 0"),
         ""
@@ -116,7 +58,7 @@ fn a_script_that_wrote_cannot_be_killed() {
 
 #[test]
 fn a_function_is_killed_by_function_kill() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(11);
     let load = "FUNCTION LOAD \"#!lua name=spin\nredis.register_function('spin', function() while true do end end)\"";
     assert_eq!(h.on(1, load), "$4\r\nspin\r\n");
     assert_eq!(h.on(1, "FCALL spin 0"), "");
@@ -138,7 +80,7 @@ fn a_function_is_killed_by_function_kill() {
 
 #[test]
 fn scripts_in_a_transaction_run_to_completion() {
-    let mut h = Harness::new();
+    let mut h = Harness::new(11);
     h.on(1, "MULTI");
     h.on(
         1,

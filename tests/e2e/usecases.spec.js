@@ -93,3 +93,31 @@ test('each recipe runs against the live group and draws its result', async ({ pa
   await page.screenshot({ path: path.join(shots, 'use-case-stream.png'), fullPage: false });
   expect(errors).toEqual([]);
 });
+
+test('Lua scripts in the worker: a rate limiter and an atomic check-and-set', async ({ page }) => {
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto('/');
+  await expect(card(page, 'demo-001')).toHaveAttribute('data-role', 'primary', { timeout: 30_000 });
+
+  // Five requests against a limit of 3: the script allows three, refuses two.
+  await page.locator('#recipe-ratelimit').click();
+  const reqs = page.locator('#rate-result .req');
+  await expect(reqs).toHaveCount(5, { timeout: 15_000 });
+  await expect(page.locator('#rate-result .req.allowed')).toHaveCount(3);
+  await expect(page.locator('#rate-result .req.refused')).toHaveCount(2);
+  await expect(reqs.nth(3)).toHaveText('#4 refused');
+  // The key got its TTL on the first request.
+  await expect(page.locator('#console-output .line.reply').filter({ hasText: /^\(integer\) (5[0-9]|60)$/ }).first()).toBeVisible();
+
+  // Compare-and-swap: the first swap succeeds, the second sees 4, not 5.
+  await page.locator('#recipe-cas').click();
+  await expect(page.locator('#cas-result')).toHaveText(
+    'attempt 1: stock was 5 → set to 4 · attempt 2: stock no longer 5 → refused, re-read and retry',
+    { timeout: 15_000 });
+  await expect(page.locator('#console-output .line.reply').filter({ hasText: '"4"' }).last()).toBeVisible();
+  await page.locator('#rate-result').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(shots, 'use-case-scripts.png'), fullPage: false });
+  expect(errors).toEqual([]);
+});

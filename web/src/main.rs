@@ -731,6 +731,34 @@ fn App() -> impl IntoView {
                         }}
                         {move || {
                             let d = drawn.get();
+                            (!d.rate.is_empty()).then(|| view! {
+                                <p id="rate-result" class="rate" title="Each EVAL ran the whole script atomically: INCR, EXPIRE on the first hit, compare with the limit">
+                                    {"requests from 203.0.113.7 (limit 3 a minute): "}
+                                    {d.rate.iter().enumerate().map(|(i, r)| {
+                                        let ok = *r == 1;
+                                        view! {
+                                            <span class=if ok { "req allowed" } else { "req refused" }>
+                                                {format!("#{} {}", i + 1, if ok { "allowed" } else { "refused" })}
+                                            </span>
+                                        }
+                                    }).collect_view()}
+                                </p>
+                            })
+                        }}
+                        {move || {
+                            let d = drawn.get();
+                            (!d.cas.is_empty()).then(|| view! {
+                                <p id="cas-result" class="cas" title="The script compares and sets in one atomic step on the node">
+                                    {d.cas.iter().enumerate().map(|(i, r)| format!(
+                                        "attempt {}: {}",
+                                        i + 1,
+                                        if *r == 1 { "stock was 5 → set to 4" } else { "stock no longer 5 → refused, re-read and retry" }
+                                    )).collect::<Vec<_>>().join(" · ")}
+                                </p>
+                            })
+                        }}
+                        {move || {
+                            let d = drawn.get();
                             d.queue.map(|q| view! {
                                 <p id="queue-result" class="queue" title="LRANGE jobs 0 -1 after a worker's BRPOP took the oldest job">
                                     {format!("jobs waiting (newest first): {}", if q.is_empty() { "none".to_string() } else { q.join(", ") })}

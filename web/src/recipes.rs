@@ -145,6 +145,34 @@ pub const RECIPES: &[Recipe] = &[
             ])
         },
     },
+    Recipe {
+        id: "ratelimit",
+        title: "Rate limiter (Lua script)",
+        concept: "EVAL runs a Lua script atomically on the node: INCR a per-client counter, EXPIRE it on the first hit, refuse past the limit — no other command can run in between, so two app servers cannot both let the 4th request through.",
+        commands: || {
+            let script = "\"local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end if n > tonumber(ARGV[2]) then return 0 end return 1\"";
+            let mut v = vec!["DEL rate:203.0.113.7".to_string()];
+            for _ in 0..5 {
+                v.push(format!("EVAL {script} 1 rate:203.0.113.7 60 3"));
+            }
+            v.push("TTL rate:203.0.113.7".into());
+            v
+        },
+    },
+    Recipe {
+        id: "cas",
+        title: "Atomic check-and-set (Lua)",
+        concept: "Compare-and-swap in one round trip: the script SETs the new value only if the key still holds the value the client read, else answers 0 — the client retries instead of overwriting someone else's update (an alternative to WATCH/MULTI/EXEC).",
+        commands: || {
+            let script = "\"if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0\"";
+            lines(&[
+                "SET stock:lamp 5",
+                &format!("EVAL {script} 1 stock:lamp 5 4"),
+                &format!("EVAL {script} 1 stock:lamp 5 4"),
+                "GET stock:lamp",
+            ])
+        },
+    },
 ];
 
 /// Where the geo recipe stands (the Space Needle, Seattle).
@@ -182,6 +210,10 @@ pub struct Drawn {
     pub groups: Option<Vec<(String, String, String, String)>>,
     /// XPENDING orders shipping - + 10: (id, consumer, idle ms, deliveries).
     pub pending: Option<Vec<(String, String, i64, i64)>>,
+    /// The rate limiter script's answers, one per request (1 allowed, 0 refused).
+    pub rate: Vec<i64>,
+    /// The check-and-set script's answers (1 swapped, 0 the value had changed).
+    pub cas: Vec<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -213,6 +245,27 @@ pub fn observe(d: &mut Drawn, cmd: &[Vec<u8>], reply: &Reply) {
         .get(1)
         .map(|k| String::from_utf8_lossy(k).into_owned())
         .unwrap_or_default();
+    // A script's first key is after the script and numkeys.
+    let script_key = cmd
+        .get(3)
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .unwrap_or_default();
+    if name.as_slice() == b"EVAL" {
+        if let Reply::Int(n) = reply {
+            if script_key.starts_with("rate:") {
+                d.rate.push(*n);
+            } else if script_key == "stock:lamp" {
+                d.cas.push(*n);
+            }
+        }
+        return;
+    }
+    if name.as_slice() == b"DEL" && key.starts_with("rate:") {
+        d.rate.clear();
+    }
+    if name.as_slice() == b"SET" && key == "stock:lamp" {
+        d.cas.clear();
+    }
     match (name.as_slice(), key.as_str(), reply) {
         (b"ZREVRANGE", "leaderboard", Reply::Array(v)) => {
             d.board = v

@@ -44,14 +44,39 @@ pub fn handler(name: &str) -> Option<Handler> {
 
 fn del(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let now = ctx.now;
+    // UNLINK (or DEL with lazyfree-lazy-user-del) frees big values "in the
+    // background": counted as lazily freed, as `dbAsyncDelete` counts them.
+    let lazy =
+        eq_ic(&argv[0], "unlink") || ctx.srv.config.get("lazyfree-lazy-user-del") == Some("yes");
     let db = ctx.db();
     let mut n = 0;
+    let mut lazily = 0;
     for k in &argv[1..] {
-        if !db.expire_if_needed(k, now) && db.remove(k).is_some() {
+        if db.expire_if_needed(k, now) {
+            continue;
+        }
+        if let Some(e) = db.remove(k) {
             n += 1;
+            if lazy && e.value.free_effort() > 64 {
+                lazily += 1;
+            }
         }
     }
+    ctx.srv.stats.lazyfreed_objects += lazily;
     Reply::Int(n)
+}
+
+/// FLUSHDB / FLUSHALL ASYNC (or lazyfree-lazy-user-flush): every key of
+/// the flushed databases counts as lazily freed (`emptyDbAsync`).
+fn count_lazy_flush(ctx: &mut Ctx, argv: &[Vec<u8>], dbs: std::ops::Range<usize>) {
+    let lazy = match argv.get(1) {
+        Some(a) => eq_ic(a, "async"),
+        None => ctx.srv.config.get("lazyfree-lazy-user-flush") == Some("yes"),
+    };
+    if lazy {
+        let keys: usize = dbs.map(|i| ctx.srv.ks.dbs[i].len()).sum();
+        ctx.srv.stats.lazyfreed_objects += keys as u64;
+    }
 }
 
 fn exists(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -451,6 +476,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     super::multi::touch_all_watched(ctx.srv, i);
     // Client-side caching: every tracking client gets a null invalidation.
     super::tracking::flushed(ctx.srv);
+    count_lazy_flush(ctx, argv, i..i + 1);
     ctx.db().clear();
     ctx.srv
         .repl
@@ -468,6 +494,8 @@ fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     // Client-side caching: every tracking client gets a null invalidation.
     super::tracking::flushed(ctx.srv);
+    let all = 0..ctx.srv.ks.dbs.len();
+    count_lazy_flush(ctx, argv, all);
     for db in &mut ctx.srv.ks.dbs {
         db.clear();
     }

@@ -17,6 +17,7 @@ pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod keys;
+pub mod keyspecs;
 pub mod latency;
 pub mod lists;
 pub mod monitor;
@@ -87,6 +88,8 @@ pub struct Command {
     pub first_key: i64,
     pub last_key: i64,
     pub key_step: i64,
+    /// Key specs and getkeys proc, parsed once from `info` (COMMAND GETKEYS).
+    pub key_specs: keyspecs::KeySpecs,
     pub flags: Vec<String>,
     pub handler: Option<Handler>,
     pub subcommands: HashMap<String, Command>,
@@ -199,6 +202,7 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
         first_key: int_at(entry, 3),
         last_key: int_at(entry, 4),
         key_step: int_at(entry, 5),
+        key_specs: keyspecs::KeySpecs::parse(&fullname, entry),
         info: Reply::Array(info_fields),
         flags,
         handler,
@@ -407,6 +411,15 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     reply
 }
 
+/// Redis's CMD_MAY_REPLICATE, which COMMAND INFO hides on purpose: the
+/// commands that may add to the replication stream without being writes.
+pub fn may_replicate(cmd: &Command) -> bool {
+    matches!(
+        cmd.fullname.as_str(),
+        "eval" | "evalsha" | "fcall" | "pfcount" | "publish" | "spublish"
+    )
+}
+
 /// `scriptCall`: a command run by `redis.call` / `redis.pcall`, with the
 /// checks Redis makes for scripts (the command exists with its arity, is
 /// allowed in scripts, may write in this script, fits in memory) — an
@@ -433,7 +446,7 @@ pub fn script_call(
     if has("noscript") {
         return Err("This Redis command is not allowed from script".into());
     }
-    let (write, may_replicate) = (has("write"), has("may_replicate"));
+    let (write, may_replicate) = (has("write"), may_replicate(cmd));
     if state.readonly && (write || may_replicate) {
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
@@ -443,14 +456,7 @@ pub fn script_call(
         if replica && repl.read_only {
             return Err("-READONLY You can't write against a read only replica.".into());
         }
-        if !replica
-            && repl.min_replicas_to_write > 0
-            && (ctx
-                .srv
-                .repl
-                .good_replicas(ctx.now, repl.min_replicas_max_lag) as u64)
-                < repl.min_replicas_to_write
-        {
+        if ctx.srv.too_few_replicas(ctx.now) {
             return Err("-NOREPLICAS Not enough good replicas to write.".into());
         }
     }
@@ -479,6 +485,7 @@ pub fn script_call(
         c.db = state.db;
         c.resp = state.resp;
         c.in_multi = true;
+        c.in_script = true;
     }
     // redis.set_repl(REPL_NONE|REPL_AOF): the writes are not replicated.
     let replicate = state.repl & 2 != 0;
@@ -501,6 +508,7 @@ pub fn script_call(
         c.db = db;
         c.resp = resp;
         c.in_multi = in_multi;
+        c.in_script = false;
     }
     if !ctx.srv.monitors.is_empty() && monitor::shown(cmd) {
         let db = state.db;
@@ -528,6 +536,9 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
         None => return,
     };
     if blocked {
+        if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
+            c.blocked_argv = argv.to_vec();
+        }
         return;
     }
     let time = ctx.now.0 / 1000;
@@ -601,10 +612,7 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     }
     // A MONITOR connection is a replica to Redis: no keyspace access.
     if ctx.client().is_some_and(|c| c.monitor)
-        && cmd
-            .flags
-            .iter()
-            .any(|f| f == "write" || f == "readonly" || f == "may_replicate")
+        && (cmd.flags.iter().any(|f| f == "write" || f == "readonly") || may_replicate(cmd))
     {
         return Err(Reply::err("ERR Replica can't interact with the keyspace"));
     }
@@ -639,13 +647,7 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     }
     let repl = ctx.srv.config.repl();
     if (replica || repl.min_replicas_to_write > 0) && cmd.flags.iter().any(|f| f == "write") {
-        if !replica
-            && (ctx
-                .srv
-                .repl
-                .good_replicas(ctx.now, repl.min_replicas_max_lag) as u64)
-                < repl.min_replicas_to_write
-        {
+        if ctx.srv.too_few_replicas(ctx.now) {
             return Err(Reply::err("NOREPLICAS Not enough good replicas to write."));
         }
         if replica && repl.read_only {

@@ -59,7 +59,8 @@ pub fn handler(name: &str) -> Option<Handler> {
         "command|info" => command_info,
         "command|docs" => command_docs,
         "command|list" => command_list,
-        "command|getkeys" => command_getkeys,
+        "command|getkeys" => |c, a| super::keyspecs::getkeys_command(c.table, a, false),
+        "command|getkeysandflags" => |c, a| super::keyspecs::getkeys_command(c.table, a, true),
         "command|help" => |c, _| c.table.help["command"].clone(),
         _ => return None,
     })
@@ -752,6 +753,8 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         srv.config.maxmemory_policy().into(),
                     ),
                     ("mem_allocator".into(), "jemalloc-5.3.0 (modelled)".into()),
+                    ("lazyfree_pending_objects".into(), "0".into()),
+                    ("lazyfreed_objects".into(), srv.stats.lazyfreed_objects.to_string()),
                 ]
             }
             "persistence" => vec![
@@ -1106,35 +1109,4 @@ fn command_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         }
     }
     Reply::Array(out)
-}
-
-fn command_getkeys(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    let args = &argv[2..];
-    let Some(cmd) = ctx.table.lookup(args) else {
-        return Reply::err("ERR Invalid command specified");
-    };
-    let arity = cmd.arity;
-    let argc = args.len() as i64;
-    if (arity > 0 && argc != arity) || argc < -arity {
-        return Reply::err("ERR Invalid number of arguments specified for command");
-    }
-    if cmd.first_key == 0 {
-        return Reply::err("ERR The command has no key arguments");
-    }
-    let last = if cmd.last_key < 0 {
-        argc + cmd.last_key
-    } else {
-        cmd.last_key
-    };
-    let step = cmd.key_step.max(1);
-    let mut keys = Vec::new();
-    let mut i = cmd.first_key;
-    while i <= last && i < argc {
-        keys.push(Reply::Bulk(args[i as usize].clone()));
-        i += step;
-    }
-    if keys.is_empty() {
-        return Reply::err("ERR The command has no key arguments");
-    }
-    Reply::Array(keys)
 }

@@ -616,6 +616,12 @@ fn xread(ctx: &mut Ctx, argv: &[Vec<u8>], group_form: bool) -> Reply {
         let moreargs = argv.len() - i - 1;
         let o = &argv[i];
         if eq_ic(o, "block") && moreargs > 0 {
+            if ctx.client().is_some_and(|c| c.in_script) {
+                return Reply::err(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(&argv[0])
+                ));
+            }
             i += 1;
             let t = match crate::protocol::request::parse_i64_strict(&argv[i]) {
                 Some(t) => t,

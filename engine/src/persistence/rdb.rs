@@ -31,6 +31,7 @@ const TYPE_SET_INTSET: u8 = 11;
 const TYPE_HASH_LISTPACK: u8 = 16;
 const TYPE_ZSET_LISTPACK: u8 = 17;
 const TYPE_LIST_QUICKLIST_2: u8 = 18;
+const TYPE_STREAM_LISTPACKS: u8 = 15;
 const TYPE_STREAM_LISTPACKS_2: u8 = 19;
 
 /// Replication metadata stored with a snapshot (Redis's `repl-id` and
@@ -60,7 +61,8 @@ fn write_len(out: &mut Vec<u8>, n: u64) {
     }
 }
 
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+/// `rdbSaveRawString` without compression: a length, then the bytes.
+pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     write_len(out, s.len() as u64);
     out.extend_from_slice(s);
 }
@@ -237,7 +239,11 @@ fn write_stream(out: &mut Vec<u8>, x: &Stream) {
     }
 }
 
-fn read_stream(r: &mut Reader) -> Result<Value, RdbError> {
+/// A stream in RDB_TYPE_STREAM_LISTPACKS_2 (7.0) or, with `legacy`, the
+/// RDB_TYPE_STREAM_LISTPACKS of Redis 5–6.2, whose missing counters are
+/// derived as rdb.c derives them (entries added = length, a group's entries
+/// read estimated from its last ID).
+fn read_stream(r: &mut Reader, legacy: bool) -> Result<Value, RdbError> {
     let bad = |what: &str| RdbError(format!("Bad stream in RDB: {what}"));
     let n = r.len()?;
     let mut raw = Vec::new();
@@ -251,9 +257,19 @@ fn read_stream(r: &mut Reader) -> Result<Value, RdbError> {
         |r: &mut Reader| -> Result<StreamId, RdbError> { Ok(StreamId::new(r.len()?, r.len()?)) };
     x.length = r.len()?;
     x.last_id = id(r)?;
-    x.first_id = id(r)?;
-    x.max_deleted = id(r)?;
-    x.entries_added = r.len()?;
+    if legacy {
+        x.max_deleted = StreamId::MIN;
+        x.entries_added = x.length;
+        x.first_id = if x.length == 0 {
+            StreamId::MIN
+        } else {
+            x.first_live_id()
+        };
+    } else {
+        x.first_id = id(r)?;
+        x.max_deleted = id(r)?;
+        x.entries_added = r.len()?;
+    }
     if x.length != x.count_live() {
         return Err(bad("its length differs from its entries"));
     }
@@ -261,7 +277,12 @@ fn read_stream(r: &mut Reader) -> Result<Value, RdbError> {
     for _ in 0..groups {
         let name = r.string()?;
         let last = id(r)?;
-        let entries_read = r.len()? as i64;
+        let entries_read = if legacy {
+            x.estimate_distance(last)
+                .map_or(crate::store::stream::INVALID_ENTRIES_READ, |d| d as i64)
+        } else {
+            r.len()? as i64
+        };
         let mut g = Group::new(last, entries_read);
         let pel = r.len()?;
         for _ in 0..pel {
@@ -511,7 +532,8 @@ fn read_value(r: &mut Reader, ty: u8, lim: &EncodingLimits) -> Result<Value, Rdb
             }
             Ok(Value::ZSet(Box::new(z)))
         }
-        TYPE_STREAM_LISTPACKS_2 => read_stream(r),
+        TYPE_STREAM_LISTPACKS_2 => read_stream(r, false),
+        TYPE_STREAM_LISTPACKS => read_stream(r, true),
         // The compact encodings redis-server itself writes.
         TYPE_SET_INTSET => {
             let blob = r.string()?;

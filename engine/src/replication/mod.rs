@@ -307,6 +307,16 @@ impl Server {
         }
     }
 
+    /// `min-replicas-to-write` is set on a primary and fewer replicas than
+    /// that have acknowledged within `min-replicas-max-lag`.
+    pub fn too_few_replicas(&self, now: Millis) -> bool {
+        let repl = self.config.repl();
+        !self.repl.is_replica()
+            && repl.min_replicas_to_write > 0
+            && (self.repl.good_replicas(now, repl.min_replicas_max_lag) as u64)
+                < repl.min_replicas_to_write
+    }
+
     /// A fresh, empty keyspace hashed like this node's.
     pub fn fresh_keyspace(&self) -> Keyspace {
         Keyspace::new(self.ks.dbs.len(), self.ks_seed)

@@ -140,14 +140,7 @@ impl Host for LoadHost {
                     Err(msg) => Err(raise(lua, msg)),
                 }
             }
-            host_id::NONEXISTENT_GLOBAL => {
-                let name = lua.arg(1);
-                let name = lua.to_bytes(name).unwrap_or_default();
-                let mut msg = b"Script attempted to access nonexistent global variable '".to_vec();
-                msg.extend_from_slice(&name);
-                msg.push(b'\'');
-                Err(lua.error(msg))
-            }
+            host_id::NONEXISTENT_GLOBAL => Err(super::nonexistent_global(lua)),
             host_id::LOG | host_id::SHA1HEX => Ok(Vec::new()),
             _ => {
                 self.error = Some("not available while loading".into());
@@ -443,6 +436,7 @@ fn load_command(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 /// FCALL / FCALL_RO function numkeys key… arg….
 fn fcall(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
+    super::feed_monitors(ctx, argv);
     let name = String::from_utf8_lossy(&argv[1]).into_owned();
     let fs = &ctx.srv.scripting.functions;
     let Some(lib) = fs.index.get(&name) else {
@@ -615,31 +609,13 @@ fn stats(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     ])
 }
 
-/// `rdbSaveRawString` without compression: a length, then the bytes.
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
-    let n = s.len() as u64;
-    if n < 1 << 6 {
-        out.push(n as u8);
-    } else if n < 1 << 14 {
-        out.push(0x40 | (n >> 8) as u8);
-        out.push(n as u8);
-    } else if n <= u32::MAX as u64 {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&n.to_be_bytes());
-    }
-    out.extend_from_slice(s);
-}
-
 /// FUNCTION DUMP: each library's code under RDB_OPCODE_FUNCTION2, then the
 /// RDB version and a CRC-64, as `functionDumpCommand` writes them.
 fn dump(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let mut out = Vec::new();
     for lib in ctx.srv.scripting.functions.libraries.values() {
         out.push(OPCODE_FUNCTION2);
-        write_string(&mut out, &lib.code);
+        crate::persistence::rdb::write_string(&mut out, &lib.code);
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(0, &out);

@@ -332,15 +332,7 @@ pub fn prepare(ctx: &mut Ctx, flags: u32, ro: bool) -> Result<RunState, Reply> {
                 "ERR Can not execute a script with write flag using *_ro command.",
             ));
         }
-        if !replica
-            && repl.min_replicas_max_lag > 0
-            && repl.min_replicas_to_write > 0
-            && (ctx
-                .srv
-                .repl
-                .good_replicas(ctx.now, repl.min_replicas_max_lag) as u64)
-                < repl.min_replicas_to_write
-        {
+        if repl.min_replicas_max_lag > 0 && ctx.srv.too_few_replicas(ctx.now) {
             return Err(Reply::err("NOREPLICAS Not enough good replicas to write."));
         }
     }
@@ -375,6 +367,7 @@ fn string_array(lua: &mut Lua, items: &[Vec<u8>]) -> cachelab_lua::TableRef {
 
 /// EVAL / EVALSHA / EVAL_RO / EVALSHA_RO script numkeys key… arg….
 fn eval(ctx: &mut Ctx, argv: &[Vec<u8>], evalsha: bool, ro: bool) -> Reply {
+    feed_monitors(ctx, argv);
     let numkeys = match parse_int(&argv[2]) {
         Ok(n) => n,
         Err(e) => return e,
@@ -419,6 +412,18 @@ fn eval(ctx: &mut Ctx, argv: &[Vec<u8>], evalsha: bool, ro: bool) -> Reply {
     lua.set_readonly(g, true);
     let call = lua.start(f, Vec::new());
     start(ctx, call, sha, true, state)
+}
+
+/// EVAL and FCALL show themselves to MONITOR before their calls (they are
+/// flagged skip_monitor so `call()` does not show them again).
+pub fn feed_monitors(ctx: &mut Ctx, argv: &[Vec<u8>]) {
+    if ctx.srv.monitors.is_empty() {
+        return;
+    }
+    if let Some(peer) = ctx.client().map(|c| c.peer.clone()) {
+        let db = ctx.db_index();
+        crate::commands::monitor::feed(ctx.srv, ctx.now, db, Some(&peer), argv);
+    }
 }
 
 /// Starts a script run: runs its first slice, and either answers or leaves
@@ -729,14 +734,7 @@ impl Host for ScriptHost<'_, '_> {
                 // One user with every permission (ACL is not modelled yet).
                 Ok(vec![Value::Boolean(true)])
             }
-            NONEXISTENT_GLOBAL => {
-                let name = lua.arg(1);
-                let name = lua.to_bytes(name).unwrap_or_default();
-                let mut msg = b"Script attempted to access nonexistent global variable '".to_vec();
-                msg.extend_from_slice(&name);
-                msg.push(b'\'');
-                Err(lua.error(msg))
-            }
+            NONEXISTENT_GLOBAL => Err(nonexistent_global(lua)),
             REGISTER_FUNCTION => Err(raise(
                 lua,
                 b"redis.register_function can only be called on FUNCTION LOAD command",
@@ -744,6 +742,47 @@ impl Host for ScriptHost<'_, '_> {
             _ => Err(lua.error("unknown host function")),
         }
     }
+}
+
+/// `evalGetCommandFlags` / FCALL's: whether a script command may write,
+/// when the script declared its flags (a shebang, or a function's flags);
+/// `None` leaves the command's own flags in force (a plain EVAL, an
+/// unknown script or function).
+pub fn declared_writes(s: &Scripting, argv: &[Vec<u8>]) -> Option<bool> {
+    let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
+    let flags = match name.as_str() {
+        "eval" | "eval_ro" => {
+            let sha = sha1_hex(argv.get(1)?);
+            match s.scripts.get(&sha) {
+                Some(script) => script.flags,
+                None => shebang(argv.get(1)?).ok()?.0,
+            }
+        }
+        "evalsha" | "evalsha_ro" => {
+            let sha = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
+            s.scripts.get(&sha)?.flags
+        }
+        "fcall" | "fcall_ro" => {
+            let f = String::from_utf8_lossy(argv.get(1)?).into_owned();
+            let lib = s.functions.index.get(&f)?;
+            s.functions.libraries.get(lib)?.functions.get(&f)?.flags
+        }
+        _ => return None,
+    };
+    if flags & flag::EVAL_COMPAT != 0 {
+        return None;
+    }
+    Some(flags & flag::NO_WRITES == 0)
+}
+
+/// The protected globals' `__index` (`luaProtectedTableError`).
+pub fn nonexistent_global(lua: &mut LuaCtx<'_>) -> LuaError {
+    let name = lua.arg(1);
+    let name = lua.to_bytes(name).unwrap_or_default();
+    let mut msg = b"Script attempted to access nonexistent global variable '".to_vec();
+    msg.extend_from_slice(&name);
+    msg.push(b'\'');
+    lua.error(msg)
 }
 
 /// Is `run` past `busy-reply-threshold`? Then other clients get BUSY.

@@ -34,6 +34,10 @@ impl List {
     pub fn encoding(&self) -> &'static str {
         "quicklist"
     }
+    /// Quicklist nodes Redis would have (8 KB listpacks).
+    pub fn nodes(&self) -> usize {
+        self.lp.div_ceil(NODE_BYTES).max(1)
+    }
     pub fn mem_size(&self) -> usize {
         // robj + quicklist header, then per node its header (32) and a listpack.
         let nodes = self.lp.div_ceil(NODE_BYTES).max(1);

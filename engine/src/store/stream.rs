@@ -507,7 +507,7 @@ impl Stream {
             .map_or(StreamId::MAX, |e| e.id)
     }
 
-    fn first_live_id(&self) -> StreamId {
+    pub fn first_live_id(&self) -> StreamId {
         self.nodes
             .values()
             .find_map(|n| n.first_live())

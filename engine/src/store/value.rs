@@ -164,6 +164,24 @@ fn int_len(v: i64) -> usize {
 }
 
 impl Value {
+    /// `lazyfreeGetFreeEffort`: how many allocations freeing it takes, as
+    /// Redis estimates (a value above 64 is freed in the background by
+    /// UNLINK / FLUSHDB ASYNC, counted by INFO's lazyfreed_objects).
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::List(l) => l.nodes(),
+            Value::Set(s) if s.encoding() == "hashtable" => s.len(),
+            Value::ZSet(z) if z.encoding() == "skiplist" => z.len(),
+            Value::Hash(h) if h.encoding() == "hashtable" => h.len(),
+            Value::Stream(x) => {
+                let groups = x.groups.len();
+                let first_pel = x.groups.values().next().map_or(0, |g| g.pel.len());
+                x.rax_nodes() + groups * (1 + first_pel)
+            }
+            _ => 1,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
