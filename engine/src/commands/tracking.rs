@@ -559,47 +559,13 @@ fn remember_keys(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) {
     }
 }
 
-/// `getKeysFromCommand` for read-only commands: the key positions of the
-/// command table, or the numkeys / STREAMS forms of the movable ones.
+/// `getKeysFromCommand` for read-only commands: the positions
+/// `keyspecs::legacy_keys` finds (key specs, or the command's getkeys proc).
 pub fn command_keys<'a>(cmd: &Command, argv: &'a [Vec<u8>]) -> Vec<&'a Vec<u8>> {
-    let argc = argv.len();
-    match cmd.fullname.as_str() {
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" => {
-            let n = crate::protocol::request::parse_i64_strict(&argv[1]).unwrap_or(0);
-            if n <= 0 || 2 + n as usize > argc {
-                return Vec::new();
-            }
-            argv[2..2 + n as usize].iter().collect()
-        }
-        "xread" => {
-            let Some(s) = argv[1..].iter().position(|a| eq_ic(a, "streams")) else {
-                return Vec::new();
-            };
-            let rest = &argv[s + 2..];
-            if rest.is_empty() || !rest.len().is_multiple_of(2) {
-                return Vec::new();
-            }
-            rest[..rest.len() / 2].iter().collect()
-        }
-        _ => {
-            if cmd.first_key <= 0 {
-                return Vec::new();
-            }
-            let last = if cmd.last_key < 0 {
-                argc as i64 + cmd.last_key
-            } else {
-                cmd.last_key
-            };
-            let step = cmd.key_step.max(1);
-            let mut keys = Vec::new();
-            let mut i = cmd.first_key;
-            while i <= last && (i as usize) < argc {
-                keys.push(&argv[i as usize]);
-                i += step;
-            }
-            keys
-        }
-    }
+    super::keyspecs::legacy_keys(cmd, argv)
+        .into_iter()
+        .filter_map(|i| argv.get(i))
+        .collect()
 }
 
 /// `trackingLimitUsedSlots`: over `tracking-table-max-keys`, forget
