@@ -37,3 +37,9 @@ pub const ACTIVE_EXPIRE_MAX_LOOPS: usize = 16;
 pub const OBJ_SHARED_INTEGERS: i64 = 10000;
 /// Strings up to this length are embedded (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 pub const EMBSTR_SIZE_LIMIT: usize = 44;
+
+/// The most elements SRANDMEMBER / ZRANDMEMBER / HRANDFIELD with a negative
+/// count (members repeated) may return: not a Redis limit (Redis builds the
+/// reply until memory runs out), cachelab's guard against one client taking
+/// a node down. Ten million elements is far beyond any real use.
+pub const MAX_RANDOM_REPLY: u64 = 10_000_000;

@@ -167,3 +167,22 @@ fn commandstats_and_errorstats_count_like_redis() {
     h.on(1, "CONFIG RESETSTAT");
     assert!(!h.info("errorstats").contains("errorstat_ERR"));
 }
+
+#[test]
+fn a_huge_repeating_random_reply_is_refused() {
+    let mut h = Harness::new(3);
+    h.on(1, "SADD s a b c");
+    assert_eq!(
+        h.on(1, "SRANDMEMBER s -9223372036854775807"),
+        "-ERR value is out of range\r\n"
+    );
+    assert_eq!(
+        h.on(1, "ZRANDMEMBER s -20000000"),
+        "-ERR value is out of range\r\n"
+    );
+    assert!(h.on(1, "SRANDMEMBER s -5").starts_with("*5\r\n"));
+    // A huge positive count is bounded by the collection's size.
+    assert!(h
+        .on(1, "SRANDMEMBER s 9223372036854775807")
+        .starts_with("*3\r\n"));
+}

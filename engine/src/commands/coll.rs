@@ -393,6 +393,12 @@ pub fn parse_rand_count(argv: &[Vec<u8>], with_word: &str) -> Result<(usize, boo
     if with && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err(Reply::err("ERR value is out of range"));
     }
+    // A negative count repeats members: Redis would build a reply of that
+    // many elements (-2^63 of them) until it ran out of memory. cachelab
+    // refuses a reply that large, so one client cannot take the node down.
+    if l < 0 && l.unsigned_abs() > crate::limits::MAX_RANDOM_REPLY {
+        return Err(Reply::err("ERR value is out of range"));
+    }
     Ok((l.unsigned_abs() as usize, l >= 0, with))
 }
 
