@@ -928,17 +928,30 @@ impl Node {
                 if let Some(cmd) = found {
                     self.srv.stats.cmd(&cmd.fullname).rejected += 1;
                 }
-                // A refused command inside MULTI dooms the transaction.
+                let busy = if eval {
+                    crate::scripting::BUSY_EVAL
+                } else {
+                    crate::scripting::BUSY_FUNCTION
+                };
+                // A refused command inside MULTI dooms the transaction; a
+                // refused EXEC ends it (`execCommandAbort`).
+                let in_multi = self
+                    .srv
+                    .clients
+                    .get(&conn)
+                    .is_some_and(|c| c.multi.queue.is_some());
+                if in_multi && found.is_some_and(|c| c.fullname == "exec") {
+                    commands::multi::abort_exec(&mut self.srv, conn);
+                    return ScriptGate::Busy(Reply::err(format!(
+                        "EXECABORT Transaction discarded because of: {busy}"
+                    )));
+                }
                 if let Some(c) = self.srv.clients.get_mut(&conn) {
                     if c.multi.queue.is_some() {
                         c.multi.dirty_exec = true;
                     }
                 }
-                ScriptGate::Busy(Reply::err(if eval {
-                    crate::scripting::BUSY_EVAL
-                } else {
-                    crate::scripting::BUSY_FUNCTION
-                }))
+                ScriptGate::Busy(Reply::err(busy))
             }
         }
     }

@@ -88,3 +88,27 @@ fn scripts_in_a_transaction_run_to_completion() {
     );
     assert_eq!(h.on(1, "EXEC"), "*1\r\n:300000\r\n");
 }
+
+#[test]
+fn a_transaction_meeting_a_busy_script_is_discarded() {
+    let mut h = Harness::new(12);
+    h.on(2, "SET xx 1");
+    assert_eq!(h.on(2, "MULTI"), "+OK\r\n");
+    assert_eq!(h.on(2, "INCR xx"), "+QUEUED\r\n");
+    assert_eq!(h.on(1, LOOP), "");
+    h.advance(6000);
+    // MULTI may run while busy; a queued command refused BUSY dooms it;
+    // EXEC itself refused ends the transaction with the reason.
+    assert_eq!(h.on(2, "INCR xx"), BUSY);
+    assert_eq!(
+        h.on(2, "EXEC"),
+        format!(
+            "-EXECABORT Transaction discarded because of: {}",
+            &BUSY[1..]
+        )
+    );
+    assert_eq!(h.on(3, "SCRIPT KILL"), "+OK\r\n");
+    h.advance(1);
+    assert_eq!(h.on(2, "GET xx"), "$1\r\n1\r\n");
+    assert_eq!(h.on(2, "PING asdf"), "$4\r\nasdf\r\n");
+}

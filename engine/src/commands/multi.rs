@@ -60,6 +60,17 @@ pub fn discard_transaction(ctx: &mut Ctx) {
     unwatch_all(ctx.srv, conn);
 }
 
+/// Ends `conn`'s transaction without running it (an EXEC refused before it
+/// ran, as `execCommandAbort` discards it).
+pub fn abort_exec(srv: &mut crate::node::Server, conn: crate::ConnId) {
+    if let Some(c) = srv.clients.get_mut(&conn) {
+        c.multi.queue = None;
+        c.multi.dirty_exec = false;
+        c.multi.dirty_cas = false;
+    }
+    unwatch_all(srv, conn);
+}
+
 /// Forgets every key `conn` watches.
 pub fn unwatch_all(srv: &mut crate::node::Server, conn: crate::ConnId) {
     let Some(c) = srv.clients.get_mut(&conn) else {
