@@ -282,11 +282,10 @@ enum ScriptGate {
     Busy(Reply),
 }
 
-/// The RESP3 push frames of a reply (one, or those of a sequence).
+/// The push frames of a reply (one, or those of a sequence): pub/sub
+/// confirmations and messages, which Redis writes whatever CLIENT REPLY
+/// says (CLIENT_PUSHING), as arrays in RESP2 and pushes in RESP3.
 fn encode_pushes(reply: &Reply, resp: u8, out: &mut Vec<u8>) {
-    if resp != 3 {
-        return;
-    }
     match reply {
         Reply::Push(_) => reply.encode(resp, out),
         Reply::Seq(parts) => parts.iter().for_each(|p| encode_pushes(p, resp, out)),
@@ -1058,8 +1057,8 @@ impl Node {
         if client.blocked.is_none() {
             match client.reply_mode {
                 ReplyMode::On => reply.encode(resp, out),
-                // RESP3 push frames (SUBSCRIBE's confirmations) are sent
-                // whatever CLIENT REPLY says, as Redis's CLIENT_PUSHING.
+                // Push frames (SUBSCRIBE's confirmations) are sent whatever
+                // CLIENT REPLY says, as Redis's CLIENT_PUSHING.
                 ReplyMode::Off => encode_pushes(&reply, resp, out),
                 ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skip,
                 ReplyMode::Skip => {

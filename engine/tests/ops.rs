@@ -186,3 +186,21 @@ fn a_huge_repeating_random_reply_is_refused() {
         .on(1, "SRANDMEMBER s 9223372036854775807")
         .starts_with("*3\r\n"));
 }
+
+#[test]
+fn pubsub_pushes_reach_a_client_with_replies_off() {
+    let mut h = Harness::new(5);
+    h.on(1, "CONFIG SET notify-keyspace-events KA");
+    assert_eq!(h.on(2, "CLIENT REPLY OFF"), "");
+    assert_eq!(
+        h.on(2, "PSUBSCRIBE *"),
+        "*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n"
+    );
+    let out = h.send(1, "SET foo bar");
+    assert_eq!(
+        out[2],
+        "*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$18\r\n__keyspace@0__:foo\r\n$3\r\nset\r\n"
+    );
+    // Ordinary replies stay off.
+    assert_eq!(h.on(2, "PING"), "");
+}
