@@ -150,6 +150,12 @@ impl Config {
             );
             kinds.insert(name.to_string(), parse_kind(kind, detail));
         }
+        // HIDDEN_CONFIG parameters: CONFIG GET answers them by name only,
+        // never for a pattern (`names` leaves them out).
+        for (name, value, kind) in HIDDEN {
+            values.insert(name.to_string(), value.to_string());
+            kinds.insert(name.to_string(), kind.clone());
+        }
         let mut c = Config {
             values,
             kinds,
@@ -159,8 +165,11 @@ impl Config {
         c
     }
 
+    /// Every parameter a pattern can match (hidden ones excepted).
     pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.values.keys()
+        self.values
+            .keys()
+            .filter(|k| !HIDDEN.iter().any(|(h, ..)| h == k))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -232,6 +241,24 @@ impl Config {
                     validate_notify_flags(value).ok_or_else(|| {
                         invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
                     })?
+                } else if lname == "maxmemory-clients" {
+                    // A memory value, or a percentage of maxmemory up to 100.
+                    if let Some(pct) = value.strip_suffix('%') {
+                        match pct.parse::<i64>() {
+                            Ok(p) if (0..=100).contains(&p) => format!("{p}%"),
+                            Ok(p) if p > 100 => {
+                                return Err(invalid(
+                                    "percentage argument must be less or equal to 100",
+                                ))
+                            }
+                            _ => return Err(invalid("argument must be a memory or percent value")),
+                        }
+                    } else {
+                        parse_memory(value)
+                            .filter(|n| *n >= 0)
+                            .ok_or_else(|| invalid("argument must be a memory or percent value"))?
+                            .to_string()
+                    }
                 } else {
                     value.to_string()
                 }
@@ -404,6 +431,48 @@ const ALIASES: &[(&str, &str)] = &[
     ("zset-max-listpack-value", "zset-max-ziplist-value"),
     ("list-max-listpack-size", "list-max-ziplist-size"),
     ("busy-reply-threshold", "lua-time-limit"),
+];
+
+/// Redis 7.0's HIDDEN_CONFIG parameters (test and debugging knobs): name,
+/// default, type.
+const HIDDEN: &[(&str, &str, Kind)] = &[
+    ("use-exit-on-panic", "no", Kind::Bool),
+    (
+        "rdb-key-save-delay",
+        "0",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+            memory: false,
+        },
+    ),
+    (
+        "key-load-delay",
+        "0",
+        Kind::Int {
+            min: i32::MIN as i64,
+            max: i32::MAX as i64,
+            memory: false,
+        },
+    ),
+    (
+        "watchdog-period",
+        "0",
+        Kind::Int {
+            min: 0,
+            max: i32::MAX as i64,
+            memory: false,
+        },
+    ),
+    (
+        "loading-process-events-interval-bytes",
+        "2097152",
+        Kind::Int {
+            min: 1024,
+            max: i32::MAX as i64,
+            memory: false,
+        },
+    ),
 ];
 
 fn alias_of(name: &str) -> Option<&'static str> {
