@@ -51,10 +51,42 @@ pub const UNITS: &[&str] = &[
     "lazyfree",
 ];
 
-/// Denied tags: Redis's external CI's `-slow` and `-needs:debug`, and `needs:repl` (tests
-/// that read the replication stream with SYNC, which cachelab's replicas
-/// do not speak: they use their own PeerMsg link).
-const TAGS: &str = "-slow -needs:repl -needs:debug";
+/// Denied tags: Redis's external CI's `-slow` and `-needs:debug`;
+/// `needs:repl` (tests that read the replication stream with SYNC, which
+/// cachelab's replicas do not speak: they use their own PeerMsg link) and
+/// `needs:save` (SAVE/BGSAVE: the snapshots issue).
+const TAGS: &str = "-slow -needs:repl -needs:debug -needs:save";
+
+/// Tests skipped by name, each for a subsystem this issue leaves to its own
+/// (ACL, CLUSTER, MIGRATE, snapshots) or one an external server cannot
+/// show; the same list is skipped against redis-server for the baseline.
+const SKIP: &[(&str, &str)] = &[
+    ("Script ACL check", "ACL (its own issue)"),
+    (
+        "CLUSTER RESET can not be invoke from within a script",
+        "CLUSTER (cluster mode)",
+    ),
+    (
+        "COMMAND LIST FILTERBY PATTERN - list all commands/subcommands",
+        "lists CLUSTER subcommands",
+    ),
+    (
+        "MIGRATE command is marked with movablekeys",
+        "MIGRATE not implemented yet",
+    ),
+    (
+        "MIGRATE cached connections are released after some time",
+        "MIGRATE not implemented yet",
+    ),
+    (
+        "CONFIG SET rollback on apply error",
+        "needs the runtime to fail listening on a used port",
+    ),
+    (
+        "SETBIT/BITFIELD only increase dirty when the value changed",
+        "rdb_changes_since_last_save (snapshots issue)",
+    ),
+];
 
 /// A unit that has not finished after this long is stopped and reported.
 const UNIT_LIMIT: Duration = Duration::from_secs(420);
@@ -115,6 +147,7 @@ fn run_unit(source: &Path, unit: &str, port: u16) -> Result<(Outcome, String)> {
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--tags", TAGS, "--single", &format!("unit/{unit}")])
         .args(["--clients", "1", "--timeout", "120"])
+        .args(SKIP.iter().flat_map(|(name, _)| ["--skiptest", name]))
         .current_dir(source)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -240,6 +273,9 @@ pub fn run_suite(args: &[String]) -> Result<()> {
         for e in &o.err {
             println!("    [err] {e}");
         }
+    }
+    for (name, why) in SKIP {
+        println!("skipped: {name} — {why}");
     }
     println!(
         "redis-suite ({}): {total_ok} passed, {total_err} failed, {failed_units} of {} units with failures (logs: {})",

@@ -40,7 +40,8 @@ pub struct Functions {
     /// The functions' interpreter, created on first use.
     lua: Option<Box<Lua>>,
     pub libraries: IndexMap<String, Library>,
-    /// Function name → its library.
+    /// Function name (lower-cased: names are case-insensitive, as in
+    /// Redis's dict) → its library.
     pub index: IndexMap<String, String>,
 }
 
@@ -310,17 +311,19 @@ pub fn load(ctx: &mut Ctx, code: &[u8], replace: bool) -> Result<String, String>
     let fs = &mut ctx.srv.scripting.functions;
     if let Some(old) = fs.libraries.shift_remove(&name) {
         for f in old.functions.keys() {
-            fs.index.shift_remove(f);
+            let key = f.to_ascii_lowercase();
+            fs.index.shift_remove(&key);
             let reg = lua.registry();
-            lua.raw_set_str(reg, &format!("fn_{f}"), Value::Nil);
+            lua.raw_set_str(reg, &format!("fn_{key}"), Value::Nil);
         }
     }
     let mut functions = IndexMap::new();
     for (fname, desc, flags, f) in registered {
+        let key = fname.to_ascii_lowercase();
         let reg = lua.registry();
-        lua.raw_set_str(reg, &format!("fn_{fname}"), f);
+        lua.raw_set_str(reg, &format!("fn_{key}"), f);
         lua.unpin(f);
-        fs.index.insert(fname.clone(), name.clone());
+        fs.index.insert(key, name.clone());
         functions.insert(
             fname.clone(),
             Function {
@@ -437,12 +440,19 @@ fn load_command(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 /// FCALL / FCALL_RO function numkeys key… arg….
 fn fcall(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
     super::feed_monitors(ctx, argv);
-    let name = String::from_utf8_lossy(&argv[1]).into_owned();
+    let key = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
     let fs = &ctx.srv.scripting.functions;
-    let Some(lib) = fs.index.get(&name) else {
+    let Some(lib) = fs.index.get(&key) else {
         return Reply::err("ERR Function not found");
     };
-    let flags = fs.libraries[lib].functions[&name].flags;
+    let Some(f) = fs.libraries[lib]
+        .functions
+        .values()
+        .find(|f| f.name.eq_ignore_ascii_case(&key))
+    else {
+        return Reply::err("ERR Function not found");
+    };
+    let (flags, name) = (f.flags, f.name.clone());
     let Some(numkeys) = crate::protocol::request::parse_i64_strict(&argv[2]) else {
         return Reply::err("ERR Bad number of keys provided");
     };
@@ -459,7 +469,7 @@ fn fcall(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
     let n = numkeys as usize;
     let mut lua = ctx.srv.scripting.functions.take_lua();
     let reg = lua.registry();
-    let f = lua.raw_get_str(reg, &format!("fn_{name}"));
+    let f = lua.raw_get_str(reg, &format!("fn_{key}"));
     let keys = string_array(&mut lua, &argv[3..3 + n]);
     let args = string_array(&mut lua, &argv[3 + n..]);
     let call = lua.start(f, vec![Value::Table(keys), Value::Table(args)]);
@@ -543,9 +553,10 @@ fn delete(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     };
     let mut lua = fs.take_lua();
     for f in lib.functions.keys() {
-        fs.index.shift_remove(f);
+        let key = f.to_ascii_lowercase();
+        fs.index.shift_remove(&key);
         let reg = lua.registry();
-        lua.raw_set_str(reg, &format!("fn_{f}"), Value::Nil);
+        lua.raw_set_str(reg, &format!("fn_{key}"), Value::Nil);
     }
     fs.put_lua(lua);
     replicate(ctx, argv);

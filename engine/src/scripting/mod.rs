@@ -763,9 +763,15 @@ pub fn declared_writes(s: &Scripting, argv: &[Vec<u8>]) -> Option<bool> {
             s.scripts.get(&sha)?.flags
         }
         "fcall" | "fcall_ro" => {
-            let f = String::from_utf8_lossy(argv.get(1)?).into_owned();
+            let f = String::from_utf8_lossy(argv.get(1)?).to_ascii_lowercase();
             let lib = s.functions.index.get(&f)?;
-            s.functions.libraries.get(lib)?.functions.get(&f)?.flags
+            s.functions
+                .libraries
+                .get(lib)?
+                .functions
+                .values()
+                .find(|x| x.name.eq_ignore_ascii_case(&f))?
+                .flags
         }
         _ => return None,
     };
