@@ -125,6 +125,10 @@ pub fn perform(srv: &mut Server, now: Millis) -> bool {
     if limit == 0 {
         return true;
     }
+    // No key is evicted while clients are paused (performEvictions).
+    if srv.pause.is_some_and(|p| now <= p.end) {
+        return true;
+    }
     let policy = Policy::parse(srv.config.maxmemory_policy());
     let samples = srv
         .config

@@ -204,3 +204,28 @@ fn pubsub_pushes_reach_a_client_with_replies_off() {
     // Ordinary replies stay off.
     assert_eq!(h.on(2, "PING"), "");
 }
+
+#[test]
+fn exec_over_maxmemory_aborts_and_a_lower_maxmemory_evicts_at_once() {
+    let mut h = Harness::new(6);
+    h.on(1, "MULTI");
+    h.on(1, "SET x 1");
+    h.on(2, "CONFIG SET maxmemory 1");
+    assert_eq!(
+        h.on(1, "EXEC"),
+        "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n"
+    );
+    assert_eq!(h.on(1, "PING"), "+PONG\r\n");
+    h.on(2, "CONFIG SET maxmemory 0");
+    h.on(2, "CONFIG SET maxmemory-policy allkeys-lru");
+    h.on(2, "CONFIG SET notify-keyspace-events Ee");
+    h.on(2, "SET foo bar");
+    h.on(3, "PSUBSCRIBE *");
+    let out = h.send(2, "CONFIG SET maxmemory 1");
+    assert!(
+        out[3].contains("__keyevent@0__:evicted\r\n$3\r\nfoo\r\n"),
+        "{}",
+        out[3]
+    );
+    h.on(2, "CONFIG SET maxmemory 0");
+}

@@ -343,7 +343,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Err(e) => {
             ctx.client_mut().multi.dirty_exec = true;
             rejected(ctx, argv);
-            e
+            exec_refused(ctx, argv, e)
         }
         Ok(cmd) if RUN_IN_MULTI.contains(&cmd.fullname.as_str()) => run(ctx, argv),
         Ok(cmd) if cmd.flags.iter().any(|f| f == "no_multi") => {
@@ -360,6 +360,19 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// A refused EXEC ends its transaction, with the reason (`execCommandAbort`);
+/// any other refusal is answered as it is.
+fn exec_refused(ctx: &mut Ctx, argv: &[Vec<u8>], e: Reply) -> Reply {
+    let in_multi = ctx.client().is_some_and(|c| c.multi.queue.is_some());
+    if in_multi && argv[0].eq_ignore_ascii_case(b"exec") {
+        multi::abort_exec(ctx.srv, ctx.conn);
+        if let Reply::Error(msg) = &e {
+            return Reply::err(format!("EXECABORT Transaction discarded because of: {msg}"));
+        }
+    }
+    e
+}
+
 /// A command refused before it ran counts as a rejected call of the
 /// command, when there is one (not for an unknown (sub)command).
 fn rejected(ctx: &mut Ctx, argv: &[Vec<u8>]) {
@@ -373,7 +386,7 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(c) => c,
         Err(e) => {
             rejected(ctx, argv);
-            return e;
+            return exec_refused(ctx, argv, e);
         }
     };
     let Some(handler) = cmd.handler else {
@@ -635,10 +648,21 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     // the tracking table is kept within tracking-table-max-keys (tracking.rs).
     tracking::before_command(ctx);
     let replica = ctx.srv.repl.is_replica();
+    // EXEC takes the flags of the commands it queued (Redis's mstate flags).
+    let queued_denyoom = cmd.fullname == "exec"
+        && ctx.client().is_some_and(|c| {
+            c.multi.queue.as_ref().is_some_and(|q| {
+                q.iter().any(|a| {
+                    table
+                        .lookup(a)
+                        .is_some_and(|c| c.flags.iter().any(|f| f == "denyoom"))
+                })
+            })
+        });
     // Replicas ignore maxmemory (replica-ignore-maxmemory): their primary evicts.
     if !replica
         && ctx.srv.config.maxmemory() > 0
-        && cmd.flags.iter().any(|f| f == "denyoom")
+        && (cmd.flags.iter().any(|f| f == "denyoom") || queued_denyoom)
         && !crate::evict::perform(ctx.srv, ctx.now)
     {
         return Err(Reply::err(

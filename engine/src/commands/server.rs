@@ -989,8 +989,14 @@ fn config_set(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             Err(e) => return Reply::err(e.message()),
         }
     }
+    let maxmemory = changes.iter().any(|(n, _)| n == "maxmemory");
     for (n, v) in changes {
         ctx.srv.config.apply(n, v);
+    }
+    // A lower maxmemory evicts at once (`updateMaxmemory`), not at the
+    // next write.
+    if maxmemory && ctx.srv.config.maxmemory() > 0 && !ctx.srv.repl.is_replica() {
+        crate::evict::perform(ctx.srv, ctx.now);
     }
     Reply::ok()
 }
