@@ -257,6 +257,12 @@ fn lua_next(ctx: &mut Ctx) -> R {
 }
 
 fn load_aux(ctx: &mut Ctx, src: &[u8], name: &[u8]) -> R {
+    // Binary chunks (LUA_SIGNATURE, "\x1bLua") are refused, as Redis's
+    // Lua refuses them: load and loadstring answer nil and a message.
+    if src.first() == Some(&0x1b) {
+        let m = ctx.string("binary chunks are not allowed");
+        return Ok(vec![Value::Nil, m]);
+    }
     let saved = ctx.c_calls;
     ctx.lua.c_calls = saved + 1;
     let r = ctx.lua.load_raw(src, name);

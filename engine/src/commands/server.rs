@@ -727,7 +727,7 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 let used = used_memory(srv);
                 let dataset = srv.ks.used_memory();
                 let maxmemory = srv.config.maxmemory() as usize;
-                vec![
+                let mut lines: Vec<(String, String)> = vec![
                     ("used_memory".into(), used.to_string()),
                     ("used_memory_human".into(), human_bytes(used)),
                     ("used_memory_rss".into(), used.to_string()),
@@ -754,8 +754,31 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ),
                     ("mem_allocator".into(), "jemalloc-5.3.0 (modelled)".into()),
                     ("lazyfree_pending_objects".into(), "0".into()),
+                ];
+                // Lua: the interpreters' heaps, the cached scripts, the libraries.
+                let s = &srv.scripting;
+                let vm_eval = s.lua.as_ref().map_or(0, |l| l.memory_bytes());
+                let vm_functions = s.functions.lua_memory();
+                let scripts_eval = s.scripts_mem;
+                let functions_mem: usize =
+                    s.functions.libraries.values().map(|l| l.code.len() + 64).sum();
+                lines.extend([
+                    ("used_memory_lua".into(), vm_eval.to_string()),
+                    ("used_memory_vm_eval".into(), vm_eval.to_string()),
+                    ("used_memory_lua_human".into(), human_bytes(vm_eval)),
+                    ("used_memory_scripts_eval".into(), scripts_eval.to_string()),
+                    ("number_of_cached_scripts".into(), s.scripts.len().to_string()),
+                    ("number_of_functions".into(), s.functions.function_count().to_string()),
+                    ("number_of_libraries".into(), s.functions.libraries.len().to_string()),
+                    ("used_memory_vm_functions".into(), vm_functions.to_string()),
+                    ("used_memory_vm_total".into(), (vm_eval + vm_functions).to_string()),
+                    ("used_memory_vm_total_human".into(), human_bytes(vm_eval + vm_functions)),
+                    ("used_memory_functions".into(), functions_mem.to_string()),
+                    ("used_memory_scripts".into(), (scripts_eval + functions_mem).to_string()),
+                    ("used_memory_scripts_human".into(), human_bytes(scripts_eval + functions_mem)),
                     ("lazyfreed_objects".into(), srv.stats.lazyfreed_objects.to_string()),
-                ]
+                ]);
+                lines
             }
             "persistence" => vec![
                 ("loading".into(), "0".into()),

@@ -143,9 +143,10 @@ fn sort(ctx: &mut Ctx, argv: &[Vec<u8>], readonly: bool) -> Reply {
         Some(Value::ZSet(_)) => Kind::ZSet,
         Some(_) => return Reply::err(WRONGTYPE),
     };
-    // A set read without sorting has no stable order to store or replicate:
-    // Redis sorts it ALPHA instead.
-    if dontsort && matches!(kind, Kind::Set) && store.is_some() {
+    // A set read without sorting has no stable order to store, replicate
+    // or give a script: Redis sorts it ALPHA instead.
+    let in_script = ctx.client().is_some_and(|c| c.in_script);
+    if dontsort && matches!(kind, Kind::Set) && (store.is_some() || in_script) {
         dontsort = false;
         alpha = true;
         sortby = None;

@@ -52,6 +52,10 @@ impl Functions {
     pub fn put_lua(&mut self, lua: Box<Lua>) {
         self.lua = Some(lua);
     }
+    /// The functions' interpreter's heap, in bytes.
+    pub fn lua_memory(&self) -> usize {
+        self.lua.as_ref().map_or(0, |l| l.memory_bytes())
+    }
     pub fn function_count(&self) -> usize {
         self.index.len()
     }
@@ -474,7 +478,7 @@ fn fcall(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
     let args = string_array(&mut lua, &argv[3 + n..]);
     let call = lua.start(f, vec![Value::Table(keys), Value::Table(args)]);
     ctx.srv.scripting.functions.put_lua(lua);
-    start(ctx, call, name, false, state)
+    start(ctx, call, name, false, state, argv)
 }
 
 fn list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
@@ -590,7 +594,10 @@ fn stats(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let running = match ctx.srv.scripting.running.as_ref() {
         Some(r) if !r.eval => Reply::Map(vec![
             (Reply::bulk("name"), Reply::bulk(&r.name)),
-            (Reply::bulk("command"), Reply::Array(Vec::new())),
+            (
+                Reply::bulk("command"),
+                Reply::Array(r.command.iter().cloned().map(Reply::Bulk).collect()),
+            ),
             (
                 Reply::bulk("duration_ms"),
                 Reply::Int(ctx.now.saturating_sub(r.started) as i64),
@@ -645,7 +652,10 @@ fn restore(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let policy = if argv.len() > 3 {
         if argv.len() != 4 {
-            return Reply::err("ERR wrong number of arguments for 'function|restore' command");
+            return Reply::err(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+                String::from_utf8_lossy(&argv[1])
+            ));
         }
         if eq_ic(&argv[3], "flush") {
             Policy::Flush

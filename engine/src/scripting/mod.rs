@@ -84,6 +84,8 @@ pub struct Running {
     pub killed: bool,
     /// Instructions run so far.
     pub spent: u64,
+    /// The command that started it (FUNCTION STATS shows it).
+    pub command: Vec<Vec<u8>>,
     /// The caller disconnected: its client is kept until the script ends
     /// (Redis's protectClient), then removed.
     pub orphaned: bool,
@@ -215,14 +217,67 @@ pub fn protect_globals(lua: &mut Lua) {
     }
 }
 
+/// The globals a script sees (script_lua.c's allow lists): anything else
+/// the libraries define (print, dofile, loadfile, debug…) is removed.
+const GLOBALS_ALLOWED: &[&str] = &[
+    "string",
+    "cjson",
+    "bit",
+    "cmsgpack",
+    "math",
+    "table",
+    "struct",
+    "redis",
+    "xpcall",
+    "tostring",
+    "getfenv",
+    "setmetatable",
+    "next",
+    "assert",
+    "tonumber",
+    "rawequal",
+    "collectgarbage",
+    "getmetatable",
+    "rawset",
+    "pcall",
+    "coroutine",
+    "type",
+    "_G",
+    "select",
+    "unpack",
+    "gcinfo",
+    "pairs",
+    "rawget",
+    "loadstring",
+    "ipairs",
+    "_VERSION",
+    "setfenv",
+    "load",
+    "error",
+    "newproxy",
+];
+
 /// A fresh EVAL interpreter: Redis's libraries, the `redis` API, its
-/// `pcall`, protected globals.
+/// `pcall`, only the allowed globals, protected.
 pub fn new_eval_lua() -> Box<Lua> {
     let mut lua = Box::new(Lua::new());
     let redis = redis_table(&mut lua, true);
     lua.set_global("redis", Value::Table(redis));
     let pcall = lua.redis_pcall();
     lua.set_global("pcall", pcall);
+    let g = lua.globals();
+    let mut key = Value::Nil;
+    let mut remove = Vec::new();
+    while let Ok(Some((k, _))) = lua.next(g, key) {
+        let name = lua.as_bytes(k).map(|b| b.to_vec()).unwrap_or_default();
+        if !GLOBALS_ALLOWED.iter().any(|a| a.as_bytes() == name) {
+            remove.push(k);
+        }
+        key = k;
+    }
+    for k in remove {
+        let _ = lua.raw_set(g, k, Value::Nil);
+    }
     protect_globals(&mut lua);
     lua
 }
@@ -254,7 +309,10 @@ pub fn shebang(body: &[u8]) -> Result<(u32, usize), String> {
                 String::from_utf8_lossy(p)
             ));
         };
-        for f in list.split(|&c| c == b',') {
+        for f in list
+            .split(|&c| c == b',')
+            .filter(|f| !list.is_empty() || !f.is_empty())
+        {
             match flag::NAMES.iter().find(|(n, _)| n.as_bytes() == f) {
                 Some((_, v)) => flags |= v,
                 None => {
@@ -411,7 +469,7 @@ fn eval(ctx: &mut Ctx, argv: &[Vec<u8>], evalsha: bool, ro: bool) -> Reply {
     lua.raw_set_str(g, "ARGV", Value::Table(args));
     lua.set_readonly(g, true);
     let call = lua.start(f, Vec::new());
-    start(ctx, call, sha, true, state)
+    start(ctx, call, sha, true, state, argv)
 }
 
 /// EVAL and FCALL show themselves to MONITOR before their calls (they are
@@ -428,7 +486,14 @@ pub fn feed_monitors(ctx: &mut Ctx, argv: &[Vec<u8>]) {
 
 /// Starts a script run: runs its first slice, and either answers or leaves
 /// it running (the caller blocked) for the node to continue.
-pub fn start(ctx: &mut Ctx, call: Call, name: String, eval: bool, state: RunState) -> Reply {
+pub fn start(
+    ctx: &mut Ctx,
+    call: Call,
+    name: String,
+    eval: bool,
+    state: RunState,
+    command: &[Vec<u8>],
+) -> Reply {
     let conn = ctx.conn;
     let caller_db = ctx.db_index();
     let run = Box::new(Running {
@@ -442,10 +507,13 @@ pub fn start(ctx: &mut Ctx, call: Call, name: String, eval: bool, state: RunStat
         killed: false,
         spent: 0,
         orphaned: false,
+        command: Vec::new(),
     });
     // Inside EXEC, or with no client (a replica applying effects), the
     // script cannot be suspended.
     let suspendable = ctx.client().is_some_and(|c| !c.in_multi);
+    let mut run = run;
+    run.command = command.to_vec();
     match step(ctx, run, suspendable) {
         Ok(reply) => reply,
         Err(run) => {
