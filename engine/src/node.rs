@@ -246,6 +246,9 @@ pub struct Client {
     /// The command a blocked client waits in: the slow log gets it when the
     /// client is answered (`updateStatsOnUnblock`).
     pub blocked_argv: Vec<Vec<u8>>,
+    /// While this client's script runs: its EVAL/FCALL (tracking remembers
+    /// the script's declared keys when the script reads).
+    pub script_argv: Vec<Vec<u8>>,
 }
 
 /// Why and until when a client is blocked.
@@ -501,6 +504,7 @@ impl Node {
                         argv_mem: 0,
                         in_script: false,
                         blocked_argv: Vec::new(),
+                        script_argv: Vec::new(),
                     },
                 );
             }

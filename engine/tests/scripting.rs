@@ -112,3 +112,21 @@ fn a_transaction_meeting_a_busy_script_is_discarded() {
     assert_eq!(h.on(2, "GET xx"), "$1\r\n1\r\n");
     assert_eq!(h.on(2, "PING asdf"), "$4\r\nasdf\r\n");
 }
+
+#[test]
+fn a_reading_script_tracks_its_declared_keys() {
+    let mut h = Harness::new(13);
+    h.on(1, "HELLO 3");
+    assert_eq!(h.on(1, "CLIENT TRACKING on"), "+OK\r\n");
+    // A script that only writes tracks nothing.
+    h.on(1, "EVAL \"redis.call('set', 'key3', 'bar')\" 2 key1 key2");
+    let out = h.send(2, "MSET key2 2 key1 2");
+    assert_eq!(out[1], "");
+    // A script that reads tracks every key it declared (not what it read).
+    h.on(1, "EVAL \"redis.call('get', 'key3')\" 2 key1 key2");
+    let out = h.send(2, "MSET key2 3 key1 3 key3 3");
+    assert_eq!(
+        out[1],
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey2\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey1\r\n"
+    );
+}

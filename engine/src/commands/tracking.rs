@@ -220,8 +220,24 @@ pub fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], marks: Option<
     if t.depth == 0 {
         t.seen.clear();
     }
-    if cmd.flags.iter().any(|f| f == "readonly") {
-        remember_keys(ctx, cmd, argv);
+    // A read-only command remembers its keys; one run by a script
+    // remembers the script's declared keys instead (the caller's command,
+    // as Redis's call() does), and a read-only script command itself
+    // (EVAL_RO, EVALSHA_RO, FCALL_RO) remembers nothing of its own.
+    let script_ro = matches!(cmd.fullname.as_str(), "eval_ro" | "evalsha_ro" | "fcall_ro");
+    if cmd.flags.iter().any(|f| f == "readonly") && !script_ro {
+        let outer = ctx
+            .client()
+            .filter(|c| c.in_script && !c.script_argv.is_empty())
+            .map(|c| c.script_argv.clone());
+        match outer {
+            Some(outer) => {
+                if let Some(outer_cmd) = ctx.table.lookup(&outer) {
+                    remember_keys(ctx, outer_cmd, &outer);
+                }
+            }
+            None => remember_keys(ctx, cmd, argv),
+        }
     }
 }
 

@@ -514,6 +514,9 @@ pub fn start(
     let suspendable = ctx.client().is_some_and(|c| !c.in_multi);
     let mut run = run;
     run.command = command.to_vec();
+    if let Some(c) = ctx.srv.clients.get_mut(&ctx.conn) {
+        c.script_argv = command.to_vec();
+    }
     match step(ctx, run, suspendable) {
         Ok(reply) => reply,
         Err(run) => {
@@ -601,6 +604,7 @@ pub fn step(
 fn restore_caller(ctx: &mut Ctx, run: &Running) {
     if let Some(c) = ctx.srv.clients.get_mut(&run.conn) {
         c.db = run.caller_db;
+        c.script_argv.clear();
     }
 }
 
