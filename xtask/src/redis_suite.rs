@@ -62,7 +62,10 @@ const TAGS: &str = "-slow -needs:repl -needs:debug -needs:save";
 /// show; the same list is skipped against redis-server for the baseline.
 const SKIP: &[(&str, &str)] = &[
     ("Script ACL check", "ACL (its own issue)"),
-    ("RESET clears authenticated state", "ACL SETUSER (its own issue)"),
+    (
+        "RESET clears authenticated state",
+        "ACL SETUSER (its own issue)",
+    ),
     (
         "CLUSTER RESET can not be invoke from within a script",
         "CLUSTER (cluster mode)",
