@@ -129,4 +129,15 @@ fn a_reading_script_tracks_its_declared_keys() {
         out[1],
         ">2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey2\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey1\r\n"
     );
+    // The read-only variants alike: EVAL_RO itself tracks nothing, the
+    // read it runs tracks the declared keys.
+    h.on(1, "EVAL_RO \"redis.call('ping')\" 2 key1 key2");
+    let out = h.send(2, "MSET key2 4 key1 4");
+    assert_eq!(out[1], "");
+    h.on(1, "EVAL_RO \"redis.call('get', 'key1')\" 2 key1 key2");
+    let out = h.send(2, "MSET key2 5 key1 5");
+    assert_eq!(
+        out[1],
+        ">2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey2\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey1\r\n"
+    );
 }

@@ -556,9 +556,6 @@ fn remember_keys(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) {
     if cmd.flags.iter().any(|f| f == "pubsub") {
         return;
     }
-    if matches!(cmd.fullname.as_str(), "eval_ro" | "evalsha_ro" | "fcall_ro") {
-        return;
-    }
     let id = rax_order(ct.id);
     let t = &mut ctx.srv.tracking;
     for k in command_keys(cmd, argv) {
