@@ -586,6 +586,14 @@ impl Lua {
     pub fn globals(&self) -> TableRef {
         self.globals
     }
+    /// Makes `t` the table global names resolve in (Redis's function
+    /// engine shows a library only its load API while it loads); returns
+    /// the previous one. The collector roots only the current globals, so
+    /// a caller keeps the previous table reachable (in the registry) while
+    /// it is swapped out.
+    pub fn set_globals(&mut self, t: TableRef) -> TableRef {
+        std::mem::replace(&mut self.globals, t)
+    }
     pub fn registry(&self) -> TableRef {
         self.registry
     }

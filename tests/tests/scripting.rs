@@ -128,8 +128,13 @@ fn library(rng: &mut Rng, name: &str) -> Vec<u8> {
     let body = format!(
         "#!lua name={name}\nredis.register_function{{function_name='{name}_get', {flags}callback=function(keys, args) return redis.call('GET', keys[1]) end}}\nredis.register_function('{name}_set', function(keys, args) return redis.call('SET', keys[1], args[1]) end)\n"
     );
-    match rng.below(10) {
+    match rng.below(13) {
         0 => b"no shebang".to_vec(),
+        // A library sees only its load API: no `math`, no `getmetatable`,
+        // and the `redis` it kept stays read-only when its function runs.
+        4 => format!("#!lua name={name}\nreturn math.random()").into_bytes(),
+        5 => format!("#!lua name={name}\nmt = getmetatable(_G)").into_bytes(),
+        6 => format!("#!lua name={name}\nlocal lib = redis\nlib.register_function('{name}_set', function() lib.redis = redis return 1 end)\nlib.register_function('{name}_get', function() return redis.math end)").into_bytes(),
         1 => format!("#!lua name={name}\nreturn 1").into_bytes(),
         2 => format!("#!lua name={name}\nredis.register_function('x', 5)").into_bytes(),
         3 => format!("#!lua name={name}\nredis.call('set','a','b')").into_bytes(),

@@ -261,17 +261,27 @@ fn read_registration(
     ))
 }
 
-/// The `redis` table a library sees while it loads.
-fn load_api(lua: &mut Lua) -> TableRef {
-    let t = super::redis_table(lua, false);
-    let f = lua.host_fn(host_id::REGISTER_FUNCTION);
-    lua.raw_set_str(t, "register_function", f);
-    // Anything else (redis.call…) is refused as a missing global is.
-    let mt = lua.new_table();
+/// The globals a library sees while it loads (Redis's `LIBRARY_API`): only
+/// `redis`, offering `register_function`, `log` and the versions; any other
+/// name (`math`, `redis.call`…) is refused as a missing global is, and both
+/// tables are read-only, so a function that kept `redis` cannot change it.
+fn load_globals(lua: &mut Lua) -> TableRef {
     let missing = lua.host_fn(host_id::NONEXISTENT_GLOBAL);
-    lua.raw_set_str(mt, "__index", missing);
-    lua.set_metatable(t, Some(mt));
-    t
+    let refusing = |lua: &mut Lua, t: TableRef| {
+        let mt = lua.new_table();
+        lua.raw_set_str(mt, "__index", missing);
+        lua.set_readonly(mt, true);
+        lua.set_metatable(t, Some(mt));
+        lua.set_readonly(t, true);
+    };
+    let api = super::redis_table(lua, false);
+    let f = lua.host_fn(host_id::REGISTER_FUNCTION);
+    lua.raw_set_str(api, "register_function", f);
+    refusing(lua, api);
+    let g = lua.new_table();
+    lua.raw_set_str(g, "redis", Value::Table(api));
+    refusing(lua, g);
+    g
 }
 
 /// `functionsCreateWithLibraryCtx`: loads a library (replacing one of the
@@ -364,12 +374,12 @@ fn run_library(
             ))
         }
     };
-    let g = lua.globals();
-    let full = lua.raw_get_str(g, "redis");
-    let api = load_api(lua);
-    lua.set_readonly(g, false);
-    lua.raw_set_str(g, "redis", Value::Table(api));
-    lua.set_readonly(g, true);
+    // The real globals wait in the registry (rooted) while the library
+    // runs against its load API.
+    let reg = lua.registry();
+    let load_g = load_globals(lua);
+    let real = lua.set_globals(load_g);
+    lua.raw_set_str(reg, "real_globals", Value::Table(real));
     let mut host = LoadHost {
         registered: Vec::new(),
         error: None,
@@ -401,9 +411,8 @@ fn run_library(
             }
         }
     };
-    lua.set_readonly(g, false);
-    lua.raw_set_str(g, "redis", full);
-    lua.set_readonly(g, true);
+    lua.set_globals(real);
+    lua.raw_set_str(reg, "real_globals", Value::Nil);
     match result {
         Ok(()) => Ok(host.registered),
         Err(e) => {
