@@ -135,6 +135,9 @@ pub struct Stats {
     pub keyspace_misses: u64,
     pub evicted_keys: u64,
     pub error_replies: u64,
+    /// The next error reply was already counted where it arose (a script's
+    /// error from a command it called: `ERR_REPLY_FLAG_NO_STATS_UPDATE`).
+    pub error_counted: bool,
     /// Values freed "in the background" (UNLINK, FLUSHDB ASYNC…): INFO's
     /// lazyfreed_objects. cachelab frees at once, so none is ever pending.
     pub lazyfreed_objects: u64,
@@ -167,6 +170,9 @@ impl Stats {
         let Reply::Error(msg) = reply else {
             return;
         };
+        if std::mem::take(&mut self.error_counted) {
+            return;
+        }
         self.error_replies += 1;
         let head = &msg.as_bytes()[..msg.len().min(31)];
         let code = match head.iter().position(|&c| c == b' ') {

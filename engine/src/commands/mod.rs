@@ -433,28 +433,17 @@ pub fn may_replicate(cmd: &Command) -> bool {
     )
 }
 
-/// `scriptCall`: a command run by `redis.call` / `redis.pcall`, with the
-/// checks Redis makes for scripts (the command exists with its arity, is
-/// allowed in scripts, may write in this script, fits in memory) — an
-/// `Err` carries the script-level error text — then run on the caller's
-/// connection as the script's client: its own database and RESP version,
-/// never blocking (a blocking command answers at once, as in EXEC).
-pub fn script_call(
+/// `scriptCall`'s refusals of a known command: arity, `noscript`, writes
+/// from read-only scripts, a read-only replica, too few replicas, OOM.
+fn script_checks(
     ctx: &mut Ctx,
-    state: &mut crate::scripting::RunState,
+    state: &crate::scripting::RunState,
+    cmd: &Command,
     argv: &[Vec<u8>],
-) -> Result<Reply, String> {
-    let table = ctx.table;
-    let cmd = match table.lookup(argv) {
-        None => return Err("Unknown Redis command called from script".into()),
-        Some(c) if c.handler.is_none() => {
-            return Err("Unknown Redis command called from script".into())
-        }
-        Some(c) if !arity_ok(c.arity, argv.len()) => {
-            return Err("Wrong number of args calling Redis command from script".into())
-        }
-        Some(c) => c,
-    };
+) -> Result<(), String> {
+    if !arity_ok(cmd.arity, argv.len()) {
+        return Err("Wrong number of args calling Redis command from script".into());
+    }
     let has = |f: &str| cmd.flags.iter().any(|x| x == f);
     if has("noscript") {
         return Err("This Redis command is not allowed from script".into());
@@ -481,6 +470,32 @@ pub fn script_call(
     {
         return Err("-OOM command not allowed when used memory > 'maxmemory'.".into());
     }
+    Ok(())
+}
+
+/// `scriptCall`: a command run by `redis.call` / `redis.pcall`, with the
+/// checks Redis makes for scripts (the command exists with its arity, is
+/// allowed in scripts, may write in this script, fits in memory) — an
+/// `Err` carries the script-level error text — then run on the caller's
+/// connection as the script's client: its own database and RESP version,
+/// never blocking (a blocking command answers at once, as in EXEC).
+pub fn script_call(
+    ctx: &mut Ctx,
+    state: &mut crate::scripting::RunState,
+    argv: &[Vec<u8>],
+) -> Result<Reply, String> {
+    let table = ctx.table;
+    let cmd = match table.lookup(argv) {
+        Some(c) if c.handler.is_some() => c,
+        _ => return Err("Unknown Redis command called from script".into()),
+    };
+    // A known command refused here counts as a rejected call of its own
+    // (`incrCommandStatsOnError(cmd, ERROR_COMMAND_REJECTED)`).
+    if let Err(e) = script_checks(ctx, state, cmd, argv) {
+        ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
+        return Err(e);
+    }
+    let write = cmd.flags.iter().any(|x| x == "write");
     if write {
         state.wrote = true;
     }
@@ -659,12 +674,15 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
                 })
             })
         });
-    // Replicas ignore maxmemory (replica-ignore-maxmemory): their primary evicts.
-    if !replica
-        && ctx.srv.config.maxmemory() > 0
-        && (cmd.flags.iter().any(|f| f == "denyoom") || queued_denyoom)
-        && !crate::evict::perform(ctx.srv, ctx.now)
-    {
+    // Every command first frees memory over maxmemory (so a read sees its
+    // tracked keys invalidated before its reply); only those that may grow
+    // memory are refused when nothing more can be freed. Replicas ignore
+    // maxmemory (replica-ignore-maxmemory): their primary evicts.
+    let may_grow = cmd.flags.iter().any(|f| f == "denyoom") || queued_denyoom;
+    let in_exec = ctx.client().is_some_and(|c| c.in_multi);
+    let evict = !replica && ctx.srv.config.maxmemory() > 0 && (may_grow || !in_exec);
+    let out_of_memory = evict && !crate::evict::perform(ctx.srv, ctx.now);
+    if out_of_memory && may_grow {
         return Err(Reply::err(
             "OOM command not allowed when used memory > 'maxmemory'.",
         ));

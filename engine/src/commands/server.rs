@@ -752,6 +752,9 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         "maxmemory_policy".into(),
                         srv.config.maxmemory_policy().into(),
                     ),
+                    // Replicas' output buffers are not part of used_memory
+                    // here, so eviction has nothing to leave out.
+                    ("mem_not_counted_for_evict".into(), "0".into()),
                     ("mem_allocator".into(), "jemalloc-5.3.0 (modelled)".into()),
                     ("lazyfree_pending_objects".into(), "0".into()),
                 ];

@@ -142,10 +142,19 @@ fn one_line(b: &[u8]) -> String {
     String::from_utf8_lossy(b).replace(['\r', '\n'], " ")
 }
 
+/// Whether a script's result or error is an error table a command already
+/// counted in the error statistics (`ignore_error_stats_update`).
+pub fn stats_counted(lua: &mut Lua, v: Value) -> bool {
+    let Value::Table(t) = v else {
+        return false;
+    };
+    let err = lua.raw_get_str(t, "err");
+    matches!(err, Value::String(_))
+        && lua.raw_get_str(t, "ignore_error_stats_update") == Value::Boolean(true)
+}
+
 /// The script's result as the caller's reply (`luaReplyToRedisReply`);
-/// `resp` is the script client's protocol (booleans differ), and the
-/// returned flag says an error reply must not be counted again in the
-/// error statistics (it came from a command that counted it).
+/// `resp` is the script client's protocol (booleans differ).
 pub fn lua_to_reply(lua: &mut Lua, v: Value, resp: u8) -> Reply {
     convert(lua, v, resp, 0)
 }

@@ -119,7 +119,14 @@ pub struct Scripting {
     /// Clients whose commands wait for the running script to end.
     pub waiting: Vec<ConnId>,
     pub functions: functions::Functions,
+    /// Scripts finished since the last collection (Redis steps its Lua
+    /// collector every `LUA_GC_CYCLE_PERIOD` = 50 scripts).
+    pub since_gc: u32,
 }
+
+/// Scripts between two collections of an interpreter's garbage, so a run
+/// of small scripts does not grow the heap up to the VM's own threshold.
+const GC_PERIOD: u32 = 50;
 
 impl std::fmt::Debug for Scripting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -567,12 +574,16 @@ pub fn step(
             lua.resume(&mut run.call, &mut host, SLICE)
         };
         match step {
+            // An error that a command the script called already counted
+            // is not counted again (the script still failed).
             Step::Done(Ok(values)) => {
                 let v = values.first().copied().unwrap_or(Value::Nil);
+                ctx.srv.stats.error_counted = convert::stats_counted(&mut lua, v);
                 break Some(convert::lua_to_reply(&mut lua, v, run.state.resp));
             }
             Step::Done(Err(e)) => {
                 let at = lua.error_position();
+                ctx.srv.stats.error_counted = convert::stats_counted(&mut lua, e.value);
                 break Some(convert::error_reply(&mut lua, &e, &run.name, at));
             }
             Step::Yielded => {
@@ -586,6 +597,14 @@ pub fn step(
             }
         }
     };
+    if outcome.is_some() {
+        let sc = &mut ctx.srv.scripting;
+        sc.since_gc += 1;
+        if sc.since_gc >= GC_PERIOD {
+            sc.since_gc = 0;
+            lua.collect();
+        }
+    }
     if eval {
         ctx.srv.scripting.lua = Some(lua);
     } else {
@@ -704,6 +723,12 @@ impl Host for ScriptHost<'_, '_> {
                 let reply = match crate::commands::script_call(self.ctx, self.state, &argv) {
                     Ok(r) => r,
                     Err(e) => {
+                        // `afterErrorReply` in scriptCall: counted here, once.
+                        let counted = match e.strip_prefix('-') {
+                            Some(rest) => Reply::Error(rest.to_string()),
+                            None => Reply::Error(format!("ERR {e}")),
+                        };
+                        self.ctx.srv.stats.error_reply(&counted);
                         let t = convert::error_table(lua, e.as_bytes());
                         lua.raw_set_str(t, "ignore_error_stats_update", Value::Boolean(true));
                         if id == CALL {
