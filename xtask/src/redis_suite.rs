@@ -193,6 +193,15 @@ fn run_unit(source: &Path, unit: &str, port: u16) -> Result<(Outcome, String)> {
             out.err.push(rest.trim().to_string());
         } else if line.starts_with("[exception]") {
             out.exception = Some(line.to_string());
+        } else if line.starts_with("[TIMEOUT]") {
+            // The test client gave up waiting for a reply: the test in
+            // progress (named on a later line) failed, the unit stopped.
+            out.exception = Some("test client TIMEOUT".to_string());
+            out.err.push("TIMEOUT (the unit stopped here)".to_string());
+        } else if let Some((_, name)) = line.split_once("=> (IN PROGRESS) ") {
+            if let Some(last) = out.err.last_mut().filter(|e| e.starts_with("TIMEOUT")) {
+                *last = format!("{name}: TIMEOUT (the unit stopped here)");
+            }
         }
     }
     Ok((out, text))
