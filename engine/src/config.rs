@@ -267,6 +267,21 @@ impl Config {
         Ok((lname, stored))
     }
 
+    /// Validates a start-up directive (`redis-server --name value`, a
+    /// config file line): as CONFIG SET, except that protected and
+    /// immutable parameters (`dir`, `dbfilename`, …) may be set.
+    pub fn validate_startup(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<(String, String), ConfigError> {
+        let lname = name.to_ascii_lowercase();
+        match self.kinds.get(&lname) {
+            Some(Kind::Protected | Kind::Immutable) => Ok((lname, value.to_string())),
+            _ => self.validate(name, value),
+        }
+    }
+
     pub fn apply(&mut self, name: String, value: String) {
         if let Some(other) = alias_of(&name) {
             self.values.insert(other.to_string(), value.clone());

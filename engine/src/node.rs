@@ -59,6 +59,29 @@ pub enum Output {
         to: String,
         msg: PeerMsg,
     },
+    /// SHUTDOWN was accepted: the runtime writes `save` (if any) and ends
+    /// the node's process, as redis-server exits; if the save cannot be
+    /// written and the request is not FORCE, it calls
+    /// [`Machine::shutdown_failed`] instead and the node serves on.
+    Shutdown(ShutdownRequest),
+}
+
+/// What SHUTDOWN asks of the runtime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownRequest {
+    /// The client that asked (it gets the error if the save fails).
+    pub conn: ConnId,
+    /// The RDB file to write first, and where (`dir`, `dbfilename`).
+    pub save: Option<ShutdownSave>,
+    /// SHUTDOWN FORCE: stop even if the save fails.
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShutdownSave {
+    pub dir: String,
+    pub dbfilename: String,
+    pub rdb: Vec<u8>,
 }
 
 /// Things a UI or checker may want to see happen.
@@ -333,6 +356,8 @@ pub struct Server {
     pub started: Millis,
     /// Connections other than the current one that a command asked to close.
     pub to_close: Vec<ConnId>,
+    /// SHUTDOWN accepted by the last command, for the runtime.
+    pub shutdown: Option<ShutdownRequest>,
     pub repl: Repl,
     /// Seeds the keyspace's hashers (a full resync builds a fresh keyspace).
     pub ks_seed: u64,
@@ -409,6 +434,7 @@ impl Node {
                 run_id,
                 started: Millis(0),
                 to_close: Vec::new(),
+                shutdown: None,
                 blocking: indexmap::IndexMap::new(),
                 stream_ready: Vec::new(),
                 watched: std::collections::HashMap::new(),
@@ -833,6 +859,41 @@ impl Node {
                 self.outputs.push_back(Output::CloseConn { conn: other });
             }
         }
+        if let Some(req) = self.srv.shutdown.take() {
+            self.outputs.push_back(Output::Shutdown(req));
+        }
+    }
+
+    /// The runtime could not write SHUTDOWN's save (and it was not FORCE):
+    /// the caller is told, and the node serves on, as redis-server does.
+    pub fn shutdown_failed(&mut self, conn: ConnId) {
+        let Some(c) = self.srv.clients.get(&conn) else {
+            return;
+        };
+        let reply = Reply::err("ERR Errors trying to SHUTDOWN. Check logs.");
+        let mut bytes = Vec::new();
+        reply.encode(c.resp, &mut bytes);
+        self.srv.stats.error_reply(&reply);
+        self.srv.stats.net_output_bytes += bytes.len() as u64;
+        self.outputs.push_back(Output::ToClient { conn, bytes });
+    }
+
+    /// Sets `dir` (where SHUTDOWN's save goes): a native server's working
+    /// directory, as redis-server's default.
+    pub fn set_dir(&mut self, dir: &str) {
+        self.srv.config.set_internal("dir", dir);
+    }
+
+    /// A start-up directive (`--name value`), validated as redis-server
+    /// validates its config file; the error is CONFIG SET's reason.
+    pub fn set_startup_config(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let (name, value) = self
+            .srv
+            .config
+            .validate_startup(name, value)
+            .map_err(|e| e.message())?;
+        self.srv.config.apply(name, value);
+        Ok(())
     }
 
     /// CLIENT PAUSE: holds `argv` back if the pause covers it — every
@@ -1133,6 +1194,7 @@ impl Node {
                     // Client-side caching: what serving it changes (tracking.rs).
                     let tracking = commands::tracking::before_serve(&mut self.srv, conn);
                     let mark = self.srv.ks.dbs[id.0].changes_len();
+                    let created_mark = self.srv.ks.dbs[id.0].created_len();
                     let reply = {
                         let mut ctx = Ctx {
                             srv: &mut self.srv,
@@ -1148,17 +1210,17 @@ impl Node {
                     // after all: it stays blocked.
                     let Some(reply) = reply else { continue };
                     if self.srv.config.notify_flags() != 0 {
-                        let (changed, expired) = self.srv.ks.dbs[id.0].changes_since(mark);
+                        let d = &self.srv.ks.dbs[id.0];
+                        let (changed, expired) = d.changes_since(mark);
+                        let created = d.created_since(created_mark).to_vec();
                         let name = op.command_name();
                         let argv = op.as_argv(&id.1);
-                        commands::notify::after_command(
-                            &mut self.srv,
-                            name,
-                            &argv,
-                            id.0,
-                            &changed,
-                            &expired,
-                        );
+                        let keys = commands::notify::Changes {
+                            changed: &changed,
+                            expired: &expired,
+                            created: &created,
+                        };
+                        commands::notify::after_command(&mut self.srv, name, &argv, id.0, keys);
                         self.deliver_pubsub(conn, &mut Vec::new());
                     }
                     self.outputs.extend(events.into_iter().map(Output::Event));
@@ -1405,6 +1467,8 @@ pub trait Machine {
     /// The cluster a memcached node describes as a configuration endpoint;
     /// others ignore it.
     fn set_cluster(&mut self, _config: crate::memcached::ClusterConfig) {}
+    /// SHUTDOWN's save could not be written (see [`Output::Shutdown`]).
+    fn shutdown_failed(&mut self, _conn: ConnId) {}
 }
 
 impl Machine for Node {
@@ -1419,6 +1483,9 @@ impl Machine for Node {
     }
     fn replicaof(&mut self, now: Millis, primary: Option<(&str, u16)>) {
         Node::replicaof(self, now, primary)
+    }
+    fn shutdown_failed(&mut self, conn: ConnId) {
+        Node::shutdown_failed(self, conn)
     }
 }
 

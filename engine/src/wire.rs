@@ -87,4 +87,7 @@ pub enum FromWorker {
         to: String,
         msg: PeerMsg,
     },
+    /// SHUTDOWN ended the node's process: the router takes it down as a
+    /// crash (there is no disk in the page, so a save would be moot).
+    Shutdown,
 }

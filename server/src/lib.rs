@@ -60,6 +60,8 @@ struct Shared {
     /// This node's own address, announced to peers.
     me: String,
     control: Option<ControlTx>,
+    /// Set by SHUTDOWN: the node's serve loop ends.
+    stop: Rc<tokio::sync::Notify>,
 }
 
 /// Messages from the process (a control plane) to one node's thread.
@@ -96,6 +98,20 @@ pub struct Options {
     /// A memcached node's memory limit (`-m`), in bytes; memcached's 64 MB
     /// when not set.
     pub memory: Option<usize>,
+    /// Start-up directives (`--dir /data --save ""`), applied in order
+    /// after the defaults; check them first with [`check_config`].
+    pub config: Vec<(String, String)>,
+}
+
+/// Checks start-up directives as a node would apply them: the first bad
+/// one, with Redis's reason.
+pub fn check_config(config: &[(String, String)]) -> Result<(), String> {
+    let mut node = Node::new(0);
+    for (k, v) in config {
+        node.set_startup_config(k, v)
+            .map_err(|e| format!(">>> '{k} \"{v}\"'\n{e}"))?;
+    }
+    Ok(())
 }
 
 /// Serves one node on `listener` until `shutdown` completes. Must run inside
@@ -118,6 +134,15 @@ pub async fn serve(
     } else {
         let mut node = Node::new(seed());
         node.start(now(), port);
+        // redis-server's `dir` is the directory it was started in.
+        if let Ok(cwd) = std::env::current_dir() {
+            node.set_dir(&cwd.to_string_lossy());
+        }
+        for (k, v) in &opts.config {
+            if let Err(e) = node.set_startup_config(k, v) {
+                println!("bad directive {k} {v:?}: {e}");
+            }
+        }
         node.set_clock(micros);
         if let Some((host, p)) = &opts.replicaof {
             node.replicaof(now(), Some((host, *p)));
@@ -135,7 +160,9 @@ pub async fn serve(
         peers: HashMap::new(),
         me,
         control: opts.control.clone(),
+        stop: Rc::new(tokio::sync::Notify::new()),
     }));
+    let stop = shared.borrow().stop.clone();
     LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
     drain(&mut shared.borrow_mut(), None);
     let ticker = tokio::task::spawn_local(ticker(shared.clone()));
@@ -171,6 +198,7 @@ pub async fn serve(
                 drain(&mut s, None);
             }
             _ = &mut shutdown => break,
+            _ = stop.notified() => break,
         }
     }
     ticker.abort();
@@ -257,9 +285,54 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
                 });
             }
             Output::Event(_) => {}
+            Output::Shutdown(req) => {
+                if finish_shutdown(req) {
+                    s.stop.notify_one();
+                } else {
+                    s.node.shutdown_failed(req.conn);
+                }
+            }
         }
     }
     mine
+}
+
+/// SHUTDOWN's last steps (finishShutdown): the save, if asked for,
+/// written atomically — a temporary file renamed over `dbfilename`, so a
+/// crash mid-save never leaves a truncated dump. False when the save
+/// failed and the request was not FORCE: the node serves on.
+fn finish_shutdown(req: &cachelab_engine::node::ShutdownRequest) -> bool {
+    println!("User requested shutdown...");
+    if let Some(save) = &req.save {
+        println!("Saving the final RDB snapshot before exiting.");
+        let dir = std::path::Path::new(&save.dir);
+        let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, &save.rdb)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, dir.join(&save.dbfilename))
+        })();
+        match written {
+            Ok(()) => println!("DB saved on disk"),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                println!(
+                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
+                    tmp.file_name()
+                        .map(|n| n.to_string_lossy())
+                        .unwrap_or_default(),
+                    save.dir
+                );
+                println!("Error trying to save the DB, can't exit.");
+                if !req.force {
+                    return false;
+                }
+            }
+        }
+    }
+    println!("Redis is now ready to exit, bye bye...");
+    true
 }
 
 thread_local! {
@@ -367,7 +440,7 @@ async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
                 }
             }
             Output::CloseConn { .. } => return true,
-            Output::Event(_) | Output::ToPeer { .. } => {}
+            Output::Event(_) | Output::ToPeer { .. } | Output::Shutdown(_) => {}
         }
     }
     false

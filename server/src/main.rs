@@ -10,10 +10,12 @@ struct Args {
     memcached_port: u16,
     /// Megabytes per memcached node (memcached's -m).
     memcached_memory: Option<usize>,
+    /// Any other `--name value`: a Redis configuration directive.
+    config: Vec<(String, String)>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--replicas N] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  defaults: --bind 127.0.0.1 --port 6379\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
+    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--NAME VALUE]… [--replicas N] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  defaults: --bind 127.0.0.1 --port 6379\n  --NAME VALUE: a Redis configuration directive, as redis-server takes it (--dir /data --save \"\" --maxmemory 1gb)\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
     std::process::exit(2)
 }
 
@@ -25,6 +27,7 @@ fn parse_args() -> Args {
         memcached: None,
         memcached_port: 11211,
         memcached_memory: None,
+        config: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -76,6 +79,14 @@ fn parse_args() -> Args {
                 args.replicas = Some(n);
             }
             "-h" | "--help" => usage(),
+            _ if a.starts_with("--") && a.len() > 2 => {
+                // redis-server's `--name value`: a config directive.
+                let Some(v) = it.next() else {
+                    eprintln!("{a}: a value is needed");
+                    usage()
+                };
+                args.config.push((a[2..].to_string(), v));
+            }
             _ => {
                 eprintln!("unknown argument {a:?}");
                 usage()
@@ -110,6 +121,10 @@ fn main() {
         }
         return;
     }
+    if let Err(e) = cachelab_server::check_config(&args.config) {
+        eprintln!("\n*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n{e}");
+        std::process::exit(1);
+    }
     let addr: SocketAddr = match format!("{}:{}", args.bind, args.port).parse() {
         Ok(a) => a,
         Err(e) => {
@@ -125,7 +140,11 @@ fn main() {
         }
     };
     println!("cachelab-server listening on {addr} (Redis 7.0 protocol). Ctrl-C to stop.");
-    let result = cachelab_server::run_blocking(listener, async {
+    let opts = cachelab_server::Options {
+        config: args.config,
+        ..Default::default()
+    };
+    let result = cachelab_server::run_blocking_with(listener, opts, None, async {
         let _ = tokio::signal::ctrl_c().await;
         println!("cachelab-server: shutting down");
     });

@@ -1,6 +1,6 @@
 //! Differential test of keyspace notifications: a subscriber on
 //! `__key*__:*` while the main client runs 10,000 seeded writes of every
-//! family (strings, keys, hashes, lists, sets, sorted sets, streams and
+//! family (new keys, strings, keys, hashes, lists, sets, sorted sets, streams and
 //! their consumer groups, geo stores, blocking pops
 //! served at once, keys expiring on access) under random
 //! `notify-keyspace-events` settings; every notification the subscriber
@@ -22,7 +22,7 @@ fn pick<'a>(rng: &mut Rng, xs: &[&'a str]) -> &'a str {
 }
 
 fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
-    let line = match rng.below(53) {
+    let line = match rng.below(55) {
         0 => "SET s1 v",
         1 => "SET s1 v EX 100",
         2 => "INCR n1",
@@ -76,6 +76,8 @@ fn command(rng: &mut Rng) -> Vec<Vec<u8>> {
         50 => "GEOADD geo1 13.361389 38.115556 a 15.087269 37.502669 b",
         51 => "GEOSEARCHSTORE geo2 geo1 FROMLONLAT 14 38 BYRADIUS 150 km",
         52 => "GEORADIUS geo1 14 38 100 km STOREDIST geo3",
+        53 => "COPY s1 s3",
+        54 => "DEL s3 m1 m2 st3 z2",
         _ => "HSET h1 f1 v1",
     };
     line.split(' ').map(s).collect()
@@ -96,7 +98,8 @@ fn keyspace_notifications_match_redis() {
             let flags = pick(
                 &mut rng,
                 &[
-                    "KEA", "AKE", "Elg", "Kz$", "Ex", "Klshz", "KEg$x", "E$lshzxg", "", "Kt", "Etz",
+                    "KEA", "AKE", "Elg", "Kz$", "Ex", "Klshz", "KEg$x", "E$lshzxg", "", "Kt",
+                    "Etz", "KEAn", "En", "Kn$g",
                 ],
             );
             p.check(

@@ -212,3 +212,105 @@ fn a_client_over_maxclients_is_told_and_dropped() {
     assert!(extra.is_closed());
     assert_eq!(admin.call_str(&["PING"]), Reply::Simple("PONG".into()));
 }
+
+/// SHUTDOWN as redis-server answers it: its errors in Redis's words, a save
+/// that cannot be written refused (the node serves on), then a real
+/// shutdown that writes an RDB file redis-server loads, and the server
+/// stops (its connections end).
+#[test]
+fn shutdown_saves_a_file_redis_server_loads_and_stops_the_server() {
+    let dir = std::env::temp_dir().join(format!("cachelab-shutdown-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = "shutdown-test.rdb";
+    let _ = std::fs::remove_file(dir.join(file));
+    let opts = cachelab_server::Options {
+        config: vec![
+            (
+                "dir".into(),
+                dir.join("missing").to_string_lossy().into_owned(),
+            ),
+            ("dbfilename".into(), file.into()),
+        ],
+        ..Default::default()
+    };
+    let server = CachelabServer::start_with(opts);
+    let mut c = RespConn::connect(server.port);
+    // The same error words as redis-server, compared side by side.
+    let redis = cachelab_tests::RedisServer::start();
+    for line in [
+        "SHUTDOWN ABORT",
+        "SHUTDOWN NOW ABORT",
+        "SHUTDOWN SAVE NOSAVE",
+        "SHUTDOWN SOON",
+    ] {
+        let argv = args(&line.split(' ').collect::<Vec<_>>());
+        let got = c.call(&argv);
+        if let Some(r) = &redis {
+            let want = RespConn::connect(r.port).call(&argv);
+            assert_eq!(
+                cachelab_tests::show(&got),
+                cachelab_tests::show(&want),
+                "{line}"
+            );
+        }
+        assert!(got.starts_with(b"-ERR"), "{line}");
+    }
+    assert_eq!(c.call(&args(&["MULTI"])), b"+OK\r\n");
+    assert_eq!(
+        c.call(&args(&["SHUTDOWN"])),
+        b"-ERR Command not allowed inside a transaction\r\n"
+    );
+    assert_eq!(c.call(&args(&["DISCARD"])), b"+OK\r\n");
+    // `dir` does not exist: the save fails, the node serves on.
+    assert_eq!(c.call(&args(&["SET", "k", "v"])), b"+OK\r\n");
+    assert_eq!(c.call(&args(&["HSET", "h", "f", "1"])), b":1\r\n");
+    assert_eq!(
+        c.call(&args(&["SHUTDOWN", "SAVE"])),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert_eq!(c.call(&args(&["PING"])), b"+PONG\r\n");
+    assert!(!dir.join("missing").exists());
+    // CONFIG SET dir is refused (protected), so a second server saves for real.
+    drop(c);
+    drop(server);
+    let opts = cachelab_server::Options {
+        config: vec![
+            ("dir".into(), dir.to_string_lossy().into_owned()),
+            ("dbfilename".into(), file.into()),
+        ],
+        ..Default::default()
+    };
+    let server = CachelabServer::start_with(opts);
+    let mut c = RespConn::connect(server.port);
+    let mut other = RespConn::connect(server.port);
+    assert_eq!(c.call(&args(&["SET", "k", "v"])), b"+OK\r\n");
+    assert_eq!(c.call(&args(&["RPUSH", "l", "a", "b"])), b":2\r\n");
+    // The default `save` points are set: a plain SHUTDOWN saves. No reply;
+    // every connection ends with the node.
+    c.send_raw(&cachelab_tests::encode_request(&args(&["SHUTDOWN"])));
+    assert_eq!(c.read_reply_bytes(), None);
+    assert_eq!(
+        other.try_read_reply(std::time::Duration::from_secs(5)),
+        None
+    );
+    assert!(other.is_closed());
+    drop(server);
+    let saved = std::fs::read(dir.join(file)).expect("the RDB file was written");
+    assert!(saved.starts_with(b"REDIS0010"));
+    assert!(!dir.read_dir().unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("temp-")));
+    if let Some(r) = cachelab_tests::RedisServer::start_with(&[
+        "--dir",
+        &dir.to_string_lossy(),
+        "--dbfilename",
+        file,
+    ]) {
+        let mut rc = RespConn::connect(r.port);
+        assert_eq!(rc.call(&args(&["GET", "k"])), b"$1\r\nv\r\n");
+        assert_eq!(rc.call(&args(&["LLEN", "l"])), b":2\r\n");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

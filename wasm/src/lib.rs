@@ -110,6 +110,7 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
                 Output::CloseConn { conn } => FromWorker::Closed { conn },
                 Output::Event(event) => FromWorker::Event { event },
                 Output::ToPeer { to, msg } => FromWorker::ToPeer { to, msg },
+                Output::Shutdown(_) => FromWorker::Shutdown,
             });
         }
         out.push(match n {

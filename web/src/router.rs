@@ -71,6 +71,9 @@ pub struct Router {
     seeds: u64,
     /// Replication log lines from the nodes, newest last.
     pub node_log: VecDeque<(Millis, String)>,
+    /// Nodes whose process SHUTDOWN ended, taken down on the next step
+    /// (not from inside their worker's own message handler).
+    shut_down: Vec<usize>,
 }
 
 pub type SharedRouter = Rc<RefCell<Router>>;
@@ -118,6 +121,7 @@ impl Router {
             weak: std::rc::Weak::new(),
             seeds: 0,
             node_log: VecDeque::new(),
+            shut_down: Vec::new(),
         }));
         router.borrow_mut().weak = Rc::downgrade(&router);
         {
@@ -169,6 +173,17 @@ impl Router {
             };
             match msg {
                 FromWorker::Ready => r.borrow_mut().mark_ready(slot),
+                FromWorker::Shutdown => {
+                    let mut r = r.borrow_mut();
+                    let line = format!(
+                        "{}: SHUTDOWN — the node's process exited",
+                        r.control.nodes[slot].name
+                    );
+                    let now = r.now;
+                    r.node_log.push_back((now, line));
+                    r.shut_down.push(slot);
+                    return;
+                }
                 FromWorker::ToPeer { to, msg } => {
                     let from = r.borrow().control.nodes[slot].addr.clone();
                     r.borrow_mut().send_peer(&from, &to, msg);
@@ -370,6 +385,9 @@ impl Router {
     /// Advances virtual time: delivers due messages, runs the control plane,
     /// ticks every running node.
     pub fn advance(&mut self, ms: u64) {
+        for slot in std::mem::take(&mut self.shut_down) {
+            self.kill(slot);
+        }
         let end = self.now.plus(ms);
         // In steps of at most 100 ms, so health checks and deliveries keep order.
         while self.now < end {

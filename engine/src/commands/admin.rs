@@ -1,6 +1,6 @@
-//! Server administration commands that only report: MODULE (there are no
-//! modules, and none can be loaded — as on ElastiCache), LOLWUT, and
-//! MEMORY STATS (Redis's fields over cachelab's memory model).
+//! Server administration: MODULE (there are no modules, and none can be
+//! loaded — as on ElastiCache), LOLWUT, MEMORY STATS (Redis's fields over
+//! cachelab's memory model), and SHUTDOWN (handed to the runtime).
 
 use super::{Ctx, Handler};
 use crate::protocol::Reply;
@@ -19,6 +19,7 @@ pub fn handler(name: &str) -> Option<Handler> {
         "module|help" => |c, _| c.table.help["module"].clone(),
         "lolwut" => lolwut,
         "memory|stats" => memory_stats,
+        "shutdown" => shutdown,
         _ => return None,
     })
 }
@@ -112,4 +113,72 @@ fn memory_stats(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
         (b("fragmentation.bytes"), int(0)),
     ]);
     Reply::Map(m)
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], as shutdownCommand checks
+/// it. The node stops at once: it never waits for lagging replicas
+/// (redis-server waits up to `shutdown-timeout` without NOW), so no
+/// shutdown is ever in progress and ABORT answers so. The save — when asked
+/// for, or when `save` points are configured and NOSAVE is not given — is
+/// the RDB file the runtime writes to `dir`/`dbfilename` before stopping.
+/// The caller gets no reply: its connection ends with the node.
+fn shutdown(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    let (mut nosave, mut save, mut force, mut abort, mut any) = (false, false, false, false, false);
+    for a in &argv[1..] {
+        let a = a.to_ascii_lowercase();
+        match a.as_slice() {
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" => {}
+            b"force" => force = true,
+            b"abort" => {
+                abort = true;
+                continue;
+            }
+            _ => return Reply::err("ERR syntax error"),
+        }
+        any = true;
+    }
+    if (abort && any) || (nosave && save) {
+        return Reply::err("ERR syntax error");
+    }
+    if abort {
+        return Reply::err("ERR No shutdown in progress.");
+    }
+    if let Some(run) = ctx.srv.scripting.running.as_ref() {
+        if !nosave && run.conn != ctx.conn {
+            return Reply::err(if run.eval {
+                crate::scripting::BUSY_EVAL
+            } else {
+                crate::scripting::BUSY_FUNCTION
+            });
+        }
+    }
+    let points = ctx
+        .srv
+        .config
+        .get("save")
+        .is_some_and(|v| !v.trim().is_empty());
+    let save = (save || (points && !nosave)).then(|| {
+        let meta = crate::persistence::rdb::Meta {
+            repl_id: ctx.srv.repl.replid.clone(),
+            repl_offset: ctx.srv.repl.offset,
+        };
+        crate::node::ShutdownSave {
+            dir: ctx.srv.config.get("dir").unwrap_or(".").to_string(),
+            dbfilename: ctx
+                .srv
+                .config
+                .get("dbfilename")
+                .unwrap_or("dump.rdb")
+                .to_string(),
+            rdb: crate::persistence::rdb::save(&ctx.srv.ks, &meta, ctx.now),
+        }
+    });
+    ctx.srv.shutdown = Some(crate::node::ShutdownRequest {
+        conn: ctx.conn,
+        save,
+        force,
+    });
+    Reply::Seq(Vec::new())
 }

@@ -589,13 +589,21 @@ fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>])
     let db = ctx.db_index();
     ctx.srv.ks.dbs[db].set_watching(true);
     let mark = ctx.srv.ks.dbs[db].changes_len();
+    let created_mark = ctx.srv.ks.dbs[db].created_len();
     let reply = handler(ctx, argv);
     tracking::after_call(ctx, cmd, argv, marks);
     let db_after = ctx.db_index();
     if db_after == db {
-        let (changed, expired) = ctx.srv.ks.dbs[db].changes_since(mark);
+        let d = &ctx.srv.ks.dbs[db];
+        let (changed, expired) = d.changes_since(mark);
+        let created = d.created_since(created_mark).to_vec();
         if !changed.is_empty() || !expired.is_empty() {
-            notify::after_command(ctx.srv, &cmd.fullname, argv, db, &changed, &expired);
+            let keys = notify::Changes {
+                changed: &changed,
+                expired: &expired,
+                created: &created,
+            };
+            notify::after_command(ctx.srv, &cmd.fullname, argv, db, keys);
         }
     }
     reply

@@ -7,6 +7,8 @@
 //! by a command also gets `del`, a key past its TTL `expired`, an evicted
 //! key `evicted`. The playground subscribes to these to animate changes.
 
+use std::collections::HashSet;
+
 use crate::node::Server;
 
 pub const K: u32 = 1 << 0;
@@ -164,22 +166,44 @@ fn leak(cmd: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
+/// What one command did to the keys of a database, in order.
+pub struct Changes<'a> {
+    /// Keys changed (possibly repeated).
+    pub changed: &'a [Vec<u8>],
+    /// Keys found past their TTL and deleted.
+    pub expired: &'a [Vec<u8>],
+    /// Keys created (dbAdd): each raises `new` before the command's event.
+    pub created: &'a [Vec<u8>],
+}
+
 /// Publishes the events of a command that changed `changed` keys of `db`
-/// (in change order), and `expired` for keys it found past their TTL.
-pub fn after_command(
-    srv: &mut Server,
-    cmd: &str,
-    argv: &[Vec<u8>],
-    db: usize,
-    changed: &[Vec<u8>],
-    expired: &[Vec<u8>],
-) {
+/// (in change order), `expired` for keys it found past their TTL, and
+/// `new` for the keys it created.
+pub fn after_command(srv: &mut Server, cmd: &str, argv: &[Vec<u8>], db: usize, keys: Changes) {
+    let Changes {
+        changed,
+        expired,
+        created,
+    } = keys;
     for k in expired {
         notify(srv, EXPIRED, "expired", k, db);
     }
+    // Sets, not scans: an MSET of a million keys stays linear.
+    let mut unannounced: HashSet<&[u8]> = if srv.config.notify_flags() & NEW != 0 {
+        created.iter().map(Vec::as_slice).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut new_key = |srv: &mut Server, k: &[u8]| {
+        if unannounced.remove(k) {
+            notify(srv, NEW, "new", k, db);
+        }
+    };
     if matches!(cmd, "rename" | "renamenx") && argv.len() == 3 {
-        // renameGenericCommand: rename_from on the source, then rename_to.
+        // renameGenericCommand: dbAdd of the destination (`new`), then
+        // rename_from on the source and rename_to on the destination.
         if changed.iter().any(|k| *k == argv[2]) {
+            new_key(srv, &argv[2]);
             notify(srv, GENERIC, "rename_from", &argv[1], db);
             notify(srv, GENERIC, "rename_to", &argv[2], db);
         }
@@ -190,20 +214,23 @@ pub fn after_command(
         // lmoveHandlePush notifies the destination before the source's pop.
         changed.sort_by_key(|k| *k != argv[2]);
     }
-    let mut seen: Vec<&Vec<u8>> = Vec::new();
+    let expired: HashSet<&[u8]> = expired.iter().map(Vec::as_slice).collect();
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    // Each argument's first position (the event can depend on it).
+    let mut arg_pos: std::collections::HashMap<&[u8], usize> = Default::default();
+    for (i, a) in argv.iter().enumerate().skip(1) {
+        arg_pos.entry(a.as_slice()).or_insert(i);
+    }
     for k in &changed {
         let exists = srv.ks.dbs[db].peek(k).is_some();
         // A key that only expired raised `expired` above; one the command
         // then wrote again raises the command's event too.
-        if seen.contains(&k) || (expired.contains(k) && !exists) {
+        if seen.contains(k.as_slice()) || (expired.contains(k.as_slice()) && !exists) {
             continue;
         }
-        seen.push(k);
-        let pos = argv
-            .iter()
-            .skip(1)
-            .position(|a| a == k)
-            .map_or(0, |p| p + 1);
+        seen.insert(k);
+        new_key(srv, k);
+        let pos = arg_pos.get(k.as_slice()).copied().unwrap_or(0);
         // An expiry in the past, or a *STORE with an empty result, deletes
         // the key: only `del` is raised.
         let del_only = matches!(

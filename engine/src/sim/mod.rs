@@ -586,6 +586,14 @@ impl Sim {
                 return;
             };
             match out {
+                // The node's process ends (no disk here: a save is moot,
+                // the data goes with the node as in a crash).
+                Output::Shutdown(_) => {
+                    self.hosts.remove(addr);
+                    let line = format!("shutdown {}", Self::short(addr));
+                    self.log(line);
+                    return;
+                }
                 Output::ToPeer { to, msg } => {
                     let to = self.control.resolve(&to, 0).unwrap_or(to);
                     self.send(addr, &to, msg);

@@ -65,6 +65,9 @@ pub struct Db {
     dirty: Vec<Vec<u8>>,
     /// Keys deleted because their TTL passed, while recording (notifications).
     expired_log: Vec<Vec<u8>>,
+    /// Keys created (not overwritten) while recording: the `new`
+    /// keyspace event, which Redis raises from dbAdd.
+    created_log: Vec<Vec<u8>>,
     /// Keys changed without a keyspace modification signal (a stream's
     /// consumer-group bookkeeping): replicated, but WATCH and
     /// notifications do not see them, as in Redis.
@@ -90,6 +93,7 @@ impl Db {
             watching: false,
             dirty: Vec::new(),
             expired_log: Vec::new(),
+            created_log: Vec::new(),
             quiet: Vec::new(),
         }
     }
@@ -100,6 +104,7 @@ impl Db {
         self.track = track;
         if !track && !self.watching {
             self.dirty.clear();
+            self.created_log.clear();
         }
         if !track {
             self.quiet.clear();
@@ -131,9 +136,21 @@ impl Db {
         )
     }
 
+    /// How many key creations are recorded so far (a mark for
+    /// [`Db::created_since`]).
+    pub fn created_len(&self) -> usize {
+        self.created_log.len()
+    }
+
+    /// Keys created since `mark`, in creation order.
+    pub fn created_since(&self, mark: usize) -> &[Vec<u8>] {
+        self.created_log.get(mark..).unwrap_or_default()
+    }
+
     /// The keys changed since the last call, each once, in first-change order.
     pub fn take_dirty(&mut self) -> Vec<Vec<u8>> {
         self.expired_log.clear();
+        self.created_log.clear();
         let mut keys = std::mem::take(&mut self.dirty);
         if keys.len() > 1 {
             let mut seen = std::collections::HashSet::with_capacity(keys.len());
@@ -260,6 +277,11 @@ impl Db {
 
     /// Inserts or replaces a value. With `keep_ttl` false any TTL is removed.
     pub fn set(&mut self, key: &[u8], value: Value, now: Millis, keep_ttl: bool) {
+        // setKey looks the key up for writing first: one past its TTL is
+        // deleted (and counted) before the new value is added.
+        if !self.expires.is_empty() {
+            self.expire_if_needed(key, now);
+        }
         if !keep_ttl {
             self.persist(key);
         }
@@ -277,6 +299,9 @@ impl Db {
             *old = entry;
             self.mem = self.mem + add - sub;
         } else {
+            if self.track || self.watching {
+                self.created_log.push(key.to_vec());
+            }
             self.keys.insert(key.into(), entry);
             self.mem += add;
         }
