@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::migrate::LinkId;
 use crate::commands::{self, CommandTable, Ctx};
 use crate::config::Config;
 use crate::protocol::{parse_request, Reply, RequestLimits};
@@ -39,6 +40,12 @@ pub enum Input<'a> {
     Tick,
     /// A message from another node; `from` is its "host:port".
     Peer { from: &'a str, msg: PeerMsg },
+    /// An outbound link the node dialled (`Output::Dial`) is connected.
+    LinkUp { link: LinkId },
+    /// Bytes read from an outbound link.
+    LinkBytes { link: LinkId, bytes: &'a [u8] },
+    /// An outbound link closed, or could not connect.
+    LinkClosed { link: LinkId },
 }
 
 /// What a node asks its runtime to do.
@@ -64,6 +71,22 @@ pub enum Output {
     /// written and the request is not FORCE, it calls
     /// [`Machine::shutdown_failed`] instead and the node serves on.
     Shutdown(ShutdownRequest),
+    /// Open an outbound TCP link (MIGRATE's); answer with
+    /// `Input::LinkUp` or `Input::LinkClosed`.
+    Dial {
+        link: LinkId,
+        host: String,
+        port: u16,
+    },
+    /// Write to an outbound link.
+    LinkSend {
+        link: LinkId,
+        bytes: Vec<u8>,
+    },
+    /// Close an outbound link.
+    LinkClose {
+        link: LinkId,
+    },
 }
 
 /// What SHUTDOWN asks of the runtime.
@@ -296,6 +319,9 @@ pub enum Blocked {
     /// CLIENT PAUSE holds the client's next command (still in its query
     /// buffer) until the pause ends (`BLOCKED_POSTPONE`).
     Postponed { until: Millis },
+    /// MIGRATE: until the target answers, its link fails, or the deadline
+    /// (`Server::migrate`); every other client waits meanwhile.
+    Migrate,
     /// A blocking pop: until one of `keys` in `db` holds a value `op` can
     /// use, or the deadline.
     Keys {
@@ -332,6 +358,8 @@ impl Blocked {
             Blocked::Postponed { until } => Some(*until),
             // Continued at the next tick; `poll_timeout` asks for one now.
             Blocked::Script => None,
+            // `poll_timeout` reads the op's own deadline.
+            Blocked::Migrate => None,
         }
     }
 }
@@ -358,6 +386,8 @@ pub struct Server {
     pub to_close: Vec<ConnId>,
     /// SHUTDOWN accepted by the last command, for the runtime.
     pub shutdown: Option<ShutdownRequest>,
+    /// MIGRATE's outbound links and the migration in progress.
+    pub migrate: commands::migrate::Migrate,
     pub repl: Repl,
     /// Seeds the keyspace's hashers (a full resync builds a fresh keyspace).
     pub ks_seed: u64,
@@ -435,6 +465,7 @@ impl Node {
                 started: Millis(0),
                 to_close: Vec::new(),
                 shutdown: None,
+                migrate: Default::default(),
                 blocking: indexmap::IndexMap::new(),
                 stream_ready: Vec::new(),
                 watched: std::collections::HashMap::new(),
@@ -564,7 +595,23 @@ impl Node {
             Input::ClientBytes { conn, bytes } => self.client_bytes(now, conn, bytes),
             Input::Tick => {
                 self.continue_script(now);
+                if let Some(done) = commands::migrate::timed_out(&mut self.srv, now) {
+                    self.migrate_done(done);
+                }
+                self.srv.migrate.cron(now);
                 self.cron(now);
+            }
+            Input::LinkUp { link } => self.srv.migrate.link_up(link),
+            Input::LinkBytes { link, bytes } => {
+                self.srv.stats.net_input_bytes += bytes.len() as u64;
+                if let Some(done) = commands::migrate::link_bytes(&mut self.srv, link, bytes) {
+                    self.migrate_done(done);
+                }
+            }
+            Input::LinkClosed { link } => {
+                if let Some(done) = commands::migrate::link_closed(&mut self.srv, link, now) {
+                    self.migrate_done(done);
+                }
             }
             Input::Peer { from, msg } => {
                 let mut events = Vec::new();
@@ -580,6 +627,8 @@ impl Node {
     /// and the stream and peer messages are handed to the runtime.
     fn after_input(&mut self, now: Millis) {
         self.end_pause_if_over(now);
+        commands::migrate::pump(&mut self.srv, now);
+        self.link_outputs();
         while let Some(conn) = self.unblocked.pop_front() {
             self.client_bytes(now, conn, &[]);
         }
@@ -638,8 +687,12 @@ impl Node {
                         None
                     }
                 }
-                // Released by `end_pause_if_over` / `continue_script`.
-                Some(Blocked::Postponed { .. }) | Some(Blocked::Script) | None => None,
+                // Released by `end_pause_if_over` / `continue_script` /
+                // `migrate_done`.
+                Some(Blocked::Postponed { .. })
+                | Some(Blocked::Script)
+                | Some(Blocked::Migrate)
+                | None => None,
             })
             .collect();
         for (conn, reply) in ready {
@@ -783,6 +836,20 @@ impl Node {
             match parse_request(&qbuf[pos..], &limits) {
                 Ok(None) => break,
                 Ok(Some((argv, n))) => {
+                    // A MIGRATE in progress holds every other client, as
+                    // Redis's synchronous MIGRATE blocks the server.
+                    if self
+                        .srv
+                        .migrate
+                        .op
+                        .as_ref()
+                        .is_some_and(|op| op.conn != conn)
+                    {
+                        if !self.srv.migrate.held.contains(&conn) {
+                            self.srv.migrate.held.push(conn);
+                        }
+                        break;
+                    }
                     match self.script_gate(now, conn, &argv) {
                         ScriptGate::Run => {}
                         ScriptGate::Hold => break,
@@ -862,6 +929,48 @@ impl Node {
         if let Some(req) = self.srv.shutdown.take() {
             self.outputs.push_back(Output::Shutdown(req));
         }
+    }
+
+    /// MIGRATE's link requests, handed to the runtime.
+    fn link_outputs(&mut self) {
+        use commands::migrate::LinkOut;
+        for o in std::mem::take(&mut self.srv.migrate.out) {
+            self.outputs.push_back(match o {
+                LinkOut::Dial { link, host, port } => Output::Dial { link, host, port },
+                LinkOut::Send { link, bytes } => {
+                    self.srv.stats.net_output_bytes += bytes.len() as u64;
+                    Output::LinkSend { link, bytes }
+                }
+                LinkOut::Close { link } => Output::LinkClose { link },
+            });
+        }
+    }
+
+    /// A MIGRATE ended: the keys the target took are deleted (propagated
+    /// as DEL, `del` notified, tracking invalidated), the caller answered,
+    /// and the clients that waited meanwhile run.
+    fn migrate_done(&mut self, done: commands::migrate::Done) {
+        for k in &done.delete {
+            if self.srv.ks.dbs[done.db].remove(k).is_some() {
+                commands::tracking::key_deleted(&mut self.srv, k);
+                commands::notify::notify(
+                    &mut self.srv,
+                    commands::notify::GENERIC,
+                    "del",
+                    k,
+                    done.db,
+                );
+            }
+        }
+        if let Some(c) = self.srv.clients.get_mut(&done.conn) {
+            c.blocked = None;
+            self.slowlog_unblocked(done.conn);
+            self.deliver(done.conn, done.reply);
+            self.unblocked.push_back(done.conn);
+        }
+        let held = std::mem::take(&mut self.srv.migrate.held);
+        self.unblocked.extend(held);
+        self.link_outputs();
     }
 
     /// The runtime could not write SHUTDOWN's save (and it was not FORCE):
@@ -1391,7 +1500,12 @@ impl Node {
             .filter_map(|c| c.blocked.as_ref().and_then(Blocked::deadline));
         // A script in progress continues at the next tick, at once.
         let script = self.srv.scripting.running.as_ref().map(|_| self.now);
-        waits.chain([self.next_cron]).chain(script).min()
+        let migrate = self.srv.migrate.op.as_ref().map(|op| op.deadline);
+        waits
+            .chain([self.next_cron])
+            .chain(script)
+            .chain(migrate)
+            .min()
     }
 
     pub fn view(&self) -> NodeView {

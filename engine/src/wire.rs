@@ -59,6 +59,23 @@ pub enum ToWorker {
     },
 }
 
+impl ToWorker {
+    /// The virtual time the message carries, if any.
+    pub fn now(&self) -> Option<Millis> {
+        match self {
+            ToWorker::Init { now, .. }
+            | ToWorker::Open { now, .. }
+            | ToWorker::Bytes { now, .. }
+            | ToWorker::Close { now, .. }
+            | ToWorker::Tick { now }
+            | ToWorker::Peer { now, .. }
+            | ToWorker::ReplicaOf { now, .. }
+            | ToWorker::InitMemcached { now, .. } => Some(*now),
+            ToWorker::Cluster { .. } => None,
+        }
+    }
+}
+
 /// Worker → page.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "t")]

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cachelab_engine::commands::migrate::LinkId;
 use cachelab_engine::memcached::{ClusterConfig, McNode};
 use cachelab_engine::replication::peer;
 use cachelab_engine::{ConnId, Input, Machine, Millis, Node, Output, PeerMsg};
@@ -62,6 +63,10 @@ struct Shared {
     control: Option<ControlTx>,
     /// Set by SHUTDOWN: the node's serve loop ends.
     stop: Rc<tokio::sync::Notify>,
+    /// Outbound links (MIGRATE's), by the node's number for them.
+    links: HashMap<LinkId, mpsc::UnboundedSender<Vec<u8>>>,
+    /// This state itself, for the link tasks `drain` starts.
+    this: std::rc::Weak<RefCell<Shared>>,
 }
 
 /// Messages from the process (a control plane) to one node's thread.
@@ -161,7 +166,10 @@ pub async fn serve(
         me,
         control: opts.control.clone(),
         stop: Rc::new(tokio::sync::Notify::new()),
+        links: HashMap::new(),
+        this: std::rc::Weak::new(),
     }));
+    shared.borrow_mut().this = Rc::downgrade(&shared);
     let stop = shared.borrow().stop.clone();
     LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
     drain(&mut shared.borrow_mut(), None);
@@ -285,6 +293,21 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
                 });
             }
             Output::Event(_) => {}
+            Output::Dial { link, host, port } => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                s.links.insert(*link, tx);
+                if let Some(shared) = s.this.upgrade() {
+                    tokio::task::spawn_local(outbound(shared, *link, host.clone(), *port, rx));
+                }
+            }
+            Output::LinkSend { link, bytes } => {
+                if let Some(tx) = s.links.get(link) {
+                    let _ = tx.send(bytes.clone());
+                }
+            }
+            Output::LinkClose { link } => {
+                s.links.remove(link);
+            }
             Output::Shutdown(req) => {
                 if finish_shutdown(req) {
                     s.stop.notify_one();
@@ -295,6 +318,48 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
         }
     }
     mine
+}
+
+/// An outbound link (MIGRATE's): connects, then carries bytes both ways
+/// until either side closes. The node hears of it as `LinkUp`,
+/// `LinkBytes`, `LinkClosed`; a link the node closed just ends.
+async fn outbound(
+    shared: Rc<RefCell<Shared>>,
+    link: LinkId,
+    host: String,
+    port: u16,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let feed = |input: Input<'_>| {
+        let mut s = shared.borrow_mut();
+        s.node.handle(now(), input);
+        drain(&mut s, None);
+    };
+    let Ok(sock) = TcpStream::connect((host.as_str(), port)).await else {
+        feed(Input::LinkClosed { link });
+        return;
+    };
+    let _ = sock.set_nodelay(true);
+    feed(Input::LinkUp { link });
+    let (mut rd, mut wr) = sock.into_split();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(bytes) => {
+                    if wr.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                None => return,
+            },
+            n = rd.read(&mut buf) => match n {
+                Ok(0) | Err(_) => break,
+                Ok(n) => feed(Input::LinkBytes { link, bytes: &buf[..n] }),
+            },
+        }
+    }
+    feed(Input::LinkClosed { link });
 }
 
 /// SHUTDOWN's last steps (finishShutdown): the save, if asked for,
@@ -440,7 +505,12 @@ async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
                 }
             }
             Output::CloseConn { .. } => return true,
-            Output::Event(_) | Output::ToPeer { .. } | Output::Shutdown(_) => {}
+            Output::Event(_)
+            | Output::ToPeer { .. }
+            | Output::Shutdown(_)
+            | Output::Dial { .. }
+            | Output::LinkSend { .. }
+            | Output::LinkClose { .. } => {}
         }
     }
     false

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use cachelab_engine::memcached::McNode;
 use cachelab_engine::wire::{FromWorker, ToWorker};
-use cachelab_engine::{Input, Machine, Node, Output};
+use cachelab_engine::{Input, Machine, Millis, Node, Output};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
@@ -34,6 +34,7 @@ impl Hosted {
 pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
     let mut out = Vec::new();
     let local = "127.0.0.1:6379".to_string();
+    let msg_now = msg.now().unwrap_or(Millis(0));
     match msg {
         ToWorker::Init { seed, name: _, now } => {
             let mut n = Node::new(seed);
@@ -106,6 +107,13 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
     if let Some(n) = node {
         while let Some(o) = n.machine().poll_output() {
             out.push(match o {
+                // The page's router carries node messages and clients, not
+                // outbound TCP yet: MIGRATE's dial finds no route.
+                Output::Dial { link, .. } => {
+                    n.machine().handle(msg_now, Input::LinkClosed { link });
+                    continue;
+                }
+                Output::LinkSend { .. } | Output::LinkClose { .. } => continue,
                 Output::ToClient { conn, bytes } => FromWorker::Reply { conn, bytes },
                 Output::CloseConn { conn } => FromWorker::Closed { conn },
                 Output::Event(event) => FromWorker::Event { event },

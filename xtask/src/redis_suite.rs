@@ -58,7 +58,7 @@ pub const UNITS: &[&str] = &[
 const TAGS: &str = "-slow -needs:repl -needs:debug -needs:save";
 
 /// Tests skipped by name, each for a subsystem this issue leaves to its own
-/// (ACL, CLUSTER, MIGRATE, snapshots) or one an external server cannot
+/// (ACL, CLUSTER, snapshots) or one an external server cannot
 /// show; the same list is skipped against redis-server for the baseline.
 const SKIP: &[(&str, &str)] = &[
     ("Script ACL check", "ACL (its own issue)"),
@@ -73,14 +73,6 @@ const SKIP: &[(&str, &str)] = &[
     (
         "COMMAND LIST FILTERBY PATTERN - list all commands/subcommands",
         "lists CLUSTER subcommands",
-    ),
-    (
-        "MIGRATE command is marked with movablekeys",
-        "MIGRATE not implemented yet",
-    ),
-    (
-        "MIGRATE cached connections are released after some time",
-        "MIGRATE not implemented yet",
     ),
     (
         "CONFIG SET rollback on apply error",

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod keyspecs;
 pub mod latency;
 pub mod lists;
+pub mod migrate;
 pub mod monitor;
 pub mod multi;
 pub mod notify;
@@ -122,6 +123,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| pubsub::handler(fullname))
         .or_else(|| sort::handler(fullname))
         .or_else(|| dump::handler(fullname))
+        .or_else(|| migrate::handler(fullname))
         .or_else(|| slowlog::handler(fullname))
         .or_else(|| latency::handler(fullname))
         .or_else(|| monitor::handler(fullname))

@@ -836,6 +836,10 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("pubsub_channels".into(), "0".into()),
                     ("pubsub_patterns".into(), "0".into()),
                     (
+                        "migrate_cached_sockets".into(),
+                        srv.migrate.cached_links().to_string(),
+                    ),
+                    (
                         "tracking_total_keys".into(),
                         srv.tracking.total_keys().to_string(),
                     ),

@@ -448,7 +448,11 @@ impl McNode {
                     self.client_bytes(conn, chunk);
                 }
             }
-            Input::Tick | Input::Peer { .. } => {}
+            Input::Tick
+            | Input::Peer { .. }
+            | Input::LinkUp { .. }
+            | Input::LinkBytes { .. }
+            | Input::LinkClosed { .. } => {}
         }
     }
 

@@ -594,6 +594,13 @@ impl Sim {
                     self.log(line);
                     return;
                 }
+                // The simulated network carries node-to-node messages and
+                // clients, not outbound TCP: MIGRATE's dial finds no route.
+                Output::Dial { link, .. } => {
+                    let now = self.now;
+                    h.node.handle(now, Input::LinkClosed { link });
+                }
+                Output::LinkSend { .. } | Output::LinkClose { .. } => {}
                 Output::ToPeer { to, msg } => {
                     let to = self.control.resolve(&to, 0).unwrap_or(to);
                     self.send(addr, &to, msg);

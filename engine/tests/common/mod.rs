@@ -9,6 +9,8 @@ use cachelab_engine::{ConnId, Input, Millis, Node, Output};
 pub struct Harness {
     pub node: Node,
     pub now: Millis,
+    /// Outputs other than client bytes, in order (links, peers, events).
+    pub other: Vec<Output>,
 }
 
 impl Harness {
@@ -18,7 +20,11 @@ impl Harness {
         let now = Millis(1_700_000_000_000);
         let mut node = Node::new(seed);
         node.start(now, 6379);
-        let mut h = Harness { node, now };
+        let mut h = Harness {
+            node,
+            now,
+            other: Vec::new(),
+        };
         for c in 1..=3 {
             h.node.handle(
                 h.now,
@@ -49,8 +55,11 @@ impl Harness {
     pub fn drain(&mut self) -> [String; 4] {
         let mut out: [String; 4] = Default::default();
         while let Some(o) = self.node.poll_output() {
-            if let Output::ToClient { conn, bytes } = o {
-                out[conn.0 as usize].push_str(&String::from_utf8_lossy(&bytes));
+            match o {
+                Output::ToClient { conn, bytes } => {
+                    out[conn.0 as usize].push_str(&String::from_utf8_lossy(&bytes))
+                }
+                o => self.other.push(o),
             }
         }
         out
@@ -65,6 +74,12 @@ impl Harness {
     pub fn advance(&mut self, ms: u64) -> [String; 4] {
         self.now = self.now.plus(ms);
         self.node.handle(self.now, Input::Tick);
+        self.drain()
+    }
+
+    /// Feeds an input (a link's bytes…) and returns what each connection got.
+    pub fn input(&mut self, input: Input<'_>) -> [String; 4] {
+        self.node.handle(self.now, input);
         self.drain()
     }
 
