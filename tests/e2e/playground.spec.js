@@ -47,6 +47,27 @@ test('a console like redis-cli, through the endpoints, keys expiring in virtual 
   await expect(page.locator('#console-input')).toHaveValue('NOSUCH a');
   await page.locator('#console-input').fill('');
 
+  // Tab completes a command's name; the hint line shows its arguments,
+  // from Redis's command docs, as redis-cli hints them.
+  const input = page.locator('#console-input');
+  await input.pressSequentially('geosea');
+  await input.press('Tab');
+  await expect(page.locator('#console-hint')).toHaveText('GEOSEARCH  GEOSEARCHSTORE');
+  await expect(input).toHaveValue('GEOSEARCH');
+  await input.fill('');
+  await input.pressSequentially('lcs');
+  await input.press('Tab');
+  await expect(input).toHaveValue('LCS ');
+  await expect(page.locator('#console-hint')).toHaveText('key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]');
+  await input.pressSequentially('a ');
+  await expect(page.locator('#console-hint')).toHaveText('key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]');
+  await input.fill('');
+  await run(page, 'help SET');
+  await expect(lastReply(page)).toContainText('SET key value [NX|XX] [GET]');
+  await expect(lastReply(page)).toContainText('summary: Set the string value of a key');
+  await run(page, 'help @hyperloglog');
+  await expect(lastReply(page)).toContainText('PFCOUNT key [key ...]');
+
   // Freeze time, set a key with a 1.5 s TTL, then step virtual time past it.
   await page.locator('#btn-pause').click();
   await expect(page.locator('#virtual-clock')).toContainText('paused');

@@ -177,6 +177,42 @@ struct Line {
     kind: &'static str,
 }
 
+thread_local! {
+    /// The command docs as redis-cli shows them, read once from the data
+    /// COMMAND DOCS answers with.
+    static HELPS: Vec<cachelab_engine::commands::docs::Help> =
+        cachelab_engine::commands::docs::all();
+}
+
+/// The console's `help`, `help @group`, `help COMMAND`, as redis-cli words them.
+fn help_text(helps: &[cachelab_engine::commands::docs::Help], topic: &str) -> String {
+    use cachelab_engine::commands::docs;
+    if topic.is_empty() {
+        return "To get help about Redis commands type:\n      \"help @<group>\" to get a list of commands in <group> (e.g. help @string, help @list, help @geo)\n      \"help <command>\" for help on <command>\n      Tab completes a command's name; the line under the prompt hints its arguments".to_string();
+    }
+    if let Some(g) = topic.strip_prefix('@') {
+        let cmds = docs::group(helps, g);
+        if cmds.is_empty() {
+            let mut groups: Vec<&str> = helps.iter().map(|h| h.group.as_str()).collect();
+            groups.sort_unstable();
+            groups.dedup();
+            return format!(
+                "No group @{g}. Groups: {}",
+                groups
+                    .iter()
+                    .map(|g| format!("@{g}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+        }
+        return cmds.iter().map(|h| h.text()).collect();
+    }
+    match docs::lookup(helps, topic) {
+        Some((h, _)) => h.text(),
+        None => format!("No help for '{topic}': not a Redis 7.0 command"),
+    }
+}
+
 /// What the page draws of the group, refreshed every tick from the router.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Snapshot {
@@ -266,6 +302,8 @@ fn App() -> impl IntoView {
     let speed = RwSignal::new(1u64);
     let history = RwSignal::new(Vec::<String>::new());
     let hist_pos = RwSignal::new(0usize);
+    // The console's hint line (redis-cli's hints, Tab's candidates).
+    let hint = RwSignal::new(String::new());
     let api_error = RwSignal::new(String::new());
     let checks = RwSignal::new(Vec::<Check>::new());
     let writer_state = RwSignal::new((false, false, 0usize, 0u64));
@@ -416,6 +454,22 @@ fn App() -> impl IntoView {
             lines.set(Vec::new());
             return;
         }
+        // redis-cli answers `help` itself, from its command docs.
+        if argv[0].eq_ignore_ascii_case(b"help") {
+            let topic = text.trim()[4..].trim().to_string();
+            let out = HELPS.with(|h| help_text(h, &topic));
+            lines.update(|l| {
+                l.push(Line {
+                    text: format!("{}> {}", short(&endpoint.get_untracked()), text),
+                    kind: "cmd",
+                });
+                l.push(Line {
+                    text: out,
+                    kind: "reply",
+                });
+            });
+            return;
+        }
         let ep = endpoint.get_untracked();
         let sent = CONSOLE.with(|c| send_via(&mut c.borrow_mut(), &ep, argv));
         let s = snap.get_untracked();
@@ -482,7 +536,45 @@ fn App() -> impl IntoView {
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let key = ev.key();
         match key.as_str() {
-            "Enter" => run(),
+            "Enter" => {
+                run();
+                hint.set(String::new());
+            }
+            "Tab" => {
+                let Some(input) = input_ref.get_untracked() else {
+                    return;
+                };
+                let value = input.value();
+                // Only the command's name completes (one or two words).
+                if value.split_whitespace().count() > 2 || value.ends_with(' ') {
+                    return;
+                }
+                ev.prevent_default();
+                let names = HELPS.with(|h| cachelab_engine::commands::docs::complete(h, &value));
+                match names.as_slice() {
+                    [] => {}
+                    [one] => {
+                        input.set_value(&format!("{one} "));
+                        hint.set(HELPS.with(|h| {
+                            cachelab_engine::commands::docs::hint(h, &format!("{one} "))
+                                .unwrap_or_default()
+                        }));
+                    }
+                    many => {
+                        let common = many.iter().skip(1).fold(many[0].clone(), |acc, n| {
+                            acc.chars()
+                                .zip(n.chars())
+                                .take_while(|(a, b)| a == b)
+                                .map(|(a, _)| a)
+                                .collect()
+                        });
+                        if common.len() > value.trim().len() {
+                            input.set_value(&common);
+                        }
+                        hint.set(many.join("  "));
+                    }
+                }
+            }
             "ArrowUp" | "ArrowDown" => {
                 ev.prevent_default();
                 let h = history.get_untracked();
@@ -674,9 +766,15 @@ fn App() -> impl IntoView {
                     <div class="prompt">
                         <span class="prompt-label">{move || format!("{}>", short(&endpoint.get()))}</span>
                         <input id="console-input" type="text" autocomplete="off" spellcheck="false" autofocus
-                            placeholder="Type a command, e.g. SET foo bar — Enter to run, ↑/↓ for history"
-                            node_ref=input_ref on:keydown=on_key />
+                            placeholder="Type a command, e.g. SET foo bar — Enter to run, Tab completes, ↑/↓ for history, help SET"
+                            node_ref=input_ref on:keydown=on_key
+                            on:input=move |ev| {
+                                let v = event_target_value(&ev);
+                                hint.set(HELPS.with(|h| cachelab_engine::commands::docs::hint(h, &v).unwrap_or_default()));
+                            } />
                     </div>
+                    <div id="console-hint" class="console-hint" aria-live="polite"
+                        title="The arguments still to type, from Redis's command docs (as redis-cli hints them); Tab completes a command name">{move || hint.get()}</div>
                 </section>
                 <section class="panel usecases" id="use-cases" aria-label="Use cases">
                     <h2>"Use cases — live recipes"</h2>

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod bitmaps;
 pub mod blocking;
 pub mod coll;
+pub mod docs;
 pub mod dump;
 pub mod geo;
 pub mod hashes;
@@ -103,7 +104,7 @@ pub struct CommandTable {
 }
 
 const INFO: &[u8] = include_bytes!("../../data/command-info.resp");
-const DOCS: &[u8] = include_bytes!("../../data/command-docs.resp");
+pub(crate) const DOCS: &[u8] = include_bytes!("../../data/command-docs.resp");
 const HELP: &[u8] = include_bytes!("../../data/help.resp");
 
 fn handler_for(fullname: &str) -> Option<Handler> {
