@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use cachelab_engine::protocol::Reply;
-use cachelab_tests::{args, CachelabServer, RespConn};
+use cachelab_tests::{args, show, CachelabServer, RespConn};
 
 #[test]
 fn pipelined_commands_are_answered_in_order() {
@@ -313,4 +313,62 @@ fn shutdown_saves_a_file_redis_server_loads_and_stops_the_server() {
         assert_eq!(rc.call(&args(&["LLEN", "l"])), b":2\r\n");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// LOLWUT's art is random in Redis too (rand()), so it is compared by
+/// shape: the same lines, the same visible width, the same fixed parts
+/// (version 5's first rows are never rotated), and the same errors.
+#[test]
+fn lolwut_draws_what_redis_draws() {
+    let Some(redis) = cachelab_tests::RedisServer::start() else {
+        return;
+    };
+    let server = CachelabServer::start();
+    let (mut ours, mut theirs) = (
+        RespConn::connect(server.port),
+        RespConn::connect(redis.port),
+    );
+    let visible = |b: &[u8]| -> Vec<usize> {
+        let s = String::from_utf8_lossy(b);
+        let mut plain = String::new();
+        let mut esc = false;
+        for ch in s.chars() {
+            match ch {
+                '\x1b' => esc = true,
+                'm' if esc => esc = false,
+                _ if esc => {}
+                c => plain.push(c),
+            }
+        }
+        plain.lines().map(|l| l.chars().count()).collect()
+    };
+    for line in [
+        "LOLWUT",
+        "LOLWUT VERSION 5",
+        "LOLWUT VERSION 5 20 3 2",
+        "LOLWUT VERSION 5 0 999 -3",
+        "LOLWUT VERSION 6",
+        "LOLWUT VERSION 6 30 4",
+        "LOLWUT VERSION 6 0 0",
+        "LOLWUT VERSION 5 x",
+        "LOLWUT VERSION y",
+        "LOLWUT VERSION 9 1 2",
+    ] {
+        let argv = args(&line.split(' ').collect::<Vec<_>>());
+        let (a, b) = (ours.call(&argv), theirs.call(&argv));
+        assert_eq!(visible(&a), visible(&b), "{line}");
+        if line.contains("VERSION 5") && !line.contains(" 0 ") {
+            let first = |b: &[u8]| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            assert_eq!(first(&a), first(&b), "{line}: unrotated top rows");
+        }
+        if !line.contains("VERSION 5") && !line.contains("VERSION 6") {
+            assert_eq!(show(&a), show(&b), "{line}");
+        }
+    }
 }
