@@ -376,6 +376,23 @@ fn sim(args: &[String]) -> Result<()> {
         .args(args))
 }
 
+/// `cargo xtask exercises [--json] [--target redis://HOST:PORT] [--flush]`:
+/// the learning mode's content validated and every lab run (see
+/// exercises/src/bin/cachelab-exercises.rs).
+fn exercises(args: &[String]) -> Result<()> {
+    run(cargo()
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "cachelab-exercises",
+            "--bin",
+            "cachelab-exercises",
+            "--",
+        ])
+        .args(args))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let port = args
@@ -391,11 +408,12 @@ fn main() -> ExitCode {
         Some("bench") => bench::run_all(),
         Some("sim") => sim(&args[1..]),
         Some("redis-suite") => redis_suite::run_suite(&args[1..]),
+        Some("exercises") => exercises(&args[1..]),
         Some("fuzz") => fuzz(
             args.get(1).map(String::as_str).unwrap_or("resp_request"),
             args.get(2).map(String::as_str).unwrap_or("60"),
         ),
-        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | sim [--seeds N] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | sim [--seeds N] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | exercises [--json] [--target redis://HOST:PORT] [--flush] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

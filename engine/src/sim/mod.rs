@@ -139,6 +139,8 @@ pub struct Sim {
     next_check: Millis,
     /// Node-seconds simulated (for the speed benchmark).
     pub node_ms: u64,
+    /// The reply bytes of [`Sim::command`]'s connection.
+    captured: Option<(ConnId, Vec<u8>)>,
 }
 
 /// Virtual time the group needs to become healthy once faults stop.
@@ -173,6 +175,7 @@ impl Sim {
             last_epoch: 0,
             next_check: Millis(1000),
             node_ms: 0,
+            captured: None,
         };
         sim.control.create(Millis(0));
         sim.run_actions();
@@ -605,6 +608,13 @@ impl Sim {
                     let to = self.control.resolve(&to, 0).unwrap_or(to);
                     self.send(addr, &to, msg);
                 }
+                Output::ToClient { conn, bytes }
+                    if self.captured.as_ref().is_some_and(|(c, _)| *c == conn) =>
+                {
+                    if let Some((_, buf)) = self.captured.as_mut() {
+                        buf.extend_from_slice(&bytes);
+                    }
+                }
                 Output::ToClient { conn, bytes } => {
                     let inc = h.incarnation;
                     if let Some(c) = self.clients.iter_mut().find(|c| {
@@ -632,6 +642,50 @@ impl Sim {
                 Output::Event(_) => {}
             }
         }
+    }
+
+    // ---- one-off commands (the learning mode's checks, tests) ----
+
+    /// Sends one command to an endpoint or node address (resolved as a
+    /// client's DNS lookup would, `pick` choosing among the reader
+    /// endpoint's replicas) on a fresh connection, and returns the node's
+    /// reply with the address that answered. `None` when the name resolves
+    /// to no running node, or the node is paused or the reply does not come
+    /// at once (a blocking command).
+    pub fn command(
+        &mut self,
+        name: &str,
+        pick: usize,
+        argv: &[Vec<u8>],
+    ) -> Option<(String, Reply)> {
+        let addr = self.control.resolve(name, pick)?;
+        if self.hosts.get(&addr).is_none_or(|h| h.paused) {
+            return None;
+        }
+        let conn = ConnId(1 << 40 | self.next_conn);
+        self.next_conn += 1;
+        self.captured = Some((conn, Vec::new()));
+        let local = addr.clone();
+        self.node_input(
+            &addr,
+            Input::ConnOpened {
+                conn,
+                peer: "10.0.0.200:40000".into(),
+                local,
+            },
+        );
+        let bytes = crate::protocol::encode_request(argv);
+        self.node_input(
+            &addr,
+            Input::ClientBytes {
+                conn,
+                bytes: &bytes,
+            },
+        );
+        self.node_input(&addr, Input::ConnClosed { conn });
+        let (_, reply) = self.captured.take()?;
+        let (r, _) = parse_reply(&reply).ok().flatten()?;
+        Some((addr, r))
     }
 
     // ---- clients ----

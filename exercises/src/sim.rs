@@ -1,0 +1,344 @@
+//! The checker's cluster on the engine's simulator: a replication group
+//! (`Sim`, with its control plane) or a Memcached cluster (`McCluster`),
+//! in virtual time, answering every query at once. What `cargo xtask
+//! exercises` and the tests grade labs on.
+
+use cachelab_engine::control::{Api, NodeStatus, Role, Settings};
+use cachelab_engine::memcached::client::{CacheAside, Distribution, FailurePolicy};
+use cachelab_engine::memcached::control::McNodeState;
+use cachelab_engine::sim::memcached::McCluster;
+use cachelab_engine::sim::Sim;
+use cachelab_engine::Millis;
+
+use crate::cluster::{reply_text, Cluster, ClusterView, NodeState, Query, Ticket};
+use crate::content::Scenario;
+use crate::grade::run_step;
+use crate::steps::Action;
+
+const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
+
+enum Inner {
+    Redis(Box<Sim>),
+    Memcached(Box<McCluster>),
+}
+
+pub struct SimCluster {
+    inner: Inner,
+    answers: Vec<Option<Result<String, String>>>,
+    /// Rotates reads over the reader endpoint's replicas.
+    pick: usize,
+}
+
+/// `set k 0 300 hello` → the protocol's `set k 0 300 5\r\nhello\r\n`.
+pub fn memcached_bytes(line: &str) -> Vec<u8> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let storage = matches!(
+        words.first().map(|w| w.to_ascii_lowercase()).as_deref(),
+        Some("set" | "add" | "replace" | "append" | "prepend")
+    );
+    if storage && words.len() >= 5 {
+        let value = words[4..].join(" ");
+        format!(
+            "{} {} {} {} {}\r\n{value}\r\n",
+            words[0],
+            words[1],
+            words[2],
+            words[3],
+            value.len()
+        )
+        .into_bytes()
+    } else {
+        format!("{line}\r\n").into_bytes()
+    }
+}
+
+impl SimCluster {
+    /// The scenario's cluster, healthy, with its setup steps run.
+    pub fn start(s: &Scenario, seed: u64) -> Result<SimCluster, String> {
+        let inner = match s.kind.as_str() {
+            "memcached" => Inner::Memcached(Box::new(McCluster::new(
+                seed,
+                s.nodes,
+                Distribution::Ketama,
+                FailurePolicy::KeepListed,
+                CacheAside::new(seed, 1000, 0, 300),
+            ))),
+            _ => {
+                let azs: Vec<&str> = (0..=s.replicas).map(|i| AZS[i % 3]).collect();
+                let mut sim = Sim::new(seed, &azs, s.multi_az, Settings::default());
+                let mut t = 0;
+                while !sim.control.healthy() && t < 120_000 {
+                    t += 1000;
+                    sim.run_until(Millis(t));
+                }
+                if !sim.control.healthy() {
+                    return Err("the replication group did not become available".into());
+                }
+                Inner::Redis(Box::new(sim))
+            }
+        };
+        let mut c = SimCluster {
+            inner,
+            answers: Vec::new(),
+            pick: 0,
+        };
+        for step in &s.setup {
+            run_step(&mut c, step).map_err(|e| format!("setup {step:?}: {e}"))?;
+        }
+        Ok(c)
+    }
+
+    pub fn now(&self) -> Millis {
+        match &self.inner {
+            Inner::Redis(s) => s.now,
+            Inner::Memcached(m) => m.now,
+        }
+    }
+
+    fn redis(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+        let Inner::Redis(sim) = &mut self.inner else {
+            return Err("this is a Memcached cluster: use mc commands".into());
+        };
+        let dns = &sim.control.dns;
+        let name = match via {
+            "primary" => dns.primary_endpoint.clone(),
+            "reader" => dns.reader_endpoint.clone(),
+            node => sim
+                .control
+                .nodes
+                .iter()
+                .find(|n| n.name == node && n.status != NodeStatus::Deleted)
+                .map(|n| n.addr.clone())
+                .ok_or_else(|| format!("no node named {node}"))?,
+        };
+        self.pick += 1;
+        sim.command(&name, self.pick, argv)
+            .map(|(_, r)| reply_text(&r))
+            .ok_or_else(|| format!("Could not connect to {via}: it resolves to no running node"))
+    }
+
+    fn memcached(&mut self, node: &str, line: &str) -> Result<String, String> {
+        let Inner::Memcached(mc) = &mut self.inner else {
+            return Err("this is a replication group: mc commands need Memcached".into());
+        };
+        let addr = if node == "client" {
+            let key = line.split_whitespace().nth(1).unwrap_or("");
+            mc.client
+                .server_for(key.as_bytes())
+                .map(str::to_string)
+                .ok_or("the client knows no nodes yet")?
+        } else {
+            mc.control
+                .nodes
+                .iter()
+                .find(|n| n.id == node && n.state != McNodeState::Removed)
+                .map(|n| n.addr.clone())
+                .ok_or_else(|| format!("no node {node}"))?
+        };
+        let reply = mc
+            .request(&addr, &memcached_bytes(line))
+            .ok_or_else(|| format!("node {node} does not answer (it failed)"))?;
+        Ok(String::from_utf8_lossy(&reply).trim_end().to_string())
+    }
+
+    fn node_addr(&mut self, arg: &str) -> Result<(String, String), String> {
+        let view = self.view();
+        let name = view
+            .node_name(arg)
+            .ok_or_else(|| format!("no node {arg}"))?;
+        match &self.inner {
+            Inner::Redis(sim) => sim
+                .control
+                .nodes
+                .iter()
+                .find(|n| n.name == name)
+                .map(|n| (n.id.clone(), n.addr.clone()))
+                .ok_or_else(|| format!("no node {arg}")),
+            Inner::Memcached(mc) => mc
+                .control
+                .nodes
+                .iter()
+                .find(|n| n.id == name)
+                .map(|n| (n.id.clone(), n.addr.clone()))
+                .ok_or_else(|| format!("no node {arg}")),
+        }
+    }
+}
+
+impl Cluster for SimCluster {
+    fn ask(&mut self, q: &Query) -> Ticket {
+        let a = match q {
+            Query::Redis { via, argv } => self.redis(via, argv),
+            Query::Memcached { node, line } => self.memcached(node, line),
+        };
+        self.answers.push(Some(a));
+        self.answers.len() - 1
+    }
+
+    fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
+        self.answers.get_mut(t).and_then(Option::take)
+    }
+
+    fn view(&mut self) -> ClusterView {
+        match &self.inner {
+            Inner::Redis(sim) => {
+                let c = &sim.control;
+                let name_of = |addr: &String| {
+                    c.nodes
+                        .iter()
+                        .find(|n| &n.addr == addr)
+                        .map(|n| n.name.clone())
+                        .unwrap_or_else(|| addr.clone())
+                };
+                ClusterView {
+                    kind: "replication".into(),
+                    nodes: c
+                        .nodes
+                        .iter()
+                        .filter(|n| n.status != NodeStatus::Deleted)
+                        .map(|n| NodeState {
+                            name: n.name.clone(),
+                            role: match n.role {
+                                Role::Primary => "primary".into(),
+                                Role::Replica => "replica".into(),
+                            },
+                            status: n.status.word().into(),
+                            az: n.az.clone(),
+                        })
+                        .collect(),
+                    primary: c.dns.primary.as_ref().map(name_of),
+                    readers: c.dns.readers.iter().map(name_of).collect(),
+                    multi_az: c.multi_az,
+                    events: c.events.iter().map(|e| e.message.clone()).collect(),
+                    config_version: 0,
+                }
+            }
+            Inner::Memcached(mc) => ClusterView {
+                kind: "memcached".into(),
+                nodes: mc
+                    .control
+                    .nodes
+                    .iter()
+                    .filter(|n| n.state != McNodeState::Removed)
+                    .map(|n| NodeState {
+                        name: n.id.clone(),
+                        role: "node".into(),
+                        status: match n.state {
+                            McNodeState::Available => "available".into(),
+                            _ => "failed".into(),
+                        },
+                        az: n.az.clone(),
+                    })
+                    .collect(),
+                primary: None,
+                readers: Vec::new(),
+                multi_az: false,
+                events: mc.control.events.iter().map(|(_, e)| e.clone()).collect(),
+                config_version: mc.control.config.version,
+            },
+        }
+    }
+
+    fn act(&mut self, a: &Action) -> Result<(), String> {
+        let api_err = |e: cachelab_engine::control::ApiError| format!("{}: {}", e.code, e.message);
+        match a {
+            Action::Wait(ms) => {
+                match &mut self.inner {
+                    Inner::Redis(sim) => {
+                        let until = sim.now.plus(*ms);
+                        sim.run_until(until);
+                    }
+                    Inner::Memcached(mc) => mc.run(*ms),
+                }
+                return Ok(());
+            }
+            Action::McDiscover => {
+                if let Inner::Memcached(mc) = &mut self.inner {
+                    mc.poll_discovery();
+                    return Ok(());
+                }
+            }
+            Action::McAdd => {
+                if let Inner::Memcached(mc) = &mut self.inner {
+                    if mc
+                        .control
+                        .nodes
+                        .iter()
+                        .filter(|n| n.state != McNodeState::Removed)
+                        .count()
+                        >= mc.control.max_nodes
+                    {
+                        return Err("NodeQuotaForClusterExceeded".into());
+                    }
+                    mc.add_node();
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
+        let node = match a {
+            Action::Kill(n)
+            | Action::Reboot(n)
+            | Action::RemoveReplica(n)
+            | Action::Isolate(n)
+            | Action::McRemove(n)
+            | Action::McKill(n)
+            | Action::McReplace(n) => Some(self.node_addr(n)?),
+            _ => None,
+        };
+        match (&mut self.inner, a) {
+            (Inner::Redis(sim), _) => match a {
+                Action::TestFailover => sim.api(Api::TestFailover).map_err(api_err),
+                Action::Kill(_) => {
+                    sim.kill(&node.expect("node").1);
+                    Ok(())
+                }
+                Action::Reboot(_) => sim
+                    .api(Api::Reboot {
+                        id: node.expect("node").0,
+                    })
+                    .map_err(api_err),
+                Action::AddReplica(az) => {
+                    let az = az
+                        .clone()
+                        .unwrap_or_else(|| AZS[sim.control.nodes.len() % 3].to_string());
+                    sim.api(Api::AddReplica { az }).map_err(api_err)
+                }
+                Action::RemoveReplica(_) => sim
+                    .api(Api::RemoveReplica {
+                        id: node.expect("node").0,
+                    })
+                    .map_err(api_err),
+                Action::MultiAz(on) => sim.api(Api::SetMultiAz(*on)).map_err(api_err),
+                Action::Isolate(_) => {
+                    sim.isolate(&node.expect("node").1);
+                    Ok(())
+                }
+                Action::Heal => {
+                    sim.heal();
+                    Ok(())
+                }
+                Action::Az { az, up } => {
+                    sim.az(az, *up);
+                    Ok(())
+                }
+                _ => Err(format!("{a:?} needs a Memcached cluster")),
+            },
+            (Inner::Memcached(mc), _) => match a {
+                Action::McRemove(_) => {
+                    mc.remove_node(&node.expect("node").1);
+                    Ok(())
+                }
+                Action::McKill(_) => {
+                    mc.kill(&node.expect("node").1);
+                    Ok(())
+                }
+                Action::McReplace(_) => {
+                    mc.replace(&node.expect("node").1);
+                    Ok(())
+                }
+                _ => Err(format!("{a:?} needs a replication group")),
+            },
+        }
+    }
+}

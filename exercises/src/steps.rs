@@ -1,0 +1,161 @@
+//! The language of lab setups and reference solutions: one step per line,
+//! what a learner would do in the playground.
+//!
+//! * `SET k v` — a command in the console, through the primary endpoint;
+//!   `@reader GET k`, `@demo-002 INFO replication` through another
+//!   endpoint or a node's own endpoint.
+//! * `mc 0002 get k` — a memcached command to one node; `mc client get k`
+//!   through the application's auto-discovery client (its hashing picks
+//!   the node).
+//! * `!failover` (TestFailover), `!kill primary|demo-002`, `!reboot …`,
+//!   `!add-replica [az]`, `!remove-replica demo-003`, `!multi-az on|off`,
+//!   `!isolate …`, `!heal`, `!az-down us-east-1a`, `!az-up …`,
+//!   `!wait 30s|500ms|2min` (virtual time passes), and for Memcached
+//!   `!mc-add`, `!mc-remove 0003`, `!mc-kill 0002`, `!mc-replace 0002`,
+//!   `!mc-discover` (the client polls the configuration endpoint now).
+
+/// A control-plane action or a fault.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    TestFailover,
+    Kill(String),
+    Reboot(String),
+    AddReplica(Option<String>),
+    RemoveReplica(String),
+    MultiAz(bool),
+    Isolate(String),
+    Heal,
+    Az { az: String, up: bool },
+    Wait(u64),
+    McAdd,
+    McRemove(String),
+    McKill(String),
+    McReplace(String),
+    McDiscover,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// A Redis command through `via` (primary, reader, or a node name).
+    Command {
+        via: String,
+        argv: Vec<Vec<u8>>,
+    },
+    /// A memcached text command (`node`: an id such as 0002, or client).
+    Memcached {
+        node: String,
+        line: String,
+    },
+    Act(Action),
+}
+
+/// "30s", "500ms", "2min", "1500" (ms).
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a duration (30s, 500ms, 2min)");
+    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix("min") {
+        (n, 60_000)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else {
+        (s, 1)
+    };
+    num.parse::<u64>().map(|n| n * mul).map_err(|_| bad())
+}
+
+impl Step {
+    pub fn parse(line: &str) -> Result<Step, String> {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('!') {
+            let mut w = rest.split_whitespace();
+            let verb = w.next().unwrap_or("");
+            let arg = w.next().map(str::to_string);
+            let need = |a: Option<String>| a.ok_or_else(|| format!("!{verb} needs an argument"));
+            let action = match verb {
+                "failover" => Action::TestFailover,
+                "kill" => Action::Kill(need(arg)?),
+                "reboot" => Action::Reboot(need(arg)?),
+                "add-replica" => Action::AddReplica(arg),
+                "remove-replica" => Action::RemoveReplica(need(arg)?),
+                "multi-az" => match arg.as_deref() {
+                    Some("on") => Action::MultiAz(true),
+                    Some("off") => Action::MultiAz(false),
+                    _ => return Err("!multi-az on|off".into()),
+                },
+                "isolate" => Action::Isolate(need(arg)?),
+                "heal" => Action::Heal,
+                "az-down" => Action::Az {
+                    az: need(arg)?,
+                    up: false,
+                },
+                "az-up" => Action::Az {
+                    az: need(arg)?,
+                    up: true,
+                },
+                "wait" => Action::Wait(parse_duration(&need(arg)?)?),
+                "mc-add" => Action::McAdd,
+                "mc-remove" => Action::McRemove(need(arg)?),
+                "mc-kill" => Action::McKill(need(arg)?),
+                "mc-replace" => Action::McReplace(need(arg)?),
+                "mc-discover" => Action::McDiscover,
+                _ => return Err(format!("unknown action !{verb}")),
+            };
+            return Ok(Step::Act(action));
+        }
+        if let Some(rest) = line.strip_prefix("mc ") {
+            let (node, cmd) = rest.trim().split_once(' ').ok_or("mc NODE COMMAND")?;
+            return Ok(Step::Memcached {
+                node: node.to_string(),
+                line: cmd.trim().to_string(),
+            });
+        }
+        let (via, cmd) = match line.strip_prefix('@') {
+            Some(rest) => rest.split_once(' ').ok_or("@ENDPOINT COMMAND")?,
+            None => ("primary", line),
+        };
+        let argv = cachelab_engine::protocol::split_args(cmd.as_bytes())
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("{cmd:?} is not a command line"))?;
+        Ok(Step::Command {
+            via: via.to_string(),
+            argv,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse() {
+        assert_eq!(
+            Step::parse("SET k 'a b'").unwrap(),
+            Step::Command {
+                via: "primary".into(),
+                argv: vec![b"SET".to_vec(), b"k".to_vec(), b"a b".to_vec()]
+            }
+        );
+        assert!(
+            matches!(Step::parse("@reader GET k"), Ok(Step::Command { via, .. }) if via == "reader")
+        );
+        assert_eq!(
+            Step::parse("!wait 2min").unwrap(),
+            Step::Act(Action::Wait(120_000))
+        );
+        assert_eq!(
+            Step::parse("!kill primary").unwrap(),
+            Step::Act(Action::Kill("primary".into()))
+        );
+        assert!(Step::parse("!explode").is_err());
+        assert!(Step::parse("!kill").is_err());
+        assert_eq!(
+            Step::parse("mc client set k 0 0 1").unwrap(),
+            Step::Memcached {
+                node: "client".into(),
+                line: "set k 0 0 1".into()
+            }
+        );
+    }
+}
