@@ -67,6 +67,10 @@ fn every_live_question_is_answered_on_its_scenario() {
     for q in &b.live {
         let mut c = SimCluster::start(&q.scenario, 7).unwrap_or_else(|e| panic!("{}: {e}", q.id));
         let a = answer_now(q, &mut c).unwrap_or_else(|e| panic!("{}: {e}", q.id));
-        assert!(a.options.len() >= 2 && a.correct < a.options.len(), "{}", q.id);
+        assert!(
+            a.options.len() >= 2 && a.correct < a.options.len(),
+            "{}",
+            q.id
+        );
     }
 }
