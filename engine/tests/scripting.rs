@@ -141,3 +141,90 @@ fn a_reading_script_tracks_its_declared_keys() {
         ">2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey2\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$4\r\nkey1\r\n"
     );
 }
+
+#[test]
+fn a_script_iterates_a_coroutine_generator() {
+    let mut h = Harness::new(14);
+    assert_eq!(h.on(1, "RPUSH l a b c"), ":3\r\n");
+    // The generator calls Redis from inside the coroutine; values go both
+    // ways through resume/yield.
+    let script = "EVAL \"local gen = coroutine.wrap(function(key) for _, v in ipairs(redis.call('lrange', key, 0, -1)) do local n = coroutine.yield(v) redis.call('rpush', 'out', v .. n) end end) local out, v = {}, gen(KEYS[1]) while v do out[#out + 1] = v v = gen(#out) end return {out, redis.call('lrange', 'out', 0, -1), type(coroutine.running()), coroutine.status(coroutine.create(function() end))}\" 1 l";
+    assert_eq!(
+        h.on(1, script),
+        "*4\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n*3\r\n$2\r\na1\r\n$2\r\nb2\r\n$2\r\nc3\r\n$3\r\nnil\r\n$9\r\nsuspended\r\n"
+    );
+    // A coroutine's error comes back from resume (a redis.call error is its
+    // {err=…} table); wrap raises it again.
+    let r = h.on(1, "EVAL \"return {coroutine.resume(coroutine.create(function() redis.call('nosuchcmd') end))}\" 0");
+    assert!(
+        r.starts_with("*2\r\n$-1\r\n-ERR Unknown Redis command called from script"),
+        "{}",
+        r
+    );
+    assert_eq!(
+        h.on(1, "EVAL \"return select(2, coroutine.resume(coroutine.create(function() error('boom') end)))\" 0"),
+        "$19\r\nuser_script:1: boom\r\n"
+    );
+    let e = h.on(
+        1,
+        "EVAL \"coroutine.wrap(function() error('boom') end)()\" 0",
+    );
+    assert!(
+        e.starts_with("-ERR user_script:1: user_script:1: boom script: "),
+        "{}",
+        e
+    );
+    // Yielding outside a coroutine, or across pcall, is refused as in Lua 5.1.
+    let e = h.on(1, "EVAL \"coroutine.yield(1)\" 0");
+    assert!(
+        e.starts_with("-ERR attempt to yield across metamethod/C-call boundary"),
+        "{}",
+        e
+    );
+    // (true, false, message: the array stops at nothing, false is a nil)
+    assert_eq!(
+        h.on(1, "EVAL \"return {coroutine.resume(coroutine.create(function() return pcall(coroutine.yield) end))}\" 0"),
+        "*3\r\n:1\r\n$-1\r\n$50\r\nattempt to yield across metamethod/C-call boundary\r\n"
+    );
+    // The library is read-only, like every table the globals reach.
+    let e = h.on(1, "EVAL \"coroutine.create = nil\" 0");
+    assert!(
+        e.starts_with("-ERR user_script:1: Attempt to modify a readonly table script: "),
+        "{}",
+        e
+    );
+    // Functions have it too.
+    let load = "FUNCTION LOAD \"#!lua name=gen\nredis.register_function('twice', function(keys, args) local w = coroutine.wrap(function(x) local y = coroutine.yield(x .. x) return y .. '!' end) return {w(args[1]), w('b')} end)\"";
+    assert_eq!(h.on(1, load), "$3\r\ngen\r\n");
+    assert_eq!(h.on(1, "FCALL twice 0 a"), "*2\r\n$2\r\naa\r\n$2\r\nb!\r\n");
+}
+
+#[test]
+fn a_loop_inside_a_coroutine_is_busy_then_killed() {
+    let mut h = Harness::new(15);
+    assert_eq!(h.on(1, "SET k 1"), "+OK\r\n");
+    // The coroutine yields once, then spins: the script is suspended between
+    // slices while inside the coroutine, and SCRIPT KILL reaches it there.
+    let spin = "EVAL \"local w = coroutine.wrap(function() coroutine.yield(1) local i = 0 while true do i = i + 1 end end) w() return w()\" 0";
+    assert_eq!(h.on(1, spin), "");
+    assert_eq!(h.on(2, "GET k"), "");
+    let out = h.advance(1000);
+    assert_eq!(out[2], "");
+    let out = h.advance(4500);
+    assert_eq!(out[2], BUSY);
+    assert_eq!(h.on(2, "PING"), BUSY);
+    assert_eq!(h.on(3, "SCRIPT KILL"), "+OK\r\n");
+    let out = h.advance(1);
+    assert!(
+        out[1].starts_with("-ERR Script killed by user with SCRIPT KILL... script: "),
+        "{}",
+        out[1]
+    );
+    assert!(out[1].ends_with(", on @user_script:1.\r\n"), "{}", out[1]);
+    assert_eq!(h.on(2, "GET k"), "$1\r\n1\r\n");
+    // The interpreter is whole again: coroutines still run in it.
+    assert_eq!(
+        h.on(1, "EVAL \"local w = coroutine.wrap(function(a) return coroutine.yield(a) + 1 end) return w(1) + w(40)\" 0"),
+        ":42\r\n"
+    );
+}

@@ -4,7 +4,8 @@
 
 use crate::bytecode::Proto;
 use crate::table::Table;
-use crate::value::{FnRef, StrRef, TableRef, Value};
+use crate::value::{FnRef, StrRef, TableRef, ThreadRef, Value};
+use crate::vm::Frame;
 use crate::NativeFn;
 use std::rc::Rc;
 
@@ -82,10 +83,61 @@ pub(crate) struct LStr {
     hash: u32,
 }
 
+/// An upvalue. `Open` points into the running thread's stack (`Lua::stack`);
+/// when that thread is switched out its open upvalues are retagged `OpenIn`
+/// (thread id, slot) and retagged back when it runs again, so the common
+/// case stays one indexed load. `MAIN_THREAD` names the main thread.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum UpVal {
     Open(usize),
     Closed(Value),
+    OpenIn(u32, usize),
+}
+
+/// The id `UpVal::OpenIn` and `Lua::cur_thread` use for the main thread
+/// (coroutines use their arena index).
+pub(crate) const MAIN_THREAD: u32 = u32::MAX;
+
+/// What `coroutine.status` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CoStatus {
+    /// Created and never run, or stopped in `coroutine.yield`.
+    Suspended,
+    /// The thread now executing.
+    Running,
+    /// It resumed another coroutine and waits for it.
+    Normal,
+    /// Returned or failed.
+    Dead,
+}
+
+/// A coroutine. While it is the running thread its stack and open upvalues
+/// live in `Lua::stack`/`Lua::open_upvals` and its frames on top of
+/// `Lua::frames` (above a `FrameKind::CoResume` marker); otherwise they are
+/// kept here.
+pub(crate) struct Thread {
+    pub(crate) status: CoStatus,
+    /// False until the first resume calls the body (which is `stack[0]`).
+    pub(crate) started: bool,
+    pub(crate) stack: Vec<Value>,
+    pub(crate) top: usize,
+    /// Sorted by stack slot, like `Lua::open_upvals`.
+    pub(crate) open_upvals: Vec<(usize, u32)>,
+    /// The frames of a coroutine stopped in `yield`.
+    pub(crate) frames: Vec<Frame>,
+    /// Where the next resume's values go (the `yield` call's slot) and how
+    /// many the yielding call wants.
+    pub(crate) resume_to: usize,
+    pub(crate) resume_nresults: i32,
+}
+
+/// Initial slots of a coroutine's stack (it grows like the main one).
+const THREAD_STACK: usize = 48;
+
+impl Thread {
+    fn bytes(&self) -> usize {
+        128 + self.stack.len() * 16 + self.frames.len() * 80 + self.open_upvals.len() * 16
+    }
 }
 
 pub(crate) struct LuaClosure {
@@ -119,6 +171,7 @@ pub struct Heap {
     pub(crate) tables: Arena<Table>,
     pub(crate) funcs: Arena<Func>,
     pub(crate) upvals: Arena<UpVal>,
+    pub(crate) threads: Arena<Thread>,
     gray: Vec<Value>,
     epoch: u32,
     /// Bytes allocated since the last collection (estimate).
@@ -138,6 +191,7 @@ impl Heap {
             tables: Arena::new(),
             funcs: Arena::new(),
             upvals: Arena::new(),
+            threads: Arena::new(),
             gray: Vec::new(),
             epoch: 1,
             debt: 0,
@@ -204,6 +258,31 @@ impl Heap {
         self.debt += 32;
         self.upvals.alloc(u)
     }
+    /// A suspended coroutine that will call `body` (a Lua function).
+    pub(crate) fn new_thread(&mut self, body: Value) -> ThreadRef {
+        let mut stack = vec![Value::Nil; THREAD_STACK];
+        stack[0] = body;
+        let t = Thread {
+            status: CoStatus::Suspended,
+            started: false,
+            stack,
+            top: 1,
+            open_upvals: Vec::new(),
+            frames: Vec::new(),
+            resume_to: 0,
+            resume_nresults: 0,
+        };
+        self.debt += t.bytes();
+        ThreadRef(self.threads.alloc(t))
+    }
+    #[inline(always)]
+    pub(crate) fn thread(&self, t: u32) -> &Thread {
+        self.threads.get(t)
+    }
+    #[inline(always)]
+    pub(crate) fn thread_mut(&mut self, t: u32) -> &mut Thread {
+        self.threads.get_mut(t)
+    }
 
     pub(crate) fn should_collect(&self) -> bool {
         self.debt > self.threshold
@@ -221,6 +300,11 @@ impl Heap {
             }
             Value::Function(f) => {
                 if self.funcs.mark(f.0) {
+                    self.gray.push(v);
+                }
+            }
+            Value::Thread(t) => {
+                if self.threads.mark(t.0) {
                     self.gray.push(v);
                 }
             }
@@ -245,8 +329,17 @@ impl Heap {
 
     pub(crate) fn mark_upval(&mut self, u: u32) {
         if self.upvals.mark(u) {
-            if let UpVal::Closed(v) = *self.upvals.get(u) {
-                self.mark_value(v);
+            match *self.upvals.get(u) {
+                UpVal::Closed(v) => self.mark_value(v),
+                // A slot of a switched-out coroutine: keep the value (as Lua
+                // does, not the whole thread); if the thread dies unreferenced,
+                // `sweep` closes the upvalue over it. The main thread's stack
+                // is a root.
+                UpVal::OpenIn(t, i) if t != MAIN_THREAD => {
+                    let v = self.threads.get(t).stack[i];
+                    self.mark_value(v);
+                }
+                _ => {}
             }
         }
     }
@@ -260,6 +353,7 @@ impl Heap {
                         tables,
                         strings,
                         funcs,
+                        threads,
                         gray,
                         ..
                     } = self;
@@ -270,6 +364,7 @@ impl Heap {
                     } = tables;
                     let smarks = &mut strings.marks;
                     let fmarks = &mut funcs.marks;
+                    let thmarks = &mut threads.marks;
                     let tab = slots[t.0 as usize].as_ref().unwrap();
                     tab.for_each_ref(|v| match v {
                         Value::String(s) => smarks[s.0 as usize] = true,
@@ -282,6 +377,12 @@ impl Heap {
                         Value::Function(f) => {
                             if !fmarks[f.0 as usize] {
                                 fmarks[f.0 as usize] = true;
+                                gray.push(v);
+                            }
+                        }
+                        Value::Thread(th) => {
+                            if !thmarks[th.0 as usize] {
+                                thmarks[th.0 as usize] = true;
                                 gray.push(v);
                             }
                         }
@@ -304,6 +405,30 @@ impl Heap {
                         }
                     }
                 },
+                Value::Thread(t) => {
+                    // A switched-out thread: its saved stack, frames and open
+                    // upvalues (a running one keeps them in `Lua`, marked there).
+                    // (mark_value only queues, so the parts can be lent out.)
+                    let th = self.threads.get_mut(t.0);
+                    let stack = std::mem::take(&mut th.stack);
+                    let frames = std::mem::take(&mut th.frames);
+                    for v in &stack {
+                        self.mark_value(*v);
+                    }
+                    for f in &frames {
+                        if matches!(f.kind, crate::vm::FrameKind::Lua) {
+                            self.mark_value(Value::Function(FnRef(f.cl)));
+                        }
+                    }
+                    let th = self.threads.get_mut(t.0);
+                    th.stack = stack;
+                    th.frames = frames;
+                    let n = th.open_upvals.len();
+                    for j in 0..n {
+                        let u = self.threads.get(t.0).open_upvals[j].1;
+                        self.mark_upval(u);
+                    }
+                }
                 _ => {}
             }
         }
@@ -323,6 +448,21 @@ impl Heap {
             Func::Lua(c) => 64 + c.upvals.len() * 8,
             Func::Native(n) => 64 + n.upvals.len() * 16,
         });
+        // A coroutine about to be freed closes its open upvalues first (their
+        // values were kept by `mark_upval`), as luaE_freethread does.
+        for i in 0..self.threads.slots.len() {
+            if self.threads.marks[i] {
+                continue;
+            }
+            if let Some(th) = &self.threads.slots[i] {
+                for &(slot, u) in &th.open_upvals {
+                    if let Some(uv) = self.upvals.slots[u as usize].as_mut() {
+                        *uv = UpVal::Closed(th.stack[slot]);
+                    }
+                }
+            }
+        }
+        live += self.threads.sweep(|t| t.bytes());
         live += self.upvals.sweep(|_| 32);
         self.live = live;
         self.debt = 0;

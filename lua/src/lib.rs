@@ -10,8 +10,8 @@
 //! Module map: `lexer` (tokens), `compiler` (parser and code generator),
 //! `bytecode` (opcodes/protos), `vm` (execution), `debug` (error variable names),
 //! `heap` (arena and GC), `table` (ltable.c port), `value` (values/errors),
-//! `number` (numeric formatting/parsing), `lib_*` (standard and Redis libraries),
-//! `pattern` (Lua patterns).
+//! `number` (numeric formatting/parsing), `coroutine` (thread switching for
+//! coroutines), `lib_*` (standard and Redis libraries), `pattern` (Lua patterns).
 
 #![allow(
     clippy::collapsible_match,
@@ -22,6 +22,7 @@
 
 mod bytecode;
 mod compiler;
+mod coroutine;
 mod debug;
 mod heap;
 mod lexer;
@@ -29,6 +30,7 @@ mod lib_base;
 mod lib_bit;
 mod lib_cjson;
 mod lib_cmsgpack;
+mod lib_coroutine;
 mod lib_math;
 mod lib_string;
 mod lib_struct;
@@ -39,9 +41,10 @@ mod table;
 mod value;
 mod vm;
 
-pub use value::{ErrorKind, FnRef, LuaError, StrRef, TableRef, Value};
+pub use value::{ErrorKind, FnRef, LuaError, StrRef, TableRef, ThreadRef, Value};
 
-use heap::{Func, Heap, NativeClosure};
+use coroutine::{CoLink, SavedStack};
+use heap::{Func, Heap, NativeClosure, MAIN_THREAD};
 use std::any::Any;
 use std::rc::Rc;
 use vm::{Callee, Exec, Frame};
@@ -55,6 +58,11 @@ pub(crate) enum Special {
     Pcall,
     Xpcall,
     RedisPcall,
+    /// `coroutine.resume`, a `coroutine.wrap` function (its upvalue is the
+    /// thread) and `coroutine.yield`: they switch threads inside the loop.
+    CoResume,
+    CoWrap,
+    CoYield,
 }
 
 /// The outcome of [`Lua::resume`].
@@ -105,6 +113,21 @@ pub struct Lua {
     /// Where the last error was raised: the innermost Lua function's source
     /// and current line (what Redis's error handler reads with getinfo).
     pub(crate) error_at: Option<(Vec<u8>, u32)>,
+    // ---- coroutines (see `coroutine.rs`): `stack`, `top`, `open_upvals` are
+    // the running thread's; `frames` holds the running thread's frames on top
+    // of those of the threads that resumed it, each above a CoResume marker.
+    /// The running thread: `MAIN_THREAD` or a coroutine's arena index.
+    pub(crate) cur_thread: u32,
+    /// Index in `frames` of the running thread's first frame.
+    pub(crate) co_base: usize,
+    /// `co_base + LUAI_MAXCALLS`: where the running thread overflows.
+    pub(crate) frames_limit: usize,
+    /// One link per coroutine being resumed (innermost last).
+    pub(crate) co_chain: Vec<CoLink>,
+    /// The main thread's stack while a coroutine runs.
+    pub(crate) main_saved: SavedStack,
+    /// Values passed through resume/yield (reused buffer).
+    pub(crate) xfer: Vec<Value>,
 }
 
 impl Default for Lua {
@@ -325,11 +348,13 @@ impl<'a> Ctx<'a> {
 }
 
 impl Lua {
-    /// A fresh interpreter with Redis' libraries loaded (base, table, string, math,
-    /// debug (minimal), cjson, struct, cmsgpack, bit).
+    /// A fresh interpreter with Redis' libraries loaded (base with coroutine, table,
+    /// string, math, debug (minimal), cjson, struct, cmsgpack, bit).
     pub fn new() -> Lua {
         let mut lua = Lua::new_bare();
         lib_base::open(&mut lua);
+        // luaopen_base registers `coroutine` too
+        lib_coroutine::open(&mut lua);
         lib_table::open(&mut lua);
         lib_string::open(&mut lua);
         lib_math::open(&mut lua);
@@ -371,6 +396,12 @@ impl Lua {
             rand_state: 0,
             cjson: lib_cjson::Config::default(),
             error_at: None,
+            cur_thread: MAIN_THREAD,
+            co_base: 0,
+            frames_limit: vm::LUAI_MAXCALLS,
+            co_chain: Vec::new(),
+            main_saved: SavedStack::default(),
+            xfer: Vec::new(),
         }
     }
 
@@ -425,6 +456,8 @@ impl Lua {
 
     fn finish_call(&mut self, call: &mut Call) {
         call.finished = true;
+        // a call killed inside coroutines: they die, the main stack returns
+        self.abandon_threads();
         self.close_upvals(0);
         self.frames.clear();
         self.top = 0;
@@ -455,7 +488,7 @@ impl Lua {
         if !call.started {
             call.started = true;
             match self.precall(host, 0, -1, 0) {
-                Ok(Callee::Done) => {
+                Ok(Callee::Done | Callee::Switched(_)) => {
                     let res = self.stack[0..self.top].to_vec();
                     self.finish_call(call);
                     return Step::Done(Ok(res));
@@ -732,7 +765,7 @@ impl Lua {
     }
     /// Estimated bytes used by Lua objects (for `used_memory_lua`).
     pub fn memory_bytes(&self) -> usize {
-        self.heap.memory_bytes() + self.stack.len() * 16
+        self.heap.memory_bytes() + (self.stack.len() + self.main_saved.stack.len()) * 16
     }
     /// Run a full garbage collection now (only between calls or from natives'
     /// callers; values held only in Rust variables must be pinned).
@@ -772,6 +805,10 @@ impl Lua {
             }
             Value::LightUserData(0) => self.string("userdata: (nil)"),
             Value::LightUserData(p) => self.string(format!("userdata: 0x{:x}", p)),
+            Value::Thread(t) => {
+                let s = format!("thread: 0x{:08x}", 0x7777_0000u64 + t.0 as u64 * 64);
+                self.string(s)
+            }
         })
     }
 }

@@ -94,16 +94,26 @@ pub(crate) fn open(lua: &mut Lua) {
             Ok(vec![Value::Number(i as f64), v])
         }
     });
-    lua.set_global_fn("ipairs", move |ctx| {
-        let t = ctx.check_table(1)?;
-        Ok(vec![ipairs_aux, Value::Table(t), Value::Number(0.0)])
-    });
+    // The iterators are the natives' upvalues (as in lbaselib.c), so the
+    // collector sees them.
+    let ipairs = lua.create_function_with_upvalues(
+        |ctx| {
+            let t = ctx.check_table(1)?;
+            Ok(vec![ctx.upvalue(0), Value::Table(t), Value::Number(0.0)])
+        },
+        vec![ipairs_aux],
+    );
+    lua.set_global("ipairs", ipairs);
     let next = lua.create_function(lua_next);
     lua.set_global("next", next);
-    lua.set_global_fn("pairs", move |ctx| {
-        let t = ctx.check_table(1)?;
-        Ok(vec![next, Value::Table(t), Value::Nil])
-    });
+    let pairs = lua.create_function_with_upvalues(
+        |ctx| {
+            let t = ctx.check_table(1)?;
+            Ok(vec![ctx.upvalue(0), Value::Table(t), Value::Nil])
+        },
+        vec![next],
+    );
+    lua.set_global("pairs", pairs);
     lua.set_global_fn("loadstring", |ctx| {
         let s = ctx.check_bytes(1)?;
         let name = ctx.opt_bytes(2, &s)?;

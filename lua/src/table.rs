@@ -105,6 +105,7 @@ impl Table {
             Value::Table(t) => self.hashmod(t.0.wrapping_mul(2654435761)),
             Value::Function(f) => self.hashmod(f.0.wrapping_mul(2246822519) ^ 0x5bd1e995),
             Value::LightUserData(p) => self.hashmod(p as u32),
+            Value::Thread(t) => self.hashmod(t.0.wrapping_mul(3266489917) ^ 0x27d4eb2f),
             Value::Nil => 0,
         }
     }

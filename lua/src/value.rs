@@ -14,7 +14,11 @@ pub struct TableRef(pub(crate) u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FnRef(pub(crate) u32);
 
-/// A Lua value. Strings, tables and functions are handles into the interpreter's heap;
+/// Handle to a coroutine (a Lua `thread`) in the heap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadRef(pub(crate) u32);
+
+/// A Lua value. Strings, tables, functions and threads are handles into the interpreter's heap;
 /// they stay valid while reachable from Lua (globals, registry, the running stack) or
 /// pinned with [`crate::Lua::pin`].
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
@@ -28,6 +32,8 @@ pub enum Value {
     Function(FnRef),
     /// A light userdata (an opaque pointer-sized value); `cjson.null` is `LightUserData(0)`.
     LightUserData(usize),
+    /// A coroutine (`coroutine.create`), of Lua type `thread`.
+    Thread(ThreadRef),
 }
 
 impl Value {
@@ -50,6 +56,7 @@ impl Value {
             Value::Table(_) => "table",
             Value::Function(_) => "function",
             Value::LightUserData(_) => "userdata",
+            Value::Thread(_) => "thread",
         }
     }
     pub fn as_table(self) -> Option<TableRef> {

@@ -72,6 +72,9 @@ pub(crate) enum FrameKind {
     },
     /// A native function that called back into Lua (a C level).
     Native,
+    /// The bottom of a running coroutine's frames: the frames below belong to
+    /// the thread that resumed it (see `Lua::co_chain` for the details).
+    CoResume,
 }
 
 #[derive(Clone, Debug)]
@@ -126,10 +129,14 @@ fn op_tm(op: Op) -> Tm {
 }
 
 pub(crate) enum Callee {
-    /// A Lua frame was pushed; the loop must switch to it.
+    /// A Lua frame was pushed (or a coroutine was resumed and its frame is
+    /// now on top); the loop must switch to it.
     Lua,
     /// A native ran to completion; its results were delivered.
     Done,
+    /// A coroutine yielded: the thread below it runs again, with the results
+    /// of its `resume` call at this stack slot; the loop must finish that call.
+    Switched(usize),
 }
 
 impl Lua {
@@ -279,6 +286,7 @@ impl Lua {
         match *self.heap.upvals.get(u) {
             UpVal::Open(i) => self.stack[i],
             UpVal::Closed(v) => v,
+            UpVal::OpenIn(t, i) => self.saved_stack(t)[i],
         }
     }
 
@@ -290,6 +298,10 @@ impl Lua {
                 self.stack[i] = v;
             }
             UpVal::Closed(c) => *c = v,
+            UpVal::OpenIn(t, i) => {
+                let (t, i) = (*t, *i);
+                self.saved_stack_mut(t)[i] = v;
+            }
         }
     }
 
@@ -618,8 +630,10 @@ impl Lua {
         from_native: bool,
     ) -> Result<Vec<Value>, LuaError> {
         self.c_calls += 1;
-        if self.c_calls >= LUAI_MAXCCALLS {
-            let e = if self.c_calls == LUAI_MAXCCALLS {
+        // Lua 5.1 counts each coroutine level as a C level (lua_resume nests).
+        let levels = self.c_calls + self.co_chain.len() as u32;
+        if levels >= LUAI_MAXCCALLS {
+            let e = if levels == LUAI_MAXCCALLS {
                 self.rt_error(b"C stack overflow")
             } else {
                 self.err_msg(b"error in error handling")
@@ -651,7 +665,7 @@ impl Lua {
         let prev_native = self.native_running;
         self.native_running = false;
         let r = match self.precall(host, func, -1, 0) {
-            Ok(Callee::Done) => Ok(()),
+            Ok(Callee::Done | Callee::Switched(_)) => Ok(()),
             Ok(Callee::Lua) => match self.execute(host, entry) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(e),
@@ -709,7 +723,8 @@ impl Lua {
         match self.heap.funcs.get(fref.0) {
             Func::Lua(cl) => {
                 let proto = cl.proto.clone();
-                if self.frames.len() >= LUAI_MAXCALLS {
+                // (each thread has its own LUAI_MAXCALLS levels)
+                if self.frames.len() >= self.frames_limit {
                     return Err(self.rt_error(b"stack overflow"));
                 }
                 let nargs = self.top - func - 1;
@@ -786,6 +801,15 @@ impl Lua {
                     crate::Special::Pcall | crate::Special::Xpcall | crate::Special::RedisPcall => {
                         return self.start_pcall(host, func, nresults, special)
                     }
+                    crate::Special::CoResume => return self.co_resume(host, func, nresults, None),
+                    crate::Special::CoWrap => {
+                        let t = match n.upvals.first() {
+                            Some(Value::Thread(t)) => t.0,
+                            _ => return Err(self.err_msg(b"bad coroutine.wrap closure")),
+                        };
+                        return self.co_resume(host, func, nresults, Some(t));
+                    }
+                    crate::Special::CoYield => return self.co_yield(func, nresults),
                     crate::Special::None => {}
                 }
                 let f = n.f.clone();
@@ -811,7 +835,7 @@ impl Lua {
     }
 
     /// Place `results` at stack[func..] adjusted to `nresults` (-1 = all; sets top).
-    fn deliver(&mut self, func: usize, results: &[Value], nresults: i32) {
+    pub(crate) fn deliver(&mut self, func: usize, results: &[Value], nresults: i32) {
         let n = results.len();
         if nresults < 0 {
             self.ensure_stack(func + n + 1);
@@ -892,7 +916,7 @@ impl Lua {
         let marker = self.frames.len() - 1;
         match self.precall(host, callee, -1, 0) {
             Ok(Callee::Lua) => Ok(Callee::Lua),
-            Ok(Callee::Done) => {
+            Ok(Callee::Done | Callee::Switched(_)) => {
                 // native target finished: complete the pcall now
                 let n = self.top - callee;
                 self.frames.truncate(marker);
@@ -958,7 +982,7 @@ impl Lua {
 
     /// After a call initiated by a Lua frame's instruction completes: restore top and
     /// finish a pending TFORLOOP.
-    fn after_call_in_lua(&mut self) {
+    pub(crate) fn after_call_in_lua(&mut self) {
         let fi = self.frames.len() - 1;
         let fr = &self.frames[fi];
         if !matches!(fr.kind, FrameKind::Lua) {
@@ -992,13 +1016,15 @@ impl Lua {
         }
     }
 
-    /// Unwind after an error: find a pcall marker above `entry`; Ok if caught.
+    /// Unwind after an error: find a pcall marker above `entry` (or the
+    /// bottom of a coroutine, which dies and hands the error to its resumer);
+    /// Ok if caught, with true when the run ends there.
     fn handle_error(
         &mut self,
         host: &mut dyn Host,
-        e: LuaError,
+        mut e: LuaError,
         entry: usize,
-    ) -> Result<(), LuaError> {
+    ) -> Result<bool, LuaError> {
         if e.kind == ErrorKind::Killed {
             return Err(e);
         }
@@ -1006,19 +1032,59 @@ impl Lua {
         let mut i = self.frames.len();
         while i > entry {
             i -= 1;
-            if let FrameKind::Pcall { .. } = self.frames[i].kind {
-                let func = self.frames[i].func;
-                self.close_upvals(func + 1);
-                self.frames.truncate(i + 1);
-                self.finish_pcall_err(host, i, e);
-                if let Some(k) = self.pending_kill.take() {
-                    return Err(k);
+            match self.frames[i].kind {
+                FrameKind::Pcall { .. } => {
+                    let func = self.frames[i].func;
+                    self.close_upvals(func + 1);
+                    self.frames.truncate(i + 1);
+                    self.finish_pcall_err(host, i, e);
+                    if let Some(k) = self.pending_kill.take() {
+                        return Err(k);
+                    }
+                    return Ok(self.post_return(func, entry));
                 }
-                self.after_call_in_lua();
-                return Ok(());
+                FrameKind::CoResume => match self.co_error(e) {
+                    // resume answers false and the error
+                    Ok(func) => return Ok(self.post_return(func, entry)),
+                    // wrap raises it again in the resumer
+                    Err(e2) => {
+                        e = e2;
+                        self.error_at = self.innermost_position();
+                        i = self.frames.len();
+                    }
+                },
+                _ => {}
             }
         }
         Err(e)
+    }
+
+    /// A call finished with its results at stack[func..top] (its own frame,
+    /// if any, already popped): complete what waits below it — pcall
+    /// markers, a coroutine whose body returned (its resumer continues), or
+    /// the calling Lua frame. True when the run ends here (back at `entry`
+    /// or at a native's marker).
+    pub(crate) fn post_return(&mut self, mut func: usize, entry: usize) -> bool {
+        loop {
+            if self.frames.len() <= entry {
+                return true;
+            }
+            let li = self.frames.len() - 1;
+            match self.frames[li].kind {
+                FrameKind::Lua => {
+                    self.after_call_in_lua();
+                    return false;
+                }
+                FrameKind::Pcall { .. } => {
+                    let m = self.frames.pop().unwrap();
+                    let nres = self.top - func;
+                    self.finish_pcall_ok(m.func, func, nres, m.nresults);
+                    func = m.func;
+                }
+                FrameKind::CoResume => func = self.co_finish(func),
+                FrameKind::Native => return true,
+            }
+        }
     }
 
     // ------------------------------------------------------------ the interpreter loop
@@ -1029,7 +1095,11 @@ impl Lua {
         loop {
             match self.run(host, entry) {
                 Ok(x) => return Ok(x),
-                Err(e) => self.handle_error(host, e, entry)?,
+                Err(e) => {
+                    if self.handle_error(host, e, entry)? {
+                        return Ok(Exec::Finished);
+                    }
+                }
             }
             if self.frames.len() <= entry {
                 return Ok(Exec::Finished);
@@ -1375,6 +1445,12 @@ impl Lua {
                                     self.top = self.frames[fi].top;
                                 }
                             }
+                            Callee::Switched(func) => {
+                                if self.post_return(func, entry) {
+                                    return Ok(Exec::Finished);
+                                }
+                                continue 'newframe;
+                            }
                         }
                     }
                     Op::Return => {
@@ -1387,25 +1463,19 @@ impl Lua {
                         self.close_upvals(base);
                         let fr = self.frames.pop().unwrap();
                         self.move_results(fr.func, ra, n, fr.nresults);
-                        if self.frames.len() <= entry {
-                            return Ok(Exec::Finished);
-                        }
-                        // returning into a pcall marker?
-                        let li = self.frames.len() - 1;
-                        if let FrameKind::Pcall { .. } = self.frames[li].kind {
-                            let m = self.frames.pop().unwrap();
-                            let nres = self.top - fr.func;
-                            self.finish_pcall_ok(m.func, fr.func, nres, m.nresults);
-                            if self.frames.len() <= entry {
-                                return Ok(Exec::Finished);
+                        // the common case: back into the calling Lua function
+                        if self.frames.len() > entry {
+                            if let FrameKind::Lua = self.frames.last().unwrap().kind {
+                                self.after_call_in_lua();
+                                continue 'newframe;
                             }
                         }
-                        if let FrameKind::Lua = self.frames.last().unwrap().kind {
-                            self.after_call_in_lua();
-                            continue 'newframe;
+                        // pcall markers, a finished coroutine, the run's end
+                        // (or a Native marker: the nested run ends here)
+                        if self.post_return(fr.func, entry) {
+                            return Ok(Exec::Finished);
                         }
-                        // a Native marker: the nested run ends here
-                        return Ok(Exec::Finished);
+                        continue 'newframe;
                     }
                     Op::ForLoop => {
                         if let (Value::Number(idx), Value::Number(limit), Value::Number(step)) =
@@ -1461,6 +1531,12 @@ impl Lua {
                                     continue 'newframe;
                                 }
                                 self.after_call_in_lua();
+                                continue 'newframe;
+                            }
+                            Callee::Switched(func) => {
+                                if self.post_return(func, entry) {
+                                    return Ok(Exec::Finished);
+                                }
                                 continue 'newframe;
                             }
                         }
@@ -1576,6 +1652,17 @@ impl Lua {
         for &(_, u) in &self.open_upvals {
             h.mark_upval(u);
         }
+        // the main thread's stack while a coroutine runs, and every thread
+        // of the resume chain (the running one's stack is `self.stack`)
+        for v in &self.main_saved.stack {
+            h.mark_value(*v);
+        }
+        for &(_, u) in &self.main_saved.open_upvals {
+            h.mark_upval(u);
+        }
+        for link in &self.co_chain {
+            h.mark_value(Value::Thread(crate::value::ThreadRef(link.co)));
+        }
         h.propagate();
         h.sweep();
     }
@@ -1645,11 +1732,13 @@ impl Lua {
 
     /// `luaL_where(L, level)`: "chunk:line: " for the given level, or empty.
     pub(crate) fn where_(&self, level: usize) -> Vec<u8> {
-        // Mirrors lua_getstack: position `len` is the running native (level 0).
+        // Mirrors lua_getstack: position `len` is the running native (level 0);
+        // the levels end at the running thread's first frame.
         let n = self.frames.len() as i64;
+        let lo = self.co_base as i64;
         let mut level = level as i64;
         let mut ci = n;
-        while level > 0 && ci >= 0 {
+        while level > 0 && ci >= lo {
             level -= 1;
             if ci < n {
                 let f = &self.frames[ci as usize];
@@ -1659,7 +1748,7 @@ impl Lua {
             }
             ci -= 1;
         }
-        if level == 0 && ci >= 0 && ci < n {
+        if level == 0 && ci >= lo && ci < n {
             let f = &self.frames[ci as usize];
             if let FrameKind::Lua = f.kind {
                 let proto = f.proto.as_ref().unwrap();

@@ -8,6 +8,8 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("string concat/format 200k", "local t = {} for i = 1, 200000 do t[#t+1] = string.format('%d:%s', i, 'x' .. i) end return #table.concat(t)"),
     ("table insert/sort 200k", "local t = {} for i = 1, 200000 do t[i] = (i * 7919) % 100003 end table.sort(t) return t[1]"),
     ("5-call script x100k", "local function call(...) return select('#', ...) end for i = 1, 100000 do local n = 0 for j = 1, 5 do n = n + call('GET', 'key:' .. j) end end return 1"),
+    ("coroutine generator 200k", "local gen = coroutine.wrap(function() for i = 1, 200000 do coroutine.yield(i) end end) local s = 0 for v in gen do s = s + v end return s"),
+    ("100k coroutines created", "local n = 0 for i = 1, 100000 do local co = coroutine.create(function(a) return a + 1 end) local _, v = coroutine.resume(co, i) n = n + v end return n"),
 ];
 
 #[test]

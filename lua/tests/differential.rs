@@ -119,6 +119,177 @@ string]], [==[with ]] inside]==], "\z")"##,
     r##"local t = setmetatable({}, {__index = string}) print(t.format("%d", 5)) print(("test"):find("t", 2), ("a,b,c"):gsub(",", ";"))"##,
     r##"print(math.max(0/0, 1) ~= math.max(0/0, 1), math.floor(-0.5), math.ceil(-0.5), 0/0 ~= 0/0, math.huge > 1e308)"##,
     r##"local n = 0 for k, v in next, {1, 2, 3} do n = n + k end print(n) print(pcall(function() for k in next, 5 do end end))"##,
+    // coroutines
+    // resume/yield passing values both ways, statuses
+    r##"local co = coroutine.create(function(a, b) print("start", a, b) local c = coroutine.yield(a + b) print("got", c) local d, e = coroutine.yield(c * 2) print("got2", d, e) return "end", 99 end)
+print(type(co), coroutine.status(co)) print(coroutine.resume(co, 1, 2)) print(coroutine.status(co)) print(coroutine.resume(co, 10)) print(coroutine.resume(co, "x", "y")) print(coroutine.status(co)) print(coroutine.resume(co)) print(coroutine.resume(co))"##,
+    // varargs and nils through resume/yield/wrap
+    r##"local co = coroutine.create(function(...) print("args", select('#', ...), ...) local x, y = coroutine.yield(1, nil, 3) print("got", x, y) local t = {coroutine.yield()} return #t, select('#', coroutine.yield(unpack(t))) end)
+print(coroutine.resume(co, "a", nil, "b", nil)) print(coroutine.resume(co, "c")) print(coroutine.resume(co, 1, 2, 3)) print(coroutine.resume(co, nil, nil, nil)) print(coroutine.status(co))
+local w = coroutine.wrap(function(...) return ... end) print(w(1, nil, 3)) print(select('#', coroutine.wrap(function() end)()))
+local yy = coroutine.wrap(function() return coroutine.yield(coroutine.yield(1)) end) print(yy(), yy(2), yy(3))"##,
+    // generators: ranges, pipelines, permutations, an endless generator
+    r##"local function range(n) return coroutine.wrap(function() for i = 1, n do coroutine.yield(i, i * i) end end) end
+for i, sq in range(5) do io.write(i, ":", sq, " ") end print()
+local function filter(pred, gen) return coroutine.wrap(function() for v in gen do if pred(v) then coroutine.yield(v) end end end) end
+local function map(f, gen) return coroutine.wrap(function() for v in gen do coroutine.yield(f(v)) end end) end
+local t = {} for v in map(function(x) return x * 10 end, filter(function(x) return x % 2 == 0 end, range(12))) do t[#t + 1] = v end print(table.concat(t, ","))
+local function permgen(a, n) n = n or #a if n <= 1 then coroutine.yield(a) else for i = 1, n do a[n], a[i] = a[i], a[n] permgen(a, n - 1) a[n], a[i] = a[i], a[n] end end end
+for p in coroutine.wrap(function() permgen({"a", "b", "c"}) end) do io.write(table.concat(p), " ") end print()
+local fib = coroutine.wrap(function() local a, b = 0, 1 while true do coroutine.yield(a) a, b = b, a + b end end) for i = 1, 15 do io.write(fib(), " ") end print()"##,
+    // status from inside and outside: running, normal, suspended, dead; running()
+    r##"local co co = coroutine.create(function() print("inside", coroutine.status(co), coroutine.running() == co) return coroutine.resume(co) end)
+print(coroutine.resume(co)) print(coroutine.status(co), coroutine.running())
+local a, b
+a = coroutine.create(function() return coroutine.resume(b) end)
+b = coroutine.create(function() print("b sees", coroutine.status(a), coroutine.status(b)) return coroutine.resume(a) end)
+print(coroutine.resume(a)) print(coroutine.status(a), coroutine.status(b))
+local C3, B3, A3
+C3 = coroutine.create(function() print("C:", coroutine.status(A3), coroutine.status(B3), coroutine.status(C3)) coroutine.yield("c") return "c-done" end)
+B3 = coroutine.create(function() print("B:", coroutine.resume(C3)) coroutine.yield("b") print("B:", coroutine.resume(C3)) return "b-done" end)
+A3 = coroutine.create(function() print("A:", coroutine.resume(B3)) print("A:", coroutine.resume(B3)) return coroutine.running() == A3 end)
+print(coroutine.resume(A3)) print(coroutine.status(A3), coroutine.status(B3), coroutine.status(C3))
+print(select('#', coroutine.running()), coroutine.running())"##,
+    // errors: dead coroutines, wrap re-raising with position, error objects, levels
+    r##"local f = coroutine.wrap(function() end) f()
+print(pcall(f)) print(pcall(function() f() end))
+local g = coroutine.wrap(function() error("boom") end) print(pcall(function() g() end))
+local h = coroutine.wrap(function() error("boom", 0) end) print(pcall(function() h() end))
+local h2 = coroutine.wrap(function() error({code = 7}) end) local ok, e = pcall(function() h2() end) print(ok, type(e), e.code)
+local h3 = coroutine.wrap(function() error(42) end) print(pcall(function() h3() end))
+local h4 = coroutine.wrap(function() error(42, 0) end) print(pcall(function() h4() end))
+local h5 = coroutine.wrap(function() local x x() end) print(pcall(h5))
+print(coroutine.resume(coroutine.create(function() error("x", 2) end)))
+print(coroutine.resume(coroutine.create(function() error() end)))
+print(coroutine.resume(coroutine.create(function() local t = nil return t.field end)))
+print(coroutine.resume(coroutine.create(function() error(setmetatable({}, {__tostring = function() return "custom" end})) end)))
+for x in coroutine.wrap(function() coroutine.yield(1) error("in loop") end) do print("x", x) end"##,
+    // argument errors, yield from the main thread, threads in expressions
+    r##"print(pcall(coroutine.status)) print(pcall(coroutine.status, {})) print(pcall(coroutine.resume)) print(pcall(coroutine.resume, 1))
+print(pcall(coroutine.wrap)) print(pcall(coroutine.create)) print(pcall(coroutine.create, print)) print(pcall(coroutine.wrap, string.len))
+print(pcall(function() coroutine.create(1) end)) print(pcall(function() coroutine.wrap({}) end)) print(pcall(function() coroutine.resume("x") end)) print(pcall(function() coroutine.status(nil) end))
+print(pcall(coroutine.yield, 1)) print(pcall(function() coroutine.yield() end)) print(pcall(function() local t = coroutine.create(print ~= nil and function() end) return t .. "x" end))
+local c = coroutine.create(function() end) print(pcall(function() return c < c end)) print(pcall(function() return c.x end)) print(pcall(function() c() end)) print(pcall(function() return #c end)) print(pcall(function() return -c end))"##,
+    // yields refused across metamethods (__call is not a C boundary)
+    r##"local function try(f) local co = coroutine.create(f) print(coroutine.resume(co)) print(coroutine.status(co)) end
+try(function() local t = setmetatable({}, {__index = function(t, k) return coroutine.yield(k) end}) return t.x end)
+try(function() local t = setmetatable({}, {__add = function(a, b) coroutine.yield() end}) return t + 1 end)
+try(function() local t = setmetatable({}, {__newindex = function() coroutine.yield() end}) t.x = 1 end)
+try(function() local t = setmetatable({}, {__eq = function() coroutine.yield() end}) return t == setmetatable({}, getmetatable(t)) end)
+try(function() local t = setmetatable({}, {__concat = function() coroutine.yield() end}) return t .. "x" end)
+try(function() local t = setmetatable({}, {__lt = function() coroutine.yield() end}) return t < t end)
+try(function() local t = setmetatable({}, {__index = coroutine.yield}) return t.x end)
+try(function() local t = setmetatable({}, {__call = function(self, a) return coroutine.yield(a) end}) return t(5) end)
+try(function() return tostring(setmetatable({}, {__tostring = function() coroutine.yield() return "x" end})) end)"##,
+    // yields refused across sort/gsub callbacks, pcall, xpcall, for iterators
+    r##"local function try(f) local co = coroutine.create(f) print(coroutine.resume(co)) print(coroutine.status(co)) end
+try(function() table.sort({3, 2, 1}, function(a, b) coroutine.yield() return a < b end) end)
+try(function() return string.gsub("abc", "%w", function(c) coroutine.yield(c) end) end)
+try(function() return string.gsub("abc", "%w", coroutine.yield) end)
+try(function() return pcall(coroutine.yield, 1) end)
+try(function() return pcall(function() coroutine.yield(1) end) end)
+try(function() return xpcall(function() coroutine.yield(1) end, function(m) return "H:" .. m end) end)
+try(function() return select(2, coroutine.yield(7)) end)
+try(function() return loadstring("coroutine.yield(1) return 2")() end)
+try(function() for x in coroutine.yield do return x end end)
+try(function() for x in function() return coroutine.yield(1) end do return x end end)
+try(function() for x in coroutine.wrap(function() coroutine.yield(1) end) do print("it", x) end return "ok" end)
+try(function() return pcall(coroutine.wrap(function() coroutine.yield(1, 2) end)) end)
+try(function() return pcall(coroutine.wrap(function() error("in") end)) end)"##,
+    // upvalues shared between threads, closed when a coroutine ends or fails
+    r##"local get, set
+local co = coroutine.create(function() local x = 1 get = function() return x end set = function(v) x = v end coroutine.yield() print("in co x =", x) x = x + 100 coroutine.yield() print("in co again x =", x) return x end)
+coroutine.resume(co) print(get()) set(5) print(get()) coroutine.resume(co) print(get()) set(7) print(coroutine.resume(co)) print(get()) set(9) print(get(), coroutine.status(co))
+local m = 10 local function bump() m = m + 1 return m end
+local c2 = coroutine.wrap(function() print("co sees", m) m = 20 coroutine.yield(bump()) print("co sees", m) return bump() end)
+print(c2(), m) m = 50 print(c2(), m)
+local ga local A = coroutine.create(function() local v = "a1" ga = function(n) if n then v = n end return v end coroutine.yield() return v end)
+coroutine.resume(A) local B = coroutine.create(function() print("B reads", ga()) ga("a2") coroutine.yield() print("B reads", ga()) end)
+coroutine.resume(B) print(coroutine.resume(A)) print(coroutine.resume(B)) print(ga())
+local fs = {} local gen = coroutine.wrap(function() for i = 1, 3 do local j = i * 10 fs[i] = function() j = j + 1 return i, j end coroutine.yield(i) end end)
+gen() gen() print(fs[1](), fs[2]()) gen() print(fs[1](), fs[2](), fs[3]())
+local peek local E = coroutine.create(function() local z = "before" peek = function() return z end z = "after" error("fail") end)
+print(coroutine.resume(E)) print(peek())"##,
+    // deep recursion, yields from deep frames, tail calls, stack overflows
+    r##"local function sum(n) if n == 0 then return 0 end return n + sum(n - 1) end
+local co = coroutine.create(function(n) coroutine.yield(sum(n)) return sum(n * 2) end)
+print(coroutine.resume(co, 5000)) print(coroutine.resume(co))
+local function walk(n) if n == 0 then local v = coroutine.yield("bottom") return v end return 1 + walk(n - 1) end
+local w = coroutine.create(walk) print(coroutine.resume(w, 3000)) print(coroutine.resume(w, 5))
+local function tail(n) if n == 0 then return coroutine.yield("tail-bottom") end return tail(n - 1) end
+local tc = coroutine.create(tail) print(coroutine.resume(tc, 100000)) print(coroutine.resume(tc, "back")) print(coroutine.status(tc))
+local function inf(n) return 1 + inf(n) end
+print(coroutine.resume(coroutine.create(inf))) print(coroutine.resume(coroutine.create(function() return pcall(inf) end)))
+local function chain(n) if n == 0 then return "bottom" end return coroutine.wrap(function() return chain(n - 1) end)() end
+print(chain(150)) local ok, e = pcall(chain, 1000) print(ok, e:match("C stack overflow$"))
+local function depth(n) local co = coroutine.create(function() return depth(n + 1) end) local ok, r = coroutine.resume(co) if ok then return r else return n .. ":" .. tostring(r) end end
+print(depth(0):match(":(.*)$"))"##,
+    // coroutines resumed from callbacks and metamethods; threads as keys
+    r##"local gen = coroutine.wrap(function() local i = 0 while true do i = i + 1 coroutine.yield("<" .. i .. ">") end end)
+print(string.gsub("a b c", "%a", gen))
+local t = setmetatable({}, {__index = function(t, k) local co = coroutine.create(function(x) coroutine.yield(x .. "!") end) local ok, v = coroutine.resume(co, k) return v end})
+print(t.foo, t.bar)
+local order = coroutine.wrap(function() while true do coroutine.yield() end end)
+local arr = {5, 2, 8, 1} table.sort(arr, function(a, b) order() return a < b end) print(table.concat(arr, " "))
+local bad = setmetatable({}, {__index = function(t, k) return coroutine.wrap(function() error("inner " .. k) end)() end})
+print(pcall(function() return bad.zz end))
+print(xpcall(function() local w = coroutine.wrap(function() error("oops") end) w() end, function(m) return "handled: " .. m end))
+print(xpcall(function() error("e1") end, function(m) local co = coroutine.create(function() coroutine.yield(m .. "+co") end) return select(2, coroutine.resume(co)) end))
+local tt = {} local c3 = coroutine.create(function() end) tt[c3] = "v" print(tt[c3], rawequal(c3, c3), c3 == coroutine.create(function() end), #tostring(c3) > 8, tostring(c3):match("^thread: ") ~= nil)
+for k2 in pairs(coroutine) do io.write(k2, " ") end print()"##,
+    // many coroutines created and dropped: memory stays bounded
+    r##"local maxc = 0
+for i = 1, 30000 do
+  local co = coroutine.create(function(a) local t = {a, a * 2} coroutine.yield(t) return a end)
+  coroutine.resume(co, i)
+  if i % 3 == 0 then coroutine.resume(co) end
+  local w = coroutine.wrap(function() coroutine.yield(i) end) w()
+  if i % 1000 == 0 then local c = collectgarbage("count") if c > maxc then maxc = c end end
+end
+print(maxc < 20000, collectgarbage("count") < 20000)
+local keep = {}
+for i = 1, 2000 do
+  local co = coroutine.create(function() local v = i local f = function() v = v + 1 return v end coroutine.yield(f) end)
+  local _, f = coroutine.resume(co)
+  if i % 100 == 0 then keep[#keep + 1] = f end
+end
+local s = 0 for _, f in ipairs(keep) do s = s + f() + f() end print(s)
+local big = {} for i = 1, 100000 do big[i] = {i} end big = nil
+s = 0 for _, f in ipairs(keep) do s = s + f() end print(s)"##,
+    // yield at the top level
+    r##"coroutine.yield(1)
+print("not reached")"##,
+    // a wrap error escaping the script
+    r##"local w = coroutine.wrap(function() error("wrapped failure") end)
+w()"##,
+    // pcall inside coroutines, errors crossing coroutine levels, metamethods from a coroutine
+    r##"local A = coroutine.create(function()
+  local ok, e = pcall(function() error("caught inside") end) print("A pcall", ok, e)
+  local B = coroutine.create(function() local ok2, e2 = pcall(function() local C = coroutine.wrap(function() coroutine.yield("c1") error("c-err") end) print("C gives", C()) C() end) print("B pcall", ok2, e2) coroutine.yield("from B") error({tag = "B"}) end)
+  print("A resumes B", coroutine.resume(B))
+  local ok3, e3 = coroutine.resume(B) print("A resumes B again", ok3, type(e3), e3 and e3.tag)
+  print(pcall(coroutine.yield, "nope"))
+  local r = coroutine.yield("A yields")
+  print("A got", r)
+  return pcall(function() local W = coroutine.wrap(function(x) return coroutine.yield(x + 1) + 1 end) return W(1), W(10) end)
+end)
+print(coroutine.resume(A))
+print(coroutine.resume(A, "r"))
+print(coroutine.status(A))
+local depth = 0
+local function nest(n) if n == 0 then return coroutine.yield("deep") end local co = coroutine.wrap(nest) local v = co(n - 1) depth = depth + 1 return v end
+local top = coroutine.wrap(nest) print(top(50), depth)
+local errs = coroutine.wrap(function() local inner = coroutine.wrap(function() local t = {} return t.a.b end) return inner() end)
+print(pcall(errs))
+local log = {}
+local t = setmetatable({}, {__index = function(t, k) log[#log + 1] = k return k * 2 end})
+local co = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(t[i]) end end)
+print(co(), co(), co(), table.concat(log, ","))
+local s = 0 for i = 1, 200 do local c = coroutine.wrap(function(a, b) local x = coroutine.yield(a + b) local y = coroutine.yield(x * 2) return x + y end) s = s + c(i, 1) + c(3) + c(4) end print(s)"##,
+    // nested pcall frames; iterators after a collection
+    r##"print(pcall(pcall, function() return 1 end)) print(pcall(pcall, function() error("x") end)) print(pcall(pcall, pcall, function() error("x") end)) print(select('#', pcall(pcall, function() return 1, 2 end)))
+print(pcall(xpcall, function() error("y") end, function(m) return "h:" .. m end)) print(xpcall(pcall, print, error))
+local big = {} for i = 1, 100000 do big[i] = {i} end big = nil for i, v in ipairs({"a", "b"}) do io.write(i, v, " ") end for k, v in pairs({z = 1}) do io.write(k, v) end print()"##,
 ];
 
 #[test]

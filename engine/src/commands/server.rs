@@ -833,8 +833,12 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     ("evicted_keys".into(), s.evicted_keys.to_string()),
                     ("keyspace_hits".into(), s.keyspace_hits.to_string()),
                     ("keyspace_misses".into(), s.keyspace_misses.to_string()),
-                    ("pubsub_channels".into(), "0".into()),
-                    ("pubsub_patterns".into(), "0".into()),
+                    ("pubsub_channels".into(), srv.channels.len().to_string()),
+                    ("pubsub_patterns".into(), srv.patterns.len().to_string()),
+                    (
+                        "pubsubshard_channels".into(),
+                        srv.shard_channels.len().to_string(),
+                    ),
                     (
                         "migrate_cached_sockets".into(),
                         srv.migrate.cached_links().to_string(),

@@ -10,7 +10,10 @@
 //! `busy-reply-threshold` milliseconds, and lets SCRIPT KILL / FUNCTION KILL
 //! end a script that has not written. Scripts inside MULTI/EXEC (or applied
 //! on a replica) cannot be suspended and run to completion, bounded by an
-//! instruction cap. `redis.call` runs commands through
+//! instruction cap. Scripts have Lua 5.1's `coroutine` library, as Redis's
+//! do (the interpreter opens it with the base library; it is on the globals
+//! allow list and read-only like the others); a script stopped inside a
+//! coroutine at the end of a slice continues there, and SCRIPT KILL ends it. `redis.call` runs commands through
 //! [`crate::commands::script_call`] with the checks of Redis's `scriptCall`;
 //! their effects replicate like any command's.
 //!
@@ -89,7 +92,19 @@ pub struct Running {
     /// The caller disconnected: its client is kept until the script ends
     /// (Redis's protectClient), then removed.
     pub orphaned: bool,
+    /// Interrupt checks made inside nested runs (callbacks of sort/gsub,
+    /// metamethods), which cannot be suspended: see [`NESTED_CAP_CHECKS`].
+    pub nested_checks: std::rc::Rc<std::cell::Cell<u64>>,
 }
+
+/// A script inside a callback of a native function (a `table.sort`
+/// comparator, a `gsub` function, a metamethod) cannot be suspended and
+/// the node cannot serve SCRIPT KILL meanwhile, so such a nested run is
+/// killed after this many interrupt checks (each every 1,000,000
+/// instructions: the same 2·10⁹ instructions as a script inside EXEC).
+/// Redis would keep answering BUSY until SCRIPT KILL; a sans-IO node
+/// cannot, so it bounds the stall instead.
+pub const NESTED_CAP_CHECKS: u64 = UNSUSPENDABLE_CAP / 1_000_000;
 
 /// What a script run carries between its `redis.*` calls.
 #[derive(Clone, Copy, Debug)]
@@ -119,6 +134,8 @@ pub struct Scripting {
     /// Clients whose commands wait for the running script to end.
     pub waiting: Vec<ConnId>,
     pub functions: functions::Functions,
+    /// A lower cap than [`NESTED_CAP_CHECKS`] (tests); 0: that one.
+    pub nested_cap_checks: u64,
     /// Scripts finished since the last collection (Redis steps its Lua
     /// collector every `LUA_GC_CYCLE_PERIOD` = 50 scripts).
     pub since_gc: u32,
@@ -515,6 +532,7 @@ pub fn start(
         spent: 0,
         orphaned: false,
         command: Vec::new(),
+        nested_checks: Default::default(),
     });
     // Inside EXEC, or with no client (a replica applying effects), the
     // script cannot be suspended.
@@ -547,6 +565,16 @@ pub fn step(
     } else {
         ctx.srv.scripting.functions.take_lua()
     };
+    // Nested runs ask this hook every million instructions whether to stop.
+    let checks = run.nested_checks.clone();
+    let cap = match ctx.srv.scripting.nested_cap_checks {
+        0 => NESTED_CAP_CHECKS,
+        n => n,
+    };
+    lua.set_interrupt(Some(Box::new(move || {
+        checks.set(checks.get() + 1);
+        checks.get() >= cap
+    })));
     let outcome = loop {
         if run.killed {
             let at = lua.current_position();
@@ -891,4 +919,69 @@ pub fn nonexistent_global(lua: &mut LuaCtx<'_>) -> LuaError {
 /// Is `run` past `busy-reply-threshold`? Then other clients get BUSY.
 pub fn is_busy(run: &Running, now: Millis, threshold_ms: u64) -> bool {
     threshold_ms > 0 && now.saturating_sub(run.started) >= threshold_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::protocol::encode_request;
+    use crate::{ConnId, Input, Millis, Node, Output};
+
+    /// A loop inside a `table.sort` comparator runs in a nested run that
+    /// cannot be suspended: it is killed at the cap instead of stalling the
+    /// node for good.
+    #[test]
+    fn an_endless_loop_in_a_callback_is_bounded() {
+        let mut node = Node::new(1);
+        let now = Millis(1_000);
+        node.start(now, 6379);
+        node.srv.scripting.nested_cap_checks = 3;
+        let conn = ConnId(1);
+        node.handle(
+            now,
+            Input::ConnOpened {
+                conn,
+                peer: "127.0.0.1:5000".into(),
+                local: "127.0.0.1:6379".into(),
+            },
+        );
+        let script = "table.sort({3, 1, 2}, function(a, b) while true do end end) return 1";
+        let argv: Vec<Vec<u8>> = ["EVAL", script, "0"]
+            .iter()
+            .map(|a| a.as_bytes().to_vec())
+            .collect();
+        node.handle(
+            now,
+            Input::ClientBytes {
+                conn,
+                bytes: &encode_request(&argv),
+            },
+        );
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            node.handle(now, Input::Tick);
+            while let Some(o) = node.poll_output() {
+                if let Output::ToClient { bytes, .. } = o {
+                    out.extend(bytes);
+                }
+            }
+            if !out.is_empty() {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with("-ERR") && text.contains("killed"),
+            "{text}"
+        );
+        // The node serves on.
+        let ping = encode_request(&[b"PING".to_vec()]);
+        node.handle(now, Input::ClientBytes { conn, bytes: &ping });
+        let mut out = Vec::new();
+        while let Some(o) = node.poll_output() {
+            if let Output::ToClient { bytes, .. } = o {
+                out.extend(bytes);
+            }
+        }
+        assert_eq!(out, b"+PONG\r\n");
+    }
 }
