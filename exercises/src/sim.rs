@@ -112,9 +112,20 @@ impl SimCluster {
                 .ok_or_else(|| format!("no node named {node}"))?,
         };
         self.pick += 1;
+        let running = sim
+            .control
+            .resolve(&name, self.pick)
+            .is_some_and(|addr| sim.hosts.contains_key(&addr));
+        if !running {
+            return Err(format!(
+                "Could not connect to {via}: it resolves to no running node"
+            ));
+        }
         sim.command(&name, self.pick, argv)
             .map(|(_, r)| reply_text(&r))
-            .ok_or_else(|| format!("Could not connect to {via}: it resolves to no running node"))
+            .ok_or_else(|| {
+                format!("{via} gave no reply at once (a blocking command, or a paused node)")
+            })
     }
 
     fn memcached(&mut self, node: &str, line: &str) -> Result<String, String> {

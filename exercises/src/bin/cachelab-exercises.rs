@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use cachelab_exercises::cluster::{ask_now, Cluster, Query};
+use cachelab_exercises::cluster::{ask_now, Query};
 use cachelab_exercises::grade::run_step;
 use cachelab_exercises::resp::RespCluster;
 use cachelab_exercises::{live, sim::SimCluster, verify_on, verify_sim, LabRun};
@@ -33,6 +33,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(url) = &target {
+        if let Err(e) = check_empty(url, flush) {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let settings = target.as_deref().map(read_settings).unwrap_or_default();
     let mut failed = Vec::new();
     let mut validated = 0;
     let mut skipped = 0;
@@ -44,7 +51,7 @@ fn main() -> ExitCode {
                     skipped += 1;
                     continue;
                 }
-                match prepare_target(url, flush).and_then(|mut c| {
+                match prepare_target(url, &settings).and_then(|mut c| {
                     for step in &lab.scenario.setup {
                         run_step(&mut c, step).map_err(|e| format!("setup {step:?}: {e}"))?;
                     }
@@ -80,6 +87,12 @@ fn main() -> ExitCode {
                 }
             }
             failed.push(lab.id.clone());
+        }
+    }
+    if let Some(url) = &target {
+        // Leave the server as the labs found it: empty, its settings back.
+        if let Ok(mut c) = prepare_target(url, &settings) {
+            restore(&mut c, &settings);
         }
     }
     // Live questions: each answered on its scenario (simulator only).
@@ -145,32 +158,96 @@ fn main() -> ExitCode {
     }
 }
 
-/// A real server ready for a lab: empty (emptied with `--flush`; a server
-/// holding keys is refused rather than emptied by surprise).
-fn prepare_target(url: &str, flush: bool) -> Result<RespCluster, String> {
+/// The settings labs may change (eviction labs set maxmemory and the
+/// policy), read before the first lab so they can be put back.
+fn read_settings(url: &str) -> Vec<(String, String)> {
+    let Ok(mut c) = RespCluster::connect(url) else {
+        return Vec::new();
+    };
+    ["maxmemory", "maxmemory-policy"]
+        .iter()
+        .filter_map(|name| {
+            let argv = vec![
+                b"CONFIG".to_vec(),
+                b"GET".to_vec(),
+                name.as_bytes().to_vec(),
+            ];
+            let reply = ask_now(
+                &mut c,
+                &Query::Redis {
+                    via: "primary".into(),
+                    argv,
+                },
+            )
+            .ok()?;
+            let value = reply.lines().nth(1)?.to_string();
+            Some((name.to_string(), value))
+        })
+        .collect()
+}
+
+fn restore(c: &mut RespCluster, settings: &[(String, String)]) {
+    for (name, value) in settings {
+        let argv = vec![
+            b"CONFIG".to_vec(),
+            b"SET".to_vec(),
+            name.as_bytes().to_vec(),
+            value.as_bytes().to_vec(),
+        ];
+        let _ = ask_now(
+            c,
+            &Query::Redis {
+                via: "primary".into(),
+                argv,
+            },
+        );
+    }
+}
+
+/// Refuses a server that holds keys before the first lab (emptying a
+/// learner's data by surprise is not an option) unless `--flush` says so.
+fn check_empty(url: &str, flush: bool) -> Result<(), String> {
     let mut c = RespCluster::connect(url)?;
+    let argv = vec![b"DBSIZE".to_vec()];
     let keys = ask_now(
         &mut c,
         &Query::Redis {
             via: "primary".into(),
-            argv: vec![b"DBSIZE".to_vec()],
+            argv,
         },
     )?;
-    if keys != "0" {
-        if !flush {
-            return Err(format!(
-                "{} holds {keys} keys; the labs need an empty database: pass --flush to let them empty it",
-                c.addr()
-            ));
-        }
-        ask_now(
-            &mut c,
-            &Query::Redis {
-                via: "primary".into(),
-                argv: vec![b"FLUSHALL".to_vec()],
-            },
-        )?;
+    if keys != "0" && !flush {
+        return Err(format!(
+            "{} holds {keys} keys; the labs need an empty database: pass --flush to let them empty it",
+            c.addr()
+        ));
     }
-    let _ = c.has_control();
+    Ok(())
+}
+
+/// A real server ready for the next lab: emptied (it was empty, or
+/// `--flush` allowed it, before the first lab), the settings a previous
+/// lab changed put back, the statistics reset.
+fn prepare_target(url: &str, settings: &[(String, String)]) -> Result<RespCluster, String> {
+    let mut c = RespCluster::connect(url)?;
+    let argv = vec![b"FLUSHALL".to_vec()];
+    ask_now(
+        &mut c,
+        &Query::Redis {
+            via: "primary".into(),
+            argv,
+        },
+    )?;
+    // Where CONFIG is allowed (ElastiCache refuses it; its parameter group
+    // stays as it is).
+    restore(&mut c, settings);
+    let argv = vec![b"CONFIG".to_vec(), b"RESETSTAT".to_vec()];
+    let _ = ask_now(
+        &mut c,
+        &Query::Redis {
+            via: "primary".into(),
+            argv,
+        },
+    );
     Ok(c)
 }
