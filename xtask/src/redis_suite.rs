@@ -78,6 +78,7 @@ const SKIP: &[(&str, &str)] = &[
         "CONFIG SET rollback on apply error",
         "needs the runtime to fail listening on a used port",
     ),
+    ("MULTI with SAVE", "SAVE (snapshots issue)"),
     (
         "SETBIT/BITFIELD only increase dirty when the value changed",
         "rdb_changes_since_last_save (snapshots issue)",
