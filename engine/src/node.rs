@@ -807,6 +807,11 @@ impl Node {
         (&r.replid, r.offset, &r.replid2, r.second_offset)
     }
 
+    /// A script is running (in slices, continued at each tick).
+    pub fn script_running(&self) -> bool {
+        self.srv.scripting.running.is_some()
+    }
+
     /// True on a primary (not following another node).
     pub fn is_primary(&self) -> bool {
         !self.srv.repl.is_replica()

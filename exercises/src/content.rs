@@ -190,7 +190,7 @@ impl Test {
 /// |---|---|
 /// | `reply` | `via`, `cmd`, and an expectation |
 /// | `info` | `via`, `section`, `field`, and an expectation |
-/// | `role` | `node`, `is` (primary, replica, failed, missing) |
+/// | `role` | `node`, `is` (primary, replica; node for Memcached; failed, missing) |
 /// | `primary_endpoint` | an expectation on the node name |
 /// | `replicas` | an expectation on the count of available replicas |
 /// | `multi_az` | `enabled` |

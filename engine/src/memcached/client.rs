@@ -299,6 +299,11 @@ impl CacheAside {
     /// The requests due by `now` (reads at `rate` per second), routed by `client`.
     pub fn poll(&mut self, now: Millis, client: &McClient) -> Vec<Request> {
         self.second(now);
+        // A rate of 0: an application that sends nothing (the learning
+        // mode's labs, where only the learner's commands reach the nodes).
+        if self.rate == 0 {
+            return Vec::new();
+        }
         let step = (1000 / self.rate.max(1) as u64).max(1);
         if self.next_at.0 == 0 {
             self.next_at = now;

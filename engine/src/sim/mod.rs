@@ -682,6 +682,19 @@ impl Sim {
                 bytes: &bytes,
             },
         );
+        // A long script runs in slices, one per tick (at the same virtual
+        // instant): give it the ticks it needs, up to a bound.
+        let mut ticks = 0;
+        while self.captured.as_ref().is_some_and(|(_, b)| b.is_empty())
+            && self
+                .hosts
+                .get(&addr)
+                .is_some_and(|h| h.node.script_running())
+            && ticks < 100_000
+        {
+            self.node_input(&addr, Input::Tick);
+            ticks += 1;
+        }
         self.node_input(&addr, Input::ConnClosed { conn });
         let (_, reply) = self.captured.take()?;
         let (r, _) = parse_reply(&reply).ok().flatten()?;

@@ -164,7 +164,7 @@ fn read_settings(url: &str) -> Vec<(String, String)> {
     let Ok(mut c) = RespCluster::connect(url) else {
         return Vec::new();
     };
-    ["maxmemory", "maxmemory-policy"]
+    ["maxmemory", "maxmemory-policy", "maxmemory-samples"]
         .iter()
         .filter_map(|name| {
             let argv = vec![
@@ -241,13 +241,15 @@ fn prepare_target(url: &str, settings: &[(String, String)]) -> Result<RespCluste
     // Where CONFIG is allowed (ElastiCache refuses it; its parameter group
     // stays as it is).
     restore(&mut c, settings);
-    let argv = vec![b"CONFIG".to_vec(), b"RESETSTAT".to_vec()];
-    let _ = ask_now(
-        &mut c,
-        &Query::Redis {
-            via: "primary".into(),
-            argv,
-        },
-    );
+    for argv in [&["CONFIG", "RESETSTAT"][..], &["SLOWLOG", "RESET"]] {
+        let argv = argv.iter().map(|a| a.as_bytes().to_vec()).collect();
+        let _ = ask_now(
+            &mut c,
+            &Query::Redis {
+                via: "primary".into(),
+                argv,
+            },
+        );
+    }
     Ok(c)
 }
