@@ -195,10 +195,8 @@ fn pool_victim(
                 continue;
             }
             total += size;
-            for _ in 0..samples.min(size) {
-                let Some(k) = db.sample_key(volatile, &mut srv.rng) else {
-                    break;
-                };
+            // Distinct keys, as dictGetSomeKeys gives them.
+            for k in db.sample_keys(volatile, samples, &mut srv.rng) {
                 let Some(e) = db.peek(&k) else {
                     continue;
                 };

@@ -68,6 +68,9 @@ pub struct Db {
     /// Keys created (not overwritten) while recording: the `new`
     /// keyspace event, which Redis raises from dbAdd.
     created_log: Vec<Vec<u8>>,
+    /// Key modifications ever made here (the dirty counter's source:
+    /// `rdb_changes_since_last_save`); expiries do not count.
+    pub modifications: u64,
     /// Keys changed without a keyspace modification signal (a stream's
     /// consumer-group bookkeeping): replicated, but WATCH and
     /// notifications do not see them, as in Redis.
@@ -94,6 +97,7 @@ impl Db {
             dirty: Vec::new(),
             expired_log: Vec::new(),
             created_log: Vec::new(),
+            modifications: 0,
             quiet: Vec::new(),
         }
     }
@@ -174,6 +178,7 @@ impl Db {
     }
 
     fn touch_dirty(&mut self, key: &[u8]) {
+        self.modifications += 1;
         if self.track || self.watching {
             self.dirty.push(key.to_vec());
         }
@@ -226,6 +231,7 @@ impl Db {
             Some(&at) if at <= now => {
                 if !self.replica {
                     self.remove(key);
+                    self.modifications -= 1;
                     self.expired_keys += 1;
                     if self.watching {
                         self.expired_log.push(key.to_vec());
@@ -392,6 +398,8 @@ impl Db {
     /// Empties the database. Not recorded as key changes: FLUSHDB and
     /// FLUSHALL are propagated as themselves.
     pub fn clear(&mut self) {
+        // FLUSHDB counts every key it removes (Redis: dirty += removed).
+        self.modifications += self.keys.len() as u64;
         self.keys.clear();
         self.expires.clear();
         self.mem = 0;
@@ -424,6 +432,31 @@ impl Db {
                 .get_index(rng.below(self.keys.len()))
                 .map(|(k, _)| k.to_vec())
         }
+    }
+
+    /// Up to `n` distinct keys (of those with a TTL when `volatile`), as
+    /// dictGetSomeKeys returns them: consecutive entries from a random
+    /// start, every key when there are no more than `n`.
+    pub fn sample_keys(&self, volatile: bool, n: usize, rng: &mut Rng) -> Vec<Vec<u8>> {
+        let len = if volatile {
+            self.expires.len()
+        } else {
+            self.keys.len()
+        };
+        if len == 0 {
+            return Vec::new();
+        }
+        let start = rng.below(len);
+        (0..n.min(len))
+            .filter_map(|i| {
+                let at = (start + i) % len;
+                if volatile {
+                    self.expires.get_index(at).map(|(k, _)| k.to_vec())
+                } else {
+                    self.keys.get_index(at).map(|(k, _)| k.to_vec())
+                }
+            })
+            .collect()
     }
 
     /// A random live key, deleting expired ones met on the way (RANDOMKEY).
@@ -516,6 +549,7 @@ impl Db {
                 if at <= now {
                     let k = k.to_vec();
                     self.remove(&k);
+                    self.modifications -= 1;
                     self.expired_keys += 1;
                     deleted.push(k);
                     expired += 1;
