@@ -87,6 +87,9 @@ pub enum Output {
     LinkClose {
         link: LinkId,
     },
+    /// Write an RDB file (SAVE, BGSAVE, a `save` point), atomically; then
+    /// call [`Machine::save_done`] with its id and whether it worked.
+    Save(crate::persistence::save::SaveRequest),
 }
 
 /// What SHUTDOWN asks of the runtime.
@@ -319,6 +322,8 @@ pub enum Blocked {
     /// CLIENT PAUSE holds the client's next command (still in its query
     /// buffer) until the pause ends (`BLOCKED_POSTPONE`).
     Postponed { until: Millis },
+    /// SAVE: until the runtime has written the file (`Node::save_done`).
+    Save,
     /// MIGRATE: until the target answers, its link fails, or the deadline
     /// (`Server::migrate`); every other client waits meanwhile.
     Migrate,
@@ -360,6 +365,7 @@ impl Blocked {
             Blocked::Script => None,
             // `poll_timeout` reads the op's own deadline.
             Blocked::Migrate => None,
+            Blocked::Save => None,
         }
     }
 }
@@ -388,6 +394,8 @@ pub struct Server {
     pub shutdown: Option<ShutdownRequest>,
     /// MIGRATE's outbound links and the migration in progress.
     pub migrate: commands::migrate::Migrate,
+    /// SAVE/BGSAVE bookkeeping.
+    pub persist: crate::persistence::save::SaveState,
     pub repl: Repl,
     /// Seeds the keyspace's hashers (a full resync builds a fresh keyspace).
     pub ks_seed: u64,
@@ -466,6 +474,7 @@ impl Node {
                 to_close: Vec::new(),
                 shutdown: None,
                 migrate: Default::default(),
+                persist: Default::default(),
                 blocking: indexmap::IndexMap::new(),
                 stream_ready: Vec::new(),
                 watched: std::collections::HashMap::new(),
@@ -501,6 +510,8 @@ impl Node {
     /// Sets the start time (uptime is measured from it) and the advertised port.
     pub fn start(&mut self, now: Millis, port: u16) {
         self.srv.started = now;
+        // LASTSAVE starts at the start-up time, as in Redis.
+        self.srv.persist.lastsave = now.as_secs();
         self.now = now;
         self.srv.config.set_internal("port", &port.to_string());
         self.next_cron = now;
@@ -517,6 +528,8 @@ impl Node {
         self.srv
             .config
             .set_internal("maxmemory-policy", "volatile-lru");
+        // ElastiCache takes backups its own way: no `save` points.
+        self.srv.config.set_internal("save", "");
     }
 
     pub fn handle(&mut self, now: Millis, input: Input<'_>) {
@@ -692,6 +705,7 @@ impl Node {
                 Some(Blocked::Postponed { .. })
                 | Some(Blocked::Script)
                 | Some(Blocked::Migrate)
+                | Some(Blocked::Save)
                 | None => None,
             })
             .collect();
@@ -933,6 +947,50 @@ impl Node {
         }
         if let Some(req) = self.srv.shutdown.take() {
             self.outputs.push_back(Output::Shutdown(req));
+        }
+        self.save_outputs();
+    }
+
+    fn save_outputs(&mut self) {
+        for req in std::mem::take(&mut self.srv.persist.out) {
+            self.outputs.push_back(Output::Save(req));
+        }
+    }
+
+    /// The runtime wrote (or failed to write) the file of save `id`: the
+    /// dirty counter and LASTSAVE move on success; SAVE's caller is
+    /// answered; a failed BGSAVE is remembered (INFO, MISCONF).
+    pub fn save_done(&mut self, now: Millis, id: u64, ok: bool) {
+        let p = &mut self.srv.persist;
+        if let Some(bg) = p.bg.take_if(|b| b.id == id) {
+            p.last_bg_failed = !ok;
+            p.last_bg_secs = (now.0.saturating_sub(bg.started.0) / 1000) as i64;
+            if ok {
+                p.lastsave = now.as_secs();
+                p.dirty_base = bg.dirty_at_start;
+            }
+            let text = if ok {
+                "Background saving terminated with success".to_string()
+            } else {
+                "Background saving error".to_string()
+            };
+            self.outputs
+                .push_back(Output::Event(NodeEvent::Replication { text }));
+            return;
+        }
+        if let Some((_, conn, at)) = p.foreground.take_if(|f| f.0 == id) {
+            if ok {
+                p.lastsave = now.as_secs();
+                p.dirty_base = at;
+                p.last_bg_failed = false;
+            }
+            if let Some(c) = self.srv.clients.get_mut(&conn) {
+                c.blocked = None;
+                let reply = if ok { Reply::ok() } else { Reply::err("ERR") };
+                self.deliver(conn, reply);
+                self.unblocked.push_back(conn);
+            }
+            self.after_input(now);
         }
     }
 
@@ -1427,6 +1485,10 @@ impl Node {
         }
         let effort = self.srv.config.active_expire_effort();
         let mut events = Vec::new();
+        if let Some(text) = commands::persist::cron(&mut self.srv, now) {
+            events.push(NodeEvent::Replication { text });
+        }
+        self.save_outputs();
         self.srv.repl_cron(now, &mut events);
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.
@@ -1588,6 +1650,8 @@ pub trait Machine {
     fn set_cluster(&mut self, _config: crate::memcached::ClusterConfig) {}
     /// SHUTDOWN's save could not be written (see [`Output::Shutdown`]).
     fn shutdown_failed(&mut self, _conn: ConnId) {}
+    /// The file of [`Output::Save`] `id` was written (`ok`) or not.
+    fn save_done(&mut self, _now: Millis, _id: u64, _ok: bool) {}
 }
 
 impl Machine for Node {
@@ -1605,6 +1669,9 @@ impl Machine for Node {
     }
     fn shutdown_failed(&mut self, conn: ConnId) {
         Node::shutdown_failed(self, conn)
+    }
+    fn save_done(&mut self, now: Millis, id: u64, ok: bool) {
+        Node::save_done(self, now, id, ok)
     }
 }
 

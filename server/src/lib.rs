@@ -119,7 +119,8 @@ pub fn check_config(config: &[(String, String)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Serves one node on `listener` until `shutdown` completes. Must run inside
+/// Serves one node on `listener` until `shutdown` completes (or SHUTDOWN);
+/// an error when its dump file cannot be loaded at start. Must run inside
 /// a `LocalSet` on a current-thread runtime (see `run_blocking`).
 pub async fn serve(
     listener: TcpListener,
@@ -127,7 +128,7 @@ pub async fn serve(
     opts: Options,
     admin: Option<mpsc::UnboundedReceiver<Admin>>,
     shutdown: impl Future<Output = ()>,
-) {
+) -> std::io::Result<()> {
     let node: Box<dyn Machine> = if opts.memcached {
         let mut mc = match opts.memory {
             Some(m) => McNode::with_memory(seed(), m),
@@ -148,6 +149,7 @@ pub async fn serve(
                 println!("bad directive {k} {v:?}: {e}");
             }
         }
+        load_at_start(&mut node)?;
         node.set_clock(micros);
         if let Some((host, p)) = &opts.replicaof {
             node.replicaof(now(), Some((host, *p)));
@@ -210,6 +212,7 @@ pub async fn serve(
         }
     }
     ticker.abort();
+    Ok(())
 }
 
 /// Binds `bind:port` and serves until `shutdown`, on the calling thread.
@@ -235,8 +238,7 @@ pub fn run_blocking_with(
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let listener = TcpListener::from_std(listener)?;
-        serve(listener, port, opts, admin, shutdown).await;
-        Ok(())
+        serve(listener, port, opts, admin, shutdown).await
     })
 }
 
@@ -308,6 +310,7 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
             Output::LinkClose { link } => {
                 s.links.remove(link);
             }
+            Output::Save(req) => save_file(s, req),
             Output::Shutdown(req) => {
                 if finish_shutdown(req) {
                     s.stop.notify_one();
@@ -370,25 +373,10 @@ fn finish_shutdown(req: &cachelab_engine::node::ShutdownRequest) -> bool {
     println!("User requested shutdown...");
     if let Some(save) = &req.save {
         println!("Saving the final RDB snapshot before exiting.");
-        let dir = std::path::Path::new(&save.dir);
-        let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, &save.rdb)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, dir.join(&save.dbfilename))
-        })();
-        match written {
+        match write_rdb(&save.dir, &save.dbfilename, &save.rdb) {
             Ok(()) => println!("DB saved on disk"),
             Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                println!(
-                    "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
-                    tmp.file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default(),
-                    save.dir
-                );
+                println!("{e}");
                 println!("Error trying to save the DB, can't exit.");
                 if !req.force {
                     return false;
@@ -398,6 +386,100 @@ fn finish_shutdown(req: &cachelab_engine::node::ShutdownRequest) -> bool {
     }
     println!("Redis is now ready to exit, bye bye...");
     true
+}
+
+/// Writes an RDB file as rdbSave does: to `temp-<pid>.rdb` in `dir`,
+/// synced, then renamed over `dbfilename` — a crash mid-write leaves the
+/// previous file whole. The error in Redis's words.
+fn write_rdb(dir: &str, dbfilename: &str, rdb: &[u8]) -> Result<(), String> {
+    let dir_path = std::path::Path::new(dir);
+    let tmp = dir_path.join(format!("temp-{}.rdb", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, rdb)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir_path.join(dbfilename))
+    })();
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!(
+            "Failed opening the temp RDB file {} (in server root dir {dir}) for saving: {e}",
+            tmp.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+        )
+    })
+}
+
+/// Carries out `Output::Save`: SAVE's file written here and now (the node
+/// waits, as redis-server's SAVE blocks); BGSAVE's on a blocking thread
+/// while the node serves on, its result fed back when done.
+fn save_file(s: &mut Shared, req: &cachelab_engine::persistence::save::SaveRequest) {
+    if !req.background {
+        let ok = match write_rdb(&req.dir, &req.dbfilename, &req.rdb) {
+            Ok(()) => {
+                println!("DB saved on disk");
+                true
+            }
+            Err(e) => {
+                println!("{e}");
+                false
+            }
+        };
+        s.node.save_done(now(), req.id, ok);
+        return;
+    }
+    println!("Background saving started");
+    let Some(shared) = s.this.upgrade() else {
+        return;
+    };
+    let req = req.clone();
+    tokio::task::spawn_local(async move {
+        let (dir, name, rdb) = (req.dir.clone(), req.dbfilename.clone(), req.rdb);
+        let result = tokio::task::spawn_blocking(move || write_rdb(&dir, &name, &rdb)).await;
+        let ok = match result {
+            Ok(Ok(())) => {
+                println!("DB saved on disk");
+                true
+            }
+            Ok(Err(e)) => {
+                println!("{e}");
+                false
+            }
+            Err(_) => false,
+        };
+        let mut s = shared.borrow_mut();
+        s.node.save_done(now(), req.id, ok);
+        drain(&mut s, None);
+    });
+}
+
+/// Loads `dir`/`dbfilename` at start-up as redis-server does; a file that
+/// is corrupted or truncated stops the start (never half-loaded).
+fn load_at_start(node: &mut Node) -> std::io::Result<()> {
+    let cfg = node.config();
+    let path = std::path::Path::new(cfg.get("dir").unwrap_or("."))
+        .join(cfg.get("dbfilename").unwrap_or("dump.rdb"));
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let started = std::time::Instant::now();
+    match node.load_rdb(&bytes, now()) {
+        Ok(()) => {
+            println!(
+                "DB loaded from disk: {:.3} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            println!("{e}");
+            println!("Fatal error loading the DB: {}. Exiting.", path.display());
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        }
+    }
 }
 
 thread_local! {
@@ -510,7 +592,8 @@ async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
             | Output::Shutdown(_)
             | Output::Dial { .. }
             | Output::LinkSend { .. }
-            | Output::LinkClose { .. } => {}
+            | Output::LinkClose { .. }
+            | Output::Save(_) => {}
         }
     }
     false

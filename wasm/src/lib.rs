@@ -114,6 +114,13 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
                     continue;
                 }
                 Output::LinkSend { .. } | Output::LinkClose { .. } => continue,
+                // A node in the page has no disk yet (the Backups view will
+                // keep files in IndexedDB): the save fails, as it would on a
+                // node that cannot write its file.
+                Output::Save(req) => {
+                    n.machine().save_done(msg_now, req.id, false);
+                    continue;
+                }
                 Output::ToClient { conn, bytes } => FromWorker::Reply { conn, bytes },
                 Output::CloseConn { conn } => FromWorker::Closed { conn },
                 Output::Event(event) => FromWorker::Event { event },

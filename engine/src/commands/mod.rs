@@ -25,6 +25,7 @@ pub mod migrate;
 pub mod monitor;
 pub mod multi;
 pub mod notify;
+pub mod persist;
 pub mod pubsub;
 pub mod replication;
 pub mod server;
@@ -125,6 +126,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| sort::handler(fullname))
         .or_else(|| dump::handler(fullname))
         .or_else(|| migrate::handler(fullname))
+        .or_else(|| persist::handler(fullname))
         .or_else(|| slowlog::handler(fullname))
         .or_else(|| latency::handler(fullname))
         .or_else(|| monitor::handler(fullname))
@@ -580,6 +582,10 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
 
 /// The handler, with keyspace notifications for what it changed.
 fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>]) -> Reply {
+    // The dirty counter counts each key a command changes once.
+    for d in ctx.srv.ks.dbs.iter_mut() {
+        d.begin_command();
+    }
     // Client-side caching (tracking.rs): invalidate the keys the command
     // changed, remember those a tracking client read.
     let marks = tracking::before_call(ctx);
@@ -697,6 +703,24 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
         return Err(Reply::err(
             "OOM command not allowed when used memory > 'maxmemory'.",
         ));
+    }
+    // A failed background save stops writes (and PING), as
+    // writeCommandsDeniedByDiskError does.
+    let queued_write = cmd.fullname == "exec"
+        && ctx
+            .client()
+            .and_then(|c| c.multi.queue.as_ref())
+            .is_some_and(|q| {
+                q.iter().any(|argv| {
+                    ctx.table
+                        .lookup(argv)
+                        .is_some_and(|c| c.flags.iter().any(|f| f == "write"))
+                })
+            });
+    if persist::writes_denied(ctx.srv)
+        && (cmd.flags.iter().any(|f| f == "write") || queued_write || cmd.fullname == "ping")
+    {
+        return Err(Reply::err(persist::MISCONF));
     }
     let repl = ctx.srv.config.repl();
     if (replica || repl.min_replicas_to_write > 0) && cmd.flags.iter().any(|f| f == "write") {

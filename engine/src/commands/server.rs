@@ -783,16 +783,7 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ]);
                 lines
             }
-            "persistence" => vec![
-                ("loading".into(), "0".into()),
-                ("rdb_changes_since_last_save".into(), "0".into()),
-                ("rdb_bgsave_in_progress".into(), "0".into()),
-                (
-                    "rdb_last_save_time".into(),
-                    srv.started.as_secs().to_string(),
-                ),
-                ("aof_enabled".into(), "0".into()),
-            ],
+            "persistence" => super::persist::info(srv, now),
             "stats" => {
                 let s = &srv.stats;
                 vec![

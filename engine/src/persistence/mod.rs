@@ -1,5 +1,7 @@
-//! Snapshots: the RDB file format (used for full resynchronisation now, and
-//! for backups later) and its CRC-64 checksum.
+//! Snapshots: the RDB file format (full resynchronisation, SAVE/BGSAVE,
+//! SHUTDOWN, DUMP payloads), its CRC-64 checksum, and the bookkeeping of
+//! saves (`save`).
 
 pub mod crc64;
 pub mod rdb;
+pub mod save;

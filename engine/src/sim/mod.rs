@@ -52,6 +52,8 @@ pub struct Host {
     /// A paused node runs nothing; what reaches it waits.
     pub paused: bool,
     held: Vec<Held>,
+    /// The node's disk: its last RDB file (SAVE/BGSAVE); gone with it.
+    pub disk: Option<Vec<u8>>,
 }
 
 enum Held {
@@ -352,6 +354,7 @@ impl Sim {
                 incarnation: self.incarnations,
                 paused: false,
                 held: Vec::new(),
+                disk: None,
             },
         );
         if replicaof.is_none() {
@@ -602,6 +605,12 @@ impl Sim {
                 Output::Dial { link, .. } => {
                     let now = self.now;
                     h.node.handle(now, Input::LinkClosed { link });
+                }
+                // The node's disk takes the file at once.
+                Output::Save(req) => {
+                    let now = self.now;
+                    h.disk = Some(req.rdb);
+                    h.node.save_done(now, req.id, true);
                 }
                 Output::LinkSend { .. } | Output::LinkClose { .. } => {}
                 Output::ToPeer { to, msg } => {

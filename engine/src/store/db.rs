@@ -69,8 +69,13 @@ pub struct Db {
     /// keyspace event, which Redis raises from dbAdd.
     created_log: Vec<Vec<u8>>,
     /// Key modifications ever made here (the dirty counter's source:
-    /// `rdb_changes_since_last_save`); expiries do not count.
+    /// `rdb_changes_since_last_save`): one per key a command changes (a
+    /// SET with EX changes one key once); expiries do not count.
     pub modifications: u64,
+    /// The command running (see [`Db::begin_command`]) and the last key it
+    /// changed, so a key is counted once per command.
+    epoch: u64,
+    last_touch: Option<(u64, Box<[u8]>)>,
     /// Keys changed without a keyspace modification signal (a stream's
     /// consumer-group bookkeeping): replicated, but WATCH and
     /// notifications do not see them, as in Redis.
@@ -98,6 +103,8 @@ impl Db {
             expired_log: Vec::new(),
             created_log: Vec::new(),
             modifications: 0,
+            epoch: 0,
+            last_touch: None,
             quiet: Vec::new(),
         }
     }
@@ -177,8 +184,20 @@ impl Db {
         keys
     }
 
+    /// A new command starts: its changes count afresh.
+    pub fn begin_command(&mut self) {
+        self.epoch += 1;
+    }
+
     fn touch_dirty(&mut self, key: &[u8]) {
-        self.modifications += 1;
+        let again = self
+            .last_touch
+            .as_ref()
+            .is_some_and(|(e, k)| *e == self.epoch && &**k == key);
+        if !again {
+            self.modifications += 1;
+            self.last_touch = Some((self.epoch, key.into()));
+        }
         if self.track || self.watching {
             self.dirty.push(key.to_vec());
         }
@@ -230,8 +249,7 @@ impl Db {
         match self.expires.get(key) {
             Some(&at) if at <= now => {
                 if !self.replica {
-                    self.remove(key);
-                    self.modifications -= 1;
+                    self.remove_expired(key);
                     self.expired_keys += 1;
                     if self.watching {
                         self.expired_log.push(key.to_vec());
@@ -375,6 +393,14 @@ impl Db {
         self.mem -= Self::entry_mem(key, &e);
         self.persist(key);
         Some(e)
+    }
+
+    /// A key past its TTL goes: a change replication and WATCH see, but
+    /// not one the dirty counter counts (Redis's expiry does not).
+    fn remove_expired(&mut self, key: &[u8]) {
+        let before = self.modifications;
+        self.remove(key);
+        self.modifications = before;
     }
 
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
@@ -548,8 +574,7 @@ impl Db {
                     .expect("non-empty");
                 if at <= now {
                     let k = k.to_vec();
-                    self.remove(&k);
-                    self.modifications -= 1;
+                    self.remove_expired(&k);
                     self.expired_keys += 1;
                     deleted.push(k);
                     expired += 1;
