@@ -978,6 +978,14 @@ impl Node {
                 .push_back(Output::Event(NodeEvent::Replication { text }));
             return;
         }
+        if let Some((_, at)) = p.internal.take_if(|f| f.0 == id) {
+            if ok {
+                p.lastsave = now.as_secs();
+                p.dirty_base = at;
+                p.last_bg_failed = false;
+            }
+            return;
+        }
         if let Some((_, conn, at)) = p.foreground.take_if(|f| f.0 == id) {
             if ok {
                 p.lastsave = now.as_secs();

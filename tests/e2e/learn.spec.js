@@ -121,6 +121,12 @@ test('lab: write through the primary, read through the reader endpoint, Check tu
 test('lab: TestFailover with the button, then a write through the primary endpoint', async ({ page }) => {
   await page.goto('/?lab=lab-repl-test-failover');
   await expect(page.locator('#lab-status')).toContainText('Ready', { timeout: 30_000 });
+  // Every hint, then the reference solution.
+  await page.locator('#lab-task').click();
+  for (let i = 0; i < 3; i++) await page.keyboard.press('h');
+  await expect(page.locator('#lab-hints li')).toHaveCount(3);
+  await page.locator('#lab-solution').click();
+  await expect(page.locator('#lab-solution-steps')).toContainText('!failover');
   await page.locator('#btn-10x').click();
   await page.locator('#btn-test-failover').click();
   await expect(page.locator('#event-log')).toContainText('Failover from primary node', { timeout: 30_000 });

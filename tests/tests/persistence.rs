@@ -220,3 +220,22 @@ fn a_failed_background_save_stops_writes_until_fixed() {
     assert_eq!(call(&mut c, &["SET", "b", "2"]), "+OK");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// FLUSHALL with `save` points writes the empty dump at once: a restart
+/// does not bring the flushed data back.
+#[test]
+fn flushall_saves_so_a_restart_stays_empty() {
+    let dir = temp_dir("flushall");
+    let server = CachelabServer::start_with(opts(&dir, "dump.rdb"));
+    let mut c = RespConn::connect(server.port);
+    call(&mut c, &["SET", "a", "1"]);
+    assert_eq!(call(&mut c, &["SAVE"]), "+OK");
+    assert_eq!(call(&mut c, &["FLUSHALL"]), "+OK");
+    assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
+    drop(c);
+    drop(server);
+    let server = CachelabServer::start_with(opts(&dir, "dump.rdb"));
+    let mut c = RespConn::connect(server.port);
+    assert_eq!(call(&mut c, &["DBSIZE"]), ":0");
+    let _ = std::fs::remove_dir_all(&dir);
+}

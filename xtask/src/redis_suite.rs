@@ -51,14 +51,13 @@ pub const UNITS: &[&str] = &[
     "lazyfree",
 ];
 
-/// Denied tags: Redis's external CI's `-slow` and `-needs:debug`;
+/// Denied tags: Redis's external CI's `-slow` and `-needs:debug`, and
 /// `needs:repl` (tests that read the replication stream with SYNC, which
-/// cachelab's replicas do not speak: they use their own PeerMsg link) and
-/// `needs:save` (SAVE/BGSAVE: the snapshots issue).
-const TAGS: &str = "-slow -needs:repl -needs:debug -needs:save";
+/// cachelab's replicas do not speak: they use their own PeerMsg link).
+const TAGS: &str = "-slow -needs:repl -needs:debug";
 
 /// Tests skipped by name, each for a subsystem this issue leaves to its own
-/// (ACL, CLUSTER, snapshots) or one an external server cannot
+/// (ACL, CLUSTER) or one an external server cannot
 /// show; the same list is skipped against redis-server for the baseline.
 const SKIP: &[(&str, &str)] = &[
     ("Script ACL check", "ACL (its own issue)"),
@@ -77,11 +76,6 @@ const SKIP: &[(&str, &str)] = &[
     (
         "CONFIG SET rollback on apply error",
         "needs the runtime to fail listening on a used port",
-    ),
-    ("MULTI with SAVE", "SAVE (snapshots issue)"),
-    (
-        "SETBIT/BITFIELD only increase dirty when the value changed",
-        "rdb_changes_since_last_save (snapshots issue)",
     ),
 ];
 

@@ -61,16 +61,19 @@ fn string_for_write(ctx: &mut Ctx, key: &[u8], maxbit: u64) -> Result<bool, Repl
             );
             Ok(true)
         }
+        // Only a string that grows is changed here (Redis's `dirty`).
         Some(Value::Str(_)) => Ok(db
-            .modify(key, now, |v| {
-                let Value::Str(s) = v else { return false };
+            .modify_if(key, now, |v| {
+                let Value::Str(s) = v else {
+                    return (false, false);
+                };
                 let data = s.make_raw();
                 let grew = data.len() < byte + 1;
                 if grew {
                     data.resize(byte + 1, 0);
                 }
                 s.note_growth();
-                grew
+                (grew, grew)
             })
             .unwrap_or(false)),
         Some(_) => Err(Reply::err(super::WRONGTYPE)),
@@ -78,14 +81,23 @@ fn string_for_write(ctx: &mut Ctx, key: &[u8], maxbit: u64) -> Result<bool, Repl
 }
 
 /// Applies `f` to the raw bytes of the string at `key` (which exists).
-fn with_bytes<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+/// Runs `f` on the string's bytes; `f` says whether it changed them (a
+/// SETBIT of the bit already there changes nothing: no WATCH, no event,
+/// no dirty, nothing replicated — as Redis).
+fn with_bytes<R>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Vec<u8>) -> (R, bool)) -> R {
     let now = ctx.now;
     let mut f = Some(f);
     let mut out = None;
-    ctx.db().modify(key, now, |v| {
+    ctx.db().modify_if(key, now, |v| {
+        let mut changed = false;
         if let Value::Str(s) = v {
-            out = f.take().map(|f| f(s.make_raw()));
+            if let Some(f) = f.take() {
+                let (r, c) = f(s.make_raw());
+                out = Some(r);
+                changed = c;
+            }
         }
+        ((), changed)
     });
     out.expect("the string was just looked up")
 }
@@ -106,7 +118,7 @@ fn setbit(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let old = with_bytes(ctx, &argv[1], |data| {
         let old = (data[byte] >> bit) & 1;
         data[byte] = (data[byte] & !(1 << bit)) | (on << bit);
-        old
+        (old, old != on)
     });
     Reply::Int(old as i64)
 }
@@ -532,7 +544,9 @@ fn bitfield(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
         return e;
     }
     let replies = with_bytes(ctx, key, |p| {
-        ops.iter()
+        let mut changed = false;
+        let replies = ops
+            .iter()
             .map(|o| {
                 if o.op == 0 {
                     return Reply::Int(if o.signed {
@@ -575,10 +589,13 @@ fn bitfield(ctx: &mut Ctx, argv: &[Vec<u8>], ro: bool) -> Reply {
                 if overflowed != 0 && o.overflow == Overflow::Fail {
                     return Reply::Nil;
                 }
+                let before = get_unsigned(p, o.offset, o.bits);
                 set_unsigned(p, o.offset, o.bits, newval);
+                changed |= before != get_unsigned(p, o.offset, o.bits);
                 Reply::Int(retval)
             })
-            .collect()
+            .collect();
+        (replies, changed)
     });
     Reply::Array(replies)
 }

@@ -499,6 +499,10 @@ fn flushall(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     for db in &mut ctx.srv.ks.dbs {
         db.clear();
     }
+    // flushAllDataAndResetRDB: a background save in progress is dropped,
+    // and with `save` points the (now empty) dump is written at once, so a
+    // restart does not bring the flushed data back.
+    super::persist::after_flushall(ctx.srv, ctx.now);
     ctx.srv
         .repl
         .propagate_command(None, vec![b"FLUSHALL".to_vec()]);

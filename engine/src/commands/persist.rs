@@ -100,6 +100,18 @@ fn bgsave(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     Reply::Simple("Background saving started".into())
 }
 
+/// FLUSHALL's part of flushAllDataAndResetRDB.
+pub fn after_flushall(srv: &mut Server, now: Millis) {
+    // The "child" is killed: its result, when it comes, is ignored.
+    srv.persist.bg = None;
+    if srv.config.get("save").unwrap_or("").trim().is_empty() {
+        return;
+    }
+    let at = modifications(srv);
+    let id = request(srv, now, false);
+    srv.persist.internal = Some((id, at));
+}
+
 /// serverCron's part: a scheduled BGSAVE, or a `save` point reached.
 pub fn cron(srv: &mut Server, now: Millis) -> Option<String> {
     let p = &srv.persist;

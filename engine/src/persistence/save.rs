@@ -41,6 +41,8 @@ pub struct SaveState {
     pub bg: Option<BgSave>,
     /// SAVE in progress: (request, caller, dirty at its snapshot).
     pub foreground: Option<(u64, ConnId, u64)>,
+    /// A save no client waits for (FLUSHALL's): (request, dirty at it).
+    pub internal: Option<(u64, u64)>,
     /// BGSAVE SCHEDULE (or BGSAVE inside EXEC): start when possible.
     pub scheduled: bool,
     pub last_bg_secs: i64,
@@ -61,6 +63,7 @@ impl Default for SaveState {
             saves: 0,
             bg: None,
             foreground: None,
+            internal: None,
             scheduled: false,
             last_bg_secs: -1,
             last_try: 0,

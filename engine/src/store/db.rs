@@ -189,7 +189,8 @@ impl Db {
         self.epoch += 1;
     }
 
-    fn touch_dirty(&mut self, key: &[u8]) {
+    /// One more modification for the dirty counter (a key once per command).
+    fn count_modification(&mut self, key: &[u8]) {
         let again = self
             .last_touch
             .as_ref()
@@ -198,6 +199,10 @@ impl Db {
             self.modifications += 1;
             self.last_touch = Some((self.epoch, key.into()));
         }
+    }
+
+    fn touch_dirty(&mut self, key: &[u8]) {
+        self.count_modification(key);
         if self.track || self.watching {
             self.dirty.push(key.to_vec());
         }
@@ -359,8 +364,8 @@ impl Db {
         e.atime = now;
         let after = Self::entry_mem(key, e);
         self.mem = self.mem + after - before;
-        if changed && (self.track || self.watching) {
-            self.dirty.push(key.to_vec());
+        if changed {
+            self.touch_dirty(key);
         }
         Some(r)
     }
@@ -381,6 +386,7 @@ impl Db {
         let r = f(&mut e.value);
         let after = Self::entry_mem(key, e);
         self.mem = self.mem + after - before;
+        self.count_modification(key);
         if self.track {
             self.quiet.push(key.to_vec());
         }
