@@ -418,7 +418,10 @@ fn shutdown(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .get("dbfilename")
                 .unwrap_or("dump.rdb")
                 .to_string(),
-            rdb: crate::persistence::rdb::save(&ctx.srv.ks, &meta, ctx.now),
+            rdb: crate::persistence::rdb::with_compression(
+                ctx.srv.config.get("rdbcompression") != Some("no"),
+                || crate::persistence::rdb::save(&ctx.srv.ks, &meta, ctx.now),
+            ),
         }
     });
     ctx.srv.shutdown = Some(crate::node::ShutdownRequest {

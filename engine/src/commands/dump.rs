@@ -1,8 +1,9 @@
 //! DUMP and RESTORE: a key's value as Redis's serialisation payload (the RDB
 //! object, the RDB version and a CRC-64), so a payload DUMPed by
-//! redis-server RESTOREs here and the reverse. cachelab writes collections
-//! in the plain RDB types (every Redis loads them), so its payload bytes can
-//! differ from redis-server's for listpack-, intset- or LZF-encoded values.
+//! redis-server RESTOREs here and the reverse. Strings come out byte for
+//! byte as redis-server's (LZF-compressed over 20 bytes with
+//! `rdbcompression`); collections are written in the plain RDB types (every
+//! Redis loads them), so their bytes differ from redis-server's listpacks.
 
 use super::keys::lookup_read;
 use super::{eq_ic, err_syntax, parse_int, Ctx, Handler};
@@ -23,8 +24,13 @@ fn dump(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     if !lookup_read(ctx, &argv[1], now) {
         return Reply::Nil;
     }
+    let compress = ctx.srv.config.get("rdbcompression") != Some("no");
     match ctx.db().peek(&argv[1]) {
-        Some(e) => Reply::Bulk(dump_payload(&e.value)),
+        Some(e) => {
+            let payload =
+                crate::persistence::rdb::with_compression(compress, || dump_payload(&e.value));
+            Reply::Bulk(payload)
+        }
         None => Reply::Nil,
     }
 }

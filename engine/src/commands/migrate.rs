@@ -295,6 +295,7 @@ impl Migrate {
 /// The op's request bytes: AUTH, SELECT, one RESTORE per live key (keys
 /// that expired meanwhile are dropped from the op).
 fn payload(srv: &mut crate::node::Server, now: Millis) -> Vec<u8> {
+    let compress = srv.config.get("rdbcompression") != Some("no");
     let Some(op) = srv.migrate.op.as_mut() else {
         return Vec::new();
     };
@@ -324,7 +325,7 @@ fn payload(srv: &mut crate::node::Server, now: Millis) -> Vec<u8> {
             b"RESTORE".to_vec(),
             k.clone(),
             ttl.to_string().into_bytes(),
-            dump_payload(&e.value),
+            crate::persistence::rdb::with_compression(compress, || dump_payload(&e.value)),
         ];
         if op.replace {
             argv.push(b"REPLACE".to_vec());

@@ -34,7 +34,10 @@ fn request(srv: &mut Server, now: Millis, background: bool) -> u64 {
         repl_id: srv.repl.replid.clone(),
         repl_offset: srv.repl.offset,
     };
-    let rdb = crate::persistence::rdb::save(&srv.ks, &meta, now);
+    let compress = srv.config.get("rdbcompression") != Some("no");
+    let rdb = crate::persistence::rdb::with_compression(compress, || {
+        crate::persistence::rdb::save(&srv.ks, &meta, now)
+    });
     let p = &mut srv.persist;
     let id = p.next_id;
     p.next_id += 1;

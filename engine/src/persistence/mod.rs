@@ -3,5 +3,6 @@
 //! saves (`save`).
 
 pub mod crc64;
+pub mod lzf;
 pub mod rdb;
 pub mod save;

@@ -61,8 +61,33 @@ fn write_len(out: &mut Vec<u8>, n: u64) {
     }
 }
 
-/// `rdbSaveRawString` without compression: a length, then the bytes.
+thread_local! {
+    /// `rdbcompression` for the file or payload being written (set by
+    /// [`with_compression`] around each save).
+    static COMPRESS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Runs `f` (a save, a DUMP) with `rdbcompression` on or off.
+pub fn with_compression<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = COMPRESS.with(|c| c.replace(on));
+    let r = f();
+    COMPRESS.with(|c| c.set(before));
+    r
+}
+
+/// `rdbSaveRawString`: with `rdbcompression`, a string over 20 bytes is
+/// stored LZF-compressed when that saves at least 4 bytes
+/// (`rdbSaveLzfStringObject`); otherwise a length, then the bytes.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    if s.len() > 20 && COMPRESS.with(|c| c.get()) {
+        if let Some(packed) = super::lzf::compress(s, s.len() - 4) {
+            out.push(0xC3);
+            write_len(out, packed.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&packed);
+            return;
+        }
+    }
     write_len(out, s.len() as u64);
     out.extend_from_slice(s);
 }
@@ -430,47 +455,12 @@ impl Reader<'_> {
                 let clen = usize::try_from(self.len()?).map_err(|_| truncated())?;
                 let len = usize::try_from(self.len()?).map_err(|_| truncated())?;
                 let packed = self.take(clen)?;
-                lzf_decompress(packed, len)
+                super::lzf::decompress(packed, len)
                     .ok_or_else(|| RdbError("Invalid LZF compressed string".into()))
             }
             Err(e) => Err(RdbError(format!("Unknown RDB string encoding type {e}"))),
         }
     }
-}
-
-/// liblzf's `lzf_decompress` (what `rdbcompression yes` writes for strings
-/// over 20 bytes): literal runs and back references; `None` unless the
-/// data expands to exactly `len` bytes.
-fn lzf_decompress(input: &[u8], len: usize) -> Option<Vec<u8>> {
-    // The stated length is not trusted for the allocation (a corrupt file).
-    let mut out: Vec<u8> = Vec::with_capacity(len.min(input.len().saturating_mul(8)));
-    let mut ip = 0;
-    while ip < input.len() {
-        let ctrl = usize::from(input[ip]);
-        ip += 1;
-        if ctrl < 32 {
-            let run = ctrl + 1;
-            out.extend_from_slice(input.get(ip..ip + run)?);
-            ip += run;
-        } else {
-            let mut n = ctrl >> 5;
-            if n == 7 {
-                n += usize::from(*input.get(ip)?);
-                ip += 1;
-            }
-            let back = ((ctrl & 0x1f) << 8) + usize::from(*input.get(ip)?) + 1;
-            ip += 1;
-            let from = out.len().checked_sub(back)?;
-            for i in 0..n + 2 {
-                let b = out[from + i];
-                out.push(b);
-            }
-        }
-        if out.len() > len {
-            return None;
-        }
-    }
-    (out.len() == len).then_some(out)
 }
 
 /// One object of type `ty`, encoded by the node's `*-max-*` limits.

@@ -818,7 +818,8 @@ impl Server {
             repl_id: self.repl.replid.clone(),
             repl_offset: self.repl.offset,
         };
-        let payload = rdb::save(&self.ks, &meta, now);
+        let compress = self.config.get("rdbcompression") != Some("no");
+        let payload = rdb::with_compression(compress, || rdb::save(&self.ks, &meta, now));
         self.repl.sync_full += 1;
         self.log(
             events,
