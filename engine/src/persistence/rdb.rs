@@ -119,18 +119,69 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], v: &Value) {
     write_object(out, v);
 }
 
-/// The RDB type byte `write_object` writes under (`rdbSaveObjectType`).
+/// The RDB type byte `write_object` writes under (`rdbSaveObjectType`):
+/// compact encodings as their blobs (listpack, intset, quicklist of
+/// listpacks), as Redis 7.0 writes them; the others in their plain forms.
 fn object_type(v: &Value) -> u8 {
     match v {
         Value::Str(_) => TYPE_STRING,
-        // Collections in Redis's plain (pre-listpack) forms, which every
-        // Redis version loads and re-encodes by its own thresholds.
-        Value::List(_) => TYPE_LIST,
+        Value::List(_) => TYPE_LIST_QUICKLIST_2,
+        Value::Set(s) if s.encoding() == "intset" => TYPE_SET_INTSET,
         Value::Set(_) => TYPE_SET,
+        Value::Hash(h) if h.encoding() == "listpack" => TYPE_HASH_LISTPACK,
         Value::Hash(_) => TYPE_HASH,
+        Value::ZSet(z) if z.encoding() == "listpack" => TYPE_ZSET_LISTPACK,
         Value::ZSet(_) => TYPE_ZSET_2,
         Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
+}
+
+/// quicklist's node limit under `list-max-listpack-size -2` (8 KB), with
+/// `SIZE_ESTIMATE_OVERHEAD`'s 8 bytes per insert.
+const QUICKLIST_NODE_BYTES: usize = 8192;
+
+/// A quicklist's nodes: listpacks filled greedily from the head up to the
+/// 8 KB limit, as pushes at the tail fill them.
+fn quicklist_nodes(items: &std::collections::VecDeque<Vec<u8>>) -> Vec<Vec<listpack::Elem>> {
+    let mut nodes: Vec<Vec<listpack::Elem>> = Vec::new();
+    let mut size = 0usize;
+    for e in items {
+        let add = e.len() + 8;
+        if nodes.is_empty() || size + add > QUICKLIST_NODE_BYTES {
+            nodes.push(Vec::new());
+            size = 7;
+        }
+        size += crate::store::mem::lp_entry_size(e);
+        nodes
+            .last_mut()
+            .expect("a node")
+            .push(listpack::Elem::Str(e.clone()));
+    }
+    nodes
+}
+
+/// An intset's bytes: its width, its length, the sorted integers.
+fn intset_bytes(ints: &[i64]) -> Vec<u8> {
+    let width: u32 = if ints
+        .iter()
+        .any(|&v| v < i32::MIN as i64 || v > i32::MAX as i64)
+    {
+        8
+    } else if ints
+        .iter()
+        .any(|&v| v < i16::MIN as i64 || v > i16::MAX as i64)
+    {
+        4
+    } else {
+        2
+    };
+    let mut out = Vec::with_capacity(8 + ints.len() * width as usize);
+    out.extend_from_slice(&width.to_le_bytes());
+    out.extend_from_slice(&(ints.len() as u32).to_le_bytes());
+    for &v in ints {
+        out.extend_from_slice(&v.to_le_bytes()[..width as usize]);
+    }
+    out
 }
 
 /// The serialised object (`rdbSaveObject`).
@@ -138,16 +189,38 @@ fn write_object(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Str(s) => write_string_value(out, s),
         Value::List(l) => {
-            write_len(out, l.len() as u64);
-            for e in &l.items {
-                write_string(out, e);
+            let nodes = quicklist_nodes(&l.items);
+            write_len(out, nodes.len() as u64);
+            for n in &nodes {
+                write_len(out, 2); // QUICKLIST_NODE_CONTAINER_PACKED
+                write_string(out, &listpack::encode(n));
             }
+        }
+        Value::Set(set) if set.encoding() == "intset" => {
+            let ints: Vec<i64> = set
+                .members()
+                .iter()
+                .filter_map(|m| crate::protocol::request::parse_i64_strict(m))
+                .collect();
+            write_string(out, &intset_bytes(&ints));
         }
         Value::Set(set) => {
             write_len(out, set.len() as u64);
             for m in set.members() {
                 write_string(out, &m);
             }
+        }
+        Value::Hash(h) if h.encoding() == "listpack" => {
+            let elems: Vec<listpack::Elem> = h
+                .iter()
+                .flat_map(|(f, v)| {
+                    [
+                        listpack::Elem::Str(f.to_vec()),
+                        listpack::Elem::Str(v.to_vec()),
+                    ]
+                })
+                .collect();
+            write_string(out, &listpack::encode(&elems));
         }
         Value::Hash(h) => {
             write_len(out, h.len() as u64);
@@ -156,9 +229,24 @@ fn write_object(out: &mut Vec<u8>, v: &Value) {
                 write_string(out, v);
             }
         }
+        Value::ZSet(z) if z.encoding() == "listpack" => {
+            let elems: Vec<listpack::Elem> = z
+                .all()
+                .into_iter()
+                .flat_map(|(m, sc)| {
+                    [
+                        listpack::Elem::Str(m),
+                        listpack::Elem::Str(crate::store::zset::d2string(sc).into_bytes()),
+                    ]
+                })
+                .collect();
+            write_string(out, &listpack::encode(&elems));
+        }
         Value::ZSet(z) => {
+            // Greatest first, as Redis writes a skiplist (loading then
+            // inserts at the head).
             write_len(out, z.len() as u64);
-            for (m, sc) in z.all() {
+            for (m, sc) in z.all().into_iter().rev() {
                 write_string(out, &m);
                 out.extend_from_slice(&sc.to_le_bytes());
             }
