@@ -2,8 +2,8 @@
 //! object, the RDB version and a CRC-64), so a payload DUMPed by
 //! redis-server RESTOREs here and the reverse. Strings come out byte for
 //! byte as redis-server's (LZF-compressed over 20 bytes with
-//! `rdbcompression`); collections are written in the plain RDB types (every
-//! Redis loads them), so their bytes differ from redis-server's listpacks.
+//! `rdbcompression`); compact collections as Redis 7.0's blobs (listpack,
+//! intset, quicklist), the others in the plain types.
 
 use super::keys::lookup_read;
 use super::{eq_ic, err_syntax, parse_int, Ctx, Handler};
