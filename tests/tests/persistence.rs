@@ -330,22 +330,10 @@ fn a_dump_of_mixed_keys_matches_redis_server_in_size_and_digest() {
 /// half a file.
 #[test]
 fn kill_during_bgsave_leaves_the_previous_dump_whole() {
-    // The cachelab-server binary next to this test's own directory.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("cachelab-server");
-    if !bin.exists() {
-        eprintln!("{} not built; skipped", bin.display());
-        return;
-    }
     let dir = temp_dir("kill9");
     let port = cachelab_tests::free_port();
-    let mut child = std::process::Command::new(&bin)
-        .args(["--port", &port.to_string(), "--dir", &dir.to_string_lossy()])
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cachelab-node"))
+        .args([&port.to_string(), "--dir", &dir.to_string_lossy()])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
