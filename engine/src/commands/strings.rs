@@ -583,13 +583,18 @@ fn lcs(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let w = blen + 1;
     let mut t = vec![0u32; cells as usize];
+    // Row by row over slices (no index arithmetic or bounds checks in the
+    // inner loop): cell (i, j) from the row above and the cell to its left.
     for i in 1..=alen {
-        for j in 1..=blen {
-            t[i * w + j] = if a[i - 1] == b[j - 1] {
-                t[(i - 1) * w + j - 1] + 1
-            } else {
-                t[(i - 1) * w + j].max(t[i * w + j - 1])
-            };
+        let (done, rest) = t.split_at_mut(i * w);
+        let prev = &done[(i - 1) * w..];
+        let cur = &mut rest[..w];
+        let ai = a[i - 1];
+        let mut left = 0u32;
+        for ((up, &bj), c) in prev.windows(2).zip(b.iter()).zip(cur[1..].iter_mut()) {
+            let v = if ai == bj { up[0] + 1 } else { up[1].max(left) };
+            *c = v;
+            left = v;
         }
     }
     let total = t[alen * w + blen];
