@@ -10,6 +10,7 @@
 //! values, expiry and memory accounting; [`commands`] is the command table and
 //! one module per command family; [`node`] ties them to connections.
 
+pub mod backup;
 pub mod bench;
 pub mod commands;
 pub mod config;
