@@ -7,6 +7,7 @@
 //! connects through an endpoint, as an application would, and reconnects
 //! through DNS when its node goes away.
 
+mod learn;
 mod mcrouter;
 mod memcached;
 mod recipes;
@@ -309,6 +310,8 @@ fn App() -> impl IntoView {
     let writer_state = RwSignal::new((false, false, 0usize, 0u64));
     let input_ref: NodeRef<leptos::html::Input> = NodeRef::new();
     let new_az = RwSignal::new(AZS[0].to_string());
+    let mc_active = RwSignal::new(false);
+    let learn_active = RwSignal::new(false);
     let drawn = RwSignal::new(recipes::Drawn::default());
     let sub_lines = RwSignal::new(Vec::<Line>::new());
 
@@ -373,8 +376,10 @@ fn App() -> impl IntoView {
                 });
             }
             writer_replies(conn, &bytes, checks);
+            learn::labs::on_reply(conn, &bytes);
         }
         FromWorker::Closed { conn } => {
+            learn::labs::on_closed(conn);
             SUBSCRIBER.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.conn.map(|(_, id)| id) == Some(conn) {
@@ -412,6 +417,41 @@ fn App() -> impl IntoView {
             (w.on, w.wait, w.acked.len(), w.failed)
         }));
     };
+    // A lab's scenario: the group rebuilt with `replicas` replicas (one
+    // node per AZ, round the AZs), every client starting afresh.
+    let reset_group = move |replicas: usize, multi_az: bool| {
+        let azs: Vec<&str> = (0..=replicas.min(5)).map(|i| AZS[i % 3]).collect();
+        with_router(|r| r.rebuild(&azs, multi_az));
+        let ep = with_router(|r| r.control.dns.primary_endpoint.clone()).unwrap_or_default();
+        for s in [&CONSOLE, &SUBSCRIBER] {
+            s.with(|c| {
+                let mut c = c.borrow_mut();
+                *c = Session::default();
+                c.endpoint = ep.clone();
+            });
+        }
+        WRITER.with(|w| {
+            let mut w = w.borrow_mut();
+            *w = Writer::default();
+            w.session.endpoint = ep.clone();
+            w.check.endpoint = ep.clone();
+        });
+        endpoint.set(ep);
+        views.set(Vec::new());
+        checks.set(Vec::new());
+        drawn.set(recipes::Drawn::default());
+        sub_lines.set(Vec::new());
+        api_error.set(String::new());
+        lines.set(vec![Line {
+            text: format!(
+                "A new replication group for the lab: 1 primary and {replicas} replica{}, Multi-AZ {}. Connected through the primary endpoint.",
+                if replicas == 1 { "" } else { "s" },
+                if multi_az && replicas > 0 { "on" } else { "off" }
+            ),
+            kind: "hint",
+        }]);
+        refresh();
+    };
     let advance = move |ms: u64| {
         with_router(|r| r.advance(ms));
         writer_tick();
@@ -431,6 +471,7 @@ fn App() -> impl IntoView {
         );
     }
     tick.forget();
+    learn::init(mc_active, learn_active, Rc::new(reset_group));
 
     let exec = move |text: String| {
         if text.trim().is_empty() {
@@ -725,22 +766,29 @@ fn App() -> impl IntoView {
         .into_any()
     };
 
-    let mc_active = RwSignal::new(false);
     view! {
         <header>
             <h1>"cachelab"</h1>
             <p class="tagline">"ElastiCache in your browser: every node is a real engine in its own Web Worker; every message between them passes through this page."</p>
             <nav class="tabs" role="tablist" aria-label="Engine">
-                <button role="tab" id="tab-redis" aria-selected=move || (!mc_active.get()).to_string() class:active=move || !mc_active.get() on:click=move |_| mc_active.set(false)
+                <button role="tab" id="tab-redis" aria-selected=move || (!mc_active.get() && !learn_active.get()).to_string() class:active=move || !mc_active.get() && !learn_active.get() on:click=move |_| { mc_active.set(false); learn_active.set(false); }
                     title="A replication group: one primary, read replicas, Multi-AZ failover">"Redis · replication group"</button>
-                <button role="tab" id="tab-memcached" aria-selected=move || mc_active.get().to_string() class:active=move || mc_active.get() on:click=move |_| mc_active.set(true)
+                <button role="tab" id="tab-memcached" aria-selected=move || (mc_active.get() && !learn_active.get()).to_string() class:active=move || mc_active.get() && !learn_active.get() on:click=move |_| { mc_active.set(true); learn_active.set(false); }
                     title="A Memcached cluster: nodes the client spreads keys over, no replication">"Memcached · cluster"</button>
+                <button role="tab" id="tab-learn" aria-selected=move || learn_active.get().to_string() class:active=move || learn_active.get() on:click=move |_| learn_active.set(true)
+                    title="Study for the AWS certifications: a learning path, practice questions, labs on the live playground, mock exams">"Learn"</button>
             </nav>
         </header>
-        <div style:display=move || if mc_active.get() { "block" } else { "none" }>
+        <div style:display=move || if learn_active.get() { "block" } else { "none" }>
+            <learn::LearnView />
+        </div>
+        <div style:display=move || if mc_active.get() && !learn_active.get() { "block" } else { "none" }>
             <memcached::MemcachedView active=mc_active />
         </div>
-        <main style:display=move || if mc_active.get() { "none" } else { "grid" }>
+        <div style:display=move || if mc_active.get() || learn_active.get() { "none" } else { "block" }>
+            <learn::LabDock />
+        </div>
+        <main style:display=move || if mc_active.get() || learn_active.get() { "none" } else { "grid" }>
             <div class="left">
                 <section class="console-pane" aria-label="Console">
                     <div class="console-head">

@@ -95,6 +95,13 @@ pub fn short(addr: &str) -> String {
     addr.split('.').next().unwrap_or(addr).to_string()
 }
 
+fn settings() -> Settings {
+    Settings {
+        offset_wait_ms: 3_000,
+        ..Settings::default()
+    }
+}
+
 impl Router {
     /// A replication group of one node per AZ given (the first is the
     /// primary), created at `start`; `inbox` receives what workers say.
@@ -102,10 +109,7 @@ impl Router {
         // Workers answer in real time, after the tick that asked: at 10x a
         // round trip can take two virtual seconds, so the control plane
         // waits a little longer for the replicas' offsets than the default.
-        let settings = Settings {
-            offset_wait_ms: 3_000,
-            ..Settings::default()
-        };
+        let settings = settings();
         let router = Rc::new(RefCell::new(Router {
             nodes: Vec::new(),
             paused: BTreeSet::new(),
@@ -493,6 +497,29 @@ impl Router {
         }
         let now = self.now;
         self.control.handle(now, ControlInput::Az { az, up });
+        self.run_actions();
+    }
+
+    /// Replaces the group with a new one (a lab's scenario): every worker
+    /// terminated, faults cleared, the control plane created afresh with
+    /// one node per AZ given, at the current virtual time.
+    pub fn rebuild(&mut self, azs: &[&str], multi_az: bool) {
+        for slot in 0..self.nodes.len() {
+            self.terminate(slot);
+        }
+        self.nodes.clear();
+        self.paused.clear();
+        self.held.clear();
+        self.flights.clear();
+        self.cuts.clear();
+        self.azs_down.clear();
+        self.partitioned_azs.clear();
+        self.traffic.clear();
+        self.node_log.clear();
+        self.shut_down.clear();
+        self.control = Control::new("demo", azs, multi_az && azs.len() > 1, settings());
+        let now = self.now;
+        self.control.create(now);
         self.run_actions();
     }
 

@@ -266,6 +266,20 @@ pub fn build_web(release: bool) -> Result<PathBuf> {
     ] {
         std::fs::copy(root().join(from), dist.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
     }
+    // The learning content, checked, as JSON the Learn tab fetches when it
+    // opens (kept out of the app's wasm).
+    run(cargo()
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "cachelab-exercises",
+            "--bin",
+            "cachelab-exercises",
+            "--",
+            "--export",
+        ])
+        .arg(dist.join("learn.json")))?;
     eprintln!("built {}", dist.display());
     Ok(dist)
 }

@@ -3,6 +3,8 @@
 //! `--target` the labs that need no control plane against a real server)
 //! and every live question, and prints a summary; `--json` ends with one
 //! JSON object on the last line. Exits non-zero when anything fails.
+//! `--export PATH` writes the checked content as JSON (the page's
+//! dist/learn.json) instead.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -21,6 +23,20 @@ fn main() -> ExitCode {
         .position(|a| a == "--target")
         .map(|i| args.get(i + 1).cloned().unwrap_or_default());
     let bundle = match cachelab_exercises::bundle() {
+        // `--export PATH`: the checked content as JSON, for the page
+        // (`cargo xtask build` writes dist/learn.json with it).
+        Ok(b) if args.first().is_some_and(|a| a == "--export") => {
+            let Some(path) = args.get(1) else {
+                eprintln!("--export PATH");
+                return ExitCode::FAILURE;
+            };
+            let json = serde_json::to_string(&b).expect("the content serializes");
+            if let Err(e) = std::fs::write(path, json) {
+                eprintln!("{path}: {e}");
+                return ExitCode::FAILURE;
+            }
+            return ExitCode::SUCCESS;
+        }
         Ok(b) => b,
         Err(problems) => {
             for p in &problems {
