@@ -52,6 +52,41 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
+    /// What a replication group's control plane shows (the simulator's and
+    /// the page's alike).
+    pub fn of_group(c: &cachelab_engine::control::Control) -> ClusterView {
+        use cachelab_engine::control::{NodeStatus, Role};
+        let name_of = |addr: &String| {
+            c.nodes
+                .iter()
+                .find(|n| &n.addr == addr)
+                .map(|n| n.name.clone())
+                .unwrap_or_else(|| addr.clone())
+        };
+        ClusterView {
+            kind: "replication".into(),
+            nodes: c
+                .nodes
+                .iter()
+                .filter(|n| n.status != NodeStatus::Deleted)
+                .map(|n| NodeState {
+                    name: n.name.clone(),
+                    role: match n.role {
+                        Role::Primary => "primary".into(),
+                        Role::Replica => "replica".into(),
+                    },
+                    status: n.status.word().into(),
+                    az: n.az.clone(),
+                })
+                .collect(),
+            primary: c.dns.primary.as_ref().map(name_of),
+            readers: c.dns.readers.iter().map(name_of).collect(),
+            multi_az: c.multi_az,
+            events: c.events.iter().map(|e| e.message.clone()).collect(),
+            config_version: 0,
+        }
+    }
+
     /// A node's name from a step's argument: `primary` is whichever node
     /// the primary endpoint resolves to now.
     pub fn node_name(&self, arg: &str) -> Option<String> {

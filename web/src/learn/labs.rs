@@ -7,10 +7,10 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 
-use cachelab_engine::control::{Api, NodeStatus, Role};
+use cachelab_engine::control::{Api, NodeStatus};
 use cachelab_engine::protocol::{encode_request, parse_reply};
 use cachelab_engine::ConnId;
-use cachelab_exercises::cluster::{reply_text, Cluster, ClusterView, NodeState, Query, Ticket};
+use cachelab_exercises::cluster::{reply_text, Cluster, ClusterView, Query, Ticket};
 use cachelab_exercises::content::Lab;
 use cachelab_exercises::grade::{Grader, Outcome};
 use cachelab_exercises::steps::{Action, Step};
@@ -193,38 +193,7 @@ impl Cluster for RouterCluster {
     }
 
     fn view(&mut self) -> ClusterView {
-        with_router(|r| {
-            let c = &r.control;
-            let name_of = |addr: &String| {
-                c.nodes
-                    .iter()
-                    .find(|n| &n.addr == addr)
-                    .map(|n| n.name.clone())
-                    .unwrap_or_else(|| addr.clone())
-            };
-            ClusterView {
-                kind: "replication".into(),
-                nodes: c
-                    .nodes
-                    .iter()
-                    .filter(|n| n.status != NodeStatus::Deleted)
-                    .map(|n| NodeState {
-                        name: n.name.clone(),
-                        role: match n.role {
-                            Role::Primary => "primary".into(),
-                            Role::Replica => "replica".into(),
-                        },
-                        status: n.status.word().into(),
-                        az: n.az.clone(),
-                    })
-                    .collect(),
-                primary: c.dns.primary.as_ref().map(name_of),
-                readers: c.dns.readers.iter().map(name_of).collect(),
-                multi_az: c.multi_az,
-                events: c.events.iter().map(|e| e.message.clone()).collect(),
-                config_version: 0,
-            }
-        })
+        with_router(|r| ClusterView::of_group(&r.control))
         .unwrap_or_default()
     }
 
