@@ -193,8 +193,7 @@ impl Cluster for RouterCluster {
     }
 
     fn view(&mut self) -> ClusterView {
-        with_router(|r| ClusterView::of_group(&r.control))
-        .unwrap_or_default()
+        with_router(|r| ClusterView::of_group(&r.control)).unwrap_or_default()
     }
 
     /// Control actions for scenario setups. `!wait` is carried out by the
