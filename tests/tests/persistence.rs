@@ -370,3 +370,34 @@ fn kill_during_bgsave_leaves_the_previous_dump_whole() {
     assert_eq!(call(&mut c, &["GET", "old"]), "$1⏎1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `rdbchecksum no`: the file ends in eight zero bytes, and both
+/// redis-server and cachelab load it without a check.
+#[test]
+fn a_file_saved_without_checksum_loads_everywhere() {
+    let dir = temp_dir("nocrc");
+    // Immutable, as in Redis: a start-up directive.
+    let mut o = opts(&dir, "dump.rdb");
+    o.config.push(("rdbchecksum".into(), "no".into()));
+    let server = CachelabServer::start_with(o);
+    let mut c = RespConn::connect(server.port);
+    assert!(call(&mut c, &["CONFIG", "SET", "rdbchecksum", "yes"])
+        .contains("can't set immutable config"));
+    call(&mut c, &["SET", "k", "v"]);
+    assert_eq!(call(&mut c, &["SAVE"]), "+OK");
+    let bytes = std::fs::read(dir.join("dump.rdb")).unwrap();
+    assert_eq!(&bytes[bytes.len() - 8..], &[0u8; 8]);
+    drop(c);
+    drop(server);
+    let server = CachelabServer::start_with(opts(&dir, "dump.rdb"));
+    assert_eq!(
+        call(&mut RespConn::connect(server.port), &["GET", "k"]),
+        "$1⏎v"
+    );
+    if let Some(r) =
+        RedisServer::start_with(&["--dir", &dir.to_string_lossy(), "--dbfilename", "dump.rdb"])
+    {
+        assert_eq!(call(&mut RespConn::connect(r.port), &["GET", "k"]), "$1⏎v");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -418,10 +418,7 @@ fn shutdown(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .get("dbfilename")
                 .unwrap_or("dump.rdb")
                 .to_string(),
-            rdb: crate::persistence::rdb::with_compression(
-                ctx.srv.config.get("rdbcompression") != Some("no"),
-                || crate::persistence::rdb::save(&ctx.srv.ks, &meta, ctx.now),
-            ),
+            rdb: super::persist::file(ctx.srv, &meta, ctx.now),
         }
     });
     ctx.srv.shutdown = Some(crate::node::ShutdownRequest {

@@ -28,16 +28,24 @@ fn modifications(srv: &Server) -> u64 {
     srv.ks.dbs.iter().map(|d| d.modifications).sum()
 }
 
+/// The RDB of the whole dataset now, with `rdbcompression` and
+/// `rdbchecksum` as configured.
+pub fn file(srv: &Server, meta: &crate::persistence::rdb::Meta, now: Millis) -> Vec<u8> {
+    use crate::persistence::rdb;
+    let compress = srv.config.get("rdbcompression") != Some("no");
+    let checksum = srv.config.get("rdbchecksum") != Some("no");
+    rdb::with_compression(compress, || {
+        rdb::with_checksum(checksum, || rdb::save(&srv.ks, meta, now))
+    })
+}
+
 /// The point-in-time file of the whole dataset.
 fn request(srv: &mut Server, now: Millis, background: bool) -> u64 {
     let meta = crate::persistence::rdb::Meta {
         repl_id: srv.repl.replid.clone(),
         repl_offset: srv.repl.offset,
     };
-    let compress = srv.config.get("rdbcompression") != Some("no");
-    let rdb = crate::persistence::rdb::with_compression(compress, || {
-        crate::persistence::rdb::save(&srv.ks, &meta, now)
-    });
+    let rdb = file(srv, &meta, now);
     let p = &mut srv.persist;
     let id = p.next_id;
     p.next_id += 1;

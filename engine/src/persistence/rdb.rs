@@ -65,6 +65,17 @@ thread_local! {
     /// `rdbcompression` for the file or payload being written (set by
     /// [`with_compression`] around each save).
     static COMPRESS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    /// `rdbchecksum` for the file being written (see [`with_checksum`]).
+    static CHECKSUM: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Runs `f` (a save) with `rdbchecksum` on or off: off, the file ends in
+/// eight zero bytes, which loaders take as "no check".
+pub fn with_checksum<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = CHECKSUM.with(|c| c.replace(on));
+    let r = f();
+    CHECKSUM.with(|c| c.set(before));
+    r
 }
 
 /// Runs `f` (a save, a DUMP) with `rdbcompression` on or off.
@@ -483,7 +494,11 @@ pub fn save(ks: &Keyspace, meta: &Meta, now: Millis) -> Vec<u8> {
         }
     }
     out.push(OP_EOF);
-    let crc = crc64(0, &out);
+    let crc = if CHECKSUM.with(|c| c.get()) {
+        crc64(0, &out)
+    } else {
+        0
+    };
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
@@ -710,7 +725,9 @@ pub fn load(
     }
     let (body, tail) = payload.split_at(payload.len() - 8);
     let expected = u64::from_le_bytes(tail.try_into().expect("8 bytes"));
-    if body.last() != Some(&OP_EOF) || crc64(0, body) != expected {
+    // A file saved with `rdbchecksum no` ends in zeros: not checked, as
+    // rdbLoad ("RDB file was saved with checksum disabled").
+    if body.last() != Some(&OP_EOF) || (expected != 0 && crc64(0, body) != expected) {
         return Err(RdbError("Wrong RDB checksum. Aborting now.".into()));
     }
     let mut ks = fresh();
