@@ -162,6 +162,10 @@ pub enum Test {
     PrimaryEndpoint,
     /// How many replicas are available.
     Replicas,
+    /// How many nodes the reader endpoint spreads over.
+    Readers,
+    /// The Availability Zone a node is in (`node`).
+    NodeAz { node: String },
     /// Multi-AZ automatic failover is on/off.
     MultiAz { enabled: bool },
     /// An event in the group's event log (DescribeEvents).
@@ -193,6 +197,8 @@ impl Test {
 /// | `role` | `node`, `is` (primary, replica; node for Memcached; failed, missing) |
 /// | `primary_endpoint` | an expectation on the node name |
 /// | `replicas` | an expectation on the count of available replicas |
+/// | `readers` | an expectation on the count of nodes behind the reader endpoint |
+/// | `node_az` | `node`, and an expectation on its Availability Zone |
 /// | `multi_az` | `enabled` |
 /// | `event` | `contains` |
 /// | `mc_nodes` | an expectation on the count of listed nodes |
@@ -280,6 +286,10 @@ impl Predicate {
             }),
             "primary_endpoint" => expecting(Test::PrimaryEndpoint),
             "replicas" => expecting(Test::Replicas),
+            "readers" => expecting(Test::Readers),
+            "node_az" => expecting(Test::NodeAz {
+                node: need(&self.node, "node")?,
+            }),
             "multi_az" => Ok(Test::MultiAz {
                 enabled: self.enabled.ok_or("kind \"multi_az\" needs `enabled`")?,
             }),

@@ -138,6 +138,17 @@ fn verdict(p: &Predicate, answer: &Result<String, String>, view: &ClusterView) -
                 format!("{n} available replicas"),
             )
         }
+        (Test::Readers, _) => {
+            let n = view.readers.len();
+            (
+                judge(expect, &n.to_string()),
+                format!("the reader endpoint spreads over {n} nodes: {}", view.readers.join(", ")),
+            )
+        }
+        (Test::NodeAz { node }, _) => match view.nodes.iter().find(|n| &n.name == node) {
+            Some(n) => (judge(expect, &n.az), format!("{node} is in {}", n.az)),
+            None => (false, format!("no node {node}")),
+        },
         (Test::MultiAz { enabled }, _) => (
             view.multi_az == *enabled,
             format!("Multi-AZ is {}", if view.multi_az { "on" } else { "off" }),
