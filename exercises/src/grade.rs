@@ -142,7 +142,10 @@ fn verdict(p: &Predicate, answer: &Result<String, String>, view: &ClusterView) -
             let n = view.readers.len();
             (
                 judge(expect, &n.to_string()),
-                format!("the reader endpoint spreads over {n} nodes: {}", view.readers.join(", ")),
+                format!(
+                    "the reader endpoint spreads over {n} nodes: {}",
+                    view.readers.join(", ")
+                ),
             )
         }
         (Test::NodeAz { node }, _) => match view.nodes.iter().find(|n| &n.name == node) {
