@@ -455,6 +455,43 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// An entry that knows its topic and where it was written.
+trait Placed {
+    fn place(&mut self, topic: &str, file: &str, line: usize);
+}
+
+macro_rules! placed_impl {
+    ($($t:ty),*) => {$(
+        impl Placed for $t {
+            fn place(&mut self, topic: &str, file: &str, line: usize) {
+                self.topic = topic.to_string();
+                self.file = file.to_string();
+                self.line = line;
+            }
+        }
+    )*};
+}
+placed_impl!(Question, Lab, LiveQuestion);
+
+/// A file's entries with their topic, file and line filled in.
+fn placed<T: Placed>(
+    entries: Vec<Spanned<T>>,
+    topic: &str,
+    file: &str,
+    text: &str,
+) -> impl Iterator<Item = T> {
+    let (topic, file) = (topic.to_string(), file.to_string());
+    let lines: Vec<usize> = entries
+        .iter()
+        .map(|e| line_of(text, e.span().start))
+        .collect();
+    entries.into_iter().zip(lines).map(move |(e, line)| {
+        let mut e = e.into_inner();
+        e.place(&topic, &file, line);
+        e
+    })
+}
+
 fn toml_problem(file: &str, text: &str, e: toml::de::Error) -> Problem {
     let line = e.span().map_or(0, |s| line_of(text, s.start));
     let msg = e.message().to_string();
@@ -497,36 +534,15 @@ impl Bundle {
                                 ),
                             });
                         }
-                        for q in f.question {
-                            let line = line_of(text, q.span().start);
-                            let mut q = q.into_inner();
-                            q.topic = f.topic.clone();
-                            q.file = path.to_string();
-                            q.line = line;
-                            b.questions.push(q);
-                        }
+                        b.questions.extend(placed(f.question, &f.topic, path, text));
                     }
                     "labs" => {
                         let f: LabsFile = toml::from_str(text)?;
-                        for l in f.lab {
-                            let line = line_of(text, l.span().start);
-                            let mut l = l.into_inner();
-                            l.topic = f.topic.clone();
-                            l.file = path.to_string();
-                            l.line = line;
-                            b.labs.push(l);
-                        }
+                        b.labs.extend(placed(f.lab, &f.topic, path, text));
                     }
                     "live" => {
                         let f: LiveFile = toml::from_str(text)?;
-                        for q in f.live {
-                            let line = line_of(text, q.span().start);
-                            let mut q = q.into_inner();
-                            q.topic = f.topic.clone();
-                            q.file = path.to_string();
-                            q.line = line;
-                            b.live.push(q);
-                        }
+                        b.live.extend(placed(f.live, &f.topic, path, text));
                     }
                     _ => {}
                 }
