@@ -87,6 +87,34 @@ impl ClusterView {
         }
     }
 
+    /// What a Memcached cluster's control plane shows (the simulator's and
+    /// the page's alike).
+    pub fn of_memcached(c: &cachelab_engine::memcached::control::McControl) -> ClusterView {
+        use cachelab_engine::memcached::control::McNodeState;
+        ClusterView {
+            kind: "memcached".into(),
+            nodes: c
+                .nodes
+                .iter()
+                .filter(|n| n.state != McNodeState::Removed)
+                .map(|n| NodeState {
+                    name: n.id.clone(),
+                    role: "node".into(),
+                    status: match n.state {
+                        McNodeState::Available => "available".into(),
+                        _ => "failed".into(),
+                    },
+                    az: n.az.clone(),
+                })
+                .collect(),
+            primary: None,
+            readers: Vec::new(),
+            multi_az: false,
+            events: c.events.iter().map(|(_, e)| e.clone()).collect(),
+            config_version: c.config.version,
+        }
+    }
+
     /// A node's name from a step's argument: `primary` is whichever node
     /// the primary endpoint resolves to now.
     pub fn node_name(&self, arg: &str) -> Option<String> {

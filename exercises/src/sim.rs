@@ -10,10 +10,10 @@ use cachelab_engine::sim::memcached::McCluster;
 use cachelab_engine::sim::Sim;
 use cachelab_engine::Millis;
 
-use crate::cluster::{reply_text, Cluster, ClusterView, NodeState, Query, Ticket};
+use crate::cluster::{reply_text, Cluster, ClusterView, Query, Ticket};
 use crate::content::Scenario;
 use crate::grade::run_step;
-use crate::steps::Action;
+use crate::steps::{memcached_bytes, Action};
 
 const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 
@@ -27,29 +27,6 @@ pub struct SimCluster {
     answers: Vec<Option<Result<String, String>>>,
     /// Rotates reads over the reader endpoint's replicas.
     pick: usize,
-}
-
-/// `set k 0 300 hello` → the protocol's `set k 0 300 5\r\nhello\r\n`.
-pub fn memcached_bytes(line: &str) -> Vec<u8> {
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let storage = matches!(
-        words.first().map(|w| w.to_ascii_lowercase()).as_deref(),
-        Some("set" | "add" | "replace" | "append" | "prepend")
-    );
-    if storage && words.len() >= 5 {
-        let value = words[4..].join(" ");
-        format!(
-            "{} {} {} {} {}\r\n{value}\r\n",
-            words[0],
-            words[1],
-            words[2],
-            words[3],
-            value.len()
-        )
-        .into_bytes()
-    } else {
-        format!("{line}\r\n").into_bytes()
-    }
 }
 
 impl SimCluster {
@@ -193,29 +170,7 @@ impl Cluster for SimCluster {
     fn view(&mut self) -> ClusterView {
         match &self.inner {
             Inner::Redis(sim) => ClusterView::of_group(&sim.control),
-            Inner::Memcached(mc) => ClusterView {
-                kind: "memcached".into(),
-                nodes: mc
-                    .control
-                    .nodes
-                    .iter()
-                    .filter(|n| n.state != McNodeState::Removed)
-                    .map(|n| NodeState {
-                        name: n.id.clone(),
-                        role: "node".into(),
-                        status: match n.state {
-                            McNodeState::Available => "available".into(),
-                            _ => "failed".into(),
-                        },
-                        az: n.az.clone(),
-                    })
-                    .collect(),
-                primary: None,
-                readers: Vec::new(),
-                multi_az: false,
-                events: mc.control.events.iter().map(|(_, e)| e.clone()).collect(),
-                config_version: mc.control.config.version,
-            },
+            Inner::Memcached(mc) => ClusterView::of_memcached(&mc.control),
         }
     }
 

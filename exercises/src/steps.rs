@@ -14,6 +14,29 @@
 //!   `!mc-add`, `!mc-remove 0003`, `!mc-kill 0002`, `!mc-replace 0002`,
 //!   `!mc-discover` (the client polls the configuration endpoint now).
 
+/// `set k 0 300 hello` → the protocol's `set k 0 300 5\r\nhello\r\n`.
+pub fn memcached_bytes(line: &str) -> Vec<u8> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let storage = matches!(
+        words.first().map(|w| w.to_ascii_lowercase()).as_deref(),
+        Some("set" | "add" | "replace" | "append" | "prepend")
+    );
+    if storage && words.len() >= 5 {
+        let value = words[4..].join(" ");
+        format!(
+            "{} {} {} {} {}\r\n{value}\r\n",
+            words[0],
+            words[1],
+            words[2],
+            words[3],
+            value.len()
+        )
+        .into_bytes()
+    } else {
+        format!("{line}\r\n").into_bytes()
+    }
+}
+
 /// A control-plane action or a fault.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {

@@ -782,11 +782,12 @@ fn App() -> impl IntoView {
         <div style:display=move || if learn_active.get() { "block" } else { "none" }>
             <learn::LearnView />
         </div>
+        // The lab's task, docked above the cluster it runs on.
+        <div style:display=move || if !learn_active.get() && learn::lab_on_memcached() == Some(mc_active.get()) { "block" } else { "none" }>
+            <learn::LabDock />
+        </div>
         <div style:display=move || if mc_active.get() && !learn_active.get() { "block" } else { "none" }>
             <memcached::MemcachedView active=mc_active />
-        </div>
-        <div style:display=move || if mc_active.get() || learn_active.get() { "none" } else { "block" }>
-            <learn::LabDock />
         </div>
         <main style:display=move || if mc_active.get() || learn_active.get() { "none" } else { "grid" }>
             <div class="left">

@@ -142,6 +142,18 @@ pub fn hue(slot: usize) -> u32 {
 
 impl McRouter {
     pub fn spawn(n: usize, start: Millis, inbox: Inbox) -> SharedMcRouter {
+        Self::spawn_with(n, start, inbox, CacheAside::new(11, 3_000, 100, 0), true)
+    }
+
+    /// A cluster of `n` nodes whose application runs `workload` (a lab's
+    /// cluster runs none, as the simulator's lab clusters do).
+    pub fn spawn_with(
+        n: usize,
+        start: Millis,
+        inbox: Inbox,
+        workload: CacheAside,
+        workload_on: bool,
+    ) -> SharedMcRouter {
         let r = Rc::new(RefCell::new(McRouter {
             now: start,
             control: McControl::new("demo-mc", &AZS, n, start),
@@ -149,8 +161,8 @@ impl McRouter {
             views: BTreeMap::new(),
             discovery: Discovery::default(),
             client: McClient::new(Distribution::Ketama, FailurePolicy::KeepListed),
-            workload: CacheAside::new(11, 3_000, 100, 0),
-            workload_on: true,
+            workload,
+            workload_on,
             next_poll: start,
             waiting: BTreeMap::new(),
             bufs: BTreeMap::new(),
@@ -296,10 +308,14 @@ impl McRouter {
     }
 
     /// Bytes from a node: the console's are shown; the application's are
-    /// cut into replies for the requests waiting on that node.
+    /// cut into replies for the requests waiting on that node; other
+    /// connections' (a lab's queries) are the inbox's.
     fn on_bytes(&mut self, slot: usize, conn: ConnId, bytes: &[u8]) {
         if conn == CONSOLE {
             self.console_out.push_back((slot, bytes.to_vec()));
+            return;
+        }
+        if conn != APP {
             return;
         }
         let buf = self.bufs.entry(slot).or_default();
@@ -391,6 +407,43 @@ impl McRouter {
             );
         }
         self.next_poll = self.now.plus(POLL_MS);
+    }
+
+    /// Stops every node's worker (the cluster is being replaced).
+    pub fn shutdown(&mut self) {
+        let slots: Vec<usize> = self.links.keys().copied().collect();
+        for s in slots {
+            self.terminate(s);
+        }
+    }
+
+    /// Whether the node in `slot` has a running process.
+    pub fn running(&self, slot: usize) -> bool {
+        self.links.contains_key(&slot)
+    }
+
+    /// Every running node's worker has started.
+    pub fn all_ready(&self) -> bool {
+        self.links.values().all(|l| l.ready)
+    }
+
+    /// Auto discovery's request is on its way.
+    pub fn config_pending(&self) -> bool {
+        self.waiting.values().any(|q| q.contains(&Waiting::Config))
+    }
+
+    /// Opens a connection of the caller's own to a node and sends `bytes`
+    /// on it (its replies come to the inbox); false when it is not running.
+    pub fn request(&mut self, slot: usize, conn: ConnId, bytes: Vec<u8>) -> bool {
+        let now = self.now;
+        self.send(slot, ToWorker::Open { conn, now })
+            && self.send(slot, ToWorker::Bytes { conn, bytes, now })
+    }
+
+    /// Closes a connection opened by [`McRouter::request`].
+    pub fn close(&mut self, slot: usize, conn: ConnId) {
+        let now = self.now;
+        self.send(slot, ToWorker::Close { conn, now });
     }
 
     /// A line typed in the console, to one node; false when it is not running.

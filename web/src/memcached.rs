@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use cachelab_engine::memcached::client::{Distribution, FailurePolicy, Second};
+use cachelab_engine::memcached::client::{CacheAside, Distribution, FailurePolicy, Second};
 use cachelab_engine::memcached::hashing::md5_hash;
 use cachelab_engine::memcached::ClusterConfig;
 use cachelab_engine::wire::FromWorker;
@@ -35,18 +35,97 @@ const CX: f64 = 150.0;
 
 /// The node list a ring was drawn for, and its arcs (slot, SVG path).
 type RingCache = (Vec<String>, Vec<(usize, String)>);
+/// The console's lines: (text, kind: cmd, reply, error, hint).
+type ConsoleLines = RwSignal<Vec<(String, &'static str)>>;
 /// Something the page asks of the cluster.
 type Act = Box<dyn FnOnce(&mut McRouter) -> Result<(), String>>;
 
 thread_local! {
     static MC: RefCell<Option<SharedMcRouter>> = const { RefCell::new(None) };
+    /// The console's lines (cleared when a lab rebuilds the cluster).
+    static LINES: RefCell<Option<ConsoleLines>> = const { RefCell::new(None) };
     /// The ring's drawing, kept until the node list changes.
     static RING: RefCell<RingCache> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-fn with_mc<R>(f: impl FnOnce(&mut McRouter) -> R) -> Option<R> {
+pub fn with_mc<R>(f: impl FnOnce(&mut McRouter) -> R) -> Option<R> {
     MC.with(|r| r.borrow().as_ref().map(|r| f(&mut r.borrow_mut())))
 }
+
+/// Worker messages the view does not draw: a lab's queries' replies.
+fn inbox() -> crate::mcrouter::Inbox {
+    std::rc::Rc::new(|slot: usize, msg: FromWorker| match msg {
+        FromWorker::Reply { conn, bytes } => crate::learn::labs::on_mc_reply(slot, conn, &bytes),
+        FromWorker::Closed { conn } => crate::learn::labs::on_closed(conn),
+        _ => {}
+    })
+}
+
+/// Replaces the cluster with a new one of `nodes` nodes whose application
+/// runs no workload (a lab's starting point, as on the simulator).
+pub fn reset_for_lab(nodes: usize) {
+    let old = MC.with(|m| m.borrow_mut().take());
+    if let Some(old) = &old {
+        old.borrow_mut().shutdown();
+    }
+    let now = old.map(|o| o.borrow().now).unwrap_or(crate::EPOCH);
+    let r = McRouter::spawn_with(nodes, now, inbox(), CacheAside::new(1, 1000, 0, 300), false);
+    MC.with(|m| *m.borrow_mut() = Some(r));
+    if let Some(lines) = LINES.with(|l| *l.borrow()) {
+        lines.set(vec![(
+            format!("A new Memcached cluster for the lab: {nodes} nodes, no workload running. Pick a node, or 'client' to go through the application's auto-discovery client."),
+            "hint",
+        )]);
+    }
+}
+
+/// How a typed storage command carries its value.
+#[derive(PartialEq)]
+enum Storage {
+    /// Not a storage command.
+    No,
+    /// `set k 0 60 hello`: the value inline; the console counts its bytes.
+    Inline,
+    /// `set k 0 60 5` (or `cas …`): the protocol's own form, the data on
+    /// the next line.
+    Counted,
+}
+
+fn storage(text: &str) -> Storage {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let verb = words
+        .first()
+        .map(|w| w.to_ascii_lowercase())
+        .unwrap_or_default();
+    let digits = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+    match verb.as_str() {
+        "cas" => Storage::Counted,
+        "set" | "add" | "replace" | "append" | "prepend" if words.len() >= 5 => {
+            let counted =
+                digits(words[4]) && (words.len() == 5 || words.len() == 6 && words[5] == "noreply");
+            if counted {
+                Storage::Counted
+            } else {
+                Storage::Inline
+            }
+        }
+        _ => Storage::No,
+    }
+}
+
+/// What the console sends for a typed line.
+fn console_bytes(text: &str) -> Vec<u8> {
+    if storage(text) == Storage::Inline {
+        return cachelab_exercises::steps::memcached_bytes(text);
+    }
+    let mut b = text.as_bytes().to_vec();
+    b.extend_from_slice(b"\r\n");
+    b
+}
+
+/// The console target `client`: the slot the application's client hashes
+/// a command's key to.
+const CLIENT: usize = usize::MAX;
 
 #[derive(Clone, Debug, PartialEq)]
 struct NodeSnap {
@@ -230,7 +309,11 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
     let speed = RwSignal::new(1u64);
     let error = RwSignal::new(String::new());
     let console_lines = RwSignal::new(Vec::<(String, &'static str)>::new());
+    LINES.with(|l| *l.borrow_mut() = Some(console_lines));
     let console_slot = RwSignal::new(0usize);
+    // A storage command sent with a byte count: its data line goes to the
+    // same node.
+    let data_for = RwSignal::new(None::<usize>);
     let input_ref: NodeRef<leptos::html::Input> = NodeRef::new();
 
     let refresh = move || {
@@ -265,29 +348,30 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
         }
     };
 
+    // The virtual clock runs while the tab shows (a lab's setup drives it
+    // otherwise).
+    let tick = Closure::<dyn FnMut()>::new(move || {
+        if active.get_untracked() && !paused.get_untracked() {
+            with_mc(|r| r.advance(TICK_MS * speed.get_untracked()));
+        }
+        if active.get_untracked() {
+            refresh();
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
+            tick.as_ref().unchecked_ref(),
+            TICK_MS as i32,
+        );
+    }
+    tick.forget();
     // Start the cluster the first time the view is shown.
     Effect::new(move |_| {
         if !active.get() || MC.with(|m| m.borrow().is_some()) {
             return;
         }
-        let inbox: crate::mcrouter::Inbox = std::rc::Rc::new(|_slot: usize, _msg: FromWorker| {});
-        let r = McRouter::spawn(3, crate::EPOCH, inbox);
+        let r = McRouter::spawn(3, crate::EPOCH, inbox());
         MC.with(|m| *m.borrow_mut() = Some(r));
-        let tick = Closure::<dyn FnMut()>::new(move || {
-            if active.get_untracked() && !paused.get_untracked() {
-                with_mc(|r| r.advance(TICK_MS * speed.get_untracked()));
-            }
-            if active.get_untracked() {
-                refresh();
-            }
-        });
-        if let Some(w) = web_sys::window() {
-            let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-                tick.as_ref().unchecked_ref(),
-                TICK_MS as i32,
-            );
-        }
-        tick.forget();
         refresh();
     });
 
@@ -305,17 +389,47 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
         };
         let text = input.value();
         input.set_value("");
-        let slot = console_slot.get_untracked();
-        let id = snap
+        let mut slot = console_slot.get_untracked();
+        let mut id = snap
             .get_untracked()
             .nodes
             .iter()
             .find(|n| n.slot == slot)
             .map(|n| n.id.clone())
             .unwrap_or_default();
-        console_lines.update(|l| l.push((format!("{id}> {text}"), "cmd")));
-        let mut bytes = text.into_bytes();
-        bytes.extend_from_slice(b"\r\n");
+        if let Some(s) = data_for.get_untracked() {
+            data_for.set(None);
+            slot = s;
+            console_lines.update(|l| l.push((format!("  {text}"), "cmd")));
+        } else if slot == CLIENT {
+            // The client's hashing picks the node, by the command's key.
+            let key = text.split_whitespace().nth(1).unwrap_or("").to_string();
+            match with_mc(|r| r.slot_for_key(&key)).flatten() {
+                Some(s) => {
+                    slot = s;
+                    id = with_mc(|r| r.control.nodes[s].id.clone()).unwrap_or_default();
+                    console_lines.update(|l| {
+                        l.push((
+                            format!("client> {text}   (key {key} hashes to node {id})"),
+                            "cmd",
+                        ))
+                    });
+                }
+                None => {
+                    console_lines.update(|l| {
+                        l.push((format!("client> {text}"), "cmd"));
+                        l.push(("The client knows no nodes yet (it has not polled the configuration endpoint)".into(), "error"));
+                    });
+                    return;
+                }
+            }
+        } else {
+            console_lines.update(|l| l.push((format!("{id}> {text}"), "cmd")));
+        }
+        let bytes = console_bytes(&text);
+        if storage(&text) == Storage::Counted {
+            data_for.set(Some(slot));
+        }
         if with_mc(|r| r.console(slot, bytes)) != Some(true) {
             console_lines
                 .update(|l| l.push((format!("Connection refused: node {id} is down"), "error")));
@@ -656,7 +770,9 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                 <section class="console-pane mc-console" aria-label="Memcached console">
                     <div class="console-head">
                         <label for="mc-node-picker">"Console — the text protocol, like telnet to node "</label>
-                        <select id="mc-node-picker" on:change=move |ev| console_slot.set(event_target_value(&ev).parse().unwrap_or(0))>
+                        <select id="mc-node-picker" title="A node's own endpoint, or 'client': the application's auto-discovery client, whose hashing picks the node by the command's key"
+                            on:change=move |ev| console_slot.set(event_target_value(&ev).parse().unwrap_or(CLIENT))>
+                            <option value=CLIENT.to_string() selected=move || console_slot.get() == CLIENT>"client (hashes the key)"</option>
                             {move || snap.get().nodes.into_iter().map(|n| view! { <option value=n.slot.to_string() selected=n.slot == console_slot.get_untracked()>{n.id.clone()}</option> }).collect_view()}
                         </select>
                     </div>
@@ -665,7 +781,7 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                     </div>
                     <div class="prompt">
                         <span class="prompt-label">">"</span>
-                        <input id="mc-console-input" node_ref=input_ref on:keydown=on_key placeholder="get item:1 · stats · set k 0 60 5 (then the data on its own line)" aria-label="memcached command" />
+                        <input id="mc-console-input" node_ref=input_ref on:keydown=on_key placeholder="get item:1 · stats · set k 0 60 hello (the value inline), or set k 0 60 5 then the data on its own line" aria-label="memcached command" />
                     </div>
                 </section>
                 <section class="events" aria-label="Events">

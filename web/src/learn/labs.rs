@@ -1,26 +1,25 @@
-//! Labs on the live replication group: the scenario rebuilt and set up
-//! through the router, the task and hints, and the Check — the lab's
-//! predicates graded by `cachelab_exercises::grade::Grader` through
-//! [`RouterCluster`], which asks the page's worker nodes on connections of
-//! its own and reads the router's control plane.
+//! Labs on the live playground — the Redis tab's replication group or the
+//! Memcached tab's cluster: the scenario rebuilt and set up through the
+//! page's router, the task and hints, and the Check — the lab's predicates
+//! graded by `cachelab_exercises::grade::Grader` through
+//! [`PageCluster`](super::clusters::PageCluster), which asks the page's
+//! worker nodes on connections of its own and reads the control plane.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
-use cachelab_engine::control::{Api, NodeStatus};
-use cachelab_engine::protocol::{encode_request, parse_reply};
-use cachelab_engine::ConnId;
-use cachelab_exercises::cluster::{reply_text, Cluster, ClusterView, Query, Ticket};
+use cachelab_engine::control::NodeStatus;
+use cachelab_exercises::cluster::{Cluster, Query, Ticket};
 use cachelab_exercises::content::Lab;
 use cachelab_exercises::grade::{Grader, Outcome};
 use cachelab_exercises::steps::{Action, Step};
 use leptos::prelude::*;
 
+use super::clusters::{forget_asks, kind, perf_now, Kind, PageCluster};
+pub use super::clusters::{on_closed, on_mc_reply, on_reply};
 use super::{bundle, reset_group, st, topic_title, Section};
+use crate::memcached::with_mc;
 use crate::with_router;
-
-/// How long (real time) a query waits for its node.
-const ASK_TIMEOUT_MS: f64 = 4000.0;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LabState {
@@ -38,35 +37,14 @@ pub struct LabState {
     pub grade_ms: f64,
     pub grade_wall_ms: f64,
     pub checked: bool,
+    /// "replication" or "memcached": the tab the lab is docked on.
+    pub kind: String,
 }
 
 impl LabState {
     pub fn passed(&self) -> bool {
         self.checked && !self.outcomes.is_empty() && self.outcomes.iter().all(|o| o.ok)
     }
-}
-
-fn perf_now() -> f64 {
-    web_sys::window()
-        .and_then(|w| w.performance())
-        .map(|p| p.now())
-        .unwrap_or(0.0)
-}
-
-struct Ask {
-    ticket: Ticket,
-    slot: usize,
-    buf: Vec<u8>,
-    at: f64,
-    via: String,
-}
-
-#[derive(Default)]
-struct Asks {
-    next_conn: u64,
-    next_ticket: Ticket,
-    open: BTreeMap<u64, Ask>,
-    answers: BTreeMap<Ticket, Result<String, String>>,
 }
 
 struct Setup {
@@ -77,7 +55,11 @@ struct Setup {
     /// A command's ticket awaited, or a virtual time to reach.
     waiting_ticket: Option<Ticket>,
     waiting_until: Option<u64>,
+    /// The client's auto discovery was asked to poll: wait for its answer.
+    waiting_discovery: bool,
     healthy: bool,
+    /// The steps are the reference solution being played: Check follows.
+    solution: bool,
 }
 
 struct Grading {
@@ -87,228 +69,21 @@ struct Grading {
 }
 
 thread_local! {
-    static ASKS: RefCell<Asks> = RefCell::new(Asks { next_conn: 1 << 40, ..Asks::default() });
     static SETUP: RefCell<Option<Setup>> = const { RefCell::new(None) };
     static GRADING: RefCell<Option<Grading>> = const { RefCell::new(None) };
     /// The setup running is for a live question.
     static FOR_LIVE: RefCell<bool> = const { RefCell::new(false) };
 }
 
-/// The page's replication group as a [`Cluster`]: queries go on their own
-/// connection to the endpoint or node and are answered from the worker
-/// replies as they arrive; the view is the router's control plane.
-pub struct RouterCluster;
-
-impl Cluster for RouterCluster {
-    fn ask(&mut self, q: &Query) -> Ticket {
-        let ticket = ASKS.with(|a| {
-            let mut a = a.borrow_mut();
-            a.next_ticket += 1;
-            a.next_ticket
-        });
-        let fail = |e: String| {
-            ASKS.with(|a| a.borrow_mut().answers.insert(ticket, Err(e)));
-            ticket
-        };
-        let Query::Redis { via, argv } = q else {
-            return fail("Memcached queries are not graded on the replication group".into());
-        };
-        let target = with_router(|r| {
-            let c = &r.control;
-            let pick = (js_sys::Math::random() * 16.0) as usize;
-            let addr = match via.as_str() {
-                "primary" => c.resolve(&c.dns.primary_endpoint.clone(), pick),
-                "reader" => c.resolve(&c.dns.reader_endpoint.clone(), pick),
-                node => c
-                    .nodes
-                    .iter()
-                    .find(|n| n.name == node && n.status != NodeStatus::Deleted)
-                    .map(|n| n.addr.clone()),
-            };
-            let slot = addr.and_then(|a| c.nodes.iter().position(|n| n.addr == a));
-            match slot {
-                Some(s) if r.is_up(s) => Ok(s),
-                _ => Err(format!(
-                    "Could not connect to {via}: it resolves to no running node"
-                )),
-            }
-        })
-        .unwrap_or_else(|| Err("no replication group".into()));
-        let slot = match target {
-            Ok(s) => s,
-            Err(e) => return fail(e),
-        };
-        let conn = ASKS.with(|a| {
-            let mut a = a.borrow_mut();
-            a.next_conn += 1;
-            let conn = a.next_conn;
-            a.open.insert(
-                conn,
-                Ask {
-                    ticket,
-                    slot,
-                    buf: Vec::new(),
-                    at: perf_now(),
-                    via: via.clone(),
-                },
-            );
-            conn
-        });
-        with_router(|r| {
-            r.open(slot, ConnId(conn));
-            r.client_bytes(slot, ConnId(conn), encode_request(argv));
-        });
-        ticket
-    }
-
-    fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
-        // Queries whose node has not answered in time fail.
-        let now = perf_now();
-        let late: Vec<(u64, usize)> = ASKS.with(|a| {
-            let mut a = a.borrow_mut();
-            let late: Vec<u64> = a
-                .open
-                .iter()
-                .filter(|(_, q)| now - q.at > ASK_TIMEOUT_MS)
-                .map(|(c, _)| *c)
-                .collect();
-            late.into_iter()
-                .filter_map(|c| {
-                    let q = a.open.remove(&c)?;
-                    a.answers.insert(
-                        q.ticket,
-                        Err(format!(
-                            "no answer through {} within 4 s (is the node paused or cut off?)",
-                            q.via
-                        )),
-                    );
-                    Some((c, q.slot))
-                })
-                .collect()
-        });
-        for (c, slot) in late {
-            with_router(|r| r.close(slot, ConnId(c)));
-        }
-        ASKS.with(|a| a.borrow_mut().answers.remove(&t))
-    }
-
-    fn view(&mut self) -> ClusterView {
-        with_router(|r| ClusterView::of_group(&r.control)).unwrap_or_default()
-    }
-
-    /// Control actions for scenario setups. `!wait` is carried out by the
-    /// setup runner (virtual time passes with the page's clock).
-    fn act(&mut self, a: &Action) -> Result<(), String> {
-        let node = |r: &crate::router::Router, name: &str| {
-            let name = if name == "primary" {
-                let p = r.control.dns.primary.clone();
-                r.control
-                    .nodes
-                    .iter()
-                    .find(|n| Some(&n.addr) == p.as_ref())
-                    .map(|n| n.name.clone())
-                    .unwrap_or_default()
-            } else {
-                name.to_string()
-            };
-            r.control
-                .nodes
-                .iter()
-                .position(|n| n.name == name && n.status != NodeStatus::Deleted)
-                .ok_or_else(|| format!("no node {name}"))
-        };
-        let api = |r: &mut crate::router::Router, req: Api| {
-            r.api(req).map_err(|e| format!("{}: {}", e.code, e.message))
-        };
-        with_router(|r| match a {
-            Action::TestFailover => api(r, Api::TestFailover),
-            Action::Kill(n) => {
-                let s = node(r, n)?;
-                r.kill(s);
-                Ok(())
-            }
-            Action::Reboot(n) => {
-                let s = node(r, n)?;
-                let id = r.control.nodes[s].id.clone();
-                api(r, Api::Reboot { id })
-            }
-            Action::AddReplica(az) => {
-                let az = az
-                    .clone()
-                    .unwrap_or_else(|| crate::AZS[r.control.nodes.len() % 3].to_string());
-                api(r, Api::AddReplica { az })
-            }
-            Action::RemoveReplica(n) => {
-                let s = node(r, n)?;
-                let id = r.control.nodes[s].id.clone();
-                api(r, Api::RemoveReplica { id })
-            }
-            Action::MultiAz(on) => api(r, Api::SetMultiAz(*on)),
-            Action::Isolate(n) => {
-                let s = node(r, n)?;
-                r.isolate(s);
-                Ok(())
-            }
-            Action::Heal => {
-                r.heal();
-                Ok(())
-            }
-            Action::Az { az, up } => {
-                r.set_az(az, *up);
-                Ok(())
-            }
-            other => Err(format!("{other:?} is not an action of this playground")),
-        })
-        .unwrap_or_else(|| Err("no replication group".into()))
-    }
-}
-
-/// A worker's reply bytes: answers a query if the connection is ours.
-pub fn on_reply(conn: ConnId, bytes: &[u8]) {
-    let done = ASKS.with(|a| {
-        let mut a = a.borrow_mut();
-        let q = a.open.get_mut(&conn.0)?;
-        q.buf.extend_from_slice(bytes);
-        let Ok(Some((reply, _))) = parse_reply(&q.buf) else {
-            return None;
-        };
-        let q = a.open.remove(&conn.0)?;
-        a.answers.insert(q.ticket, Ok(reply_text(&reply)));
-        Some(q.slot)
-    });
-    if let Some(slot) = done {
-        with_router(|r| r.close(slot, conn));
-    }
-}
-
-/// A connection of ours closed before its answer.
-pub fn on_closed(conn: ConnId) {
-    ASKS.with(|a| {
-        let mut a = a.borrow_mut();
-        if let Some(q) = a.open.remove(&conn.0) {
-            a.answers.insert(
-                q.ticket,
-                Err(format!("the connection through {} closed", q.via)),
-            );
-        }
-    });
-}
-
-/// Opens a lab: switches to its tab, rebuilds the group as its scenario
-/// says, and runs the setup steps.
+/// Opens a lab: switches to its tab, rebuilds the group or the Memcached
+/// cluster as its scenario says, and runs the setup steps.
 pub fn start(id: &str) {
     let l = st();
     let Some(lab) = bundle().lab(id).cloned() else {
         return;
     };
-    if lab.scenario.kind != "replication" {
-        // Memcached labs are listed, not run yet: show the list.
-        l.on.set(true);
-        l.section.set(Section::Labs);
-        return;
-    }
     l.on.set(false);
-    l.mc.set(false);
+    l.mc.set(lab.scenario.kind == "memcached");
     l.live.set(None);
     build(lab, None);
 }
@@ -337,22 +112,29 @@ pub fn build_for_live(id: &str, scenario: &cachelab_exercises::content::Scenario
 fn build(lab: Lab, live: Option<String>) {
     let l = st();
     GRADING.with(|g| *g.borrow_mut() = None);
-    ASKS.with(|a| {
-        let mut a = a.borrow_mut();
-        a.open.clear();
-        a.answers.clear();
-    });
-    reset_group(lab.scenario.replicas, lab.scenario.multi_az);
+    let k = Kind::of(&lab.scenario.kind);
+    forget_asks(k);
+    let starting = match k {
+        Kind::Group => {
+            reset_group(lab.scenario.replicas, lab.scenario.multi_az);
+            "Starting the replication group…"
+        }
+        Kind::Memcached => {
+            crate::memcached::reset_for_lab(lab.scenario.nodes);
+            "Starting the Memcached cluster…"
+        }
+    };
     if live.is_none() {
         l.lab.set(Some(LabState {
             id: lab.id.clone(),
             phase: "setup".into(),
-            status: "Starting the replication group…".into(),
+            status: starting.into(),
+            kind: lab.scenario.kind.clone(),
             ..LabState::default()
         }));
     }
     FOR_LIVE.with(|f| *f.borrow_mut() = live.is_some());
-    set_status("setup", "Starting the replication group…".into());
+    set_status("setup", starting.into());
     SETUP.with(|s| {
         *s.borrow_mut() = Some(Setup {
             steps: lab.scenario.setup.iter().cloned().collect(),
@@ -360,9 +142,82 @@ fn build(lab: Lab, live: Option<String>) {
             live,
             waiting_ticket: None,
             waiting_until: None,
+            waiting_discovery: false,
             healthy: false,
+            solution: false,
         })
     });
+}
+
+/// Plays the lab's reference solution on the live cluster, step by step
+/// (the status line names each), then checks.
+pub fn play_solution() {
+    let Some(state) = st().lab.get_untracked() else {
+        return;
+    };
+    if state.phase != "ready" || SETUP.with(|s| s.borrow().is_some()) {
+        return;
+    }
+    let Some(lab) = bundle().lab(&state.id).cloned() else {
+        return;
+    };
+    FOR_LIVE.with(|f| *f.borrow_mut() = false);
+    set_status("setup", "Playing the reference solution…".into());
+    SETUP.with(|s| {
+        *s.borrow_mut() = Some(Setup {
+            steps: lab.solution.iter().cloned().collect(),
+            lab,
+            live: None,
+            waiting_ticket: None,
+            waiting_until: None,
+            waiting_discovery: false,
+            healthy: true,
+            solution: true,
+        })
+    });
+}
+
+/// Whether the cluster is up: every node running and (Memcached) the
+/// client holding the current node list.
+fn healthy() -> bool {
+    match kind() {
+        Kind::Group => with_router(|r| {
+            r.control.healthy()
+                && (0..r.control.nodes.len())
+                    .all(|i| r.control.nodes[i].status == NodeStatus::Deleted || r.is_up(i))
+        })
+        .unwrap_or(false),
+        Kind::Memcached => with_mc(|r| {
+            // The client discovers the nodes once at start; later polls
+            // are the scenario's (`!mc-discover`) or the clock's.
+            let discovered = r.discovery.config.version > 0;
+            if !discovered && !r.config_pending() && r.all_ready() {
+                r.poll_discovery();
+            }
+            r.all_ready() && discovered && !r.config_pending()
+        })
+        .unwrap_or(false),
+    }
+}
+
+/// The virtual time of the lab's cluster.
+fn now_ms() -> u64 {
+    match kind() {
+        Kind::Group => with_router(|r| r.now.0),
+        Kind::Memcached => with_mc(|r| r.now.0),
+    }
+    .unwrap_or(0)
+}
+
+fn advance(ms: u64) {
+    match kind() {
+        Kind::Group => {
+            with_router(|r| r.advance(ms));
+        }
+        Kind::Memcached => {
+            with_mc(|r| r.advance(ms));
+        }
+    }
 }
 
 fn set_status(phase: &str, status: String) {
@@ -388,34 +243,35 @@ fn setup_tick() {
     let Some(mut s) = SETUP.with(|s| s.borrow_mut().take()) else {
         return;
     };
-    let mut c = RouterCluster;
+    let mut c = PageCluster;
     loop {
         if !s.healthy {
-            let ok = with_router(|r| {
-                r.control.healthy()
-                    && (0..r.control.nodes.len())
-                        .all(|i| r.control.nodes[i].status == NodeStatus::Deleted || r.is_up(i))
-            })
-            .unwrap_or(false);
-            if !ok {
+            if !healthy() {
                 break;
             }
             s.healthy = true;
+        }
+        if s.waiting_discovery {
+            if with_mc(|r| r.config_pending()).unwrap_or(false) {
+                break;
+            }
+            s.waiting_discovery = false;
         }
         if let Some(t) = s.waiting_ticket {
             match c.answer(t) {
                 None => break,
                 Some(Err(e)) => {
-                    set_status("error", format!("Setup failed: {e}. Press Reset scenario."));
+                    set_status("error", format!("Step failed: {e}. Press Reset scenario."));
                     return;
                 }
                 Some(Ok(_)) => s.waiting_ticket = None,
             }
         }
         if let Some(until) = s.waiting_until {
-            if with_router(|r| r.now.0).unwrap_or(0) < until {
-                // Virtual time runs faster while a setup waits (as 10x does).
-                with_router(|r| r.advance(200));
+            if now_ms() < until {
+                // Virtual time runs ten times faster while a setup waits
+                // (as the 10x button does: 400 ms each 40 ms tick).
+                advance(400);
                 break;
             }
             s.waiting_until = None;
@@ -425,10 +281,22 @@ fn setup_tick() {
                 super::live::ask(&id);
                 return;
             }
+            if s.solution {
+                set_status(
+                    "ready",
+                    format!(
+                        "The reference solution ran: {}. Checking…",
+                        s.lab.solution.join(" · ")
+                    ),
+                );
+                check();
+                return;
+            }
             set_status(
                 "ready",
                 format!(
-                    "Ready: the group is in the lab's starting state{}. Do the task with the console and the group's buttons below, then press Check.",
+                    "Ready: the {} is in the lab's starting state{}. Do the task with the console and the buttons below, then press Check.",
+                    if kind() == Kind::Memcached { "cluster" } else { "group" },
                     if s.lab.scenario.setup.is_empty() {
                         String::new()
                     } else {
@@ -438,22 +306,34 @@ fn setup_tick() {
             );
             return;
         };
-        set_status("setup", format!("Setting up: {step}"));
+        let doing = if s.solution {
+            "Solution step"
+        } else {
+            "Setting up"
+        };
+        set_status("setup", format!("{doing}: {step}"));
         match Step::parse(&step) {
             Ok(Step::Command { via, argv }) => {
                 s.waiting_ticket = Some(c.ask(&Query::Redis { via, argv }));
             }
+            Ok(Step::Memcached { node, line }) => {
+                s.waiting_ticket = Some(c.ask(&Query::Memcached { node, line }));
+            }
             Ok(Step::Act(Action::Wait(ms))) => {
-                s.waiting_until = with_router(|r| r.now.0 + ms);
+                s.waiting_until = Some(now_ms() + ms);
             }
             Ok(Step::Act(a)) => {
                 if let Err(e) = c.act(&a) {
-                    set_status("error", format!("Setup step {step} failed: {e}"));
+                    set_status("error", format!("Step {step} failed: {e}"));
                     return;
                 }
+                // A node being added or replaced starts its worker; the
+                // client's poll answers later.
+                s.waiting_discovery = a == Action::McDiscover;
+                s.healthy = !matches!(a, Action::McAdd | Action::McReplace(_));
             }
-            Ok(Step::Memcached { .. }) | Err(_) => {
-                set_status("error", format!("Setup step {step} cannot run here"));
+            Err(e) => {
+                set_status("error", format!("Step {step} cannot run: {e}"));
                 return;
             }
         }
@@ -474,7 +354,7 @@ pub fn check() {
         return;
     }
     let t0 = perf_now();
-    let grader = Grader::start(&lab.check, &mut RouterCluster);
+    let grader = Grader::start(&lab.check, &mut PageCluster);
     let work = perf_now() - t0;
     GRADING.with(|g| {
         *g.borrow_mut() = Some(Grading {
@@ -496,7 +376,7 @@ fn grade_tick() {
         return;
     };
     let t0 = perf_now();
-    let out = g.grader.poll(&mut RouterCluster);
+    let out = g.grader.poll(&mut PageCluster);
     let t1 = perf_now();
     g.work += t1 - t0;
     let Some(outcomes) = out else {
@@ -556,18 +436,14 @@ pub fn list() -> impl IntoView {
                     .filter(|x| x.topic == t.id)
                     .map(|x| {
                         let id = x.id.clone();
-                        let runs = x.scenario.kind == "replication";
                         let passed = p.labs.contains_key(&x.id);
                         view! {
                             <li class="lab-row" data-lab=x.id.clone() class:passed=passed>
                                 <div class="lab-title">{passed.then_some("✓ ")}{x.title.clone()}
                                     <span class=format!("q-diff {}", super::practice::difficulty_word(x.difficulty))>{super::practice::difficulty_word(x.difficulty)}</span>
                                 </div>
-                                {if runs {
-                                    view! { <button class="lab-start" id=format!("lab-start-{}", x.id) on:click=move |_| start(&id)>{if passed { "Do it again" } else { "Start lab" }}</button> }.into_any()
-                                } else {
-                                    view! { <span class="note">"Runs on the Memcached cluster: its Check is not wired to the page yet (use the Memcached tab to explore)."</span> }.into_any()
-                                }}
+                                <span class="lab-on" title="The tab the lab runs on">{if x.scenario.kind == "memcached" { "Memcached tab" } else { "Redis tab" }}</span>
+                                <button class="lab-start" id=format!("lab-start-{}", x.id) on:click=move |_| start(&id)>{if passed { "Do it again" } else { "Start lab" }}</button>
                             </li>
                         }
                     })
@@ -581,7 +457,7 @@ pub fn list() -> impl IntoView {
         view! {
             <section class="learn-panel" aria-label="Labs">
                 <h2>"Labs"</h2>
-                <p class="note">"A lab resets the Redis tab's replication group to its scenario and docks its task above the group. Do the task with the console and the buttons, then press Check: the page asks the live nodes and the control plane whether each goal holds."</p>
+                <p class="note">"A lab resets the Redis tab's replication group (or the Memcached tab's cluster) to its scenario and docks its task above it. Do the task with the console and the buttons, then press Check: the page asks the live nodes and the control plane whether each goal holds."</p>
                 {groups}
             </section>
         }
@@ -625,8 +501,10 @@ pub fn LabDock() -> impl IntoView {
                         })}
                         {s.solution.then(|| view! {
                             <div class="solution" id="lab-solution-steps">
-                                <strong>"Reference solution"</strong>" (console lines; @reader sends through the reader endpoint, !actions are the group's buttons, !wait lets virtual time pass):"
+                                <strong>"Reference solution"</strong>{if s.kind == "memcached" { " (console lines: mc NODE sends to that node, mc client through the application's client; !actions are the cluster's buttons, !wait lets virtual time pass):" } else { " (console lines; @reader sends through the reader endpoint, !actions are the group's buttons, !wait lets virtual time pass):" }}
                                 <pre>{solution.join("\n")}</pre>
+                                <button id="lab-play-solution" disabled=s.phase != "ready" on:click=move |_| play_solution()
+                                    title="Run these steps on the live cluster, one by one, then Check">"Play it on the cluster"</button>
                             </div>
                         })}
                     </div>
@@ -635,7 +513,7 @@ pub fn LabDock() -> impl IntoView {
                             <button id="lab-check" class="primary-action" disabled=check_off on:click=move |_| check()
                                 title="Ask the live nodes and the control plane whether each goal holds (nothing is changed)">{if s.checking { "Checking…" } else { "Check" }}</button>
                             <button id="lab-hint" disabled=no_more_hints on:click=move |_| hint()>{format!("Hint (h) {}/{}", s.hints, hints_total)}</button>
-                            <button id="lab-reset" on:click=move |_| start(&id) title="Rebuild the group as the lab starts">"Reset scenario"</button>
+                            <button id="lab-reset" on:click=move |_| start(&id) title="Rebuild the cluster as the lab starts">"Reset scenario"</button>
                         </div>
                         {(!s.outcomes.is_empty()).then(|| view! {
                             <ul class="outcomes" id="lab-outcomes">

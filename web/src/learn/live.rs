@@ -1,8 +1,7 @@
 //! Live questions in practice: the question's scenario is built on the
-//! Redis tab's replication group, then `cachelab_exercises::live::LiveAsk`
-//! computes the options and the answer from the live nodes and the control
-//! plane (through [`RouterCluster`]). Only replication-group questions:
-//! the Memcached kinds need the Memcached tab's cluster, not wired yet.
+//! Redis tab's replication group or the Memcached tab's cluster, then
+//! `cachelab_exercises::live::LiveAsk` computes the options and the answer
+//! from the live nodes and the control plane (through [`PageCluster`]).
 
 use std::cell::RefCell;
 
@@ -10,7 +9,8 @@ use cachelab_exercises::content::LiveQuestion;
 use cachelab_exercises::live::{LiveAnswer, LiveAsk};
 use leptos::prelude::*;
 
-use super::labs::{build_for_live, RouterCluster};
+use super::clusters::PageCluster;
+use super::labs::build_for_live;
 use super::practice::difficulty_word;
 use super::{bundle, current_notes_of, see, see_label, st, topic_title};
 
@@ -30,7 +30,16 @@ thread_local! {
 
 /// Whether the page can answer this live question.
 pub fn runs(q: &LiveQuestion) -> bool {
-    q.scenario.kind == "replication"
+    matches!(q.scenario.kind.as_str(), "replication" | "memcached")
+}
+
+/// What the question's scenario is built on, in words.
+fn built_on(q: &LiveQuestion) -> &'static str {
+    if q.scenario.kind == "memcached" {
+        "the Memcached tab's cluster"
+    } else {
+        "the Redis tab's replication group"
+    }
 }
 
 pub fn status(phase: &str, status: String) {
@@ -51,7 +60,7 @@ pub fn begin(id: &str) {
     st().live.set(Some(LiveState {
         id: id.to_string(),
         phase: "setup".into(),
-        status: "Starting the replication group…".into(),
+        status: format!("Building the scenario on {}…", built_on(&q)),
         ..LiveState::default()
     }));
     build_for_live(id, &q.scenario);
@@ -63,7 +72,7 @@ pub fn ask(id: &str) {
         return;
     };
     status("asking", "Asking the live nodes…".into());
-    let a = LiveAsk::start(&q, &mut RouterCluster);
+    let a = LiveAsk::start(&q, &mut PageCluster);
     ASKING.with(|s| *s.borrow_mut() = Some(a));
 }
 
@@ -71,7 +80,7 @@ pub fn tick() {
     let Some(mut a) = ASKING.with(|s| s.borrow_mut().take()) else {
         return;
     };
-    match a.poll(&mut RouterCluster) {
+    match a.poll(&mut PageCluster) {
         None => ASKING.with(|s| *s.borrow_mut() = Some(a)),
         Some(r) => st().live.update(|s| {
             if let Some(s) = s {
@@ -132,13 +141,14 @@ pub fn view(q: LiveQuestion) -> impl IntoView {
     let link2 = q.see.clone();
     let notes = current_notes_of(&q.teaches);
     let explain = q.explain.clone();
+    let on = built_on(&q);
     view! {
         <div class="q-card live-q">
             <div class="question" data-qid=q.id.clone()>
                 <p class="q-meta">
                     <span class="q-topic">{topic_title(&q.topic)}</span>
                     <span class=format!("q-diff {}", difficulty_word(q.difficulty))>{difficulty_word(q.difficulty)}</span>
-                    <span class="live-badge" title="The options and the answer are computed from the live replication group when asked">"live"</span>
+                    <span class="live-badge" title="The options and the answer are computed from the live cluster when asked">"live"</span>
                 </p>
                 <p class="stem">{q.stem.trim().to_string()}</p>
             </div>
@@ -147,13 +157,13 @@ pub fn view(q: LiveQuestion) -> impl IntoView {
                 let Some(s) = s else {
                     let id = id2.clone();
                     return view! {
-                        <p class="note">"This question is answered from the live group: its scenario is built on the Redis tab's replication group (which resets it), then the options and the answer are read off the nodes and the control plane."</p>
+                        <p class="note">{format!("This question is answered from the live cluster: its scenario is built on {on} (which resets it), then the options and the answer are read off the nodes and the control plane.")}</p>
                         <div class="buttons"><button id="live-start" class="primary-action" on:click=move |_| begin(&id)>"Build the scenario and ask"</button></div>
                     }.into_any();
                 };
                 match s.answer.clone() {
                     None => view! { <p class=format!("lab-status {}", s.phase) id="live-status">{s.status.clone()}</p> }.into_any(),
-                    Some(Err(e)) => view! { <p class="lab-status error" id="live-status">{format!("The live group could not answer: {e}")}</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="lab-status error" id="live-status">{format!("The live cluster could not answer: {e}")}</p> }.into_any(),
                     Some(Ok(a)) => {
                         let right = s.picked == Some(a.correct);
                         let opts = a.options.iter().enumerate().map(|(i, o)| {
@@ -179,7 +189,7 @@ pub fn view(q: LiveQuestion) -> impl IntoView {
                             {s.submitted.then(|| view! {
                                 <div class=if right { "feedback right" } else { "feedback wrong" } id="practice-feedback" role="status">
                                     <strong>{if right { "✓ Right." } else { "✗ Not quite." }}</strong>
-                                    {format!(" The live group says: {}.", a.options[a.correct])}
+                                    {format!(" The live cluster says: {}.", a.options[a.correct])}
                                 </div>
                             })}
                             <ul class="options">{opts}</ul>

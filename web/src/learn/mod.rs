@@ -4,9 +4,10 @@
 //! of `cachelab-exercises` (questions, labs, seed facts).
 //!
 //! Nothing here keeps a copy of the cluster: labs are graded by asking the
-//! live nodes through the router and reading the control plane
-//! (`labs::RouterCluster`).
+//! live nodes through the page's routers and reading the control planes
+//! (`clusters::PageCluster`).
 
+mod clusters;
 mod exam;
 pub mod labs;
 mod live;
@@ -163,6 +164,11 @@ pub fn bundle() -> Rc<Bundle> {
         sig.track();
     }
     bundle_untracked()
+}
+
+/// Whether the lab in progress runs on the Memcached tab (`None`: no lab).
+pub fn lab_on_memcached() -> Option<bool> {
+    st().lab.with(|s| s.as_ref().map(|s| s.kind == "memcached"))
 }
 
 pub fn st() -> Learn {
@@ -370,7 +376,11 @@ fn on_key(ev: web_sys::KeyboardEvent) {
             },
             _ => {}
         }
-    } else if !l.mc.get_untracked() && (key == "h" || key == "H") {
+    } else if (key == "h" || key == "H")
+        && l.lab
+            .get_untracked()
+            .is_some_and(|s| (s.kind == "memcached") == l.mc.get_untracked())
+    {
         labs::hint();
     }
 }
@@ -488,7 +498,7 @@ pub fn LearnView() -> impl IntoView {
             <nav class="learn-tabs" role="tablist" aria-label="Learn">
                 {tab(Section::Path, "learn-path-tab", "Learning path", "The topics in order, with your progress in each")}
                 {tab(Section::Practice, "learn-practice-tab", "Practice", "One question at a time, with every option explained")}
-                {tab(Section::Labs, "learn-labs-tab", "Labs", "Tasks on the live replication group, checked by asking its nodes")}
+                {tab(Section::Labs, "learn-labs-tab", "Labs", "Tasks on the live replication group or Memcached cluster, checked by asking its nodes")}
                 {tab(Section::Exam, "learn-exam-tab", "Mock exam", "A timed exam across the topics; feedback at the end")}
                 {tab(Section::Progress, "learn-progress-tab", "Progress & review", "Your answers, the review queue, export and import")}
                 <span class="learn-keys" title="Keyboard shortcuts">"Keys: 1–6 choose · Enter submit/next · f flag (exam) · h hint (lab)"</span>

@@ -1,0 +1,444 @@
+//! The page's clusters as the checker's [`Cluster`]: the Redis tab's
+//! replication group ([`RouterCluster`]) and the Memcached tab's cluster
+//! ([`McPageCluster`]), and [`PageCluster`], whichever one the lab or live
+//! question in progress runs on. Queries go on connections of their own to
+//! the worker nodes and are answered as the replies arrive; views are the
+//! routers' control planes.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use cachelab_engine::control::{Api, NodeStatus};
+use cachelab_engine::memcached::control::McNodeState;
+use cachelab_engine::protocol::{encode_request, parse_reply};
+use cachelab_engine::ConnId;
+use cachelab_exercises::cluster::{reply_text, Cluster, ClusterView, Query, Ticket};
+use cachelab_exercises::steps::{memcached_bytes, Action};
+
+use crate::memcached::with_mc;
+use crate::with_router;
+
+/// How long (real time) a query waits for its node.
+const ASK_TIMEOUT_MS: f64 = 4000.0;
+
+pub fn perf_now() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
+}
+
+struct Ask {
+    ticket: Ticket,
+    slot: usize,
+    buf: Vec<u8>,
+    at: f64,
+    via: String,
+    /// Asked of the Memcached cluster (else the replication group).
+    mc: bool,
+}
+
+#[derive(Default)]
+struct Asks {
+    next_conn: u64,
+    next_ticket: Ticket,
+    open: BTreeMap<u64, Ask>,
+    answers: BTreeMap<Ticket, Result<String, String>>,
+}
+
+/// Which cluster the lab or live question in progress runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Kind {
+    #[default]
+    Group,
+    Memcached,
+}
+
+impl Kind {
+    pub fn of(scenario_kind: &str) -> Kind {
+        if scenario_kind == "memcached" {
+            Kind::Memcached
+        } else {
+            Kind::Group
+        }
+    }
+}
+
+thread_local! {
+    static ASKS: RefCell<Asks> = RefCell::new(Asks { next_conn: 1 << 40, ..Asks::default() });
+    static KIND: Cell<Kind> = const { Cell::new(Kind::Group) };
+}
+
+/// Forgets every query in flight (a scenario is being rebuilt).
+pub fn forget_asks(kind: Kind) {
+    KIND.with(|k| k.set(kind));
+    ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        a.open.clear();
+        a.answers.clear();
+    });
+}
+
+pub fn kind() -> Kind {
+    KIND.with(|k| k.get())
+}
+
+fn new_ticket() -> Ticket {
+    ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        a.next_ticket += 1;
+        a.next_ticket
+    })
+}
+
+fn fail(ticket: Ticket, e: String) -> Ticket {
+    ASKS.with(|a| a.borrow_mut().answers.insert(ticket, Err(e)));
+    ticket
+}
+
+fn open_ask(ticket: Ticket, slot: usize, via: &str, mc: bool) -> u64 {
+    ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        a.next_conn += 1;
+        let conn = a.next_conn;
+        a.open.insert(
+            conn,
+            Ask {
+                ticket,
+                slot,
+                buf: Vec::new(),
+                at: perf_now(),
+                via: via.to_string(),
+                mc,
+            },
+        );
+        conn
+    })
+}
+
+/// The answer to a query, once it has come; queries whose node has not
+/// answered in time fail.
+fn answer(t: Ticket) -> Option<Result<String, String>> {
+    let now = perf_now();
+    let late: Vec<(u64, usize, bool)> = ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        let late: Vec<u64> = a
+            .open
+            .iter()
+            .filter(|(_, q)| now - q.at > ASK_TIMEOUT_MS)
+            .map(|(c, _)| *c)
+            .collect();
+        late.into_iter()
+            .filter_map(|c| {
+                let q = a.open.remove(&c)?;
+                a.answers.insert(
+                    q.ticket,
+                    Err(format!(
+                        "no answer through {} within 4 s (is the node paused or cut off?)",
+                        q.via
+                    )),
+                );
+                Some((c, q.slot, q.mc))
+            })
+            .collect()
+    });
+    for (c, slot, mc) in late {
+        if mc {
+            with_mc(|r| r.close(slot, ConnId(c)));
+        } else {
+            with_router(|r| r.close(slot, ConnId(c)));
+        }
+    }
+    ASKS.with(|a| a.borrow_mut().answers.remove(&t))
+}
+
+/// The page's replication group as a [`Cluster`]: queries go on their own
+/// connection to the endpoint or node and are answered from the worker
+/// replies as they arrive; the view is the router's control plane.
+pub struct RouterCluster;
+
+impl Cluster for RouterCluster {
+    fn ask(&mut self, q: &Query) -> Ticket {
+        let ticket = new_ticket();
+        let fail = |e: String| fail(ticket, e);
+        let Query::Redis { via, argv } = q else {
+            return fail("this is a replication group: mc commands need Memcached".into());
+        };
+        let target = with_router(|r| {
+            let c = &r.control;
+            let pick = (js_sys::Math::random() * 16.0) as usize;
+            let addr = match via.as_str() {
+                "primary" => c.resolve(&c.dns.primary_endpoint.clone(), pick),
+                "reader" => c.resolve(&c.dns.reader_endpoint.clone(), pick),
+                node => c
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == node && n.status != NodeStatus::Deleted)
+                    .map(|n| n.addr.clone()),
+            };
+            let slot = addr.and_then(|a| c.nodes.iter().position(|n| n.addr == a));
+            match slot {
+                Some(s) if r.is_up(s) => Ok(s),
+                _ => Err(format!(
+                    "Could not connect to {via}: it resolves to no running node"
+                )),
+            }
+        })
+        .unwrap_or_else(|| Err("no replication group".into()));
+        let slot = match target {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        let conn = open_ask(ticket, slot, via, false);
+        with_router(|r| {
+            r.open(slot, ConnId(conn));
+            r.client_bytes(slot, ConnId(conn), encode_request(argv));
+        });
+        ticket
+    }
+
+    fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
+        answer(t)
+    }
+
+    fn view(&mut self) -> ClusterView {
+        with_router(|r| ClusterView::of_group(&r.control)).unwrap_or_default()
+    }
+
+    /// Control actions for scenario setups. `!wait` is carried out by the
+    /// setup runner (virtual time passes with the page's clock).
+    fn act(&mut self, a: &Action) -> Result<(), String> {
+        let node = |r: &crate::router::Router, name: &str| {
+            let name = if name == "primary" {
+                let p = r.control.dns.primary.clone();
+                r.control
+                    .nodes
+                    .iter()
+                    .find(|n| Some(&n.addr) == p.as_ref())
+                    .map(|n| n.name.clone())
+                    .unwrap_or_default()
+            } else {
+                name.to_string()
+            };
+            r.control
+                .nodes
+                .iter()
+                .position(|n| n.name == name && n.status != NodeStatus::Deleted)
+                .ok_or_else(|| format!("no node {name}"))
+        };
+        let api = |r: &mut crate::router::Router, req: Api| {
+            r.api(req).map_err(|e| format!("{}: {}", e.code, e.message))
+        };
+        with_router(|r| match a {
+            Action::TestFailover => api(r, Api::TestFailover),
+            Action::Kill(n) => {
+                let s = node(r, n)?;
+                r.kill(s);
+                Ok(())
+            }
+            Action::Reboot(n) => {
+                let s = node(r, n)?;
+                let id = r.control.nodes[s].id.clone();
+                api(r, Api::Reboot { id })
+            }
+            Action::AddReplica(az) => {
+                let az = az
+                    .clone()
+                    .unwrap_or_else(|| crate::AZS[r.control.nodes.len() % 3].to_string());
+                api(r, Api::AddReplica { az })
+            }
+            Action::RemoveReplica(n) => {
+                let s = node(r, n)?;
+                let id = r.control.nodes[s].id.clone();
+                api(r, Api::RemoveReplica { id })
+            }
+            Action::MultiAz(on) => api(r, Api::SetMultiAz(*on)),
+            Action::Isolate(n) => {
+                let s = node(r, n)?;
+                r.isolate(s);
+                Ok(())
+            }
+            Action::Heal => {
+                r.heal();
+                Ok(())
+            }
+            Action::Az { az, up } => {
+                r.set_az(az, *up);
+                Ok(())
+            }
+            other => Err(format!("{other:?} is not an action of this playground")),
+        })
+        .unwrap_or_else(|| Err("no replication group".into()))
+    }
+}
+
+/// The Memcached tab's cluster as a [`Cluster`]: `mc` queries go to a
+/// node's worker, or to the node the application's client hashes the key
+/// to (`client`); the view is ElastiCache's side ([`McControl`]).
+///
+/// [`McControl`]: cachelab_engine::memcached::control::McControl
+pub struct McPageCluster;
+
+/// A node's slot by its id (`0002`), if it is in the cluster.
+fn mc_slot(r: &crate::mcrouter::McRouter, id: &str) -> Result<usize, String> {
+    r.control
+        .nodes
+        .iter()
+        .position(|n| n.id == id && n.state != McNodeState::Removed)
+        .ok_or_else(|| format!("no node {id}"))
+}
+
+impl Cluster for McPageCluster {
+    fn ask(&mut self, q: &Query) -> Ticket {
+        let ticket = new_ticket();
+        let Query::Memcached { node, line } = q else {
+            return fail(
+                ticket,
+                "this is a Memcached cluster: use mc commands".into(),
+            );
+        };
+        let target = with_mc(|r| {
+            let slot = if node == "client" {
+                let key = line.split_whitespace().nth(1).unwrap_or("");
+                r.slot_for_key(key)
+                    .ok_or_else(|| "the client knows no nodes yet".to_string())?
+            } else {
+                mc_slot(r, node)?
+            };
+            if r.running(slot) {
+                Ok(slot)
+            } else {
+                Err(format!("node {node} does not answer (it failed)"))
+            }
+        })
+        .unwrap_or_else(|| Err("no Memcached cluster".into()));
+        let slot = match target {
+            Ok(s) => s,
+            Err(e) => return fail(ticket, e),
+        };
+        let conn = open_ask(ticket, slot, node, true);
+        // The meta no-op after the command marks the end of its reply,
+        // whatever its shape.
+        let mut bytes = memcached_bytes(line);
+        bytes.extend_from_slice(b"mn\r\n");
+        if with_mc(|r| r.request(slot, ConnId(conn), bytes)) != Some(true) {
+            ASKS.with(|a| a.borrow_mut().open.remove(&conn));
+            return fail(ticket, format!("node {node} does not answer (it failed)"));
+        }
+        ticket
+    }
+
+    fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
+        answer(t)
+    }
+
+    fn view(&mut self) -> ClusterView {
+        with_mc(|r| ClusterView::of_memcached(&r.control)).unwrap_or_default()
+    }
+
+    fn act(&mut self, a: &Action) -> Result<(), String> {
+        with_mc(|r| match a {
+            Action::McAdd => r.add_node(),
+            Action::McRemove(id) => {
+                let s = mc_slot(r, id)?;
+                r.remove_node(s)
+            }
+            Action::McKill(id) => {
+                let s = mc_slot(r, id)?;
+                r.kill(s);
+                Ok(())
+            }
+            Action::McReplace(id) => {
+                let s = mc_slot(r, id)?;
+                r.replace(s);
+                Ok(())
+            }
+            Action::McDiscover => {
+                r.poll_discovery();
+                Ok(())
+            }
+            other => Err(format!("{other:?} needs a replication group")),
+        })
+        .unwrap_or_else(|| Err("no Memcached cluster".into()))
+    }
+}
+
+/// Whichever cluster the lab or live question in progress runs on.
+pub struct PageCluster;
+
+impl PageCluster {
+    fn inner() -> Box<dyn Cluster> {
+        match kind() {
+            Kind::Group => Box::new(RouterCluster),
+            Kind::Memcached => Box::new(McPageCluster),
+        }
+    }
+}
+
+impl Cluster for PageCluster {
+    fn ask(&mut self, q: &Query) -> Ticket {
+        Self::inner().ask(q)
+    }
+    fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
+        answer(t)
+    }
+    fn view(&mut self) -> ClusterView {
+        Self::inner().view()
+    }
+    fn act(&mut self, a: &Action) -> Result<(), String> {
+        Self::inner().act(a)
+    }
+}
+
+/// A replication-group worker's reply bytes: answers a query if the
+/// connection is ours.
+pub fn on_reply(conn: ConnId, bytes: &[u8]) {
+    let done = ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        let q = a.open.get_mut(&conn.0).filter(|q| !q.mc)?;
+        q.buf.extend_from_slice(bytes);
+        let Ok(Some((reply, _))) = parse_reply(&q.buf) else {
+            return None;
+        };
+        let q = a.open.remove(&conn.0)?;
+        a.answers.insert(q.ticket, Ok(reply_text(&reply)));
+        Some(q.slot)
+    });
+    if let Some(slot) = done {
+        with_router(|r| r.close(slot, conn));
+    }
+}
+
+/// A memcached worker's reply bytes: the reply is complete at the meta
+/// no-op's `MN` (the text as the simulator gives it: trailing line ends
+/// trimmed).
+pub fn on_mc_reply(slot: usize, conn: ConnId, bytes: &[u8]) {
+    let done = ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        let q = a.open.get_mut(&conn.0).filter(|q| q.mc && q.slot == slot)?;
+        q.buf.extend_from_slice(bytes);
+        if !(q.buf == b"MN\r\n" || q.buf.ends_with(b"\r\nMN\r\n")) {
+            return None;
+        }
+        let q = a.open.remove(&conn.0)?;
+        let text = String::from_utf8_lossy(&q.buf[..q.buf.len() - 4]);
+        a.answers.insert(q.ticket, Ok(text.trim_end().to_string()));
+        Some(q.slot)
+    });
+    if let Some(slot) = done {
+        with_mc(|r| r.close(slot, conn));
+    }
+}
+
+/// A connection of ours closed before its answer.
+pub fn on_closed(conn: ConnId) {
+    ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        if let Some(q) = a.open.remove(&conn.0) {
+            a.answers.insert(
+                q.ticket,
+                Err(format!("the connection through {} closed", q.via)),
+            );
+        }
+    });
+}
