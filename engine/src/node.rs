@@ -1660,6 +1660,11 @@ pub trait Machine {
     fn shutdown_failed(&mut self, _conn: ConnId) {}
     /// The file of [`Output::Save`] `id` was written (`ok`) or not.
     fn save_done(&mut self, _now: Millis, _id: u64, _ok: bool) {}
+    /// The data as a backup's RDB file (the control plane's snapshot);
+    /// engines without backups refuse in ElastiCache's words.
+    fn snapshot(&self, _now: Millis) -> Result<Vec<u8>, String> {
+        Err(crate::backup::memcached_refusal().message)
+    }
 }
 
 impl Machine for Node {
@@ -1680,6 +1685,9 @@ impl Machine for Node {
     }
     fn save_done(&mut self, now: Millis, id: u64, ok: bool) {
         Node::save_done(self, now, id, ok)
+    }
+    fn snapshot(&self, now: Millis) -> Result<Vec<u8>, String> {
+        Ok(self.rdb(now))
     }
 }
 

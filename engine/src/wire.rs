@@ -45,6 +45,11 @@ pub enum ToWorker {
         primary: Option<(String, u16)>,
         now: Millis,
     },
+    /// The control plane's backup `name`: the node's RDB file, now.
+    Snapshot {
+        name: String,
+        now: Millis,
+    },
     /// Create a memcached node instead (`memory`: its `-m`, in bytes).
     InitMemcached {
         seed: u64,
@@ -70,6 +75,7 @@ impl ToWorker {
             | ToWorker::Tick { now }
             | ToWorker::Peer { now, .. }
             | ToWorker::ReplicaOf { now, .. }
+            | ToWorker::Snapshot { now, .. }
             | ToWorker::InitMemcached { now, .. } => Some(*now),
             ToWorker::Cluster { .. } => None,
         }
@@ -107,4 +113,9 @@ pub enum FromWorker {
     /// SHUTDOWN ended the node's process: the router takes it down as a
     /// crash (there is no disk in the page, so a save would be moot).
     Shutdown,
+    /// The file of backup `name` (or why the node could not take it).
+    Snapshot {
+        name: String,
+        rdb: Result<Vec<u8>, String>,
+    },
 }

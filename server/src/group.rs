@@ -5,7 +5,13 @@
 //! reports each step on stdout in AWS's words.
 //!
 //! Admin commands on stdin: `kill PORT` (the node dies, its data with it),
-//! `failover` (TestFailover), `reboot PORT`, `status`, `quit`.
+//! `failover` (TestFailover), `reboot PORT`, `status`, `quit`, and backups:
+//! `backup NAME` (CreateSnapshot: a read replica's file when one is
+//! available), `backups` (DescribeSnapshots), `delete-backup NAME`,
+//! `copy-backup SRC DST`, `export NAME` (the `.rdb` object written to the
+//! `--backup-dir` folder, the "bucket"; redis-server loads it),
+//! `backup-window HH:MM-HH:MM DAYS` (window and retention). Automatic
+//! backups run daily in the window (UTC) while the group runs.
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
@@ -17,7 +23,7 @@ use cachelab_engine::PeerMsg;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
-use crate::{now, run_blocking_with, Admin, ControlTx, Options};
+use crate::{now, run_blocking_with, Admin, ControlTx, Options, SnapshotTx};
 
 struct Running {
     admin: mpsc::UnboundedSender<Admin>,
@@ -28,6 +34,9 @@ struct Group {
     control: Control,
     nodes: HashMap<String, Running>,
     control_tx: ControlTx,
+    snapshot_tx: SnapshotTx,
+    /// The "bucket" exports are written to.
+    backup_dir: std::path::PathBuf,
     bind: String,
     printed: usize,
 }
@@ -104,6 +113,25 @@ impl Group {
                     );
                     self.launch(&addr, replicaof);
                 }
+                Action::Snapshot { name, addr } => {
+                    let sent = self.nodes.get(&addr).is_some_and(|r| {
+                        r.admin
+                            .send(Admin::Snapshot {
+                                name: name.clone(),
+                                reply: self.snapshot_tx.clone(),
+                            })
+                            .is_ok()
+                    });
+                    if sent {
+                        println!(
+                            "[control] backup {name}: taking the file of the node on port {}",
+                            port_of(&addr)
+                        );
+                    } else {
+                        let why = format!("the node on port {} is not running", port_of(&addr));
+                        self.control.snapshot_taken(now(), &name, Err(why));
+                    }
+                }
                 Action::Terminate { addr } => {
                     if self.nodes.contains_key(&addr) {
                         println!("[control] taking node on port {} offline", port_of(&addr));
@@ -149,9 +177,115 @@ impl Group {
     }
 }
 
+/// DescribeSnapshots, one line each.
+fn list_backups(c: &Control) {
+    if c.backups.snapshots.is_empty() {
+        println!("[admin] no backups");
+    }
+    for s in &c.backups.snapshots {
+        println!(
+            "[admin] {} {:?} {:?} from {} ({}) {} bytes",
+            s.name,
+            s.kind,
+            s.status,
+            s.node,
+            s.source_role,
+            s.rdb.len()
+        );
+    }
+}
+
+/// A backup admin command on stdin; false if `words` is not one.
+fn backup_admin(g: &mut Group, words: &[&str]) -> bool {
+    let api = |g: &mut Group, req: Api| {
+        if let Err(e) = g.control.api(now(), req) {
+            println!("[admin] {}: {}", e.code, e.message);
+            return false;
+        }
+        true
+    };
+    match words {
+        ["backup", name] => {
+            api(
+                g,
+                Api::CreateSnapshot {
+                    name: name.to_string(),
+                },
+            );
+        }
+        ["backups"] => list_backups(&g.control),
+        ["delete-backup", name] => {
+            api(
+                g,
+                Api::DeleteSnapshot {
+                    name: name.to_string(),
+                },
+            );
+        }
+        ["copy-backup", source, target] => {
+            api(
+                g,
+                Api::CopySnapshot {
+                    source: source.to_string(),
+                    target: target.to_string(),
+                },
+            );
+        }
+        ["backup-window", window, days] => {
+            let Ok(retention_days) = days.parse() else {
+                println!(
+                    "[admin] InvalidParameterValue: the retention must be a number of days (0-35)"
+                );
+                return true;
+            };
+            api(
+                g,
+                Api::SetBackupPolicy {
+                    window: window.to_string(),
+                    retention_days,
+                },
+            );
+        }
+        ["export", name] => {
+            if api(
+                g,
+                Api::ExportSnapshot {
+                    name: name.to_string(),
+                },
+            ) {
+                write_bucket(g);
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Writes the bucket's objects to `--backup-dir` (temp file + rename, so a
+/// crash never leaves half an object).
+fn write_bucket(g: &Group) {
+    for (object, rdb) in &g.control.backups.bucket {
+        let path = g.backup_dir.join(object);
+        if path.exists() {
+            continue;
+        }
+        let tmp = g.backup_dir.join(format!(".{object}.tmp"));
+        let r = std::fs::write(&tmp, rdb).and_then(|_| std::fs::rename(&tmp, &path));
+        match r {
+            Ok(()) => println!("[admin] exported {} ({} bytes)", path.display(), rdb.len()),
+            Err(e) => println!("[admin] cannot write {}: {e}", path.display()),
+        }
+    }
+}
+
 /// Runs a group of 1 primary and `replicas` replicas on `base_port`… until
-/// Ctrl-C or `quit`.
-pub fn run_group(bind: &str, base_port: u16, replicas: usize) -> std::io::Result<()> {
+/// Ctrl-C or `quit`. Exported backups go to `backup_dir`.
+pub fn run_group(
+    bind: &str,
+    base_port: u16,
+    replicas: usize,
+    backup_dir: &std::path::Path,
+) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -166,17 +300,20 @@ pub fn run_group(bind: &str, base_port: u16, replicas: usize) -> std::io::Result
             ..Settings::default()
         };
         let (control_tx, mut control_rx) = mpsc::unbounded_channel::<(String, PeerMsg)>();
+        let (snapshot_tx, mut snapshot_rx) = mpsc::unbounded_channel();
         let mut g = Group {
             control: Control::with_addrs("cachelab", &specs, replicas > 0, settings),
             nodes: HashMap::new(),
             control_tx,
+            snapshot_tx,
+            backup_dir: backup_dir.to_path_buf(),
             bind: bind.to_string(),
             printed: 0,
         };
         g.control.create(now());
         g.run_actions();
         g.status();
-        println!("[control] admin commands: kill PORT | reboot PORT | failover | status | quit");
+        println!("[control] admin commands: kill PORT | reboot PORT | failover | status | quit | backup NAME | backups | delete-backup NAME | copy-backup SRC DST | export NAME | backup-window HH:MM-HH:MM DAYS");
         let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_primary = g.control.dns.primary.clone();
@@ -189,6 +326,10 @@ pub fn run_group(bind: &str, base_port: u16, replicas: usize) -> std::io::Result
                 Some((from, msg)) = control_rx.recv() => {
                     let from: String = from;
                     g.control.handle(now(), ControlInput::Peer { from: &from, msg });
+                }
+                Some((name, rdb)) = snapshot_rx.recv() => {
+                    let name: String = name;
+                    g.control.snapshot_taken(now(), &name, rdb);
                 }
                 line = stdin.next_line() => {
                     let Ok(Some(line)) = line else {
@@ -219,7 +360,8 @@ pub fn run_group(bind: &str, base_port: u16, replicas: usize) -> std::io::Result
                         ["status"] => g.status(),
                         ["quit"] => break,
                         [] => {}
-                        _ => println!("[admin] commands: kill PORT | reboot PORT | failover | status | quit"),
+                        w if backup_admin(&mut g, w) => {}
+                        _ => println!("[admin] commands: kill PORT | reboot PORT | failover | status | quit | backup NAME | backups | delete-backup NAME | copy-backup SRC DST | export NAME | backup-window HH:MM-HH:MM DAYS"),
                     }
                 }
             }

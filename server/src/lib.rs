@@ -80,7 +80,13 @@ pub enum Admin {
     Stop,
     /// A memcached node's cluster configuration changed.
     Cluster(ClusterConfig),
+    /// Take the node's RDB file now for backup `name` (the control plane's
+    /// snapshot) and send it back on `reply`.
+    Snapshot { name: String, reply: SnapshotTx },
 }
+
+/// Where a node sends a backup's file: (backup name, the file or why not).
+pub type SnapshotTx = mpsc::UnboundedSender<(String, Result<Vec<u8>, String>)>;
 
 /// Where a node sends what it addresses to the in-process control plane.
 pub type ControlTx = mpsc::UnboundedSender<(String, PeerMsg)>;
@@ -203,6 +209,9 @@ pub async fn serve(
                         s.node.replicaof(now(), primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
                     }
                     Some(Admin::Cluster(c)) => s.node.set_cluster(c),
+                    Some(Admin::Snapshot { name, reply }) => {
+                        let _ = reply.send((name, s.node.snapshot(now())));
+                    }
                     Some(Admin::Stop) | None => break,
                 }
                 drain(&mut s, None);

@@ -6,6 +6,7 @@ struct Args {
     bind: String,
     port: u16,
     replicas: Option<usize>,
+    backup_dir: Option<String>,
     memcached: Option<usize>,
     memcached_port: u16,
     /// Megabytes per memcached node (memcached's -m).
@@ -15,7 +16,7 @@ struct Args {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--NAME VALUE]… [--replicas N] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  defaults: --bind 127.0.0.1 --port 6379\n  --NAME VALUE: a Redis configuration directive, as redis-server takes it (--dir /data --save \"\" --maxmemory 1gb)\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status)");
+    eprintln!("usage: cachelab-server [--port PORT] [--bind ADDR] [--NAME VALUE]… [--replicas N] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  defaults: --bind 127.0.0.1 --port 6379\n  --NAME VALUE: a Redis configuration directive, as redis-server takes it (--dir /data --save \"\" --maxmemory 1gb)\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status,\n                backup NAME, backups, export NAME, backup-window HH:MM-HH:MM DAYS)\n  --backup-dir DIR: with --replicas, the folder exported backups are written to (the \"bucket\"; default .)");
     std::process::exit(2)
 }
 
@@ -24,6 +25,7 @@ fn parse_args() -> Args {
         bind: "127.0.0.1".into(),
         port: 6379,
         replicas: None,
+        backup_dir: None,
         memcached: None,
         memcached_port: 11211,
         memcached_memory: None,
@@ -78,6 +80,7 @@ fn parse_args() -> Args {
                 }
                 args.replicas = Some(n);
             }
+            "--backup-dir" => args.backup_dir = Some(it.next().unwrap_or_else(|| usage())),
             "-h" | "--help" => usage(),
             _ if a.starts_with("--") && a.len() > 2 => {
                 // redis-server's `--name value`: a config directive.
@@ -115,7 +118,8 @@ fn main() {
             "cachelab-server: replication group, primary on {}:{}, {n} replica(s) on the next ports. Ctrl-C to stop.",
             args.bind, args.port
         );
-        if let Err(e) = cachelab_server::group::run_group(&args.bind, args.port, n) {
+        let dir = std::path::PathBuf::from(args.backup_dir.as_deref().unwrap_or("."));
+        if let Err(e) = cachelab_server::group::run_group(&args.bind, args.port, n, &dir) {
             eprintln!("cachelab-server: {e}");
             std::process::exit(1);
         }

@@ -103,6 +103,13 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
                     .replicaof(now, primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
             }
         }
+        ToWorker::Snapshot { name, now } => {
+            let rdb = match node {
+                Some(n) => n.machine().snapshot(now),
+                None => Err("the node has not started".into()),
+            };
+            out.push(FromWorker::Snapshot { name, rdb });
+        }
     }
     if let Some(n) = node {
         while let Some(o) = n.machine().poll_output() {

@@ -177,6 +177,13 @@ impl Router {
             };
             match msg {
                 FromWorker::Ready => r.borrow_mut().mark_ready(slot),
+                FromWorker::Snapshot { name, rdb } => {
+                    let mut r = r.borrow_mut();
+                    let now = r.now;
+                    r.control.snapshot_taken(now, &name, rdb);
+                    r.run_actions();
+                    return;
+                }
                 FromWorker::Shutdown => {
                     let mut r = r.borrow_mut();
                     let line = format!(
@@ -355,6 +362,17 @@ impl Router {
                 Action::Terminate { addr } => {
                     if let Some(s) = self.slot(&addr) {
                         self.terminate(s);
+                    }
+                }
+                Action::Snapshot { name, addr } => {
+                    let now = self.now;
+                    match self.slot(&addr).filter(|&s| self.is_up(s)) {
+                        Some(s) => self.send(s, ToWorker::Snapshot { name, now }),
+                        None => self.control.snapshot_taken(
+                            now,
+                            &name,
+                            Err("the node is not running".into()),
+                        ),
                     }
                 }
                 Action::ReplicaOf { addr, primary } => {

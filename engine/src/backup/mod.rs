@@ -59,9 +59,35 @@ pub struct Snapshot {
     pub status: Status,
     /// The node it was taken from.
     pub node: String,
+    /// The node's role when the backup started: "replica" or "primary".
+    pub source_role: String,
     pub created: Millis,
-    /// The RDB file (empty while creating).
+    /// The RDB file: the node's data at the moment of the fork (empty
+    /// until the node has produced it).
     pub rdb: Vec<u8>,
+    /// When the file finishes its copy to the bucket (S3) and the backup
+    /// becomes available; `None` until the node has produced the file.
+    pub ready_at: Option<Millis>,
+}
+
+impl Snapshot {
+    /// How far a backup being created has come, 0.0–1.0.
+    pub fn progress(&self, now: Millis) -> f64 {
+        match (self.status, self.ready_at) {
+            (Status::Available, _) => 1.0,
+            (Status::Creating, Some(end)) => {
+                let total = end.0.saturating_sub(self.created.0).max(1);
+                (now.0.saturating_sub(self.created.0) as f64 / total as f64).min(0.99)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+/// How long a finished file takes to reach the bucket: a fixed start (the
+/// fork, the upload's setup) and 10 MB/s.
+pub fn transfer_ms(bytes: usize) -> u64 {
+    15_000 + bytes as u64 / 10_000
 }
 
 /// A node as the backup service sees it.
@@ -73,7 +99,7 @@ pub struct NodeInfo {
     pub available: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackupAction {
     /// Take node `addr`'s RDB now for backup `name`.
     Snapshot { name: String, addr: String },
@@ -178,6 +204,7 @@ fn valid_name(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Backups {
     pub group: String,
     pub policy: Policy,
@@ -246,8 +273,10 @@ impl Backups {
             kind,
             status: Status::Creating,
             node: node.name.clone(),
+            source_role: if node.primary { "primary" } else { "replica" }.into(),
             created: now,
             rdb: Vec::new(),
+            ready_at: None,
         });
     }
 
@@ -299,34 +328,86 @@ impl Backups {
         Ok(())
     }
 
-    /// The runtime took (or failed to take) the file of backup `name`.
+    /// The runtime took (or failed to take) the file of backup `name`: the
+    /// node's data at this moment. The backup becomes available once the
+    /// file has reached the bucket ([`transfer_ms`]), if its node lasts.
     pub fn snapshot_done(&mut self, now: Millis, name: &str, rdb: Result<Vec<u8>, String>) {
         let Some(s) = self.snapshots.iter_mut().find(|s| s.name == name) else {
             return;
         };
-        let msg = match rdb {
+        match rdb {
             Ok(bytes) => {
+                s.ready_at = Some(now.plus(transfer_ms(bytes.len())));
                 s.rdb = bytes;
-                s.status = Status::Available;
-                format!(
-                    "Backup of replication group {} succeeded for snapshot {name}",
-                    s.group
-                )
             }
             Err(why) => {
                 s.status = Status::Failed;
-                format!(
+                let msg = format!(
                     "Backup of replication group {} failed for snapshot {name}: {why}",
                     s.group
-                )
+                );
+                self.event(now, msg);
             }
+        }
+    }
+
+    /// Backups whose file has reached the bucket become available; those
+    /// whose node was lost before that fail (a snapshot is never half
+    /// there).
+    fn settle(&mut self, now: Millis, nodes: &[NodeInfo]) {
+        let mut done = Vec::new();
+        for s in &mut self.snapshots {
+            if s.status != Status::Creating {
+                continue;
+            }
+            let alive = nodes.iter().any(|n| n.name == s.node && n.available);
+            if !alive {
+                s.status = Status::Failed;
+                s.rdb.clear();
+                done.push(format!(
+                    "Backup of replication group {} failed for snapshot {}: node {} was lost while the backup was being taken",
+                    s.group, s.name, s.node
+                ));
+            } else if s.ready_at.is_some_and(|t| now >= t) {
+                s.status = Status::Available;
+                done.push(format!(
+                    "Backup of replication group {} succeeded for snapshot {}",
+                    s.group, s.name
+                ));
+            }
+        }
+        for msg in done {
+            self.event(now, msg);
+        }
+    }
+
+    /// The next moment [`Backups::tick`] has something to do: a transfer
+    /// ending, an automatic backup expiring, the next window opening.
+    pub fn next_due(&self, now: Millis) -> Millis {
+        let keep = self.policy.retention_days as u64 * DAY_MS;
+        let window = {
+            let minute = (now.0 % DAY_MS) / MINUTE_MS;
+            let ahead = (self.policy.window_start as u64 + 24 * 60 - minute) % (24 * 60);
+            let ahead = if ahead == 0 { 24 * 60 } else { ahead };
+            Millis((now.0 / MINUTE_MS + ahead) * MINUTE_MS)
         };
-        self.event(now, msg);
+        self.snapshots
+            .iter()
+            .filter_map(|s| match (s.status, s.kind) {
+                (Status::Creating, _) => s.ready_at,
+                (_, Kind::Automatic) => Some(s.created.plus(keep)),
+                _ => None,
+            })
+            .chain([window])
+            .min()
+            .unwrap_or(window)
+            .max(now)
     }
 
     /// The daily automatic backup in the window, and automatic backups
     /// past their retention deleted.
     pub fn tick(&mut self, now: Millis, nodes: &[NodeInfo]) {
+        self.settle(now, nodes);
         let keep = self.policy.retention_days as u64 * DAY_MS;
         let expired: Vec<String> = self
             .snapshots

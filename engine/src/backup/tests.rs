@@ -23,11 +23,13 @@ fn nodes() -> Vec<NodeInfo> {
     ]
 }
 
-/// Runs the actions with a fake file (the node's name).
+/// Runs the actions with a fake file (the node's name), and lets the
+/// files reach the bucket.
 fn finish(b: &mut Backups, now: Millis) {
     while let Some(BackupAction::Snapshot { name, addr }) = b.poll_action() {
         b.snapshot_done(now, &name, Ok(addr.into_bytes()));
     }
+    b.settle(now.plus(transfer_ms(0)), &nodes());
 }
 
 const MIN: u64 = 60_000;
@@ -216,6 +218,7 @@ fn a_restored_group_holds_the_data_of_the_snapshot_moment() {
     let source = &sim.hosts[&addr].node;
     let (digest, rdb) = (source.digest(), source.rdb(sim.now));
     b.snapshot_done(sim.now, &name, Ok(rdb));
+    b.settle(sim.now.plus(60_000), &info);
     assert_eq!(
         b.get("moment").unwrap().node,
         "demo-002",
@@ -233,4 +236,187 @@ fn a_restored_group_holds_the_data_of_the_snapshot_moment() {
         restored.get_string(0, b"k7").as_deref(),
         Some(&b"before"[..])
     );
+}
+
+// ---- through the control plane, on the simulator ----
+
+fn put(sim: &mut Sim, k: &str, v: &str) {
+    let argv = vec![
+        b"SET".to_vec(),
+        k.as_bytes().to_vec(),
+        v.as_bytes().to_vec(),
+    ];
+    let ep = sim.control.dns.primary_endpoint.clone();
+    sim.command(&ep, 0, &argv).expect("a reply");
+}
+
+fn healthy_sim(seed: u64) -> Sim {
+    let mut sim = Sim::new(
+        seed,
+        &["us-east-1a", "us-east-1b", "us-east-1c"],
+        true,
+        Settings::default(),
+    );
+    sim.run_until(Millis(30_000));
+    assert!(sim.control.healthy());
+    sim
+}
+
+#[test]
+fn create_snapshot_takes_a_replica_moment_and_restore_seeds_a_new_group() {
+    for seed in 1..=4 {
+        let mut sim = healthy_sim(seed);
+        for i in 0..200 {
+            put(&mut sim, &format!("k{i}"), "before");
+        }
+        sim.run_until(sim.now.plus(2_000));
+        sim.api(crate::control::Api::CreateSnapshot {
+            name: "moment".into(),
+        })
+        .unwrap();
+        // The fork happened as the API answered: the file is the replica's
+        // data now.
+        let s = sim.control.backups.get("moment").unwrap().clone();
+        assert_eq!(s.source_role, "replica");
+        assert_eq!(s.status, Status::Creating);
+        let source = sim.control.nodes.iter().find(|n| n.name == s.node).unwrap();
+        let digest = sim.hosts[&source.addr].node.digest();
+        for i in 0..200 {
+            put(&mut sim, &format!("k{i}"), "after");
+        }
+        // Not restorable while the file is on its way to the bucket.
+        let err = sim
+            .restore("moment", "early", &["us-east-1a"], false)
+            .err()
+            .expect("refused while creating");
+        assert_eq!(err.code, "SnapshotNotFoundFault");
+        sim.run_until(s.ready_at.unwrap());
+        assert_eq!(
+            sim.control.backups.get("moment").unwrap().status,
+            Status::Available
+        );
+        assert!(
+            sim.control
+                .events
+                .iter()
+                .any(|e| e.message
+                    == "Backup of replication group demo succeeded for snapshot moment")
+        );
+        let mut restored = sim
+            .restore(
+                "moment",
+                "demo-restored",
+                &["us-east-1a", "us-east-1b"],
+                true,
+            )
+            .unwrap();
+        let until = restored.now.plus(60_000);
+        restored.run_until(until);
+        assert!(restored.control.healthy());
+        assert_eq!(restored.control.group, "demo-restored");
+        for n in &restored.control.nodes {
+            assert_eq!(
+                restored.hosts[&n.addr].node.digest(),
+                digest,
+                "seed {seed}: {}",
+                n.name
+            );
+        }
+        // The source group is untouched.
+        let p = sim.control.dns.primary.clone().unwrap();
+        assert_ne!(sim.hosts[&p].node.digest(), digest);
+    }
+}
+
+#[test]
+fn automatic_backups_start_exactly_at_the_window_and_expire_at_retention() {
+    let mut sim = healthy_sim(7);
+    sim.api(crate::control::Api::SetBackupPolicy {
+        window: "00:10-01:10".into(),
+        retention_days: 1,
+    })
+    .unwrap();
+    sim.run_until(Millis(11 * MIN));
+    let autos: Vec<Snapshot> = sim
+        .control
+        .backups
+        .snapshots
+        .iter()
+        .filter(|s| s.kind == Kind::Automatic)
+        .cloned()
+        .collect();
+    assert_eq!(autos.len(), 1);
+    assert_eq!(
+        autos[0].created,
+        Millis(10 * MIN),
+        "at the window's first moment"
+    );
+    assert_eq!(autos[0].name, "automatic.demo-1970-01-01-00-10");
+    // Kept exactly one day.
+    sim.run_until(Millis(DAY_MS + 10 * MIN - 1));
+    assert!(sim
+        .control
+        .backups
+        .get("automatic.demo-1970-01-01-00-10")
+        .is_some());
+    sim.run_until(Millis(DAY_MS + 10 * MIN + 1000));
+    assert!(sim
+        .control
+        .backups
+        .get("automatic.demo-1970-01-01-00-10")
+        .is_none());
+    assert!(sim
+        .control
+        .backups
+        .get("automatic.demo-1970-01-02-00-10")
+        .is_some());
+}
+
+#[test]
+fn a_snapshot_during_a_failure_is_complete_or_reported_failed() {
+    for seed in 1..=6 {
+        let mut sim = healthy_sim(seed);
+        for i in 0..100 {
+            put(&mut sim, &format!("k{i}"), "v");
+        }
+        sim.run_until(sim.now.plus(2_000));
+        sim.api(crate::control::Api::CreateSnapshot {
+            name: "during".into(),
+        })
+        .unwrap();
+        let s = sim.control.backups.get("during").unwrap().clone();
+        // Kill the node taking it (odd seeds) or the primary (even seeds).
+        let victim = if seed % 2 == 1 {
+            sim.control
+                .nodes
+                .iter()
+                .find(|n| n.name == s.node)
+                .unwrap()
+                .addr
+                .clone()
+        } else {
+            sim.control.dns.primary.clone().unwrap()
+        };
+        sim.kill(&victim);
+        sim.run_until(sim.now.plus(120_000));
+        let after = sim.control.backups.get("during").unwrap();
+        if seed % 2 == 1 {
+            assert_eq!(after.status, Status::Failed, "seed {seed}");
+            assert!(after.rdb.is_empty());
+            assert!(sim.control.events.iter().any(|e| e
+                .message
+                .contains("was lost while the backup was being taken")));
+        } else {
+            // The replica it came from lived on (and may have been promoted).
+            assert_eq!(after.status, Status::Available, "seed {seed}");
+            let mut n = crate::Node::new(1);
+            n.load_rdb(&after.rdb, sim.now).unwrap();
+            for i in 0..100 {
+                assert_eq!(
+                    n.get_string(0, format!("k{i}").as_bytes()).as_deref(),
+                    Some(&b"v"[..])
+                );
+            }
+        }
+    }
 }

@@ -13,6 +13,11 @@
 //!   replica if one exists, and starts empty otherwise.
 //! * A failed replica is replaced; a customer reboot restarts a node in
 //!   place without failing over; TestFailover with AWS's limits and events.
+//! * Backups ([`crate::backup::Backups`]): automatic ones in the window,
+//!   manual ones, copies, exports; the runtime takes the file from the
+//!   node [`Action::Snapshot`] names and reports it with
+//!   [`Control::snapshot_taken`]. A restore seeds a NEW group: the runtime
+//!   builds it from the file [`Control::restore`] hands back.
 //!
 //! Sans-IO like the node: `handle(now, ControlInput)`, `poll_action()`,
 //! `poll_timeout()`. The runtime carries out [`Action`]s: health checks go
@@ -24,6 +29,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backup::{BackupAction, Backups, NodeInfo, Policy};
 use crate::replication::PeerMsg;
 use crate::time::Millis;
 
@@ -151,6 +157,9 @@ pub enum Action {
         addr: String,
         primary: Option<String>,
     },
+    /// Take the RDB file of the node at `addr` now (its fork) for backup
+    /// `name`, and report it with [`Control::snapshot_taken`].
+    Snapshot { name: String, addr: String },
 }
 
 /// Requests as the ElastiCache API takes them.
@@ -170,6 +179,27 @@ pub enum Api {
     /// RebootCacheCluster for one node.
     Reboot {
         id: String,
+    },
+    /// CreateSnapshot (a manual backup).
+    CreateSnapshot {
+        name: String,
+    },
+    DeleteSnapshot {
+        name: String,
+    },
+    /// CopySnapshot within the account.
+    CopySnapshot {
+        source: String,
+        target: String,
+    },
+    /// CopySnapshot --target-bucket: the .rdb object in the bucket.
+    ExportSnapshot {
+        name: String,
+    },
+    /// ModifyReplicationGroup --snapshot-window --snapshot-retention-limit.
+    SetBackupPolicy {
+        window: String,
+        retention_days: u32,
     },
 }
 
@@ -235,6 +265,8 @@ pub struct Control {
     azs_down: BTreeSet<String>,
     /// A replacement primary being built from a replica (no Multi-AZ).
     rebuilding: Option<usize>,
+    /// The group's backups, their window and retention, the bucket.
+    pub backups: Backups,
     now: Millis,
 }
 
@@ -266,6 +298,7 @@ impl Control {
             promotion_seq: 0,
             azs_down: BTreeSet::new(),
             rebuilding: None,
+            backups: Backups::new(group, Policy::default()),
             now: Millis(0),
         };
         for (i, az) in azs.iter().enumerate() {
@@ -448,9 +481,63 @@ impl Control {
         self.steps
             .iter()
             .map(|(t, _)| *t)
-            .chain([self.next_heartbeat])
+            .chain([self.next_heartbeat, self.backups.next_due(self.now)])
             .min()
             .unwrap_or(self.next_heartbeat)
+    }
+
+    /// The nodes as the backup service sees them: a replica counts once it
+    /// has synced (its file would be the group's data).
+    fn node_infos(&self) -> Vec<NodeInfo> {
+        self.nodes
+            .iter()
+            .filter(|n| n.status != NodeStatus::Deleted)
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                addr: n.addr.clone(),
+                primary: n.role == Role::Primary,
+                available: n.status == NodeStatus::Available
+                    && (n.role == Role::Primary || n.synced),
+            })
+            .collect()
+    }
+
+    /// The backup service's work: its snapshots to take become actions,
+    /// its events the group's.
+    fn drain_backups(&mut self) {
+        while let Some(BackupAction::Snapshot { name, addr }) = self.backups.poll_action() {
+            self.actions.push_back(Action::Snapshot { name, addr });
+        }
+        for (_, message) in std::mem::take(&mut self.backups.events) {
+            self.event_group(message);
+        }
+    }
+
+    /// The runtime took (or could not take) the file of backup `name`.
+    pub fn snapshot_taken(&mut self, now: Millis, name: &str, rdb: Result<Vec<u8>, String>) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.backups.snapshot_done(now, name, rdb);
+        let infos = self.node_infos();
+        self.backups.tick(now, &infos);
+        self.drain_backups();
+    }
+
+    /// CreateReplicationGroup --snapshot-name: the file the NEW group
+    /// `new_group` is seeded from (this group is not touched).
+    pub fn restore(
+        &mut self,
+        now: Millis,
+        name: &str,
+        new_group: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        if now > self.now {
+            self.now = now;
+        }
+        let r = self.backups.restore(now, name, new_group);
+        self.drain_backups();
+        r
     }
 
     fn live_replicas(&self) -> Vec<usize> {
@@ -536,6 +623,9 @@ impl Control {
 
     fn tick(&mut self) {
         let now = self.now;
+        let infos = self.node_infos();
+        self.backups.tick(now, &infos);
+        self.drain_backups();
         if now >= self.next_heartbeat {
             self.next_heartbeat = now.plus(self.settings.heartbeat_ms);
             for n in &self.nodes {
@@ -946,6 +1036,37 @@ impl Control {
                 self.steps.push((
                     now.plus(self.settings.reboot_ms),
                     Step::RebootDone { idx: i },
+                ));
+                Ok(())
+            }
+            Api::CreateSnapshot { name } => {
+                let infos = self.node_infos();
+                let r = self.backups.create_manual(now, &name, &infos);
+                self.drain_backups();
+                r
+            }
+            Api::DeleteSnapshot { name } => {
+                let r = self.backups.delete(now, &name);
+                self.drain_backups();
+                r
+            }
+            Api::CopySnapshot { source, target } => {
+                let r = self.backups.copy(now, &source, &target);
+                self.drain_backups();
+                r
+            }
+            Api::ExportSnapshot { name } => {
+                let r = self.backups.export(now, &name).map(|_| ());
+                self.drain_backups();
+                r
+            }
+            Api::SetBackupPolicy {
+                window,
+                retention_days,
+            } => {
+                self.backups.policy = Policy::parse(&window, retention_days)?;
+                self.event_group(format!(
+                    "Backup window set to {window} UTC, retention {retention_days} days"
                 ));
                 Ok(())
             }

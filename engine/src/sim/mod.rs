@@ -151,11 +151,25 @@ pub const RECOVERY_BOUND_MS: u64 = 90_000;
 impl Sim {
     /// A group `demo` with one node per AZ given (the first is the primary).
     pub fn new(seed: u64, azs: &[&str], multi_az: bool, settings: Settings) -> Sim {
+        Sim::group(seed, "demo", azs, multi_az, settings, Millis(0), None)
+    }
+
+    /// A group named `group` created at `start`; its primary seeded from
+    /// an RDB file when given (a restore), its replicas syncing from it.
+    pub fn group(
+        seed: u64,
+        group: &str,
+        azs: &[&str],
+        multi_az: bool,
+        settings: Settings,
+        start: Millis,
+        rdb: Option<&[u8]>,
+    ) -> Sim {
         let mut sim = Sim {
-            now: Millis(0),
+            now: start,
             rng: Rng::new(seed),
             hosts: BTreeMap::new(),
-            control: Control::new("demo", azs, multi_az, settings),
+            control: Control::new(group, azs, multi_az, settings),
             flights: BTreeMap::new(),
             seq: 0,
             fifo: BTreeMap::new(),
@@ -175,13 +189,55 @@ impl Sim {
             events: 0,
             events_seen: 0,
             last_epoch: 0,
-            next_check: Millis(1000),
+            next_check: start.plus(1000),
             node_ms: 0,
             captured: None,
         };
-        sim.control.create(Millis(0));
+        sim.control.create(start);
         sim.run_actions();
+        if let Some(rdb) = rdb {
+            let primary = sim.control.nodes[0].addr.clone();
+            if let Some(h) = sim.hosts.get_mut(&primary) {
+                // A file the backup service produced loads; a bad one
+                // leaves the group empty, as its log says.
+                let line = match h.node.load_rdb(rdb, start) {
+                    Ok(()) => format!(
+                        "seed {} from a {}-byte RDB",
+                        Self::short(&primary),
+                        rdb.len()
+                    ),
+                    Err(e) => format!("seed {} refused: {e}", Self::short(&primary)),
+                };
+                sim.log(line);
+            }
+        }
         sim
+    }
+
+    /// CreateReplicationGroup --snapshot-name: a NEW group `new_group`
+    /// seeded from backup `name` of this one, in the AZs given, at this
+    /// moment of virtual time (this group is untouched).
+    pub fn restore(
+        &mut self,
+        name: &str,
+        new_group: &str,
+        azs: &[&str],
+        multi_az: bool,
+    ) -> Result<Sim, crate::control::ApiError> {
+        let now = self.now;
+        let rdb = self.control.restore(now, name, new_group)?;
+        self.run_actions();
+        let seed = self.rng.next_u64();
+        let settings = self.control.settings.clone();
+        Ok(Sim::group(
+            seed,
+            new_group,
+            azs,
+            multi_az,
+            settings,
+            now,
+            Some(&rdb),
+        ))
     }
 
     /// Keeps every trace line (for `--trace`), not just the last few hundred.
@@ -527,6 +583,25 @@ impl Sim {
                     }
                     self.hosts.remove(&addr);
                     self.launch(&addr, &az, replicaof.as_deref());
+                }
+                Action::Snapshot { name, addr } => {
+                    // The node forks: the file is its data at this moment.
+                    let now = self.now;
+                    let rdb = self
+                        .hosts
+                        .get(&addr)
+                        .map(|h| h.node.rdb(now))
+                        .ok_or_else(|| format!("node {} is not running", Self::short(&addr)));
+                    let line = format!(
+                        "snapshot {name} of {}: {}",
+                        Self::short(&addr),
+                        match &rdb {
+                            Ok(b) => format!("{} bytes", b.len()),
+                            Err(e) => e.clone(),
+                        }
+                    );
+                    self.log(line);
+                    self.control.snapshot_taken(now, &name, rdb);
                 }
                 Action::Terminate { addr } => {
                     if self.hosts.remove(&addr).is_some() {
