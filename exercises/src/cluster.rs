@@ -34,6 +34,21 @@ pub struct NodeState {
     pub az: String,
 }
 
+/// One backup as DescribeSnapshots shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackupState {
+    pub name: String,
+    /// automatic, manual, final.
+    pub kind: String,
+    /// creating, available, failed.
+    pub status: String,
+    /// The node it was taken from, and its role then (replica, primary).
+    pub node: String,
+    pub source_role: String,
+    /// The .rdb file's size in bytes.
+    pub size: usize,
+}
+
 /// What the control plane shows: nodes, endpoints, events.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterView {
@@ -49,6 +64,14 @@ pub struct ClusterView {
     pub events: Vec<String>,
     /// A Memcached cluster's configuration version.
     pub config_version: u64,
+    pub backups: Vec<BackupState>,
+    /// The backup window (`hh24:mi-hh24:mi`, UTC) and retention in days.
+    pub backup_window: String,
+    pub backup_retention: u32,
+    /// The objects in the bucket exports go to.
+    pub bucket: Vec<String>,
+    /// Groups restored from backups, by name.
+    pub groups: Vec<String>,
 }
 
 impl ClusterView {
@@ -84,6 +107,36 @@ impl ClusterView {
             multi_az: c.multi_az,
             events: c.events.iter().map(|e| e.message.clone()).collect(),
             config_version: 0,
+            backups: c
+                .backups
+                .snapshots
+                .iter()
+                .map(|s| {
+                    use cachelab_engine::backup::{Kind, Status};
+                    BackupState {
+                        name: s.name.clone(),
+                        kind: match s.kind {
+                            Kind::Automatic => "automatic",
+                            Kind::Manual => "manual",
+                            Kind::Final => "final",
+                        }
+                        .into(),
+                        status: match s.status {
+                            Status::Creating => "creating",
+                            Status::Available => "available",
+                            Status::Failed => "failed",
+                        }
+                        .into(),
+                        node: s.node.clone(),
+                        source_role: s.source_role.clone(),
+                        size: s.rdb.len(),
+                    }
+                })
+                .collect(),
+            backup_window: c.backups.policy.window(),
+            backup_retention: c.backups.policy.retention_days,
+            bucket: c.backups.bucket.keys().cloned().collect(),
+            groups: Vec::new(),
         }
     }
 
@@ -112,6 +165,7 @@ impl ClusterView {
             multi_az: false,
             events: c.events.iter().map(|(_, e)| e.clone()).collect(),
             config_version: c.config.version,
+            ..ClusterView::default()
         }
     }
 

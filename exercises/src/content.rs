@@ -177,6 +177,16 @@ pub enum Test {
     McCommand { node: String, cmd: String },
     /// The configuration endpoint's version (`config get cluster`).
     McConfigVersion,
+    /// One field of backup `name` (DescribeSnapshots): status, kind, node,
+    /// source_role, size; `missing` when there is no such backup.
+    Backup { name: String, field: String },
+    /// How many available backups there are (of kind `is`, if given:
+    /// automatic, manual, final).
+    Backups { kind: Option<String> },
+    /// The backup window or the retention (`field`: window, retention).
+    BackupPolicy { field: String },
+    /// The bucket's objects, one per line.
+    Bucket,
 }
 
 impl Test {
@@ -204,6 +214,10 @@ impl Test {
 /// | `mc_nodes` | an expectation on the count of listed nodes |
 /// | `mc_command` | `node`, `cmd`, and an expectation |
 /// | `mc_config_version` | an expectation |
+/// | `backup` | `name`, `field` (status, kind, node, source_role, size), and an expectation |
+/// | `backups` | optional `is` (automatic, manual, final), and an expectation on the count of available backups |
+/// | `backup_policy` | `field` (window, retention), and an expectation |
+/// | `bucket` | an expectation on the objects' names, one per line |
 ///
 /// Expectations: `equals`, `not_equals`, `contains`, `at_least`, `at_most`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -236,6 +250,9 @@ pub struct Predicate {
     pub at_least: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_most: Option<f64>,
+    /// A backup's name (`backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl Predicate {
@@ -302,6 +319,17 @@ impl Predicate {
                 cmd: need(&self.cmd, "cmd")?,
             }),
             "mc_config_version" => expecting(Test::McConfigVersion),
+            "backup" => expecting(Test::Backup {
+                name: need(&self.name, "name")?,
+                field: need(&self.field, "field")?,
+            }),
+            "backups" => expecting(Test::Backups {
+                kind: self.is.clone(),
+            }),
+            "backup_policy" => expecting(Test::BackupPolicy {
+                field: need(&self.field, "field")?,
+            }),
+            "bucket" => expecting(Test::Bucket),
             k => Err(format!("unknown kind {k:?}")),
         }
     }

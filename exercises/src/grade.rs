@@ -180,6 +180,61 @@ fn verdict(p: &Predicate, answer: &Result<String, String>, view: &ClusterView) -
             judge(expect, &view.config_version.to_string()),
             format!("configuration version {}", view.config_version),
         ),
+        (Test::Backup { name, field }, _) => {
+            let v = match view.backups.iter().find(|b| &b.name == name) {
+                None => "missing".to_string(),
+                Some(b) => match field.as_str() {
+                    "status" => b.status.clone(),
+                    "kind" => b.kind.clone(),
+                    "node" => b.node.clone(),
+                    "source_role" => b.source_role.clone(),
+                    "size" => b.size.to_string(),
+                    f => format!("no field {f}"),
+                },
+            };
+            (judge(expect, &v), format!("backup {name}: {field} {v}"))
+        }
+        (Test::Backups { kind }, _) => {
+            let names: Vec<&str> = view
+                .backups
+                .iter()
+                .filter(|b| b.status == "available")
+                .filter(|b| kind.as_ref().is_none_or(|k| &b.kind == k))
+                .map(|b| b.name.as_str())
+                .collect();
+            (
+                judge(expect, &names.len().to_string()),
+                format!(
+                    "{} available {}backups{}",
+                    names.len(),
+                    kind.as_ref().map(|k| format!("{k} ")).unwrap_or_default(),
+                    if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", names.join(", "))
+                    }
+                ),
+            )
+        }
+        (Test::BackupPolicy { field }, _) => {
+            let v = match field.as_str() {
+                "window" => view.backup_window.clone(),
+                "retention" => view.backup_retention.to_string(),
+                f => format!("no field {f}"),
+            };
+            (judge(expect, &v), format!("backup {field}: {v}"))
+        }
+        (Test::Bucket, _) => {
+            let v = view.bucket.join("\n");
+            (
+                judge(expect, &v),
+                if v.is_empty() {
+                    "the bucket is empty".into()
+                } else {
+                    format!("the bucket holds {}", view.bucket.join(", "))
+                },
+            )
+        }
     };
     Outcome {
         what: p.what.clone(),

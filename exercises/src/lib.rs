@@ -54,6 +54,7 @@ files!(
     "labs/monitoring.toml",
     "labs/basics.toml",
     "labs/scaling.toml",
+    "labs/backups.toml",
     "live/replication.toml",
     "live/memcached.toml",
     "live/monitoring.toml",

@@ -24,6 +24,9 @@ enum Inner {
 
 pub struct SimCluster {
     inner: Inner,
+    /// Groups restored from the group's backups (`!restore`), each its own
+    /// simulator kept at the same virtual time.
+    restored: Vec<Sim>,
     answers: Vec<Option<Result<String, String>>>,
     /// Rotates reads over the reader endpoint's replicas.
     pick: usize,
@@ -56,6 +59,7 @@ impl SimCluster {
         };
         let mut c = SimCluster {
             inner,
+            restored: Vec::new(),
             answers: Vec::new(),
             pick: 0,
         };
@@ -73,11 +77,23 @@ impl SimCluster {
     }
 
     fn redis(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
-        let Inner::Redis(sim) = &mut self.inner else {
+        let Inner::Redis(main) = &mut self.inner else {
             return Err("this is a Memcached cluster: use mc commands".into());
         };
+        // A restored group by its name (its primary endpoint) or one of
+        // its nodes; the lab's group otherwise.
+        let owner = |s: &Sim| {
+            s.control.group == via || s.control.nodes.iter().any(|n| n.name == via)
+        };
+        let (sim, via_ep) = match self.restored.iter_mut().find(|s| owner(s)) {
+            Some(s) => {
+                let group = s.control.group == via;
+                (s, if group { "primary" } else { via })
+            }
+            None => (main.as_mut(), via),
+        };
         let dns = &sim.control.dns;
-        let name = match via {
+        let name = match via_ep {
             "primary" => dns.primary_endpoint.clone(),
             "reader" => dns.reader_endpoint.clone(),
             node => sim
@@ -169,7 +185,10 @@ impl Cluster for SimCluster {
 
     fn view(&mut self) -> ClusterView {
         match &self.inner {
-            Inner::Redis(sim) => ClusterView::of_group(&sim.control),
+            Inner::Redis(sim) => ClusterView {
+                groups: self.restored.iter().map(|s| s.control.group.clone()).collect(),
+                ..ClusterView::of_group(&sim.control)
+            },
             Inner::Memcached(mc) => ClusterView::of_memcached(&mc.control),
         }
     }
@@ -182,6 +201,9 @@ impl Cluster for SimCluster {
                     Inner::Redis(sim) => {
                         let until = sim.now.plus(*ms);
                         sim.run_until(until);
+                        for r in &mut self.restored {
+                            r.run_until(until);
+                        }
                     }
                     Inner::Memcached(mc) => mc.run(*ms),
                 }
@@ -255,6 +277,46 @@ impl Cluster for SimCluster {
                 }
                 Action::Az { az, up } => {
                     sim.az(az, *up);
+                    Ok(())
+                }
+                Action::Backup(name) => sim
+                    .api(Api::CreateSnapshot { name: name.clone() })
+                    .map_err(api_err),
+                Action::DeleteBackup(name) => sim
+                    .api(Api::DeleteSnapshot { name: name.clone() })
+                    .map_err(api_err),
+                Action::CopyBackup { source, target } => sim
+                    .api(Api::CopySnapshot {
+                        source: source.clone(),
+                        target: target.clone(),
+                    })
+                    .map_err(api_err),
+                Action::ExportBackup(name) => sim
+                    .api(Api::ExportSnapshot { name: name.clone() })
+                    .map_err(api_err),
+                Action::BackupPolicy {
+                    window,
+                    retention_days,
+                } => sim
+                    .api(Api::SetBackupPolicy {
+                        window: crate::steps::backup_window(window, sim.now),
+                        retention_days: *retention_days,
+                    })
+                    .map_err(api_err),
+                Action::Restore { backup, group } => {
+                    if self.restored.iter().any(|s| &s.control.group == group) {
+                        return Err(format!(
+                            "ReplicationGroupAlreadyExists: Replication group {group} already exists."
+                        ));
+                    }
+                    // The new group: the source's size and Multi-AZ.
+                    let n = sim.control.nodes.len().min(3);
+                    let azs: Vec<&str> = (0..n).map(|i| AZS[i % 3]).collect();
+                    let multi_az = sim.control.multi_az;
+                    let r = sim
+                        .restore(backup, group, &azs, multi_az)
+                        .map_err(api_err)?;
+                    self.restored.push(r);
                     Ok(())
                 }
                 _ => Err(format!("{a:?} needs a Memcached cluster")),

@@ -13,6 +13,12 @@
 //!   `!wait 30s|500ms|2min` (virtual time passes), and for Memcached
 //!   `!mc-add`, `!mc-remove 0003`, `!mc-kill 0002`, `!mc-replace 0002`,
 //!   `!mc-discover` (the client polls the configuration endpoint now).
+//! * Backups: `!backup NAME` (CreateSnapshot), `!delete-backup NAME`,
+//!   `!copy-backup SRC DST`, `!export-backup NAME` (to the bucket),
+//!   `!backup-policy 03:00-04:00 7` (window and retention days; the window
+//!   `next` opens at the group clock's next minute, for an hour),
+//!   `!restore NAME NEW-GROUP` (a new group seeded from the backup; send
+//!   to it with `@NEW-GROUP GET k`).
 
 /// `set k 0 300 hello` → the protocol's `set k 0 300 5\r\nhello\r\n`.
 pub fn memcached_bytes(line: &str) -> Vec<u8> {
@@ -55,6 +61,12 @@ pub enum Action {
     McKill(String),
     McReplace(String),
     McDiscover,
+    Backup(String),
+    DeleteBackup(String),
+    CopyBackup { source: String, target: String },
+    ExportBackup(String),
+    BackupPolicy { window: String, retention_days: u32 },
+    Restore { backup: String, group: String },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +82,23 @@ pub enum Step {
         line: String,
     },
     Act(Action),
+}
+
+/// A backup window as ModifyReplicationGroup takes it: `spec` itself, or
+/// for `next` the hour starting at the minute after `now` (UTC).
+pub fn backup_window(spec: &str, now: cachelab_engine::Millis) -> String {
+    if spec != "next" {
+        return spec.to_string();
+    }
+    let minute = (now.0 / 60_000 + 1) % (24 * 60);
+    let end = (minute + 60) % (24 * 60);
+    format!(
+        "{:02}:{:02}-{:02}:{:02}",
+        minute / 60,
+        minute % 60,
+        end / 60,
+        end % 60
+    )
 }
 
 /// "30s", "500ms", "2min", "1500" (ms).
@@ -94,6 +123,7 @@ impl Step {
             let mut w = rest.split_whitespace();
             let verb = w.next().unwrap_or("");
             let arg = w.next().map(str::to_string);
+            let arg2 = w.next().map(str::to_string);
             let need = |a: Option<String>| a.ok_or_else(|| format!("!{verb} needs an argument"));
             let action = match verb {
                 "failover" => Action::TestFailover,
@@ -122,6 +152,23 @@ impl Step {
                 "mc-kill" => Action::McKill(need(arg)?),
                 "mc-replace" => Action::McReplace(need(arg)?),
                 "mc-discover" => Action::McDiscover,
+                "backup" => Action::Backup(need(arg)?),
+                "delete-backup" => Action::DeleteBackup(need(arg)?),
+                "copy-backup" => Action::CopyBackup {
+                    source: need(arg)?,
+                    target: need(arg2)?,
+                },
+                "export-backup" => Action::ExportBackup(need(arg)?),
+                "backup-policy" => Action::BackupPolicy {
+                    window: need(arg)?,
+                    retention_days: need(arg2)?
+                        .parse()
+                        .map_err(|_| "!backup-policy WINDOW DAYS".to_string())?,
+                },
+                "restore" => Action::Restore {
+                    backup: need(arg)?,
+                    group: need(arg2)?,
+                },
                 _ => return Err(format!("unknown action !{verb}")),
             };
             return Ok(Step::Act(action));
@@ -172,6 +219,14 @@ mod tests {
             Step::Act(Action::Kill("primary".into()))
         );
         assert!(Step::parse("!explode").is_err());
+        assert_eq!(
+            Step::parse("!backup-policy 03:00-04:00 7").unwrap(),
+            Step::Act(Action::BackupPolicy {
+                window: "03:00-04:00".into(),
+                retention_days: 7
+            })
+        );
+        assert!(Step::parse("!restore only-one").is_err());
         assert!(Step::parse("!kill").is_err());
         assert_eq!(
             Step::parse("mc client set k 0 0 1").unwrap(),

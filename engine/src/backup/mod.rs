@@ -164,6 +164,18 @@ impl Policy {
         })
     }
 
+    /// `hh24:mi-hh24:mi`, as DescribeReplicationGroups shows the window.
+    pub fn window(&self) -> String {
+        let end = (self.window_start + self.window_len) % (24 * 60);
+        format!(
+            "{:02}:{:02}-{:02}:{:02}",
+            self.window_start / 60,
+            self.window_start % 60,
+            end / 60,
+            end % 60
+        )
+    }
+
     fn in_window(&self, now: Millis) -> bool {
         let minute = ((now.0 % DAY_MS) / MINUTE_MS) as u32;
         (minute + 24 * 60 - self.window_start) % (24 * 60) < self.window_len
