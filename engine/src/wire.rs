@@ -50,6 +50,12 @@ pub enum ToWorker {
         name: String,
         now: Millis,
     },
+    /// Seed the node's data from an RDB file (a group restored from a
+    /// backup, or from an uploaded dump).
+    Load {
+        rdb: Vec<u8>,
+        now: Millis,
+    },
     /// Create a memcached node instead (`memory`: its `-m`, in bytes).
     InitMemcached {
         seed: u64,
@@ -76,6 +82,7 @@ impl ToWorker {
             | ToWorker::Peer { now, .. }
             | ToWorker::ReplicaOf { now, .. }
             | ToWorker::Snapshot { now, .. }
+            | ToWorker::Load { now, .. }
             | ToWorker::InitMemcached { now, .. } => Some(*now),
             ToWorker::Cluster { .. } => None,
         }
@@ -117,5 +124,9 @@ pub enum FromWorker {
     Snapshot {
         name: String,
         rdb: Result<Vec<u8>, String>,
+    },
+    /// A [`ToWorker::Load`] was refused (a bad file): Redis's words.
+    LoadFailed {
+        error: String,
     },
 }

@@ -82,9 +82,8 @@ impl SimCluster {
         };
         // A restored group by its name (its primary endpoint) or one of
         // its nodes; the lab's group otherwise.
-        let owner = |s: &Sim| {
-            s.control.group == via || s.control.nodes.iter().any(|n| n.name == via)
-        };
+        let owner =
+            |s: &Sim| s.control.group == via || s.control.nodes.iter().any(|n| n.name == via);
         let (sim, via_ep) = match self.restored.iter_mut().find(|s| owner(s)) {
             Some(s) => {
                 let group = s.control.group == via;
@@ -186,7 +185,11 @@ impl Cluster for SimCluster {
     fn view(&mut self) -> ClusterView {
         match &self.inner {
             Inner::Redis(sim) => ClusterView {
-                groups: self.restored.iter().map(|s| s.control.group.clone()).collect(),
+                groups: self
+                    .restored
+                    .iter()
+                    .map(|s| s.control.group.clone())
+                    .collect(),
                 ..ClusterView::of_group(&sim.control)
             },
             Inner::Memcached(mc) => ClusterView::of_memcached(&mc.control),

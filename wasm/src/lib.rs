@@ -103,6 +103,13 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
                     .replicaof(now, primary.as_ref().map(|(h, p)| (h.as_str(), *p)));
             }
         }
+        ToWorker::Load { rdb, now } => {
+            if let Some(Hosted::Redis(n)) = node {
+                if let Err(error) = n.load_rdb(&rdb, now) {
+                    out.push(FromWorker::LoadFailed { error });
+                }
+            }
+        }
         ToWorker::Snapshot { name, now } => {
             let rdb = match node {
                 Some(n) => n.machine().snapshot(now),

@@ -7,11 +7,14 @@
 //! connects through an endpoint, as an application would, and reconnects
 //! through DNS when its node goes away.
 
+mod backups;
+mod groups;
 mod learn;
 mod mcrouter;
 mod memcached;
 mod recipes;
 mod router;
+mod vault;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -79,6 +82,11 @@ thread_local! {
 
 fn with_router<R>(f: impl FnOnce(&mut Router) -> R) -> Option<R> {
     ROUTER.with(|r| r.borrow().as_ref().map(|r| f(&mut r.borrow_mut())))
+}
+
+/// Shows another group (see `groups`).
+fn set_router(r: SharedRouter) {
+    ROUTER.with(|slot| *slot.borrow_mut() = Some(r));
 }
 
 fn next_conn() -> ConnId {
@@ -229,6 +237,11 @@ struct Snapshot {
     events: Vec<ControlEvent>,
     traffic: Vec<Traffic>,
     node_log: Vec<(Millis, String)>,
+    /// The shown group, every group's name.
+    group: String,
+    groups: Vec<String>,
+    /// Nodes writing a backup's file now: (node, backup).
+    forking: Vec<(String, String)>,
 }
 
 fn snapshot(r: &Router) -> Snapshot {
@@ -246,6 +259,16 @@ fn snapshot(r: &Router) -> Snapshot {
         events: r.control.events.clone(),
         traffic: r.traffic.iter().cloned().collect(),
         node_log: r.node_log.iter().rev().take(12).cloned().collect(),
+        group: r.control.group.clone(),
+        groups: groups::names(),
+        forking: r
+            .control
+            .backups
+            .snapshots
+            .iter()
+            .filter(|b| b.status == cachelab_engine::backup::Status::Creating)
+            .map(|b| (b.node.clone(), b.name.clone()))
+            .collect(),
     }
 }
 
@@ -395,7 +418,8 @@ fn App() -> impl IntoView {
         }
         _ => {}
     });
-    let router = Router::spawn(&AZS, EPOCH, inbox);
+    let router = Router::spawn_group("demo", &AZS, true, EPOCH, groups::gated("demo"), None);
+    groups::add(router.clone());
     let primary_ep = router.borrow().control.dns.primary_endpoint.clone();
     endpoint.set(primary_ep.clone());
     CONSOLE.with(|c| c.borrow_mut().endpoint = primary_ep.clone());
@@ -419,9 +443,9 @@ fn App() -> impl IntoView {
     };
     // A lab's scenario: the group rebuilt with `replicas` replicas (one
     // node per AZ, round the AZs), every client starting afresh.
-    let reset_group = move |replicas: usize, multi_az: bool| {
-        let azs: Vec<&str> = (0..=replicas.min(5)).map(|i| AZS[i % 3]).collect();
-        with_router(|r| r.rebuild(&azs, multi_az));
+    // Every client of the page starts afresh on the shown group (a lab's
+    // rebuilt group, or another group picked), `hint` in the console.
+    let fresh_clients = move |hint: String| {
         let ep = with_router(|r| r.control.dns.primary_endpoint.clone()).unwrap_or_default();
         for s in [&CONSOLE, &SUBSCRIBER] {
             s.with(|c| {
@@ -443,17 +467,37 @@ fn App() -> impl IntoView {
         sub_lines.set(Vec::new());
         api_error.set(String::new());
         lines.set(vec![Line {
-            text: format!(
-                "A new replication group for the lab: 1 primary and {replicas} replica{}, Multi-AZ {}. Connected through the primary endpoint.",
-                if replicas == 1 { "" } else { "s" },
-                if multi_az && replicas > 0 { "on" } else { "off" }
-            ),
+            text: hint,
             kind: "hint",
         }]);
         refresh();
     };
+    let reset_group = move |replicas: usize, multi_az: bool| {
+        // A lab's sandbox: its backups are not the account's.
+        vault::stop_saving();
+        groups::drop_others();
+        let azs: Vec<&str> = (0..=replicas.min(5)).map(|i| AZS[i % 3]).collect();
+        with_router(|r| r.rebuild(&azs, multi_az));
+        fresh_clients(format!(
+            "A new replication group for the lab: 1 primary and {replicas} replica{}, Multi-AZ {}. Connected through the primary endpoint.",
+            if replicas == 1 { "" } else { "s" },
+            if multi_az && replicas > 0 { "on" } else { "off" }
+        ));
+    };
+    groups::init(
+        inbox.clone(),
+        Rc::new(move || {
+            let g = groups::current();
+            fresh_clients(format!(
+                "Now showing replication group {g}. Connected through its primary endpoint."
+            ))
+        }),
+        "demo",
+    );
+    // The account's backups kept by the browser come back.
+    vault::load();
     let advance = move |ms: u64| {
-        with_router(|r| r.advance(ms));
+        groups::advance_all(ms);
         writer_tick();
         refresh();
     };
@@ -719,6 +763,11 @@ fn App() -> impl IntoView {
                 && matches!(t.kind, "STREAM" | "FULLRESYNC")
         };
         let sending = up && s.traffic.iter().any(|t| recent(t) && t.from == n.name);
+        let forking = s
+            .forking
+            .iter()
+            .find(|(node, _)| *node == n.name)
+            .map(|(_, b)| b.clone());
         let receiving = up && s.traffic.iter().any(|t| recent(t) && t.to == n.name);
         let flow = if sending {
             " sending"
@@ -736,6 +785,7 @@ fn App() -> impl IntoView {
                 </div>
                 {sending.then(|| view! { <div class="flow" title="Replication stream: this primary is sending its writes to the replicas">"⇢ streaming writes to replicas"</div> })}
                 {receiving.then(|| view! { <div class="flow" title="Replication stream: this replica is applying the primary's writes">"⇠ applying the primary's writes"</div> })}
+                {forking.map(|b| view! { <div class="forking" title="This node forked to write a backup's RDB file: the child process shares its memory copy-on-write, so every page written meanwhile is copied (memory), and the fork itself pauses the node briefly (latency). That is why ElastiCache prefers a read replica.">{format!("⧉ forked for backup {b}")}</div> })}
                 <div class="card-body">
                     <div title="The control plane's view (DescribeCacheClusters)">{format!("status: {}", n.status.word())}{(!up && n.status == NodeStatus::Available).then_some(" (health checks not yet missed)")}{paused_now.then_some(" · paused")}{isolated.then_some(" · partitioned")}</div>
                     <div title="INFO replication master_repl_offset: bytes of the replication stream this node holds">{format!("offset {}", offset.map(|o| o.to_string()).unwrap_or_else(|| "–".into()))}{format!(" · {keys} keys")}</div>
@@ -1045,6 +1095,7 @@ fn App() -> impl IntoView {
                         }).collect_view()}
                     </ul>
                 </section>
+                <backups::BackupsPanel />
             </div>
             <div class="side">
                 <section class="time" aria-label="Virtual time">
@@ -1063,7 +1114,18 @@ fn App() -> impl IntoView {
                     </div>
                 </section>
                 <section class="topology" aria-label="Replication group">
-                    <h2>"Replication group " <code>"demo"</code> " — cluster mode disabled"</h2>
+                    <h2>"Replication group " <code id="group-name">{move || snap.get().group}</code> " — cluster mode disabled"</h2>
+                    {move || (snap.get().groups.len() > 1).then(|| view! {
+                        <div class="group-picker" role="tablist" aria-label="Replication groups"
+                            title="Groups restored from backups run beside the first one; pick which one this page shows">
+                            {snap.get().groups.into_iter().map(|g| {
+                                let shown = g == snap.get_untracked().group;
+                                let g2 = g.clone();
+                                view! { <button role="tab" class="group-tab" class:active=shown aria-selected=shown.to_string() data-group=g.clone()
+                                    on:click=move |_| { groups::switch(&g2); refresh(); }>{g.clone()}</button> }
+                            }).collect_view()}
+                        </div>
+                    })}
                     <p class="legend">
                         <span class="dot primary"></span>"primary "
                         <span class="dot replica"></span>"replica "

@@ -757,8 +757,10 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                     <table class="limits" id="mc-limits">
                         <thead><tr><th>"Feature"</th><th>"Memcached"</th><th>"Redis (the other view)"</th></tr></thead>
                         <tbody>
-                            <tr><td>"Backup and restore"</td><td><button disabled=true title="ElastiCache for Memcached has no backups: the data lives only in memory">"Create backup"</button>" not supported"</td><td>"yes (RDB snapshots)"</td></tr>
-                            <tr><td>"Snapshots"</td><td><button disabled=true title="No snapshots: a restarted or replaced node starts empty">"Snapshot"</button>" not supported"</td><td>"yes, automatic or manual"</td></tr>
+                            <tr><td>"Backup and restore"</td><td><button id="mc-backup" title="CreateSnapshot on a Memcached cluster: ElastiCache refuses it — the data lives only in memory"
+                                on:click=move |_| act(Box::new(|r| { let now = r.now; r.control.create_snapshot(now, "mc-backup").map_err(|e| format!("{}: {}", e.code, e.message)) }))>"Create backup"</button>" not supported"</td><td>"yes (RDB snapshots)"</td></tr>
+                            <tr><td>"Snapshots"</td><td><button id="mc-snapshot" title="No snapshots: a restarted or replaced node starts empty — the API refuses"
+                                on:click=move |_| act(Box::new(|r| { let now = r.now; r.control.create_snapshot(now, "mc-snapshot").map_err(|e| format!("{}: {}", e.code, e.message)) }))>"Snapshot"</button>" not supported"</td><td>"yes, automatic or manual"</td></tr>
                             <tr><td>"Replication"</td><td><button disabled=true title="No replicas: each key lives on exactly one node">"Add replica"</button>" not supported"</td><td>"up to 5 replicas, Multi-AZ failover"</td></tr>
                             <tr><td>"Encryption at rest"</td><td><button disabled=true title="Memcached clusters cannot encrypt data at rest">"Encrypt"</button>" not supported"</td><td>"yes"</td></tr>
                             <tr><td>"Data types"</td><td>"strings only"</td><td>"hashes, lists, sets, sorted sets, streams…"</td></tr>

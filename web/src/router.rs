@@ -105,7 +105,17 @@ fn settings() -> Settings {
 impl Router {
     /// A replication group of one node per AZ given (the first is the
     /// primary), created at `start`; `inbox` receives what workers say.
-    pub fn spawn(azs: &[&str], start: Millis, inbox: Inbox) -> SharedRouter {
+    /// A replication group named `group`; its primary seeded from an RDB
+    /// file when given (CreateReplicationGroup --snapshot-name, or an
+    /// uploaded dump), its replicas syncing from it.
+    pub fn spawn_group(
+        group: &str,
+        azs: &[&str],
+        multi_az: bool,
+        start: Millis,
+        inbox: Inbox,
+        seed: Option<Vec<u8>>,
+    ) -> SharedRouter {
         // Workers answer in real time, after the tick that asked: at 10x a
         // round trip can take two virtual seconds, so the control plane
         // waits a little longer for the replicas' offsets than the default.
@@ -114,7 +124,7 @@ impl Router {
             nodes: Vec::new(),
             paused: BTreeSet::new(),
             held: BTreeMap::new(),
-            control: Control::new("demo", azs, azs.len() > 1, settings),
+            control: Control::new(group, azs, multi_az && azs.len() > 1, settings),
             now: start,
             flights: Vec::new(),
             cuts: BTreeSet::new(),
@@ -132,6 +142,11 @@ impl Router {
             let mut r = router.borrow_mut();
             r.control.create(start);
             r.run_actions();
+            if let Some(rdb) = seed {
+                // Queued behind the primary's Init: it loads before any
+                // replica asks it for a sync.
+                r.send(0, ToWorker::Load { rdb, now: start });
+            }
         }
         router
     }
@@ -177,6 +192,16 @@ impl Router {
             };
             match msg {
                 FromWorker::Ready => r.borrow_mut().mark_ready(slot),
+                FromWorker::LoadFailed { error } => {
+                    let mut r = r.borrow_mut();
+                    let line = format!(
+                        "{}: the RDB file was refused ({error}); the node starts empty",
+                        r.control.nodes[slot].name
+                    );
+                    let now = r.now;
+                    r.node_log.push_back((now, line));
+                    return;
+                }
                 FromWorker::Snapshot { name, rdb } => {
                     let mut r = r.borrow_mut();
                     let now = r.now;
@@ -521,6 +546,19 @@ impl Router {
     /// Replaces the group with a new one (a lab's scenario): every worker
     /// terminated, faults cleared, the control plane created afresh with
     /// one node per AZ given, at the current virtual time.
+    /// Stops every node's worker (the group is deleted).
+    pub fn shutdown(&mut self) {
+        for slot in 0..self.nodes.len() {
+            self.terminate(slot);
+        }
+    }
+
+    /// Carries out what the control plane decided (after a call made on
+    /// `control` directly).
+    pub fn run_pending(&mut self) {
+        self.run_actions();
+    }
+
     pub fn rebuild(&mut self, azs: &[&str], multi_az: bool) {
         for slot in 0..self.nodes.len() {
             self.terminate(slot);

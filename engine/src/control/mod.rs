@@ -524,6 +524,12 @@ impl Control {
         self.drain_backups();
     }
 
+    /// An event about the whole group, in AWS's words (a runtime's own
+    /// news: the group was restored from a snapshot).
+    pub fn note(&mut self, message: String) {
+        self.event_group(message);
+    }
+
     /// CreateReplicationGroup --snapshot-name: the file the NEW group
     /// `new_group` is seeded from (this group is not touched).
     pub fn restore(

@@ -62,6 +62,18 @@ pub struct McControl {
 }
 
 impl McControl {
+    /// CreateSnapshot (and every other backup API) on a Memcached cluster:
+    /// refused in ElastiCache's words, with the event the console shows.
+    pub fn create_snapshot(
+        &mut self,
+        now: Millis,
+        name: &str,
+    ) -> Result<(), crate::control::ApiError> {
+        let e = crate::backup::memcached_refusal();
+        self.event(now, format!("CreateSnapshot {name} refused: {}", e.message));
+        Err(e)
+    }
+
     /// A cluster of `n` nodes spread over `azs`, configuration version 1.
     pub fn new(cluster: &str, azs: &[&str], n: usize, now: Millis) -> McControl {
         let mut c = McControl {

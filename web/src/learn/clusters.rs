@@ -15,8 +15,26 @@ use cachelab_engine::ConnId;
 use cachelab_exercises::cluster::{reply_text, Cluster, ClusterView, Query, Ticket};
 use cachelab_exercises::steps::{memcached_bytes, Action};
 
+use crate::groups::with_group;
 use crate::memcached::with_mc;
-use crate::with_router;
+
+/// The group labs run on: the page's first.
+fn lab_group() -> String {
+    crate::groups::first()
+}
+
+/// `via` as (group, endpoint or node within it): a restored group's name
+/// means its primary endpoint; a node name, that node's group.
+fn group_of(via: &str) -> (String, String) {
+    let lab = lab_group();
+    if via != lab && crate::groups::names().iter().any(|g| g == via) {
+        return (via.to_string(), "primary".into());
+    }
+    match crate::groups::group_of_node(via) {
+        Some(g) => (g, via.to_string()),
+        None => (lab, via.to_string()),
+    }
+}
 
 /// How long (real time) a query waits for its node.
 const ASK_TIMEOUT_MS: f64 = 4000.0;
@@ -34,8 +52,8 @@ struct Ask {
     buf: Vec<u8>,
     at: f64,
     via: String,
-    /// Asked of the Memcached cluster (else the replication group).
-    mc: bool,
+    /// The replication group asked (`None`: the Memcached cluster).
+    group: Option<String>,
 }
 
 #[derive(Default)]
@@ -96,7 +114,7 @@ fn fail(ticket: Ticket, e: String) -> Ticket {
     ticket
 }
 
-fn open_ask(ticket: Ticket, slot: usize, via: &str, mc: bool) -> u64 {
+fn open_ask(ticket: Ticket, slot: usize, via: &str, group: Option<String>) -> u64 {
     ASKS.with(|a| {
         let mut a = a.borrow_mut();
         a.next_conn += 1;
@@ -109,7 +127,7 @@ fn open_ask(ticket: Ticket, slot: usize, via: &str, mc: bool) -> u64 {
                 buf: Vec::new(),
                 at: perf_now(),
                 via: via.to_string(),
-                mc,
+                group,
             },
         );
         conn
@@ -120,7 +138,7 @@ fn open_ask(ticket: Ticket, slot: usize, via: &str, mc: bool) -> u64 {
 /// answered in time fail.
 fn answer(t: Ticket) -> Option<Result<String, String>> {
     let now = perf_now();
-    let late: Vec<(u64, usize, bool)> = ASKS.with(|a| {
+    let late: Vec<(u64, usize, Option<String>)> = ASKS.with(|a| {
         let mut a = a.borrow_mut();
         let late: Vec<u64> = a
             .open
@@ -138,16 +156,15 @@ fn answer(t: Ticket) -> Option<Result<String, String>> {
                         q.via
                     )),
                 );
-                Some((c, q.slot, q.mc))
+                Some((c, q.slot, q.group))
             })
             .collect()
     });
-    for (c, slot, mc) in late {
-        if mc {
-            with_mc(|r| r.close(slot, ConnId(c)));
-        } else {
-            with_router(|r| r.close(slot, ConnId(c)));
-        }
+    for (c, slot, group) in late {
+        match group {
+            None => with_mc(|r| r.close(slot, ConnId(c))),
+            Some(g) => with_group(&g, |r| r.close(slot, ConnId(c))),
+        };
     }
     ASKS.with(|a| a.borrow_mut().answers.remove(&t))
 }
@@ -164,10 +181,13 @@ impl Cluster for RouterCluster {
         let Query::Redis { via, argv } = q else {
             return fail("this is a replication group: mc commands need Memcached".into());
         };
-        let target = with_router(|r| {
+        // The lab's group (the page's first), or a group restored from its
+        // backups, by name (its primary endpoint) or by a node's name.
+        let (group, via_in) = group_of(via);
+        let target = with_group(&group, |r| {
             let c = &r.control;
             let pick = (js_sys::Math::random() * 16.0) as usize;
-            let addr = match via.as_str() {
+            let addr = match via_in.as_str() {
                 "primary" => c.resolve(&c.dns.primary_endpoint.clone(), pick),
                 "reader" => c.resolve(&c.dns.reader_endpoint.clone(), pick),
                 node => c
@@ -189,8 +209,8 @@ impl Cluster for RouterCluster {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let conn = open_ask(ticket, slot, via, false);
-        with_router(|r| {
+        let conn = open_ask(ticket, slot, via, Some(group.clone()));
+        with_group(&group, |r| {
             r.open(slot, ConnId(conn));
             r.client_bytes(slot, ConnId(conn), encode_request(argv));
         });
@@ -202,7 +222,12 @@ impl Cluster for RouterCluster {
     }
 
     fn view(&mut self) -> ClusterView {
-        with_router(|r| ClusterView::of_group(&r.control)).unwrap_or_default()
+        let groups = crate::groups::names();
+        with_group(&lab_group(), |r| ClusterView {
+            groups: groups.iter().skip(1).cloned().collect(),
+            ..ClusterView::of_group(&r.control)
+        })
+        .unwrap_or_default()
     }
 
     /// Control actions for scenario setups. `!wait` is carried out by the
@@ -229,7 +254,11 @@ impl Cluster for RouterCluster {
         let api = |r: &mut crate::router::Router, req: Api| {
             r.api(req).map_err(|e| format!("{}: {}", e.code, e.message))
         };
-        with_router(|r| match a {
+        if let Action::Restore { backup, group } = a {
+            return crate::groups::restore(backup, group)
+                .map_err(|e| format!("{}: {}", e.code, e.message));
+        }
+        with_group(&lab_group(), |r| match a {
             Action::TestFailover => api(r, Api::TestFailover),
             Action::Kill(n) => {
                 let s = node(r, n)?;
@@ -265,6 +294,29 @@ impl Cluster for RouterCluster {
             Action::Az { az, up } => {
                 r.set_az(az, *up);
                 Ok(())
+            }
+            Action::Backup(name) => api(r, Api::CreateSnapshot { name: name.clone() }),
+            Action::DeleteBackup(name) => api(r, Api::DeleteSnapshot { name: name.clone() }),
+            Action::CopyBackup { source, target } => api(
+                r,
+                Api::CopySnapshot {
+                    source: source.clone(),
+                    target: target.clone(),
+                },
+            ),
+            Action::ExportBackup(name) => api(r, Api::ExportSnapshot { name: name.clone() }),
+            Action::BackupPolicy {
+                window,
+                retention_days,
+            } => {
+                let window = cachelab_exercises::steps::backup_window(window, r.now);
+                api(
+                    r,
+                    Api::SetBackupPolicy {
+                        window,
+                        retention_days: *retention_days,
+                    },
+                )
             }
             other => Err(format!("{other:?} is not an action of this playground")),
         })
@@ -316,7 +368,7 @@ impl Cluster for McPageCluster {
             Ok(s) => s,
             Err(e) => return fail(ticket, e),
         };
-        let conn = open_ask(ticket, slot, node, true);
+        let conn = open_ask(ticket, slot, node, None);
         // The meta no-op after the command marks the end of its reply,
         // whatever its shape.
         let mut bytes = memcached_bytes(line);
@@ -395,17 +447,17 @@ impl Cluster for PageCluster {
 pub fn on_reply(conn: ConnId, bytes: &[u8]) {
     let done = ASKS.with(|a| {
         let mut a = a.borrow_mut();
-        let q = a.open.get_mut(&conn.0).filter(|q| !q.mc)?;
+        let q = a.open.get_mut(&conn.0).filter(|q| q.group.is_some())?;
         q.buf.extend_from_slice(bytes);
         let Ok(Some((reply, _))) = parse_reply(&q.buf) else {
             return None;
         };
         let q = a.open.remove(&conn.0)?;
         a.answers.insert(q.ticket, Ok(reply_text(&reply)));
-        Some(q.slot)
+        Some((q.slot, q.group.unwrap_or_default()))
     });
-    if let Some(slot) = done {
-        with_router(|r| r.close(slot, conn));
+    if let Some((slot, group)) = done {
+        with_group(&group, |r| r.close(slot, conn));
     }
 }
 
@@ -415,7 +467,10 @@ pub fn on_reply(conn: ConnId, bytes: &[u8]) {
 pub fn on_mc_reply(slot: usize, conn: ConnId, bytes: &[u8]) {
     let done = ASKS.with(|a| {
         let mut a = a.borrow_mut();
-        let q = a.open.get_mut(&conn.0).filter(|q| q.mc && q.slot == slot)?;
+        let q = a
+            .open
+            .get_mut(&conn.0)
+            .filter(|q| q.group.is_none() && q.slot == slot)?;
         q.buf.extend_from_slice(bytes);
         if !(q.buf == b"MN\r\n" || q.buf.ends_with(b"\r\nMN\r\n")) {
             return None;

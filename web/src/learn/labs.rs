@@ -18,8 +18,8 @@ use leptos::prelude::*;
 use super::clusters::{forget_asks, kind, perf_now, Kind, PageCluster};
 pub use super::clusters::{on_closed, on_mc_reply, on_reply};
 use super::{bundle, reset_group, st, topic_title, Section};
+use crate::groups::with_group;
 use crate::memcached::with_mc;
-use crate::with_router;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LabState {
@@ -181,7 +181,7 @@ pub fn play_solution() {
 /// client holding the current node list.
 fn healthy() -> bool {
     match kind() {
-        Kind::Group => with_router(|r| {
+        Kind::Group => with_group(&crate::groups::first(), |r| {
             r.control.healthy()
                 && (0..r.control.nodes.len())
                     .all(|i| r.control.nodes[i].status == NodeStatus::Deleted || r.is_up(i))
@@ -203,7 +203,7 @@ fn healthy() -> bool {
 /// The virtual time of the lab's cluster.
 fn now_ms() -> u64 {
     match kind() {
-        Kind::Group => with_router(|r| r.now.0),
+        Kind::Group => with_group(&crate::groups::first(), |r| r.now.0),
         Kind::Memcached => with_mc(|r| r.now.0),
     }
     .unwrap_or(0)
@@ -211,9 +211,7 @@ fn now_ms() -> u64 {
 
 fn advance(ms: u64) {
     match kind() {
-        Kind::Group => {
-            with_router(|r| r.advance(ms));
-        }
+        Kind::Group => crate::groups::advance_all(ms),
         Kind::Memcached => {
             with_mc(|r| r.advance(ms));
         }
