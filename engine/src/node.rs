@@ -139,6 +139,8 @@ pub struct NodeView {
     /// at most [`VIEW_KEYS`], so a UI can show keys and their TTLs.
     pub sample: Vec<KeyView>,
     pub repl: ReplView,
+    /// The last background save's (BGSAVE, backup) pause and copy.
+    pub fork: crate::persistence::save::ForkCost,
 }
 
 /// A node's replication state, for topology views and checkers.
@@ -743,6 +745,17 @@ impl Node {
         }
     }
 
+    /// A backup's snapshot: the data as an RDB file now, its pause and copy
+    /// recorded as a background save's ("fork") cost.
+    pub fn snapshot(&mut self, now: Millis) -> Vec<u8> {
+        let t0 = self.srv.micros();
+        let rdb = self.rdb(now);
+        let usec = self.srv.micros().saturating_sub(t0);
+        commands::persist::fork_taken(&mut self.srv, usec, rdb.len());
+        self.srv.persist.last_cow_size = rdb.len() as u64;
+        rdb
+    }
+
     /// The data as an RDB file (version 10, as Redis 7.0 writes it), which
     /// redis-server can load.
     pub fn rdb(&self, now: Millis) -> Vec<u8> {
@@ -964,6 +977,7 @@ impl Node {
         let p = &mut self.srv.persist;
         if let Some(bg) = p.bg.take_if(|b| b.id == id) {
             p.last_bg_failed = !ok;
+            p.last_cow_size = bg.bytes;
             p.last_bg_secs = (now.0.saturating_sub(bg.started.0) / 1000) as i64;
             if ok {
                 p.lastsave = now.as_secs();
@@ -1616,6 +1630,7 @@ impl Node {
                 })
                 .collect(),
             repl: self.repl_view(),
+            fork: self.srv.persist.last_fork,
         }
     }
 
@@ -1662,7 +1677,7 @@ pub trait Machine {
     fn save_done(&mut self, _now: Millis, _id: u64, _ok: bool) {}
     /// The data as a backup's RDB file (the control plane's snapshot);
     /// engines without backups refuse in ElastiCache's words.
-    fn snapshot(&self, _now: Millis) -> Result<Vec<u8>, String> {
+    fn snapshot(&mut self, _now: Millis) -> Result<Vec<u8>, String> {
         Err(crate::backup::memcached_refusal().message)
     }
 }
@@ -1686,8 +1701,8 @@ impl Machine for Node {
     fn save_done(&mut self, now: Millis, id: u64, ok: bool) {
         Node::save_done(self, now, id, ok)
     }
-    fn snapshot(&self, now: Millis) -> Result<Vec<u8>, String> {
-        Ok(self.rdb(now))
+    fn snapshot(&mut self, now: Millis) -> Result<Vec<u8>, String> {
+        Ok(Node::snapshot(self, now))
     }
 }
 

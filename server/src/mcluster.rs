@@ -213,6 +213,11 @@ pub fn run(bind: &str, base: u16, n: usize, memory: Option<usize>) -> std::io::R
                             Ok(())
                         }
                         ["quit"] => break,
+                        // Memcached has no backups: refused as ElastiCache refuses it.
+                        ["backup", ..] | ["backups"] | ["export", ..] | ["backup-window", ..] => {
+                            let e = cachelab_engine::backup::memcached_refusal();
+                            Err(format!("{}: {}", e.code, e.message))
+                        }
                         [] => Ok(()),
                         _ => Err("commands: add | remove PORT | kill PORT | replace PORT | status | quit".into()),
                     };

@@ -110,3 +110,82 @@ fn a_killed_primary_fails_over_natively() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Waits for a stdout line containing `needle`; panics with what was seen.
+fn expect_line(rx: &mpsc::Receiver<String>, needle: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains(needle) {
+                return line;
+            }
+            seen.push(line);
+        }
+    }
+    panic!("no line with {needle:?}; stdout:\n{}", seen.join("\n"));
+}
+
+#[test]
+fn a_backup_from_a_replica_exports_a_file_redis_server_format() {
+    let base = free_base(2);
+    let dir = std::env::temp_dir().join(format!("cachelab-backup-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cachelab-server"))
+        .args(["--port", &base.to_string(), "--replicas", "1"])
+        .args(["--backup-dir", &dir.to_string_lossy()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut stdin = child.stdin.take().unwrap();
+    let _guard = Kill(child);
+    // The control plane counts the replica once it has synced.
+    expect_line(&rx, "Finished recovery for cache nodes 0002", 30);
+    assert_eq!(call(base, "SET price 10").as_deref(), Some("+OK\r\n"));
+    assert_eq!(call(base, "WAIT 1 2000").as_deref(), Some(":1\r\n"));
+    // Refused in AWS's words.
+    writeln!(stdin, "backup bad--name").unwrap();
+    expect_line(&rx, "InvalidParameterValue", 10);
+    writeln!(stdin, "backup before-release").unwrap();
+    // Taken from the replica (port base+1), available once stored.
+    expect_line(
+        &rx,
+        &format!("taking the file of the node on port {}", base + 1),
+        10,
+    );
+    expect_line(&rx, "succeeded for snapshot before-release", 40);
+    writeln!(stdin, "export before-release").unwrap();
+    expect_line(&rx, "exported", 10);
+    let file = dir.join("before-release-0001.rdb");
+    let bytes = std::fs::read(&file).expect("the exported object");
+    assert!(bytes.starts_with(b"REDIS0010"), "an RDB file");
+    // The file loads into a fresh node with the data of the moment.
+    let mut n = cachelab_engine::Node::new(1);
+    n.load_rdb(&bytes, cachelab_engine::Millis(0)).unwrap();
+    assert_eq!(n.get_string(0, b"price").as_deref(), Some(&b"10"[..]));
+    writeln!(stdin, "backups").unwrap();
+    expect_line(
+        &rx,
+        "before-release Manual Available from cachelab-002 (replica)",
+        10,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ends the server however the test ends (a panic included).
+struct Kill(std::process::Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -13,7 +13,8 @@ fn call(c: &mut RespConn, line: &[&str]) -> String {
 }
 
 fn info_field(c: &mut RespConn, field: &str) -> String {
-    let info = String::from_utf8_lossy(&c.call(&args(&["INFO", "persistence"]))).into_owned();
+    let info =
+        String::from_utf8_lossy(&c.call(&args(&["INFO", "persistence", "stats"]))).into_owned();
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .unwrap_or_else(|| panic!("no {field} in {info}"))
@@ -77,10 +78,20 @@ fn save_bgsave_restart_and_redis_server_loads_the_file() {
     );
     assert_eq!(call(&mut c, &["DISCARD"]), "+OK");
     call(&mut c, &["SET", "after", "1"]);
+    assert_eq!(info_field(&mut c, "total_forks"), "0", "SAVE does not fork");
     assert_eq!(call(&mut c, &["BGSAVE"]), "+Background saving started");
     wait_bgsave(&mut c);
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    // The background save's cost, as Redis names it: the pause (measured)
+    // and the copy it held until the file was written.
+    assert_eq!(info_field(&mut c, "total_forks"), "1");
+    assert!(info_field(&mut c, "latest_fork_usec")
+        .parse::<u64>()
+        .is_ok());
+    let cow: u64 = info_field(&mut c, "rdb_last_cow_size").parse().unwrap();
+    assert!(cow > 100, "the copy held: {cow} bytes");
+    assert_eq!(info_field(&mut c, "current_cow_size"), "0");
     // Inside EXEC, BGSAVE is scheduled (it starts at the next cron).
     assert_eq!(call(&mut c, &["MULTI"]), "+OK");
     call(&mut c, &["BGSAVE"]);

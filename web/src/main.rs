@@ -768,6 +768,7 @@ fn App() -> impl IntoView {
             .iter()
             .find(|(node, _)| *node == n.name)
             .map(|(_, b)| b.clone());
+        let fork_cost = view.as_ref().map(|v| v.fork);
         let receiving = up && s.traffic.iter().any(|t| recent(t) && t.to == n.name);
         let flow = if sending {
             " sending"
@@ -785,7 +786,9 @@ fn App() -> impl IntoView {
                 </div>
                 {sending.then(|| view! { <div class="flow" title="Replication stream: this primary is sending its writes to the replicas">"⇢ streaming writes to replicas"</div> })}
                 {receiving.then(|| view! { <div class="flow" title="Replication stream: this replica is applying the primary's writes">"⇠ applying the primary's writes"</div> })}
-                {forking.map(|b| view! { <div class="forking" title="This node forked to write a backup's RDB file: the child process shares its memory copy-on-write, so every page written meanwhile is copied (memory), and the fork itself pauses the node briefly (latency). That is why ElastiCache prefers a read replica.">{format!("⧉ forked for backup {b}")}</div> })}
+                {forking.map(|b| view! { <div class="forking" title="This node took a backup's snapshot: Redis forks (a pause while the page tables are copied, then copy-on-write memory for every page written until the file is done); cachelab serializes the point-in-time file (the pause, measured) and holds that copy until it is stored (the memory). That cost is why ElastiCache prefers a read replica.">
+                    {format!("⧉ snapshot for backup {b}: paused {} · holds a {} copy", fork_cost.map(|f| format!("{:.1} ms", f.usec as f64 / 1000.0)).unwrap_or_else(|| "–".into()), fork_cost.map(|f| format!("{:.1} KB", f.bytes as f64 / 1024.0)).unwrap_or_else(|| "–".into()))}
+                </div> })}
                 <div class="card-body">
                     <div title="The control plane's view (DescribeCacheClusters)">{format!("status: {}", n.status.word())}{(!up && n.status == NodeStatus::Available).then_some(" (health checks not yet missed)")}{paused_now.then_some(" · paused")}{isolated.then_some(" · partitioned")}</div>
                     <div title="INFO replication master_repl_offset: bytes of the replication stream this node holds">{format!("offset {}", offset.map(|o| o.to_string()).unwrap_or_else(|| "–".into()))}{format!(" · {keys} keys")}</div>

@@ -168,6 +168,11 @@ pub fn load() {
 }
 
 fn merge(saved: &Saved) {
+    // A lab took the group over before the stored backups were read: they
+    // stay stored, out of its sandbox.
+    if !SAVING.with(|s| *s.borrow()) {
+        return;
+    }
     groups::with_group(&groups::first(), |r| {
         let b = &mut r.control.backups;
         for s in &saved.snapshots {

@@ -589,6 +589,148 @@ fn memory_per_key() -> crate::Result<()> {
     Ok(())
 }
 
+/// A one-line answer of redis-cli (`None` if the server is not answering).
+fn cli(port: u16, args: &[&str]) -> Option<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn persistence_field(port: u16, key: &str) -> Option<String> {
+    let info = cli(port, &["info", "all"])?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// BGSAVE of 1,000,000 keys on each server: how long it takes, the writes
+/// per second one pipelined client gets done meanwhile, the fork's pause
+/// (latest_fork_usec) and copy (rdb_last_cow_size); then how long each
+/// takes to start on that dump (until it answers PING).
+fn bgsave() -> crate::Result<()> {
+    use std::io::{Read, Write};
+    const N: usize = 1_000_000;
+    println!(
+        "BGSAVE of {N} keys (SET key:N with a 32-byte value), servers on core 1, writer on core 0"
+    );
+    println!(
+        "{:<9} {:>9} {:>12} {:>11} {:>11} {:>10} {:>9}",
+        "server", "bgsave s", "writes/s in", "fork usec", "cow bytes", "file bytes", "load s"
+    );
+    let dir = std::env::temp_dir().join(format!("cachelab-bench-bgsave-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    for (name, real) in [("redis", true), ("cachelab", false)] {
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+        let start_server = |port: u16| -> crate::Result<Proc> {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", "1"]);
+            if real {
+                cmd.arg("redis-server");
+            } else {
+                cmd.arg(root().join("target/release/cachelab-server"));
+            }
+            cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--dir", &sub.to_string_lossy(), "--dbfilename", "dump.rdb"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null());
+            Ok(Proc(cmd.spawn().map_err(|e| e.to_string())?))
+        };
+        let port = free_port();
+        let server = start_server(port)?;
+        wait_port(port);
+        let value = "v".repeat(32);
+        pipe(
+            port,
+            (0..N).map(|i| vec!["SET".into(), format!("key:{i}"), value.clone()]),
+        )?;
+        // A writer: pipelined SETs (16 in flight) until told to stop.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let writer = std::thread::spawn(move || -> u64 {
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return 0;
+            };
+            let mut done = 0u64;
+            let mut buf = vec![0u8; 1 << 16];
+            let batch: Vec<u8> = (0..16)
+                .flat_map(|i| {
+                    format!("*3\r\n$3\r\nSET\r\n$5\r\nw:{i:03}\r\n$1\r\nx\r\n").into_bytes()
+                })
+                .collect();
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                if s.write_all(&batch).is_err() {
+                    break;
+                }
+                let mut got = 0;
+                while got < 16 * 5 {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return done,
+                        Ok(n) => got += n,
+                    }
+                }
+                done += 16;
+            }
+            done
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let t0 = std::time::Instant::now();
+        cli(port, &["BGSAVE"]);
+        // Wait for the save to start and end.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        while persistence_field(port, "rdb_bgsave_in_progress").as_deref() == Some("1") {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let writes = writer.join().unwrap_or(0);
+        let fork = persistence_field(port, "latest_fork_usec").unwrap_or_default();
+        let cow = persistence_field(port, "rdb_last_cow_size").unwrap_or_default();
+        drop(server);
+        let file = std::fs::metadata(sub.join("dump.rdb"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        // Start again on the dump: until PING answers PONG (not LOADING).
+        let port2 = free_port();
+        let t1 = std::time::Instant::now();
+        let again = start_server(port2)?;
+        let mut load = f64::NAN;
+        for _ in 0..6000 {
+            if cli(port2, &["PING"]).as_deref() == Some("PONG") {
+                load = t1.elapsed().as_secs_f64();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let keys = cli(port2, &["DBSIZE"]).unwrap_or_default();
+        drop(again);
+        // The writer's rate over the whole measured window (it ran 0.3 s
+        // before the BGSAVE too).
+        let rate = writes as f64 / (secs + 0.3);
+        println!(
+            "{name:<9} {secs:>9.2} {rate:>12.0} {fork:>11} {cow:>11} {file:>10} {load:>9.2}   ({keys} keys after restart)"
+        );
+        rows.push((secs, rate, load));
+    }
+    if rows.len() == 2 {
+        println!(
+            "ratios cachelab/redis: bgsave time {:.2}, writes/s during it {:.2}, load time {:.2}",
+            rows[1].0 / rows[0].0,
+            rows[1].1 / rows[0].1,
+            rows[1].2 / rows[0].2
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 pub fn run_all() -> crate::Result<()> {
     for bin in ["redis-server", "redis-benchmark", "taskset", "node", "gzip"] {
         if !have(bin) {
@@ -607,6 +749,10 @@ pub fn run_all() -> crate::Result<()> {
     if only_memory {
         // CACHELAB_BENCH=memory: just the memory-per-element datasets.
         return memory_per_key();
+    }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("bgsave") {
+        // CACHELAB_BENCH=bgsave: just BGSAVE and loading 1M keys.
+        return bgsave();
     }
     let (rp, cp) = (free_port(), free_port());
     let _redis = Proc(
@@ -681,6 +827,7 @@ pub fn run_all() -> crate::Result<()> {
     drop(_redis);
     drop(_cachelab);
     memory_per_key()?;
+    bgsave()?;
     replication()?;
     memcached()?;
 

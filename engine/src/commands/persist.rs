@@ -39,13 +39,19 @@ pub fn file(srv: &Server, meta: &crate::persistence::rdb::Meta, now: Millis) -> 
     })
 }
 
-/// The point-in-time file of the whole dataset.
+/// The point-in-time file of the whole dataset; a background one is a
+/// "fork" whose cost is recorded ([`crate::persistence::save::ForkCost`]).
 fn request(srv: &mut Server, now: Millis, background: bool) -> u64 {
     let meta = crate::persistence::rdb::Meta {
         repl_id: srv.repl.replid.clone(),
         repl_offset: srv.repl.offset,
     };
+    let t0 = srv.micros();
     let rdb = file(srv, &meta, now);
+    if background {
+        let usec = srv.micros().saturating_sub(t0);
+        fork_taken(srv, usec, rdb.len());
+    }
     let p = &mut srv.persist;
     let id = p.next_id;
     p.next_id += 1;
@@ -64,6 +70,16 @@ fn request(srv: &mut Server, now: Millis, background: bool) -> u64 {
     id
 }
 
+/// A background snapshot was taken: its pause and its copy.
+pub fn fork_taken(srv: &mut Server, usec: u64, bytes: usize) {
+    let p = &mut srv.persist;
+    p.last_fork = crate::persistence::save::ForkCost {
+        usec,
+        bytes: bytes as u64,
+    };
+    p.total_forks += 1;
+}
+
 /// rdbSaveBackground: the snapshot taken now, the file written by the
 /// runtime while the node serves on.
 pub fn start_bgsave(srv: &mut Server, now: Millis) {
@@ -73,11 +89,13 @@ pub fn start_bgsave(srv: &mut Server, now: Millis) {
     let p = &mut srv.persist;
     p.last_try = now.as_secs();
     p.scheduled = false;
+    let bytes = p.last_fork.bytes;
     p.bg = Some(BgSave {
         id,
         started: now,
         dirty_at_start,
         keys,
+        bytes,
     });
 }
 
@@ -164,11 +182,18 @@ pub fn info(srv: &Server, now: Millis) -> Vec<(String, String)> {
     vec![
         f("loading", "0".into()),
         f("async_loading", "0".into()),
-        f("current_cow_peak", "0".into()),
-        f("current_cow_size", "0".into()),
+        f("current_cow_peak", bg.map_or(0, |b| b.bytes).to_string()),
+        f("current_cow_size", bg.map_or(0, |b| b.bytes).to_string()),
         f("current_cow_size_age", "0".into()),
-        f("current_fork_perc", "0.00".into()),
-        f("current_save_keys_processed", "0".into()),
+        // The snapshot is whole from the start (only the write remains).
+        f(
+            "current_fork_perc",
+            if bg.is_some() { "100.00" } else { "0.00" }.into(),
+        ),
+        f(
+            "current_save_keys_processed",
+            bg.map_or(0, |b| b.keys).to_string(),
+        ),
         f(
             "current_save_keys_total",
             bg.map_or(0, |b| b.keys).to_string(),
@@ -187,7 +212,7 @@ pub fn info(srv: &Server, now: Millis) -> Vec<(String, String)> {
                 .to_string(),
         ),
         f("rdb_saves", p.saves.to_string()),
-        f("rdb_last_cow_size", "0".into()),
+        f("rdb_last_cow_size", p.last_cow_size.to_string()),
         f("rdb_last_load_keys_expired", "0".into()),
         f("rdb_last_load_keys_loaded", "0".into()),
         f("aof_enabled", "0".into()),

@@ -831,6 +831,11 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                         srv.shard_channels.len().to_string(),
                     ),
                     (
+                        "latest_fork_usec".into(),
+                        srv.persist.last_fork.usec.to_string(),
+                    ),
+                    ("total_forks".into(), srv.persist.total_forks.to_string()),
+                    (
                         "migrate_cached_sockets".into(),
                         srv.migrate.cached_links().to_string(),
                     ),

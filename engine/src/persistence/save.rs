@@ -28,6 +28,22 @@ pub struct BgSave {
     /// save subtracts.
     pub dirty_at_start: u64,
     pub keys: usize,
+    /// The copy of the data this save holds until the file is written.
+    pub bytes: u64,
+}
+
+/// What a background save (BGSAVE, a backup's snapshot) costs the node.
+/// cachelab does not fork: it serializes the point-in-time file on the
+/// event loop (the pause Redis's fork() is, measured) and holds that copy
+/// until the runtime has written it (the memory copy-on-write costs Redis;
+/// here a full copy, the worst case). INFO reports both as Redis names
+/// them: `latest_fork_usec`, `rdb_last_cow_size`, `current_cow_size`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForkCost {
+    /// How long the node stopped serving to take the snapshot (µs).
+    pub usec: u64,
+    /// The snapshot's copy of the data (bytes).
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -52,6 +68,11 @@ pub struct SaveState {
     pub next_id: u64,
     /// Files for the runtime, produced by the command just run or the cron.
     pub out: Vec<SaveRequest>,
+    /// The last background save's cost, and how many there were.
+    pub last_fork: ForkCost,
+    pub total_forks: u64,
+    /// The last finished background save's copy (INFO rdb_last_cow_size).
+    pub last_cow_size: u64,
 }
 
 impl Default for SaveState {
@@ -69,6 +90,9 @@ impl Default for SaveState {
             last_try: 0,
             next_id: 1,
             out: Vec::new(),
+            last_fork: ForkCost::default(),
+            total_forks: 0,
+            last_cow_size: 0,
         }
     }
 }

@@ -589,8 +589,8 @@ impl Sim {
                     let now = self.now;
                     let rdb = self
                         .hosts
-                        .get(&addr)
-                        .map(|h| h.node.rdb(now))
+                        .get_mut(&addr)
+                        .map(|h| h.node.snapshot(now))
                         .ok_or_else(|| format!("node {} is not running", Self::short(&addr)));
                     let line = format!(
                         "snapshot {name} of {}: {}",
