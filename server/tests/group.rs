@@ -47,11 +47,11 @@ fn call(port: u16, cmd: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-#[test]
-fn a_killed_primary_fails_over_natively() {
-    let base = free_base(3);
+/// `cachelab-server ARGS` with its stdin (admin commands) and its stdout's
+/// lines; the server ends with the returned guard.
+fn start_group(args: &[&str]) -> (Kill, std::process::ChildStdin, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_cachelab-server"))
-        .args(["--port", &base.to_string(), "--replicas", "2"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -63,7 +63,14 @@ fn a_killed_primary_fails_over_natively() {
             let _ = tx.send(line);
         }
     });
-    let mut stdin = child.stdin.take().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    (Kill(child), stdin, rx)
+}
+
+#[test]
+fn a_killed_primary_fails_over_natively() {
+    let base = free_base(3);
+    let (_server, mut stdin, rx) = start_group(&["--port", &base.to_string(), "--replicas", "2"]);
     let info = |port: u16| call(port, "INFO replication").unwrap_or_default();
     for r in [base + 1, base + 2] {
         wait_until("replicas in sync", 20, || {
@@ -107,8 +114,6 @@ fn a_killed_primary_fails_over_natively() {
         "the data survived"
     );
     assert_eq!(call(new, "SET after failover").as_deref(), Some("+OK\r\n"));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Waits for a stdout line containing `needle`; panics with what was seen.
@@ -132,22 +137,15 @@ fn a_backup_from_a_replica_exports_a_file_redis_server_format() {
     let dir = std::env::temp_dir().join(format!("cachelab-backup-dir-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cachelab-server"))
-        .args(["--port", &base.to_string(), "--replicas", "1"])
-        .args(["--backup-dir", &dir.to_string_lossy()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the server starts");
-    let (tx, rx) = mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut stdin = child.stdin.take().unwrap();
-    let _guard = Kill(child);
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let (_server, mut stdin, rx) = start_group(&[
+        "--port",
+        &base.to_string(),
+        "--replicas",
+        "1",
+        "--backup-dir",
+        &dir_arg,
+    ]);
     // The control plane counts the replica once it has synced.
     expect_line(&rx, "Finished recovery for cache nodes 0002", 30);
     assert_eq!(call(base, "SET price 10").as_deref(), Some("+OK\r\n"));

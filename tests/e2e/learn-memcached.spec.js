@@ -7,14 +7,9 @@
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 
-const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
+const { watchErrors, labIds, playLab } = require('./helpers');
 
-function watchErrors(page) {
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return errors;
-}
+const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 
 test('memcached lab: store a session through the client in the console, Check turns green', async ({ page }) => {
   const errors = watchErrors(page);
@@ -67,29 +62,9 @@ test('memcached lab: a node fails with the Kill button; the survivors keep their
 test('every Memcached lab fails untouched and passes after its reference solution, in the page', async ({ page }) => {
   test.setTimeout(300_000);
   const errors = watchErrors(page);
-  await page.goto('/?learn');
-  await expect(page.locator('#learn-labs-tab')).toBeVisible();
-  const labs = await page.evaluate(async () => {
-    const r = await fetch('learn.json');
-    const c = await r.json();
-    return c.labs.filter((l) => l.scenario.kind === 'memcached').map((l) => l.id);
-  });
+  const labs = await labIds(page, 'memcached');
   expect(labs.length).toBeGreaterThanOrEqual(9);
-  for (const id of labs) {
-    await page.goto(`/?lab=${id}`);
-    await expect(page.locator('#lab-status'), id).toContainText('Ready', { timeout: 30_000 });
-    await page.locator('#lab-check').click();
-    await expect(page.locator('#lab-outcomes .outcome').first(), id).toBeVisible({ timeout: 10_000 });
-    await expect(page.locator('#lab-dock'), `${id} passes untouched`).toHaveAttribute('data-passed', 'false');
-    await page.locator('#lab-task').click();
-    const hints = await page.locator('#lab-hint').textContent();
-    const n = parseInt(hints.split('/')[1], 10);
-    for (let i = 0; i < n; i++) await page.keyboard.press('h');
-    await page.locator('#lab-solution').click();
-    await page.locator('#lab-play-solution').click();
-    await expect(page.locator('#lab-dock'), `${id} after its solution: ${await page.locator('#lab-status').textContent()}`)
-      .toHaveAttribute('data-passed', 'true', { timeout: 30_000 });
-  }
+  for (const id of labs) await playLab(page, id, 30_000);
   expect(errors).toEqual([]);
 });
 

@@ -4,6 +4,8 @@
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 
+const { labIds, playLab } = require('./helpers');
+
 const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 
 function watchErrors(page) {
@@ -195,30 +197,12 @@ test('live question: the scenario is built on the group and the answer read off 
 test('every replication-group lab fails untouched and passes after its reference solution, in the page', async ({ page }) => {
   test.setTimeout(900_000);
   const errors = watchErrors(page);
-  await page.goto('/?learn');
-  await expect(page.locator('#learn-labs-tab')).toBeVisible();
-  const labs = await page.evaluate(async () => {
-    const r = await fetch('learn.json');
-    const c = await r.json();
-    return c.labs.filter((l) => l.scenario.kind === 'replication').map((l) => l.id);
-  });
+  const labs = await labIds(page, 'replication');
   expect(labs.length).toBeGreaterThanOrEqual(40);
   const started = Date.now();
   for (const id of labs) {
     const t0 = Date.now();
-    await page.goto(`/?lab=${id}`);
-    await expect(page.locator('#lab-status'), id).toContainText('Ready', { timeout: 60_000 });
-    await page.locator('#lab-check').click();
-    await expect(page.locator('#lab-outcomes .outcome').first(), id).toBeVisible({ timeout: 10_000 });
-    await expect(page.locator('#lab-dock'), `${id} passes untouched`).toHaveAttribute('data-passed', 'false');
-    await page.locator('#lab-task').click();
-    const hints = await page.locator('#lab-hint').textContent();
-    const n = parseInt(hints.split('/')[1], 10);
-    for (let i = 0; i < n; i++) await page.keyboard.press('h');
-    await page.locator('#lab-solution').click();
-    await page.locator('#lab-play-solution').click();
-    await expect(page.locator('#lab-dock'), `${id} after its solution: ${await page.locator('#lab-status').textContent()}`)
-      .toHaveAttribute('data-passed', 'true', { timeout: 60_000 });
+    await playLab(page, id, 60_000);
     console.log(`${id}: ${Date.now() - t0} ms`);
   }
   console.log(`${labs.length} labs in ${Date.now() - started} ms`);

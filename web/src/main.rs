@@ -8,6 +8,7 @@
 //! through DNS when its node goes away.
 
 mod backups;
+mod files;
 mod groups;
 mod learn;
 mod mcrouter;

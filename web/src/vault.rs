@@ -25,9 +25,13 @@ pub struct Saved {
     pub policy: Option<Policy>,
 }
 
+/// What identifies a saved state without copying its files: each
+/// backup's name and size, the bucket's objects, the policy.
+type Fingerprint = (Vec<(String, usize)>, Vec<String>, String, u32);
+
 thread_local! {
     /// What was last saved (or loaded), to save only changes.
-    static LAST: RefCell<Option<Saved>> = const { RefCell::new(None) };
+    static LAST: RefCell<Option<Fingerprint>> = const { RefCell::new(None) };
     /// False once a lab has rebuilt the group: its backups are not the
     /// account's.
     static SAVING: RefCell<bool> = const { RefCell::new(true) };
@@ -39,6 +43,22 @@ thread_local! {
 /// A lab's sandbox from now on: nothing more is saved this visit.
 pub fn stop_saving() {
     SAVING.with(|s| *s.borrow_mut() = false);
+}
+
+fn fingerprint() -> Option<Fingerprint> {
+    groups::with_group(&groups::first(), |r| {
+        let b = &r.control.backups;
+        (
+            b.snapshots
+                .iter()
+                .filter(|s| s.status == Status::Available)
+                .map(|s| (s.name.clone(), s.rdb.len()))
+                .collect(),
+            b.bucket.keys().cloned().collect(),
+            b.policy.window(),
+            b.policy.retention_days,
+        )
+    })
 }
 
 fn current() -> Option<Saved> {
@@ -61,6 +81,13 @@ fn current() -> Option<Saved> {
     })
 }
 
+/// The database an open request produced.
+fn db_of(req: &web_sys::IdbOpenDbRequest) -> Option<web_sys::IdbDatabase> {
+    req.result()
+        .ok()
+        .and_then(|v| v.dyn_into::<web_sys::IdbDatabase>().ok())
+}
+
 fn open(then: impl FnOnce(web_sys::IdbDatabase) + 'static) {
     let Some(factory) = web_sys::window().and_then(|w| w.indexed_db().ok().flatten()) else {
         return;
@@ -71,11 +98,7 @@ fn open(then: impl FnOnce(web_sys::IdbDatabase) + 'static) {
     let upgrade = Closure::once_into_js({
         let req = req.clone();
         move || {
-            if let Some(db) = req
-                .result()
-                .ok()
-                .and_then(|v| v.dyn_into::<web_sys::IdbDatabase>().ok())
-            {
+            if let Some(db) = db_of(&req) {
                 let _ = db.create_object_store(STORE);
             }
         }
@@ -84,11 +107,7 @@ fn open(then: impl FnOnce(web_sys::IdbDatabase) + 'static) {
     let ok = Closure::once_into_js({
         let req = req.clone();
         move || {
-            if let Some(db) = req
-                .result()
-                .ok()
-                .and_then(|v| v.dyn_into::<web_sys::IdbDatabase>().ok())
-            {
+            if let Some(db) = db_of(&req) {
                 then(db);
             }
         }
@@ -101,16 +120,19 @@ pub fn save_if_changed() {
     if !SAVING.with(|s| *s.borrow()) || !LOADED.with(|l| *l.borrow()) {
         return;
     }
+    let Some(print) = fingerprint() else {
+        return;
+    };
+    if LAST.with(|l| l.borrow().as_ref() == Some(&print)) {
+        return;
+    }
     let Some(now) = current() else {
         return;
     };
-    if LAST.with(|l| l.borrow().as_ref() == Some(&now)) {
-        return;
-    }
     let Ok(value) = serde_wasm_bindgen::to_value(&now) else {
         return;
     };
-    LAST.with(|l| *l.borrow_mut() = Some(now));
+    LAST.with(|l| *l.borrow_mut() = Some(print));
     open(move |db| {
         let Ok(tx) =
             db.transaction_with_str_and_mode(STORE, web_sys::IdbTransactionMode::Readwrite)
@@ -157,7 +179,7 @@ pub fn load() {
                 if let Some(saved) = saved {
                     merge(&saved);
                 }
-                LAST.with(|l| *l.borrow_mut() = current());
+                LAST.with(|l| *l.borrow_mut() = fingerprint());
                 LOADED.with(|l| *l.borrow_mut() = true);
             }
         });

@@ -11,9 +11,57 @@ const MAX_LIT: usize = 1 << 5;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 
+/// liblzf's hash table, kept between calls: a slot counts only if it was
+/// written during the current call (its generation), which is the same as
+/// an empty table each call without clearing 256 KB per string — an RDB
+/// compresses a million strings.
+struct Table {
+    gen: u32,
+    /// (generation, position + 1).
+    slots: Vec<(u32, u32)>,
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<Table> =
+        const { std::cell::RefCell::new(Table { gen: 0, slots: Vec::new() }) };
+}
+
+impl Table {
+    /// A fresh generation: every slot reads empty.
+    fn begin(&mut self) {
+        if self.slots.is_empty() {
+            self.slots = vec![(0, 0); HSIZE];
+        }
+        self.gen = self.gen.wrapping_add(1);
+        if self.gen == 0 {
+            self.slots.iter_mut().for_each(|s| *s = (0, 0));
+            self.gen = 1;
+        }
+    }
+    fn get(&self, slot: usize) -> u32 {
+        let (g, v) = self.slots[slot];
+        if g == self.gen {
+            v
+        } else {
+            0
+        }
+    }
+    fn set(&mut self, slot: usize, v: u32) {
+        self.slots[slot] = (self.gen, v);
+    }
+}
+
 /// `lzf_compress(in, len, out, out_len)`: `None` when the result would not
 /// fit in `out_len` bytes (Redis then stores the string plain).
 pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        t.begin();
+        compress_with(&mut t, input, out_len)
+    })
+}
+
+fn compress_with(htab: &mut Table, input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     let in_len = input.len();
     if in_len == 0 || out_len == 0 {
         return None;
@@ -23,7 +71,6 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
     let idx =
         |h: u32| ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1);
     // Positions + 1 (0: empty), as LZF_USE_OFFSETS stores offsets.
-    let mut htab = vec![0u32; HSIZE];
     let mut out = vec![0u8; out_len];
     let (mut ip, mut op, mut lit) = (0usize, 1usize, 0usize);
     if in_len >= 3 {
@@ -31,8 +78,8 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
         while ip < in_len - 2 {
             hval = next(hval, ip);
             let slot = idx(hval);
-            let r = htab[slot] as usize;
-            htab[slot] = ip as u32 + 1;
+            let r = htab.get(slot) as usize;
+            htab.set(slot, ip as u32 + 1);
             // `ref > in_data`: position 0 never matches, as in C.
             let found = r > 1 && {
                 let r = r - 1;
@@ -89,10 +136,10 @@ pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
                 ip -= 2;
                 hval = frst(ip);
                 hval = next(hval, ip);
-                htab[idx(hval)] = ip as u32 + 1;
+                htab.set(idx(hval), ip as u32 + 1);
                 ip += 1;
                 hval = next(hval, ip);
-                htab[idx(hval)] = ip as u32 + 1;
+                htab.set(idx(hval), ip as u32 + 1);
                 ip += 1;
             } else {
                 if op >= out_len {
