@@ -103,6 +103,16 @@ test('manual backup from a replica, restore into a new group, download a .rdb re
   await expect(page.locator('#group-name')).toHaveText('demo');
   await run(page, 'GET price');
   await expect(lastReply(page)).toHaveText('"12"');
+  // DeleteReplicationGroup with a final backup: the group goes, the final
+  // backup stays with the account (and restores the group's data).
+  await page.locator('.group-tab[data-group="demo-restored"]').click();
+  await page.locator('#final-backup-name').fill('restored-final');
+  await page.locator('#btn-delete-group').click();
+  await expect(page.locator('.group-tab[data-group="demo-restored"]')).toHaveCount(0, { timeout: 20_000 });
+  await expect(page.locator('#group-name')).toHaveText('demo');
+  await expect(row(page, 'restored-final')).toHaveAttribute('data-kind', 'final');
+  await expect(row(page, 'restored-final')).toHaveAttribute('data-status', 'available', { timeout: 30_000 });
+  await expect(page.locator('#event-log')).toContainText('Replication group demo-restored deleted');
   expect(errors).toEqual([]);
 });
 

@@ -23,6 +23,8 @@ thread_local! {
     static INBOX: RefCell<Option<Inbox>> = const { RefCell::new(None) };
     /// Called after the shown group changed (the page's clients start afresh).
     static ON_SWITCH: RefCell<Option<Rc<dyn Fn()>>> = const { RefCell::new(None) };
+    /// Groups being deleted, waiting for their final backup's file.
+    static DELETING: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 /// What a group's workers report reaches the page only while that group is
@@ -124,6 +126,81 @@ pub fn advance_all(ms: u64) {
     for r in all {
         r.borrow_mut().advance(ms);
     }
+    let deleting = DELETING.with(|d| d.borrow().clone());
+    for name in deleting {
+        if with_group(&name, |r| r.control.final_backup_taken()) != Some(false) {
+            finish_delete(&name);
+        }
+    }
+}
+
+/// DeleteReplicationGroup on a group the page added (the first one stays:
+/// labs and the stored backups live there), with a final backup when
+/// named. Its manual and final backups stay with the account (the first
+/// group's list); its nodes end once the final backup's file is taken.
+pub fn delete(name: &str, final_name: Option<&str>) -> Result<(), ApiError> {
+    if name == first() {
+        return Err(ApiError {
+            code: "InvalidParameterValue".into(),
+            message: format!(
+                "The playground keeps its first group, {name}: delete the groups restored from backups."
+            ),
+        });
+    }
+    if let Some(f) = final_name {
+        let taken = with_group(&first(), |r| r.control.backups.get(f).is_some()).unwrap_or(false);
+        if taken {
+            return Err(ApiError {
+                code: "SnapshotAlreadyExistsFault".into(),
+                message: format!("Snapshot {f} already exists."),
+            });
+        }
+    }
+    with_group(name, |r| {
+        let now = r.now;
+        let res = r.control.delete_group(now, final_name);
+        r.run_pending();
+        res
+    })
+    .ok_or_else(|| ApiError {
+        code: "ReplicationGroupNotFoundFault".into(),
+        message: format!("Replication group {name} not found."),
+    })??;
+    DELETING.with(|d| d.borrow_mut().push(name.to_string()));
+    Ok(())
+}
+
+fn finish_delete(name: &str) {
+    DELETING.with(|d| d.borrow_mut().retain(|n| n != name));
+    let Some(gone) = find(name) else {
+        return;
+    };
+    if current() == name {
+        switch(&first());
+    }
+    let kept: Vec<cachelab_engine::backup::Snapshot> = {
+        let mut g = gone.borrow_mut();
+        g.shutdown();
+        g.control.backups.snapshots.clone()
+    };
+    GROUPS.with(|g| g.borrow_mut().retain(|(n, _)| n != name));
+    let names: Vec<String> = kept.iter().map(|s| s.name.clone()).collect();
+    with_group(&first(), |r| {
+        let b = &mut r.control.backups;
+        for s in kept {
+            if b.get(&s.name).is_none() {
+                b.snapshots.push(s);
+            }
+        }
+        r.control.note(format!(
+            "Replication group {name} deleted{}",
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!("; its backups kept: {}", names.join(", "))
+            }
+        ));
+    });
 }
 
 /// Ends every group but the first (their workers stop), and shows the

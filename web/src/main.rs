@@ -334,6 +334,8 @@ fn App() -> impl IntoView {
     let writer_state = RwSignal::new((false, false, 0usize, 0u64));
     let input_ref: NodeRef<leptos::html::Input> = NodeRef::new();
     let new_az = RwSignal::new(AZS[0].to_string());
+    // DeleteReplicationGroup's --final-snapshot-identifier.
+    let final_name = RwSignal::new(String::new());
     let mc_active = RwSignal::new(false);
     let learn_active = RwSignal::new(false);
     let drawn = RwSignal::new(recipes::Drawn::default());
@@ -1128,6 +1130,24 @@ fn App() -> impl IntoView {
                                 view! { <button role="tab" class="group-tab" class:active=shown aria-selected=shown.to_string() data-group=g.clone()
                                     on:click=move |_| { groups::switch(&g2); refresh(); }>{g.clone()}</button> }
                             }).collect_view()}
+                        </div>
+                    })}
+                    {move || (snap.get().group != groups::first()).then(|| view! {
+                        <div class="field delete-group">
+                            <input id="final-backup-name" class="short" placeholder="final backup name (optional)"
+                                prop:value=move || final_name.get() on:input=move |ev| final_name.set(event_target_value(&ev)) />
+                            <button id="btn-delete-group" class="kill"
+                                title="DeleteReplicationGroup: its automatic backups go with it; a final backup (from the primary) is kept when named"
+                                on:click=move |_| {
+                                    let g = snap.get_untracked().group;
+                                    let f = final_name.get_untracked();
+                                    let f = f.trim();
+                                    match groups::delete(&g, (!f.is_empty()).then_some(f)) {
+                                        Ok(()) => { api_error.set(String::new()); final_name.set(String::new()); }
+                                        Err(e) => api_error.set(format!("{}: {}", e.code, e.message)),
+                                    }
+                                    refresh();
+                                }>"Delete group"</button>
                         </div>
                     })}
                     <p class="legend">

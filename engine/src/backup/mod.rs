@@ -372,7 +372,10 @@ impl Backups {
             if s.status != Status::Creating {
                 continue;
             }
-            let alive = nodes.iter().any(|n| n.name == s.node && n.available);
+            // A backup of a deleted group (its final one, kept by the
+            // account) no longer depends on that group's nodes.
+            let alive =
+                s.group != self.group || nodes.iter().any(|n| n.name == s.node && n.available);
             if !alive {
                 s.status = Status::Failed;
                 s.rdb.clear();

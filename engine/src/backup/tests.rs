@@ -420,3 +420,27 @@ fn a_snapshot_during_a_failure_is_complete_or_reported_failed() {
         }
     }
 }
+
+#[test]
+fn a_deleted_groups_final_backup_completes_in_the_accounts_list() {
+    // The final backup of group `old`, its file taken, moved to `demo`'s list.
+    let mut old = Backups::new("old", Policy::default());
+    old.delete_group(Millis(0), Some("old-final"), &nodes())
+        .unwrap();
+    finish_file_only(&mut old, Millis(0));
+    let moved = old.get("old-final").unwrap().clone();
+    assert_eq!(moved.kind, Kind::Final);
+    assert_eq!(moved.status, Status::Creating);
+    let mut account = Backups::new("demo", Policy::default());
+    account.snapshots.push(moved);
+    // Its node belongs to no group any more: it completes all the same.
+    account.tick(Millis(transfer_ms(0) + 1), &[]);
+    assert_eq!(account.get("old-final").unwrap().status, Status::Available);
+}
+
+/// The node hands its file over; the transfer is still under way.
+fn finish_file_only(b: &mut Backups, now: Millis) {
+    while let Some(BackupAction::Snapshot { name, addr }) = b.poll_action() {
+        b.snapshot_done(now, &name, Ok(addr.into_bytes()));
+    }
+}

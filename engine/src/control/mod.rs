@@ -524,6 +524,30 @@ impl Control {
         self.drain_backups();
     }
 
+    /// DeleteReplicationGroup [--final-snapshot-identifier NAME]: its
+    /// automatic backups go with it; the final backup is taken from the
+    /// primary first (the runtime ends the nodes once its file is taken).
+    pub fn delete_group(&mut self, now: Millis, final_name: Option<&str>) -> Result<(), ApiError> {
+        if now > self.now {
+            self.now = now;
+        }
+        let infos = self.node_infos();
+        self.backups.delete_group(now, final_name, &infos)?;
+        self.event_group(format!("Replication group {} is being deleted", self.group));
+        self.drain_backups();
+        Ok(())
+    }
+
+    /// The final backup's file has been taken (or there is none): the
+    /// group's nodes may go.
+    pub fn final_backup_taken(&self) -> bool {
+        !self.backups.snapshots.iter().any(|s| {
+            s.kind == crate::backup::Kind::Final
+                && s.status == crate::backup::Status::Creating
+                && s.ready_at.is_none()
+        })
+    }
+
     /// An event about the whole group, in AWS's words (a runtime's own
     /// news: the group was restored from a snapshot).
     pub fn note(&mut self, message: String) {
