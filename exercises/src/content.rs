@@ -187,6 +187,9 @@ pub enum Test {
     BackupPolicy { field: String },
     /// The bucket's objects, one per line.
     Bucket,
+    /// The replication groups restored beside the lab's, one name per line
+    /// (DescribeReplicationGroups).
+    Groups,
 }
 
 impl Test {
@@ -218,6 +221,7 @@ impl Test {
 /// | `backups` | optional `is` (automatic, manual, final), and an expectation on the count of available backups |
 /// | `backup_policy` | `field` (window, retention), and an expectation |
 /// | `bucket` | an expectation on the objects' names, one per line |
+/// | `groups` | an expectation on the restored groups' names, one per line |
 ///
 /// Expectations: `equals`, `not_equals`, `contains`, `at_least`, `at_most`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -330,6 +334,7 @@ impl Predicate {
                 field: need(&self.field, "field")?,
             }),
             "bucket" => expecting(Test::Bucket),
+            "groups" => expecting(Test::Groups),
             k => Err(format!("unknown kind {k:?}")),
         }
     }

@@ -235,6 +235,17 @@ fn verdict(p: &Predicate, answer: &Result<String, String>, view: &ClusterView) -
                 },
             )
         }
+        (Test::Groups, _) => {
+            let v = view.groups.join("\n");
+            (
+                judge(expect, &v),
+                if v.is_empty() {
+                    "no group but the lab's".into()
+                } else {
+                    format!("groups beside the lab's: {}", view.groups.join(", "))
+                },
+            )
+        }
     };
     Outcome {
         what: p.what.clone(),

@@ -322,6 +322,33 @@ impl Cluster for SimCluster {
                     self.restored.push(r);
                     Ok(())
                 }
+                Action::DeleteGroup {
+                    group,
+                    final_backup,
+                } => {
+                    let Some(i) = self.restored.iter().position(|s| &s.control.group == group)
+                    else {
+                        return Err(if &sim.control.group == group {
+                            format!("InvalidParameterValue: the lab keeps its group {group}: delete a group restored from a backup")
+                        } else {
+                            format!("ReplicationGroupNotFoundFault: Replication group {group} not found.")
+                        });
+                    };
+                    if let Some(f) = final_backup {
+                        if sim.control.backups.get(f).is_some() {
+                            return Err(format!(
+                                "SnapshotAlreadyExistsFault: Snapshot {f} already exists."
+                            ));
+                        }
+                    }
+                    let kept = self.restored[i]
+                        .delete_group(final_backup.as_deref())
+                        .map_err(api_err)?;
+                    self.restored.remove(i);
+                    // Its manual and final backups stay with the account.
+                    sim.control.adopt_backups(group, kept);
+                    Ok(())
+                }
                 _ => Err(format!("{a:?} needs a Memcached cluster")),
             },
             (Inner::Memcached(mc), _) => match a {

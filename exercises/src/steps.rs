@@ -54,7 +54,10 @@ pub enum Action {
     MultiAz(bool),
     Isolate(String),
     Heal,
-    Az { az: String, up: bool },
+    Az {
+        az: String,
+        up: bool,
+    },
     Wait(u64),
     McAdd,
     McRemove(String),
@@ -63,10 +66,25 @@ pub enum Action {
     McDiscover,
     Backup(String),
     DeleteBackup(String),
-    CopyBackup { source: String, target: String },
+    CopyBackup {
+        source: String,
+        target: String,
+    },
     ExportBackup(String),
-    BackupPolicy { window: String, retention_days: u32 },
-    Restore { backup: String, group: String },
+    BackupPolicy {
+        window: String,
+        retention_days: u32,
+    },
+    Restore {
+        backup: String,
+        group: String,
+    },
+    /// DeleteReplicationGroup of a restored group, with a final backup
+    /// when named.
+    DeleteGroup {
+        group: String,
+        final_backup: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -168,6 +186,10 @@ impl Step {
                 "restore" => Action::Restore {
                     backup: need(arg)?,
                     group: need(arg2)?,
+                },
+                "delete-group" => Action::DeleteGroup {
+                    group: need(arg)?,
+                    final_backup: arg2,
                 },
                 _ => return Err(format!("unknown action !{verb}")),
             };

@@ -10,8 +10,12 @@
 //! available), `backups` (DescribeSnapshots), `delete-backup NAME`,
 //! `copy-backup SRC DST`, `export NAME` (the `.rdb` object written to the
 //! `--backup-dir` folder, the "bucket"; redis-server loads it),
-//! `backup-window HH:MM-HH:MM DAYS` (window and retention). Automatic
-//! backups run daily in the window (UTC) while the group runs.
+//! `backup-window HH:MM-HH:MM DAYS` (window and retention), and
+//! `delete-group [FINAL]` (DeleteReplicationGroup: with a final backup
+//! when named — taken from the primary, stored, and written to the
+//! backup folder as `FINAL-0001.rdb` — then every node ends and the
+//! process exits). Automatic backups run daily in the window (UTC) while
+//! the group runs.
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
@@ -39,6 +43,8 @@ struct Group {
     backup_dir: std::path::PathBuf,
     bind: String,
     printed: usize,
+    /// DeleteReplicationGroup called: the final backup awaited, if any.
+    deleting: Option<Option<String>>,
 }
 
 fn port_of(addr: &str) -> u16 {
@@ -204,6 +210,24 @@ fn backup_admin(g: &mut Group, words: &[&str]) -> bool {
         }
         true
     };
+    let admin = matches!(
+        words.first().copied(),
+        Some(
+            "backup"
+                | "delete-backup"
+                | "copy-backup"
+                | "backup-window"
+                | "export"
+                | "delete-group"
+        )
+    );
+    if admin && g.deleting.is_some() {
+        println!(
+            "[admin] InvalidReplicationGroupState: Replication group {} is not in available state (deleting).",
+            g.control.group
+        );
+        return true;
+    }
     match words {
         ["backup", name] => {
             api(
@@ -246,6 +270,13 @@ fn backup_admin(g: &mut Group, words: &[&str]) -> bool {
                 },
             );
         }
+        ["delete-group"] | ["delete-group", _] => {
+            let final_name = words.get(1).map(|s| s.to_string());
+            match g.control.delete_group(now(), final_name.as_deref()) {
+                Ok(()) => g.deleting = Some(final_name),
+                Err(e) => println!("[admin] {}: {}", e.code, e.message),
+            }
+        }
         ["export", name] => {
             if api(
                 g,
@@ -261,6 +292,43 @@ fn backup_admin(g: &mut Group, words: &[&str]) -> bool {
     true
 }
 
+/// Writes an object of the bucket: temp file + rename, so a crash never
+/// leaves half an object.
+fn store(path: &std::path::Path, rdb: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, rdb).and_then(|_| std::fs::rename(&tmp, path))
+}
+
+/// The group being deleted may go: no final backup was asked for, or it
+/// has been stored (written to the backup folder, the account's copy that
+/// outlives this process) or has failed.
+fn deleted(g: &Group, final_name: Option<&str>) -> bool {
+    use cachelab_engine::backup::Status;
+    if let Some(name) = final_name {
+        let Some(s) = g.control.backups.get(name) else {
+            return true;
+        };
+        match s.status {
+            Status::Creating => return false,
+            Status::Failed => println!("[admin] the final backup {name} failed: nothing kept"),
+            Status::Available => {
+                let path = g.backup_dir.join(format!("{name}-0001.rdb"));
+                match store(&path, &s.rdb) {
+                    Ok(()) => println!(
+                        "[admin] final backup {name} kept in {} ({} bytes)",
+                        path.display(),
+                        s.rdb.len()
+                    ),
+                    Err(e) => println!("[admin] cannot write {}: {e}", path.display()),
+                }
+            }
+        }
+    }
+    println!("[control] Replication group {} deleted", g.control.group);
+    true
+}
+
 /// Writes the bucket's objects to `--backup-dir` (temp file + rename, so a
 /// crash never leaves half an object).
 fn write_bucket(g: &Group) {
@@ -269,9 +337,7 @@ fn write_bucket(g: &Group) {
         if path.exists() {
             continue;
         }
-        let tmp = g.backup_dir.join(format!(".{object}.tmp"));
-        let r = std::fs::write(&tmp, rdb).and_then(|_| std::fs::rename(&tmp, &path));
-        match r {
+        match store(&path, rdb) {
             Ok(()) => println!("[admin] exported {} ({} bytes)", path.display(), rdb.len()),
             Err(e) => println!("[admin] cannot write {}: {e}", path.display()),
         }
@@ -309,11 +375,12 @@ pub fn run_group(
             backup_dir: backup_dir.to_path_buf(),
             bind: bind.to_string(),
             printed: 0,
+            deleting: None,
         };
         g.control.create(now());
         g.run_actions();
         g.status();
-        println!("[control] admin commands: kill PORT | reboot PORT | failover | status | quit | backup NAME | backups | delete-backup NAME | copy-backup SRC DST | export NAME | backup-window HH:MM-HH:MM DAYS");
+        println!("[control] admin commands: kill PORT | reboot PORT | failover | status | quit | backup NAME | backups | delete-backup NAME | copy-backup SRC DST | export NAME | backup-window HH:MM-HH:MM DAYS | delete-group [FINAL]");
         let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut last_primary = g.control.dns.primary.clone();
@@ -361,11 +428,16 @@ pub fn run_group(
                         ["quit"] => break,
                         [] => {}
                         w if backup_admin(&mut g, w) => {}
-                        _ => println!("[admin] commands: kill PORT | reboot PORT | failover | status | quit | backup NAME | backups | delete-backup NAME | copy-backup SRC DST | export NAME | backup-window HH:MM-HH:MM DAYS"),
+                        _ => println!("[admin] commands: kill PORT | reboot PORT | failover | status | quit | backup NAME | backups | delete-backup NAME | copy-backup SRC DST | export NAME | backup-window HH:MM-HH:MM DAYS | delete-group [FINAL]"),
                     }
                 }
             }
             g.run_actions();
+            if let Some(final_name) = g.deleting.clone() {
+                if deleted(&g, final_name.as_deref()) {
+                    break;
+                }
+            }
             if g.control.dns.primary != last_primary {
                 last_primary = g.control.dns.primary.clone();
                 println!(

@@ -176,6 +176,28 @@ fn a_backup_from_a_replica_exports_a_file_redis_server_format() {
         "before-release Manual Available from cachelab-002 (replica)",
         10,
     );
+    // DeleteReplicationGroup with a final backup: taken from the primary
+    // after the last write, kept in the folder, then the process ends.
+    assert_eq!(call(base, "SET price 11").as_deref(), Some("+OK\r\n"));
+    writeln!(stdin, "delete-group before-release").unwrap();
+    expect_line(&rx, "SnapshotAlreadyExistsFault", 10);
+    writeln!(stdin, "delete-group last-words").unwrap();
+    expect_line(&rx, "is being deleted", 10);
+    writeln!(stdin, "backup too-late").unwrap();
+    expect_line(&rx, "InvalidReplicationGroupState", 10);
+    expect_line(&rx, "succeeded for snapshot last-words", 40);
+    expect_line(&rx, "final backup last-words kept in", 10);
+    expect_line(&rx, "Replication group cachelab deleted", 10);
+    let bytes = std::fs::read(dir.join("last-words-0001.rdb")).expect("the final backup");
+    let mut n = cachelab_engine::Node::new(1);
+    n.load_rdb(&bytes, cachelab_engine::Millis(0)).unwrap();
+    assert_eq!(n.get_string(0, b"price").as_deref(), Some(&b"11"[..]));
+    // Every node ended with the group.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(base, "PING").is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(call(base, "PING").is_none(), "the primary still answers");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -63,7 +63,15 @@ test('manual backup from a replica, restore into a new group, download a .rdb re
   await expect(row(page, 'before-release')).toHaveAttribute('data-status', 'creating');
   await expect(row(page, 'before-release')).toContainText('replica');
   await expect(page.locator('.card .forking')).toHaveCount(1);
-  await page.locator('#backups').scrollIntoViewIfNeeded();
+  // Side by side: the replica writing the file pays the fork; the primary,
+  // serving writes, does not.
+  const forker = page.locator('#fork-costs .cost-card.forking');
+  await expect(forker).toHaveCount(1);
+  await expect(forker).toHaveAttribute('data-role', 'replica');
+  await expect(forker).toContainText('writing backup before-release');
+  await expect(forker.locator('.fork-pause')).toContainText('last fork paused it');
+  await expect(page.locator('#fork-costs .cost-card[data-role="primary"] .fork-pause')).toHaveText('no fork yet');
+  await page.locator('#fork-costs').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(shots, 'backups-creating.png') });
   await page.locator('#btn-10x').click();
   await expect(row(page, 'before-release')).toHaveAttribute('data-status', 'available', { timeout: 30_000 });
@@ -82,6 +90,19 @@ test('manual backup from a replica, restore into a new group, download a .rdb re
   const file = await download.path();
   expect(await redisServerLoads(file, ['GET', 'price'])).toBe('10');
   expect(await redisServerLoads(file, ['HGET', 'user:1', 'plan'])).toBe('pro');
+
+  // Copy under a name of one's own (and the name checked as AWS does).
+  await page.locator('#copy-as').fill('bad--name');
+  await row(page, 'before-release').locator('.b-copy').click();
+  await expect(page.locator('#backup-error')).toContainText('InvalidParameterValue');
+  await page.locator('#copy-as').fill('before-release');
+  await row(page, 'before-release').locator('.b-copy').click();
+  await expect(page.locator('#backup-error')).toContainText('SnapshotAlreadyExistsFault');
+  await page.locator('#copy-as').fill('release-archive');
+  await row(page, 'before-release').locator('.b-copy').click();
+  await expect(page.locator('#backup-error')).toHaveText('');
+  await expect(row(page, 'release-archive')).toHaveAttribute('data-kind', 'manual');
+  await expect(page.locator('#copy-as')).toHaveValue('');
 
   // Export to the bucket.
   await row(page, 'before-release').locator('.b-export').click();
@@ -134,9 +155,15 @@ test('an automatic backup appears in its window; backups survive a reload and re
   await page.locator('#backups').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(shots, 'backups-timeline.png') });
 
-  // A reload keeps them (IndexedDB); a restore from one works in the new page.
+  // A reload keeps them (IndexedDB), and the account's clock carries on
+  // (the backups' dates never lie in the future); a restore from one works
+  // in the new page.
+  const clock = async () => Number(await page.locator('#virtual-clock').getAttribute('data-ms'));
+  const before = await clock();
+  await page.waitForTimeout(600);
   await page.reload();
   await expect(card(page, 'demo-002')).toHaveAttribute('data-role', 'replica', { timeout: 30_000 });
+  expect(await clock()).toBeGreaterThanOrEqual(before);
   await expect(row(page, 'keep-me')).toHaveAttribute('data-status', 'available', { timeout: 10_000 });
   await expect(page.locator('.backup-row[data-kind="automatic"]')).toHaveCount(1);
   await expect(page.locator('#backup-retention')).toHaveValue('2');

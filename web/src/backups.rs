@@ -11,6 +11,8 @@ use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use cachelab_engine::NodeView;
+
 use crate::{groups, with_router};
 
 const REFRESH_MS: u64 = 250;
@@ -42,6 +44,8 @@ struct Snap {
     retention: u32,
     rows: Vec<Row>,
     bucket: Vec<(String, usize)>,
+    /// The group's nodes (by slot, as the views are): name, primary?, up?
+    nodes: Vec<(String, bool, bool)>,
 }
 
 fn snap() -> Snap {
@@ -80,6 +84,19 @@ fn snap() -> Snap {
                 })
                 .collect(),
             bucket: b.bucket.iter().map(|(k, v)| (k.clone(), v.len())).collect(),
+            nodes: r
+                .control
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    (
+                        n.name.clone(),
+                        r.control.dns.primary.as_ref() == Some(&n.addr),
+                        r.is_up(i),
+                    )
+                })
+                .collect(),
         }
     })
     .unwrap_or_default()
@@ -115,8 +132,51 @@ fn free_group_name(base: &str) -> String {
         .unwrap_or_else(|| base.to_string())
 }
 
+/// What a backup costs each node of the group, side by side: the last
+/// fork's pause and the copy it holds while a file is being written, next
+/// to what the node serves — why ElastiCache forks a read replica.
+fn fork_costs(s: &Snap, views: &[Option<NodeView>]) -> impl IntoView {
+    s.nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, up))| *up)
+        .map(|(i, (name, primary, _))| {
+            let v = views.get(i).cloned().flatten();
+            let fork = v.as_ref().map(|v| v.fork).unwrap_or_default();
+            let used = v.as_ref().map_or(0, |v| v.used_memory);
+            let taking = s
+                .rows
+                .iter()
+                .find(|r| &r.node == name && r.status == "creating")
+                .map(|r| r.name.clone());
+            let role = if *primary { "primary" } else { "replica" };
+            let busy = taking.is_some();
+            let held = match &taking {
+                Some(_) => size_words(fork.bytes as usize),
+                None => "none".into(),
+            };
+            let pays = if *primary {
+                "serves every write: while it pauses to fork, the application's writes wait"
+            } else {
+                "serves reads only: its pause delays replication a moment, never a write"
+            };
+            view! {
+                <div class="cost-card" class:forking=busy data-node=name.clone() data-role=role
+                    title="A background save forks the node: a pause (latest_fork_usec in INFO persistence) and a copy of the data held until the file is written (rdb_last_cow_size)">
+                    <div><span class=format!("dot {role}")></span>" "<strong>{name.clone()}</strong>{format!(" · {role}")}</div>
+                    <div class="cost-line">{format!("data {}", size_words(used))}</div>
+                    <div class="cost-line fork-pause">{if fork.usec == 0 && fork.bytes == 0 { "no fork yet".to_string() } else { format!("last fork paused it {:.1} ms", fork.usec as f64 / 1000.0) }}</div>
+                    <div class="cost-line">{format!("copy held now: {held}")}</div>
+                    {taking.map(|b| view! { <div class="cost-line taking">{format!("writing backup {b}")}</div> })}
+                    <div class="note">{pays}</div>
+                </div>
+            }
+        })
+        .collect_view()
+}
+
 #[component]
-pub fn BackupsPanel() -> impl IntoView {
+pub fn BackupsPanel(views: RwSignal<Vec<Option<NodeView>>>) -> impl IntoView {
     let s = RwSignal::new(snap());
     let error = RwSignal::new(String::new());
     let note = RwSignal::new(String::new());
@@ -124,6 +184,7 @@ pub fn BackupsPanel() -> impl IntoView {
     let window = RwSignal::new("05:00-06:00".to_string());
     let retention = RwSignal::new("1".to_string());
     let restore_as = RwSignal::new(String::new());
+    let copy_as = RwSignal::new(String::new());
 
     // The form follows the group's policy until the learner edits it.
     let refresh = move || {
@@ -186,6 +247,18 @@ pub fn BackupsPanel() -> impl IntoView {
                 restore_as.set(String::new());
             }
             Err(e) => error.set(format!("{}: {}", e.code, e.message)),
+        }
+    };
+    let copy = move |source: String| {
+        let typed = copy_as.get_untracked().trim().to_string();
+        let target = if typed.is_empty() {
+            format!("{}-copy", source.trim_start_matches("automatic."))
+        } else {
+            typed
+        };
+        api(Api::CopySnapshot { source, target });
+        if error.get_untracked().is_empty() {
+            copy_as.set(String::new());
         }
     };
     let download = move |name: String| {
@@ -313,7 +386,7 @@ pub fn BackupsPanel() -> impl IntoView {
                 let pct = (r.progress * 100.0).round();
                 view! {
                     <tr class=format!("backup-row {}", r.status) data-backup=r.name.clone() data-status=r.status data-kind=r.kind>
-                        <td><strong>{r.name.clone()}</strong><div class="note">{format!("{} · {}", r.kind, crate::fmt_clock(r.created))}</div></td>
+                        <td><strong>{r.name.clone()}</strong><div class="note">{format!("{} · {} {}", r.kind, cachelab_engine::backup::date(cachelab_engine::Millis(r.created)), crate::fmt_clock(r.created))}</div></td>
                         <td title="The node that forked to write the file (a read replica when one is available)">
                             <span class=format!("dot {}", if r.role == "primary" { "primary" } else { "replica" })></span>{format!(" {} ({})", r.node, r.role)}
                         </td>
@@ -334,8 +407,8 @@ pub fn BackupsPanel() -> impl IntoView {
                                 title="Download the .rdb file: redis-server loads it">"Download .rdb"</button>
                             <button class="b-export" disabled=!available on:click=move |_| api(Api::ExportSnapshot { name: n3.clone() })
                                 title="Export (CopySnapshot --target-bucket) to your S3 bucket">"Export"</button>
-                            <button class="b-copy" disabled=!available on:click=move |_| api(Api::CopySnapshot { source: n4.clone(), target: format!("{}-copy", n4.trim_start_matches("automatic.")) })
-                                title="CopySnapshot: a manual copy, kept until deleted (an automatic backup's copy outlives its retention)">"Copy"</button>
+                            <button class="b-copy" disabled=!available on:click=move |_| copy(n4.clone())
+                                title="CopySnapshot: a manual copy, kept until deleted (an automatic backup's copy outlives its retention); named as typed in Copy as">"Copy"</button>
                             <button class="b-delete" on:click=move |_| api(Api::DeleteSnapshot { name: n5.clone() })
                                 title="DeleteSnapshot">"Delete"</button>
                         </td>
@@ -371,6 +444,8 @@ pub fn BackupsPanel() -> impl IntoView {
                 <div class="field">
                     <label for="restore-as" title="The new group's id (Restore creates a new group; the default is <group>-restored)">"Restore as "</label>
                     <input id="restore-as" class="short" placeholder=move || free_group_name(&format!("{}-restored", s.get().group)) prop:value=move || restore_as.get() on:input=move |ev| restore_as.set(event_target_value(&ev)) />
+                    <label for="copy-as" title="CopySnapshot --target-snapshot-name (the default is <backup>-copy)">" Copy as "</label>
+                    <input id="copy-as" class="short" placeholder="<backup>-copy" prop:value=move || copy_as.get() on:input=move |ev| copy_as.set(event_target_value(&ev)) />
                     <label class="upload" title="Seed a new group from a dump made by redis-server (or a downloaded backup)">
                         " Upload .rdb → new group "
                         <input id="rdb-upload" type="file" accept=".rdb,application/octet-stream" on:change=upload />
@@ -383,6 +458,9 @@ pub fn BackupsPanel() -> impl IntoView {
                 <thead><tr><th>"backup"</th><th>"taken from"</th><th>"status"</th><th>"size"</th><th></th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <h3>"Who pays for a backup"</h3>
+            <p class="legend">"Each node side by side: the pause of its last fork and the copy it holds while a backup's file is being written. A replica pays it where no application write waits."</p>
+            <div class="cost-cards" id="fork-costs">{move || fork_costs(&s.get(), &views.get())}</div>
             <h3>"Bucket " <code>"s3://my-cachelab-backups"</code></h3>
             <ul class="bucket" id="bucket">
                 {move || {

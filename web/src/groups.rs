@@ -170,6 +170,11 @@ pub fn delete(name: &str, final_name: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Group `name` is being deleted (its final backup not yet taken).
+pub fn is_deleting(name: &str) -> bool {
+    DELETING.with(|d| d.borrow().iter().any(|n| n == name))
+}
+
 fn finish_delete(name: &str) {
     DELETING.with(|d| d.borrow_mut().retain(|n| n != name));
     let Some(gone) = find(name) else {
@@ -184,23 +189,7 @@ fn finish_delete(name: &str) {
         g.control.backups.snapshots.clone()
     };
     GROUPS.with(|g| g.borrow_mut().retain(|(n, _)| n != name));
-    let names: Vec<String> = kept.iter().map(|s| s.name.clone()).collect();
-    with_group(&first(), |r| {
-        let b = &mut r.control.backups;
-        for s in kept {
-            if b.get(&s.name).is_none() {
-                b.snapshots.push(s);
-            }
-        }
-        r.control.note(format!(
-            "Replication group {name} deleted{}",
-            if names.is_empty() {
-                String::new()
-            } else {
-                format!("; its backups kept: {}", names.join(", "))
-            }
-        ));
-    });
+    with_group(&first(), |r| r.control.adopt_backups(name, kept));
 }
 
 /// Ends every group but the first (their workers stop), and shows the

@@ -421,7 +421,16 @@ fn App() -> impl IntoView {
         }
         _ => {}
     });
-    let router = Router::spawn_group("demo", &AZS, true, EPOCH, groups::gated("demo"), None);
+    // The account's clock carries on from the last visit (the stored
+    // backups' dates are on it).
+    let router = Router::spawn_group(
+        "demo",
+        &AZS,
+        true,
+        vault::start_clock(),
+        groups::gated("demo"),
+        None,
+    );
     groups::add(router.clone());
     let primary_ep = router.borrow().control.dns.primary_endpoint.clone();
     endpoint.set(primary_ep.clone());
@@ -790,7 +799,7 @@ fn App() -> impl IntoView {
                 {sending.then(|| view! { <div class="flow" title="Replication stream: this primary is sending its writes to the replicas">"⇢ streaming writes to replicas"</div> })}
                 {receiving.then(|| view! { <div class="flow" title="Replication stream: this replica is applying the primary's writes">"⇠ applying the primary's writes"</div> })}
                 {forking.map(|b| view! { <div class="forking" title="This node took a backup's snapshot: Redis forks (a pause while the page tables are copied, then copy-on-write memory for every page written until the file is done); cachelab serializes the point-in-time file (the pause, measured) and holds that copy until it is stored (the memory). That cost is why ElastiCache prefers a read replica.">
-                    {format!("⧉ snapshot for backup {b}: paused {} · holds a {} copy", fork_cost.map(|f| format!("{:.1} ms", f.usec as f64 / 1000.0)).unwrap_or_else(|| "–".into()), fork_cost.map(|f| format!("{:.1} KB", f.bytes as f64 / 1024.0)).unwrap_or_else(|| "–".into()))}
+                    {format!("snapshot for backup {b}: paused {} · holds a {} copy", fork_cost.map(|f| format!("{:.1} ms", f.usec as f64 / 1000.0)).unwrap_or_else(|| "–".into()), fork_cost.map(|f| format!("{:.1} KB", f.bytes as f64 / 1024.0)).unwrap_or_else(|| "–".into()))}
                 </div> })}
                 <div class="card-body">
                     <div title="The control plane's view (DescribeCacheClusters)">{format!("status: {}", n.status.word())}{(!up && n.status == NodeStatus::Available).then_some(" (health checks not yet missed)")}{paused_now.then_some(" · paused")}{isolated.then_some(" · partitioned")}</div>
@@ -1101,12 +1110,13 @@ fn App() -> impl IntoView {
                         }).collect_view()}
                     </ul>
                 </section>
-                <backups::BackupsPanel />
+                <backups::BackupsPanel views=views />
             </div>
             <div class="side">
                 <section class="time" aria-label="Virtual time">
                     <h2>"Virtual time"</h2>
-                    <div class="clock" id="virtual-clock" title="The time every node and the control plane see. TTLs, health checks and failover timers follow it.">
+                    <div class="clock" id="virtual-clock" data-ms=move || snap.get().now.0.to_string() title="The time every node and the control plane see. TTLs, health checks, failover timers and the backup window follow it; it carries on across reloads, as the stored backups' dates do.">
+                        <span class="date">{move || cachelab_engine::backup::date(snap.get().now)}" "</span>
                         {move || fmt_clock(snap.get().now.0)}
                         <span class="state">{move || if paused.get() { " paused".to_string() } else { format!(" running {}x", speed.get()) }}</span>
                     </div>

@@ -2,12 +2,17 @@
 //! `backups`): the first group's available backups, its backup window and
 //! retention, and the bucket's `.rdb` objects — saved when they change,
 //! loaded into the first group when the page opens, so a reload keeps them
-//! and a fresh group can be restored from one. A lab's sandbox never
-//! writes here (the page stops saving once a lab rebuilds the group).
+//! and a fresh group can be restored from one. The virtual clock the
+//! backups are dated on is kept too (localStorage `cachelab-clock`, read
+//! synchronously when the page starts): the account's time carries on
+//! from the last visit, so a backup is never from the future and ages
+//! toward its retention as before. A lab's sandbox never writes here (the
+//! page stops saving once a lab rebuilds the group).
 
 use std::cell::RefCell;
 
 use cachelab_engine::backup::{Policy, Snapshot, Status};
+use cachelab_engine::Millis;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -17,6 +22,21 @@ use crate::groups;
 const DB: &str = "cachelab";
 const STORE: &str = "backups";
 const KEY: &str = "account";
+const CLOCK: &str = "cachelab-clock";
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window().and_then(|w| w.local_storage().ok().flatten())
+}
+
+/// Where the virtual clock starts: where the last visit left it, or the
+/// page's epoch.
+pub fn start_clock() -> Millis {
+    let saved = local_storage()
+        .and_then(|s| s.get_item(CLOCK).ok().flatten())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Millis);
+    saved.map_or(crate::EPOCH, |t| t.max(crate::EPOCH))
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Saved {
@@ -120,6 +140,12 @@ pub fn save_if_changed() {
     if !SAVING.with(|s| *s.borrow()) || !LOADED.with(|l| *l.borrow()) {
         return;
     }
+    if let (Some(now), Some(store)) = (
+        groups::with_group(&groups::first(), |r| r.now),
+        local_storage(),
+    ) {
+        let _ = store.set_item(CLOCK, &now.0.to_string());
+    }
     let Some(print) = fingerprint() else {
         return;
     };
@@ -197,16 +223,15 @@ fn merge(saved: &Saved) {
     }
     groups::with_group(&groups::first(), |r| {
         let b = &mut r.control.backups;
+        // The policy first: an automatic backup counts for its window's day.
+        if let Some(p) = &saved.policy {
+            b.policy = p.clone();
+        }
         for s in &saved.snapshots {
-            if b.get(&s.name).is_none() {
-                b.snapshots.push(s.clone());
-            }
+            b.keep(s.clone());
         }
         for (k, v) in &saved.bucket {
             b.bucket.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        if let Some(p) = &saved.policy {
-            b.policy = p.clone();
         }
     });
 }

@@ -196,6 +196,12 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// `2026-12-06`: the UTC date of a moment.
+pub fn date(t: Millis) -> String {
+    let (y, m, d) = civil((t.0 / DAY_MS) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// `2026-12-06-05-00`, as ElastiCache names automatic backups and files.
 pub fn stamp(t: Millis) -> String {
     let (y, m, d) = civil((t.0 / DAY_MS) as i64);
@@ -292,13 +298,8 @@ impl Backups {
         });
     }
 
-    /// CreateSnapshot.
-    pub fn create_manual(
-        &mut self,
-        now: Millis,
-        name: &str,
-        nodes: &[NodeInfo],
-    ) -> Result<(), ApiError> {
+    /// A name a new backup may take: valid, and not taken.
+    fn fresh_name(&self, name: &str) -> Result<(), ApiError> {
         if !valid_name(name) {
             return Err(err(
                 "InvalidParameterValue",
@@ -311,6 +312,17 @@ impl Backups {
                 format!("Snapshot {name} already exists."),
             ));
         }
+        Ok(())
+    }
+
+    /// CreateSnapshot.
+    pub fn create_manual(
+        &mut self,
+        now: Millis,
+        name: &str,
+        nodes: &[NodeInfo],
+    ) -> Result<(), ApiError> {
+        self.fresh_name(name)?;
         let node = Self::source(nodes, false)
             .ok_or_else(|| {
                 err(
@@ -443,13 +455,7 @@ impl Backups {
         if self.policy.retention_days == 0 || !self.policy.in_window(now) {
             return;
         }
-        // The window's day (a window that crosses midnight belongs to the
-        // day it started).
-        let day = (now.0
-            - ((now.0 % DAY_MS) / MINUTE_MS + 24 * 60 - self.policy.window_start as u64)
-                % (24 * 60)
-                * MINUTE_MS)
-            / DAY_MS;
+        let day = self.window_day(now);
         if self.last_auto_day == Some(day) {
             return;
         }
@@ -459,6 +465,29 @@ impl Backups {
         self.last_auto_day = Some(day);
         let name = format!("automatic.{}-{}", self.group, stamp(now));
         self.start(now, name, Kind::Automatic, &node);
+    }
+
+    /// The day of the window open at `t` (a window that crosses midnight
+    /// belongs to the day it started).
+    fn window_day(&self, t: Millis) -> u64 {
+        (t.0 - ((t.0 % DAY_MS) / MINUTE_MS + 24 * 60 - self.policy.window_start as u64) % (24 * 60)
+            * MINUTE_MS)
+            / DAY_MS
+    }
+
+    /// A backup kept elsewhere comes (back) into this list — the stored
+    /// account's after a reload, a deleted group's — unless one of its name
+    /// is here. An automatic one counts as its window's backup: the window
+    /// does not take a second one that day.
+    pub fn keep(&mut self, s: Snapshot) {
+        if self.get(&s.name).is_some() {
+            return;
+        }
+        if s.kind == Kind::Automatic && s.group == self.group {
+            let day = self.window_day(s.created);
+            self.last_auto_day = Some(self.last_auto_day.map_or(day, |d| d.max(day)));
+        }
+        self.snapshots.push(s);
     }
 
     /// DeleteSnapshot.
@@ -521,12 +550,7 @@ impl Backups {
                 )
             })?
             .clone();
-        if !valid_name(target) || self.get(target).is_some() {
-            return Err(err(
-                "SnapshotAlreadyExistsFault",
-                format!("Snapshot {target} already exists."),
-            ));
-        }
+        self.fresh_name(target)?;
         self.snapshots.push(Snapshot {
             name: target.to_string(),
             kind: Kind::Manual,

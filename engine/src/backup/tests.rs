@@ -167,6 +167,19 @@ fn deleting_the_group_keeps_manual_and_final_backups() {
     assert_eq!(b.get("demo-final").unwrap().node, "demo-001");
     // Copies and exports.
     b.copy(Millis(HOUR), "keep-me", "keep-me-copy").unwrap();
+    let code = |r: Result<(), ApiError>| r.unwrap_err().code;
+    assert_eq!(
+        code(b.copy(Millis(HOUR), "keep-me", "keep-me-copy")),
+        "SnapshotAlreadyExistsFault"
+    );
+    assert_eq!(
+        code(b.copy(Millis(HOUR), "keep-me", "bad--name")),
+        "InvalidParameterValue"
+    );
+    assert_eq!(
+        code(b.copy(Millis(HOUR), "nothing", "x")),
+        "SnapshotNotFoundFault"
+    );
     let object = b.export(Millis(HOUR), "keep-me-copy").unwrap();
     assert_eq!(object, "keep-me-copy-0001.rdb");
     assert_eq!(b.bucket[&object], b"b:6379");
@@ -443,4 +456,78 @@ fn finish_file_only(b: &mut Backups, now: Millis) {
     while let Some(BackupAction::Snapshot { name, addr }) = b.poll_action() {
         b.snapshot_done(now, &name, Ok(addr.into_bytes()));
     }
+}
+
+#[test]
+fn deleting_a_group_on_the_simulator_takes_the_final_backup_from_the_primary() {
+    let mut sim = healthy_sim(7);
+    for i in 0..50 {
+        put(&mut sim, &format!("k{i}"), "kept");
+    }
+    sim.api(crate::control::Api::CreateSnapshot {
+        name: "manual-one".into(),
+    })
+    .unwrap();
+    // An automatic backup in today's window, gone with the group.
+    sim.run_until(Millis(DAY_MS));
+    assert!(sim
+        .control
+        .backups
+        .snapshots
+        .iter()
+        .any(|s| s.kind == Kind::Automatic));
+    let primary = sim.control.dns.primary.clone().unwrap();
+    let digest = sim.hosts[&primary].node.digest();
+    let kept = sim.delete_group(Some("last-words")).unwrap();
+    assert!(sim.hosts.is_empty(), "every node ended");
+    assert!(kept.iter().all(|s| s.kind != Kind::Automatic));
+    assert!(kept.iter().any(|s| s.name == "manual-one"));
+    let last = kept.iter().find(|s| s.name == "last-words").unwrap();
+    assert_eq!(
+        (last.kind, last.source_role.as_str()),
+        (Kind::Final, "primary")
+    );
+    // Its file is the primary's data at the deletion, whole.
+    let mut n = crate::Node::new(1);
+    n.load_rdb(&last.rdb, sim.now).unwrap();
+    assert_eq!(n.digest(), digest);
+    assert!(sim
+        .control
+        .events
+        .iter()
+        .any(|e| e.message.contains("Replication group demo deleted")));
+}
+
+#[test]
+fn a_final_backup_needs_a_fresh_name() {
+    let mut sim = healthy_sim(8);
+    sim.api(crate::control::Api::CreateSnapshot {
+        name: "taken".into(),
+    })
+    .unwrap();
+    let err = sim.delete_group(Some("taken")).unwrap_err();
+    assert_eq!(err.code, "SnapshotAlreadyExistsFault");
+    assert!(!sim.hosts.is_empty(), "a refused delete ends nothing");
+}
+
+#[test]
+fn a_kept_automatic_backup_is_its_windows_backup() {
+    // The page reloaded in the window: the stored automatic backup comes
+    // back, and the window does not take a second one that day.
+    let policy = Policy::parse("03:00-04:00", 2).unwrap();
+    let mut before = Backups::new("demo", policy.clone());
+    before.tick(Millis(3 * HOUR), &nodes());
+    finish(&mut before, Millis(3 * HOUR));
+    let stored = before.snapshots.clone();
+    assert_eq!(stored.len(), 1);
+    let mut after = Backups::new("demo", policy);
+    for s in stored.iter().chain(&stored) {
+        after.keep(s.clone());
+    }
+    assert_eq!(after.snapshots.len(), 1, "kept once");
+    after.tick(Millis(3 * HOUR + 20 * MIN), &nodes());
+    assert!(after.poll_action().is_none(), "no second backup that day");
+    // The next day's window takes the next one.
+    after.tick(Millis(DAY_MS + 3 * HOUR), &nodes());
+    assert!(after.poll_action().is_some());
 }

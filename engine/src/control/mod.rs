@@ -548,6 +548,24 @@ impl Control {
         })
     }
 
+    /// Group `deleted` is gone: its manual and final backups, kept by the
+    /// account, join this group's list (a final one still on its way to
+    /// the bucket completes here).
+    pub fn adopt_backups(&mut self, deleted: &str, kept: Vec<crate::backup::Snapshot>) {
+        let names: Vec<String> = kept.iter().map(|s| s.name.clone()).collect();
+        for s in kept {
+            self.backups.keep(s);
+        }
+        self.event_group(format!(
+            "Replication group {deleted} deleted{}",
+            if names.is_empty() {
+                String::new()
+            } else {
+                format!("; its backups kept: {}", names.join(", "))
+            }
+        ));
+    }
+
     /// An event about the whole group, in AWS's words (a runtime's own
     /// news: the group was restored from a snapshot).
     pub fn note(&mut self, message: String) {

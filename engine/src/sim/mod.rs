@@ -240,6 +240,30 @@ impl Sim {
         ))
     }
 
+    /// DeleteReplicationGroup [--final-snapshot-identifier NAME]: the final
+    /// backup's file is taken from the primary, then every node ends. What
+    /// outlives the group is returned — its manual backups and the final
+    /// one (still travelling to the bucket: whoever keeps it settles it) —
+    /// for the account's list; its automatic backups are gone with it.
+    pub fn delete_group(
+        &mut self,
+        final_name: Option<&str>,
+    ) -> Result<Vec<crate::backup::Snapshot>, crate::control::ApiError> {
+        let now = self.now;
+        self.log(format!("api DeleteReplicationGroup final={final_name:?}"));
+        self.control.delete_group(now, final_name)?;
+        // The final snapshot is taken at once (the runtime's fork).
+        self.run_actions();
+        for addr in std::mem::take(&mut self.hosts).into_keys() {
+            let line = format!("terminate {}", Self::short(&addr));
+            self.log(line);
+        }
+        self.clients.clear();
+        self.control
+            .note(format!("Replication group {} deleted", self.control.group));
+        Ok(self.control.backups.snapshots.clone())
+    }
+
     /// Keeps every trace line (for `--trace`), not just the last few hundred.
     pub fn keep_full_trace(&mut self) {
         self.trace_cap = usize::MAX;

@@ -224,7 +224,12 @@ impl Cluster for RouterCluster {
     fn view(&mut self) -> ClusterView {
         let groups = crate::groups::names();
         with_group(&lab_group(), |r| ClusterView {
-            groups: groups.iter().skip(1).cloned().collect(),
+            groups: groups
+                .iter()
+                .skip(1)
+                .filter(|g| !crate::groups::is_deleting(g))
+                .cloned()
+                .collect(),
             ..ClusterView::of_group(&r.control)
         })
         .unwrap_or_default()
@@ -254,9 +259,19 @@ impl Cluster for RouterCluster {
         let api = |r: &mut crate::router::Router, req: Api| {
             r.api(req).map_err(|e| format!("{}: {}", e.code, e.message))
         };
-        if let Action::Restore { backup, group } = a {
-            return crate::groups::restore(backup, group)
-                .map_err(|e| format!("{}: {}", e.code, e.message));
+        match a {
+            Action::Restore { backup, group } => {
+                return crate::groups::restore(backup, group)
+                    .map_err(|e| format!("{}: {}", e.code, e.message));
+            }
+            Action::DeleteGroup {
+                group,
+                final_backup,
+            } => {
+                return crate::groups::delete(group, final_backup.as_deref())
+                    .map_err(|e| format!("{}: {}", e.code, e.message));
+            }
+            _ => {}
         }
         with_group(&lab_group(), |r| match a {
             Action::TestFailover => api(r, Api::TestFailover),
