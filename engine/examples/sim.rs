@@ -30,6 +30,7 @@ fn main() {
     let started = std::time::Instant::now();
     let (mut failed, mut acked, mut lost, mut promotions, mut node_ms, mut events) =
         (0, 0, 0, 0, 0u64, 0u64);
+    let (mut backups_ok, mut backups_failed) = (0, 0);
     for seed in from..from + seeds {
         let o = scenario::run(seed, trace);
         acked += o.acked;
@@ -37,6 +38,8 @@ fn main() {
         promotions += o.promotions;
         node_ms += o.node_ms;
         events += o.events;
+        backups_ok += o.backups.0;
+        backups_failed += o.backups.1;
         if trace {
             for l in &o.trace {
                 println!("{l}");
@@ -65,7 +68,7 @@ fn main() {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "sim: {seeds} seeds from {from}: {} passed, {failed} failed; {acked} acknowledged writes, {lost} lost in {promotions} history changes (all accounted); {events} events; {:.0} simulated node-seconds per wall second",
+        "sim: {seeds} seeds from {from}: {} passed, {failed} failed; {acked} acknowledged writes, {lost} lost in {promotions} history changes (all accounted); {backups_ok} backups taken amid faults complete and {backups_failed} reported failed (none half there); {events} events; {:.0} simulated node-seconds per wall second",
         seeds - failed,
         node_ms as f64 / 1000.0 / secs
     );

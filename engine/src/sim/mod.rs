@@ -143,6 +143,8 @@ pub struct Sim {
     pub node_ms: u64,
     /// The reply bytes of [`Sim::command`]'s connection.
     captured: Option<(ConnId, Vec<u8>)>,
+    /// Each backup's source data at its fork (digest), to check the file.
+    snapshot_digests: BTreeMap<String, u64>,
 }
 
 /// Virtual time the group needs to become healthy once faults stop.
@@ -192,6 +194,7 @@ impl Sim {
             next_check: start.plus(1000),
             node_ms: 0,
             captured: None,
+            snapshot_digests: BTreeMap::new(),
         };
         sim.control.create(start);
         sim.run_actions();
@@ -614,7 +617,10 @@ impl Sim {
                     let rdb = self
                         .hosts
                         .get_mut(&addr)
-                        .map(|h| h.node.snapshot(now))
+                        .map(|h| {
+                            self.snapshot_digests.insert(name.clone(), h.node.digest());
+                            h.node.snapshot(now)
+                        })
                         .ok_or_else(|| format!("node {} is not running", Self::short(&addr)));
                     let line = format!(
                         "snapshot {name} of {}: {}",
@@ -1227,6 +1233,53 @@ impl Sim {
                     "write w:{} was confirmed by WAIT 1 and still lost by a single failure",
                     w.n
                 ));
+            }
+        }
+        for p in problems {
+            self.violation(p);
+        }
+        self.check_backups();
+    }
+
+    /// Every backup is complete or reported failed, never half there: an
+    /// available one loads and holds exactly its source's data at the
+    /// fork; a failed one keeps no file and says why in the events; none
+    /// is still being created once the group has recovered.
+    pub fn check_backups(&mut self) {
+        use crate::backup::Status;
+        let mut problems = Vec::new();
+        for b in &self.control.backups.snapshots {
+            match b.status {
+                Status::Creating => problems.push(format!(
+                    "backup {} still being created after the recovery bound",
+                    b.name
+                )),
+                Status::Failed => {
+                    if !b.rdb.is_empty() {
+                        problems.push(format!("failed backup {} kept a file", b.name));
+                    }
+                    let said = self.control.events.iter().any(|e| {
+                        e.message
+                            .contains(&format!("failed for snapshot {}", b.name))
+                    });
+                    if !said {
+                        problems.push(format!("backup {} failed without an event", b.name));
+                    }
+                }
+                Status::Available => {
+                    let mut n = crate::Node::new(1);
+                    match n.load_rdb(&b.rdb, self.now) {
+                        Err(e) => problems.push(format!("backup {} does not load: {e}", b.name)),
+                        Ok(()) => {
+                            if self.snapshot_digests.get(&b.name) != Some(&n.digest()) {
+                                problems.push(format!(
+                                    "backup {} differs from its node's data at the fork",
+                                    b.name
+                                ));
+                            }
+                        }
+                    }
+                }
             }
         }
         for p in problems {

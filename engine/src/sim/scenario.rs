@@ -10,7 +10,7 @@ use crate::time::Millis;
 /// headless Chromium both replay it and must get exactly this hash. When
 /// the simulator's behaviour changes on purpose, update the constant.
 pub const GOLDEN_SEED: u64 = 3;
-pub const GOLDEN_TRACE_HASH: u64 = 0x69cb_5e16_35da_6a39;
+pub const GOLDEN_TRACE_HASH: u64 = 0xc7ae_ec47_ea9e_d14d;
 
 /// What one seed did and found.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub struct Outcome {
     pub events: u64,
     /// Simulated node-milliseconds.
     pub node_ms: u64,
+    /// Backups that ended available, and failed.
+    pub backups: (usize, usize),
 }
 
 #[derive(Clone, Debug)]
@@ -63,6 +65,11 @@ enum Fault {
     /// during a partition.
     KillDuringPartition {
         ms: u64,
+    },
+    /// CreateSnapshot: a manual backup taken amid the faults (complete or
+    /// reported failed, checked at the end).
+    Backup {
+        n: usize,
     },
 }
 
@@ -132,6 +139,14 @@ pub fn run(seed: u64, full_trace: bool) -> Outcome {
                 }
             };
             faults.push((at, f));
+        }
+    }
+    // Backups amid the faults, from their own generator (the fault
+    // schedule of a seed stays what it was).
+    let mut backup_rng = Rng::new(seed ^ 0xbac4_0b5e);
+    if backup_rng.below(2) == 0 {
+        for n in 0..1 + backup_rng.below(3) {
+            faults.push((5_000 + backup_rng.below(55_000) as u64, Fault::Backup { n }));
         }
     }
     faults.sort_by_key(|(t, _)| *t);
@@ -222,6 +237,13 @@ pub fn run(seed: u64, full_trace: bool) -> Outcome {
                 }
                 at + ms
             }
+            Fault::Backup { n } => {
+                // Refused when no node can take it (the event says so).
+                let _ = sim.api(Api::CreateSnapshot {
+                    name: format!("amid-faults-{n}"),
+                });
+                at
+            }
             Fault::Lossy { drop, dup, ms } => {
                 sim.net.drop_per_mille = drop;
                 sim.net.dup_per_mille = dup;
@@ -254,6 +276,14 @@ pub fn run(seed: u64, full_trace: bool) -> Outcome {
         promotions: sim.promotions.len(),
         events: sim.events(),
         node_ms: sim.node_ms,
+        backups: {
+            let b = &sim.control.backups.snapshots;
+            let count = |st| b.iter().filter(|s| s.status == st).count();
+            (
+                count(crate::backup::Status::Available),
+                count(crate::backup::Status::Failed),
+            )
+        },
     }
 }
 
