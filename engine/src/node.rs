@@ -194,6 +194,9 @@ pub struct Stats {
     pub lazyfreed_objects: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// Replication stream bytes received and sent (INFO's total_net_repl_*).
+    pub net_repl_input_bytes: u64,
+    pub net_repl_output_bytes: u64,
     /// Highest `used_memory` seen by the cron.
     pub peak_memory: usize,
     /// Redis's `instantaneous_ops_per_sec`: (time, commands) samples taken
@@ -306,6 +309,8 @@ pub struct Client {
     /// While this client's script runs: its EVAL/FCALL (tracking remembers
     /// the script's declared keys when the script reads).
     pub script_argv: Vec<Vec<u8>>,
+    /// What a replica on this connection said about itself (REPLCONF).
+    pub repl_hello: crate::replication::ReplicaHello,
 }
 
 /// Why and until when a client is blocked.
@@ -582,6 +587,7 @@ impl Node {
                         argv_mem: 0,
                         in_script: false,
                         blocked_argv: Vec::new(),
+                        repl_hello: Default::default(),
                         script_argv: Vec::new(),
                     },
                 );
@@ -595,6 +601,9 @@ impl Node {
                         return;
                     }
                 }
+                let mut events = Vec::new();
+                self.srv.client_replica_gone(conn, &mut events);
+                self.outputs.extend(events.into_iter().map(Output::Event));
                 commands::monitor::forget(&mut self.srv, conn);
                 commands::multi::unwatch_all(&mut self.srv, conn);
                 commands::pubsub::forget(&mut self.srv, conn);
@@ -658,6 +667,20 @@ impl Node {
         self.srv.flush_stream();
         for (to, msg) in self.srv.repl.take_outbox() {
             self.outputs.push_back(Output::ToPeer { to, msg });
+        }
+        // Replicas on client connections: their sync answers and stream,
+        // and the links replication ended.
+        for (conn, bytes) in std::mem::take(&mut self.srv.repl.client_out) {
+            self.srv.stats.net_repl_output_bytes += bytes.len() as u64;
+            self.outputs.push_back(Output::ToClient { conn, bytes });
+        }
+        for conn in std::mem::take(&mut self.srv.repl.client_close) {
+            let mut events = Vec::new();
+            self.srv.client_replica_gone(conn, &mut events);
+            self.outputs.extend(events.into_iter().map(Output::Event));
+            if self.srv.clients.remove(&conn).is_some() {
+                self.outputs.push_back(Output::CloseConn { conn });
+            }
         }
     }
 
@@ -951,10 +974,16 @@ impl Node {
         }
         if close {
             self.srv.clients.remove(&conn);
+            let mut events = Vec::new();
+            self.srv.client_replica_gone(conn, &mut events);
+            self.outputs.extend(events.into_iter().map(Output::Event));
             self.outputs.push_back(Output::CloseConn { conn });
         }
         for other in std::mem::take(&mut self.srv.to_close) {
             if self.srv.clients.remove(&other).is_some() {
+                let mut events = Vec::new();
+                self.srv.client_replica_gone(other, &mut events);
+                self.outputs.extend(events.into_iter().map(Output::Event));
                 self.outputs.push_back(Output::CloseConn { conn: other });
             }
         }
@@ -1567,6 +1596,8 @@ impl Node {
                 .values()
                 .filter(|c| now.saturating_sub(c.last_interaction) > timeout * 1000)
                 .map(|c| c.conn)
+                // Replicas are never idle-closed (Redis exempts them).
+                .filter(|&conn| !self.srv.is_replica_conn(conn))
                 .collect();
             for conn in idle {
                 self.srv.clients.remove(&conn);

@@ -7,7 +7,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod dataset;
 pub mod pair;
+pub mod workload;
 
 use cachelab_engine::protocol::{parse_reply, Reply};
 use cachelab_engine::{ConnId, Input, Millis, Node, Output};

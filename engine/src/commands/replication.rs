@@ -1,5 +1,7 @@
-//! REPLICAOF / SLAVEOF, ROLE and WAIT. The replication machinery itself is
-//! in `crate::replication`.
+//! REPLICAOF / SLAVEOF, ROLE and WAIT, and the primary's side of Redis's
+//! replication handshake for replicas on client connections (a real
+//! redis-server, `redis-cli --replica`): REPLCONF, PSYNC and SYNC. The
+//! replication machinery itself is in `crate::replication`.
 
 use super::{eq_ic, err_not_int, parse_int, Ctx, Handler};
 use crate::node::{link_name, Blocked};
@@ -11,6 +13,8 @@ pub fn handler(name: &str) -> Option<Handler> {
         "role" => role,
         "wait" => wait,
         "debug" => debug,
+        "replconf" => replconf,
+        "psync" | "sync" => sync,
         _ => return None,
     })
 }
@@ -114,4 +118,136 @@ fn wait(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     ctx.srv.request_acks();
     // The reply is sent when the client is unblocked.
     Reply::Int(acks as i64)
+}
+
+/// REPLCONF option value …: what a replica tells its primary (listening
+/// port, address, capabilities) and its acknowledgements, as
+/// `replconfCommand` answers them.
+fn replconf(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if argv.len().is_multiple_of(2) {
+        return Reply::err("ERR syntax error");
+    }
+    let is_replica = ctx.srv.is_replica_conn(ctx.conn);
+    for pair in argv[1..].chunks(2) {
+        let (opt, val) = (&pair[0], &pair[1]);
+        if eq_ic(opt, "listening-port") {
+            let Ok(port) = parse_int(val) else {
+                return err_not_int();
+            };
+            ctx.client_mut().repl_hello.listening_port = Some(port.clamp(0, 65535) as u16);
+        } else if eq_ic(opt, "ip-address") {
+            // NET_HOST_STR_LEN: 256 including the terminator.
+            if val.len() >= 256 {
+                return Reply::err(format!(
+                    "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    val.len()
+                ));
+            }
+            ctx.client_mut().repl_hello.ip_address =
+                Some(String::from_utf8_lossy(val).into_owned());
+        } else if eq_ic(opt, "capa") {
+            // Capabilities this primary does not know are ignored.
+            if eq_ic(val, "eof") {
+                ctx.client_mut().repl_hello.capa_eof = true;
+            } else if eq_ic(val, "psync2") {
+                ctx.client_mut().repl_hello.capa_psync2 = true;
+            }
+        } else if eq_ic(opt, "ack") {
+            // From a replica only, and never answered.
+            if is_replica {
+                if let Some(off) = crate::protocol::request::parse_i64_strict(val) {
+                    let now = ctx.now;
+                    ctx.srv.client_replica_ack(now, ctx.conn, off.max(0) as u64);
+                }
+            }
+            return Reply::Seq(Vec::new());
+        } else if eq_ic(opt, "getack") {
+            // Asked of a replica by its primary; this node answers its own
+            // primary with ACKs on its link.
+            return Reply::Seq(Vec::new());
+        } else if eq_ic(opt, "rdb-only") {
+            match parse_int(val) {
+                Ok(0 | 1) => {}
+                Ok(_) => {
+                    return Reply::err("ERR value is out of range, value must between 0 and 1")
+                }
+                Err(_) => return err_not_int(),
+            }
+        } else if eq_ic(opt, "rdb-filter-only") {
+            let filters = crate::protocol::split_args(val);
+            let Some(filters) = filters else {
+                return Reply::err("ERR Missing rdb-filter-only values");
+            };
+            if let Some(bad) = filters.iter().find(|f| !eq_ic(f, "functions")) {
+                return Reply::err(format!(
+                    "ERR Unsupported rdb-filter-only option: {}",
+                    String::from_utf8_lossy(bad)
+                ));
+            }
+        } else {
+            return Reply::err(format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            ));
+        }
+    }
+    Reply::ok()
+}
+
+/// PSYNC replid offset / SYNC (`syncCommand`): this connection becomes a
+/// replica. The answer (`+FULLRESYNC` and the RDB, or `+CONTINUE` and the
+/// backlog) and then the stream are written as raw bytes; nothing else is
+/// ever replied to it.
+fn sync(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if ctx.srv.is_replica_conn(ctx.conn) {
+        return Reply::Seq(Vec::new());
+    }
+    let psync = eq_ic(&argv[0], "psync");
+    if psync && argv.len() > 3 && eq_ic(&argv[3], "failover") {
+        if !ctx.srv.repl.is_replica() {
+            return Reply::err("ERR PSYNC FAILOVER can't be sent to a master.");
+        }
+        if argv[1] != ctx.srv.repl.replid.as_bytes() {
+            return Reply::err("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        ctx.srv.replicaof_no_one(ctx.events);
+    }
+    if ctx.srv.repl.is_replica() && !ctx.srv.repl.link_up() {
+        return Reply::err("NOMASTERLINK Can't SYNC while not connected with my master");
+    }
+    let hello = ctx
+        .client()
+        .map(|c| c.repl_hello.clone())
+        .unwrap_or_default();
+    let offset = if psync {
+        match crate::protocol::request::parse_i64_strict(&argv[2]) {
+            Some(o) => Some(o),
+            None => return err_not_int(),
+        }
+    } else {
+        None
+    };
+    // The replica's name: its announced address and listening port.
+    let peer_ip = ctx
+        .client()
+        .and_then(|c| c.peer.rsplit_once(':').map(|(ip, _)| ip.to_string()))
+        .unwrap_or_default();
+    let ip = hello.ip_address.clone().unwrap_or(peer_ip);
+    let name = format!("{ip}:{}", hello.listening_port.unwrap_or(0));
+    // Effects of the commands before this one are in the stream first.
+    ctx.srv.propagate();
+    let replid = String::from_utf8_lossy(&argv[1]).into_owned();
+    let (now, conn) = (ctx.now, ctx.conn);
+    let bytes = ctx.srv.psync_client(
+        now,
+        conn,
+        &name,
+        &hello,
+        offset.map(|o| (replid.as_str(), o)),
+        ctx.events,
+    );
+    ctx.srv.repl.client_out.push((conn, bytes));
+    // Nothing more is ever replied to a replica (REPLCONF ACKs included).
+    ctx.client_mut().reply_mode = crate::node::ReplyMode::Off;
+    Reply::Seq(Vec::new())
 }

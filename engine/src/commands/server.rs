@@ -287,6 +287,9 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
     // read (the command included), as Redis trims it only afterwards.
     let qbuf = c.qbuf.len().max(c.reading);
     let mut flags = String::new();
+    if srv.is_replica_conn(c.conn) {
+        flags.push('S');
+    }
     if c.monitor {
         flags.push('O');
     }
@@ -342,8 +345,25 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
     )
 }
 
+/// getClientType: "slave" for a replica's connection, "normal" otherwise
+/// (what CLIENT LIST/KILL TYPE select on; "replica" is "slave").
+fn client_type(srv: &crate::node::Server, c: &crate::node::Client) -> &'static str {
+    if srv.is_replica_conn(c.conn) {
+        "slave"
+    } else {
+        "normal"
+    }
+}
+
+/// TYPE's argument as getClientTypeByName reads it.
+fn type_matches(wanted: &str, actual: &str) -> bool {
+    let wanted = if wanted == "replica" { "slave" } else { wanted };
+    wanted == actual
+}
+
 fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let mut ids: Option<Vec<u64>> = None;
+    let mut typ: Option<String> = None;
     let mut i = 2;
     while i < argv.len() {
         if eq_ic(&argv[i], "type") && i + 1 < argv.len() {
@@ -354,9 +374,7 @@ fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     String::from_utf8_lossy(&argv[i + 1])
                 ));
             }
-            if t != "normal" {
-                return Reply::Verbatim("txt", Vec::new());
-            }
+            typ = Some(t);
             i += 2;
         } else if eq_ic(&argv[i], "id") && i + 1 < argv.len() {
             let mut v = Vec::new();
@@ -378,6 +396,10 @@ fn client_list(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         .clients
         .values()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+        .filter(|c| {
+            typ.as_deref()
+                .is_none_or(|t| type_matches(t, client_type(srv, c)))
+        })
         .map(|c| client_line(c, now, srv))
         .collect();
     Reply::Verbatim("txt", text.into_bytes())
@@ -473,7 +495,10 @@ fn client_kill(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .as_ref()
                 .is_none_or(|a| c.local.as_bytes() == a.as_slice())
         })
-        .filter(|_| typ.as_deref().is_none_or(|t| t == "normal"))
+        .filter(|c| {
+            typ.as_deref()
+                .is_none_or(|t| type_matches(t, client_type(&*ctx.srv, c)))
+        })
         .filter(|c| maxage.is_none_or(|m| (now.saturating_sub(c.created) / 1000) as i64 >= m))
         .filter(|c| !(skipme && c.conn == me))
         .map(|c| c.conn)
@@ -806,6 +831,14 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                     (
                         "total_net_output_bytes".into(),
                         s.net_output_bytes.to_string(),
+                    ),
+                    (
+                        "total_net_repl_input_bytes".into(),
+                        s.net_repl_input_bytes.to_string(),
+                    ),
+                    (
+                        "total_net_repl_output_bytes".into(),
+                        s.net_repl_output_bytes.to_string(),
                     ),
                     (
                         "rejected_connections".into(),

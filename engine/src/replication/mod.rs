@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::Server;
+use crate::node::{ConnId, Server};
 use crate::persistence::rdb;
 use crate::protocol::{parse_request, RequestLimits};
 use crate::store::value::{StrValue, Value};
@@ -173,6 +173,45 @@ pub struct ReplicaLink {
     pub last_ack: Millis,
     /// When `ack_offset` last moved (or the link started).
     pub progress_at: Millis,
+    /// A replica speaking Redis's own protocol on a client connection (a
+    /// real redis-server, `redis-cli --replica`): the stream goes to it
+    /// as raw bytes; `None` for a cachelab peer link.
+    pub conn: Option<ConnId>,
+    /// The stream offset sent to a connection replica so far.
+    pub sent: u64,
+    /// It synced with SYNC (no REPLCONF ACKs will come).
+    pub pre_psync: bool,
+}
+
+impl ReplicaLink {
+    fn peer(link: u64, ack_offset: u64, now: Millis) -> ReplicaLink {
+        ReplicaLink {
+            link,
+            ack_offset,
+            last_ack: now,
+            progress_at: now,
+            conn: None,
+            sent: 0,
+            pre_psync: false,
+        }
+    }
+}
+
+/// What a PSYNC is answered with.
+enum SyncAnswer {
+    /// +CONTINUE: the backlog from offset `from` (1-based) on.
+    Continue { from: u64, bytes: Vec<u8> },
+    /// +FULLRESYNC: an RDB of the data at the current offset.
+    Full { rdb: Vec<u8> },
+}
+
+/// What a replica on a client connection said about itself (REPLCONF).
+#[derive(Clone, Debug, Default)]
+pub struct ReplicaHello {
+    pub listening_port: Option<u16>,
+    pub ip_address: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
 }
 
 /// A node's replication state.
@@ -196,6 +235,9 @@ pub struct Repl {
     /// Commands propagated as themselves: (database, argv).
     explicit: Vec<(Option<usize>, Vec<Vec<u8>>)>,
     outbox: Vec<(String, PeerMsg)>,
+    /// Bytes for replicas on client connections, and connections to close.
+    pub client_out: Vec<(ConnId, Vec<u8>)>,
+    pub client_close: Vec<ConnId>,
     last_ping: Millis,
     next_cron: Millis,
     pub sync_full: u64,
@@ -222,6 +264,8 @@ impl Repl {
             stream_db: None,
             explicit: Vec::new(),
             outbox: Vec::new(),
+            client_out: Vec::new(),
+            client_close: Vec::new(),
             last_ping: Millis(0),
             next_cron: Millis(0),
             sync_full: 0,
@@ -414,20 +458,41 @@ impl Server {
         }
         let bytes = std::mem::take(&mut self.repl.pending);
         let start = self.repl.offset - bytes.len() as u64;
-        for (addr, r) in &self.repl.replicas {
-            self.repl.outbox.push((
-                addr.clone(),
-                PeerMsg::Stream {
-                    link: r.link,
-                    start,
-                    bytes: bytes.clone(),
-                },
-            ));
+        let end = self.repl.offset;
+        for (addr, r) in &mut self.repl.replicas {
+            match r.conn {
+                None => self.repl.outbox.push((
+                    addr.clone(),
+                    PeerMsg::Stream {
+                        link: r.link,
+                        start,
+                        bytes: bytes.clone(),
+                    },
+                )),
+                // A connection replica has what precedes `sent` (its RDB or
+                // backlog answer covered it).
+                Some(conn) if r.sent < end => {
+                    let skip = r.sent.saturating_sub(start) as usize;
+                    self.repl.client_out.push((conn, bytes[skip..].to_vec()));
+                    r.sent = end;
+                }
+                Some(_) => {}
+            }
         }
     }
 
     /// Refuses or closes link `link` of the node at `to`, with Redis's reason.
     fn refuse(&mut self, to: &str, link: u64, reason: &str) {
+        if let Some(conn) = self
+            .repl
+            .replicas
+            .get(to)
+            .filter(|r| r.link == link)
+            .and_then(|r| r.conn)
+        {
+            self.repl.client_close.push(conn);
+            return;
+        }
         self.repl.outbox.push((
             to.into(),
             PeerMsg::Refused {
@@ -446,7 +511,10 @@ impl Server {
     /// learn the new history), as Redis's `disconnectSlaves`.
     fn drop_replicas(&mut self, reason: &str) {
         for (addr, r) in std::mem::take(&mut self.repl.replicas) {
-            self.refuse(&addr, r.link, reason);
+            match r.conn {
+                Some(conn) => self.repl.client_close.push(conn),
+                None => self.refuse(&addr, r.link, reason),
+            }
         }
     }
 
@@ -456,6 +524,12 @@ impl Server {
 
     /// REPLCONF GETACK to every replica, so a WAIT hears back promptly.
     pub fn request_acks(&mut self) {
+        // A replica speaking Redis's protocol is asked in the stream, as
+        // Redis asks (the bytes count in the offset, for every replica).
+        if self.repl.replicas.values().any(|r| r.conn.is_some()) {
+            self.feed(None, &[b"REPLCONF", b"GETACK", b"*"]);
+            return;
+        }
         for (addr, r) in &self.repl.replicas {
             self.repl
                 .outbox
@@ -758,6 +832,54 @@ impl Server {
             );
             return;
         }
+        match self.answer_psync(now, from, replid, offset, events) {
+            SyncAnswer::Continue { from: start, bytes } => {
+                let replid = self.repl.replid.clone();
+                self.repl
+                    .outbox
+                    .push((from.into(), PeerMsg::Continue { link, replid }));
+                if !bytes.is_empty() {
+                    self.repl.outbox.push((
+                        from.into(),
+                        PeerMsg::Stream {
+                            link,
+                            start: start - 1,
+                            bytes,
+                        },
+                    ));
+                }
+                self.repl
+                    .replicas
+                    .insert(from.into(), ReplicaLink::peer(link, start - 1, now));
+            }
+            SyncAnswer::Full { rdb } => {
+                self.repl.outbox.push((
+                    from.into(),
+                    PeerMsg::FullResync {
+                        link,
+                        replid: self.repl.replid.clone(),
+                        offset: self.repl.offset,
+                        rdb,
+                    },
+                ));
+                self.repl
+                    .replicas
+                    .insert(from.into(), ReplicaLink::peer(link, 0, now));
+            }
+        }
+    }
+
+    /// masterTryPartialResynchronization, else a full resync: the backlog
+    /// from `offset` when it continues this node's history and is still
+    /// held, an RDB of the data now otherwise. Counts and logs it.
+    fn answer_psync(
+        &mut self,
+        now: Millis,
+        from: &str,
+        replid: &str,
+        offset: i64,
+        events: &mut Vec<NodeEvent>,
+    ) -> SyncAnswer {
         let r = &self.repl;
         let same_history = replid == r.replid || (replid == r.replid2 && offset <= r.second_offset);
         let in_backlog = r
@@ -768,35 +890,15 @@ impl Server {
             let offset = offset as u64;
             let backlog = self.repl.backlog.as_ref().expect("in_backlog");
             let bytes = backlog.from(offset);
-            let replid = self.repl.replid.clone();
-            self.repl
-                .outbox
-                .push((from.into(), PeerMsg::Continue { link, replid }));
-            if !bytes.is_empty() {
-                self.repl.outbox.push((
-                    from.into(),
-                    PeerMsg::Stream {
-                        link,
-                        start: offset - 1,
-                        bytes,
-                    },
-                ));
-            }
-            self.repl.replicas.insert(
-                from.into(),
-                ReplicaLink {
-                    link,
-                    ack_offset: offset - 1,
-                    last_ack: now,
-                    progress_at: now,
-                },
-            );
             self.repl.sync_partial_ok += 1;
             self.log(
                 events,
                 format!("Partial resynchronization request from {from} accepted, sending {} bytes of backlog", self.repl.offset + 1 - offset),
             );
-            return;
+            return SyncAnswer::Continue {
+                from: offset,
+                bytes,
+            };
         }
         if replid != "?" {
             self.repl.sync_partial_err += 1;
@@ -819,34 +921,129 @@ impl Server {
             repl_offset: self.repl.offset,
         };
         let compress = self.config.get("rdbcompression") != Some("no");
-        let payload = rdb::with_compression(compress, || rdb::save(&self.ks, &meta, now));
+        let rdb = rdb::with_compression(compress, || rdb::save(&self.ks, &meta, now));
         self.repl.sync_full += 1;
         self.log(
             events,
             format!(
                 "Full resync requested by replica {from}; sending {} bytes of RDB at offset {}",
-                payload.len(),
+                rdb.len(),
                 self.repl.offset
             ),
         );
-        self.repl.outbox.push((
-            from.into(),
-            PeerMsg::FullResync {
-                link,
-                replid: self.repl.replid.clone(),
-                offset: self.repl.offset,
-                rdb: payload,
-            },
-        ));
+        SyncAnswer::Full { rdb }
+    }
+
+    /// PSYNC (or SYNC, `psync` false) from a replica on client connection
+    /// `conn`, named `name` ("ip:port" as REPLCONF told it): the reply
+    /// bytes as Redis writes them — `+CONTINUE <replid>` and the backlog,
+    /// or `+FULLRESYNC <replid> <offset>` and the RDB payload (`$<len>`, or
+    /// `$EOF:<mark>` … `<mark>` to a replica with the EOF capability when
+    /// `repl-diskless-sync` is on) — and from then on the stream.
+    #[allow(clippy::too_many_arguments)]
+    pub fn psync_client(
+        &mut self,
+        now: Millis,
+        conn: ConnId,
+        name: &str,
+        hello: &ReplicaHello,
+        psync: Option<(&str, i64)>,
+        events: &mut Vec<NodeEvent>,
+    ) -> Vec<u8> {
+        let (replid, offset) = psync.unwrap_or(("?", -1));
+        self.log(events, format!("Replica {name} asks for synchronization"));
+        let link = self.rng.next_u64() >> 11;
+        let mut out = Vec::new();
+        let answer = self.answer_psync(now, name, replid, offset, events);
+        let ack_offset = match answer {
+            SyncAnswer::Continue { from, bytes } => {
+                let line = if hello.capa_psync2 {
+                    format!("+CONTINUE {}\r\n", self.repl.replid)
+                } else {
+                    "+CONTINUE\r\n".to_string()
+                };
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(&bytes);
+                from - 1
+            }
+            SyncAnswer::Full { rdb } => {
+                if psync.is_some() {
+                    out.extend_from_slice(
+                        format!("+FULLRESYNC {} {}\r\n", self.repl.replid, self.repl.offset)
+                            .as_bytes(),
+                    );
+                }
+                let diskless =
+                    hello.capa_eof && self.config.get("repl-diskless-sync") != Some("no");
+                if diskless {
+                    let mark = self.rng.hex40();
+                    out.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
+                    out.extend_from_slice(&rdb);
+                    out.extend_from_slice(mark.as_bytes());
+                } else {
+                    out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
+                    out.extend_from_slice(&rdb);
+                }
+                self.log(
+                    events,
+                    format!("Synchronization with replica {name} succeeded"),
+                );
+                0
+            }
+        };
+        // A replica reconnecting from the same address replaces its old link.
+        if let Some(old) = self.repl.replicas.get(name).and_then(|r| r.conn) {
+            if old != conn {
+                self.repl.client_close.push(old);
+            }
+        }
         self.repl.replicas.insert(
-            from.into(),
+            name.to_string(),
             ReplicaLink {
-                link,
-                ack_offset: 0,
-                last_ack: now,
-                progress_at: now,
+                conn: Some(conn),
+                sent: self.repl.offset,
+                pre_psync: psync.is_none(),
+                ..ReplicaLink::peer(link, ack_offset, now)
             },
         );
+        out
+    }
+
+    /// REPLCONF ACK from the replica on connection `conn`.
+    pub fn client_replica_ack(&mut self, now: Millis, conn: ConnId, offset: u64) {
+        let mine = self.repl.offset;
+        if let Some(r) = self
+            .repl
+            .replicas
+            .values_mut()
+            .find(|r| r.conn == Some(conn))
+        {
+            if offset > r.ack_offset || offset >= mine {
+                r.progress_at = now;
+            }
+            r.ack_offset = r.ack_offset.max(offset);
+            r.last_ack = now;
+        }
+    }
+
+    /// The replica on connection `conn` (if it is one) went away.
+    pub fn client_replica_gone(&mut self, conn: ConnId, events: &mut Vec<NodeEvent>) {
+        let gone: Vec<String> = self
+            .repl
+            .replicas
+            .iter()
+            .filter(|(_, r)| r.conn == Some(conn))
+            .map(|(a, _)| a.clone())
+            .collect();
+        for name in gone {
+            self.repl.replicas.remove(&name);
+            self.log(events, format!("Connection with replica {name} lost."));
+        }
+    }
+
+    /// The connection is a replica's (its replies are not sent).
+    pub fn is_replica_conn(&self, conn: ConnId) -> bool {
+        self.repl.replicas.values().any(|r| r.conn == Some(conn))
     }
 
     /// Applies stream bytes from the primary, whole commands at a time.
@@ -933,6 +1130,21 @@ impl Server {
                 }
             }
             "PING" => {}
+            // REPLCONF GETACK * in the stream (a primary with replicas
+            // speaking Redis's protocol asks that way): acknowledge now.
+            "REPLCONF" => {
+                if argv
+                    .get(1)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"))
+                {
+                    if let Some(m) = &self.repl.master {
+                        let (to, link) = (m.addr(), m.link);
+                        // As Redis: the offset before the GETACK itself.
+                        let offset = self.repl.offset;
+                        self.repl.outbox.push((to, PeerMsg::Ack { link, offset }));
+                    }
+                }
+            }
             // Everything else runs as the command itself, against the
             // stream's database (Redis replicas execute what they receive).
             _ => crate::commands::apply_effect(self, now, db, argv),
@@ -983,7 +1195,9 @@ impl Server {
                 .repl
                 .replicas
                 .iter()
-                .filter(|(_, r)| now.saturating_sub(r.last_ack) > cfg.timeout * 1000)
+                .filter(|(_, r)| {
+                    !r.pre_psync && now.saturating_sub(r.last_ack) > cfg.timeout * 1000
+                })
                 .map(|(a, _)| a.clone())
                 .collect();
             for addr in timed_out {

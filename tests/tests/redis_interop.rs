@@ -1,0 +1,169 @@
+//! cachelab speaks Redis's own replication protocol: a real `redis-server`
+//! started with `--replicaof` a cachelab node does the handshake (PING,
+//! REPLCONF, PSYNC), loads the full resync's RDB, follows the stream
+//! through 20,000 seeded writes of every family, resyncs partially after
+//! its link is cut (+CONTINUE, no second full sync), and ends with the
+//! same data, key for key, with the same absolute expiries.
+
+use std::time::{Duration, Instant};
+
+use cachelab_engine::protocol::Reply;
+use cachelab_tests::{
+    args, dataset, encode_request, workload, CachelabServer, RedisServer, RespConn,
+};
+
+fn info_field(c: &mut RespConn, section: &str, field: &str) -> String {
+    let Reply::Bulk(b) = c.call_str(&["INFO", section]) else {
+        panic!("INFO {section}")
+    };
+    String::from_utf8_lossy(&b)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `cmds` pipelined in batches; every command gets its reply.
+fn drive(c: &mut RespConn, cmds: &[Vec<Vec<u8>>]) {
+    for batch in cmds.chunks(250) {
+        let mut bytes = Vec::new();
+        for argv in batch {
+            bytes.extend_from_slice(&encode_request(argv));
+        }
+        c.send_raw(&bytes);
+        for _ in batch {
+            c.read_reply_bytes().expect("a reply");
+        }
+    }
+}
+
+#[test]
+fn a_real_redis_server_replicates_from_cachelab() {
+    let primary = CachelabServer::start();
+    let mut p = RespConn::connect(primary.port);
+    // Data before the replica arrives travels in the full resync's RDB.
+    let writes = workload::mixed_writes(17, 20_000);
+    drive(&mut p, &writes[..2_000]);
+    let Some(replica) =
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])
+    else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let mut r = RespConn::connect(replica.port);
+    wait_for("the replica's link", 20, || {
+        info_field(&mut r, "replication", "master_link_status") == "up"
+    });
+    // The primary lists it as Redis does: by its listening port, online.
+    let slave0 = info_field(&mut p, "replication", "slave0");
+    assert!(
+        slave0.starts_with(&format!("ip=127.0.0.1,port={},state=online", replica.port)),
+        "{slave0}"
+    );
+    assert!(matches!(
+        p.call_str(&["CLIENT", "LIST", "TYPE", "replica"]),
+        Reply::Bulk(ref b) if String::from_utf8_lossy(b).contains("flags=S")
+    ));
+    drive(&mut p, &writes[2_000..10_000]);
+
+    // The link is cut: the replica comes back with PSYNC <replid> <offset>
+    // and continues from the backlog.
+    assert_eq!(
+        p.call_str(&["CLIENT", "KILL", "TYPE", "replica"]),
+        Reply::Int(1)
+    );
+    drive(&mut p, &writes[10_000..]);
+    wait_for("the replica to catch up", 30, || {
+        let mine = info_field(&mut p, "replication", "master_repl_offset");
+        info_field(&mut r, "replication", "master_link_status") == "up"
+            && info_field(&mut r, "replication", "slave_repl_offset") == mine
+    });
+    assert_eq!(info_field(&mut p, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut p, "stats", "sync_partial_ok"), "1");
+    // WAIT counts it: its REPLCONF ACKs reach the primary.
+    assert_eq!(p.call(&args(&["SET", "last", "one"])), b"+OK\r\n");
+    assert_eq!(p.call(&args(&["WAIT", "1", "5000"])), b":1\r\n");
+
+    // Keys written with PX 1 have long expired: the primary's expiry sent
+    // their DELs. Both sides hold the same data.
+    std::thread::sleep(Duration::from_millis(300));
+    wait_for("the last writes", 10, || {
+        let mine = info_field(&mut p, "replication", "master_repl_offset");
+        info_field(&mut r, "replication", "slave_repl_offset") == mine
+    });
+    let ours = dataset::read(&mut p, 2);
+    let theirs = dataset::read(&mut r, 2);
+    assert!(ours.len() > 200, "a real dataset: {} keys", ours.len());
+    let diff = dataset::differences(&ours, &theirs, 10);
+    assert!(
+        diff.is_empty(),
+        "cachelab / redis replica:\n{}",
+        diff.join("\n")
+    );
+}
+
+/// The handshake commands answer as redis-server answers them, byte for
+/// byte: REPLCONF's options and errors, PSYNC/SYNC argument errors, ACKs
+/// never answered, and the full resync's first line.
+#[test]
+fn the_handshake_answers_as_redis_does() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let cases: &[&[&str]] = &[
+        &["REPLCONF"],
+        &["REPLCONF", "listening-port"],
+        &["REPLCONF", "listening-port", "6380"],
+        &["REPLCONF", "listening-port", "abc"],
+        &["REPLCONF", "ip-address", "10.0.0.9"],
+        &["REPLCONF", "capa", "eof", "capa", "psync2"],
+        &["REPLCONF", "capa", "future-feature"],
+        &["REPLCONF", "rdb-only", "1"],
+        &["REPLCONF", "rdb-only", "7"],
+        &["REPLCONF", "rdb-only", "x"],
+        &["REPLCONF", "rdb-filter-only", "functions"],
+        &["REPLCONF", "rdb-filter-only", "keys"],
+        &["REPLCONF", "no-such-option", "1"],
+        &["REPLCONF", "listening-port", "1", "bad-option", "2"],
+        &["PSYNC", "?"],
+        &["PSYNC", "?", "abc"],
+        &["SYNC", "extra"],
+        &["PSYNC", "?", "-1", "FAILOVER"],
+    ];
+    let mut a = RespConn::connect(redis.port);
+    let mut b = RespConn::connect(ours.port);
+    for case in cases {
+        let argv = args(case);
+        assert_eq!(
+            cachelab_tests::show(&b.call(&argv)),
+            cachelab_tests::show(&a.call(&argv)),
+            "{case:?}"
+        );
+    }
+    // REPLCONF ACK and GETACK are never answered: the PING behind them is.
+    for c in [&mut a, &mut b] {
+        let mut bytes = encode_request(&args(&["REPLCONF", "ACK", "10"]));
+        bytes.extend(encode_request(&args(&["REPLCONF", "GETACK", "*"])));
+        bytes.extend(encode_request(&args(&["PING"])));
+        c.send_raw(&bytes);
+        assert_eq!(c.read_reply_bytes().unwrap(), b"+PONG\r\n");
+    }
+    // A PSYNC inside MULTI is refused the same way.
+    for c in [&mut a, &mut b] {
+        c.call(&args(&["MULTI"]));
+    }
+    let argv = args(&["PSYNC", "?", "-1"]);
+    assert_eq!(
+        cachelab_tests::show(&b.call(&argv)),
+        cachelab_tests::show(&a.call(&argv))
+    );
+}
