@@ -514,6 +514,13 @@ impl Node {
         self.srv.micros = Some(micros);
     }
 
+    /// Replicate from a primary with Redis's own protocol over an outbound
+    /// link (`Output::Dial`), so the primary may be a real redis-server;
+    /// the native server's nodes do. Off: `PeerMsg`s (simulator, browser).
+    pub fn speak_redis_replication(&mut self) {
+        self.srv.repl.wire_mode = true;
+    }
+
     /// Sets the start time (uptime is measured from it) and the advertised port.
     pub fn start(&mut self, now: Millis, port: u16) {
         self.srv.started = now;
@@ -625,15 +632,29 @@ impl Node {
                 self.srv.migrate.cron(now);
                 self.cron(now);
             }
-            Input::LinkUp { link } => self.srv.migrate.link_up(link),
+            Input::LinkUp { link } => {
+                let mut events = Vec::new();
+                if !self.srv.wire_up(link, &mut events) {
+                    self.srv.migrate.link_up(link);
+                }
+                self.outputs.extend(events.into_iter().map(Output::Event));
+            }
             Input::LinkBytes { link, bytes } => {
                 self.srv.stats.net_input_bytes += bytes.len() as u64;
-                if let Some(done) = commands::migrate::link_bytes(&mut self.srv, link, bytes) {
+                let mut events = Vec::new();
+                if self.srv.wire_bytes(now, link, bytes, &mut events) {
+                    self.outputs.extend(events.into_iter().map(Output::Event));
+                } else if let Some(done) = commands::migrate::link_bytes(&mut self.srv, link, bytes)
+                {
                     self.migrate_done(done);
                 }
             }
             Input::LinkClosed { link } => {
-                if let Some(done) = commands::migrate::link_closed(&mut self.srv, link, now) {
+                let mut events = Vec::new();
+                if self.srv.wire_closed(now, link, &mut events) {
+                    self.outputs.extend(events.into_iter().map(Output::Event));
+                } else if let Some(done) = commands::migrate::link_closed(&mut self.srv, link, now)
+                {
                     self.migrate_done(done);
                 }
             }
@@ -1711,6 +1732,10 @@ pub trait Machine {
     fn snapshot(&mut self, _now: Millis) -> Result<Vec<u8>, String> {
         Err(crate::backup::memcached_refusal().message)
     }
+    /// Follows a primary (the role letter of its log lines: S, else M).
+    fn is_replica(&self) -> bool {
+        false
+    }
 }
 
 impl Machine for Node {
@@ -1731,6 +1756,9 @@ impl Machine for Node {
     }
     fn save_done(&mut self, now: Millis, id: u64, ok: bool) {
         Node::save_done(self, now, id, ok)
+    }
+    fn is_replica(&self) -> bool {
+        !self.is_primary()
     }
     fn snapshot(&mut self, now: Millis) -> Result<Vec<u8>, String> {
         Ok(Node::snapshot(self, now))

@@ -146,6 +146,9 @@ pub async fn serve(
     } else {
         let mut node = Node::new(seed());
         node.start(now(), port);
+        // Replicas speak Redis's own protocol to their primary: it may be
+        // a real redis-server.
+        node.speak_redis_replication();
         // redis-server's `dir` is the directory it was started in.
         if let Ok(cwd) = std::env::current_dir() {
             node.set_dir(&cwd.to_string_lossy());
@@ -297,10 +300,10 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
             }
             Output::ToPeer { to, msg } => send_peer(s, to, msg.clone()),
             Output::Event(cachelab_engine::NodeEvent::Replication { text }) => {
-                LOG_LABEL.with(|l| {
-                    if let Some(label) = l.borrow().as_ref() {
-                        println!("[{label}] {text}");
-                    }
+                LOG_LABEL.with(|l| match l.borrow().as_ref() {
+                    Some(label) => println!("[{label}] {text}"),
+                    // A standalone server logs as redis-server does.
+                    None => println!("{}", redis_log_line(s.node.is_replica(), text)),
                 });
             }
             Output::Event(_) => {}
@@ -330,6 +333,28 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
         }
     }
     mine
+}
+
+/// A log line in redis-server's format: `<pid>:<role> <date> * <text>`
+/// (role M for a primary, S for a replica), UTC.
+pub fn redis_log_line(replica: bool, text: &str) -> String {
+    let ms = now().0;
+    let date = cachelab_engine::backup::date(cachelab_engine::Millis(ms));
+    let (y, m, d) = (&date[0..4], &date[5..7], &date[8..10]);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS[m.parse::<usize>().unwrap_or(1).clamp(1, 12) - 1];
+    let day_ms = ms % 86_400_000;
+    format!(
+        "{}:{} {d} {month} {y} {:02}:{:02}:{:02}.{:03} * {text}",
+        std::process::id(),
+        if replica { 'S' } else { 'M' },
+        day_ms / 3_600_000,
+        day_ms / 60_000 % 60,
+        day_ms / 1000 % 60,
+        day_ms % 1000
+    )
 }
 
 /// An outbound link (MIGRATE's): connects, then carries bytes both ways

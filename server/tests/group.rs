@@ -72,6 +72,21 @@ fn a_killed_primary_fails_over_natively() {
     let base = free_base(3);
     let (_server, mut stdin, rx) = start_group(&["--port", &base.to_string(), "--replicas", "2"]);
     let info = |port: u16| call(port, "INFO replication").unwrap_or_default();
+    // The control plane counts a replica once it has synced: only then is
+    // it a failover candidate.
+    let mut pending = vec!["nodes 0002", "nodes 0003"];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "replicas never available: {pending:?}"
+        );
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("Finished recovery for cache") {
+                pending.retain(|n| !line.contains(n));
+            }
+        }
+    }
     for r in [base + 1, base + 2] {
         wait_until("replicas in sync", 20, || {
             info(r).contains("master_link_status:up")

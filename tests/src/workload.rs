@@ -89,3 +89,24 @@ pub fn mixed_writes(seed: u64, n: usize) -> Vec<Vec<Vec<u8>>> {
     }
     out
 }
+
+/// The first index at or after `at` outside any MULTI … EXEC block: where
+/// a workload may be cut (to do something else between its parts).
+pub fn boundary(cmds: &[Vec<Vec<u8>>], at: usize) -> usize {
+    let mut open = false;
+    for (i, c) in cmds.iter().enumerate() {
+        if i >= at && !open {
+            return i;
+        }
+        let name = c
+            .first()
+            .map(|n| n.to_ascii_uppercase())
+            .unwrap_or_default();
+        if name == b"MULTI" {
+            open = true;
+        } else if name == b"EXEC" || name == b"DISCARD" {
+            open = false;
+        }
+    }
+    cmds.len()
+}

@@ -50,7 +50,11 @@ fn a_real_redis_server_replicates_from_cachelab() {
     let mut p = RespConn::connect(primary.port);
     // Data before the replica arrives travels in the full resync's RDB.
     let writes = workload::mixed_writes(17, 20_000);
-    drive(&mut p, &writes[..2_000]);
+    let (a, b) = (
+        workload::boundary(&writes, 2_000),
+        workload::boundary(&writes, 10_000),
+    );
+    drive(&mut p, &writes[..a]);
     let Some(replica) =
         RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])
     else {
@@ -71,7 +75,7 @@ fn a_real_redis_server_replicates_from_cachelab() {
         p.call_str(&["CLIENT", "LIST", "TYPE", "replica"]),
         Reply::Bulk(ref b) if String::from_utf8_lossy(b).contains("flags=S")
     ));
-    drive(&mut p, &writes[2_000..10_000]);
+    drive(&mut p, &writes[a..b]);
 
     // The link is cut: the replica comes back with PSYNC <replid> <offset>
     // and continues from the backlog.
@@ -79,7 +83,7 @@ fn a_real_redis_server_replicates_from_cachelab() {
         p.call_str(&["CLIENT", "KILL", "TYPE", "replica"]),
         Reply::Int(1)
     );
-    drive(&mut p, &writes[10_000..]);
+    drive(&mut p, &writes[b..]);
     wait_for("the replica to catch up", 30, || {
         let mine = info_field(&mut p, "replication", "master_repl_offset");
         info_field(&mut r, "replication", "master_link_status") == "up"
@@ -166,4 +170,82 @@ fn the_handshake_answers_as_redis_does() {
         cachelab_tests::show(&b.call(&argv)),
         cachelab_tests::show(&a.call(&argv))
     );
+}
+
+/// The reverse: a cachelab node REPLICAOF a real redis-server (how data
+/// migrates in) — the handshake, the RDB in both of Redis's forms (a disk
+/// file's `$<len>` and the diskless `$EOF:<mark>`), the stream through
+/// 20,000 writes, a cut link resynced partially, the same data.
+#[test]
+fn cachelab_replicates_from_a_real_redis_server() {
+    for diskless in ["no", "yes"] {
+        let Some(primary) = RedisServer::start_with(&[
+            "--repl-diskless-sync",
+            diskless,
+            "--repl-diskless-sync-delay",
+            "0",
+        ]) else {
+            eprintln!("redis-server not installed; skipped");
+            return;
+        };
+        let mut p = RespConn::connect(primary.port);
+        let writes = workload::mixed_writes(23, 20_000);
+        let (a, b) = (
+            workload::boundary(&writes, 2_000),
+            workload::boundary(&writes, 10_000),
+        );
+        drive(&mut p, &writes[..a]);
+        let replica = CachelabServer::start();
+        let mut r = RespConn::connect(replica.port);
+        assert_eq!(
+            r.call(&args(&[
+                "REPLICAOF",
+                "127.0.0.1",
+                &primary.port.to_string()
+            ])),
+            b"+OK\r\n"
+        );
+        wait_for("the link", 20, || {
+            info_field(&mut r, "replication", "master_link_status") == "up"
+        });
+        drive(&mut p, &writes[a..b]);
+        // redis-server cuts the link; cachelab asks for PSYNC <replid> <offset>.
+        assert_eq!(
+            p.call_str(&["CLIENT", "KILL", "TYPE", "replica"]),
+            Reply::Int(1)
+        );
+        drive(&mut p, &writes[b..]);
+        wait_for("the replica to catch up", 30, || {
+            let theirs = info_field(&mut p, "replication", "master_repl_offset");
+            info_field(&mut r, "replication", "master_link_status") == "up"
+                && info_field(&mut r, "replication", "slave_repl_offset") == theirs
+        });
+        assert_eq!(
+            info_field(&mut p, "stats", "sync_full"),
+            "1",
+            "diskless {diskless}"
+        );
+        assert_eq!(
+            info_field(&mut p, "stats", "sync_partial_ok"),
+            "1",
+            "diskless {diskless}"
+        );
+        // redis-server's WAIT counts cachelab's ACKs.
+        assert_eq!(p.call(&args(&["SET", "last", "one"])), b"+OK\r\n");
+        assert_eq!(p.call(&args(&["WAIT", "1", "5000"])), b":1\r\n");
+        std::thread::sleep(Duration::from_millis(300));
+        wait_for("the last writes", 10, || {
+            let theirs = info_field(&mut p, "replication", "master_repl_offset");
+            info_field(&mut r, "replication", "slave_repl_offset") == theirs
+        });
+        let ours = dataset::read(&mut r, 2);
+        let theirs = dataset::read(&mut p, 2);
+        assert!(theirs.len() > 200, "a real dataset: {} keys", theirs.len());
+        let diff = dataset::differences(&theirs, &ours, 10);
+        assert!(
+            diff.is_empty(),
+            "redis primary / cachelab replica (diskless {diskless}):\n{}",
+            diff.join("\n")
+        );
+    }
 }

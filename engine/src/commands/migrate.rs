@@ -213,6 +213,13 @@ fn migrate(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 }
 
 impl Migrate {
+    /// A fresh outbound link id (replication's links share the counter,
+    /// and the queue `out`, with MIGRATE's).
+    pub fn new_link(&mut self) -> LinkId {
+        self.next_link += 1;
+        LinkId(self.next_link)
+    }
+
     /// migrateGetSocket: the cached link to the op's address, or a new one.
     fn connect(&mut self, op: &mut Op, now: Millis) {
         if let Some(c) = self.cache.get_mut(&op.name) {

@@ -17,6 +17,7 @@
 //! earlier primary are ignored, as a closed TCP connection's would be.
 
 pub mod peer;
+pub mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -131,6 +132,9 @@ impl Backlog {
     }
 }
 
+/// One command's arguments.
+type Argv = Vec<Vec<u8>>;
+
 /// A replica's view of its link to the primary (Redis's `repl_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkState {
@@ -157,6 +161,11 @@ pub struct MasterLink {
     db: usize,
     /// Bytes received (`slave_read_repl_offset`).
     pub read_offset: u64,
+    /// The link when it speaks Redis's own protocol (`Repl::wire_mode`).
+    pub wire: Option<wire::WireLink>,
+    /// A MULTI … EXEC in the stream: its commands, applied together at
+    /// EXEC, and its bytes so far.
+    multi: Option<(Vec<Argv>, Vec<u8>)>,
 }
 
 impl MasterLink {
@@ -235,6 +244,10 @@ pub struct Repl {
     /// Commands propagated as themselves: (database, argv).
     explicit: Vec<(Option<usize>, Vec<Vec<u8>>)>,
     outbox: Vec<(String, PeerMsg)>,
+    /// Speak Redis's own protocol to a primary, over an outbound link
+    /// (`Output::Dial`), instead of `PeerMsg`s: a real redis-server can be
+    /// the primary. The native server turns it on.
+    pub wire_mode: bool,
     /// Bytes for replicas on client connections, and connections to close.
     pub client_out: Vec<(ConnId, Vec<u8>)>,
     pub client_close: Vec<ConnId>,
@@ -264,6 +277,7 @@ impl Repl {
             stream_db: None,
             explicit: Vec::new(),
             outbox: Vec::new(),
+            wire_mode: false,
             client_out: Vec::new(),
             client_close: Vec::new(),
             last_ping: Millis(0),
@@ -540,8 +554,13 @@ impl Server {
     /// REPLICAOF NO ONE: become a primary, keeping the data and the old
     /// history as replid2 so replicas can continue partially.
     pub fn replicaof_no_one(&mut self, events: &mut Vec<NodeEvent>) {
-        if self.repl.master.take().is_none() {
+        let Some(old) = self.repl.master.take() else {
             return;
+        };
+        if let Some(w) = old.wire {
+            self.migrate
+                .out
+                .push(crate::commands::migrate::LinkOut::Close { link: w.link });
         }
         self.shift_replid();
         self.repl.stream_db = None;
@@ -573,6 +592,11 @@ impl Server {
                 return false;
             }
         }
+        if let Some(w) = self.repl.master.take().and_then(|m| m.wire) {
+            self.migrate
+                .out
+                .push(crate::commands::migrate::LinkOut::Close { link: w.link });
+        }
         self.drop_replicas("replica changed its primary");
         self.repl.pending.clear();
         self.repl.explicit.clear();
@@ -586,6 +610,8 @@ impl Server {
             buf: Vec::new(),
             db: 0,
             read_offset: self.repl.offset,
+            wire: None,
+            multi: None,
         });
         self.set_db_modes();
         self.log(
@@ -597,6 +623,10 @@ impl Server {
     }
 
     fn send_psync(&mut self, now: Millis) {
+        if self.repl.wire_mode {
+            self.wire_dial(now);
+            return;
+        }
         // 53 bits: the id crosses JavaScript (postMessage) as a Number.
         let link = self.rng.next_u64() >> 11;
         let (replid, offset) = if self.repl.backlog.is_some() {
@@ -622,11 +652,17 @@ impl Server {
 
     fn link_down(&mut self, now: Millis, events: &mut Vec<NodeEvent>, why: &str) {
         if let Some(m) = self.repl.master.as_mut() {
+            if let Some(w) = m.wire.take() {
+                self.migrate
+                    .out
+                    .push(crate::commands::migrate::LinkOut::Close { link: w.link });
+            }
             if m.state == LinkState::Connected {
                 m.down_since = Some(now);
             }
             m.state = LinkState::Connect;
             m.buf.clear();
+            m.multi = None;
             let text = format!("Connection with MASTER {} lost: {why}", m.addr());
             self.log(events, text);
         }
@@ -691,68 +727,13 @@ impl Server {
                 if !self.awaiting(link) {
                     return;
                 }
-                let fresh = self.fresh_keyspace();
-                let lim = self.config.encoding_limits();
-                match rdb::load(&rdb, || fresh, &lim, now) {
-                    Ok((ks, _)) => {
-                        self.ks = ks;
-                        self.repl.replid = replid;
-                        self.repl.replid2 = NO_REPLID.into();
-                        self.repl.second_offset = -1;
-                        self.repl.offset = offset;
-                        let size = self.config.repl().backlog_size;
-                        self.repl.backlog = Some(Backlog::new(size, offset + 1));
-                        self.drop_replicas("replica did a full resync");
-                        let m = self
-                            .repl
-                            .master
-                            .as_mut()
-                            .expect("awaiting implies a master");
-                        m.state = LinkState::Connected;
-                        m.last_io = Some(now);
-                        m.down_since = None;
-                        m.db = 0;
-                        m.buf.clear();
-                        m.read_offset = offset;
-                        self.set_db_modes();
-                        let text = format!(
-                            "MASTER <-> REPLICA sync: full resync from {from}, loaded {} bytes of RDB, {} keys, offset {offset}",
-                            rdb.len(),
-                            self.ks.total_keys()
-                        );
-                        self.log(events, text);
-                    }
-                    Err(e) => {
-                        // Never half-loaded: the old data stays, we retry.
-                        self.link_down(now, events, &format!("bad RDB payload ({})", e.0));
-                    }
-                }
+                self.load_full_sync(now, from, replid, offset, &rdb, events);
             }
             PeerMsg::Continue { link, replid } => {
                 if !self.awaiting(link) {
                     return;
                 }
-                if replid != self.repl.replid {
-                    // The primary's history moved on (it was promoted).
-                    self.repl.replid2 = std::mem::replace(&mut self.repl.replid, replid);
-                    self.repl.second_offset = self.repl.offset as i64 + 1;
-                    self.drop_replicas("master changed replication id");
-                }
-                let m = self
-                    .repl
-                    .master
-                    .as_mut()
-                    .expect("awaiting implies a master");
-                m.state = LinkState::Connected;
-                m.last_io = Some(now);
-                m.down_since = None;
-                m.buf.clear();
-                m.read_offset = self.repl.offset;
-                let text = format!(
-                    "MASTER <-> REPLICA sync: partial resynchronization accepted from {from} at offset {}",
-                    self.repl.offset
-                );
-                self.log(events, text);
+                self.partial_accepted(now, from, replid, events);
             }
             PeerMsg::Stream { link, start, bytes } => {
                 let Some(m) = self.repl.master.as_mut() else {
@@ -806,6 +787,91 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// +FULLRESYNC's payload arrived: the data is replaced by the RDB's
+    /// (never half-loaded: a bad payload leaves the old data and the link
+    /// down, to retry), the history is the primary's from `offset` on.
+    fn load_full_sync(
+        &mut self,
+        now: Millis,
+        from: &str,
+        replid: String,
+        offset: u64,
+        payload: &[u8],
+        events: &mut Vec<NodeEvent>,
+    ) -> bool {
+        let fresh = self.fresh_keyspace();
+        let lim = self.config.encoding_limits();
+        match rdb::load(payload, || fresh, &lim, now) {
+            Ok((ks, _)) => {
+                self.ks = ks;
+                self.repl.replid = replid;
+                self.repl.replid2 = NO_REPLID.into();
+                self.repl.second_offset = -1;
+                self.repl.offset = offset;
+                let size = self.config.repl().backlog_size;
+                self.repl.backlog = Some(Backlog::new(size, offset + 1));
+                self.drop_replicas("replica did a full resync");
+                let m = self
+                    .repl
+                    .master
+                    .as_mut()
+                    .expect("a full sync implies a master");
+                m.state = LinkState::Connected;
+                m.last_io = Some(now);
+                m.down_since = None;
+                m.db = 0;
+                m.buf.clear();
+                m.multi = None;
+                m.read_offset = offset;
+                self.set_db_modes();
+                let text = format!(
+                    "MASTER <-> REPLICA sync: full resync from {from}, loaded {} bytes of RDB, {} keys, offset {offset}",
+                    payload.len(),
+                    self.ks.total_keys()
+                );
+                self.log(events, text);
+                true
+            }
+            Err(e) => {
+                // Never half-loaded: the old data stays, we retry.
+                self.link_down(now, events, &format!("bad RDB payload ({})", e.0));
+                false
+            }
+        }
+    }
+
+    /// +CONTINUE: the stream goes on from this node's offset; a new
+    /// replid means the primary's history moved on (it was promoted).
+    fn partial_accepted(
+        &mut self,
+        now: Millis,
+        from: &str,
+        replid: String,
+        events: &mut Vec<NodeEvent>,
+    ) {
+        if replid != self.repl.replid {
+            self.repl.replid2 = std::mem::replace(&mut self.repl.replid, replid);
+            self.repl.second_offset = self.repl.offset as i64 + 1;
+            self.drop_replicas("master changed replication id");
+        }
+        let m = self
+            .repl
+            .master
+            .as_mut()
+            .expect("a partial sync implies a master");
+        m.state = LinkState::Connected;
+        m.last_io = Some(now);
+        m.down_since = None;
+        m.buf.clear();
+        m.multi = None;
+        m.read_offset = self.repl.offset;
+        let text = format!(
+            "MASTER <-> REPLICA sync: partial resynchronization accepted from {from} at offset {}",
+            self.repl.offset
+        );
+        self.log(events, text);
     }
 
     fn awaiting(&self, link: u64) -> bool {
@@ -1062,21 +1128,56 @@ impl Server {
         while let Ok(Some((argv, n))) = parse_request(&buf[pos..], &limits) {
             let raw = buf[pos..pos + n].to_vec();
             pos += n;
-            if !argv.is_empty() {
-                self.apply_effect(now, &argv);
-            }
+            // A MULTI … EXEC block counts (offset, backlog) only once
+            // applied whole: a link lost inside one resumes at its MULTI.
+            let Some(raw) = self.apply_streamed(now, argv, raw) else {
+                continue;
+            };
             // A replica's own backlog holds its primary's stream, so it can
             // serve partial resyncs after a promotion, and chain it on.
             if let Some(b) = self.repl.backlog.as_mut() {
                 b.feed(&raw);
             }
-            self.repl.offset += n as u64;
+            self.repl.offset += raw.len() as u64;
             self.repl.pending.extend_from_slice(&raw);
         }
         buf.drain(..pos);
         if let Some(m) = self.repl.master.as_mut() {
             m.buf = buf;
         }
+    }
+
+    /// One command of the stream; a MULTI … EXEC block (Redis wraps a
+    /// transaction's and a script's effects in one) is applied at once, at
+    /// its EXEC, as a replica executes it. The stream bytes now applied
+    /// (none while a block is open).
+    fn apply_streamed(&mut self, now: Millis, argv: Vec<Vec<u8>>, raw: Vec<u8>) -> Option<Vec<u8>> {
+        let m = self.repl.master.as_mut()?;
+        let Some(name) = argv.first().map(Vec::as_slice) else {
+            return Some(raw);
+        };
+        if name.eq_ignore_ascii_case(b"MULTI") {
+            m.multi = Some((Vec::new(), raw));
+            return None;
+        }
+        let Some((queue, mut bytes)) = m.multi.take() else {
+            self.apply_effect(now, &argv);
+            return Some(raw);
+        };
+        bytes.extend_from_slice(&raw);
+        if name.eq_ignore_ascii_case(b"EXEC") {
+            for c in queue {
+                self.apply_effect(now, &c);
+            }
+            return Some(bytes);
+        }
+        if name.eq_ignore_ascii_case(b"DISCARD") {
+            return Some(bytes);
+        }
+        let mut queue = queue;
+        queue.push(argv);
+        m.multi = Some((queue, bytes));
+        None
     }
 
     fn apply_effect(&mut self, now: Millis, argv: &[Vec<u8>]) {
@@ -1095,7 +1196,12 @@ impl Server {
                     }
                 }
             }
-            "SET" if argv.len() >= 3 => {
+            // The forms cachelab's own stream uses, fast; any other SET
+            // (KEEPTTL, as Redis sends INCRBYFLOAT's) runs as itself.
+            "SET"
+                if argv.len() == 3
+                    || (argv.len() == 5 && argv[3].eq_ignore_ascii_case(b"PXAT")) =>
+            {
                 let share = self.config.share_integers();
                 let d = &mut self.ks.dbs[db];
                 d.set(
@@ -1138,10 +1244,14 @@ impl Server {
                     .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"))
                 {
                     if let Some(m) = &self.repl.master {
-                        let (to, link) = (m.addr(), m.link);
-                        // As Redis: the offset before the GETACK itself.
-                        let offset = self.repl.offset;
-                        self.repl.outbox.push((to, PeerMsg::Ack { link, offset }));
+                        if m.wire.is_some() {
+                            self.wire_ack();
+                        } else {
+                            let (to, link) = (m.addr(), m.link);
+                            // As Redis: the offset before the GETACK itself.
+                            let offset = self.repl.offset;
+                            self.repl.outbox.push((to, PeerMsg::Ack { link, offset }));
+                        }
                     }
                 }
             }
@@ -1168,8 +1278,17 @@ impl Server {
             match m.state {
                 LinkState::Connect => self.send_psync(now),
                 LinkState::Syncing { since } => {
-                    // No answer (the request or its reply was lost): ask again.
-                    if now.saturating_sub(since) >= SYNC_RETRY_MS.min(cfg.timeout * 1000) {
+                    // No answer (the request or its reply was lost): ask
+                    // again. Over Redis's protocol a transfer in progress
+                    // counts as an answer, up to `repl-timeout` of silence.
+                    let (from, wait) = match m.wire {
+                        Some(_) => (
+                            m.last_io.map_or(since, |t| t.max(since)),
+                            cfg.timeout * 1000,
+                        ),
+                        None => (since, SYNC_RETRY_MS.min(cfg.timeout * 1000)),
+                    };
+                    if now.saturating_sub(from) >= wait {
                         self.send_psync(now);
                     }
                 }
@@ -1180,6 +1299,8 @@ impl Server {
                     if silent {
                         self.link_down(now, events, "MASTER timeout: no data nor PING received");
                         self.send_psync(now);
+                    } else if m.wire.is_some() {
+                        self.wire_ack();
                     } else {
                         let (to, link, offset) = (m.addr(), m.link, self.repl.offset);
                         self.repl.outbox.push((to, PeerMsg::Ack { link, offset }));
