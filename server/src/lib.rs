@@ -115,12 +115,20 @@ pub struct Options {
 }
 
 /// Checks start-up directives as a node would apply them: the first bad
-/// one, with Redis's reason.
-pub fn check_config(config: &[(String, String)]) -> Result<(), String> {
+/// one, in Redis's words with its line.
+pub fn check_config(lines: &[conf::Line]) -> Result<(), String> {
     let mut node = Node::new(0);
-    for (k, v) in config {
-        node.set_startup_config(k, v)
-            .map_err(|e| format!(">>> '{k} \"{v}\"'\n{e}"))?;
+    for l in lines {
+        node.set_startup_config(&l.name, &l.args.join(" "))
+            .map_err(|e| {
+                // CONFIG SET's words, as the config file loader words them.
+                let reason = if e.starts_with("ERR Unknown option") {
+                    "Bad directive or wrong number of arguments"
+                } else {
+                    e.split_once(") - ").map_or(e.as_str(), |(_, r)| r)
+                };
+                conf::fatal(l.num, &l.text, reason)
+            })?;
     }
     Ok(())
 }
@@ -135,6 +143,7 @@ pub async fn serve(
     admin: Option<mpsc::UnboundedReceiver<Admin>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
     let node: Box<dyn Machine> = if opts.memcached {
         let mut mc = match opts.memory {
             Some(m) => McNode::with_memory(seed(), m),
@@ -155,11 +164,12 @@ pub async fn serve(
         }
         for (k, v) in &opts.config {
             if let Err(e) = node.set_startup_config(k, v) {
-                println!("bad directive {k} {v:?}: {e}");
+                say(&format!("bad directive {k} {v:?}: {e}"));
             }
         }
         load_at_start(&mut node)?;
         node.set_clock(micros);
+        say("Ready to accept connections");
         if let Some((host, p)) = &opts.replicaof {
             node.replicaof(now(), Some((host, *p)));
         }
@@ -182,7 +192,6 @@ pub async fn serve(
     }));
     shared.borrow_mut().this = Rc::downgrade(&shared);
     let stop = shared.borrow().stop.clone();
-    LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
     drain(&mut shared.borrow_mut(), None);
     let ticker = tokio::task::spawn_local(ticker(shared.clone()));
     let mut next_conn = 1u64;
@@ -300,11 +309,7 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
             }
             Output::ToPeer { to, msg } => send_peer(s, to, msg.clone()),
             Output::Event(cachelab_engine::NodeEvent::Replication { text }) => {
-                LOG_LABEL.with(|l| match l.borrow().as_ref() {
-                    Some(label) => println!("[{label}] {text}"),
-                    // A standalone server logs as redis-server does.
-                    None => println!("{}", redis_log_line(s.node.is_replica(), text)),
-                });
+                say_as(s.node.is_replica(), text);
             }
             Output::Event(_) => {}
             Output::Dial { link, host, port } => {
@@ -333,6 +338,48 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
         }
     }
     mine
+}
+
+static LOGFILE: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Log lines go to this file (appended; redis.conf's `logfile`), not stdout.
+pub fn set_logfile(path: Option<&str>) {
+    let file = path.and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| eprintln!("Can't open the log file: {e}"))
+            .ok()
+    });
+    if let Ok(mut f) = LOGFILE.lock() {
+        *f = file;
+    }
+}
+
+/// One line of the log in redis-server's format (to `logfile` if set).
+pub fn log(replica: bool, text: &str) {
+    use std::io::Write;
+    let line = redis_log_line(replica, text);
+    if let Ok(mut f) = LOGFILE.lock() {
+        if let Some(file) = f.as_mut() {
+            let _ = writeln!(file, "{line}");
+            return;
+        }
+    }
+    println!("{line}");
+}
+
+/// A node's news: `[label] text` in a group, a Redis log line otherwise.
+fn say_as(replica: bool, text: &str) {
+    LOG_LABEL.with(|l| match l.borrow().as_ref() {
+        Some(label) => println!("[{label}] {text}"),
+        None => log(replica, text),
+    });
+}
+
+fn say(text: &str) {
+    say_as(false, text);
 }
 
 /// A log line in redis-server's format: `<pid>:<role> <date> * <text>`
@@ -404,21 +451,21 @@ async fn outbound(
 /// crash mid-save never leaves a truncated dump. False when the save
 /// failed and the request was not FORCE: the node serves on.
 fn finish_shutdown(req: &cachelab_engine::node::ShutdownRequest) -> bool {
-    println!("User requested shutdown...");
+    say("User requested shutdown...");
     if let Some(save) = &req.save {
-        println!("Saving the final RDB snapshot before exiting.");
+        say("Saving the final RDB snapshot before exiting.");
         match write_rdb(&save.dir, &save.dbfilename, &save.rdb) {
-            Ok(()) => println!("DB saved on disk"),
+            Ok(()) => say("DB saved on disk"),
             Err(e) => {
-                println!("{e}");
-                println!("Error trying to save the DB, can't exit.");
+                say(&e.to_string());
+                say("Error trying to save the DB, can't exit.");
                 if !req.force {
                     return false;
                 }
             }
         }
     }
-    println!("Redis is now ready to exit, bye bye...");
+    say("Redis is now ready to exit, bye bye...");
     true
 }
 
@@ -452,18 +499,18 @@ fn save_file(s: &mut Shared, req: &cachelab_engine::persistence::save::SaveReque
     if !req.background {
         let ok = match write_rdb(&req.dir, &req.dbfilename, &req.rdb) {
             Ok(()) => {
-                println!("DB saved on disk");
+                say("DB saved on disk");
                 true
             }
             Err(e) => {
-                println!("{e}");
+                say(&e.to_string());
                 false
             }
         };
         s.node.save_done(now(), req.id, ok);
         return;
     }
-    println!("Background saving started");
+    say("Background saving started");
     let Some(shared) = s.this.upgrade() else {
         return;
     };
@@ -473,11 +520,11 @@ fn save_file(s: &mut Shared, req: &cachelab_engine::persistence::save::SaveReque
         let result = tokio::task::spawn_blocking(move || write_rdb(&dir, &name, &rdb)).await;
         let ok = match result {
             Ok(Ok(())) => {
-                println!("DB saved on disk");
+                say("DB saved on disk");
                 true
             }
             Ok(Err(e)) => {
-                println!("{e}");
+                say(&e.to_string());
                 false
             }
             Err(_) => false,
@@ -502,15 +549,18 @@ fn load_at_start(node: &mut Node) -> std::io::Result<()> {
     let started = std::time::Instant::now();
     match node.load_rdb(&bytes, now()) {
         Ok(()) => {
-            println!(
+            say(&format!(
                 "DB loaded from disk: {:.3} seconds",
                 started.elapsed().as_secs_f64()
-            );
+            ));
             Ok(())
         }
         Err(e) => {
-            println!("{e}");
-            println!("Fatal error loading the DB: {}. Exiting.", path.display());
+            say(&e.to_string());
+            say(&format!(
+                "Fatal error loading the DB: {}. Exiting.",
+                path.display()
+            ));
             Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         }
     }
@@ -704,5 +754,6 @@ async fn connection(
     let _ = sock.shutdown().await;
 }
 
+pub mod conf;
 pub mod group;
 pub mod mcluster;
