@@ -15,6 +15,7 @@ pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod digest;
 pub mod evict;
 pub mod glob;
 pub mod limits;

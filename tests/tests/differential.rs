@@ -147,7 +147,7 @@ fn s(x: &str) -> Vec<u8> {
 /// One random command line.
 fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
     let k = key(rng);
-    match rng.below(46) {
+    match rng.below(48) {
         0 | 1 => v(vec![s("GET"), k]),
         2..=4 => {
             let mut a = vec![s("SET"), k, value(rng)];
@@ -366,6 +366,8 @@ fn gen(rng: &mut Rng) -> Vec<Vec<u8>> {
                 v(vec![s("CONFIG"), s("SET"), s(name), s(val)])
             }
         }
+        46 => v(vec![s("DEBUG"), s("DIGEST-VALUE"), k, key(rng)]),
+        47 => v(vec![s("DEBUG"), s("DIGEST")]),
         _ => v(vec![s("RANDOMKEY")]),
     }
 }

@@ -111,6 +111,24 @@ fn a_real_redis_server_replicates_from_cachelab() {
         "cachelab / redis replica:\n{}",
         diff.join("\n")
     );
+    // DEBUG DIGEST is Redis's algorithm on both sides: equal.
+    let digest = |c: &mut RespConn| c.call(&args(&["DEBUG", "DIGEST"]));
+    let d = digest(&mut p);
+    assert_ne!(d, b"+0000000000000000000000000000000000000000\r\n");
+    assert_eq!(
+        cachelab_tests::show(&d),
+        cachelab_tests::show(&digest(&mut r))
+    );
+    for key in [
+        "s:1", "l:2", "h:3", "set:4", "z:5", "x:6", "hll:7", "nothing",
+    ] {
+        let argv = args(&["DEBUG", "DIGEST-VALUE", key]);
+        assert_eq!(
+            cachelab_tests::show(&p.call(&argv)),
+            cachelab_tests::show(&r.call(&argv)),
+            "{key}"
+        );
+    }
 }
 
 /// The handshake commands answer as redis-server answers them, byte for
@@ -246,6 +264,12 @@ fn cachelab_replicates_from_a_real_redis_server() {
             diff.is_empty(),
             "redis primary / cachelab replica (diskless {diskless}):\n{}",
             diff.join("\n")
+        );
+        let digest = |c: &mut RespConn| c.call(&args(&["DEBUG", "DIGEST"]));
+        assert_eq!(
+            cachelab_tests::show(&digest(&mut p)),
+            cachelab_tests::show(&digest(&mut r)),
+            "DEBUG DIGEST, diskless {diskless}"
         );
     }
 }

@@ -53,6 +53,47 @@ fn debug(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         }
         // Time is virtual: nothing to wait for.
         ("sleep", 3) => Reply::ok(),
+        // Redis's own digest algorithm: comparable with redis-server's.
+        ("digest", 2) => Reply::Simple(crate::digest::hex(&crate::digest::dataset(&ctx.srv.ks))),
+        ("digest-value", _) => {
+            let db = ctx.db_index();
+            let d = &ctx.srv.ks.dbs[db];
+            Reply::Array(
+                argv[2..]
+                    .iter()
+                    .map(|k| {
+                        let v = d.peek(k).map(|e| &e.value);
+                        let has_expire = d.expire_at(k).is_some();
+                        Reply::Simple(crate::digest::hex(&crate::digest::key_value(v, has_expire)))
+                    })
+                    .collect(),
+            )
+        }
+        ("change-repl-id", 2) => {
+            ctx.srv.repl.replid = ctx.srv.rng.hex40();
+            ctx.srv.repl.replid2 = crate::replication::NO_REPLID.into();
+            ctx.srv.repl.second_offset = -1;
+            Reply::ok()
+        }
+        // Save and load the dataset again (an RDB round trip, in memory).
+        ("reload", 2) => {
+            let meta = crate::persistence::rdb::Meta {
+                repl_id: ctx.srv.repl.replid.clone(),
+                repl_offset: ctx.srv.repl.offset,
+            };
+            let now = ctx.now;
+            let file = crate::commands::persist::file(ctx.srv, &meta, now);
+            let fresh = ctx.srv.fresh_keyspace();
+            let lim = ctx.srv.config.encoding_limits();
+            match crate::persistence::rdb::load(&file, || fresh, &lim, now) {
+                Ok((ks, _)) => {
+                    ctx.srv.ks = ks;
+                    ctx.srv.set_db_modes();
+                    Reply::ok()
+                }
+                Err(e) => Reply::err(format!("ERR Error trying to load the RDB dump: {}", e.0)),
+            }
+        }
         _ => Reply::err(format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&argv[1])
