@@ -107,6 +107,9 @@ test('killing the primary: a replica is promoted, the endpoint moves, the same s
   // Cause and effect: the write flows from the primary to the replicas.
   await expect(card(page, 'demo-002')).toHaveClass(/receiving/);
   await expect(page.locator('#traffic')).toContainText('demo-001 → demo-002 STREAM');
+  // In the protocol's words: the command as propagated, with its offsets.
+  await expect(page.locator('#traffic .detail').filter({ hasText: 'SET before failover' }).first()).toContainText(/offset \d+→\d+/);
+  await expect(page.locator('#traffic')).toContainText('REPLCONF ACK');
   await expect(page.locator('#ep-primary .target')).toHaveText('demo-001');
   await page.screenshot({ path: path.join(shots, 'failover-before.png') });
 

@@ -1254,10 +1254,11 @@ fn App() -> impl IntoView {
                     </ol>
                 </section>
                 <section class="traffic" aria-label="Replication traffic">
-                    <h2>"Replication traffic"</h2>
+                    <h2 title="What the nodes say to each other, in Redis's replication protocol: PSYNC, +FULLRESYNC with the RDB or +CONTINUE with the backlog, then the stream of write commands with its offsets, and REPLCONF ACKs">"Replication traffic"</h2>
                     <ol id="traffic">
                         {move || snap.get().traffic.into_iter().rev().take(8).map(|t| view! {
-                            <li class:lost=t.lost>{format!("{} {} → {} {}{}", fmt_clock(t.at.0), t.from, t.to, t.kind, if t.bytes > 0 { format!(" ({} B)", t.bytes) } else { String::new() })}{t.lost.then_some(" — lost")}</li>
+                            <li class:lost=t.lost title=t.detail.clone()>{format!("{} {} → {} {}{}", fmt_clock(t.at.0), t.from, t.to, t.kind, if t.bytes > 0 { format!(" ({} B)", t.bytes) } else { String::new() })}{t.lost.then_some(" — lost")}
+                                {(!t.detail.is_empty()).then(|| view! { <div class="detail">{t.detail.clone()}</div> })}</li>
                         }).collect_view()}
                     </ol>
                     <ol id="node-log" class="node-log">

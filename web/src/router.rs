@@ -41,6 +41,8 @@ pub struct Traffic {
     pub to: String,
     pub kind: &'static str,
     pub bytes: usize,
+    /// The message in the protocol's words (`PeerMsg::describe`).
+    pub detail: String,
     /// Lost to a partition or a dead node.
     pub lost: bool,
 }
@@ -330,6 +332,7 @@ impl Router {
                 to: short(&f.to),
                 kind,
                 bytes,
+                detail: f.msg.describe(),
                 lost: cut || down,
             });
             while self.traffic.len() > 40 {

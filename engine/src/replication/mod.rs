@@ -74,7 +74,89 @@ pub enum PeerMsg {
     },
 }
 
+/// A replication ID as a person reads it: its first 8 hex digits.
+fn short_id(id: &str) -> String {
+    if id.len() > 8 {
+        format!("{}…", &id[..8])
+    } else {
+        id.to_string()
+    }
+}
+
+/// The commands of stream bytes as redis-cli would print them, the first
+/// few, long arguments cut.
+pub fn describe_stream(bytes: &[u8], max: usize) -> String {
+    let limits = RequestLimits {
+        max_bulk_len: u64::MAX,
+        unauthenticated: false,
+    };
+    let mut cmds = Vec::new();
+    let mut pos = 0;
+    let mut total = 0;
+    while let Ok(Some((argv, n))) = parse_request(&bytes[pos..], &limits) {
+        pos += n;
+        if argv.is_empty() {
+            continue;
+        }
+        total += 1;
+        if cmds.len() < max {
+            let words: Vec<String> = argv
+                .iter()
+                .map(|a| {
+                    let t = String::from_utf8_lossy(a);
+                    if t.chars().count() > 24 {
+                        format!("{}…", t.chars().take(24).collect::<String>())
+                    } else if t.is_empty() || t.contains(' ') {
+                        format!("{t:?}")
+                    } else {
+                        t.into_owned()
+                    }
+                })
+                .collect();
+            cmds.push(words.join(" "));
+        }
+    }
+    let mut out = cmds.join(" · ");
+    if total > cmds.len() {
+        out.push_str(&format!(" · +{} more", total - cmds.len()));
+    }
+    out
+}
+
 impl PeerMsg {
+    /// What the message says, in the protocol's own words (PSYNC,
+    /// +FULLRESYNC, +CONTINUE, the stream's commands with their offsets,
+    /// REPLCONF ACK): what the playground's traffic view shows.
+    pub fn describe(&self) -> String {
+        match self {
+            PeerMsg::Psync { replid, offset, .. } => {
+                format!("PSYNC {} {offset}", short_id(replid))
+            }
+            PeerMsg::FullResync {
+                replid,
+                offset,
+                rdb,
+                ..
+            } => format!(
+                "+FULLRESYNC {} {offset} · RDB of {} B",
+                short_id(replid),
+                rdb.len()
+            ),
+            PeerMsg::Continue { replid, .. } => {
+                format!("+CONTINUE {} · the backlog follows", short_id(replid))
+            }
+            PeerMsg::Stream { start, bytes, .. } => format!(
+                "offset {start}→{}: {}",
+                start + bytes.len() as u64,
+                describe_stream(bytes, 3)
+            ),
+            PeerMsg::Ack { offset, .. } => format!("REPLCONF ACK {offset}"),
+            PeerMsg::GetAck { .. } => "REPLCONF GETACK *".into(),
+            PeerMsg::Refused { reason, .. } => reason.clone(),
+            PeerMsg::Health { .. } | PeerMsg::HealthOk { .. } => String::new(),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             PeerMsg::Psync { .. } => "PSYNC",
@@ -1408,5 +1490,54 @@ impl Server {
         kv("repl_backlog_first_byte_offset", first.to_string());
         kv("repl_backlog_histlen", hist.to_string());
         v
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn messages_read_in_the_protocols_words() {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &[b"SELECT", b"0"]);
+        encode(
+            &mut bytes,
+            &[b"SET", b"price", b"10", b"PXAT", b"1767225600000"],
+        );
+        encode(
+            &mut bytes,
+            &[b"DEL", b"a very long key name that goes on and on"],
+        );
+        encode(&mut bytes, &[b"PING"]);
+        let m = PeerMsg::Stream {
+            link: 1,
+            start: 100,
+            bytes: bytes.clone(),
+        };
+        assert_eq!(
+            m.describe(),
+            format!(
+                "offset 100→{}: SELECT 0 · SET price 10 PXAT 1767225600000 · DEL a very long key name tha… · +1 more",
+                100 + bytes.len()
+            )
+        );
+        let full = PeerMsg::FullResync {
+            link: 1,
+            replid: "8eefc2dede667885e4a1b6df4f9d116817b0e781".into(),
+            offset: 157,
+            rdb: vec![0; 225],
+        };
+        assert_eq!(full.describe(), "+FULLRESYNC 8eefc2de… 157 · RDB of 225 B");
+        let p = PeerMsg::Psync {
+            link: 1,
+            replid: "?".into(),
+            offset: -1,
+        };
+        assert_eq!(p.describe(), "PSYNC ? -1");
+        assert_eq!(
+            PeerMsg::Ack { link: 1, offset: 9 }.describe(),
+            "REPLCONF ACK 9"
+        );
     }
 }
