@@ -273,3 +273,69 @@ fn cachelab_replicates_from_a_real_redis_server() {
         );
     }
 }
+
+/// PSYNC2 across the two servers: a cachelab primary with a real
+/// redis-server replica and a cachelab replica; the redis replica is
+/// promoted (REPLICAOF NO ONE), the cachelab replica and then the old
+/// cachelab primary follow it — both continue partially (+CONTINUE, the
+/// old history kept as replid2), and all three end with the same data.
+#[test]
+fn a_failover_to_a_real_redis_replica_keeps_the_history() {
+    let primary = CachelabServer::start();
+    let mut p = RespConn::connect(primary.port);
+    let port = primary.port.to_string();
+    let Some(redis) = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let mut r = RespConn::connect(redis.port);
+    let replica = CachelabServer::start();
+    let mut c = RespConn::connect(replica.port);
+    assert_eq!(
+        c.call(&args(&["REPLICAOF", "127.0.0.1", &port])),
+        b"+OK\r\n"
+    );
+    let writes = workload::mixed_writes(31, 5_000);
+    drive(&mut p, &writes);
+    assert_eq!(p.call(&args(&["WAIT", "2", "10000"])), b":2\r\n");
+    let old_replid = info_field(&mut p, "replication", "master_replid");
+    let offset: u64 = info_field(&mut p, "replication", "master_repl_offset")
+        .parse()
+        .unwrap();
+    wait_for("both replicas at the primary's offset", 20, || {
+        [&mut r, &mut c]
+            .into_iter()
+            .all(|x| info_field(x, "replication", "slave_repl_offset") == offset.to_string())
+    });
+
+    // The failover: redis-server becomes the primary.
+    assert_eq!(r.call(&args(&["REPLICAOF", "NO", "ONE"])), b"+OK\r\n");
+    assert_eq!(
+        info_field(&mut r, "replication", "master_replid2"),
+        old_replid
+    );
+    let rport = redis.port.to_string();
+    assert_eq!(
+        c.call(&args(&["REPLICAOF", "127.0.0.1", &rport])),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        p.call(&args(&["REPLICAOF", "127.0.0.1", &rport])),
+        b"+OK\r\n"
+    );
+    wait_for("both follow redis-server", 20, || {
+        [&mut p, &mut c]
+            .into_iter()
+            .all(|x| info_field(x, "replication", "master_link_status") == "up")
+    });
+    // Both continued from the old history: no full resync on redis-server.
+    assert_eq!(info_field(&mut r, "stats", "sync_full"), "0");
+    assert_eq!(info_field(&mut r, "stats", "sync_partial_ok"), "2");
+    // Writes on the new primary reach both.
+    assert_eq!(r.call(&args(&["SET", "after", "failover"])), b"+OK\r\n");
+    assert_eq!(r.call(&args(&["WAIT", "2", "5000"])), b":2\r\n");
+    let digest = |x: &mut RespConn| cachelab_tests::show(&x.call(&args(&["DEBUG", "DIGEST"])));
+    let d = digest(&mut r);
+    assert_eq!(digest(&mut p), d, "the old primary");
+    assert_eq!(digest(&mut c), d, "the cachelab replica");
+}
