@@ -168,6 +168,7 @@ pub fn perform(srv: &mut Server, now: Millis) -> bool {
             return false;
         };
         srv.ks.dbs[db].remove(&key);
+        srv.ks.dbs[db].note_evicted(&key);
         srv.stats.evicted_keys += 1;
         // Client-side caching: tracking clients are told (before the event).
         crate::commands::tracking::key_deleted(srv, &key);

@@ -1339,6 +1339,8 @@ impl Node {
     /// Runs one command and appends its encoded reply to `out`.
     fn execute(&mut self, now: Millis, conn: ConnId, argv: &[Vec<u8>], out: &mut Vec<u8>) {
         let mut events = Vec::new();
+        let changes_before = commands::persist::modifications(&self.srv);
+        let db = self.srv.clients.get(&conn).map_or(0, |c| c.db);
         let (reply, resp) = {
             let mut ctx = Ctx {
                 srv: &mut self.srv,
@@ -1355,7 +1357,12 @@ impl Node {
         self.outputs.extend(events.into_iter().map(Output::Event));
         self.srv.stats.error_reply(&reply);
         let before = self.srv.repl.offset;
-        self.srv.propagate();
+        // A command that changed data replicates as Redis propagates it.
+        let form = (commands::persist::modifications(&self.srv) != changes_before)
+            .then(|| crate::replication::propagation::form(&self.srv, db, argv, &reply))
+            .flatten()
+            .map(|f| (db, f));
+        self.srv.propagate_command(form);
         let woff = self.srv.repl.offset;
         let Some(client) = self.srv.clients.get_mut(&conn) else {
             return;

@@ -331,11 +331,237 @@ fn a_failover_to_a_real_redis_replica_keeps_the_history() {
     // Both continued from the old history: no full resync on redis-server.
     assert_eq!(info_field(&mut r, "stats", "sync_full"), "0");
     assert_eq!(info_field(&mut r, "stats", "sync_partial_ok"), "2");
+    // Keys past their TTL that the new primary still holds (a replica
+    // never expires keys itself) go now, their DELs to both followers.
+    for db in ["0", "1"] {
+        r.call(&args(&["SELECT", db]));
+        let gone: Vec<String> = (0..40).map(|i| format!("gone:{i}")).collect();
+        let mut argv = vec!["EXISTS".to_string()];
+        argv.extend(gone);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        r.call(&args(&argv));
+    }
+    r.call(&args(&["SELECT", "0"]));
     // Writes on the new primary reach both.
     assert_eq!(r.call(&args(&["SET", "after", "failover"])), b"+OK\r\n");
     assert_eq!(r.call(&args(&["WAIT", "2", "5000"])), b":2\r\n");
     let digest = |x: &mut RespConn| cachelab_tests::show(&x.call(&args(&["DEBUG", "DIGEST"])));
     let d = digest(&mut r);
-    assert_eq!(digest(&mut p), d, "the old primary");
-    assert_eq!(digest(&mut c), d, "the cachelab replica");
+    let theirs = dataset::read(&mut r, 2);
+    for (name, x) in [
+        ("the old primary", &mut p),
+        ("the cachelab replica", &mut c),
+    ] {
+        let diff = dataset::differences(&theirs, &dataset::read(x, 2), 10);
+        assert!(diff.is_empty(), "{name}:\n{}", diff.join("\n"));
+        assert_eq!(digest(x), d, "{name}");
+    }
+}
+
+/// A replica's view of a primary's stream: `PSYNC ? -1` on a plain
+/// connection, the RDB skipped, then every stream byte.
+struct StreamTap {
+    sock: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl StreamTap {
+    fn attach(port: u16) -> StreamTap {
+        use std::io::{Read, Write};
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        sock.write_all(&encode_request(&args(&["PSYNC", "?", "-1"])))
+            .unwrap();
+        let mut buf = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // +FULLRESYNC <id> <offset>\r\n, newlines, then $<len>\r\n<payload>.
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no full resync: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            let mut chunk = [0u8; 65536];
+            if let Ok(n) = sock.read(&mut chunk) {
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let text = buf.clone();
+            let Some(l1) = text.windows(2).position(|w| w == b"\r\n") else {
+                continue;
+            };
+            assert!(
+                text.starts_with(b"+FULLRESYNC "),
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+            let rest = &text[l1 + 2..];
+            let skip = rest.iter().take_while(|&&b| b == b'\n').count();
+            let rest = &rest[skip..];
+            let Some(l2) = rest.windows(2).position(|w| w == b"\r\n") else {
+                continue;
+            };
+            let len: usize = std::str::from_utf8(&rest[1..l2]).unwrap().parse().unwrap();
+            if rest.len() < l2 + 2 + len {
+                continue;
+            }
+            let used = text.len() - rest.len() + l2 + 2 + len;
+            buf.drain(..used);
+            break;
+        }
+        StreamTap { sock, buf }
+    }
+
+    /// The commands of the stream so far (until it has been quiet a while).
+    fn commands(&mut self) -> Vec<Vec<Vec<u8>>> {
+        use std::io::Read;
+        let mut quiet = 0;
+        while quiet < 3 {
+            let mut chunk = [0u8; 65536];
+            match self.sock.read(&mut chunk) {
+                Ok(n) if n > 0 => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    quiet = 0;
+                }
+                _ => quiet += 1,
+            }
+        }
+        let limits = cachelab_engine::protocol::RequestLimits {
+            max_bulk_len: u64::MAX,
+            unauthenticated: false,
+        };
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Ok(Some((argv, n))) =
+            cachelab_engine::protocol::parse_request(&self.buf[pos..], &limits)
+        {
+            pos += n;
+            out.push(argv);
+        }
+        out
+    }
+}
+
+/// Absolute times are each server's clock: the same shape, not the same
+/// digits. The primary's periodic PING depends on when it ran.
+fn normalised(cmds: Vec<Vec<Vec<u8>>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for mut argv in cmds {
+        if argv.len() == 1 && argv[0].eq_ignore_ascii_case(b"PING") {
+            continue;
+        }
+        for i in 1..argv.len() {
+            let prev = argv[i - 1].to_ascii_uppercase();
+            if (prev == b"PXAT" || (argv[0].eq_ignore_ascii_case(b"PEXPIREAT") && i == 2))
+                && argv[i].iter().all(u8::is_ascii_digit)
+            {
+                argv[i] = vec![b'T'; argv[i].len()];
+            }
+        }
+        out.extend(encode_request(&argv));
+    }
+    out
+}
+
+/// The replication stream of a cachelab primary is redis-server's, byte
+/// for byte (absolute times normalised): the same commands run on both,
+/// each propagated as Redis propagates it — as executed, or rewritten
+/// (relative expiries as PXAT/PEXPIREAT, an expiry in the past as DEL,
+/// GETDEL/GETSET/INCRBYFLOAT/HINCRBYFLOAT/SPOP/blocking and multi-key pops
+/// in their replayable forms, a lazily expired key's DEL wrapped with the
+/// command in MULTI/EXEC), SELECT where the database changes, nothing for
+/// a write that changed nothing.
+#[test]
+fn the_stream_is_redis_servers_byte_for_byte() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
+    let mut clients = [RespConn::connect(redis.port), RespConn::connect(ours.port)];
+    let script: &[&[&str]] = &[
+        &["SET", "a", "1"],
+        &["SET", "a", "1", "NX"],
+        &["SET", "b", "2", "EX", "100"],
+        &["SET", "b2", "2", "PX", "100000", "GET"],
+        &["SET", "b3", "2", "EXAT", "4000000000"],
+        &["SET", "b4", "2", "PXAT", "4000000000000"],
+        &["SET", "b5", "x", "KEEPTTL"],
+        &["SETEX", "c", "100", "v"],
+        &["PSETEX", "c2", "100000", "v"],
+        &["GETSET", "a", "10"],
+        &["GETDEL", "c2"],
+        &["GETEX", "c", "EX", "50"],
+        &["GETEX", "c", "PERSIST"],
+        &["GETEX", "c"],
+        &["EXPIRE", "a", "100"],
+        &["PEXPIRE", "a", "100000", "GT"],
+        &["EXPIREAT", "b3", "4000000001"],
+        &["PEXPIREAT", "b4", "4000000000001"],
+        &["EXPIRE", "nothing", "10"],
+        &["PERSIST", "a"],
+        &["INCR", "n"],
+        &["INCRBY", "n", "5"],
+        &["INCRBYFLOAT", "f", "1.5"],
+        &["INCRBYFLOAT", "f", "2.25"],
+        &["APPEND", "a", "x"],
+        &["SETRANGE", "a", "1", "yz"],
+        &["MSET", "m1", "1", "m2", "2"],
+        &["RPUSH", "l", "a", "b", "c", "d", "e", "f"],
+        &["LPUSH", "l", "z"],
+        &["LPOP", "l"],
+        &["RPOP", "l", "2"],
+        &["LMOVE", "l", "l2", "LEFT", "RIGHT"],
+        &["BLPOP", "l", "0"],
+        &["BRPOPLPUSH", "l", "l2", "0"],
+        &["BLMOVE", "l2", "l", "RIGHT", "LEFT", "0"],
+        &["LMPOP", "2", "empty", "l2", "LEFT", "COUNT", "5"],
+        &["HSET", "h", "f", "1", "g", "2"],
+        &["HINCRBY", "h", "f", "3"],
+        &["HINCRBYFLOAT", "h", "g", "0.5"],
+        &["HDEL", "h", "g"],
+        &["SADD", "s", "x", "y", "z"],
+        &["SREM", "s", "x"],
+        &["SADD", "one", "m"],
+        &["SPOP", "one"],
+        &["SMOVE", "s", "s2", "y"],
+        &["SINTERSTORE", "s3", "s", "s2"],
+        &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"],
+        &["ZINCRBY", "z", "1.5", "a"],
+        &["ZREM", "z", "b"],
+        &["ZPOPMIN", "z"],
+        &["BZPOPMAX", "z", "0"],
+        &["ZMPOP", "1", "z", "MIN", "COUNT", "10"],
+        &["ZADD", "z2", "1", "q"],
+        &["ZUNIONSTORE", "zu", "2", "z", "z2"],
+        &["SELECT", "1"],
+        &["SET", "in-db-1", "v"],
+        &["SELECT", "0"],
+        &["RENAME", "m1", "m3"],
+        &["COPY", "h", "h2"],
+        &["DEL", "m2", "nothing"],
+        &["SETBIT", "bits", "7", "1"],
+        &["PFADD", "hll", "a", "b"],
+        &["SET", "short", "v", "PX", "1"],
+    ];
+    for c in clients.iter_mut() {
+        for argv in script {
+            c.call(&args(argv));
+        }
+    }
+    // A key past its TTL met by a write: its DEL and the write, wrapped.
+    std::thread::sleep(Duration::from_millis(20));
+    for c in clients.iter_mut() {
+        c.call(&args(&["APPEND", "short", "x"]));
+        c.call(&args(&["EXPIRE", "a", "-1"]));
+    }
+    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
+    let (theirs, ours) = (normalised(theirs), normalised(ours));
+    assert_eq!(
+        cachelab_tests::show(&ours),
+        cachelab_tests::show(&theirs),
+        "cachelab's stream / redis-server's"
+    );
+    assert_eq!(ours.len(), theirs.len(), "equal offsets");
 }

@@ -756,6 +756,11 @@ pub fn apply_effect(srv: &mut Server, now: Millis, db: usize, argv: &[Vec<u8>]) 
         return;
     };
     let mut events = Vec::new();
+    // The primary decided what is expired: nothing expires under its
+    // commands (their DELs come in the stream).
+    for d in &mut srv.ks.dbs {
+        d.from_master = true;
+    }
     let mut ctx = Ctx {
         srv,
         table,
@@ -765,6 +770,9 @@ pub fn apply_effect(srv: &mut Server, now: Millis, db: usize, argv: &[Vec<u8>]) 
         db_override: Some(db),
     };
     handler(&mut ctx, argv);
+    for d in &mut ctx.srv.ks.dbs {
+        d.from_master = false;
+    }
 }
 
 /// A command name lower-cased into `buf` without allocating; `None` if it is

@@ -24,7 +24,7 @@ pub fn dirty(srv: &Server) -> u64 {
     total.saturating_sub(srv.persist.dirty_base)
 }
 
-fn modifications(srv: &Server) -> u64 {
+pub fn modifications(srv: &Server) -> u64 {
     srv.ks.dbs.iter().map(|d| d.modifications).sum()
 }
 

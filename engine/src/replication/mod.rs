@@ -17,6 +17,7 @@
 //! earlier primary are ignored, as a closed TCP connection's would be.
 
 pub mod peer;
+pub mod propagation;
 pub mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -487,7 +488,67 @@ impl Server {
     /// Turns what the last command (or cron) changed into stream effects.
     /// Called after every command and timer on a primary with a backlog.
     pub fn propagate(&mut self) {
+        self.propagate_command(None);
+    }
+
+    /// After a command that changed data: what Redis propagates for it
+    /// (`command`: its propagation form, `propagation::form`, in database
+    /// `db`) — evicted keys' DELs first, then the DELs of keys its lookups
+    /// found expired and the command itself, wrapped in MULTI/EXEC when
+    /// more than one (as `propagatePendingCommands`). Without a form, the
+    /// effects on the keys it changed.
+    pub fn propagate_command(&mut self, command: Option<(usize, Vec<propagation::Argv>)>) {
         let feeding = self.repl.backlog.is_some() && self.repl.master.is_none();
+        if let (true, Some((db, forms))) = (feeding, command) {
+            let mut expired = Vec::new();
+            for i in 0..self.ks.dbs.len() {
+                let d = &mut self.ks.dbs[i];
+                if !d.has_dirty() && d.repl_evicted.is_empty() && d.repl_expired.is_empty() {
+                    continue;
+                }
+                let keys = d.take_dirty();
+                d.take_quiet();
+                let evicted = std::mem::take(&mut d.repl_evicted);
+                expired.extend(
+                    std::mem::take(&mut d.repl_expired)
+                        .into_iter()
+                        .map(|k| (i, k)),
+                );
+                if !self.watched.is_empty() {
+                    for key in &keys {
+                        crate::commands::multi::touch_watched(self, i, key);
+                    }
+                }
+                for k in evicted {
+                    self.feed(Some(i), &[b"DEL", &k]);
+                }
+            }
+            let mut ops: Vec<(usize, propagation::Argv)> = expired
+                .into_iter()
+                .map(|(i, k)| (i, vec![b"DEL".to_vec(), k]))
+                .collect();
+            ops.extend(forms.into_iter().map(|f| (db, f)));
+            let wrap = ops.len() > 1;
+            if wrap {
+                self.feed(Some(ops[0].0), &[b"MULTI"]);
+            }
+            for (i, argv) in &ops {
+                let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                self.feed(Some(*i), &refs);
+            }
+            if wrap {
+                self.feed(None, &[b"EXEC"]);
+            }
+            for (db, argv) in std::mem::take(&mut self.repl.explicit) {
+                let refs: Vec<&[u8]> = argv.iter().map(Vec::as_slice).collect();
+                self.feed(db, &refs);
+            }
+            return;
+        }
+        for d in &mut self.ks.dbs {
+            d.repl_expired.clear();
+            d.repl_evicted.clear();
+        }
         for i in 0..self.ks.dbs.len() {
             if !self.ks.dbs[i].has_dirty() {
                 continue;

@@ -59,12 +59,20 @@ pub struct Db {
     replica: bool,
     /// Record changed keys (a primary with a replication backlog).
     track: bool,
+    /// A replica applying its primary's stream: no key is expired for it
+    /// (the primary's DEL says when), as Redis exempts its master client.
+    pub from_master: bool,
     /// Record changed keys (some client WATCHes a key here).
     watching: bool,
     /// Keys changed since the last [`Db::take_dirty`], in order, possibly repeated.
     dirty: Vec<Vec<u8>>,
     /// Keys deleted because their TTL passed, while recording (notifications).
     expired_log: Vec<Vec<u8>>,
+    /// Keys deleted by the server while recording for replication: past
+    /// their TTL when a command looked them up (lazy expiry), or evicted —
+    /// propagated as `DEL` around the command that met them.
+    pub repl_expired: Vec<Vec<u8>>,
+    pub repl_evicted: Vec<Vec<u8>>,
     /// Keys created (not overwritten) while recording: the `new`
     /// keyspace event, which Redis raises from dbAdd.
     created_log: Vec<Vec<u8>>,
@@ -106,6 +114,9 @@ impl Db {
             epoch: 0,
             last_touch: None,
             quiet: Vec::new(),
+            repl_expired: Vec::new(),
+            repl_evicted: Vec::new(),
+            from_master: false,
         }
     }
 
@@ -119,6 +130,8 @@ impl Db {
         }
         if !track {
             self.quiet.clear();
+            self.repl_expired.clear();
+            self.repl_evicted.clear();
         }
     }
 
@@ -182,6 +195,13 @@ impl Db {
             keys.retain(|k| seen.insert(k.clone()));
         }
         keys
+    }
+
+    /// Key `key` was evicted (`maxmemory`): replication sends its DEL.
+    pub fn note_evicted(&mut self, key: &[u8]) {
+        if self.track {
+            self.repl_evicted.push(key.to_vec());
+        }
     }
 
     /// A new command starts: its changes count afresh.
@@ -252,10 +272,13 @@ impl Db {
     /// replica keeps it until the primary's DEL arrives).
     pub fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> bool {
         match self.expires.get(key) {
-            Some(&at) if at <= now => {
+            Some(&at) if at <= now && !self.from_master => {
                 if !self.replica {
                     self.remove_expired(key);
                     self.expired_keys += 1;
+                    if self.track {
+                        self.repl_expired.push(key.to_vec());
+                    }
                     if self.watching {
                         self.expired_log.push(key.to_vec());
                     }
@@ -404,9 +427,9 @@ impl Db {
     /// A key past its TTL goes: a change replication and WATCH see, but
     /// not one the dirty counter counts (Redis's expiry does not).
     fn remove_expired(&mut self, key: &[u8]) {
-        let before = self.modifications;
+        let before = (self.modifications, self.last_touch.take());
         self.remove(key);
-        self.modifications = before;
+        (self.modifications, self.last_touch) = before;
     }
 
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
