@@ -426,7 +426,7 @@ async fn outbound(
     let _ = sock.set_nodelay(true);
     feed(Input::LinkUp { link });
     let (mut rd, mut wr) = sock.into_split();
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         tokio::select! {
             msg = rx.recv() => match msg {
@@ -717,7 +717,20 @@ async fn connection(
             },
             msg = rx.recv() => match msg {
                 Some(ConnMsg::Bytes(bytes)) => {
-                    closing = sock.write_all(&bytes).await.is_err();
+                    // Batch what else is queued into the same write (a
+                    // replica's stream comes in many small pieces).
+                    let mut out = bytes;
+                    let mut close = false;
+                    while let Ok(m) = rx.try_recv() {
+                        match m {
+                            ConnMsg::Bytes(b) => out.extend_from_slice(&b),
+                            ConnMsg::Close => {
+                                close = true;
+                                break;
+                            }
+                        }
+                    }
+                    closing = sock.write_all(&out).await.is_err() || close;
                     continue;
                 }
                 Some(ConnMsg::Close) | None => break,

@@ -112,7 +112,7 @@ fn info_field(port: u16, key: &str) -> Option<u64> {
 /// One primary/replica pair under `redis-benchmark -t SET -P 16`: the
 /// primary's write rate, the replica's worst lag in bytes seen while the
 /// load ran, and how long after the load ended the replica caught up.
-fn replication_run(primary: u16, replica: u16) -> (f64, u64, u128) {
+fn replication_run(primary: u16, replica: u16, test: &str) -> (f64, u64, u128) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
     let sampler = std::thread::spawn(move || {
@@ -129,7 +129,7 @@ fn replication_run(primary: u16, replica: u16) -> (f64, u64, u128) {
         }
         worst
     });
-    let ops = redis_benchmark(primary, "SET", 16);
+    let ops = redis_benchmark(primary, test, 16);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let worst = sampler.join().unwrap_or(0);
     let start = std::time::Instant::now();
@@ -210,8 +210,62 @@ fn replication() -> crate::Result<()> {
         "pair", "writes/s", "worst lag (bytes)", "catch-up after (ms)"
     );
     for (name, p, r) in [("redis", rp, rr), ("cachelab", cp, cp + 1)] {
-        let (ops, worst, catchup) = replication_run(p, r);
+        let (ops, worst, catchup) = replication_run(p, r, "SET");
         println!("{name:<10} {ops:>14.0} {worst:>22} {catchup:>20}");
+    }
+    // Big collections: a write to a 1,000,000-member sorted set or hash
+    // must cost the stream the command, not the value.
+    for port in [rp, cp] {
+        pipe(
+            port,
+            (0..1000).map(|c| {
+                let mut z = vec!["ZADD".to_string(), "big:z".to_string()];
+                for i in c * 1000..(c + 1) * 1000 {
+                    z.push(i.to_string());
+                    z.push(format!("m:{i}"));
+                }
+                z
+            }),
+        )?;
+        pipe(
+            port,
+            (0..1000).map(|c| {
+                let mut h = vec!["HSET".to_string(), "big:h".to_string()];
+                for i in c * 1000..(c + 1) * 1000 {
+                    h.push(format!("f:{i}"));
+                    h.push(i.to_string());
+                }
+                h
+            }),
+        )?;
+    }
+    for (p, r) in [(rp, rr), (cp, cp + 1)] {
+        let target = info_field(p, "master_repl_offset").unwrap_or(0);
+        for _ in 0..2400 {
+            if info_field(r, "slave_repl_offset").unwrap_or(0) >= target {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+    for (label, line) in [
+        (
+            "ZADD into a 1,000,000-member sorted set",
+            "-r 1000000 ZADD big:z __rand_int__ m:__rand_int__",
+        ),
+        (
+            "HSET into a 1,000,000-field hash",
+            "-r 1000000 HSET big:h f:__rand_int__ __rand_int__",
+        ),
+    ] {
+        println!("replication: {label}, -P 16 -c 50 -n {REQUESTS}, one replica");
+        let mut rates = Vec::new();
+        for (name, p, r) in [("redis", rp, rr), ("cachelab", cp, cp + 1)] {
+            let (ops, worst, catchup) = replication_run(p, r, line);
+            println!("{name:<10} {ops:>14.0} {worst:>22} {catchup:>20}");
+            rates.push(ops);
+        }
+        println!("{:<10} {:>14.2}x", "ratio", rates[1] / rates[0].max(1.0));
     }
     Ok(())
 }
@@ -749,6 +803,10 @@ pub fn run_all() -> crate::Result<()> {
     if only_memory {
         // CACHELAB_BENCH=memory: just the memory-per-element datasets.
         return memory_per_key();
+    }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("replication") {
+        // CACHELAB_BENCH=replication: just the primary/replica pairs.
+        return replication();
     }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("bgsave") {
         // CACHELAB_BENCH=bgsave: just BGSAVE and loading 1M keys.
