@@ -1341,6 +1341,8 @@ impl Node {
         let mut events = Vec::new();
         let changes_before = commands::persist::modifications(&self.srv);
         let db = self.srv.clients.get(&conn).map_or(0, |c| c.db);
+        self.srv.repl.inner.clear();
+        self.srv.repl.inner_fallback = false;
         let (reply, resp) = {
             let mut ctx = Ctx {
                 srv: &mut self.srv,
@@ -1358,10 +1360,17 @@ impl Node {
         self.srv.stats.error_reply(&reply);
         let before = self.srv.repl.offset;
         // A command that changed data replicates as Redis propagates it.
-        let form = (commands::persist::modifications(&self.srv) != changes_before)
+        let inner = std::mem::take(&mut self.srv.repl.inner);
+        let fallback = std::mem::take(&mut self.srv.repl.inner_fallback);
+        let form = (commands::persist::modifications(&self.srv) != changes_before && !fallback)
             .then(|| crate::replication::propagation::form(&self.srv, db, argv, &reply))
             .flatten()
-            .map(|f| (db, f));
+            .map(|own| {
+                // A transaction's or a script's commands, then its own form.
+                let mut all = inner;
+                all.extend(own.into_iter().map(|f| (db, f)));
+                all
+            });
         self.srv.propagate_command(form);
         let woff = self.srv.repl.offset;
         let Some(client) = self.srv.clients.get_mut(&conn) else {

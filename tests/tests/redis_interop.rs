@@ -30,6 +30,21 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// No timer deletes keys from here on, and every key of the workload that
+/// is past its TTL is deleted now (its DEL sent to the replica): the data
+/// stays still while two servers' digests are compared.
+fn settle_expired(primary: &mut RespConn) {
+    primary.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]));
+    for db in ["0", "1"] {
+        primary.call(&args(&["SELECT", db]));
+        let mut argv = vec!["EXISTS".to_string()];
+        argv.extend((0..40).map(|i| format!("gone:{i}")));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        primary.call(&args(&argv));
+    }
+    primary.call(&args(&["SELECT", "0"]));
+}
+
 /// Sends `cmds` pipelined in batches; every command gets its reply.
 fn drive(c: &mut RespConn, cmds: &[Vec<Vec<u8>>]) {
     for batch in cmds.chunks(250) {
@@ -95,9 +110,9 @@ fn a_real_redis_server_replicates_from_cachelab() {
     assert_eq!(p.call(&args(&["SET", "last", "one"])), b"+OK\r\n");
     assert_eq!(p.call(&args(&["WAIT", "1", "5000"])), b":1\r\n");
 
-    // Keys written with PX 1 have long expired: the primary's expiry sent
+    // Keys written with PX 1 have long expired: the primary's expiry sends
     // their DELs. Both sides hold the same data.
-    std::thread::sleep(Duration::from_millis(300));
+    settle_expired(&mut p);
     wait_for("the last writes", 10, || {
         let mine = info_field(&mut p, "replication", "master_repl_offset");
         info_field(&mut r, "replication", "slave_repl_offset") == mine
@@ -251,7 +266,7 @@ fn cachelab_replicates_from_a_real_redis_server() {
         // redis-server's WAIT counts cachelab's ACKs.
         assert_eq!(p.call(&args(&["SET", "last", "one"])), b"+OK\r\n");
         assert_eq!(p.call(&args(&["WAIT", "1", "5000"])), b":1\r\n");
-        std::thread::sleep(Duration::from_millis(300));
+        settle_expired(&mut p);
         wait_for("the last writes", 10, || {
             let theirs = info_field(&mut p, "replication", "master_repl_offset");
             info_field(&mut r, "replication", "slave_repl_offset") == theirs
@@ -481,6 +496,8 @@ fn the_stream_is_redis_servers_byte_for_byte() {
     let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
     let mut clients = [RespConn::connect(redis.port), RespConn::connect(ours.port)];
     let script: &[&[&str]] = &[
+        // Only a lookup expires `short` below (no timer races the test).
+        &["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
         &["SET", "a", "1"],
         &["SET", "a", "1", "NX"],
         &["SET", "b", "2", "EX", "100"],
@@ -496,7 +513,8 @@ fn the_stream_is_redis_servers_byte_for_byte() {
         &["GETEX", "c", "PERSIST"],
         &["GETEX", "c"],
         &["EXPIRE", "a", "100"],
-        &["PEXPIRE", "a", "100000", "GT"],
+        &["PEXPIRE", "a", "200000", "GT"],
+        &["EXPIRE", "a", "300", "XX"],
         &["EXPIREAT", "b3", "4000000001"],
         &["PEXPIREAT", "b4", "4000000000001"],
         &["EXPIRE", "nothing", "10"],
@@ -564,4 +582,71 @@ fn the_stream_is_redis_servers_byte_for_byte() {
         "cachelab's stream / redis-server's"
     );
     assert_eq!(ours.len(), theirs.len(), "equal offsets");
+}
+
+/// Transactions and scripts propagate as Redis 7.0 propagates them: not
+/// EXEC or EVAL themselves, but the writes they ran, each in its own form,
+/// wrapped in MULTI/EXEC when there is more than one (one write alone goes
+/// unwrapped; a read-only transaction sends nothing).
+#[test]
+fn transactions_and_scripts_stream_as_redis_servers() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
+    let mut clients = [RespConn::connect(redis.port), RespConn::connect(ours.port)];
+    let script: &[&[&str]] = &[
+        &["SET", "k", "1"],
+        &["MULTI"],
+        &["INCR", "k"],
+        &["SET", "t", "v", "EX", "100"],
+        &["GET", "k"],
+        &["EXEC"],
+        &["MULTI"],
+        &["GET", "k"],
+        &["EXEC"],
+        &["MULTI"],
+        &["LPUSH", "l", "a"],
+        &["EXEC"],
+        &["MULTI"],
+        &["SELECT", "1"],
+        &["SET", "in1", "x"],
+        &["SELECT", "0"],
+        &["INCRBYFLOAT", "f", "1.5"],
+        &["EXEC"],
+        &[
+            "EVAL",
+            "redis.call('set', KEYS[1], ARGV[1]) redis.call('expire', KEYS[1], 100) return 1",
+            "1",
+            "sk",
+            "v",
+        ],
+        &["EVAL", "return redis.call('get', KEYS[1])", "1", "sk"],
+        &[
+            "EVAL",
+            "redis.call('hset', KEYS[1], 'f', 'v') return 1",
+            "1",
+            "h",
+        ],
+        &[
+            "EVAL",
+            "redis.set_repl(redis.REPL_NONE) redis.call('set', KEYS[1], 'local') return 1",
+            "1",
+            "only-here",
+        ],
+    ];
+    for c in clients.iter_mut() {
+        for argv in script {
+            c.call(&args(argv));
+        }
+    }
+    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
+    let (theirs, ours) = (normalised(theirs), normalised(ours));
+    assert_eq!(
+        cachelab_tests::show(&ours),
+        cachelab_tests::show(&theirs),
+        "cachelab's stream / redis-server's"
+    );
 }

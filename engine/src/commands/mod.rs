@@ -582,6 +582,32 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
 
 /// The handler, with keyspace notifications for what it changed.
 fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>]) -> Reply {
+    // A command run by another (EXEC's queue, a script's redis.call): what
+    // it changed is propagated as its own form, in order, inside the
+    // outer command's MULTI/EXEC (`Server::propagate_command`).
+    let depth = ctx.srv.repl.depth;
+    let before = persist::modifications(ctx.srv);
+    let db = ctx.db_index();
+    ctx.srv.repl.depth += 1;
+    let reply = run_handler_counted(ctx, cmd, handler, argv);
+    ctx.srv.repl.depth = depth;
+    if depth > 0
+        && persist::modifications(ctx.srv) != before
+        && ctx.srv.ks.dbs.get(db).is_some_and(|d| d.tracking())
+    {
+        match crate::replication::propagation::form(ctx.srv, db, argv, &reply) {
+            Some(forms) => ctx
+                .srv
+                .repl
+                .inner
+                .extend(forms.into_iter().map(|f| (db, f))),
+            None => ctx.srv.repl.inner_fallback = true,
+        }
+    }
+    reply
+}
+
+fn run_handler_counted(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>]) -> Reply {
     // The dirty counter counts each key a command changes once.
     for d in ctx.srv.ks.dbs.iter_mut() {
         d.begin_command();

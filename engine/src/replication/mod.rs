@@ -327,6 +327,12 @@ pub struct Repl {
     /// Commands propagated as themselves: (database, argv).
     explicit: Vec<(Option<usize>, Vec<Vec<u8>>)>,
     outbox: Vec<(String, PeerMsg)>,
+    /// Commands running inside another one (EXEC, scripts) and the forms
+    /// they propagate as; `inner_fallback`: one of them has none (the
+    /// whole outer command replicates as effects).
+    pub depth: usize,
+    pub inner: Vec<(usize, propagation::Argv)>,
+    pub inner_fallback: bool,
     /// Speak Redis's own protocol to a primary, over an outbound link
     /// (`Output::Dial`), instead of `PeerMsg`s: a real redis-server can be
     /// the primary. The native server turns it on.
@@ -360,6 +366,9 @@ impl Repl {
             stream_db: None,
             explicit: Vec::new(),
             outbox: Vec::new(),
+            depth: 0,
+            inner: Vec::new(),
+            inner_fallback: false,
             wire_mode: false,
             client_out: Vec::new(),
             client_close: Vec::new(),
@@ -497,9 +506,9 @@ impl Server {
     /// found expired and the command itself, wrapped in MULTI/EXEC when
     /// more than one (as `propagatePendingCommands`). Without a form, the
     /// effects on the keys it changed.
-    pub fn propagate_command(&mut self, command: Option<(usize, Vec<propagation::Argv>)>) {
+    pub fn propagate_command(&mut self, command: Option<Vec<(usize, propagation::Argv)>>) {
         let feeding = self.repl.backlog.is_some() && self.repl.master.is_none();
-        if let (true, Some((db, forms))) = (feeding, command) {
+        if let (true, Some(forms)) = (feeding, command) {
             let mut expired = Vec::new();
             for i in 0..self.ks.dbs.len() {
                 let d = &mut self.ks.dbs[i];
@@ -527,7 +536,7 @@ impl Server {
                 .into_iter()
                 .map(|(i, k)| (i, vec![b"DEL".to_vec(), k]))
                 .collect();
-            ops.extend(forms.into_iter().map(|f| (db, f)));
+            ops.extend(forms);
             let wrap = ops.len() > 1;
             if wrap {
                 self.feed(Some(ops[0].0), &[b"MULTI"]);

@@ -138,8 +138,13 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             if name == "pexpireat" {
                 return one(argv.to_vec());
             }
+            // The command becomes PEXPIREAT, the time absolute; its flags
+            // (NX XX GT LT) stay, as Redis rewrites it.
             let at = expiry(srv, db, &key)?;
-            one(vec![b("PEXPIREAT"), key, at])
+            let mut v = argv.to_vec();
+            v[0] = b("PEXPIREAT");
+            v[2] = at;
+            one(v)
         }
         "incrbyfloat" => {
             let v = srv.ks.dbs[db].peek(&key)?;
@@ -218,6 +223,11 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
                 k.clone(),
                 items.len().to_string().into_bytes(),
             ])
+        }
+        // Not propagated themselves: the commands they ran are (in order,
+        // wrapped in MULTI/EXEC when more than one).
+        "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
+            Some(Vec::new())
         }
         n if AS_IS.contains(&n) => one(argv.to_vec()),
         _ => None,

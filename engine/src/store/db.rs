@@ -197,6 +197,12 @@ impl Db {
         keys
     }
 
+    /// Changes are recorded for replication (a primary with a backlog, not
+    /// under a script's `redis.set_repl(REPL_NONE)`).
+    pub fn tracking(&self) -> bool {
+        self.track
+    }
+
     /// Key `key` was evicted (`maxmemory`): replication sends its DEL.
     pub fn note_evicted(&mut self, key: &[u8]) {
         if self.track {
