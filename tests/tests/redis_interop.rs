@@ -561,6 +561,13 @@ fn the_stream_is_redis_servers_byte_for_byte() {
         &["DEL", "m2", "nothing"],
         &["SETBIT", "bits", "7", "1"],
         &["PFADD", "hll", "a", "b"],
+        &["XADD", "st", "1-1", "f", "v"],
+        &["XADD", "st", "5-*", "f", "v"],
+        &["XADD", "st", "MAXLEN", "=", "3", "6-1", "g", "w"],
+        &["XADD", "st", "NOMKSTREAM", "7-*", "a", "b"],
+        &["XADD", "nost", "NOMKSTREAM", "*", "a", "b"],
+        &["XDEL", "st", "1-1"],
+        &["XTRIM", "st", "MAXLEN", "2"],
         &["SET", "short", "v", "PX", "1"],
     ];
     for c in clients.iter_mut() {

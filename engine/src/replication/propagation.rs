@@ -77,6 +77,9 @@ const AS_IS: &[&str] = &[
     "zdiffstore",
     "zrangestore",
     "geoadd",
+    "xdel",
+    "xack",
+    "xsetid",
 ];
 
 fn b(s: &str) -> Vec<u8> {
@@ -229,6 +232,40 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
         "exec" | "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => {
             Some(Vec::new())
         }
+        // XADD with a generated ID (`*`, `<ms>-*`): the ID it got, as Redis
+        // rewrites it. Approximate trimming (`~`) is rewritten by Redis to
+        // the exact length it left: replicated as effects here, for now.
+        "xadd" => {
+            let Reply::Bulk(id) = reply else {
+                return None;
+            };
+            let mut i = 2;
+            while i < argv.len() {
+                let a = &argv[i];
+                if eq(a, "nomkstream") {
+                    i += 1;
+                } else if eq(a, "maxlen") || eq(a, "minid") {
+                    i += 1;
+                    match argv.get(i).map(Vec::as_slice) {
+                        Some(b"~") => return None,
+                        Some(b"=") => i += 1,
+                        _ => {}
+                    }
+                    i += 1;
+                } else if eq(a, "limit") {
+                    i += 2;
+                } else {
+                    break;
+                }
+            }
+            let mut v = argv.to_vec();
+            let given = v.get_mut(i)?;
+            if given.as_slice() == b"*" || given.ends_with(b"-*") {
+                *given = id.clone();
+            }
+            one(v)
+        }
+        "xtrim" if !argv.iter().any(|a| a.as_slice() == b"~") => one(argv.to_vec()),
         n if AS_IS.contains(&n) => one(argv.to_vec()),
         _ => None,
     }
