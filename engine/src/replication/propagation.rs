@@ -168,34 +168,21 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             };
             one(vec![b("SREM"), key, m.clone()])
         }
-        // Blocking pops served at once.
-        "blpop" | "brpop" => {
+        // Blocking pops served at once: the pop of the key they took from.
+        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
             let Reply::Array(kv) = reply else {
                 return None;
             };
             let Some(Reply::Bulk(k)) = kv.first() else {
                 return None;
             };
-            one(vec![
-                b(if name == "blpop" { "LPOP" } else { "RPOP" }),
-                k.clone(),
-            ])
-        }
-        "bzpopmin" | "bzpopmax" => {
-            let Reply::Array(kv) = reply else {
-                return None;
+            let pop = match name.as_str() {
+                "blpop" => "LPOP",
+                "brpop" => "RPOP",
+                "bzpopmin" => "ZPOPMIN",
+                _ => "ZPOPMAX",
             };
-            let Some(Reply::Bulk(k)) = kv.first() else {
-                return None;
-            };
-            one(vec![
-                b(if name == "bzpopmin" {
-                    "ZPOPMIN"
-                } else {
-                    "ZPOPMAX"
-                }),
-                k.clone(),
-            ])
+            one(vec![b(pop), k.clone()])
         }
         "brpoplpush" => one(vec![b("RPOPLPUSH"), key, argv.get(2)?.clone()]),
         "blmove" => one(vec![

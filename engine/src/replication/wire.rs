@@ -57,6 +57,11 @@ pub struct WireLink {
     rx: Vec<u8>,
 }
 
+/// readSyncBulkPayload's words for a payload header it cannot read.
+fn bad_protocol(line: &str) -> String {
+    format!("Bad protocol from MASTER, the first byte is not '$' (we received '{line}'), are you sure the host and port are right?")
+}
+
 /// One `\r\n`-terminated line from the front of `rx`.
 fn take_line(rx: &mut Vec<u8>) -> Option<String> {
     let end = rx.windows(2).position(|w| w == b"\r\n")?;
@@ -411,7 +416,7 @@ impl Server {
                 };
                 if let Some(mark) = line.strip_prefix("$EOF:") {
                     if mark.len() != 40 {
-                        self.wire_fail(now, events, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{line}'), are you sure the host and port are right?"));
+                        self.wire_fail(now, events, bad_protocol(&line));
                         return false;
                     }
                     set(
@@ -442,7 +447,7 @@ impl Server {
                     );
                     false
                 } else {
-                    self.wire_fail(now, events, format!("Bad protocol from MASTER, the first byte is not '$' (we received '{line}'), are you sure the host and port are right?"));
+                    self.wire_fail(now, events, bad_protocol(&line));
                     false
                 }
             }
