@@ -20,6 +20,7 @@ pub mod evict;
 pub mod glob;
 pub mod limits;
 pub mod memcached;
+pub mod net;
 pub mod node;
 pub mod persistence;
 pub mod pqsort;

@@ -516,7 +516,7 @@ impl Node {
 
     /// Replicate from a primary with Redis's own protocol over an outbound
     /// link (`Output::Dial`), so the primary may be a real redis-server;
-    /// the native server's nodes do. Off: `PeerMsg`s (simulator, browser).
+    /// every runtime's nodes do. Off: `PeerMsg`s (engine/tests/replication.rs).
     pub fn speak_redis_replication(&mut self) {
         self.srv.repl.wire_mode = true;
     }
@@ -1674,7 +1674,7 @@ impl Node {
             keys_per_db: ks.dbs.iter().map(|d| d.len()).collect(),
             used_memory: commands::server::used_memory(&self.srv),
             commands_processed: self.srv.stats.commands_processed,
-            connected_clients: self.srv.clients.len(),
+            connected_clients: self.srv.connected_clients(),
             expired_keys: ks.expired_keys(),
             keyspace_hits: self.srv.stats.keyspace_hits,
             keyspace_misses: self.srv.stats.keyspace_misses,

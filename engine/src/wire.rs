@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::commands::migrate::LinkId;
 use crate::memcached::{ClusterConfig, McView};
 use crate::{ConnId, Millis, NodeEvent, NodeView, PeerMsg};
 
@@ -68,6 +69,12 @@ pub enum ToWorker {
     Cluster {
         config: ClusterConfig,
     },
+    /// Something happened on a TCP connection between nodes (`net`): one
+    /// this node dialled, or one dialled to it.
+    Tcp {
+        arrival: crate::net::Arrival,
+        now: Millis,
+    },
 }
 
 impl ToWorker {
@@ -83,7 +90,8 @@ impl ToWorker {
             | ToWorker::ReplicaOf { now, .. }
             | ToWorker::Snapshot { now, .. }
             | ToWorker::Load { now, .. }
-            | ToWorker::InitMemcached { now, .. } => Some(*now),
+            | ToWorker::InitMemcached { now, .. }
+            | ToWorker::Tcp { now, .. } => Some(*now),
             ToWorker::Cluster { .. } => None,
         }
     }
@@ -116,6 +124,20 @@ pub enum FromWorker {
     ToPeer {
         to: String,
         msg: PeerMsg,
+    },
+    /// The node dials another (its primary, MIGRATE's target): the router
+    /// connects it, TCP as `net` models it.
+    Dial {
+        link: LinkId,
+        host: String,
+        port: u16,
+    },
+    LinkSend {
+        link: LinkId,
+        bytes: Vec<u8>,
+    },
+    LinkClose {
+        link: LinkId,
     },
     /// SHUTDOWN ended the node's process: the router takes it down as a
     /// crash (there is no disk in the page, so a save would be moot).

@@ -41,6 +41,8 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
             n.start(now, 6379);
             n.set_clock(micros);
             n.apply_elasticache_defaults();
+            // Replicas sync over the router's TCP in Redis's own protocol.
+            n.speak_redis_replication();
             *node = Some(Hosted::Redis(Box::new(n)));
         }
         ToWorker::InitMemcached {
@@ -97,6 +99,11 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
                 n.machine().handle(now, Input::Peer { from: &from, msg });
             }
         }
+        ToWorker::Tcp { arrival, now } => {
+            if let Some(n) = node {
+                n.machine().handle(now, arrival.input(&local));
+            }
+        }
         ToWorker::ReplicaOf { primary, now } => {
             if let Some(n) = node {
                 n.machine()
@@ -121,13 +128,9 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
     if let Some(n) = node {
         while let Some(o) = n.machine().poll_output() {
             out.push(match o {
-                // The page's router carries node messages and clients, not
-                // outbound TCP yet: MIGRATE's dial finds no route.
-                Output::Dial { link, .. } => {
-                    n.machine().handle(msg_now, Input::LinkClosed { link });
-                    continue;
-                }
-                Output::LinkSend { .. } | Output::LinkClose { .. } => continue,
+                Output::Dial { link, host, port } => FromWorker::Dial { link, host, port },
+                Output::LinkSend { link, bytes } => FromWorker::LinkSend { link, bytes },
+                Output::LinkClose { link } => FromWorker::LinkClose { link },
                 // A node in the page has no disk yet (the Backups view will
                 // keep files in IndexedDB): the save fails, as it would on a
                 // node that cannot write its file.

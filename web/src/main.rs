@@ -772,7 +772,7 @@ fn App() -> impl IntoView {
         let recent = |t: &Traffic| {
             s.now.saturating_sub(t.at) < 1000
                 && !t.lost
-                && matches!(t.kind, "STREAM" | "FULLRESYNC")
+                && matches!(t.kind, "STREAM" | "FULLRESYNC" | "RDB" | "CONTINUE")
         };
         let sending = up && s.traffic.iter().any(|t| recent(t) && t.from == n.name);
         let forking = s
@@ -1257,7 +1257,7 @@ fn App() -> impl IntoView {
                     <h2 title="What the nodes say to each other, in Redis's replication protocol: PSYNC, +FULLRESYNC with the RDB or +CONTINUE with the backlog, then the stream of write commands with its offsets, and REPLCONF ACKs">"Replication traffic"</h2>
                     <ol id="traffic">
                         {move || snap.get().traffic.into_iter().rev().take(8).map(|t| view! {
-                            <li class:lost=t.lost title=t.detail.clone()>{format!("{} {} → {} {}{}", fmt_clock(t.at.0), t.from, t.to, t.kind, if t.bytes > 0 { format!(" ({} B)", t.bytes) } else { String::new() })}{t.lost.then_some(" — lost")}
+                            <li class:lost=t.lost class:held=t.held title=t.detail.clone()>{format!("{} {} → {} {}{}", fmt_clock(t.at.0), t.from, t.to, t.kind, if t.bytes > 0 { format!(" ({} B)", t.bytes) } else { String::new() })}{t.lost.then_some(" — lost")}{t.held.then_some(" — waiting at the partition")}
                                 {(!t.detail.is_empty()).then(|| view! { <div class="detail">{t.detail.clone()}</div> })}</li>
                         }).collect_view()}
                     </ol>

@@ -11,9 +11,12 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use cachelab_engine::commands::migrate::LinkId;
 use cachelab_engine::control::{
     Action, Api, ApiError, Control, ControlInput, Settings, CONTROL_ADDR,
 };
+use cachelab_engine::net::{Segment, Sent, Tcps};
+use cachelab_engine::replication::watch::LinkWatch;
 use cachelab_engine::wire::{FromWorker, ToWorker};
 use cachelab_engine::{ConnId, Millis, PeerMsg};
 use wasm_bindgen::prelude::*;
@@ -30,6 +33,9 @@ struct NodeLink {
     ready: bool,
     /// Messages held until the worker is ready (posting earlier loses them).
     pending: VecDeque<ToWorker>,
+    /// This worker's process (a relaunch at the same slot is a new one,
+    /// deaf to the old one's TCP connections).
+    incarnation: u64,
     _onmessage: Closure<dyn FnMut(MessageEvent)>,
 }
 
@@ -41,17 +47,26 @@ pub struct Traffic {
     pub to: String,
     pub kind: &'static str,
     pub bytes: usize,
-    /// The message in the protocol's words (`PeerMsg::describe`).
+    /// The message in the protocol's words (`LinkWatch`, `PeerMsg::describe`).
     pub detail: String,
     /// Lost to a partition or a dead node.
     pub lost: bool,
+    /// TCP bytes a partition holds back (delivered when it heals).
+    pub held: bool,
 }
 
 struct Flight {
     at: Millis,
     from: String,
     to: String,
-    msg: PeerMsg,
+    msg: Carried,
+}
+
+/// What the router's network carries: the control plane's messages and
+/// the nodes' TCP segments (`cachelab_engine::net`).
+enum Carried {
+    Peer(PeerMsg),
+    Tcp(Sent),
 }
 
 pub struct Router {
@@ -76,6 +91,12 @@ pub struct Router {
     /// Nodes whose process SHUTDOWN ended, taken down on the next step
     /// (not from inside their worker's own message handler).
     shut_down: Vec<usize>,
+    /// TCP connections between nodes (replication links, MIGRATE's).
+    tcps: Tcps,
+    /// What each connection's bytes say, for the traffic view.
+    watches: BTreeMap<u64, LinkWatch>,
+    /// Segments a partition holds back, in order, until it heals.
+    stalled: Vec<Flight>,
 }
 
 pub type SharedRouter = Rc<RefCell<Router>>;
@@ -138,6 +159,9 @@ impl Router {
             seeds: 0,
             node_log: VecDeque::new(),
             shut_down: Vec::new(),
+            tcps: Tcps::default(),
+            watches: BTreeMap::new(),
+            stalled: Vec::new(),
         }));
         router.borrow_mut().weak = Rc::downgrade(&router);
         {
@@ -227,6 +251,29 @@ impl Router {
                     r.borrow_mut().send_peer(&from, &to, msg);
                     return;
                 }
+                FromWorker::Dial { link, host, port } => {
+                    r.borrow_mut().tcp_dial(slot, link, &host, port);
+                    return;
+                }
+                FromWorker::LinkSend { link, bytes } => {
+                    r.borrow_mut()
+                        .tcp_from_dialer(slot, link, Segment::Data(bytes));
+                    return;
+                }
+                FromWorker::LinkClose { link } => {
+                    r.borrow_mut().tcp_from_dialer(slot, link, Segment::Fin);
+                    return;
+                }
+                FromWorker::Reply { conn, ref bytes } if r.borrow().tcps_conn(slot, conn) => {
+                    let bytes = bytes.clone();
+                    r.borrow_mut()
+                        .tcp_from_server(slot, conn, Segment::Data(bytes));
+                    return;
+                }
+                FromWorker::Closed { conn } if r.borrow().tcps_conn(slot, conn) => {
+                    r.borrow_mut().tcp_from_server(slot, conn, Segment::Fin);
+                    return;
+                }
                 FromWorker::Event {
                     event: cachelab_engine::NodeEvent::Replication { ref text },
                 } => {
@@ -243,13 +290,14 @@ impl Router {
             inbox(slot, msg);
         });
         worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        self.seeds += 1;
         let mut link = NodeLink {
             worker,
             ready: false,
             pending: VecDeque::new(),
+            incarnation: self.seeds,
             _onmessage: onmessage,
         };
-        self.seeds += 1;
         link.pending.push_back(ToWorker::Init {
             seed: 0xC0FFEE + self.seeds,
             name,
@@ -311,29 +359,147 @@ impl Router {
             at: self.now.plus(LINK_DELAY_MS),
             from: from.to_string(),
             to,
-            msg,
+            msg: Carried::Peer(msg),
         });
     }
 
-    fn deliver(&mut self, f: Flight) {
+    // ---- TCP between nodes (`cachelab_engine::net`) ----
+
+    fn put(&mut self, s: Sent) {
+        // One delay for every segment: the links stay FIFO, as TCP is.
+        self.flights.push(Flight {
+            at: self.now.plus(LINK_DELAY_MS),
+            from: s.from.clone(),
+            to: s.to.clone(),
+            msg: Carried::Tcp(s),
+        });
+    }
+
+    fn incarnation(&self, slot: usize) -> Option<u64> {
+        self.nodes.get(slot)?.as_ref().map(|l| l.incarnation)
+    }
+
+    fn tcp_dial(&mut self, slot: usize, link: LinkId, host: &str, port: u16) {
+        let name = format!("{host}:{port}");
+        let server = self.control.resolve(&name, 0).unwrap_or(name);
+        let me = self.control.nodes[slot].addr.clone();
+        let inc = self.incarnation(slot).unwrap_or(0);
+        let s = self.tcps.dial(&me, inc, link, &server);
+        self.put(s);
+    }
+
+    fn tcp_from_dialer(&mut self, slot: usize, link: LinkId, seg: Segment) {
+        let me = self.control.nodes[slot].addr.clone();
+        let inc = self.incarnation(slot).unwrap_or(0);
+        if let Some(s) = self.tcps.from_dialer(&me, inc, link, seg) {
+            self.put(s);
+        }
+    }
+
+    fn tcps_conn(&self, slot: usize, conn: ConnId) -> bool {
+        self.tcps
+            .of_conn(&self.control.nodes[slot].addr, conn)
+            .is_some()
+    }
+
+    fn tcp_from_server(&mut self, slot: usize, conn: ConnId, seg: Segment) {
+        let s = self
+            .tcps
+            .of_conn(&self.control.nodes[slot].addr, conn)
+            .and_then(|id| self.tcps.from_server(id, seg));
+        if let Some(s) = s {
+            self.put(s);
+        }
+    }
+
+    /// What a segment says, for the traffic view (`None`: not worth a line).
+    fn describe(&mut self, s: &Sent) -> Option<(&'static str, String)> {
+        let watch = self.watches.entry(s.id).or_default();
+        match &s.seg {
+            Segment::Syn => Some(("CONNECT", format!("TCP connection to {}", short(&s.to)))),
+            Segment::SynAck => None,
+            Segment::Fin => {
+                self.watches.remove(&s.id);
+                Some(("CLOSE", "the connection closes".into()))
+            }
+            Segment::Data(b) if s.to_server => {
+                let seen = watch.replica_says(b);
+                Some((seen.kind, seen.detail))
+            }
+            Segment::Data(b) => {
+                let seen = watch.primary_says(b);
+                Some((seen.kind, seen.detail))
+            }
+        }
+    }
+
+    fn record(&mut self, f: &Flight, kind: &'static str, detail: String, lost: bool, held: bool) {
         let bytes = match &f.msg {
-            PeerMsg::Stream { bytes, .. } => bytes.len(),
-            PeerMsg::FullResync { rdb, .. } => rdb.len(),
-            _ => 0,
+            Carried::Peer(PeerMsg::Stream { bytes, .. }) => bytes.len(),
+            Carried::Peer(PeerMsg::FullResync { rdb, .. }) => rdb.len(),
+            Carried::Peer(_) => 0,
+            Carried::Tcp(s) => s.seg.len(),
         };
+        self.traffic.push_back(Traffic {
+            at: self.now,
+            from: short(&f.from),
+            to: short(&f.to),
+            kind,
+            bytes,
+            detail,
+            lost,
+            held,
+        });
+        while self.traffic.len() > 40 {
+            self.traffic.pop_front();
+        }
+    }
+
+    fn deliver(&mut self, f: Flight) {
         let cut = self.cuts.contains(&(f.from.clone(), f.to.clone()));
         let slot = self.slot(&f.to);
+        let now = self.now;
+        let msg = match f.msg {
+            Carried::Tcp(ref s) => {
+                if cut {
+                    // TCP retransmits: the bytes wait at the partition.
+                    let what = format!("{} held by the partition", s.seg.describe(s.id));
+                    self.record(&f, "HELD", what, false, true);
+                    self.stalled.push(f);
+                    return;
+                }
+                if let Some((kind, detail)) = self.describe(s) {
+                    self.record(&f, kind, detail, false, false);
+                }
+                let Carried::Tcp(s) = f.msg else { return };
+                let inc = slot.and_then(|i| self.incarnation(i));
+                let (arrival, back) = self.tcps.deliver(s, inc);
+                if let (Some((_, arrival)), Some(i)) = (arrival, slot) {
+                    self.send(i, ToWorker::Tcp { arrival, now });
+                }
+                if let Some(b) = back {
+                    self.put(b);
+                }
+                return;
+            }
+            Carried::Peer(msg) => msg,
+        };
         let down = f.to != CONTROL_ADDR && !slot.is_some_and(|s| self.is_up(s));
-        let kind = f.msg.kind();
-        if !matches!(f.msg, PeerMsg::Health { .. } | PeerMsg::HealthOk { .. }) {
+        if !matches!(msg, PeerMsg::Health { .. } | PeerMsg::HealthOk { .. }) {
+            let bytes = match &msg {
+                PeerMsg::Stream { bytes, .. } => bytes.len(),
+                PeerMsg::FullResync { rdb, .. } => rdb.len(),
+                _ => 0,
+            };
             self.traffic.push_back(Traffic {
                 at: self.now,
                 from: short(&f.from),
                 to: short(&f.to),
-                kind,
+                kind: msg.kind(),
                 bytes,
-                detail: f.msg.describe(),
+                detail: msg.describe(),
                 lost: cut || down,
+                held: false,
             });
             while self.traffic.len() > 40 {
                 self.traffic.pop_front();
@@ -342,15 +508,9 @@ impl Router {
         if cut || down {
             return;
         }
-        let now = self.now;
         if f.to == CONTROL_ADDR {
-            self.control.handle(
-                now,
-                ControlInput::Peer {
-                    from: &f.from,
-                    msg: f.msg,
-                },
-            );
+            self.control
+                .handle(now, ControlInput::Peer { from: &f.from, msg });
             self.run_actions();
             return;
         }
@@ -359,7 +519,7 @@ impl Router {
                 s,
                 ToWorker::Peer {
                     from: f.from,
-                    msg: f.msg,
+                    msg,
                     now,
                 },
             );
@@ -526,6 +686,11 @@ impl Router {
     pub fn heal(&mut self) {
         self.partitioned_azs.clear();
         self.cuts.clear();
+        // Connections a partition stalled carry on: what waited at the
+        // partition arrives now, ahead of anything sent after it.
+        for f in std::mem::take(&mut self.stalled) {
+            self.deliver(f);
+        }
     }
 
     /// An Availability Zone goes down (its nodes crash) or comes back.
@@ -570,6 +735,9 @@ impl Router {
         self.paused.clear();
         self.held.clear();
         self.flights.clear();
+        self.stalled.clear();
+        self.tcps = Tcps::default();
+        self.watches.clear();
         self.cuts.clear();
         self.azs_down.clear();
         self.partitioned_azs.clear();

@@ -96,7 +96,11 @@ pub struct NodeInfo {
     pub name: String,
     pub addr: String,
     pub primary: bool,
+    /// Serving: running, and a replica in sync (where a backup is taken).
     pub available: bool,
+    /// Its process runs (a replica that lost its primary still does, and
+    /// a backup it forked carries on).
+    pub running: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -387,7 +391,7 @@ impl Backups {
             // A backup of a deleted group (its final one, kept by the
             // account) no longer depends on that group's nodes.
             let alive =
-                s.group != self.group || nodes.iter().any(|n| n.name == s.node && n.available);
+                s.group != self.group || nodes.iter().any(|n| n.name == s.node && n.running);
             if !alive {
                 s.status = Status::Failed;
                 s.rdb.clear();

@@ -13,12 +13,14 @@ fn nodes() -> Vec<NodeInfo> {
             addr: "a:6379".into(),
             primary: true,
             available: true,
+            running: true,
         },
         NodeInfo {
             name: "demo-002".into(),
             addr: "b:6379".into(),
             primary: false,
             available: true,
+            running: true,
         },
     ]
 }
@@ -221,6 +223,7 @@ fn a_restored_group_holds_the_data_of_the_snapshot_moment() {
             addr: n.addr.clone(),
             primary: n.role == crate::control::Role::Primary,
             available: n.status == crate::control::NodeStatus::Available,
+            running: n.status == crate::control::NodeStatus::Available,
         })
         .collect();
     let mut b = Backups::new("demo", Policy::default());

@@ -721,7 +721,7 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("io_threads_active".into(), "0".into()),
             ],
             "clients" => vec![
-                ("connected_clients".into(), srv.clients.len().to_string()),
+                ("connected_clients".into(), srv.connected_clients().to_string()),
                 ("cluster_connections".into(), "0".into()),
                 ("maxclients".into(), srv.config.maxclients().to_string()),
                 (

@@ -498,6 +498,7 @@ impl Control {
                 primary: n.role == Role::Primary,
                 available: n.status == NodeStatus::Available
                     && (n.role == Role::Primary || n.synced),
+                running: n.status == NodeStatus::Available,
             })
             .collect()
     }

@@ -18,6 +18,7 @@
 
 pub mod peer;
 pub mod propagation;
+pub mod watch;
 pub mod wire;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -1257,6 +1258,18 @@ impl Server {
             self.repl.replicas.remove(&name);
             self.log(events, format!("Connection with replica {name} lost."));
         }
+    }
+
+    /// INFO's `connected_clients`: connections that are not replicas'
+    /// (Redis counts `server.clients` less `server.slaves`).
+    pub fn connected_clients(&self) -> usize {
+        let replicas = self
+            .repl
+            .replicas
+            .values()
+            .filter(|r| r.conn.is_some())
+            .count();
+        self.clients.len().saturating_sub(replicas)
     }
 
     /// The connection is a replica's (its replies are not sent).

@@ -8,8 +8,8 @@
 //! skipped) or `+CONTINUE`, then the command stream, acknowledged with
 //! `REPLCONF ACK <offset>` every second and on `REPLCONF GETACK`.
 //!
-//! Used when [`super::Repl::wire_mode`] is on (the native server); the
-//! simulator and the browser carry the same states as `PeerMsg`s.
+//! Used when [`super::Repl::wire_mode`] is on: every runtime's nodes (the
+//! native server's sockets, the simulator's and the page's `net::Tcps`).
 
 use crate::commands::migrate::{LinkId, LinkOut};
 use crate::node::Server;

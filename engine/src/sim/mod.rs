@@ -12,10 +12,12 @@
 
 pub mod memcached;
 pub mod scenario;
+mod tcp;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::control::{Action, Api, Control, ControlInput, Settings, CONTROL_ADDR};
+use crate::net::Segment;
 use crate::node::Fnv;
 use crate::protocol::{parse_reply, Reply};
 use crate::replication::PeerMsg;
@@ -59,12 +61,29 @@ pub struct Host {
 enum Held {
     Peer(String, PeerMsg),
     Bytes(ConnId, Vec<u8>),
+    Tcp(Packet),
 }
 
 struct Packet {
     from: String,
     to: String,
-    msg: PeerMsg,
+    msg: Carried,
+}
+
+/// What the network carries: the control plane's messages, and segments
+/// of the nodes' TCP connections (`tcp.rs`).
+enum Carried {
+    Peer(PeerMsg),
+    Tcp(crate::net::Sent),
+}
+
+impl Carried {
+    fn kind(&self) -> String {
+        match self {
+            Carried::Peer(m) => m.kind().to_string(),
+            Carried::Tcp(s) => s.seg.describe(s.id),
+        }
+    }
 }
 
 /// One acknowledged write of the workload (`SET w:<n> <n>`).
@@ -145,6 +164,10 @@ pub struct Sim {
     captured: Option<(ConnId, Vec<u8>)>,
     /// Each backup's source data at its fork (digest), to check the file.
     snapshot_digests: BTreeMap<String, u64>,
+    /// Open TCP connections between nodes.
+    tcps: crate::net::Tcps,
+    /// Segments a partition holds back, in order, until it heals.
+    stalled: Vec<Packet>,
 }
 
 /// Virtual time the group needs to become healthy once faults stop.
@@ -195,6 +218,8 @@ impl Sim {
             node_ms: 0,
             captured: None,
             snapshot_digests: BTreeMap::new(),
+            tcps: Default::default(),
+            stalled: Vec::new(),
         };
         sim.control.create(start);
         sim.run_actions();
@@ -301,30 +326,45 @@ impl Sim {
     // ---- the network ----
 
     fn send(&mut self, from: &str, to: &str, msg: PeerMsg) {
+        self.send_carried(from, to, Carried::Peer(msg));
+    }
+
+    /// Puts a packet on the network. A message may be dropped or
+    /// duplicated; a TCP segment is never lost, only late (a dropped one
+    /// is retransmitted after TCP's 200 ms), and never doubled.
+    fn send_carried(&mut self, from: &str, to: &str, msg: Carried) {
+        let tcp = matches!(msg, Carried::Tcp(_));
+        let mut late = 0;
         let r = self.rng.next_u64() % 1000;
         if r < self.net.drop_per_mille as u64 {
             let line = format!(
-                "drop {}→{} {}",
+                "{} {}→{} {}",
+                if tcp { "retransmit" } else { "drop" },
                 Self::short(from),
                 Self::short(to),
                 msg.kind()
             );
             self.log(line);
-            return;
+            if !tcp {
+                return;
+            }
+            late = 200;
         }
-        let copies = if self.rng.next_u64() % 1000 < self.net.dup_per_mille as u64 {
+        let copies = if self.rng.next_u64() % 1000 < self.net.dup_per_mille as u64 && !tcp {
             2
         } else {
             1
         };
-        for _ in 0..copies {
+        let size = match &msg {
+            Carried::Peer(PeerMsg::FullResync { rdb, .. }) => rdb.len() as u64,
+            Carried::Tcp(s) => s.seg.len() as u64,
+            Carried::Peer(_) => 0,
+        };
+        let mut msg = Some(msg);
+        for copy in 0..copies {
             let span = self.net.max_delay_ms.saturating_sub(self.net.min_delay_ms) + 1;
-            let size = match &msg {
-                PeerMsg::FullResync { rdb, .. } => rdb.len() as u64,
-                _ => 0,
-            };
             // ~100 MB/s for snapshot transfers.
-            let delay = self.net.min_delay_ms + self.rng.next_u64() % span + size / 100_000;
+            let delay = self.net.min_delay_ms + self.rng.next_u64() % span + size / 100_000 + late;
             // Links are FIFO, as TCP is.
             let key = (from.to_string(), to.to_string());
             let at = self
@@ -333,12 +373,17 @@ impl Sim {
                 .max(self.fifo.get(&key).copied().unwrap_or(Millis(0)));
             self.fifo.insert(key, at);
             self.seq += 1;
+            let msg = match (copy + 1 == copies, &msg) {
+                (true, _) => msg.take().expect("one left"),
+                (false, Some(Carried::Peer(m))) => Carried::Peer(m.clone()),
+                (false, _) => continue,
+            };
             self.flights.insert(
                 (at, self.seq),
                 Packet {
                     from: from.into(),
                     to: to.into(),
-                    msg: msg.clone(),
+                    msg,
                 },
             );
         }
@@ -354,6 +399,11 @@ impl Sim {
     pub fn heal(&mut self) {
         self.cuts.clear();
         self.log("fault: network healed".into());
+        // Connections a partition stalled carry on: what waited at the
+        // partition arrives now, ahead of anything sent after it.
+        for p in std::mem::take(&mut self.stalled) {
+            self.deliver(p);
+        }
     }
 
     /// Isolates a node from everyone (control plane included), both ways.
@@ -373,14 +423,19 @@ impl Sim {
     }
 
     fn deliver(&mut self, p: Packet) {
+        let tcp = matches!(p.msg, Carried::Tcp(_));
         if self.cuts.contains(&(p.from.clone(), p.to.clone())) {
             let line = format!(
-                "lost {}→{} {} (partition)",
+                "{} {}→{} {} (partition)",
+                if tcp { "stall" } else { "lost" },
                 Self::short(&p.from),
                 Self::short(&p.to),
                 p.msg.kind()
             );
             self.log(line);
+            if tcp {
+                self.stalled.push(p);
+            }
             return;
         }
         let line = format!(
@@ -390,15 +445,17 @@ impl Sim {
             p.msg.kind()
         );
         self.log(line);
+        let msg = match p.msg {
+            Carried::Peer(msg) => msg,
+            Carried::Tcp(_) => {
+                self.tcp_deliver(p);
+                return;
+            }
+        };
         if p.to == CONTROL_ADDR {
             let now = self.now;
-            self.control.handle(
-                now,
-                ControlInput::Peer {
-                    from: &p.from,
-                    msg: p.msg,
-                },
-            );
+            self.control
+                .handle(now, ControlInput::Peer { from: &p.from, msg });
             self.run_actions();
             return;
         }
@@ -406,16 +463,10 @@ impl Sim {
             return; // nobody listens there
         };
         if h.paused {
-            h.held.push(Held::Peer(p.from, p.msg));
+            h.held.push(Held::Peer(p.from, msg));
             return;
         }
-        self.node_input(
-            &p.to,
-            Input::Peer {
-                from: &p.from,
-                msg: p.msg,
-            },
-        );
+        self.node_input(&p.to, Input::Peer { from: &p.from, msg });
     }
 
     // ---- nodes ----
@@ -425,6 +476,8 @@ impl Sim {
         let mut node = Node::new(self.rng.next_u64());
         node.start(self.now, 6379);
         node.apply_elasticache_defaults();
+        // Replicas sync over TCP in Redis's own protocol (`tcp.rs`).
+        node.speak_redis_replication();
         if let Some(p) = replicaof {
             let (h, port) = split(p);
             node.replicaof(self.now, Some((h, port)));
@@ -488,6 +541,7 @@ impl Sim {
                             bytes: &bytes,
                         },
                     ),
+                    Held::Tcp(p) => self.tcp_deliver(p),
                 }
             }
         }
@@ -705,22 +759,27 @@ impl Sim {
                     self.log(line);
                     return;
                 }
-                // The simulated network carries node-to-node messages and
-                // clients, not outbound TCP: MIGRATE's dial finds no route.
-                Output::Dial { link, .. } => {
-                    let now = self.now;
-                    h.node.handle(now, Input::LinkClosed { link });
+                // A replica's link to its primary, MIGRATE's: TCP (`tcp.rs`).
+                Output::Dial { link, host, port } => self.tcp_dial(addr, link, &host, port),
+                Output::LinkSend { link, bytes } => {
+                    self.tcp_from_dialer(addr, link, Segment::Data(bytes))
                 }
+                Output::LinkClose { link } => self.tcp_from_dialer(addr, link, Segment::Fin),
                 // The node's disk takes the file at once.
                 Output::Save(req) => {
                     let now = self.now;
                     h.disk = Some(req.rdb);
                     h.node.save_done(now, req.id, true);
                 }
-                Output::LinkSend { .. } | Output::LinkClose { .. } => {}
                 Output::ToPeer { to, msg } => {
                     let to = self.control.resolve(&to, 0).unwrap_or(to);
                     self.send(addr, &to, msg);
+                }
+                Output::ToClient { conn, bytes } if self.tcps.of_conn(addr, conn).is_some() => {
+                    self.tcp_from_server(addr, conn, Segment::Data(bytes));
+                }
+                Output::CloseConn { conn } if self.tcps.of_conn(addr, conn).is_some() => {
+                    self.tcp_from_server(addr, conn, Segment::Fin);
                 }
                 Output::ToClient { conn, bytes }
                     if self.captured.as_ref().is_some_and(|(c, _)| *c == conn) =>
@@ -1302,10 +1361,12 @@ impl Sim {
                 None => true,
             };
             if settled
-                && !self
-                    .flights
-                    .values()
-                    .any(|p| matches!(p.msg, PeerMsg::Stream { .. }))
+                && !self.flights.values().any(|p| {
+                    matches!(
+                        p.msg,
+                        Carried::Peer(PeerMsg::Stream { .. }) | Carried::Tcp(_)
+                    )
+                })
             {
                 return;
             }
