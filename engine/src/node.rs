@@ -155,6 +155,26 @@ pub struct ReplView {
     pub link: Option<String>,
     /// A primary's replicas: address and acknowledged offset.
     pub replicas: Vec<(String, u64)>,
+    /// The history this node continues, and up to where (PSYNC2).
+    pub replid2: String,
+    pub second_offset: i64,
+    /// The backlog: first byte offset and bytes held (`None`: no backlog),
+    /// and its configured size.
+    pub backlog: Option<(u64, u64)>,
+    pub backlog_size: u64,
+}
+
+impl ReplView {
+    /// This node's history, as a primary decides a PSYNC with it.
+    pub fn history(&self) -> crate::replication::History<'_> {
+        crate::replication::History {
+            replid: &self.replid,
+            replid2: &self.replid2,
+            second_offset: self.second_offset,
+            offset: self.offset,
+            backlog: self.backlog,
+        }
+    }
 }
 
 /// How many keys a [`NodeView`] describes.
@@ -1715,6 +1735,10 @@ impl Node {
                 .iter()
                 .map(|(a, l)| (a.clone(), l.ack_offset))
                 .collect(),
+            replid2: r.replid2.clone(),
+            second_offset: r.second_offset,
+            backlog: r.backlog.as_ref().map(|b| (b.first, b.histlen() as u64)),
+            backlog_size: self.srv.config.repl().backlog_size as u64,
         }
     }
 }

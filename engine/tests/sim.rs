@@ -252,3 +252,68 @@ fn a_handful_of_seeds_pass_in_debug_builds() {
         );
     }
 }
+
+/// The simulator's replicas speak Redis's replication protocol over TCP
+/// connections: a replica cut off from its primary past `repl-timeout`
+/// reconnects with PSYNC, and the primary answers +CONTINUE when its
+/// backlog still holds what the replica missed, +FULLRESYNC when not.
+#[test]
+fn a_replica_cut_off_past_repl_timeout_resyncs_partially_only_within_the_backlog() {
+    fn stat(sim: &mut Sim, addr: &str, field: &str) -> String {
+        let (_, r) = sim
+            .command(addr, 0, &[b"INFO".to_vec(), b"stats".to_vec()])
+            .expect("INFO answers");
+        let cachelab_engine::protocol::Reply::Bulk(b) = r else {
+            panic!("INFO: {r:?}")
+        };
+        String::from_utf8_lossy(&b)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+            .expect("the field")
+    }
+    for (backlog, partial) in [("1048576", true), ("16384", false)] {
+        let mut sim = Sim::new(5, &AZS[..2], false, Settings::default());
+        sim.run_until(Millis(5_000));
+        let primary = sim.control.dns.primary.clone().unwrap();
+        let replica = sim.control.nodes[1].addr.clone();
+        let cmd = |sim: &mut Sim, words: &[&str]| {
+            let argv: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+            sim.command(&primary, 0, &argv)
+                .expect("the primary answers")
+                .1
+        };
+        cmd(&mut sim, &["CONFIG", "SET", "repl-backlog-size", backlog]);
+        sim.run_until(sim.now.plus(2_000));
+        sim.cut(&primary, &replica);
+        sim.cut(&replica, &primary);
+        let script = "for i=1,40 do redis.call('SET','bulk:'..i,string.rep('x',1000)) end";
+        cmd(&mut sim, &["EVAL", script, "0"]);
+        sim.run_until(sim.now.plus(70_000));
+        sim.heal();
+        sim.run_until(sim.now.plus(10_000));
+        let (_, r) = sim
+            .command(&replica, 0, &[b"STRLEN".to_vec(), b"bulk:40".to_vec()])
+            .unwrap();
+        assert_eq!(r, cachelab_engine::protocol::Reply::Int(1000), "{backlog}");
+        let ok = stat(&mut sim, &primary, "sync_partial_ok");
+        let full = stat(&mut sim, &primary, "sync_full");
+        if partial {
+            assert_eq!(
+                (ok.as_str(), full.as_str()),
+                ("1", "1"),
+                "backlog {backlog}"
+            );
+        } else {
+            assert_eq!(
+                (ok.as_str(), full.as_str()),
+                ("0", "2"),
+                "backlog {backlog}"
+            );
+        }
+        let trace: Vec<&String> = sim.trace_lines().collect();
+        assert!(
+            trace.iter().any(|l| l.contains("stall")),
+            "the cut held TCP segments back"
+        );
+    }
+}

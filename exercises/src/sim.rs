@@ -246,8 +246,18 @@ impl Cluster for SimCluster {
             | Action::McReplace(n) => Some(self.node_addr(n)?),
             _ => None,
         };
+        let pair = match a {
+            Action::Cut(x, y) => Some((self.node_addr(x)?.1, self.node_addr(y)?.1)),
+            _ => None,
+        };
         match (&mut self.inner, a) {
             (Inner::Redis(sim), _) => match a {
+                Action::Cut(..) => {
+                    let (x, y) = pair.expect("resolved");
+                    sim.cut(&x, &y);
+                    sim.cut(&y, &x);
+                    Ok(())
+                }
                 Action::TestFailover => sim.api(Api::TestFailover).map_err(api_err),
                 Action::Kill(_) => {
                     sim.kill(&node.expect("node").1);

@@ -53,6 +53,9 @@ pub enum Action {
     RemoveReplica(String),
     MultiAz(bool),
     Isolate(String),
+    /// The network between two nodes only (both ways): a replica's link to
+    /// its primary breaks while the control plane still reaches both.
+    Cut(String, String),
     Heal,
     Az {
         az: String,
@@ -155,6 +158,7 @@ impl Step {
                     _ => return Err("!multi-az on|off".into()),
                 },
                 "isolate" => Action::Isolate(need(arg)?),
+                "cut" => Action::Cut(need(arg)?, need(arg2)?),
                 "heal" => Action::Heal,
                 "az-down" => Action::Az {
                     az: need(arg)?,

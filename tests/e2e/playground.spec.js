@@ -201,3 +201,34 @@ test('an AZ cut off by a partition: the control plane fails over to another AZ',
   await expect(page.locator('.card[data-role="primary"]')).toHaveCount(1);
   expect(errors).toEqual([]);
 });
+
+test('a replica cut off past repl-timeout: the backlog window decides partial or full resync', async ({ page }) => {
+  const errors = watchErrors(page);
+  await groupUp(page);
+  await run(page, 'CONFIG SET repl-backlog-size 16384');
+  await expect(lastReply(page)).toHaveText('OK');
+  const backlog = page.locator('#backlog');
+  await expect(backlog).toContainText('16.0 KB configured');
+  await expect(backlog.locator('li', { hasText: 'demo-002' })).toContainText('resyncs partially');
+  // Only the link between demo-002 and the primary: the control plane still reaches both.
+  await card(page, 'demo-002').locator('button.cut-link').click();
+  await expect(card(page, 'demo-002').locator('button.cut-link')).toHaveText('Heal link');
+  await run(page, `EVAL "for i=1,40 do redis.call('SET','bulk:'..i,string.rep('x',1000)) end return 40" 0`);
+  await expect(lastReply(page)).toHaveText('(integer) 40');
+  // The stream waits at the partition; 40 KB of writes push the window past demo-002's offset.
+  await expect(page.locator('#traffic')).toContainText('waiting at the partition');
+  await expect(backlog.locator('li', { hasText: 'demo-002' })).toContainText('behind the backlog', { timeout: 10_000 });
+  await page.screenshot({ path: path.join(shots, 'backlog-behind.png'), fullPage: true });
+  // Past repl-timeout (60 s) the link breaks; healed, demo-002 asks PSYNC and gets a full sync.
+  await page.locator('#btn-10x').click();
+  await expect(card(page, 'demo-002')).toHaveAttribute('data-role', 'syncing', { timeout: 20_000 });
+  await page.locator('#btn-1x').click();
+  await card(page, 'demo-002').locator('button.cut-link').click();
+  await expect(card(page, 'demo-002')).toHaveAttribute('data-role', 'replica', { timeout: 15_000 });
+  await run(page, 'INFO stats');
+  // Two initial syncs (demo-002, demo-003), and demo-002's second one.
+  await expect(page.locator('#console-output')).toContainText('sync_full:3');
+  await expect(page.locator('#console-output')).toContainText('sync_partial_err:1');
+  await page.screenshot({ path: path.join(shots, 'backlog-full-sync.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});

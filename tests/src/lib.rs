@@ -250,8 +250,11 @@ impl CachelabServer {
         CachelabServer::start_with(cachelab_server::Options::default())
     }
 
-    /// A server started with options (e.g. as a replica of another port).
-    pub fn start_with(opts: cachelab_server::Options) -> CachelabServer {
+    /// A server started with options (e.g. as a replica of another port),
+    /// DEBUG enabled as the harness enables it on redis-server.
+    pub fn start_with(mut opts: cachelab_server::Options) -> CachelabServer {
+        opts.config
+            .insert(0, ("enable-debug-command".into(), "yes".into()));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -294,6 +297,9 @@ impl EngineClient {
     pub fn new(seed: u64, now: Millis) -> EngineClient {
         let mut node = Node::new(seed);
         node.start(now, 6379);
+        // As the harness starts redis-server: DEBUG DIGEST and friends.
+        node.set_startup_config("enable-debug-command", "yes")
+            .expect("a known directive");
         let conn = ConnId(1);
         node.handle(
             now,

@@ -110,3 +110,36 @@ pub fn boundary(cmds: &[Vec<Vec<u8>>], at: usize) -> usize {
     }
     cmds.len()
 }
+
+/// [`mixed_writes`] made replayable on two independent servers: what
+/// would draw on each server's own randomness or clock is pinned — SPOP
+/// becomes the SREM of a named member, a 1 ms TTL becomes a far one, XADD
+/// gets an explicit increasing millisecond (`<ms>-*`) — so the same
+/// commands leave the same data, and the same replication stream, on both.
+pub fn replayable_writes(seed: u64, n: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut ms = 1_000u64;
+    let mut out: Vec<Vec<Vec<u8>>> = mixed_writes(seed, n)
+        .into_iter()
+        .map(|mut argv| {
+            let name = argv[0].to_ascii_uppercase();
+            match name.as_slice() {
+                b"SPOP" => {
+                    let member = format!("m{}", argv[1].len() * 7 % 1000);
+                    a(&["SREM", &String::from_utf8_lossy(&argv[1]), &member])
+                }
+                b"SET" if argv.get(3).is_some_and(|o| o.eq_ignore_ascii_case(b"PX")) => {
+                    argv[4] = b"100000000".to_vec();
+                    argv
+                }
+                b"XADD" => {
+                    ms += 1;
+                    argv[2] = format!("{ms}-*").into_bytes();
+                    argv
+                }
+                _ => argv,
+            }
+        })
+        .collect();
+    out.truncate(boundary(&out, n));
+    out
+}

@@ -591,6 +591,67 @@ fn the_stream_is_redis_servers_byte_for_byte() {
     assert_eq!(ours.len(), theirs.len(), "equal offsets");
 }
 
+/// 20,000 seeded writes of every family (strings, lists, hashes, sets,
+/// sorted sets, streams, HyperLogLog, bitmaps, keyspace, scripts,
+/// transactions, two databases) give a stream byte-identical to
+/// redis-server's (absolute times normalised), with equal offsets.
+#[test]
+fn twenty_thousand_seeded_writes_stream_as_redis_servers() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
+    let writes = workload::replayable_writes(29, 20_000);
+    assert!(writes.len() >= 20_000);
+    for port in [redis.port, ours.port] {
+        let mut c = RespConn::connect(port);
+        c.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]));
+        drive(&mut c, &writes);
+    }
+    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
+    let split = |b: &[u8]| -> Vec<Vec<u8>> {
+        let limits = cachelab_engine::protocol::RequestLimits {
+            max_bulk_len: u64::MAX,
+            unauthenticated: false,
+        };
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Ok(Some((argv, n))) = cachelab_engine::protocol::parse_request(&b[pos..], &limits)
+        {
+            out.push(b[pos..pos + n].to_vec());
+            pos += n;
+            let _ = argv;
+        }
+        out
+    };
+    let (theirs, ours) = (normalised(theirs), normalised(ours));
+    let (t, o) = (split(&theirs), split(&ours));
+    if let Some(i) = (0..t.len().max(o.len())).find(|&i| t.get(i) != o.get(i)) {
+        let show = |v: &[Vec<u8>]| {
+            v.iter()
+                .map(|c| cachelab_tests::show(c))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let from = i.saturating_sub(3);
+        panic!(
+            "the streams differ at command {i} of {}/{}:\nredis-server:\n{}\ncachelab:\n{}",
+            t.len(),
+            o.len(),
+            show(&t[from..(i + 3).min(t.len())]),
+            show(&o[from..(i + 3).min(o.len())])
+        );
+    }
+    assert!(
+        t.len() > 15_000,
+        "the stream carries the writes: {}",
+        t.len()
+    );
+    assert_eq!(ours.len(), theirs.len(), "equal offsets");
+}
+
 /// Transactions and scripts propagate as Redis 7.0 propagates them: not
 /// EXEC or EVAL themselves, but the writes they ran, each in its own form,
 /// wrapped in MULTI/EXEC when there is more than one (one write alone goes
@@ -656,4 +717,37 @@ fn transactions_and_scripts_stream_as_redis_servers() {
         cachelab_tests::show(&theirs),
         "cachelab's stream / redis-server's"
     );
+}
+
+/// DEBUG is a protected command in Redis 7: refused unless
+/// `enable-debug-command` allows it, in Redis's words; `local` lets
+/// loopback clients run it; the setting is fixed at start.
+#[test]
+fn debug_is_refused_unless_enabled_as_redis_refuses_it() {
+    for setting in ["no", "local"] {
+        let Some(redis) = RedisServer::start_with(&["--enable-debug-command", setting]) else {
+            return;
+        };
+        let ours = CachelabServer::start_with(cachelab_server::Options {
+            config: vec![("enable-debug-command".into(), setting.into())],
+            ..Default::default()
+        });
+        let mut replies = Vec::new();
+        for port in [redis.port, ours.port] {
+            let mut c = RespConn::connect(port);
+            let mut got = Vec::new();
+            for cmd in [
+                &["DEBUG", "DIGEST"][..],
+                &["DEBUG"][..],
+                &["DEBUG", "SLEEP", "0"][..],
+                &["CONFIG", "SET", "enable-debug-command", "yes"][..],
+            ] {
+                got.push(String::from_utf8_lossy(&c.call(&args(cmd))).into_owned());
+            }
+            replies.push(got);
+        }
+        assert_eq!(replies[0], replies[1], "enable-debug-command {setting}");
+        let refused = replies[1][0].starts_with("-ERR DEBUG command not allowed");
+        assert_eq!(refused, setting == "no", "{:?}", replies[1]);
+    }
 }

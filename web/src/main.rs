@@ -7,6 +7,7 @@
 //! connects through an endpoint, as an application would, and reconnects
 //! through DNS when its node goes away.
 
+mod backlog;
 mod backups;
 mod files;
 mod groups;
@@ -231,6 +232,8 @@ struct Snapshot {
     up: Vec<bool>,
     paused: Vec<bool>,
     isolated: Vec<bool>,
+    /// The network between this node and the primary is cut.
+    link_cut: Vec<bool>,
     azs_down: Vec<String>,
     partitioned_azs: Vec<String>,
     dns: Dns,
@@ -253,6 +256,9 @@ fn snapshot(r: &Router) -> Snapshot {
         up: (0..n).map(|i| r.is_up(i)).collect(),
         paused: (0..n).map(|i| r.is_paused(i)).collect(),
         isolated: (0..n).map(|i| r.is_isolated(i)).collect(),
+        link_cut: (0..n)
+            .map(|i| primary_slot(r).is_some_and(|p| r.is_cut(i, p)))
+            .collect(),
         azs_down: r.azs_down.iter().cloned().collect(),
         partitioned_azs: r.partitioned_azs.iter().cloned().collect(),
         dns: r.control.dns.clone(),
@@ -271,6 +277,12 @@ fn snapshot(r: &Router) -> Snapshot {
             .map(|b| (b.node.clone(), b.name.clone()))
             .collect(),
     }
+}
+
+/// The slot the primary endpoint resolves to.
+fn primary_slot(r: &Router) -> Option<usize> {
+    let p = r.control.dns.primary.as_ref()?;
+    r.control.nodes.iter().position(|n| &n.addr == p)
 }
 
 /// The node the console's connection reached (else the primary endpoint's).
@@ -755,6 +767,8 @@ fn App() -> impl IntoView {
         let link = view.as_ref().and_then(|v| v.repl.link.clone());
         let paused_now = s.paused.get(i).copied().unwrap_or(false);
         let isolated = s.isolated.get(i).copied().unwrap_or(false);
+        let link_cut = s.link_cut.get(i).copied().unwrap_or(false);
+        let is_replica = n.role == Role::Replica && n.status != NodeStatus::Deleted;
         let id = n.id.clone();
         let id2 = n.id.clone();
         let removable = n.role == Role::Replica && n.status != NodeStatus::Deleted;
@@ -821,6 +835,10 @@ fn App() -> impl IntoView {
                         title="Freeze the node (like a long GC pause): it answers nothing until resumed">{if paused_now { "Resume" } else { "Pause" }}</button>
                     <button class="isolate" on:click=move |_| fault(Box::new(move |r| if isolated { r.heal() } else { r.isolate(i) }))
                         title="Network partition: cut this node off from the other nodes and the control plane">{if isolated { "Heal" } else { "Partition" }}</button>
+                    {is_replica.then(|| view! {
+                        <button class="cut-link" on:click=move |_| fault(Box::new(move |r| if link_cut { r.heal() } else if let Some(p) = primary_slot(r) { r.cut_link(i, p) }))
+                            title="Cut only the network between this replica and the primary: the replication link stalls, and breaks after repl-timeout (60 s); the control plane still reaches both. On reconnect the replica asks PSYNC: a partial resync if the backlog still holds what it missed, else a full sync.">{if link_cut { "Heal link" } else { "Cut link" }}</button>
+                    })}
                     {removable.then(|| view! {
                         <button class="remove" on:click=move |_| api(Api::RemoveReplica { id: id2.clone() })
                             title="DecreaseReplicaCount: remove this read replica">"Remove"</button>
@@ -1255,6 +1273,24 @@ fn App() -> impl IntoView {
                 </section>
                 <section class="traffic" aria-label="Replication traffic">
                     <h2 title="What the nodes say to each other, in Redis's replication protocol: PSYNC, +FULLRESYNC with the RDB or +CONTINUE with the backlog, then the stream of write commands with its offsets, and REPLCONF ACKs">"Replication traffic"</h2>
+                    {move || {
+                        let s = snap.get();
+                        let v = views.get();
+                        let at = |i: usize| v.get(i).cloned().flatten().filter(|_| s.up.get(i).copied().unwrap_or(false));
+                        let p = s.dns.primary.as_ref().and_then(|p| s.nodes.iter().position(|n| &n.addr == p));
+                        let primary = p.and_then(|i| at(i).filter(|v| v.repl.role == "master").map(|v| (s.nodes[i].name.clone(), v.repl)));
+                        primary.map(|(name, repl)| {
+                            let replicas = s.nodes.iter().enumerate()
+                                .filter(|(i, n)| Some(*i) != p && n.status != NodeStatus::Deleted)
+                                .map(|(i, n)| {
+                                    let view = at(i);
+                                    let up = s.up.get(i).copied().unwrap_or(false);
+                                    backlog::Replica { name: n.name.clone(), class: role_class(n, view.as_ref(), up), view: view.map(|v| v.repl) }
+                                })
+                                .collect();
+                            backlog::backlog_view(name, repl, replicas)
+                        })
+                    }}
                     <ol id="traffic">
                         {move || snap.get().traffic.into_iter().rev().take(8).map(|t| view! {
                             <li class:lost=t.lost class:held=t.held title=t.detail.clone()>{format!("{} {} → {} {}{}", fmt_clock(t.at.0), t.from, t.to, t.kind, if t.bytes > 0 { format!(" ({} B)", t.bytes) } else { String::new() })}{t.lost.then_some(" — lost")}{t.held.then_some(" — waiting at the partition")}

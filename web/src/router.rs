@@ -659,6 +659,25 @@ impl Router {
         }
     }
 
+    /// Cuts the network between two nodes only, both ways (a replica's
+    /// link to its primary): the control plane still reaches both.
+    pub fn cut_link(&mut self, a: usize, b: usize) {
+        let (a, b) = (
+            self.control.nodes[a].addr.clone(),
+            self.control.nodes[b].addr.clone(),
+        );
+        self.cuts.insert((a.clone(), b.clone()));
+        self.cuts.insert((b, a));
+    }
+
+    /// Whether the network between two nodes is cut.
+    pub fn is_cut(&self, a: usize, b: usize) -> bool {
+        let (Some(a), Some(b)) = (self.control.nodes.get(a), self.control.nodes.get(b)) else {
+            return false;
+        };
+        self.cuts.contains(&(a.addr.clone(), b.addr.clone()))
+    }
+
     /// Cuts an Availability Zone off from the rest of the region: its nodes
     /// keep running but reach only each other.
     pub fn partition_az(&mut self, az: &str) {

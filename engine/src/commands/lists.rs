@@ -3,7 +3,7 @@
 //! BLMOVE BRPOPLPUSH BLMPOP, as t_list.c in Redis 7.0 answers them.
 
 use super::blocking::{self, BlockOp};
-use super::coll::{self, clamp_range};
+use super::coll::{self, clamp_range, Coll};
 use super::{eq_ic, err_syntax, parse_int, Ctx, Handler};
 use crate::protocol::Reply;
 use crate::store::List;
@@ -228,6 +228,24 @@ fn ltrim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return e,
     };
+    // Nothing to trim: Redis still signals the key (WATCH) and fires the
+    // event, but the dirty counter does not move, so nothing replicates.
+    let now = ctx.now;
+    let len = match ctx
+        .db()
+        .get(&argv[1], now)
+        .map(|e| List::of(&e.value).map(|l| l.len()))
+    {
+        Some(Some(n)) => Some(n),
+        Some(None) => return Reply::err(super::WRONGTYPE),
+        None => None,
+    };
+    if len.is_some_and(|n| n > 0 && clamp_range(start, end, n) == Some((0, n - 1))) {
+        let db = ctx.db_index();
+        super::multi::touch_watched(ctx.srv, db, &argv[1]);
+        super::notify::notify(ctx.srv, super::notify::LIST, "ltrim", &argv[1], db);
+        return Reply::ok();
+    }
     let r = coll::write(ctx, &argv[1], None, |l: &mut List| {
         match clamp_range(start, end, l.len()) {
             Some((s, e)) => l.keep_range(s, e),

@@ -644,6 +644,19 @@ fn run_handler_counted(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[V
     reply
 }
 
+/// `enable-debug-command`: `yes`, or `local` and the client is on the
+/// loopback (Redis's `islocalClient`); `no` by default, as in Redis 7.
+fn debug_allowed(ctx: &Ctx) -> bool {
+    match ctx.srv.config.get("enable-debug-command") {
+        Some("yes") => true,
+        Some("local") => ctx.client().is_some_and(|c| {
+            let ip = c.peer.rsplit_once(':').map_or(&c.peer[..], |(ip, _)| ip);
+            matches!(ip, "127.0.0.1" | "::1" | "[::1]")
+        }),
+        _ => false,
+    }
+}
+
 /// Everything Redis's processCommand checks before running a command:
 /// the command exists, arity, authentication, memory, replica rules.
 fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> {
@@ -680,6 +693,13 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     };
     if !arity_ok(cmd.arity, argv.len()) || cmd.handler.is_none() {
         return Err(wrong_args(&cmd.fullname));
+    }
+    // Redis 7's protected commands (`allowProtectedAction`), checked
+    // before authentication as processCommand does.
+    if base.fullname == "debug" && !debug_allowed(ctx) {
+        return Err(Reply::err(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ));
     }
     // A MONITOR connection is a replica to Redis: no keyspace access.
     if ctx.client().is_some_and(|c| c.monitor)

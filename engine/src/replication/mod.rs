@@ -174,6 +174,48 @@ impl PeerMsg {
     }
 }
 
+/// What a primary knows to decide a PSYNC: its history (replid, and the
+/// one it continues, replid2, up to `second_offset`) and its backlog
+/// window (first byte offset, bytes held).
+pub struct History<'a> {
+    pub replid: &'a str,
+    pub replid2: &'a str,
+    pub second_offset: i64,
+    pub offset: u64,
+    pub backlog: Option<(u64, u64)>,
+}
+
+/// Why a PSYNC cannot continue: a full sync follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoContinue {
+    /// Another history (a replica of a different primary, or of this one
+    /// before a history it never saw).
+    OtherHistory,
+    /// The bytes it lacks are older than the backlog holds (or there is
+    /// no backlog yet).
+    BehindBacklog,
+}
+
+impl History<'_> {
+    /// `masterTryPartialResynchronization`'s rule: `PSYNC replid offset`
+    /// (offset: the first byte the replica lacks) continues when the
+    /// history is this one (or the one it took over, up to where it did)
+    /// and the backlog still holds that byte.
+    pub fn psync(&self, replid: &str, offset: i64) -> Result<(), NoContinue> {
+        let same =
+            replid == self.replid || (replid == self.replid2 && offset <= self.second_offset);
+        if !same {
+            return Err(NoContinue::OtherHistory);
+        }
+        match self.backlog {
+            Some((first, _)) if offset >= first as i64 && offset <= self.offset as i64 + 1 => {
+                Ok(())
+            }
+            _ => Err(NoContinue::BehindBacklog),
+        }
+    }
+}
+
 /// The replication backlog: the last `size` bytes of the stream.
 #[derive(Clone, Debug)]
 pub struct Backlog {
@@ -1100,12 +1142,15 @@ impl Server {
         events: &mut Vec<NodeEvent>,
     ) -> SyncAnswer {
         let r = &self.repl;
-        let same_history = replid == r.replid || (replid == r.replid2 && offset <= r.second_offset);
-        let in_backlog = r
-            .backlog
-            .as_ref()
-            .is_some_and(|b| offset >= b.first as i64 && offset <= r.offset as i64 + 1);
-        if same_history && in_backlog {
+        let window = r.backlog.as_ref().map(|b| (b.first, b.histlen() as u64));
+        let history = History {
+            replid: &r.replid,
+            replid2: &r.replid2,
+            second_offset: r.second_offset,
+            offset: r.offset,
+            backlog: window,
+        };
+        if history.psync(replid, offset).is_ok() {
             let offset = offset as u64;
             let backlog = self.repl.backlog.as_ref().expect("in_backlog");
             let bytes = backlog.from(offset);

@@ -302,6 +302,11 @@ impl Cluster for RouterCluster {
                 r.isolate(s);
                 Ok(())
             }
+            Action::Cut(x, y) => {
+                let (x, y) = (node(r, x)?, node(r, y)?);
+                r.cut_link(x, y);
+                Ok(())
+            }
             Action::Heal => {
                 r.heal();
                 Ok(())
