@@ -1382,15 +1382,24 @@ impl Node {
         // A command that changed data replicates as Redis propagates it.
         let inner = std::mem::take(&mut self.srv.repl.inner);
         let fallback = std::mem::take(&mut self.srv.repl.inner_fallback);
-        let form = (commands::persist::modifications(&self.srv) != changes_before && !fallback)
-            .then(|| crate::replication::propagation::form(&self.srv, db, argv, &reply))
-            .flatten()
-            .map(|own| {
-                // A transaction's or a script's commands, then its own form.
+        let also = self.srv.repl.also.take();
+        let form = match also {
+            // What the command said it propagates (XREADGROUP's XCLAIMs…).
+            Some(also) if !fallback => {
                 let mut all = inner;
-                all.extend(own.into_iter().map(|f| (db, f)));
-                all
-            });
+                all.extend(also.into_iter().map(|f| (db, f)));
+                Some(all)
+            }
+            _ => (commands::persist::modifications(&self.srv) != changes_before && !fallback)
+                .then(|| crate::replication::propagation::form(&self.srv, db, argv, &reply))
+                .flatten()
+                .map(|own| {
+                    // A transaction's or a script's commands, then its own form.
+                    let mut all = inner;
+                    all.extend(own.into_iter().map(|f| (db, f)));
+                    all
+                }),
+        };
         self.srv.propagate_command(form);
         let woff = self.srv.repl.offset;
         let Some(client) = self.srv.clients.get_mut(&conn) else {
@@ -1475,6 +1484,7 @@ impl Node {
                     let tracking = commands::tracking::before_serve(&mut self.srv, conn);
                     let mark = self.srv.ks.dbs[id.0].changes_len();
                     let created_mark = self.srv.ks.dbs[id.0].created_len();
+                    let served_form = self.served_form(conn, &id, &op);
                     let reply = {
                         let mut ctx = Ctx {
                             srv: &mut self.srv,
@@ -1515,7 +1525,17 @@ impl Node {
                     self.deliver(conn, reply);
                     self.slowlog_unblocked(conn);
                     commands::tracking::after_serve(&mut self.srv, conn, tracking);
-                    self.srv.propagate();
+                    // The pop it amounts to, as Redis's serveClientBlockedOn*
+                    // propagates it (a stream read: its effects).
+                    let also = self.srv.repl.also.take();
+                    match (served_form, also) {
+                        (Some(form), _) => self.srv.propagate_command(Some(vec![(id.0, form)])),
+                        // A group read served: its XCLAIMs / XGROUP SETID.
+                        (None, Some(also)) => self
+                            .srv
+                            .propagate_command(Some(also.into_iter().map(|f| (id.0, f)).collect())),
+                        (None, None) => self.srv.propagate(),
+                    }
                     progress = true;
                     // Commands pipelined behind the blocking one run once
                     // the current input is done, as Redis's
@@ -1524,6 +1544,70 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// What serving `conn` blocked on `id` propagates, read before it is
+    /// served: `LPOP`/`RPOP key [count]` (the count no more than the list
+    /// holds), `LMOVE key dst left|right left|right` (`RPOPLPUSH key dst`
+    /// for BRPOPLPUSH), `ZPOPMIN`/`ZPOPMAX key [count]`; `None` for a
+    /// stream read.
+    fn served_form(
+        &self,
+        conn: ConnId,
+        id: &(usize, Vec<u8>),
+        op: &crate::commands::blocking::BlockOp,
+    ) -> Option<Vec<Vec<u8>>> {
+        use crate::commands::blocking::BlockOp;
+        use crate::store::value::Value;
+        let len = match self.srv.ks.dbs[id.0].peek(&id.1).map(|e| &e.value) {
+            Some(Value::List(l)) => l.len(),
+            Some(Value::ZSet(z)) => z.len(),
+            _ => 0,
+        };
+        let key = id.1.clone();
+        let counted = |name: &str, count: &Option<usize>| {
+            let mut v = vec![name.as_bytes().to_vec(), key.clone()];
+            if let Some(c) = count {
+                v.push((*c).min(len).to_string().into_bytes());
+            }
+            v
+        };
+        let side = |left: bool| {
+            if left {
+                b"left".to_vec()
+            } else {
+                b"right".to_vec()
+            }
+        };
+        Some(match op {
+            BlockOp::ListPop { left, count } => counted(if *left { "LPOP" } else { "RPOP" }, count),
+            BlockOp::ZPop { max, count } => {
+                counted(if *max { "ZPOPMAX" } else { "ZPOPMIN" }, count)
+            }
+            BlockOp::ListMove {
+                dst,
+                from_left,
+                to_left,
+            } => {
+                let brpoplpush = self
+                    .srv
+                    .clients
+                    .get(&conn)
+                    .is_some_and(|c| c.last_cmd == "brpoplpush");
+                if brpoplpush {
+                    vec![b"RPOPLPUSH".to_vec(), key, dst.clone()]
+                } else {
+                    vec![
+                        b"LMOVE".to_vec(),
+                        key,
+                        dst.clone(),
+                        side(*from_left),
+                        side(*to_left),
+                    ]
+                }
+            }
+            BlockOp::XRead { .. } => return None,
+        })
     }
 
     /// Sends pub/sub messages the last command produced: the calling

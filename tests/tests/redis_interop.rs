@@ -467,7 +467,14 @@ fn normalised(cmds: Vec<Vec<Vec<u8>>>) -> Vec<u8> {
         }
         for i in 1..argv.len() {
             let prev = argv[i - 1].to_ascii_uppercase();
-            if (prev == b"PXAT" || (argv[0].eq_ignore_ascii_case(b"PEXPIREAT") && i == 2))
+            let restore_abs = argv[0].eq_ignore_ascii_case(b"RESTORE")
+                && i == 2
+                && argv.iter().any(|a| a.eq_ignore_ascii_case(b"ABSTTL"));
+            // XCLAIM's TIME (when the entry was delivered) is a clock too.
+            if (prev == b"PXAT"
+                || prev == b"TIME"
+                || (argv[0].eq_ignore_ascii_case(b"PEXPIREAT") && i == 2)
+                || restore_abs)
                 && argv[i].iter().all(u8::is_ascii_digit)
             {
                 argv[i] = vec![b'T'; argv[i].len()];
@@ -708,6 +715,188 @@ fn transactions_and_scripts_stream_as_redis_servers() {
     for c in clients.iter_mut() {
         for argv in script {
             c.call(&args(argv));
+        }
+    }
+    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
+    let (theirs, ours) = (normalised(theirs), normalised(ours));
+    assert_eq!(
+        cachelab_tests::show(&ours),
+        cachelab_tests::show(&theirs),
+        "cachelab's stream / redis-server's"
+    );
+}
+
+/// The rest of Redis's rewrites: approximate stream trimming as the exact
+/// length or first ID it left, RESTORE's relative TTL as ABSTTL (an already
+/// expired one as DEL), SPOP with a count as SREMs (the whole set as DEL),
+/// GEOADD as the ZADD it ran, the STORE forms of GEO and SORT and XGROUP
+/// as executed; and a client
+/// blocked in BLPOP/BLMOVE/BZPOPMIN/BLMPOP served later by another's push:
+/// the push, then the pop it was served, as redis-server streams them.
+#[test]
+fn rewrites_and_blocked_clients_stream_as_redis_servers() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
+    for port in [redis.port, ours.port] {
+        let mut c = RespConn::connect(port);
+        c.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]));
+        for i in 1..=300 {
+            let id = format!("{i}-1");
+            c.call(&args(&["XADD", "st", "MAXLEN", "~", "5", &id, "f", "v"]));
+        }
+        for cmd in [
+            &["XADD", "st", "MINID", "~", "250", "301-*", "f", "v"][..],
+            &["XTRIM", "st", "MAXLEN", "~", "10"],
+            &["XTRIM", "st", "MAXLEN", "~", "1000"],
+            &["XTRIM", "st", "MINID", "~", "280"],
+            &["XGROUP", "CREATE", "st", "g", "$"],
+            &["XGROUP", "CREATECONSUMER", "st", "g", "alice"],
+            &["SET", "src", "value"],
+        ] {
+            c.call(&args(cmd));
+        }
+        let Reply::Bulk(dump) = ({
+            let r = c.call(&args(&["DUMP", "src"]));
+            cachelab_engine::protocol::parse_reply(&r)
+                .unwrap()
+                .unwrap()
+                .0
+        }) else {
+            panic!("DUMP")
+        };
+        let restore = |c: &mut RespConn, key: &str, ttl: &str, more: &[&str]| {
+            let mut argv = vec![b"RESTORE".to_vec(), key.into(), ttl.into(), dump.clone()];
+            argv.extend(more.iter().map(|m| m.as_bytes().to_vec()));
+            c.call(&argv);
+        };
+        restore(&mut c, "r1", "0", &[]);
+        restore(&mut c, "r2", "100000", &[]);
+        restore(&mut c, "r3", "4000000000000", &["ABSTTL"]);
+        restore(&mut c, "r1", "1", &["REPLACE", "ABSTTL"]);
+        for cmd in [
+            &["SADD", "s", "a", "b", "c"][..],
+            &["SPOP", "s", "5"],
+            &["SADD", "one", "x"],
+            &["SPOP", "one", "1"],
+            &["SPOP", "none", "3"],
+            &[
+                "GEOADD",
+                "g",
+                "13.361389",
+                "38.115556",
+                "Palermo",
+                "15.087269",
+                "37.502669",
+                "Catania",
+            ],
+            &[
+                "GEOSEARCHSTORE",
+                "gs",
+                "g",
+                "FROMLONLAT",
+                "15",
+                "37",
+                "BYRADIUS",
+                "200",
+                "km",
+                "ASC",
+            ],
+            &["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "gr"],
+            &["RPUSH", "nums", "3", "1", "2"],
+            &["SORT", "nums", "STORE", "sorted"],
+            &["SORT", "nums"],
+        ] {
+            c.call(&args(cmd));
+        }
+        // Blocked clients, served by a later push.
+        for (block, push) in [
+            (&["BLPOP", "q1", "0"][..], &["RPUSH", "q1", "a", "b"][..]),
+            (
+                &["BLMOVE", "q2", "dst", "LEFT", "RIGHT", "0"],
+                &["LPUSH", "q2", "x"],
+            ),
+            (
+                &["BZPOPMIN", "z1", "0"],
+                &["ZADD", "z1", "1", "m", "2", "n"],
+            ),
+            (
+                &["BLMPOP", "0", "1", "q3", "RIGHT", "COUNT", "2"],
+                &["RPUSH", "q3", "1", "2", "3"],
+            ),
+        ] {
+            let mut waiter = RespConn::connect(port);
+            waiter.send_raw(&encode_request(&args(block)));
+            // The block is in place before the push.
+            std::thread::sleep(Duration::from_millis(50));
+            c.call(&args(push));
+            waiter.read_reply_bytes().expect("served");
+        }
+    }
+    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
+    let (theirs, ours) = (normalised(theirs), normalised(ours));
+    assert_eq!(
+        cachelab_tests::show(&ours),
+        cachelab_tests::show(&theirs),
+        "cachelab's stream / redis-server's"
+    );
+}
+
+/// Consumer groups as Redis propagates them: XREADGROUP's deliveries as
+/// one XCLAIM each (TIME, RETRYCOUNT, FORCE JUSTID LASTID), with NOACK as
+/// XGROUP CREATECONSUMER and XGROUP SETID … ENTRIESREAD; a history read
+/// nothing; XCLAIM and XAUTOCLAIM as XCLAIMs too.
+#[test]
+fn consumer_groups_stream_as_redis_servers() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
+    for port in [redis.port, ours.port] {
+        let mut c = RespConn::connect(port);
+        for i in 1..=6 {
+            let id = format!("{i}-1");
+            c.call(&args(&["XADD", "st", &id, "f", "v"]));
+        }
+        for cmd in [
+            &["XGROUP", "CREATE", "st", "g", "0"][..],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "alice",
+                "COUNT",
+                "2",
+                "STREAMS",
+                "st",
+                ">",
+            ],
+            &["XREADGROUP", "GROUP", "g", "alice", "STREAMS", "st", "0"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "bob",
+                "COUNT",
+                "1",
+                "NOACK",
+                "STREAMS",
+                "st",
+                ">",
+            ],
+            &["XCLAIM", "st", "g", "carol", "0", "1-1"],
+            &["XCLAIM", "st", "g", "carol", "0", "2-1", "JUSTID"],
+            &["XAUTOCLAIM", "st", "g", "dave", "0", "0-0", "COUNT", "5"],
+            &["XDEL", "st", "2-1"],
+            &["XAUTOCLAIM", "st", "g", "erin", "0", "0-0"],
+            &["XREADGROUP", "GROUP", "g", "frank", "STREAMS", "st", ">"],
+        ] {
+            c.call(&args(cmd));
         }
     }
     let [theirs, ours] = [taps[0].commands(), taps[1].commands()];

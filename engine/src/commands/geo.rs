@@ -503,6 +503,15 @@ fn coords(xy: [f64; 2]) -> Reply {
 /// GEOADD key [NX|XX] [CH] longitude latitude member [...]: ZADD with the
 /// points' geohashes as scores.
 fn geoadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    match as_zadd(argv) {
+        Ok(zargv) => zadd(ctx, &zargv, false),
+        Err(e) => e,
+    }
+}
+
+/// GEOADD as the ZADD it is (what Redis runs, and propagates): `zadd key
+/// [flags] <52-bit geohash> member …`.
+pub fn as_zadd(argv: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, Reply> {
     let (mut nx, mut xx) = (false, false);
     let mut at = 2;
     while at < argv.len() {
@@ -517,21 +526,18 @@ fn geoadd(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         at += 1;
     }
     if !(argv.len() - at).is_multiple_of(3) || (xx && nx) {
-        return err_syntax();
+        return Err(err_syntax());
     }
     let mut zargv: Vec<Vec<u8>> = Vec::with_capacity(at + (argv.len() - at) / 3 * 2);
     zargv.push(b"zadd".to_vec());
     zargv.extend(argv[1..at].iter().cloned());
     for p in argv[at..].chunks(3) {
-        let xy = match lon_lat(&p[0], &p[1]) {
-            Ok(xy) => xy,
-            Err(e) => return e,
-        };
+        let xy = lon_lat(&p[0], &p[1])?;
         let hash = encode_wgs84(xy[0], xy[1], STEP_MAX).expect("validated coordinates");
         zargv.push(hash.align52().to_string().into_bytes());
         zargv.push(p[2].clone());
     }
-    zadd(ctx, &zargv, false)
+    Ok(zargv)
 }
 
 /// GEOPOS/GEOHASH's reading: the score of each member argument (`None`

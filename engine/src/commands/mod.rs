@@ -591,6 +591,15 @@ fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>])
     ctx.srv.repl.depth += 1;
     let reply = run_handler_counted(ctx, cmd, handler, argv);
     ctx.srv.repl.depth = depth;
+    if depth > 0 {
+        if let Some(also) = ctx.srv.repl.also.take() {
+            // What it said it propagates (XREADGROUP's XCLAIMs…).
+            if ctx.srv.ks.dbs.get(db).is_some_and(|d| d.tracking()) {
+                ctx.srv.repl.inner.extend(also.into_iter().map(|f| (db, f)));
+            }
+            return reply;
+        }
+    }
     if depth > 0
         && persist::modifications(ctx.srv) != before
         && ctx.srv.ks.dbs.get(db).is_some_and(|d| d.tracking())
@@ -816,6 +825,8 @@ pub fn apply_effect(srv: &mut Server, now: Millis, db: usize, argv: &[Vec<u8>]) 
         db_override: Some(db),
     };
     handler(&mut ctx, argv);
+    // A replica forwards its primary's bytes, not forms of its own.
+    ctx.srv.repl.also = None;
     for d in &mut ctx.srv.ks.dbs {
         d.from_master = false;
     }

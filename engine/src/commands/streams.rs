@@ -16,6 +16,7 @@ use super::coll;
 use super::notify;
 use super::{eq_ic, err_syntax, parse_int, Ctx, Handler};
 use crate::protocol::Reply;
+use crate::replication::propagation;
 use crate::store::stream::{
     Consumer, Fields, Group, Nack, Stream, StreamId, Trim, INVALID_ENTRIES_READ,
 };
@@ -450,7 +451,7 @@ pub struct GroupRead {
 
 /// Finds or creates the consumer (refreshing its seen time), raising
 /// `xgroup-createconsumer` for a new one.
-fn touch_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8]) {
+fn touch_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8], noack: bool) {
     let now = now_ms(ctx);
     let created = with_stream(ctx, key, false, |s| {
         let Some(g) = s.groups.get_mut(group) else {
@@ -475,6 +476,18 @@ fn touch_consumer(ctx: &mut Ctx, key: &[u8], group: &[u8], consumer: &[u8]) {
     });
     if created == Some(true) {
         notify_stream(ctx, "xgroup-createconsumer", key);
+        // Without NOACK its XCLAIMs create it on a replica; with NOACK
+        // Redis propagates the creation itself.
+        if noack {
+            let argv = vec![
+                b"XGROUP".to_vec(),
+                b"CREATECONSUMER".to_vec(),
+                key.to_vec(),
+                group.to_vec(),
+                consumer.to_vec(),
+            ];
+            propagation::also(ctx.srv, argv);
+        }
     }
 }
 
@@ -505,9 +518,13 @@ fn read_range(
         };
     };
     let now = now_ms(ctx);
-    with_stream(ctx, key, false, |s| {
+    // What the read propagates (`streamReplyWithRange`): an XCLAIM per
+    // entry delivered, or with NOACK the group's new last ID.
+    let mut forms = Vec::new();
+    let out = with_stream(ctx, key, false, |s| {
         let picked = take(s);
         let mut out = Vec::with_capacity(picked.len());
+        let mut moved = false;
         for (id, fields) in picked {
             let tomb = s.range_has_tombstones(id);
             let est = s.estimate_distance(id);
@@ -520,6 +537,7 @@ fn read_range(
                     g.entries_read = est.map_or(INVALID_ENTRIES_READ, |v| v as i64);
                 }
                 g.last_id = id;
+                moved = true;
             }
             if !gr.noack {
                 if let Some(old) = g.pel.get(&id).map(|n| n.consumer.clone()) {
@@ -538,12 +556,43 @@ fn read_range(
                 if let Some(c) = g.consumers.get_mut(&gr.consumer) {
                     c.pel.insert(id);
                 }
+                forms.push(propagation::xclaim_form(
+                    key,
+                    &gr.group,
+                    &gr.consumer,
+                    id.to_bytes(),
+                    now,
+                    1,
+                    g.last_id.to_bytes(),
+                ));
             }
             out.push(entry_reply(id, &fields));
         }
+        if gr.noack && moved {
+            let g = &s.groups[&gr.group];
+            forms.push(setid_form(key, &gr.group, g));
+        }
         out
     })
-    .unwrap_or_default()
+    .unwrap_or_default();
+    for f in forms {
+        propagation::also(ctx.srv, f);
+    }
+    out
+}
+
+/// `XGROUP SETID key group <last id> ENTRIESREAD <n>`, as
+/// `streamPropagateGroupID` sends it.
+fn setid_form(key: &[u8], group: &[u8], g: &Group) -> Vec<Vec<u8>> {
+    vec![
+        b"XGROUP".to_vec(),
+        b"SETID".to_vec(),
+        key.to_vec(),
+        group.to_vec(),
+        g.last_id.to_bytes(),
+        b"ENTRIESREAD".to_vec(),
+        g.entries_read.to_string().into_bytes(),
+    ]
 }
 
 /// `streamReplyWithRangeFromConsumerPEL`: a consumer's own history.
@@ -717,6 +766,10 @@ fn xread(ctx: &mut Ctx, argv: &[Vec<u8>], group_form: bool) -> Reply {
         consumer: c,
         noack,
     });
+    if gr.is_some() {
+        // XREADGROUP never propagates itself: its XCLAIMs (read_range).
+        propagation::declare_also(ctx.srv);
+    }
     let resp3 = resp3(ctx);
     let mut served = Vec::new();
     for (k, gt) in keys.iter().zip(ids.iter_mut()) {
@@ -750,7 +803,7 @@ fn xread(ctx: &mut Ctx, argv: &[Vec<u8>], group_form: bool) -> Reply {
         let start = gt.incr().unwrap_or(StreamId::MIN);
         let entries = match &gr {
             Some(g) => {
-                touch_consumer(ctx, k, &g.group, &g.consumer);
+                touch_consumer(ctx, k, &g.group, &g.consumer, g.noack);
                 if history {
                     read_history(ctx, k, start, count as usize, g)
                 } else {
@@ -815,7 +868,7 @@ pub fn serve_blocked(
     let start = gt.incr().unwrap_or(StreamId::MIN);
     let entries = match gr {
         Some(g) => {
-            touch_consumer(ctx, key, &g.group, &g.consumer);
+            touch_consumer(ctx, key, &g.group, &g.consumer, g.noack);
             read_range(ctx, key, start, count, Some(g))
         }
         None => read_range(ctx, key, start, count, None),
@@ -1470,6 +1523,9 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         deliverytime = now;
     }
     let mut claimer = Claimer::new(name, now);
+    // What it propagates (`xclaimCommand`): an XCLAIM per entry claimed
+    // or dropped from the PEL, else the group's new LASTID if it moved.
+    let mut forms = Vec::new();
     let out = with_stream(ctx, key, false, |s| {
         let mut out = Vec::new();
         let exists: Vec<bool> = ids.iter().map(|id| s.get(*id).is_some()).collect();
@@ -1484,11 +1540,27 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             })
             .collect();
         let g = s.groups.get_mut(group).expect("checked");
+        let mut moved = false;
         if last_id > g.last_id {
             g.last_id = last_id;
+            moved = true;
         }
+        let claim = |g: &Group, id: StreamId, i: usize| {
+            g.pel.get(&id).map(|n| {
+                propagation::xclaim_form(
+                    key,
+                    group,
+                    &n.consumer,
+                    argv[5 + i].clone(),
+                    n.delivery_time,
+                    n.delivery_count,
+                    g.last_id.to_bytes(),
+                )
+            })
+        };
         for (i, &id) in ids.iter().enumerate() {
             if !exists[i] {
+                forms.extend(claim(g, id, i));
                 g.ack(id);
                 continue;
             }
@@ -1508,16 +1580,24 @@ fn xclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 continue;
             }
             claimer.take(g, id, deliverytime, retrycount, justid);
+            forms.extend(claim(g, id, i));
             out.push(match &entries[i] {
                 Some(f) => entry_reply(id, f),
                 None => id_reply(id),
             });
+        }
+        if moved && forms.is_empty() {
+            forms.push(setid_form(key, group, g));
         }
         out
     })
     .unwrap_or_default();
     if claimer.created {
         notify_stream(ctx, "xgroup-createconsumer", key);
+    }
+    propagation::declare_also(ctx.srv);
+    for f in forms {
+        propagation::also(ctx.srv, f);
     }
     Reply::Array(out)
 }
@@ -1566,6 +1646,8 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let now = now_ms(ctx);
     let mut claimer = Claimer::new(name, now);
+    // An XCLAIM per entry claimed or dropped from the PEL (`xautoclaimCommand`).
+    let mut forms = Vec::new();
     let (claimed, next, deleted) = with_stream(ctx, key, false, |s| {
         let pel: Vec<StreamId> = s.groups[group]
             .pel
@@ -1583,7 +1665,20 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             pos += 1;
             let fields = s.get(id).map(|e| e.fields.clone());
             let g = s.groups.get_mut(group).expect("checked");
+            let claim = |g: &Group| {
+                let n = &g.pel[&id];
+                propagation::xclaim_form(
+                    key,
+                    group,
+                    &n.consumer,
+                    id.to_bytes(),
+                    n.delivery_time,
+                    n.delivery_count,
+                    g.last_id.to_bytes(),
+                )
+            };
             let Some(fields) = fields else {
+                forms.push(claim(g));
                 g.ack(id);
                 deleted.push(id_reply(id));
                 count -= 1;
@@ -1594,6 +1689,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 continue;
             }
             claimer.take(g, id, now, -1, justid);
+            forms.push(claim(g));
             claimed.push(if justid {
                 id_reply(id)
             } else {
@@ -1607,6 +1703,10 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     .unwrap_or_default();
     if claimer.created {
         notify_stream(ctx, "xgroup-createconsumer", key);
+    }
+    propagation::declare_also(ctx.srv);
+    for f in forms {
+        propagation::also(ctx.srv, f);
     }
     Reply::Array(vec![
         id_reply(next),

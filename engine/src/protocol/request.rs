@@ -66,13 +66,38 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 /// Encodes an argument vector as a RESP multibulk request, the form clients
 /// send (the console, tests, benchmarks).
 pub fn encode_request(argv: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    let mut out = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
+    encode_request_into(&mut out, argv);
+    out
+}
+
+/// Appends `argv` as a RESP multibulk request, allocating nothing of its
+/// own (the replication stream encodes every write with it).
+pub fn encode_request_into<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
+    header(out, b'*', argv.len());
     for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        let a = a.as_ref();
+        header(out, b'$', a.len());
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
-    out
+}
+
+/// `<tag><n>\r\n`.
+fn header(out: &mut Vec<u8>, tag: u8, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(tag);
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Redis's `string2ll`: strict decimal, optional '-', no '+', no spaces, no

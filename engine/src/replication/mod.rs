@@ -376,6 +376,10 @@ pub struct Repl {
     pub depth: usize,
     pub inner: Vec<(usize, propagation::Argv)>,
     pub inner_fallback: bool,
+    /// What the running command propagates instead of itself, as Redis's
+    /// `alsoPropagate` (XREADGROUP's XCLAIMs…); `Some` even when empty:
+    /// the command said what it propagates (`propagation::also`).
+    pub also: Option<Vec<propagation::Argv>>,
     /// Speak Redis's own protocol to a primary, over an outbound link
     /// (`Output::Dial`), instead of `PeerMsg`s: a real redis-server can be
     /// the primary. The native server turns it on.
@@ -412,6 +416,7 @@ impl Repl {
             depth: 0,
             inner: Vec::new(),
             inner_fallback: false,
+            also: None,
             wire_mode: false,
             client_out: Vec::new(),
             client_close: Vec::new(),
@@ -463,12 +468,7 @@ impl Repl {
 }
 
 fn encode(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    crate::protocol::request::encode_request_into(out, argv);
 }
 
 fn split_addr(addr: &str) -> (&str, &str) {

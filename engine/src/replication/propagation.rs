@@ -6,9 +6,14 @@
 //! as `DEL`), `GETDEL` as `DEL`, `GETSET` as `SET`, `INCRBYFLOAT` as `SET …
 //! KEEPTTL`, `HINCRBYFLOAT` as `HSET`, `SPOP` as `SREM`, a blocking pop
 //! served at once as its non-blocking form, `LMPOP`/`ZMPOP` as the pops they
-//! did. Commands not listed here (scripts, transactions, streams' generated
-//! IDs and trimming, SPOP with a count…) replicate as their effects on the
-//! keys they changed (`Server::propagate`), correct but not Redis's bytes.
+//! did, SPOP with a count as one SREM per member (or DEL when it took the
+//! whole set), approximate stream trimming as the exact length or first ID
+//! it left, RESTORE's relative TTL as ABSTTL, GEOADD as the ZADD it ran (a
+//! blocked pop served later: `Node::served_form`). XREADGROUP, XCLAIM and
+//! XAUTOCLAIM say what they propagate themselves ([`also`]: an XCLAIM per
+//! entry delivered or claimed, XGROUP CREATECONSUMER / SETID with NOACK),
+//! as Redis's `alsoPropagate`. Anything else replicates as its effects on
+//! the keys it changed (`Server::propagate`).
 
 use crate::node::Server;
 use crate::protocol::Reply;
@@ -16,70 +21,74 @@ use crate::protocol::Reply;
 /// One command's arguments.
 pub type Argv = Vec<Vec<u8>>;
 
-/// Propagated as they were executed: deterministic writes.
+/// Propagated as they were executed: deterministic writes (sorted, for
+/// a binary search). Not here: commands with an arm in `form` (SET's
+/// relative expiries, PEXPIREAT of a key gone…).
 const AS_IS: &[&str] = &[
-    "set",
-    "setnx",
-    "mset",
-    "msetnx",
     "append",
-    "setrange",
-    "incr",
-    "decr",
-    "incrby",
-    "decrby",
-    "setbit",
-    "bitop",
     "bitfield",
-    "pfadd",
-    "pfmerge",
-    "del",
-    "unlink",
-    "rename",
-    "renamenx",
-    "move",
+    "bitop",
     "copy",
-    "persist",
-    "pexpireat",
-    "lpush",
-    "rpush",
-    "lpushx",
-    "rpushx",
-    "linsert",
-    "lset",
-    "lrem",
-    "ltrim",
-    "lpop",
-    "rpop",
-    "rpoplpush",
-    "lmove",
-    "hset",
-    "hmset",
-    "hsetnx",
+    "decr",
+    "decrby",
+    "del",
+    "georadius",
+    "georadiusbymember",
+    "geosearchstore",
     "hdel",
     "hincrby",
+    "hmset",
+    "hset",
+    "hsetnx",
+    "incr",
+    "incrby",
+    "linsert",
+    "lmove",
+    "lpop",
+    "lpush",
+    "lpushx",
+    "lrem",
+    "lset",
+    "ltrim",
+    "move",
+    "mset",
+    "msetnx",
+    "persist",
+    "pfadd",
+    "pfmerge",
+    "rename",
+    "renamenx",
+    "rpop",
+    "rpoplpush",
+    "rpush",
+    "rpushx",
     "sadd",
-    "srem",
-    "smove",
-    "sinterstore",
-    "sunionstore",
     "sdiffstore",
+    "setbit",
+    "setnx",
+    "setrange",
+    "sinterstore",
+    "smove",
+    "sort",
+    "srem",
+    "sunionstore",
+    "unlink",
+    "xack",
+    "xdel",
+    "xgroup",
+    "xsetid",
     "zadd",
+    "zdiffstore",
     "zincrby",
+    "zinterstore",
+    "zpopmax",
+    "zpopmin",
+    "zrangestore",
     "zrem",
+    "zremrangebylex",
     "zremrangebyrank",
     "zremrangebyscore",
-    "zremrangebylex",
-    "zpopmin",
-    "zpopmax",
     "zunionstore",
-    "zinterstore",
-    "zdiffstore",
-    "zrangestore",
-    "geoadd",
-    "xdel",
-    "xack",
-    "xsetid",
 ];
 
 fn b(s: &str) -> Vec<u8> {
@@ -101,13 +110,103 @@ fn exists(srv: &Server, db: usize, key: &[u8]) -> bool {
     srv.ks.dbs[db].peek(key).is_some()
 }
 
+/// The running command propagates `argv` (Redis's `alsoPropagate`), in
+/// place of itself.
+pub fn also(srv: &mut Server, argv: Argv) {
+    srv.repl.also.get_or_insert_with(Vec::new).push(argv);
+}
+
+/// The running command propagates only what it passes to [`also`] —
+/// nothing if it passes nothing.
+pub fn declare_also(srv: &mut Server) {
+    srv.repl.also.get_or_insert_with(Vec::new);
+}
+
+/// XCLAIM as `streamPropagateXCLAIM` sends it: idempotent on a replica.
+#[allow(clippy::too_many_arguments)]
+pub fn xclaim_form(
+    key: &[u8],
+    group: &[u8],
+    consumer: &[u8],
+    id: Vec<u8>,
+    time: i64,
+    count: u64,
+    last_id: Vec<u8>,
+) -> Argv {
+    vec![
+        b("XCLAIM"),
+        key.to_vec(),
+        group.to_vec(),
+        consumer.to_vec(),
+        b("0"),
+        id,
+        b("TIME"),
+        time.to_string().into_bytes(),
+        b("RETRYCOUNT"),
+        count.to_string().into_bytes(),
+        b("FORCE"),
+        b("JUSTID"),
+        b("LASTID"),
+        last_id,
+    ]
+}
+
+/// XADD/XTRIM's trimming options from `i` on: `MAXLEN|MINID ~ x`
+/// rewritten as Redis does (`streamRewriteTrimArgument`) to `= <the length
+/// left>` or `= <the first ID left>`, so a replica trims exactly as much.
+/// Returns the index after the options (XADD's ID).
+fn exact_trim(srv: &Server, db: usize, v: &mut Argv, mut i: usize) -> Option<usize> {
+    while i < v.len() {
+        if eq(&v[i], "nomkstream") {
+            i += 1;
+        } else if eq(&v[i], "maxlen") || eq(&v[i], "minid") {
+            let maxlen = eq(&v[i], "maxlen");
+            i += 1;
+            match v.get(i).map(Vec::as_slice) {
+                Some(b"~") => {
+                    let crate::store::value::Value::Stream(s) =
+                        &srv.ks.dbs[db].peek(v.get(1)?)?.value
+                    else {
+                        return None;
+                    };
+                    v[i] = b("=");
+                    v[i + 1] = if maxlen {
+                        s.len().to_string().into_bytes()
+                    } else {
+                        s.first_id_with_tombstones().to_bytes()
+                    };
+                    i += 1;
+                }
+                Some(b"=") => i += 1,
+                _ => {}
+            }
+            i += 1;
+        } else if eq(&v[i], "limit") {
+            i += 2;
+        } else {
+            break;
+        }
+    }
+    Some(i)
+}
+
 /// The command's propagation form, read after it ran (its reply and the
 /// data now); `None`: replicate its effects instead.
 pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<Vec<Argv>> {
-    let name = String::from_utf8_lossy(argv.first()?).to_ascii_lowercase();
+    // The name lower-cased without allocating (every write passes here).
+    let raw = argv.first()?;
+    let mut buf = [0u8; 24];
+    let lower = buf.get_mut(..raw.len())?;
+    for (o, c) in lower.iter_mut().zip(raw) {
+        *o = c.to_ascii_lowercase();
+    }
+    let name = std::str::from_utf8(lower).ok()?;
+    if AS_IS.binary_search(&name).is_ok() {
+        return Some(vec![argv.to_vec()]);
+    }
     let key = argv.get(1).cloned().unwrap_or_default();
     let one = |v: Argv| Some(vec![v]);
-    match name.as_str() {
+    match name {
         "set" => {
             let relative = argv[3..]
                 .iter()
@@ -123,6 +222,8 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             one(vec![b("SET"), key, argv.get(3)?.clone(), b("PXAT"), at])
         }
         "getset" => one(vec![b("SET"), key, argv.get(2)?.clone()]),
+        // GEOADD is the ZADD it ran (`geoaddCommand` replaces its argv).
+        "geoadd" => one(crate::commands::geo::as_zadd(argv).ok()?),
         "getdel" => one(vec![b("DEL"), key]),
         "getex" => {
             if !exists(srv, db, &key) {
@@ -168,6 +269,38 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             };
             one(vec![b("SREM"), key, m.clone()])
         }
+        // spopWithCountCommand: the whole set taken is its DEL; otherwise
+        // one SREM per member popped, in the order they were returned.
+        "spop" => {
+            if !exists(srv, db, &key) {
+                return one(vec![b("DEL"), key]);
+            }
+            let Reply::Array(members) = reply else {
+                return None;
+            };
+            members
+                .iter()
+                .map(|m| match m {
+                    Reply::Bulk(m) => Some(vec![b("SREM"), key.clone(), m.clone()]),
+                    _ => None,
+                })
+                .collect()
+        }
+        // The TTL made absolute (ABSTTL); a key that would be born expired
+        // was only deleted.
+        "restore" => {
+            if !exists(srv, db, &key) {
+                return one(vec![b("DEL"), key]);
+            }
+            let absttl = argv[4..].iter().any(|a| eq(a, "absttl"));
+            if absttl || argv.get(2).is_some_and(|t| t.as_slice() == b"0") {
+                return one(argv.to_vec());
+            }
+            let mut v = argv.to_vec();
+            v[2] = expiry(srv, db, &key)?;
+            v.push(b("ABSTTL"));
+            one(v)
+        }
         // Blocking pops served at once: the pop of the key they took from.
         "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
             let Reply::Array(kv) = reply else {
@@ -176,7 +309,7 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             let Some(Reply::Bulk(k)) = kv.first() else {
                 return None;
             };
-            let pop = match name.as_str() {
+            let pop = match name {
                 "blpop" => "LPOP",
                 "brpop" => "RPOP",
                 "bzpopmin" => "ZPOPMIN",
@@ -220,40 +353,32 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             Some(Vec::new())
         }
         // XADD with a generated ID (`*`, `<ms>-*`): the ID it got, as Redis
-        // rewrites it. Approximate trimming (`~`) is rewritten by Redis to
-        // the exact length it left: replicated as effects here, for now.
+        // rewrites it; approximate trimming as the exact result.
         "xadd" => {
             let Reply::Bulk(id) = reply else {
                 return None;
             };
-            let mut i = 2;
-            while i < argv.len() {
-                let a = &argv[i];
-                if eq(a, "nomkstream") {
-                    i += 1;
-                } else if eq(a, "maxlen") || eq(a, "minid") {
-                    i += 1;
-                    match argv.get(i).map(Vec::as_slice) {
-                        Some(b"~") => return None,
-                        Some(b"=") => i += 1,
-                        _ => {}
-                    }
-                    i += 1;
-                } else if eq(a, "limit") {
-                    i += 2;
-                } else {
-                    break;
-                }
-            }
             let mut v = argv.to_vec();
+            let i = exact_trim(srv, db, &mut v, 2)?;
             let given = v.get_mut(i)?;
             if given.as_slice() == b"*" || given.ends_with(b"-*") {
                 *given = id.clone();
             }
             one(v)
         }
-        "xtrim" if !argv.iter().any(|a| a.as_slice() == b"~") => one(argv.to_vec()),
-        n if AS_IS.contains(&n) => one(argv.to_vec()),
+        "xtrim" => {
+            let mut v = argv.to_vec();
+            exact_trim(srv, db, &mut v, 2)?;
+            one(v)
+        }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_as_is_list_is_sorted_for_its_binary_search() {
+        assert!(super::AS_IS.windows(2).all(|w| w[0] < w[1]));
     }
 }
