@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::migrate::LinkId;
+use crate::commands::migrate::LinkOut;
 use crate::memcached::{ClusterConfig, McView};
 use crate::{ConnId, Millis, NodeEvent, NodeView, PeerMsg};
 
@@ -125,19 +125,10 @@ pub enum FromWorker {
         to: String,
         msg: PeerMsg,
     },
-    /// The node dials another (its primary, MIGRATE's target): the router
-    /// connects it, TCP as `net` models it.
-    Dial {
-        link: LinkId,
-        host: String,
-        port: u16,
-    },
-    LinkSend {
-        link: LinkId,
-        bytes: Vec<u8>,
-    },
-    LinkClose {
-        link: LinkId,
+    /// The node dials another (its primary, MIGRATE's target), writes to
+    /// or closes that link: the router carries it, TCP as `net` models it.
+    Link {
+        out: LinkOut,
     },
     /// SHUTDOWN ended the node's process: the router takes it down as a
     /// crash (there is no disk in the page, so a save would be moot).

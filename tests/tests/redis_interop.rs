@@ -485,6 +485,55 @@ fn normalised(cmds: Vec<Vec<Vec<u8>>>) -> Vec<u8> {
     out
 }
 
+/// Runs `script` against a real redis-server and against cachelab (given
+/// each one's port; a `PSYNC ? -1` tap attached to both first) and asserts
+/// the two replication streams are the same bytes — absolute times
+/// normalised — showing the first command where they part.
+fn assert_same_stream(script: impl Fn(u16)) {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start();
+    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
+    for port in [redis.port, ours.port] {
+        script(port);
+    }
+    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
+    let (theirs, ours) = (normalised(theirs), normalised(ours));
+    let split = |b: &[u8]| -> Vec<Vec<u8>> {
+        let limits = cachelab_engine::protocol::RequestLimits {
+            max_bulk_len: u64::MAX,
+            unauthenticated: false,
+        };
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Ok(Some((_, n))) = cachelab_engine::protocol::parse_request(&b[pos..], &limits) {
+            out.push(b[pos..pos + n].to_vec());
+            pos += n;
+        }
+        out
+    };
+    let (t, o) = (split(&theirs), split(&ours));
+    if let Some(i) = (0..t.len().max(o.len())).find(|&i| t.get(i) != o.get(i)) {
+        let show = |v: &[Vec<u8>]| {
+            v.iter()
+                .map(|c| cachelab_tests::show(c))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let from = i.saturating_sub(3);
+        panic!(
+            "the streams differ at command {i} of {}/{}:\nredis-server:\n{}\ncachelab:\n{}",
+            t.len(),
+            o.len(),
+            show(&t[from.min(t.len())..(i + 3).min(t.len())]),
+            show(&o[from.min(o.len())..(i + 3).min(o.len())])
+        );
+    }
+    assert_eq!(ours.len(), theirs.len(), "equal offsets");
+}
+
 /// The replication stream of a cachelab primary is redis-server's, byte
 /// for byte (absolute times normalised): the same commands run on both,
 /// each propagated as Redis propagates it — as executed, or rewritten
@@ -495,13 +544,6 @@ fn normalised(cmds: Vec<Vec<Vec<u8>>>) -> Vec<u8> {
 /// a write that changed nothing.
 #[test]
 fn the_stream_is_redis_servers_byte_for_byte() {
-    let Some(redis) = RedisServer::start() else {
-        eprintln!("redis-server not installed; skipped");
-        return;
-    };
-    let ours = CachelabServer::start();
-    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
-    let mut clients = [RespConn::connect(redis.port), RespConn::connect(ours.port)];
     let script: &[&[&str]] = &[
         // Only a lookup expires `short` below (no timer races the test).
         &["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
@@ -577,25 +619,16 @@ fn the_stream_is_redis_servers_byte_for_byte() {
         &["XTRIM", "st", "MAXLEN", "2"],
         &["SET", "short", "v", "PX", "1"],
     ];
-    for c in clients.iter_mut() {
+    assert_same_stream(|port| {
+        let mut c = RespConn::connect(port);
         for argv in script {
             c.call(&args(argv));
         }
-    }
-    // A key past its TTL met by a write: its DEL and the write, wrapped.
-    std::thread::sleep(Duration::from_millis(20));
-    for c in clients.iter_mut() {
+        // A key past its TTL met by a write: its DEL and the write, wrapped.
+        std::thread::sleep(Duration::from_millis(20));
         c.call(&args(&["APPEND", "short", "x"]));
         c.call(&args(&["EXPIRE", "a", "-1"]));
-    }
-    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
-    let (theirs, ours) = (normalised(theirs), normalised(ours));
-    assert_eq!(
-        cachelab_tests::show(&ours),
-        cachelab_tests::show(&theirs),
-        "cachelab's stream / redis-server's"
-    );
-    assert_eq!(ours.len(), theirs.len(), "equal offsets");
+    });
 }
 
 /// 20,000 seeded writes of every family (strings, lists, hashes, sets,
@@ -604,59 +637,13 @@ fn the_stream_is_redis_servers_byte_for_byte() {
 /// redis-server's (absolute times normalised), with equal offsets.
 #[test]
 fn twenty_thousand_seeded_writes_stream_as_redis_servers() {
-    let Some(redis) = RedisServer::start() else {
-        eprintln!("redis-server not installed; skipped");
-        return;
-    };
-    let ours = CachelabServer::start();
-    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
     let writes = workload::replayable_writes(29, 20_000);
     assert!(writes.len() >= 20_000);
-    for port in [redis.port, ours.port] {
+    assert_same_stream(|port| {
         let mut c = RespConn::connect(port);
         c.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]));
         drive(&mut c, &writes);
-    }
-    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
-    let split = |b: &[u8]| -> Vec<Vec<u8>> {
-        let limits = cachelab_engine::protocol::RequestLimits {
-            max_bulk_len: u64::MAX,
-            unauthenticated: false,
-        };
-        let mut out = Vec::new();
-        let mut pos = 0;
-        while let Ok(Some((argv, n))) = cachelab_engine::protocol::parse_request(&b[pos..], &limits)
-        {
-            out.push(b[pos..pos + n].to_vec());
-            pos += n;
-            let _ = argv;
-        }
-        out
-    };
-    let (theirs, ours) = (normalised(theirs), normalised(ours));
-    let (t, o) = (split(&theirs), split(&ours));
-    if let Some(i) = (0..t.len().max(o.len())).find(|&i| t.get(i) != o.get(i)) {
-        let show = |v: &[Vec<u8>]| {
-            v.iter()
-                .map(|c| cachelab_tests::show(c))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let from = i.saturating_sub(3);
-        panic!(
-            "the streams differ at command {i} of {}/{}:\nredis-server:\n{}\ncachelab:\n{}",
-            t.len(),
-            o.len(),
-            show(&t[from..(i + 3).min(t.len())]),
-            show(&o[from..(i + 3).min(o.len())])
-        );
-    }
-    assert!(
-        t.len() > 15_000,
-        "the stream carries the writes: {}",
-        t.len()
-    );
-    assert_eq!(ours.len(), theirs.len(), "equal offsets");
+    });
 }
 
 /// Transactions and scripts propagate as Redis 7.0 propagates them: not
@@ -665,13 +652,6 @@ fn twenty_thousand_seeded_writes_stream_as_redis_servers() {
 /// unwrapped; a read-only transaction sends nothing).
 #[test]
 fn transactions_and_scripts_stream_as_redis_servers() {
-    let Some(redis) = RedisServer::start() else {
-        eprintln!("redis-server not installed; skipped");
-        return;
-    };
-    let ours = CachelabServer::start();
-    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
-    let mut clients = [RespConn::connect(redis.port), RespConn::connect(ours.port)];
     let script: &[&[&str]] = &[
         &["SET", "k", "1"],
         &["MULTI"],
@@ -712,18 +692,12 @@ fn transactions_and_scripts_stream_as_redis_servers() {
             "only-here",
         ],
     ];
-    for c in clients.iter_mut() {
+    assert_same_stream(|port| {
+        let mut c = RespConn::connect(port);
         for argv in script {
             c.call(&args(argv));
         }
-    }
-    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
-    let (theirs, ours) = (normalised(theirs), normalised(ours));
-    assert_eq!(
-        cachelab_tests::show(&ours),
-        cachelab_tests::show(&theirs),
-        "cachelab's stream / redis-server's"
-    );
+    });
 }
 
 /// The rest of Redis's rewrites: approximate stream trimming as the exact
@@ -735,13 +709,7 @@ fn transactions_and_scripts_stream_as_redis_servers() {
 /// the push, then the pop it was served, as redis-server streams them.
 #[test]
 fn rewrites_and_blocked_clients_stream_as_redis_servers() {
-    let Some(redis) = RedisServer::start() else {
-        eprintln!("redis-server not installed; skipped");
-        return;
-    };
-    let ours = CachelabServer::start();
-    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
-    for port in [redis.port, ours.port] {
+    assert_same_stream(|port| {
         let mut c = RespConn::connect(port);
         c.call(&args(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]));
         for i in 1..=300 {
@@ -835,14 +803,7 @@ fn rewrites_and_blocked_clients_stream_as_redis_servers() {
             c.call(&args(push));
             waiter.read_reply_bytes().expect("served");
         }
-    }
-    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
-    let (theirs, ours) = (normalised(theirs), normalised(ours));
-    assert_eq!(
-        cachelab_tests::show(&ours),
-        cachelab_tests::show(&theirs),
-        "cachelab's stream / redis-server's"
-    );
+    });
 }
 
 /// Consumer groups as Redis propagates them: XREADGROUP's deliveries as
@@ -851,13 +812,7 @@ fn rewrites_and_blocked_clients_stream_as_redis_servers() {
 /// nothing; XCLAIM and XAUTOCLAIM as XCLAIMs too.
 #[test]
 fn consumer_groups_stream_as_redis_servers() {
-    let Some(redis) = RedisServer::start() else {
-        eprintln!("redis-server not installed; skipped");
-        return;
-    };
-    let ours = CachelabServer::start();
-    let mut taps = [StreamTap::attach(redis.port), StreamTap::attach(ours.port)];
-    for port in [redis.port, ours.port] {
+    assert_same_stream(|port| {
         let mut c = RespConn::connect(port);
         for i in 1..=6 {
             let id = format!("{i}-1");
@@ -898,14 +853,7 @@ fn consumer_groups_stream_as_redis_servers() {
         ] {
             c.call(&args(cmd));
         }
-    }
-    let [theirs, ours] = [taps[0].commands(), taps[1].commands()];
-    let (theirs, ours) = (normalised(theirs), normalised(ours));
-    assert_eq!(
-        cachelab_tests::show(&ours),
-        cachelab_tests::show(&theirs),
-        "cachelab's stream / redis-server's"
-    );
+    });
 }
 
 /// DEBUG is a protected command in Redis 7: refused unless

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use cachelab_engine::commands::migrate::LinkOut;
 use cachelab_engine::memcached::McNode;
 use cachelab_engine::wire::{FromWorker, ToWorker};
 use cachelab_engine::{Input, Machine, Millis, Node, Output};
@@ -128,9 +129,15 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
     if let Some(n) = node {
         while let Some(o) = n.machine().poll_output() {
             out.push(match o {
-                Output::Dial { link, host, port } => FromWorker::Dial { link, host, port },
-                Output::LinkSend { link, bytes } => FromWorker::LinkSend { link, bytes },
-                Output::LinkClose { link } => FromWorker::LinkClose { link },
+                Output::Dial { link, host, port } => FromWorker::Link {
+                    out: LinkOut::Dial { link, host, port },
+                },
+                Output::LinkSend { link, bytes } => FromWorker::Link {
+                    out: LinkOut::Send { link, bytes },
+                },
+                Output::LinkClose { link } => FromWorker::Link {
+                    out: LinkOut::Close { link },
+                },
                 // A node in the page has no disk yet (the Backups view will
                 // keep files in IndexedDB): the save fails, as it would on a
                 // node that cannot write its file.

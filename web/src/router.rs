@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
-use cachelab_engine::commands::migrate::LinkId;
+use cachelab_engine::commands::migrate::{LinkId, LinkOut};
 use cachelab_engine::control::{
     Action, Api, ApiError, Control, ControlInput, Settings, CONTROL_ADDR,
 };
@@ -251,17 +251,15 @@ impl Router {
                     r.borrow_mut().send_peer(&from, &to, msg);
                     return;
                 }
-                FromWorker::Dial { link, host, port } => {
-                    r.borrow_mut().tcp_dial(slot, link, &host, port);
-                    return;
-                }
-                FromWorker::LinkSend { link, bytes } => {
-                    r.borrow_mut()
-                        .tcp_from_dialer(slot, link, Segment::Data(bytes));
-                    return;
-                }
-                FromWorker::LinkClose { link } => {
-                    r.borrow_mut().tcp_from_dialer(slot, link, Segment::Fin);
+                FromWorker::Link { out } => {
+                    let mut r = r.borrow_mut();
+                    match out {
+                        LinkOut::Dial { link, host, port } => r.tcp_dial(slot, link, &host, port),
+                        LinkOut::Send { link, bytes } => {
+                            r.tcp_from_dialer(slot, link, Segment::Data(bytes))
+                        }
+                        LinkOut::Close { link } => r.tcp_from_dialer(slot, link, Segment::Fin),
+                    }
                     return;
                 }
                 FromWorker::Reply { conn, ref bytes } if r.borrow().tcps_conn(slot, conn) => {

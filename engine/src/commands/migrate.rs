@@ -28,7 +28,7 @@ use crate::time::Millis;
 pub struct LinkId(pub u64);
 
 /// What the node asks of the runtime about its outbound links.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LinkOut {
     Dial {
         link: LinkId,
