@@ -4,16 +4,10 @@
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 
-const { labIds, playLab } = require('./helpers');
+const { watchErrors, labIds, playLab } = require('./helpers');
 
 const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 
-function watchErrors(page) {
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return errors;
-}
 
 test('practice: a right and a wrong answer, explained; progress survives a reload', async ({ page }) => {
   const errors = watchErrors(page);

@@ -3,17 +3,12 @@
 // in front of a database, node loss, replacement, and resharding.
 const { test, expect } = require('@playwright/test');
 const path = require('path');
+const { watchErrors } = require('./helpers');
 
 const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 const card = (page, id) => page.locator(`.mc-card[data-node="${id}"]`);
 const percent = async (page) => parseInt((await page.locator('#hit-rate').textContent()).replace('%', ''), 10);
 
-function watchErrors(page) {
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return errors;
-}
 
 async function clusterUp(page) {
   await page.goto('/');

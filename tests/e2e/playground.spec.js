@@ -5,23 +5,9 @@ const path = require('path');
 
 const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 
-async function run(page, command) {
-  const input = page.locator('#console-input');
-  await input.focus();
-  await input.fill(command);
-  await input.press('Enter');
-}
+const { watchErrors, run, lastReply, card } = require('./helpers');
 
-const lastReply = (page) => page.locator('#console-output .line.reply').last();
 const lastError = (page) => page.locator('#console-output .line.error').last();
-const card = (page, name) => page.locator(`.card[data-node="${name}"]`);
-
-function watchErrors(page) {
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return errors;
-}
 
 async function groupUp(page) {
   await page.goto('/');

@@ -295,6 +295,16 @@ pub struct MasterLink {
 }
 
 impl MasterLink {
+    /// The sync is done (full or partial): streaming from `offset` on.
+    fn connected(&mut self, now: Millis, offset: u64) {
+        self.state = LinkState::Connected;
+        self.last_io = Some(now);
+        self.down_since = None;
+        self.buf.clear();
+        self.multi = None;
+        self.read_offset = offset;
+    }
+
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
@@ -1013,13 +1023,8 @@ impl Server {
                     .master
                     .as_mut()
                     .expect("a full sync implies a master");
-                m.state = LinkState::Connected;
-                m.last_io = Some(now);
-                m.down_since = None;
+                m.connected(now, offset);
                 m.db = 0;
-                m.buf.clear();
-                m.multi = None;
-                m.read_offset = offset;
                 self.set_db_modes();
                 let text = format!(
                     "MASTER <-> REPLICA sync: full resync from {from}, loaded {} bytes of RDB, {} keys, offset {offset}",
@@ -1051,17 +1056,12 @@ impl Server {
             self.repl.second_offset = self.repl.offset as i64 + 1;
             self.drop_replicas("master changed replication id");
         }
-        let m = self
-            .repl
+        let offset = self.repl.offset;
+        self.repl
             .master
             .as_mut()
-            .expect("a partial sync implies a master");
-        m.state = LinkState::Connected;
-        m.last_io = Some(now);
-        m.down_since = None;
-        m.buf.clear();
-        m.multi = None;
-        m.read_offset = self.repl.offset;
+            .expect("a partial sync implies a master")
+            .connected(now, offset);
         let text = format!(
             "MASTER <-> REPLICA sync: partial resynchronization accepted from {from} at offset {}",
             self.repl.offset
