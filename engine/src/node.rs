@@ -14,6 +14,7 @@ use crate::commands::migrate::LinkId;
 use crate::commands::{self, CommandTable, Ctx};
 use crate::config::Config;
 use crate::protocol::{parse_request, Reply, RequestLimits};
+use crate::replication::propagation::{Argv, Form};
 use crate::replication::{LinkState, PeerMsg, Repl};
 use crate::rng::Rng;
 use crate::store::Keyspace;
@@ -1176,7 +1177,7 @@ impl Node {
             return false;
         }
         let writes = |c: &commands::Command| {
-            c.flags.iter().any(|f| f == "write") || commands::may_replicate(c)
+            c.has(crate::commands::flag::WRITE) || commands::may_replicate(c)
         };
         let Some(client) = self.srv.clients.get(&conn) else {
             return false;
@@ -1257,7 +1258,7 @@ impl Node {
         }
         let eval = run.eval;
         match self.table.lookup(argv) {
-            Some(cmd) if cmd.flags.iter().any(|f| f == "allow_busy") => ScriptGate::Run,
+            Some(cmd) if cmd.has(crate::commands::flag::ALLOW_BUSY) => ScriptGate::Run,
             found => {
                 if let Some(cmd) = found {
                     self.srv.stats.cmd(&cmd.fullname).rejected += 1;
@@ -1383,19 +1384,30 @@ impl Node {
         let inner = std::mem::take(&mut self.srv.repl.inner);
         let fallback = std::mem::take(&mut self.srv.repl.inner_fallback);
         let also = self.srv.repl.also.take();
+        // Formed only where a stream is fed (a primary with a backlog), as
+        // Redis feeds none without replicas or a backlog.
+        let feeding = self.srv.repl.backlog.is_some() && self.srv.repl.master.is_none();
+        let owned = |inner: Vec<(usize, Argv)>| -> Vec<(usize, Form<'_>)> {
+            inner
+                .into_iter()
+                .map(|(d, f)| (d, Form::Owned(f)))
+                .collect()
+        };
         let form = match also {
             // What the command said it propagates (XREADGROUP's XCLAIMs…).
             Some(also) if !fallback => {
-                let mut all = inner;
-                all.extend(also.into_iter().map(|f| (db, f)));
+                let mut all = owned(inner);
+                all.extend(also.into_iter().map(|f| (db, Form::Owned(f))));
                 Some(all)
             }
-            _ => (commands::persist::modifications(&self.srv) != changes_before && !fallback)
+            _ => (feeding
+                && commands::persist::modifications(&self.srv) != changes_before
+                && !fallback)
                 .then(|| crate::replication::propagation::form(&self.srv, db, argv, &reply))
                 .flatten()
                 .map(|own| {
                     // A transaction's or a script's commands, then its own form.
-                    let mut all = inner;
+                    let mut all = owned(inner);
                     all.extend(own.into_iter().map(|f| (db, f)));
                     all
                 }),
@@ -1529,11 +1541,13 @@ impl Node {
                     // propagates it (a stream read: its effects).
                     let also = self.srv.repl.also.take();
                     match (served_form, also) {
-                        (Some(form), _) => self.srv.propagate_command(Some(vec![(id.0, form)])),
-                        // A group read served: its XCLAIMs / XGROUP SETID.
-                        (None, Some(also)) => self
+                        (Some(form), _) => self
                             .srv
-                            .propagate_command(Some(also.into_iter().map(|f| (id.0, f)).collect())),
+                            .propagate_command(Some(vec![(id.0, Form::Owned(form))])),
+                        // A group read served: its XCLAIMs / XGROUP SETID.
+                        (None, Some(also)) => self.srv.propagate_command(Some(
+                            also.into_iter().map(|f| (id.0, Form::Owned(f))).collect(),
+                        )),
                         (None, None) => self.srv.propagate(),
                     }
                     progress = true;

@@ -94,12 +94,58 @@ pub struct Command {
     /// Key specs and getkeys proc, parsed once from `info` (COMMAND GETKEYS).
     pub key_specs: keyspecs::KeySpecs,
     pub flags: Vec<String>,
+    /// The flags the server tests on every call, as bits ([`flag`]).
+    pub bits: u32,
     pub handler: Option<Handler>,
-    pub subcommands: HashMap<String, Command>,
+    pub subcommands: ByName<Command>,
 }
 
+/// Command flags as bits, so a call tests them without comparing strings.
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const FAST: u32 = 1 << 3;
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const NO_MULTI: u32 = 1 << 5;
+    pub const STALE: u32 = 1 << 6;
+    pub const ALLOW_BUSY: u32 = 1 << 7;
+    pub const SKIP_SLOWLOG: u32 = 1 << 8;
+    pub const PUBSUB: u32 = 1 << 9;
+    pub const NOSCRIPT: u32 = 1 << 10;
+
+    /// The bit of a flag as COMMAND INFO names it (0 for the others).
+    pub fn of(name: &str) -> u32 {
+        match name {
+            "write" => WRITE,
+            "readonly" => READONLY,
+            "denyoom" => DENYOOM,
+            "fast" => FAST,
+            "no_auth" => NO_AUTH,
+            "no_multi" => NO_MULTI,
+            "stale" => STALE,
+            "allow_busy" => ALLOW_BUSY,
+            "skip_slowlog" => SKIP_SLOWLOG,
+            "pubsub" => PUBSUB,
+            "noscript" => NOSCRIPT,
+            _ => 0,
+        }
+    }
+}
+
+impl Command {
+    /// True if the command has any of the flags in `bits`.
+    pub fn has(&self, bits: u32) -> bool {
+        self.bits & bits != 0
+    }
+}
+
+/// Commands by lower-case name, hashed with the engine's fast hash (a
+/// lookup per call).
+pub type ByName<V> = HashMap<String, V, crate::store::FixedState>;
+
 pub struct CommandTable {
-    pub commands: HashMap<String, Command>,
+    pub commands: ByName<Command>,
     /// HELP replies by command name, as Redis words them.
     pub help: HashMap<String, Reply>,
 }
@@ -158,7 +204,7 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
         return None;
     };
     let fullname = str_of(fields.first()?).to_ascii_lowercase();
-    let mut subcommands = HashMap::new();
+    let mut subcommands = ByName::default();
     if let Some(Reply::Array(subs)) = fields.get(9) {
         for s in subs {
             if let Some(c) = build(s, docs) {
@@ -190,10 +236,11 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
             .collect();
         info_fields[9] = Reply::Array(keep);
     }
-    let flags = match fields.get(2) {
+    let flags: Vec<String> = match fields.get(2) {
         Some(Reply::Set(v)) | Some(Reply::Array(v)) => v.iter().map(str_of).collect(),
         _ => Vec::new(),
     };
+    let bits = flags.iter().fold(0, |b, f| b | flag::of(f));
     // ZRANK/ZREVRANK take Redis 7.2's WITHSCORE (ElastiCache's Valkey 7.2
     // has it); the rest of the table is 7.0's.
     let mut arity = int_at(entry, 1);
@@ -210,6 +257,7 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
         key_specs: keyspecs::KeySpecs::parse(&fullname, entry),
         info: Reply::Array(info_fields),
         flags,
+        bits,
         handler,
         subcommands,
         fullname,
@@ -249,7 +297,7 @@ impl CommandTable {
                 collect_docs(&str_of(&k).to_ascii_lowercase(), &v, &mut docs);
             }
         }
-        let mut commands = HashMap::new();
+        let mut commands = ByName::default();
         if let Ok(Some((Reply::Array(entries), _))) = parse_reply(INFO) {
             for e in &entries {
                 if let Some(c) = build(e, &docs) {
@@ -296,13 +344,12 @@ impl CommandTable {
 
     /// Resolves argv to a command or subcommand, as Redis's `lookupCommand`.
     pub fn lookup(&self, argv: &[Vec<u8>]) -> Option<&Command> {
-        let name = String::from_utf8_lossy(&argv[0]).to_ascii_lowercase();
-        let cmd = self.commands.get(&name)?;
+        let mut buf = [0u8; 32];
+        let cmd = self.commands.get(lowercase(&argv[0], &mut buf)?)?;
         if cmd.subcommands.is_empty() || argv.len() < 2 {
             return Some(cmd);
         }
-        let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-        cmd.subcommands.get(&sub)
+        cmd.subcommands.get(lowercase(&argv[1], &mut buf)?)
     }
 }
 
@@ -351,7 +398,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             exec_refused(ctx, argv, e)
         }
         Ok(cmd) if RUN_IN_MULTI.contains(&cmd.fullname.as_str()) => run(ctx, argv),
-        Ok(cmd) if cmd.flags.iter().any(|f| f == "no_multi") => {
+        Ok(cmd) if cmd.has(flag::NO_MULTI) => {
             ctx.client_mut().multi.dirty_exec = true;
             ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
             Reply::err("ERR Command not allowed inside a transaction")
@@ -412,7 +459,7 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     }
     let threshold = ctx.srv.config.latency_threshold_ms();
     if threshold > 0 {
-        let fast = cmd.flags.iter().any(|f| f == "fast");
+        let fast = cmd.has(flag::FAST);
         let event = if fast { "fast-command" } else { "command" };
         let secs = ctx.now.0 / 1000;
         ctx.srv
@@ -449,11 +496,10 @@ fn script_checks(
     if !arity_ok(cmd.arity, argv.len()) {
         return Err("Wrong number of args calling Redis command from script".into());
     }
-    let has = |f: &str| cmd.flags.iter().any(|x| x == f);
-    if has("noscript") {
+    if cmd.has(flag::NOSCRIPT) {
         return Err("This Redis command is not allowed from script".into());
     }
-    let (write, may_replicate) = (has("write"), may_replicate(cmd));
+    let (write, may_replicate) = (cmd.has(flag::WRITE), may_replicate(cmd));
     if state.readonly && (write || may_replicate) {
         return Err("Write commands are not allowed from read-only scripts.".into());
     }
@@ -469,7 +515,7 @@ fn script_checks(
     }
     if !state.allow_oom
         && !state.wrote
-        && has("denyoom")
+        && cmd.has(flag::DENYOOM)
         && ctx.srv.config.maxmemory() > 0
         && server::used_memory(ctx.srv) as u64 > ctx.srv.config.maxmemory()
     {
@@ -500,7 +546,7 @@ pub fn script_call(
         ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
         return Err(e);
     }
-    let write = cmd.flags.iter().any(|x| x == "write");
+    let write = cmd.has(flag::WRITE);
     if write {
         state.wrote = true;
     }
@@ -561,7 +607,7 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
         }
     }
     let (slower_than, max_len) = ctx.srv.config.slowlog();
-    if slower_than < 0 || cmd.flags.iter().any(|f| f == "skip_slowlog") {
+    if slower_than < 0 || cmd.has(flag::SKIP_SLOWLOG) {
         return;
     }
     let (peer, name, blocked) = match ctx.client() {
@@ -609,7 +655,7 @@ fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>])
                 .srv
                 .repl
                 .inner
-                .extend(forms.into_iter().map(|f| (db, f))),
+                .extend(forms.into_iter().map(|f| (db, f.into_owned()))),
             None => ctx.srv.repl.inner_fallback = true,
         }
     }
@@ -712,7 +758,7 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     }
     // A MONITOR connection is a replica to Redis: no keyspace access.
     if ctx.client().is_some_and(|c| c.monitor)
-        && (cmd.flags.iter().any(|f| f == "write" || f == "readonly") || may_replicate(cmd))
+        && (cmd.has(flag::WRITE | flag::READONLY) || may_replicate(cmd))
     {
         return Err(Reply::err("ERR Replica can't interact with the keyspace"));
     }
@@ -728,7 +774,7 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     }
     let must_auth =
         ctx.srv.config.requirepass().is_some() && !ctx.client().is_some_and(|c| c.authenticated);
-    if must_auth && !cmd.flags.iter().any(|f| f == "no_auth") {
+    if must_auth && !cmd.has(flag::NO_AUTH) {
         return Err(Reply::err("NOAUTH Authentication required."));
     }
     // Client-side caching: the caller is the current client from here on;
@@ -739,18 +785,15 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     let queued_denyoom = cmd.fullname == "exec"
         && ctx.client().is_some_and(|c| {
             c.multi.queue.as_ref().is_some_and(|q| {
-                q.iter().any(|a| {
-                    table
-                        .lookup(a)
-                        .is_some_and(|c| c.flags.iter().any(|f| f == "denyoom"))
-                })
+                q.iter()
+                    .any(|a| table.lookup(a).is_some_and(|c| c.has(flag::DENYOOM)))
             })
         });
     // Every command first frees memory over maxmemory (so a read sees its
     // tracked keys invalidated before its reply); only those that may grow
     // memory are refused when nothing more can be freed. Replicas ignore
     // maxmemory (replica-ignore-maxmemory): their primary evicts.
-    let may_grow = cmd.flags.iter().any(|f| f == "denyoom") || queued_denyoom;
+    let may_grow = cmd.has(flag::DENYOOM) || queued_denyoom;
     let in_exec = ctx.client().is_some_and(|c| c.in_multi);
     let evict = !replica && ctx.srv.config.maxmemory() > 0 && (may_grow || !in_exec);
     let out_of_memory = evict && !crate::evict::perform(ctx.srv, ctx.now);
@@ -766,19 +809,16 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
             .client()
             .and_then(|c| c.multi.queue.as_ref())
             .is_some_and(|q| {
-                q.iter().any(|argv| {
-                    ctx.table
-                        .lookup(argv)
-                        .is_some_and(|c| c.flags.iter().any(|f| f == "write"))
-                })
+                q.iter()
+                    .any(|argv| ctx.table.lookup(argv).is_some_and(|c| c.has(flag::WRITE)))
             });
     if persist::writes_denied(ctx.srv)
-        && (cmd.flags.iter().any(|f| f == "write") || queued_write || cmd.fullname == "ping")
+        && (cmd.has(flag::WRITE) || queued_write || cmd.fullname == "ping")
     {
         return Err(Reply::err(persist::MISCONF));
     }
     let repl = ctx.srv.config.repl();
-    if (replica || repl.min_replicas_to_write > 0) && cmd.flags.iter().any(|f| f == "write") {
+    if (replica || repl.min_replicas_to_write > 0) && cmd.has(flag::WRITE) {
         if ctx.srv.too_few_replicas(ctx.now) {
             return Err(Reply::err("NOREPLICAS Not enough good replicas to write."));
         }
@@ -788,11 +828,7 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
             ));
         }
     }
-    if replica
-        && !repl.serve_stale_data
-        && !ctx.srv.repl.link_up()
-        && !cmd.flags.iter().any(|f| f == "stale")
-    {
+    if replica && !repl.serve_stale_data && !ctx.srv.repl.link_up() && !cmd.has(flag::STALE) {
         return Err(Reply::err(
             "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
         ));

@@ -225,7 +225,7 @@ pub fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], marks: Option<
     // as Redis's call() does), and a read-only script command itself
     // (EVAL_RO, EVALSHA_RO, FCALL_RO) remembers nothing of its own.
     let script_ro = matches!(cmd.fullname.as_str(), "eval_ro" | "evalsha_ro" | "fcall_ro");
-    if cmd.flags.iter().any(|f| f == "readonly") && !script_ro {
+    if cmd.has(crate::commands::flag::READONLY) && !script_ro {
         let outer = ctx
             .client()
             .filter(|c| c.in_script && !c.script_argv.is_empty())
@@ -553,7 +553,7 @@ fn remember_keys(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) {
     if ct.bcast || (ct.optin && !ct.caching) || (ct.optout && ct.caching) {
         return;
     }
-    if cmd.flags.iter().any(|f| f == "pubsub") {
+    if cmd.has(crate::commands::flag::PUBSUB) {
         return;
     }
     let id = rax_order(ct.id);

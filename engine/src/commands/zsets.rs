@@ -228,34 +228,38 @@ pub(super) fn zadd(ctx: &mut Ctx, argv: &[Vec<u8>], zincrby: bool) -> Reply {
     let r = coll::write_if(ctx, &argv[1], create, |z: &mut ZSet| {
         let (mut added, mut updated, mut processed) = (0, 0, 0);
         let mut last = 0.0;
+        let mut nan = false;
         for (pair, &score) in rest.chunks(2).zip(&scores) {
-            let m = &pair[1];
-            match z.score(m) {
+            z.upsert(&pair[1], &lim, |cur| match cur {
                 Some(cur) => {
                     if nx {
-                        continue;
+                        return None;
                     }
                     let new = if incr { score + cur } else { score };
                     if new.is_nan() {
-                        return (Err(()), added + updated > 0);
+                        nan = true;
+                        return None;
                     }
                     if (lt && new >= cur) || (gt && new <= cur) {
-                        continue;
+                        return None;
                     }
                     last = new;
                     processed += 1;
                     if new != cur {
-                        z.set(m, new, &lim);
                         updated += 1;
                     }
+                    Some(new)
                 }
-                None if xx => {}
+                None if xx => None,
                 None => {
-                    z.set(m, score, &lim);
                     last = score;
                     added += 1;
                     processed += 1;
+                    Some(score)
                 }
+            });
+            if nan {
+                return (Err(()), added + updated > 0);
             }
         }
         (Ok((added, updated, processed, last)), added + updated > 0)

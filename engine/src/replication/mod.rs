@@ -559,7 +559,7 @@ impl Server {
     /// found expired and the command itself, wrapped in MULTI/EXEC when
     /// more than one (as `propagatePendingCommands`). Without a form, the
     /// effects on the keys it changed.
-    pub fn propagate_command(&mut self, command: Option<Vec<(usize, propagation::Argv)>>) {
+    pub fn propagate_command(&mut self, command: Option<Vec<(usize, propagation::Form)>>) {
         let feeding = self.repl.backlog.is_some() && self.repl.master.is_none();
         if let (true, Some(forms)) = (feeding, command) {
             let mut expired = Vec::new();
@@ -585,9 +585,9 @@ impl Server {
                     self.feed(Some(i), &[b"DEL", &k]);
                 }
             }
-            let mut ops: Vec<(usize, propagation::Argv)> = expired
+            let mut ops: Vec<(usize, propagation::Form)> = expired
                 .into_iter()
-                .map(|(i, k)| (i, vec![b"DEL".to_vec(), k]))
+                .map(|(i, k)| (i, propagation::Form::Owned(vec![b"DEL".to_vec(), k])))
                 .collect();
             ops.extend(forms);
             let wrap = ops.len() > 1;

@@ -21,6 +21,10 @@ use crate::protocol::Reply;
 /// One command's arguments.
 pub type Argv = Vec<Vec<u8>>;
 
+/// A propagated command: the executed argv itself, borrowed (most writes),
+/// or a rewrite.
+pub type Form<'a> = std::borrow::Cow<'a, [Vec<u8>]>;
+
 /// Propagated as they were executed: deterministic writes (sorted, for
 /// a binary search). Not here: commands with an arm in `form` (SET's
 /// relative expiries, PEXPIREAT of a key gone…).
@@ -192,7 +196,12 @@ fn exact_trim(srv: &Server, db: usize, v: &mut Argv, mut i: usize) -> Option<usi
 
 /// The command's propagation form, read after it ran (its reply and the
 /// data now); `None`: replicate its effects instead.
-pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<Vec<Argv>> {
+pub fn form<'a>(
+    srv: &Server,
+    db: usize,
+    argv: &'a [Vec<u8>],
+    reply: &Reply,
+) -> Option<Vec<Form<'a>>> {
     // The name lower-cased without allocating (every write passes here).
     let raw = argv.first()?;
     let mut buf = [0u8; 24];
@@ -201,18 +210,19 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
         *o = c.to_ascii_lowercase();
     }
     let name = std::str::from_utf8(lower).ok()?;
+    let same = || Some(vec![Form::Borrowed(argv)]);
     if AS_IS.binary_search(&name).is_ok() {
-        return Some(vec![argv.to_vec()]);
+        return same();
     }
     let key = argv.get(1).cloned().unwrap_or_default();
-    let one = |v: Argv| Some(vec![v]);
+    let one = |v: Argv| Some(vec![Form::Owned(v)]);
     match name {
         "set" => {
             let relative = argv[3..]
                 .iter()
                 .any(|a| eq(a, "ex") || eq(a, "px") || eq(a, "exat"));
             if !relative {
-                return one(argv.to_vec());
+                return same();
             }
             let at = expiry(srv, db, &key)?;
             one(vec![b("SET"), key, argv[2].clone(), b("PXAT"), at])
@@ -240,7 +250,7 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
                 return one(vec![b("DEL"), key]);
             }
             if name == "pexpireat" {
-                return one(argv.to_vec());
+                return same();
             }
             // The command becomes PEXPIREAT, the time absolute; its flags
             // (NX XX GT LT) stay, as Redis rewrites it.
@@ -281,7 +291,7 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             members
                 .iter()
                 .map(|m| match m {
-                    Reply::Bulk(m) => Some(vec![b("SREM"), key.clone(), m.clone()]),
+                    Reply::Bulk(m) => Some(Form::Owned(vec![b("SREM"), key.clone(), m.clone()])),
                     _ => None,
                 })
                 .collect()
@@ -294,7 +304,7 @@ pub fn form(srv: &Server, db: usize, argv: &[Vec<u8>], reply: &Reply) -> Option<
             }
             let absttl = argv[4..].iter().any(|a| eq(a, "absttl"));
             if absttl || argv.get(2).is_some_and(|t| t.as_slice() == b"0") {
-                return one(argv.to_vec());
+                return same();
             }
             let mut v = argv.to_vec();
             v[2] = expiry(srv, db, &key)?;

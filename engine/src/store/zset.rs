@@ -15,6 +15,7 @@ use hashbrown::HashTable;
 use crate::store::hash::EncodingLimits;
 use crate::store::mem;
 use crate::store::skiplist::{SkipList, NIL};
+use crate::store::smallbytes::SmallBytes;
 use crate::store::FixedState;
 
 #[derive(Clone, Debug)]
@@ -213,7 +214,7 @@ impl ZSet {
             let mut sl = SkipList::new();
             let mut m = 0;
             for (e, s) in items.drain(..) {
-                let n = sl.insert(s, e.into_boxed_slice());
+                let n = sl.insert(s, SmallBytes::from_vec(e));
                 m += node_mem(sl.ele(n), sl.node_levels(n));
                 dict.insert_unique(hash_of(sl.ele(n)), n, |&k| hash_of(sl.ele(k)));
             }
@@ -257,22 +258,38 @@ impl ZSet {
                 *lp += pair_lp(m, score);
                 items.insert(at, (m.to_vec(), score));
             }
-            ZSet::Skiplist { dict, sl, mem: mm } => {
-                let h = hash_of(m);
-                if let Some(slot) = dict.find_mut(h, |&n| sl.ele(n) == m) {
-                    let old_score = sl.score(*slot);
-                    if old_score != score {
-                        let levels = sl.delete(old_score, m).unwrap_or(1);
-                        let n = sl.insert(score, m.into());
-                        *slot = n;
-                        *mm = *mm - node_mem(m, levels) + node_mem(m, sl.node_levels(n));
-                    }
-                } else {
-                    let n = sl.insert(score, m.into());
-                    dict.insert_unique(h, n, |&k| hash_of(sl.ele(k)));
-                    *mm += node_mem(m, sl.node_levels(n));
+            ZSet::Skiplist { .. } => self.upsert(m, lim, |_| Some(score)),
+        }
+    }
+
+    /// Looks member `m` up once: `decide(its score, if present)` returns
+    /// the score to give it (`None`: leave the set as it is). ZADD's path,
+    /// one dict probe per member instead of a read then a write.
+    pub fn upsert(
+        &mut self,
+        m: &[u8],
+        lim: &EncodingLimits,
+        decide: impl FnOnce(Option<f64>) -> Option<f64>,
+    ) {
+        if let ZSet::Skiplist { dict, sl, mem: mm } = self {
+            let h = hash_of(m);
+            if let Some(slot) = dict.find_mut(h, |&n| sl.ele(n) == m) {
+                let old = sl.score(*slot);
+                if let Some(score) = decide(Some(old)).filter(|&s| s != old) {
+                    let levels = sl.delete(old, m).unwrap_or(1);
+                    let n = sl.insert(score, SmallBytes::new(m));
+                    *slot = n;
+                    *mm = *mm - node_mem(m, levels) + node_mem(m, sl.node_levels(n));
                 }
+            } else if let Some(score) = decide(None) {
+                let n = sl.insert(score, SmallBytes::new(m));
+                dict.insert_unique(h, n, |&k| hash_of(sl.ele(k)));
+                *mm += node_mem(m, sl.node_levels(n));
             }
+            return;
+        }
+        if let Some(score) = decide(self.score(m)) {
+            self.set(m, score, lim);
         }
     }
 
