@@ -223,8 +223,9 @@ pub struct Stats {
     /// Redis's `instantaneous_ops_per_sec`: (time, commands) samples taken
     /// by the cron every 100 ms; the rate is averaged over the last 16.
     pub ops_samples: std::collections::VecDeque<(Millis, u64)>,
-    /// INFO commandstats, by full command name ("config|get").
-    pub cmdstats: BTreeMap<String, CmdStat>,
+    /// INFO commandstats, by full command name ("config|get"); listed
+    /// sorted by name. Hashed: every call counts itself here.
+    pub cmdstats: std::collections::HashMap<String, CmdStat, crate::store::FixedState>,
     /// INFO errorstats: error replies by their code ("ERR", "WRONGTYPE").
     pub errorstats: BTreeMap<String, u64>,
 }

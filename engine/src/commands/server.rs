@@ -897,6 +897,8 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .stats
                 .cmdstats
                 .iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+                .into_iter()
                 .filter(|(_, s)| s.calls + s.failed + s.rejected > 0)
                 .map(|(name, s)| {
                     let per_call = if s.calls == 0 {

@@ -375,6 +375,8 @@ pub struct Repl {
     pub replicas: BTreeMap<String, ReplicaLink>,
     /// Stream bytes produced since the last flush.
     pending: Vec<u8>,
+    /// `feed`'s encoding buffer, kept for its allocation.
+    scratch: Vec<u8>,
     /// The database the outgoing stream last SELECTed.
     stream_db: Option<usize>,
     /// Commands propagated as themselves: (database, argv).
@@ -420,6 +422,7 @@ impl Repl {
             master: None,
             replicas: BTreeMap::new(),
             pending: Vec::new(),
+            scratch: Vec::new(),
             stream_db: None,
             explicit: Vec::new(),
             outbox: Vec::new(),
@@ -526,7 +529,9 @@ impl Server {
     }
 
     fn feed(&mut self, db: Option<usize>, argv: &[&[u8]]) {
-        let mut bytes = Vec::new();
+        // Encoded in a buffer kept between commands (no allocation each).
+        let mut bytes = std::mem::take(&mut self.repl.scratch);
+        bytes.clear();
         if let Some(d) = db {
             if self.repl.stream_db != Some(d) {
                 encode(&mut bytes, &[b"SELECT", d.to_string().as_bytes()]);
@@ -535,6 +540,7 @@ impl Server {
         }
         encode(&mut bytes, argv);
         self.feed_raw(&bytes);
+        self.repl.scratch = bytes;
     }
 
     /// Appends stream bytes: backlog, offset, and the next flush to replicas.
@@ -672,32 +678,41 @@ impl Server {
 
     /// Sends the stream bytes produced since the last flush to every replica.
     pub fn flush_stream(&mut self) {
-        if self.repl.pending.is_empty() {
+        let Repl {
+            pending,
+            replicas,
+            outbox,
+            client_out,
+            offset,
+            ..
+        } = &mut self.repl;
+        if pending.is_empty() {
             return;
         }
-        let bytes = std::mem::take(&mut self.repl.pending);
-        let start = self.repl.offset - bytes.len() as u64;
-        let end = self.repl.offset;
-        for (addr, r) in &mut self.repl.replicas {
+        let start = *offset - pending.len() as u64;
+        let end = *offset;
+        for (addr, r) in replicas.iter_mut() {
             match r.conn {
-                None => self.repl.outbox.push((
+                None => outbox.push((
                     addr.clone(),
                     PeerMsg::Stream {
                         link: r.link,
                         start,
-                        bytes: bytes.clone(),
+                        bytes: pending.clone(),
                     },
                 )),
                 // A connection replica has what precedes `sent` (its RDB or
                 // backlog answer covered it).
                 Some(conn) if r.sent < end => {
                     let skip = r.sent.saturating_sub(start) as usize;
-                    self.repl.client_out.push((conn, bytes[skip..].to_vec()));
+                    client_out.push((conn, pending[skip..].to_vec()));
                     r.sent = end;
                 }
                 Some(_) => {}
             }
         }
+        // Cleared, not dropped: the next batch reuses the allocation.
+        pending.clear();
     }
 
     /// Refuses or closes link `link` of the node at `to`, with Redis's reason.

@@ -25,8 +25,8 @@ pub type Argv = Vec<Vec<u8>>;
 /// or a rewrite.
 pub type Form<'a> = std::borrow::Cow<'a, [Vec<u8>]>;
 
-/// Propagated as they were executed: deterministic writes (sorted, for
-/// a binary search). Not here: commands with an arm in `form` (SET's
+/// Propagated as they were executed: deterministic writes (kept sorted,
+/// looked up through `as_is`). Not here: commands with an arm in `form` (SET's
 /// relative expiries, PEXPIREAT of a key gone…).
 const AS_IS: &[&str] = &[
     "append",
@@ -94,6 +94,15 @@ const AS_IS: &[&str] = &[
     "zremrangebyscore",
     "zunionstore",
 ];
+
+/// `name` is in [`AS_IS`] (one hash probe: every write asks).
+fn as_is(name: &str) -> bool {
+    use std::collections::HashSet;
+    static SET: std::sync::OnceLock<HashSet<&str, crate::store::FixedState>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| AS_IS.iter().copied().collect())
+        .contains(name)
+}
 
 fn b(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()
@@ -211,19 +220,22 @@ pub fn form<'a>(
     }
     let name = std::str::from_utf8(lower).ok()?;
     let same = || Some(vec![Form::Borrowed(argv)]);
-    if AS_IS.binary_search(&name).is_ok() {
+    if as_is(name) {
+        return same();
+    }
+    let relative_set = || {
+        argv.get(3..)
+            .unwrap_or_default()
+            .iter()
+            .any(|a| eq(a, "ex") || eq(a, "px") || eq(a, "exat"))
+    };
+    if name == "set" && !relative_set() {
         return same();
     }
     let key = argv.get(1).cloned().unwrap_or_default();
     let one = |v: Argv| Some(vec![Form::Owned(v)]);
     match name {
         "set" => {
-            let relative = argv[3..]
-                .iter()
-                .any(|a| eq(a, "ex") || eq(a, "px") || eq(a, "exat"));
-            if !relative {
-                return same();
-            }
             let at = expiry(srv, db, &key)?;
             one(vec![b("SET"), key, argv[2].clone(), b("PXAT"), at])
         }
