@@ -229,3 +229,34 @@ fn exec_over_maxmemory_aborts_and_a_lower_maxmemory_evicts_at_once() {
     );
     h.on(2, "CONFIG SET maxmemory 0");
 }
+
+/// A replica on a client connection (a real redis-server) is listed as
+/// `wait_bgsave` after its full resync until its first REPLCONF ACK says
+/// it has loaded the RDB, then `online`; one resyncing partially is online
+/// at once.
+#[test]
+fn a_replica_goes_online_on_its_first_ack() {
+    let mut h = Harness::new(5);
+    let state = |h: &mut Harness| {
+        let info = h.on(1, "INFO replication");
+        info.lines()
+            .find_map(|l| l.strip_prefix("slave0:"))
+            .map(|l| l.split(',').nth(2).unwrap_or("").to_string())
+    };
+    assert_eq!(state(&mut h), None);
+    h.on(2, "REPLCONF listening-port 7000");
+    h.on(2, "REPLCONF capa eof capa psync2");
+    let sync = h.on(2, "PSYNC ? -1");
+    assert!(sync.starts_with("+FULLRESYNC "), "{sync}");
+    assert_eq!(state(&mut h).as_deref(), Some("state=wait_bgsave"));
+    h.send(2, "REPLCONF ACK 0");
+    assert_eq!(state(&mut h).as_deref(), Some("state=online"));
+    // A replica asking for what it missed since the start: online at once.
+    let replid = sync.split(' ').nth(1).unwrap_or("").to_string();
+    h.on(1, "SET k v");
+    let cont = h.on(3, &format!("PSYNC {replid} 1"));
+    assert!(cont.starts_with("+CONTINUE"), "{cont}");
+    let info = h.on(1, "INFO replication");
+    assert!(info.contains("state=online"), "{info}");
+    assert!(!info.contains("wait_bgsave"), "{info}");
+}

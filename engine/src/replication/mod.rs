@@ -326,6 +326,11 @@ pub struct ReplicaLink {
     pub sent: u64,
     /// It synced with SYNC (no REPLCONF ACKs will come).
     pub pre_psync: bool,
+    /// Past its sync: INFO's `state=online`, else `wait_bgsave`. A full
+    /// resync's replica goes online on its first REPLCONF ACK, sent once
+    /// it has loaded the RDB (Redis's diskless `repl_start_cmd_stream_on_ack`);
+    /// a partial resync's at once.
+    pub online: bool,
 }
 
 impl ReplicaLink {
@@ -338,6 +343,7 @@ impl ReplicaLink {
             conn: None,
             sent: 0,
             pre_psync: false,
+            online: true,
         }
     }
 }
@@ -1234,7 +1240,7 @@ impl Server {
         let link = self.rng.next_u64() >> 11;
         let mut out = Vec::new();
         let answer = self.answer_psync(now, name, replid, offset, events);
-        let ack_offset = match answer {
+        let (ack_offset, online) = match answer {
             SyncAnswer::Continue { from, bytes } => {
                 let line = if hello.capa_psync2 {
                     format!("+CONTINUE {}\r\n", self.repl.replid)
@@ -1243,7 +1249,7 @@ impl Server {
                 };
                 out.extend_from_slice(line.as_bytes());
                 out.extend_from_slice(&bytes);
-                from - 1
+                (from - 1, true)
             }
             SyncAnswer::Full { rdb } => {
                 if psync.is_some() {
@@ -1267,7 +1273,7 @@ impl Server {
                     events,
                     format!("Synchronization with replica {name} succeeded"),
                 );
-                0
+                (0, psync.is_none())
             }
         };
         // A replica reconnecting from the same address replaces its old link.
@@ -1282,6 +1288,7 @@ impl Server {
                 conn: Some(conn),
                 sent: self.repl.offset,
                 pre_psync: psync.is_none(),
+                online,
                 ..ReplicaLink::peer(link, ack_offset, now)
             },
         );
@@ -1302,6 +1309,7 @@ impl Server {
             }
             r.ack_offset = r.ack_offset.max(offset);
             r.last_ack = now;
+            r.online = true;
         }
     }
 
@@ -1610,7 +1618,8 @@ impl Server {
             kv(
                 &format!("slave{i}"),
                 format!(
-                    "ip={ip},port={port},state=online,offset={},lag={}",
+                    "ip={ip},port={port},state={},offset={},lag={}",
+                    if link.online { "online" } else { "wait_bgsave" },
                     link.ack_offset,
                     now.saturating_sub(link.last_ack) / 1000
                 ),
