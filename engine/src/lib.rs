@@ -12,9 +12,11 @@
 
 pub mod backup;
 pub mod bench;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod crc16;
 pub mod digest;
 pub mod evict;
 pub mod glob;

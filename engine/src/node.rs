@@ -301,6 +301,10 @@ pub struct Client {
     pub last_cmd: String,
     pub qbuf: Vec<u8>,
     pub close_after_reply: bool,
+    /// Cluster mode: ASKING sent (one command may use an importing slot).
+    pub asking: bool,
+    /// Cluster mode: READONLY (a replica serves its primary's slots' reads).
+    pub readonly: bool,
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     /// False while `requirepass` is set and the client has not AUTHed.
@@ -423,6 +427,8 @@ pub struct Server {
     pub shutdown: Option<ShutdownRequest>,
     /// MIGRATE's outbound links and the migration in progress.
     pub migrate: commands::migrate::Migrate,
+    /// Cluster mode's view of the cluster (`cluster-enabled yes`).
+    pub cluster: Option<crate::cluster::Cluster>,
     /// SAVE/BGSAVE bookkeeping.
     pub persist: crate::persistence::save::SaveState,
     pub repl: Repl,
@@ -503,6 +509,7 @@ impl Node {
                 to_close: Vec::new(),
                 shutdown: None,
                 migrate: Default::default(),
+                cluster: None,
                 persist: Default::default(),
                 blocking: indexmap::IndexMap::new(),
                 stream_ready: Vec::new(),
@@ -603,6 +610,8 @@ impl Node {
                         last_cmd: "NULL".into(),
                         qbuf: Vec::new(),
                         close_after_reply: false,
+                        asking: false,
+                        readonly: false,
                         reply_mode: ReplyMode::On,
                         no_evict: false,
                         authenticated: self.srv.config.requirepass().is_none(),
@@ -1159,7 +1168,36 @@ impl Node {
             .validate_startup(name, value)
             .map_err(|e| e.message())?;
         self.srv.config.apply(name, value);
+        if self.srv.config.get("cluster-enabled") == Some("yes") && self.srv.cluster.is_none() {
+            self.enable_cluster();
+        }
         Ok(())
+    }
+
+    /// Cluster mode: a node id of its own, knowing only itself, its
+    /// database 0 indexed by hash slot.
+    fn enable_cluster(&mut self) {
+        let port = self
+            .srv
+            .config
+            .get("port")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(6379u16);
+        let cport = match self
+            .srv
+            .config
+            .get("cluster-port")
+            .and_then(|p| p.parse().ok())
+        {
+            Some(p) if p != 0 => p,
+            _ => port.wrapping_add(10000),
+        };
+        let id = self.srv.rng.hex40();
+        let mut cluster = crate::cluster::Cluster::new(id, port, cport);
+        let full = self.srv.config.get("cluster-require-full-coverage") != Some("no");
+        cluster.update_state(self.now, full);
+        self.srv.cluster = Some(cluster);
+        self.srv.ks.dbs[0].index_slots();
     }
 
     /// CLIENT PAUSE: holds `argv` back if the pause covers it — every
@@ -1375,6 +1413,12 @@ impl Node {
                 db_override: None,
             };
             let reply = commands::dispatch(&mut ctx, argv);
+            // ASKING holds for the next command only (outside MULTI).
+            if let Some(c) = ctx.srv.clients.get_mut(&conn) {
+                if c.asking && c.multi.queue.is_none() && !argv[0].eq_ignore_ascii_case(b"asking") {
+                    c.asking = false;
+                }
+            }
             let resp = ctx.client().map(|c| c.resp).unwrap_or(2);
             (reply, resp)
         };
@@ -1696,6 +1740,11 @@ impl Node {
             events.push(NodeEvent::Replication { text });
         }
         self.save_outputs();
+        // clusterCron: the cluster's state (the writable delay ends here).
+        let full = self.srv.config.get("cluster-require-full-coverage") != Some("no");
+        if let Some(c) = self.srv.cluster.as_mut() {
+            c.update_state(now, full);
+        }
         self.srv.repl_cron(now, &mut events);
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.

@@ -269,6 +269,9 @@ fn copy(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             return err_syntax();
         }
     }
+    if ctx.srv.cluster.is_some() && (src_db != 0 || dst_db != 0) {
+        return Reply::err("ERR Copying to another database is not allowed in cluster mode");
+    }
     let (src, dst) = (&argv[1], &argv[2]);
     if src_db == dst_db && src == dst {
         return Reply::err("ERR source and destination objects are the same");
@@ -316,6 +319,9 @@ pub(super) fn signal_new_key(srv: &mut crate::node::Server, db: usize, key: &[u8
 }
 
 fn move_(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if ctx.srv.cluster.is_some() {
+        return Reply::err("ERR MOVE is not allowed in cluster mode");
+    }
     let now = ctx.now;
     let src_db = ctx.db_index();
     let dst_db = match parse_int(&argv[2]) {

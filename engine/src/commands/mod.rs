@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod bitmaps;
 pub mod blocking;
+pub mod cluster;
 pub mod coll;
 pub mod docs;
 pub mod dump;
@@ -179,6 +180,7 @@ fn handler_for(fullname: &str) -> Option<Handler> {
         .or_else(|| crate::scripting::handler(fullname))
         .or_else(|| admin::handler(fullname))
         .or_else(|| tracking::handler(fullname))
+        .or_else(|| cluster::handler(fullname))
 }
 
 fn int_at(r: &Reply, i: usize) -> i64 {
@@ -777,6 +779,10 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
     if must_auth && !cmd.has(flag::NO_AUTH) {
         return Err(Reply::err("NOAUTH Authentication required."));
     }
+    // Cluster mode: served here only if this node serves the keys' slot.
+    if ctx.srv.cluster.is_some() {
+        cluster_route(ctx, cmd, argv)?;
+    }
     // Client-side caching: the caller is the current client from here on;
     // the tracking table is kept within tracking-table-max-keys (tracking.rs).
     tracking::before_command(ctx);
@@ -834,6 +840,65 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
         ));
     }
     Ok(cmd)
+}
+
+/// `getNodeByQuery` for a command about to run (every queued command's
+/// keys for EXEC): the redirect or refusal when this node does not serve
+/// them. A refused EXEC discards its transaction, as Redis does.
+fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), Reply> {
+    let is_exec = cmd.fullname == "exec";
+    if !is_exec && !cmd.key_specs.has_keys() {
+        return Ok(());
+    }
+    let mut write = cmd.has(flag::WRITE);
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    if is_exec {
+        let Some(queue) = ctx.client().and_then(|c| c.multi.queue.as_ref()) else {
+            return Ok(());
+        };
+        for q in queue {
+            if let Some(qc) = ctx.table.lookup(q) {
+                write |= qc.has(flag::WRITE);
+                keys.extend(
+                    keyspecs::legacy_keys(qc, q)
+                        .into_iter()
+                        .map(|p| q[p].clone()),
+                );
+            }
+        }
+    } else {
+        keys.extend(
+            keyspecs::legacy_keys(cmd, argv)
+                .into_iter()
+                .map(|p| argv[p].clone()),
+        );
+    }
+    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let (asking, readonly_client) = ctx
+        .client()
+        .map_or((false, false), |c| (c.asking, c.readonly));
+    let query = crate::cluster::Query {
+        keys: &refs,
+        write,
+        readonly_client,
+        asking,
+        is_migrate: cmd.fullname == "migrate",
+    };
+    let allow_reads = ctx.srv.config.get("cluster-allow-reads-when-down") == Some("yes");
+    let now = ctx.now;
+    let db0 = &ctx.srv.ks.dbs[0];
+    let exists = |k: &[u8]| db0.peek(k).is_some() && db0.expire_at(k).is_none_or(|at| at > now);
+    let Some(cluster) = ctx.srv.cluster.as_ref() else {
+        return Ok(());
+    };
+    let Err(redirect) = cluster.route(&query, exists, allow_reads) else {
+        return Ok(());
+    };
+    let reply = cluster.redirect_reply(&redirect);
+    if is_exec {
+        multi::abort_exec(ctx.srv, ctx.conn);
+    }
+    Err(reply)
 }
 
 /// Applies one effect from the replication stream by running its command's

@@ -20,6 +20,10 @@ pub fn handler(name: &str) -> Option<Handler> {
 }
 
 fn replicaof(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    // A cluster's replicas are set by CLUSTER REPLICATE.
+    if ctx.srv.cluster.is_some() {
+        return Reply::err("ERR REPLICAOF not allowed in cluster mode.");
+    }
     let now = ctx.now;
     if eq_ic(&argv[1], "no") && eq_ic(&argv[2], "one") {
         ctx.srv.replicaof_no_one(ctx.events);

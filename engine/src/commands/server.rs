@@ -133,6 +133,8 @@ fn reset(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     c.name.clear();
     c.reply_mode = ReplyMode::On;
     c.no_evict = false;
+    c.asking = false;
+    c.readonly = false;
     // RESET re-authenticates as the default user only if it needs no password.
     let open = ctx.srv.config.requirepass().is_none();
     ctx.client_mut().authenticated = open;
@@ -225,6 +227,9 @@ fn select(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(n) => n,
         Err(e) => return e,
     };
+    if ctx.srv.cluster.is_some() && n != 0 {
+        return Reply::err("ERR SELECT is not allowed in cluster mode");
+    }
     if n < 0 || n as usize >= ctx.srv.ks.dbs.len() {
         return Reply::err("ERR DB index is out of range");
     }
@@ -233,6 +238,9 @@ fn select(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 }
 
 fn swapdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    if ctx.srv.cluster.is_some() {
+        return Reply::err("ERR SWAPDB is not allowed in cluster mode");
+    }
     let a = match parse_i32(&argv[1], Some("invalid first DB index")) {
         Ok(n) => n,
         Err(e) => return e,
@@ -892,7 +900,10 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 ("used_cpu_sys".into(), "0.000000".into()),
                 ("used_cpu_user".into(), "0.000000".into()),
             ],
-            "cluster" => vec![("cluster_enabled".into(), "0".into())],
+            "cluster" => vec![(
+                "cluster_enabled".into(),
+                (srv.cluster.is_some() as u8).to_string(),
+            )],
             "commandstats" => srv
                 .stats
                 .cmdstats

@@ -531,7 +531,11 @@ impl Server {
 
     /// A fresh, empty keyspace hashed like this node's.
     pub fn fresh_keyspace(&self) -> Keyspace {
-        Keyspace::new(self.ks.dbs.len(), self.ks_seed)
+        let mut ks = Keyspace::new(self.ks.dbs.len(), self.ks_seed);
+        if self.cluster.is_some() {
+            ks.dbs[0].index_slots();
+        }
+        ks
     }
 
     fn feed(&mut self, db: Option<usize>, argv: &[&[u8]]) {

@@ -17,6 +17,7 @@ use crate::limits::{
 };
 use crate::rng::Rng;
 use crate::store::mem;
+use crate::store::slots::{key_slot, SlotIndex};
 use crate::store::value::Value;
 use crate::time::Millis;
 
@@ -48,6 +49,8 @@ pub const LFU_INIT_VAL: u8 = 5;
 pub struct Db {
     /// Keys are boxed slices (no spare capacity, 16 bytes in the table).
     keys: IndexMap<Box<[u8]>, Entry, SeededState>,
+    /// Keys by hash slot (cluster mode's database 0 only).
+    slots: Option<Box<SlotIndex>>,
     expires: IndexMap<Box<[u8]>, Millis, SeededState>,
     /// Bytes held by keys, values and expires entries (not the bucket arrays).
     mem: usize,
@@ -100,6 +103,7 @@ impl Db {
     pub fn new(seed: u64) -> Db {
         Db {
             keys: IndexMap::with_hasher(SeededState(seed)),
+            slots: None,
             expires: IndexMap::with_hasher(SeededState(seed ^ 0x5eed)),
             mem: 0,
             expired_keys: 0,
@@ -361,6 +365,9 @@ impl Db {
                 self.created_log.push(key.to_vec());
             }
             self.keys.insert(key.into(), entry);
+            if let Some(ix) = self.slots.as_mut() {
+                ix.added(key_slot(key), self.keys.len() - 1);
+            }
             self.mem += add;
         }
     }
@@ -423,7 +430,11 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let e = self.keys.swap_remove(key)?;
+        let (pos, _, e) = self.keys.swap_remove_full(key)?;
+        if let Some(ix) = self.slots.as_mut() {
+            let moved = self.keys.get_index(pos).map(|(k, _)| key_slot(k));
+            ix.removed(key_slot(key), pos, moved);
+        }
         self.touch_dirty(key);
         self.mem -= Self::entry_mem(key, &e);
         self.persist(key);
@@ -456,12 +467,41 @@ impl Db {
         }
     }
 
+    /// Indexes keys by hash slot from now on (cluster mode), starting with
+    /// those already here.
+    pub fn index_slots(&mut self) {
+        let mut ix = SlotIndex::new();
+        for (pos, k) in self.keys.keys().enumerate() {
+            ix.added(key_slot(k), pos);
+        }
+        self.slots = Some(Box::new(ix));
+    }
+
+    /// CLUSTER COUNTKEYSINSLOT (0 when keys are not indexed by slot).
+    pub fn keys_in_slot(&self, slot: u16) -> usize {
+        self.slots.as_ref().map_or(0, |ix| ix.count(slot))
+    }
+
+    /// CLUSTER GETKEYSINSLOT: up to `max` keys of `slot`, newest first.
+    pub fn slot_keys(&self, slot: u16, max: usize) -> Vec<Vec<u8>> {
+        let Some(ix) = self.slots.as_ref() else {
+            return Vec::new();
+        };
+        ix.positions(slot, max)
+            .into_iter()
+            .filter_map(|p| self.keys.get_index(p).map(|(k, _)| k.to_vec()))
+            .collect()
+    }
+
     /// Empties the database. Not recorded as key changes: FLUSHDB and
     /// FLUSHALL are propagated as themselves.
     pub fn clear(&mut self) {
         // FLUSHDB counts every key it removes (Redis: dirty += removed).
         self.modifications += self.keys.len() as u64;
         self.keys.clear();
+        if let Some(ix) = self.slots.as_mut() {
+            ix.clear();
+        }
         self.expires.clear();
         self.mem = 0;
         self.dirty.clear();

@@ -12,6 +12,7 @@ pub mod number;
 pub mod packed;
 pub mod set;
 pub mod skiplist;
+pub mod slots;
 pub mod smallbytes;
 pub mod stream;
 pub mod value;

@@ -1,0 +1,582 @@
+//! Cluster mode (`cluster-enabled yes`): a node's view of a Redis Cluster as
+//! `cluster.c` keeps it — the nodes it knows (itself first), which node
+//! serves each of the 16384 hash slots, slots being imported or migrated,
+//! the epochs, and the cluster's state (ok / fail) — and the routing of a
+//! command to the node that serves its keys (`getNodeByQuery`: MOVED, ASK,
+//! CROSSSLOT, TRYAGAIN, CLUSTERDOWN). The replies of CLUSTER INFO, NODES,
+//! SLOTS and SHARDS are built here from that view.
+//!
+//! Not yet here: the cluster bus (other nodes are learned by MEET and
+//! gossip over it), so a node knows only itself for now.
+
+use std::collections::BTreeMap;
+
+use crate::protocol::Reply;
+use crate::store::slots::SLOTS;
+use crate::time::Millis;
+
+/// `CLUSTER_WRITABLE_DELAY`: a primary stays `fail` this long after its
+/// first state update, so a rebooted node does not serve stale slots.
+const WRITABLE_DELAY_MS: u64 = 2000;
+const NONE: u16 = u16::MAX;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterNode {
+    /// 40 hex characters.
+    pub id: String,
+    /// Empty until learned (a fresh node does not know its own address).
+    pub ip: String,
+    pub port: u16,
+    pub cport: u16,
+    pub config_epoch: u64,
+    /// The primary it replicates (index in `Cluster::nodes`), if a replica.
+    pub replica_of: Option<usize>,
+}
+
+/// Why a command is not served here (`clusterRedirectClient`'s errors).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Redirect {
+    CrossSlot,
+    Unstable,
+    Down,
+    DownReadOnly,
+    Unbound,
+    Moved { slot: u16, node: usize },
+    Ask { slot: u16, node: usize },
+}
+
+/// What routing needs to know about the command and its client.
+pub struct Query<'a> {
+    /// The keys of the command (every queued command's, for EXEC).
+    pub keys: &'a [&'a [u8]],
+    pub write: bool,
+    pub readonly_client: bool,
+    pub asking: bool,
+    pub is_migrate: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// `nodes[0]` is this node.
+    pub nodes: Vec<ClusterNode>,
+    /// The node serving each slot, `NONE` if unassigned.
+    slots: Vec<u16>,
+    pub migrating: BTreeMap<u16, usize>,
+    pub importing: BTreeMap<u16, usize>,
+    pub current_epoch: u64,
+    pub ok: bool,
+    first_update: Option<Millis>,
+    /// Messages by type name, sent and received (CLUSTER INFO).
+    pub sent: BTreeMap<&'static str, u64>,
+    pub received: BTreeMap<&'static str, u64>,
+}
+
+pub const MYSELF: usize = 0;
+
+impl Cluster {
+    pub fn new(id: String, port: u16, cport: u16) -> Cluster {
+        Cluster {
+            nodes: vec![ClusterNode {
+                id,
+                ip: String::new(),
+                port,
+                cport,
+                config_epoch: 0,
+                replica_of: None,
+            }],
+            slots: vec![NONE; SLOTS],
+            migrating: BTreeMap::new(),
+            importing: BTreeMap::new(),
+            current_epoch: 0,
+            ok: false,
+            first_update: None,
+            sent: BTreeMap::new(),
+            received: BTreeMap::new(),
+        }
+    }
+
+    pub fn myself(&self) -> &ClusterNode {
+        &self.nodes[MYSELF]
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.nodes[MYSELF].replica_of.is_some()
+    }
+
+    /// The node serving `slot`.
+    pub fn owner(&self, slot: u16) -> Option<usize> {
+        match self.slots[slot as usize] {
+            NONE => None,
+            n => Some(n as usize),
+        }
+    }
+
+    pub fn set_owner(&mut self, slot: u16, node: Option<usize>) {
+        self.slots[slot as usize] = node.map_or(NONE, |n| n as u16);
+    }
+
+    pub fn lookup(&self, id: &[u8]) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id.as_bytes() == id)
+    }
+
+    /// `clusterDelNode`: node `n` (not this one) is dropped with the slots
+    /// it served; the other indices shift down.
+    pub fn forget(&mut self, n: usize) {
+        let shift = |i: usize| if i > n { i - 1 } else { i };
+        self.nodes.remove(n);
+        for o in self.slots.iter_mut() {
+            if *o == n as u16 {
+                *o = NONE;
+            } else if *o != NONE {
+                *o = shift(*o as usize) as u16;
+            }
+        }
+        for map in [&mut self.migrating, &mut self.importing] {
+            map.retain(|_, to| *to != n);
+            for to in map.values_mut() {
+                *to = shift(*to);
+            }
+        }
+        for node in &mut self.nodes {
+            node.replica_of = node.replica_of.filter(|&p| p != n).map(shift);
+        }
+    }
+
+    /// Slots served by `node`, as (start, end) ranges.
+    pub fn ranges(&self, node: usize) -> Vec<(u16, u16)> {
+        let mut out: Vec<(u16, u16)> = Vec::new();
+        for s in 0..SLOTS as u16 {
+            if self.owner(s) == Some(node) {
+                match out.last_mut() {
+                    Some(r) if r.1 + 1 == s => r.1 = s,
+                    _ => out.push((s, s)),
+                }
+            }
+        }
+        out
+    }
+
+    fn slot_count(&self, node: usize) -> usize {
+        self.slots.iter().filter(|&&o| o as usize == node).count()
+    }
+
+    /// Primaries serving at least one slot (`cluster_size`).
+    pub fn size(&self) -> usize {
+        (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].replica_of.is_none() && self.slot_count(n) > 0)
+            .count()
+    }
+
+    /// `clusterUpdateState`: `ok` when every slot is served (if
+    /// `cluster-require-full-coverage`) and a majority of the primaries
+    /// serving slots is reachable; a primary waits two seconds from its
+    /// first update before it turns `ok`.
+    pub fn update_state(&mut self, now: Millis, require_full_coverage: bool) {
+        let first = *self.first_update.get_or_insert(now);
+        if !self.is_replica() && !self.ok && now.0.saturating_sub(first.0) < WRITABLE_DELAY_MS {
+            return;
+        }
+        let covered = !require_full_coverage || self.slots.iter().all(|&o| o != NONE);
+        // Every known primary is reachable until the bus reports failures.
+        let size = self.size();
+        let reachable = size;
+        self.ok = covered && reachable > size / 2;
+    }
+
+    /// `getNodeByQuery`: `Ok` when this node serves the command.
+    pub fn route(
+        &self,
+        q: &Query,
+        exists: impl Fn(&[u8]) -> bool,
+        allow_reads_when_down: bool,
+    ) -> Result<(), Redirect> {
+        let Some(first) = q.keys.first() else {
+            return Ok(());
+        };
+        let slot = crate::store::slots::key_slot(first);
+        let Some(owner) = self.owner(slot) else {
+            return Err(Redirect::Unbound);
+        };
+        let migrating = owner == MYSELF && self.migrating.contains_key(&slot);
+        let importing = !migrating && self.importing.contains_key(&slot);
+        let (mut multiple, mut missing, mut existing) = (false, 0, 0);
+        for k in q.keys {
+            if *k != *first {
+                if crate::store::slots::key_slot(k) != slot {
+                    return Err(Redirect::CrossSlot);
+                }
+                multiple = true;
+            }
+            if migrating || importing {
+                if exists(k) {
+                    existing += 1;
+                } else {
+                    missing += 1;
+                }
+            }
+        }
+        if !self.ok {
+            if !allow_reads_when_down {
+                return Err(Redirect::Down);
+            }
+            if q.write {
+                return Err(Redirect::DownReadOnly);
+            }
+        }
+        if (migrating || importing) && q.is_migrate {
+            return Ok(());
+        }
+        if migrating && missing > 0 {
+            if existing > 0 {
+                return Err(Redirect::Unstable);
+            }
+            return Err(Redirect::Ask {
+                slot,
+                node: self.migrating[&slot],
+            });
+        }
+        if importing && q.asking {
+            if multiple && missing > 0 {
+                return Err(Redirect::Unstable);
+            }
+            return Ok(());
+        }
+        if q.readonly_client && !q.write && self.nodes[MYSELF].replica_of == Some(owner) {
+            return Ok(());
+        }
+        if owner != MYSELF {
+            return Err(Redirect::Moved { slot, node: owner });
+        }
+        Ok(())
+    }
+
+    /// The error a redirect is answered with.
+    pub fn redirect_reply(&self, r: &Redirect) -> Reply {
+        let at = |kind: &str, slot: &u16, node: &usize| {
+            let n = &self.nodes[*node];
+            Reply::err(format!("{kind} {slot} {}:{}", n.ip, n.port))
+        };
+        match r {
+            Redirect::CrossSlot => {
+                Reply::err("CROSSSLOT Keys in request don't hash to the same slot")
+            }
+            Redirect::Unstable => {
+                Reply::err("TRYAGAIN Multiple keys request during rehashing of slot")
+            }
+            Redirect::Down => Reply::err("CLUSTERDOWN The cluster is down"),
+            Redirect::DownReadOnly => {
+                Reply::err("CLUSTERDOWN The cluster is down and only accepts read commands")
+            }
+            Redirect::Unbound => Reply::err("CLUSTERDOWN Hash slot not served"),
+            Redirect::Moved { slot, node } => at("MOVED", slot, node),
+            Redirect::Ask { slot, node } => at("ASK", slot, node),
+        }
+    }
+
+    /// `clusterBumpConfigEpochWithoutConsensus`: true if bumped.
+    pub fn bump_epoch(&mut self) -> bool {
+        let max = self
+            .nodes
+            .iter()
+            .map(|n| n.config_epoch)
+            .max()
+            .unwrap_or(0)
+            .max(self.current_epoch);
+        let me = &mut self.nodes[MYSELF];
+        if me.config_epoch == 0 || me.config_epoch != max {
+            self.current_epoch += 1;
+            me.config_epoch = self.current_epoch;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// CLUSTER INFO.
+    pub fn info(&self) -> String {
+        let assigned = self.slots.iter().filter(|&&o| o != NONE).count();
+        let me = self.myself();
+        let my_epoch = match me.replica_of {
+            Some(p) => self.nodes[p].config_epoch,
+            None => me.config_epoch,
+        };
+        let mut s = format!(
+            "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\n\
+             cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\n\
+             cluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\n",
+            if self.ok { "ok" } else { "fail" },
+            self.nodes.len(),
+            self.size(),
+            self.current_epoch,
+        );
+        for (dir, counts) in [("sent", &self.sent), ("received", &self.received)] {
+            for (kind, n) in counts {
+                s.push_str(&format!("cluster_stats_messages_{kind}_{dir}:{n}\r\n"));
+            }
+            let total: u64 = counts.values().sum();
+            s.push_str(&format!("cluster_stats_messages_{dir}:{total}\r\n"));
+        }
+        s.push_str("total_cluster_links_buffer_limit_exceeded:0\r\n");
+        s
+    }
+
+    /// One line of CLUSTER NODES (`clusterGenNodeDescription`).
+    pub fn node_line(&self, i: usize) -> String {
+        let n = &self.nodes[i];
+        let mut flags = Vec::new();
+        if i == MYSELF {
+            flags.push("myself");
+        }
+        flags.push(if n.replica_of.is_some() {
+            "slave"
+        } else {
+            "master"
+        });
+        let master = n
+            .replica_of
+            .map_or("-".to_string(), |p| self.nodes[p].id.clone());
+        let epoch = n
+            .replica_of
+            .map_or(n.config_epoch, |p| self.nodes[p].config_epoch);
+        let mut line = format!(
+            "{} {}:{}@{} {} {master} 0 0 {epoch} connected",
+            n.id,
+            n.ip,
+            n.port,
+            n.cport,
+            flags.join(",")
+        );
+        for (a, b) in self.ranges(i) {
+            if a == b {
+                line.push_str(&format!(" {a}"));
+            } else {
+                line.push_str(&format!(" {a}-{b}"));
+            }
+        }
+        if i == MYSELF {
+            for s in 0..SLOTS as u16 {
+                if let Some(&to) = self.migrating.get(&s) {
+                    line.push_str(&format!(" [{s}->-{}]", self.nodes[to].id));
+                } else if let Some(&from) = self.importing.get(&s) {
+                    line.push_str(&format!(" [{s}-<-{}]", self.nodes[from].id));
+                }
+            }
+        }
+        line
+    }
+
+    /// CLUSTER NODES.
+    pub fn nodes_text(&self) -> String {
+        (0..self.nodes.len())
+            .map(|i| self.node_line(i) + "\n")
+            .collect()
+    }
+
+    fn node_entry(&self, i: usize) -> Reply {
+        let n = &self.nodes[i];
+        Reply::Array(vec![
+            Reply::Bulk(n.ip.clone().into_bytes()),
+            Reply::Int(n.port as i64),
+            Reply::Bulk(n.id.clone().into_bytes()),
+            Reply::Map(Vec::new()),
+        ])
+    }
+
+    /// CLUSTER SLOTS: each run of slots served by one primary, with its
+    /// address and its replicas'.
+    pub fn slots_reply(&self) -> Reply {
+        let mut out = Vec::new();
+        let mut s = 0usize;
+        while s < SLOTS {
+            let Some(owner) = self.owner(s as u16) else {
+                s += 1;
+                continue;
+            };
+            let start = s;
+            while s < SLOTS && self.owner(s as u16) == Some(owner) {
+                s += 1;
+            }
+            let mut entry = vec![
+                Reply::Int(start as i64),
+                Reply::Int(s as i64 - 1),
+                self.node_entry(owner),
+            ];
+            for (r, n) in self.nodes.iter().enumerate() {
+                if n.replica_of == Some(owner) {
+                    entry.push(self.node_entry(r));
+                }
+            }
+            out.push(Reply::Array(entry));
+        }
+        Reply::Array(out)
+    }
+
+    fn shard_node(&self, i: usize, offset: i64) -> Reply {
+        let n = &self.nodes[i];
+        let b = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        let mut m = vec![(b("id"), b(&n.id))];
+        if n.port != 0 {
+            m.push((b("port"), Reply::Int(n.port as i64)));
+        }
+        m.push((b("ip"), b(&n.ip)));
+        m.push((b("endpoint"), b(&n.ip)));
+        let replica = n.replica_of.is_some();
+        m.push((b("role"), b(if replica { "replica" } else { "master" })));
+        m.push((b("replication-offset"), Reply::Int(offset)));
+        let health = if replica && offset == 0 {
+            "loading"
+        } else {
+            "online"
+        };
+        m.push((b("health"), b(health)));
+        Reply::Map(m)
+    }
+
+    /// CLUSTER SHARDS: each primary's slot ranges and the nodes serving
+    /// them. `offset` is this node's replication offset.
+    pub fn shards_reply(&self, offset: i64) -> Reply {
+        let b = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        let mut shards = Vec::new();
+        for (p, n) in self.nodes.iter().enumerate() {
+            if n.replica_of.is_some() {
+                continue;
+            }
+            let slots: Vec<Reply> = self
+                .ranges(p)
+                .into_iter()
+                .flat_map(|(a, z)| [Reply::Int(a as i64), Reply::Int(z as i64)])
+                .collect();
+            let mut members = vec![p];
+            members.extend((0..self.nodes.len()).filter(|&r| self.nodes[r].replica_of == Some(p)));
+            let nodes = members
+                .into_iter()
+                .map(|i| self.shard_node(i, if i == MYSELF { offset } else { 0 }))
+                .collect();
+            shards.push(Reply::Map(vec![
+                (b("slots"), Reply::Array(slots)),
+                (b("nodes"), Reply::Array(nodes)),
+            ]));
+        }
+        Reply::Array(shards)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query<'a>(keys: &'a [&'a [u8]], write: bool) -> Query<'a> {
+        Query {
+            keys,
+            write,
+            readonly_client: false,
+            asking: false,
+            is_migrate: false,
+        }
+    }
+
+    #[test]
+    fn a_node_serving_every_slot_turns_ok_after_the_writable_delay() {
+        let mut c = Cluster::new("a".repeat(40), 7000, 17000);
+        let t0 = Millis(1_000);
+        c.update_state(t0, true);
+        assert!(!c.ok);
+        for s in 0..SLOTS as u16 {
+            c.set_owner(s, Some(MYSELF));
+        }
+        c.update_state(t0.plus(1999), true);
+        assert!(!c.ok, "still within the writable delay");
+        c.update_state(t0.plus(2000), true);
+        assert!(c.ok);
+        assert_eq!(c.ranges(MYSELF), vec![(0, 16383)]);
+        assert!(c
+            .node_line(MYSELF)
+            .ends_with(" myself,master - 0 0 0 connected 0-16383"));
+        // One slot given up: the cluster fails without full coverage.
+        c.set_owner(5, None);
+        c.update_state(t0.plus(3000), true);
+        assert!(!c.ok);
+        assert_eq!(c.ranges(MYSELF), vec![(0, 4), (6, 16383)]);
+        c.update_state(t0.plus(3000), false);
+        assert!(c.ok);
+    }
+
+    #[test]
+    fn routing_as_get_node_by_query() {
+        let mut c = Cluster::new("a".repeat(40), 7000, 17000);
+        c.nodes.push(ClusterNode {
+            id: "b".repeat(40),
+            ip: "127.0.0.1".into(),
+            port: 7001,
+            cport: 17001,
+            config_epoch: 1,
+            replica_of: None,
+        });
+        for s in 0..8192 {
+            c.set_owner(s, Some(MYSELF));
+        }
+        for s in 8192..SLOTS as u16 {
+            c.set_owner(s, Some(1));
+        }
+        c.ok = true;
+        let none = |_: &[u8]| false;
+        // "bar" is slot 5061 (here), "foo" 12182 (on node 1).
+        assert_eq!(c.route(&query(&[b"bar"], true), none, false), Ok(()));
+        assert_eq!(
+            c.route(&query(&[b"foo"], false), none, false),
+            Err(Redirect::Moved {
+                slot: 12182,
+                node: 1
+            })
+        );
+        assert_eq!(
+            c.redirect_reply(&Redirect::Moved {
+                slot: 12182,
+                node: 1
+            }),
+            Reply::err("MOVED 12182 127.0.0.1:7001")
+        );
+        assert_eq!(
+            c.route(&query(&[b"bar", b"foo"], true), none, false),
+            Err(Redirect::CrossSlot)
+        );
+        assert_eq!(
+            c.route(&query(&[b"{foo}a", b"{foo}b"], true), none, false),
+            Err(Redirect::Moved {
+                slot: 12182,
+                node: 1
+            })
+        );
+        // Migrating slot 5061 to node 1: a missing key is asked there.
+        c.migrating.insert(5061, 1);
+        assert_eq!(
+            c.route(&query(&[b"bar"], false), none, false),
+            Err(Redirect::Ask {
+                slot: 5061,
+                node: 1
+            })
+        );
+        assert_eq!(c.route(&query(&[b"bar"], false), |_| true, false), Ok(()));
+        let some = |k: &[u8]| k == b"{bar}1";
+        assert_eq!(
+            c.route(&query(&[b"{bar}1", b"{bar}2"], false), some, false),
+            Err(Redirect::Unstable)
+        );
+        // The cluster down: reads only if allowed.
+        c.ok = false;
+        assert_eq!(
+            c.route(&query(&[b"bar"], false), |_| true, false),
+            Err(Redirect::Down)
+        );
+        assert_eq!(c.route(&query(&[b"bar"], false), |_| true, true), Ok(()));
+        assert_eq!(
+            c.route(&query(&[b"bar"], true), |_| true, true),
+            Err(Redirect::DownReadOnly)
+        );
+        c.set_owner(5061, None);
+        assert_eq!(
+            c.route(&query(&[b"bar"], true), none, true),
+            Err(Redirect::Unbound)
+        );
+    }
+}

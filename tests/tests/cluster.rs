@@ -1,0 +1,336 @@
+//! Cluster mode against a real `redis-server --cluster-enabled yes`: one
+//! node assigned slots by hand, then the same commands sent to both — slot
+//! assignment and its errors, CLUSTER INFO / NODES / SLOTS / SHARDS /
+//! KEYSLOT / COUNTKEYSINSLOT / GETKEYSINSLOT / SETSLOT / epochs / RESET,
+//! CROSSSLOT and CLUSTERDOWN, a transaction across slots, and the commands
+//! cluster mode refuses — every reply identical once each node's own id
+//! and port are written as placeholders, in RESP2 and RESP3.
+
+use std::time::{Duration, Instant};
+
+use cachelab_engine::protocol::{parse_reply, Reply};
+use cachelab_engine::rng::Rng;
+use cachelab_tests::{args, CachelabServer, RedisServer, RespConn};
+
+struct Side {
+    conn: RespConn,
+    id: String,
+    port: u16,
+}
+
+impl Side {
+    fn call(&mut self, argv: &[Vec<u8>]) -> Reply {
+        let bytes = self.conn.call(argv);
+        let reply = parse_reply(&bytes).expect("valid").expect("complete").0;
+        norm(reply, &self.id, self.port)
+    }
+
+    fn refresh_id(&mut self) {
+        self.id = match self.conn.call_str(&["CLUSTER", "MYID"]) {
+            Reply::Bulk(b) => String::from_utf8(b).expect("hex id"),
+            r => panic!("CLUSTER MYID: {r:?}"),
+        };
+    }
+
+    fn state_ok(&mut self) -> bool {
+        match self.conn.call_str(&["CLUSTER", "INFO"]) {
+            Reply::Bulk(b) | Reply::Verbatim(_, b) => {
+                String::from_utf8_lossy(&b).contains("cluster_state:ok")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The node's own id and ports as placeholders.
+fn norm(r: Reply, id: &str, port: u16) -> Reply {
+    let text = |s: &str| {
+        s.replace(id, "<id>").replace(
+            &format!(":{}@{}", port, port as u32 + 10000),
+            ":<port>@<cport>",
+        )
+    };
+    match r {
+        Reply::Bulk(b) => Reply::Bulk(text(&String::from_utf8_lossy(&b)).into_bytes()),
+        Reply::Verbatim(f, b) => {
+            Reply::Verbatim(f, text(&String::from_utf8_lossy(&b)).into_bytes())
+        }
+        Reply::Simple(s) => Reply::Simple(text(&s)),
+        Reply::Error(s) => Reply::Error(text(&s)),
+        Reply::Int(n) if n == port as i64 => Reply::Int(-1),
+        Reply::Array(v) => Reply::Array(v.into_iter().map(|x| norm(x, id, port)).collect()),
+        Reply::Set(v) => Reply::Set(v.into_iter().map(|x| norm(x, id, port)).collect()),
+        Reply::Map(v) => Reply::Map(
+            v.into_iter()
+                .map(|(k, x)| (norm(k, id, port), norm(x, id, port)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn start() -> Option<(Side, Side, RedisServer, CachelabServer)> {
+    let file = std::env::temp_dir().join(format!(
+        "cachelab-test-nodes-{}-{}.conf",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let redis = RedisServer::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        &file.to_string_lossy(),
+    ])?;
+    let mut opts = cachelab_server::Options::default();
+    opts.config.push(("cluster-enabled".into(), "yes".into()));
+    let cachelab = CachelabServer::start_with(opts);
+    let mut sides = [redis.port, cachelab.port].map(|port| Side {
+        conn: RespConn::connect(port),
+        id: String::new(),
+        port,
+    });
+    for s in &mut sides {
+        s.refresh_id();
+    }
+    let [r, c] = sides;
+    Some((r, c, redis, cachelab))
+}
+
+fn same(r: &mut Side, c: &mut Side, line: &[&str]) {
+    let argv = args(line);
+    let (want, got) = (r.call(&argv), c.call(&argv));
+    assert_eq!(got, want, "{line:?}");
+}
+
+fn wait_ok(s: &mut Side) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.state_ok() {
+        assert!(Instant::now() < deadline, "cluster_state never ok");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_single_node_cluster_answers_as_redis() {
+    let Some((mut r, mut c, _redis, _cachelab)) = start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let r = &mut r;
+    let c = &mut c;
+    for line in [
+        &["CLUSTER", "SLOTS"][..],
+        &["CLUSTER", "NODES"],
+        &["SET", "foo", "bar"],
+        &["GET", "foo"],
+        &["PING"],
+        &["CLUSTER", "KEYSLOT", "foo"],
+        &["CLUSTER", "ADDSLOTS", "16384"],
+        &["CLUSTER", "ADDSLOTS", "abc"],
+        &["CLUSTER", "ADDSLOTS", "-1"],
+        &["CLUSTER", "ADDSLOTS", "1", "2", "1"],
+        &["CLUSTER", "ADDSLOTSRANGE", "10", "5"],
+        &["CLUSTER", "ADDSLOTSRANGE", "0"],
+        &["CLUSTER", "ADDSLOTSRANGE", "0", "1", "2"],
+        &["CLUSTER", "DELSLOTS", "3"],
+        &["CLUSTER", "DELSLOTSRANGE", "3", "4"],
+        &["CLUSTER", "ADDSLOTSRANGE", "0", "8000", "8001", "16000"],
+        &["CLUSTER", "ADDSLOTS", "5"],
+        &["CLUSTER", "ADDSLOTSRANGE", "16001", "16383", "100", "200"],
+        &["CLUSTER", "ADDSLOTS", "16001", "16002"],
+        &["CLUSTER", "DELSLOTS", "16002"],
+        &["CLUSTER", "NODES"],
+        &["CLUSTER", "SLOTS"],
+        &["CLUSTER", "ADDSLOTSRANGE", "16002", "16383"],
+        &["CLUSTER", "NODES"],
+    ] {
+        same(r, c, line);
+    }
+    // Both serve every slot: each turns ok after its writable delay.
+    wait_ok(r);
+    wait_ok(c);
+    let tag_slot = cachelab_engine::store::slots::key_slot(b"{a}").to_string();
+    for line in [
+        &["CLUSTER", "INFO"][..],
+        &["SET", "foo", "bar"],
+        &["GET", "foo"],
+        &["MSET", "a", "1", "b", "2"],
+        &["MSET", "{a}1", "1", "{a}2", "2", "{a}3", "3"],
+        &["MGET", "{a}1", "{a}2", "{a}3", "{a}4"],
+        &["MGET", "{a}1", "{b}1"],
+        &["DEL", "{a}1", "foo"],
+        &["CLUSTER", "COUNTKEYSINSLOT", &tag_slot],
+        &["CLUSTER", "GETKEYSINSLOT", &tag_slot, "10"],
+        &["DEL", "{a}2"],
+        &["SET", "{a}9", "x"],
+        &["RENAME", "{a}3", "{a}0"],
+        &["CLUSTER", "GETKEYSINSLOT", &tag_slot, "10"],
+        &["CLUSTER", "GETKEYSINSLOT", &tag_slot, "1"],
+        &["CLUSTER", "GETKEYSINSLOT", &tag_slot, "0"],
+        &["CLUSTER", "GETKEYSINSLOT", &tag_slot, "-1"],
+        &["CLUSTER", "GETKEYSINSLOT", "16384", "1"],
+        &["CLUSTER", "GETKEYSINSLOT", "x", "1"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "16384"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "-1"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "x"],
+        &["CLUSTER", "COUNTKEYSINSLOT", "0"],
+        &["SELECT", "1"],
+        &["SELECT", "0"],
+        &["SELECT", "x"],
+        &["SWAPDB", "0", "1"],
+        &["MOVE", "{a}9", "1"],
+        &["COPY", "{a}9", "{a}8", "DB", "1"],
+        &["COPY", "{a}9", "{a}8", "DB", "0"],
+        &["COPY", "{a}9", "x"],
+        &["REPLICAOF", "127.0.0.1", "1"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["ASKING"],
+        &["GET", "{a}9"],
+        &["MULTI"],
+        &["SET", "{a}1", "x"],
+        &["SET", "{b}1", "y"],
+        &["EXEC"],
+        &["GET", "{a}1"],
+        &["MULTI"],
+        &["SET", "{a}1", "x"],
+        &["MSET", "{a}1", "1", "{b}1", "2"],
+        &["EXEC"],
+        &["MULTI"],
+        &["SET", "{a}1", "x"],
+        &["GET", "{a}2"],
+        &["EXEC"],
+        &["CLUSTER", "SLOTS"],
+        &["CLUSTER", "MYID"],
+        &["CLUSTER", "LINKS"],
+        &["CLUSTER", "COUNT-FAILURE-REPORTS", "nosuchnode"],
+        &["CLUSTER", "FORGET", "nosuchnode"],
+        &["CLUSTER", "REPLICAS", "nosuchnode"],
+        &["CLUSTER", "SLAVES", "nosuchnode"],
+        &["CLUSTER", "FAILOVER"],
+        &["CLUSTER", "FAILOVER", "FORCE"],
+        &["CLUSTER", "FAILOVER", "bogus"],
+        &["CLUSTER", "SETSLOT", "5", "STABLE"],
+        &["CLUSTER", "SETSLOT", "5", "MIGRATING", "nosuchnode"],
+        &["CLUSTER", "SETSLOT", "5", "IMPORTING", "nosuchnode"],
+        &["CLUSTER", "SETSLOT", "5", "NODE", "nosuchnode"],
+        &["CLUSTER", "SETSLOT", "5", "bogus"],
+        &["CLUSTER", "SETSLOT", "5", "STABLE", "extra"],
+        &["CLUSTER", "SETSLOT", "99999", "STABLE"],
+        &["CLUSTER", "BUMPEPOCH"],
+        &["CLUSTER", "BUMPEPOCH"],
+        &["CLUSTER", "SET-CONFIG-EPOCH", "7"],
+        &["CLUSTER", "SET-CONFIG-EPOCH", "-1"],
+        &["CLUSTER", "INFO"],
+        &["CLUSTER", "FLUSHSLOTS"],
+        &["CLUSTER", "RESET"],
+        &["CLUSTER", "RESET", "bogus"],
+        &["CLUSTER", "NOSUCH"],
+        &["CLUSTER", "KEYSLOT"],
+        &["CLUSTER", "HELP"],
+    ] {
+        same(r, c, line);
+    }
+    // CLUSTER SHARDS in both protocols; COUNT-FAILURE-REPORTS and
+    // REPLICAS of itself, SETSLOT naming itself.
+    for side in [&mut *r, &mut *c] {
+        let id = side.id.clone();
+        side.conn.call_str(&["HELLO", "3"]);
+        let _ = id;
+    }
+    for line in [
+        &["CLUSTER", "SHARDS"][..],
+        &["CLUSTER", "SLOTS"],
+        &["CLUSTER", "INFO"],
+        &["CLUSTER", "NODES"],
+    ] {
+        same(r, c, line);
+    }
+    for side in [&mut *r, &mut *c] {
+        side.conn.call_str(&["HELLO", "2"]);
+    }
+    let per_side = |s: &mut Side, line: &[&str]| {
+        let id = s.id.clone();
+        let argv: Vec<Vec<u8>> = line
+            .iter()
+            .map(|a| {
+                if *a == "<id>" {
+                    id.clone().into_bytes()
+                } else {
+                    a.as_bytes().to_vec()
+                }
+            })
+            .collect();
+        s.call(&argv)
+    };
+    for line in [
+        &["CLUSTER", "COUNT-FAILURE-REPORTS", "<id>"][..],
+        &["CLUSTER", "REPLICAS", "<id>"],
+        &["CLUSTER", "FORGET", "<id>"],
+        &["CLUSTER", "SETSLOT", "5", "IMPORTING", "<id>"],
+        &["CLUSTER", "SETSLOT", "5", "MIGRATING", "<id>"],
+        &["CLUSTER", "NODES"],
+        &["CLUSTER", "SETSLOT", "5", "STABLE"],
+        &["CLUSTER", "SETSLOT", "5", "NODE", "<id>"],
+        &["CLUSTER", "NODES"],
+    ] {
+        assert_eq!(per_side(c, line), per_side(r, line), "{line:?}");
+    }
+    // Slots given up: the keys' slot is not served, the cluster fails.
+    for line in [
+        &["CLUSTER", "DELSLOTSRANGE", "0", "16383"][..],
+        &["CLUSTER", "INFO"],
+        &["GET", "{a}9"],
+        &["CLUSTER", "FLUSHSLOTS"],
+        &["FLUSHALL"],
+        &["CLUSTER", "ADDSLOTS", "0", "1"],
+        &["CLUSTER", "FLUSHSLOTS"],
+        &["CLUSTER", "NODES"],
+        &["CLUSTER", "RESET", "SOFT"],
+        &["CLUSTER", "INFO"],
+        &["CLUSTER", "RESET", "HARD"],
+        &["CLUSTER", "INFO"],
+    ] {
+        if line == ["CLUSTER", "INFO"] && line.len() == 2 {
+            // A hard reset gives each node a new id.
+            r.refresh_id();
+            c.refresh_id();
+        }
+        same(r, c, line);
+    }
+    // Hash slots of many keys, hash tags included.
+    let mut rng = Rng::new(0x51075);
+    for _ in 0..300 {
+        let len = rng.below(12);
+        let key: String = (0..len)
+            .map(|_| b"ab{}xyz01"[rng.below(9)] as char)
+            .collect();
+        same(r, c, &["CLUSTER", "KEYSLOT", &key]);
+    }
+}
+
+#[test]
+fn cluster_commands_say_when_cluster_mode_is_off() {
+    let Some(redis) = RedisServer::start() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let cachelab = CachelabServer::start();
+    let mut r = RespConn::connect(redis.port);
+    let mut c = RespConn::connect(cachelab.port);
+    for line in [
+        &["CLUSTER", "INFO"][..],
+        &["CLUSTER", "KEYSLOT", "foo"],
+        &["CLUSTER", "NODES"],
+        &["CLUSTER", "HELP"],
+        &["READONLY"],
+        &["READWRITE"],
+        &["ASKING"],
+        &["SELECT", "1"],
+        &["INFO", "cluster"],
+    ] {
+        assert_eq!(c.call_str(line), r.call_str(line), "{line:?}");
+    }
+}
