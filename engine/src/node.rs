@@ -1171,27 +1171,31 @@ impl Node {
         if self.srv.config.get("cluster-enabled") == Some("yes") && self.srv.cluster.is_none() {
             self.enable_cluster();
         }
+        // The ports a cluster node announces follow `port` / `cluster-port`.
+        let (port, cport) = self.cluster_ports();
+        if let Some(c) = self.srv.cluster.as_mut() {
+            c.nodes[crate::cluster::MYSELF].port = port;
+            c.nodes[crate::cluster::MYSELF].cport = cport;
+        }
         Ok(())
+    }
+
+    /// The client port and the cluster bus port (`cluster-port`, else the
+    /// client port + 10000).
+    fn cluster_ports(&self) -> (u16, u16) {
+        let get = |k| self.srv.config.get(k).and_then(|p| p.parse::<u16>().ok());
+        let port = get("port").unwrap_or(6379);
+        let cport = match get("cluster-port") {
+            Some(p) if p != 0 => p,
+            _ => port.wrapping_add(10000),
+        };
+        (port, cport)
     }
 
     /// Cluster mode: a node id of its own, knowing only itself, its
     /// database 0 indexed by hash slot.
     fn enable_cluster(&mut self) {
-        let port = self
-            .srv
-            .config
-            .get("port")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(6379u16);
-        let cport = match self
-            .srv
-            .config
-            .get("cluster-port")
-            .and_then(|p| p.parse().ok())
-        {
-            Some(p) if p != 0 => p,
-            _ => port.wrapping_add(10000),
-        };
+        let (port, cport) = self.cluster_ports();
         let id = self.srv.rng.hex40();
         let mut cluster = crate::cluster::Cluster::new(id, port, cport);
         let full = self.srv.config.get("cluster-require-full-coverage") != Some("no");

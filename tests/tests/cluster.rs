@@ -10,19 +10,20 @@ use std::time::{Duration, Instant};
 
 use cachelab_engine::protocol::{parse_reply, Reply};
 use cachelab_engine::rng::Rng;
-use cachelab_tests::{args, CachelabServer, RedisServer, RespConn};
+use cachelab_tests::{args, free_port, CachelabServer, RedisServer, RespConn};
 
 struct Side {
     conn: RespConn,
     id: String,
     port: u16,
+    cport: u16,
 }
 
 impl Side {
     fn call(&mut self, argv: &[Vec<u8>]) -> Reply {
         let bytes = self.conn.call(argv);
         let reply = parse_reply(&bytes).expect("valid").expect("complete").0;
-        norm(reply, &self.id, self.port)
+        norm(reply, &self.id, self.port, self.cport)
     }
 
     fn refresh_id(&mut self) {
@@ -43,12 +44,10 @@ impl Side {
 }
 
 /// The node's own id and ports as placeholders.
-fn norm(r: Reply, id: &str, port: u16) -> Reply {
+fn norm(r: Reply, id: &str, port: u16, cport: u16) -> Reply {
     let text = |s: &str| {
-        s.replace(id, "<id>").replace(
-            &format!(":{}@{}", port, port as u32 + 10000),
-            ":<port>@<cport>",
-        )
+        s.replace(id, "<id>")
+            .replace(&format!(":{port}@{cport}"), ":<port>@<cport>")
     };
     match r {
         Reply::Bulk(b) => Reply::Bulk(text(&String::from_utf8_lossy(&b)).into_bytes()),
@@ -58,11 +57,11 @@ fn norm(r: Reply, id: &str, port: u16) -> Reply {
         Reply::Simple(s) => Reply::Simple(text(&s)),
         Reply::Error(s) => Reply::Error(text(&s)),
         Reply::Int(n) if n == port as i64 => Reply::Int(-1),
-        Reply::Array(v) => Reply::Array(v.into_iter().map(|x| norm(x, id, port)).collect()),
-        Reply::Set(v) => Reply::Set(v.into_iter().map(|x| norm(x, id, port)).collect()),
+        Reply::Array(v) => Reply::Array(v.into_iter().map(|x| norm(x, id, port, cport)).collect()),
+        Reply::Set(v) => Reply::Set(v.into_iter().map(|x| norm(x, id, port, cport)).collect()),
         Reply::Map(v) => Reply::Map(
             v.into_iter()
-                .map(|(k, x)| (norm(k, id, port), norm(x, id, port)))
+                .map(|(k, x)| (norm(k, id, port, cport), norm(x, id, port, cport)))
                 .collect(),
         ),
         other => other,
@@ -77,19 +76,25 @@ fn start() -> Option<(Side, Side, RedisServer, CachelabServer)> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ));
+    // The bus ports are chosen too: port + 10000 may not be a port.
+    let (rc, cc) = (free_port(), free_port());
     let redis = RedisServer::start_with(&[
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
         &file.to_string_lossy(),
+        "--cluster-port",
+        &rc.to_string(),
     ])?;
     let mut opts = cachelab_server::Options::default();
     opts.config.push(("cluster-enabled".into(), "yes".into()));
+    opts.config.push(("cluster-port".into(), cc.to_string()));
     let cachelab = CachelabServer::start_with(opts);
-    let mut sides = [redis.port, cachelab.port].map(|port| Side {
+    let mut sides = [(redis.port, rc), (cachelab.port, cc)].map(|(port, cport)| Side {
         conn: RespConn::connect(port),
         id: String::new(),
         port,
+        cport,
     });
     for s in &mut sides {
         s.refresh_id();
@@ -333,4 +338,79 @@ fn cluster_commands_say_when_cluster_mode_is_off() {
     ] {
         assert_eq!(c.call_str(line), r.call_str(line), "{line:?}");
     }
+}
+
+/// The bus codec against a real node: a MEET from a node that does not
+/// exist is answered with a PONG, which decodes to the real node's id,
+/// ports, epochs and slots, and encodes back to the very same bytes.
+#[test]
+fn the_bus_speaks_redis_clustermsg() {
+    use cachelab_engine::cluster::bus::{self, msg_type, node_flag, Body, Header, Message};
+    use std::io::{Read, Write};
+    let cport = free_port();
+    let file = std::env::temp_dir().join(format!(
+        "cachelab-test-bus-{}-{cport}.conf",
+        std::process::id()
+    ));
+    let Some(redis) = RedisServer::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        &file.to_string_lossy(),
+        "--cluster-port",
+        &cport.to_string(),
+    ]) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let mut r = RespConn::connect(redis.port);
+    let id = match r.call_str(&["CLUSTER", "MYID"]) {
+        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+        other => panic!("{other:?}"),
+    };
+    r.call_str(&["CLUSTER", "ADDSLOTSRANGE", "0", "99"]);
+    r.call_str(&["CLUSTER", "BUMPEPOCH"]);
+    let meet = Message {
+        header: Header {
+            kind: msg_type::MEET,
+            port: free_port(),
+            sender: "0123456789abcdef0123456789abcdef01234567".into(),
+            myip: "127.0.0.1".into(),
+            cport: free_port(),
+            flags: node_flag::MASTER | node_flag::MYSELF,
+            ..Header::default()
+        },
+        body: Body::Ping {
+            gossip: Vec::new(),
+            hostname: None,
+        },
+    };
+    let mut bus_link = std::net::TcpStream::connect(("127.0.0.1", cport)).expect("bus port");
+    bus_link
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    bus_link.write_all(&bus::encode(&meet)).expect("send MEET");
+    let mut buf = Vec::new();
+    let len = loop {
+        if let Some(n) = bus::frame(&buf).expect("a valid frame") {
+            break n;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = bus_link.read(&mut chunk).expect("read the PONG");
+        assert!(n > 0, "the node closed the bus link");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let packet = &buf[..len];
+    let pong = bus::decode(packet).expect("Redis's PONG decodes");
+    let h = &pong.header;
+    assert_eq!(h.kind, msg_type::PONG);
+    assert_eq!(h.sender, id);
+    assert_eq!((h.port, h.cport), (redis.port, cport));
+    assert_eq!(h.flags, node_flag::MASTER | node_flag::MYSELF);
+    assert_eq!((h.current_epoch, h.config_epoch), (1, 1));
+    assert_eq!(h.myslots.count(), 100);
+    assert!(h.myslots.get(0) && h.myslots.get(99) && !h.myslots.get(100));
+    assert_eq!(h.slaveof, None);
+    assert_eq!(h.state, 1, "the cluster is not ok: slots unassigned");
+    assert_eq!(bus::encode(&pong), packet, "re-encoded byte for byte");
 }

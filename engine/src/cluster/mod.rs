@@ -9,6 +9,8 @@
 //! Not yet here: the cluster bus (other nodes are learned by MEET and
 //! gossip over it), so a node knows only itself for now.
 
+pub mod bus;
+
 use std::collections::BTreeMap;
 
 use crate::protocol::Reply;
