@@ -419,7 +419,7 @@ pub fn decode(p: &[u8]) -> Option<Message> {
                 for _ in 0..extensions {
                     let start = r.at;
                     let len = r.u32()? as usize;
-                    if len % 8 != 0 || len < 8 || total - start < len {
+                    if !len.is_multiple_of(8) || len < 8 || total - start < len {
                         return None;
                     }
                     let ext_type = r.u16()?;
