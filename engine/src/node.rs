@@ -582,6 +582,10 @@ impl Node {
         let now = self.now;
         match input {
             Input::ConnOpened { conn, peer, local } => {
+                // A node's link on the cluster bus port, not a client.
+                if self.srv.bus_conn_opened(conn, &peer, &local) {
+                    return;
+                }
                 if self.srv.clients.len() as u64 >= self.srv.config.maxclients() {
                     // Redis answers and drops a client over `maxclients`.
                     self.srv.stats.rejected_connections += 1;
@@ -630,6 +634,9 @@ impl Node {
                     },
                 );
             }
+            Input::ConnClosed { conn } if self.srv.is_bus_conn(conn) => {
+                self.srv.bus_conn_closed(conn);
+            }
             Input::ConnClosed { conn } => {
                 if let Some(run) = self.srv.scripting.running.as_mut() {
                     if run.conn == conn {
@@ -654,6 +661,17 @@ impl Node {
                     commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
                 }
             }
+            Input::ClientBytes { conn, bytes } if self.srv.is_bus_conn(conn) => {
+                let (out, close) = self.srv.bus_conn_bytes(now, conn, bytes);
+                if !out.is_empty() {
+                    self.outputs
+                        .push_back(Output::ToClient { conn, bytes: out });
+                }
+                if close {
+                    self.srv.bus_conn_closed(conn);
+                    self.outputs.push_back(Output::CloseConn { conn });
+                }
+            }
             Input::ClientBytes { conn, bytes } => self.client_bytes(now, conn, bytes),
             Input::Tick => {
                 self.continue_script(now);
@@ -663,6 +681,9 @@ impl Node {
                 self.srv.migrate.cron(now);
                 self.cron(now);
             }
+            Input::LinkUp { link } if self.srv.bus_link_up(now, link) => {}
+            Input::LinkBytes { link, bytes } if self.srv.bus_link_bytes(now, link, bytes) => {}
+            Input::LinkClosed { link } if self.srv.bus_link_closed(link) => {}
             Input::LinkUp { link } => {
                 let mut events = Vec::new();
                 if !self.srv.wire_up(link, &mut events) {
@@ -1749,6 +1770,7 @@ impl Node {
         if let Some(c) = self.srv.cluster.as_mut() {
             c.update_state(now, full);
         }
+        self.srv.cluster_cron(now);
         self.srv.repl_cron(now, &mut events);
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.
@@ -1928,11 +1950,21 @@ pub trait Machine {
     fn is_replica(&self) -> bool {
         false
     }
+    /// The cluster bus port the runtime must listen on (cluster mode).
+    fn bus_port(&self) -> Option<u16> {
+        None
+    }
 }
 
 impl Machine for Node {
     fn handle(&mut self, now: Millis, input: Input<'_>) {
         Node::handle(self, now, input)
+    }
+    fn bus_port(&self) -> Option<u16> {
+        self.srv
+            .cluster
+            .as_ref()
+            .map(|c| c.nodes[crate::cluster::MYSELF].cport)
     }
     fn poll_output(&mut self) -> Option<Output> {
         Node::poll_output(self)

@@ -175,6 +175,19 @@ pub async fn serve(
         }
         Box::new(node)
     };
+    // Cluster mode: the bus port, on the client port's address.
+    let bus = match node.bus_port() {
+        Some(p) => {
+            let ip = listener.local_addr()?.ip();
+            Some(TcpListener::bind((ip, p)).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on the cluster bus port {p}: {e}"),
+                )
+            })?)
+        }
+        None => None,
+    };
     let me = if opts.announce.is_empty() {
         format!("127.0.0.1:{port}")
     } else {
@@ -204,8 +217,21 @@ pub async fn serve(
                 None => std::future::pending().await,
             }
         };
+        let bus_accept = async {
+            match bus.as_ref() {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             accepted = listener.accept() => {
+                let Ok((sock, peer)) = accepted else { continue };
+                let conn = ConnId(next_conn);
+                next_conn += 1;
+                tokio::task::spawn_local(connection(shared.clone(), sock, peer, conn));
+            }
+            // Another node's link: the node tells it from a client by its port.
+            accepted = bus_accept => {
                 let Ok((sock, peer)) = accepted else { continue };
                 let conn = ConnId(next_conn);
                 next_conn += 1;

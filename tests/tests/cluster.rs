@@ -414,3 +414,132 @@ fn the_bus_speaks_redis_clustermsg() {
     assert_eq!(h.state, 1, "the cluster is not ok: slots unassigned");
     assert_eq!(bus::encode(&pong), packet, "re-encoded byte for byte");
 }
+
+/// A cachelab node in cluster mode with its bus on a port of its own.
+fn cachelab_cluster_node() -> (CachelabServer, u16) {
+    let cport = free_port();
+    let mut opts = cachelab_server::Options::default();
+    opts.config.push(("cluster-enabled".into(), "yes".into()));
+    opts.config.push(("cluster-port".into(), cport.to_string()));
+    (CachelabServer::start_with(opts), cport)
+}
+
+fn redis_cluster_node() -> Option<RedisServer> {
+    let cport = free_port();
+    let file = std::env::temp_dir().join(format!(
+        "cachelab-test-mixed-{}-{cport}.conf",
+        std::process::id()
+    ));
+    RedisServer::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        &file.to_string_lossy(),
+        "--cluster-port",
+        &cport.to_string(),
+    ])
+}
+
+/// A cluster client's loop: send to `port`, follow MOVED.
+fn cluster_call(port: u16, argv: &[&str]) -> Reply {
+    let mut port = port;
+    for _ in 0..5 {
+        match RespConn::connect(port).call_str(argv) {
+            Reply::Error(e) if e.starts_with("MOVED ") => {
+                port = e
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("MOVED names a port");
+            }
+            r => return r,
+        }
+    }
+    panic!("redirected in circles: {argv:?}");
+}
+
+/// 3 redis-server and 3 cachelab primaries assembled by `redis-cli
+/// --cluster create`, as a user would: MEET, slots, epochs and gossip
+/// agree on every node (`redis-cli --cluster check`), keys land on the
+/// node serving their slot and are found from any node through MOVED.
+#[test]
+fn a_mixed_cluster_assembles_with_redis_cli() {
+    let Some(r1) = redis_cluster_node() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let (r2, r3) = (
+        redis_cluster_node().expect("redis"),
+        redis_cluster_node().expect("redis"),
+    );
+    let ours: Vec<(CachelabServer, u16)> = (0..3).map(|_| cachelab_cluster_node()).collect();
+    let mut ports = Vec::new();
+    for i in 0..3 {
+        ports.push([r1.port, r2.port, r3.port][i]);
+        ports.push(ours[i].0.port);
+    }
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .arg("--cluster-yes")
+        .output()
+        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    // Every node, real or not, sees six primaries and an ok cluster.
+    for &p in &ports {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let info = match RespConn::connect(p).call_str(&["CLUSTER", "INFO"]) {
+                Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+                other => panic!("{other:?}"),
+            };
+            if info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:6") {
+                assert!(info.contains("cluster_size:6"), "{info}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {p}: {info}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let check = std::process::Command::new("redis-cli")
+        .args(["--cluster", "check", &addrs[1]])
+        .output()
+        .expect("redis-cli runs");
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration."),
+        "{text}"
+    );
+    // Keys spread over all six through MOVED, read back from anywhere.
+    for i in 0..300 {
+        let key = format!("key:{i}");
+        let entry = ports[i % ports.len()];
+        assert_eq!(
+            cluster_call(entry, &["SET", &key, &i.to_string()]),
+            Reply::Simple("OK".into())
+        );
+    }
+    let mut held = 0;
+    for &p in &ports {
+        match RespConn::connect(p).call_str(&["DBSIZE"]) {
+            Reply::Int(n) => {
+                assert!(n > 0, "node {p} holds none of 300 keys");
+                held += n;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(held, 300);
+    for i in 0..300 {
+        let key = format!("key:{i}");
+        let entry = ports[(i + 3) % ports.len()];
+        assert_eq!(
+            cluster_call(entry, &["GET", &key]),
+            Reply::Bulk(i.to_string().into_bytes())
+        );
+    }
+}

@@ -10,8 +10,13 @@
 //! gossip over it), so a node knows only itself for now.
 
 pub mod bus;
+pub mod gossip;
 
 use std::collections::BTreeMap;
+
+use crate::commands::migrate::LinkId;
+use crate::ConnId;
+use bus::node_flag;
 
 use crate::protocol::Reply;
 use crate::store::slots::SLOTS;
@@ -22,7 +27,7 @@ use crate::time::Millis;
 const WRITABLE_DELAY_MS: u64 = 2000;
 const NONE: u16 = u16::MAX;
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct ClusterNode {
     /// 40 hex characters.
     pub id: String,
@@ -33,6 +38,16 @@ pub struct ClusterNode {
     pub config_epoch: u64,
     /// The primary it replicates (index in `Cluster::nodes`), if a replica.
     pub replica_of: Option<usize>,
+    /// `bus::node_flag` bits other than the role (HANDSHAKE, MEET, PFAIL…).
+    pub flags: u16,
+    /// When our unanswered PING was sent (ms, 0: none), the last PONG.
+    pub ping_sent: u64,
+    pub pong_received: u64,
+    pub data_received: u64,
+    /// Our outbound bus link to it.
+    pub link: Option<LinkId>,
+    /// When it was created (a handshake times out).
+    pub ctime: Millis,
 }
 
 /// Why a command is not served here (`clusterRedirectClient`'s errors).
@@ -71,20 +86,31 @@ pub struct Cluster {
     /// Messages by type name, sent and received (CLUSTER INFO).
     pub sent: BTreeMap<&'static str, u64>,
     pub received: BTreeMap<&'static str, u64>,
+    /// Bus connections other nodes opened to us, and ours to them.
+    pub inbound: BTreeMap<ConnId, gossip::BusConn>,
+    pub outbound: BTreeMap<LinkId, gossip::OutLink>,
+    /// Nodes forgotten (CLUSTER FORGET) and until when gossip may not
+    /// bring them back.
+    pub forgotten: Vec<String>,
+    forgotten_until: Vec<Millis>,
+    /// The time of the last cron or command (handshake start times).
+    pub now: Millis,
+    seed: u64,
 }
 
 pub const MYSELF: usize = 0;
 
 impl Cluster {
     pub fn new(id: String, port: u16, cport: u16) -> Cluster {
+        let seed = id.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
         Cluster {
             nodes: vec![ClusterNode {
                 id,
-                ip: String::new(),
                 port,
                 cport,
-                config_epoch: 0,
-                replica_of: None,
+                ..ClusterNode::default()
             }],
             slots: vec![NONE; SLOTS],
             migrating: BTreeMap::new(),
@@ -94,7 +120,42 @@ impl Cluster {
             first_update: None,
             sent: BTreeMap::new(),
             received: BTreeMap::new(),
+            inbound: BTreeMap::new(),
+            outbound: BTreeMap::new(),
+            forgotten: Vec::new(),
+            forgotten_until: Vec::new(),
+            now: Millis(0),
+            seed,
         }
+    }
+
+    /// A random node id (a node being met is named so until it answers).
+    pub fn fresh_id(&mut self) -> String {
+        let mut s = String::with_capacity(40);
+        while s.len() < 40 {
+            self.seed ^= self.seed << 13;
+            self.seed ^= self.seed >> 7;
+            self.seed ^= self.seed << 17;
+            s.push_str(&format!("{:016x}", self.seed));
+        }
+        s.truncate(40);
+        s
+    }
+
+    /// Gossip may bring back a node forgotten over a minute ago.
+    pub fn is_forgotten(&mut self, id: &str) -> bool {
+        let now = self.now;
+        let mut keep = Vec::new();
+        let mut until = Vec::new();
+        for (f, u) in self.forgotten.drain(..).zip(self.forgotten_until.drain(..)) {
+            if u > now {
+                keep.push(f);
+                until.push(u);
+            }
+        }
+        self.forgotten = keep;
+        self.forgotten_until = until;
+        self.forgotten.iter().any(|f| f == id)
     }
 
     pub fn myself(&self) -> &ClusterNode {
@@ -125,7 +186,19 @@ impl Cluster {
     /// it served; the other indices shift down.
     pub fn forget(&mut self, n: usize) {
         let shift = |i: usize| if i > n { i - 1 } else { i };
-        self.nodes.remove(n);
+        let gone = self.nodes.remove(n);
+        if gone.flags & node_flag::HANDSHAKE == 0 {
+            self.forgotten.push(gone.id.clone());
+            self.forgotten_until.push(self.now.plus(60_000));
+        }
+        if let Some(link) = gone.link {
+            self.outbound.remove(&link);
+        }
+        for b in self.inbound.values_mut() {
+            if b.node.as_deref() == Some(gone.id.as_str()) {
+                b.node = None;
+            }
+        }
         for o in self.slots.iter_mut() {
             if *o == n as u16 {
                 *o = NONE;
@@ -325,28 +398,41 @@ impl Cluster {
     /// One line of CLUSTER NODES (`clusterGenNodeDescription`).
     pub fn node_line(&self, i: usize) -> String {
         let n = &self.nodes[i];
-        let mut flags = Vec::new();
-        if i == MYSELF {
-            flags.push("myself");
-        }
-        flags.push(if n.replica_of.is_some() {
-            "slave"
+        let f = self.flags_of(i);
+        let names = [
+            (node_flag::MYSELF, "myself"),
+            (node_flag::MASTER, "master"),
+            (node_flag::SLAVE, "slave"),
+            (node_flag::PFAIL, "fail?"),
+            (node_flag::FAIL, "fail"),
+            (node_flag::HANDSHAKE, "handshake"),
+            (node_flag::NOADDR, "noaddr"),
+            (node_flag::NOFAILOVER, "nofailover"),
+        ];
+        let flags: Vec<&str> = names
+            .iter()
+            .filter(|(bit, _)| f & bit != 0)
+            .map(|(_, name)| *name)
+            .collect();
+        let flags = if flags.is_empty() {
+            "noflags".to_string()
         } else {
-            "master"
-        });
+            flags.join(",")
+        };
         let master = n
             .replica_of
             .map_or("-".to_string(), |p| self.nodes[p].id.clone());
         let epoch = n
             .replica_of
             .map_or(n.config_epoch, |p| self.nodes[p].config_epoch);
+        let link = if i == MYSELF || n.link.is_some() {
+            "connected"
+        } else {
+            "disconnected"
+        };
         let mut line = format!(
-            "{} {}:{}@{} {} {master} 0 0 {epoch} connected",
-            n.id,
-            n.ip,
-            n.port,
-            n.cport,
-            flags.join(",")
+            "{} {}:{}@{} {flags} {master} {} {} {epoch} {link}",
+            n.id, n.ip, n.port, n.cport, n.ping_sent, n.pong_received,
         );
         for (a, b) in self.ranges(i) {
             if a == b {
@@ -512,7 +598,7 @@ mod tests {
             port: 7001,
             cport: 17001,
             config_epoch: 1,
-            replica_of: None,
+            ..ClusterNode::default()
         });
         for s in 0..8192 {
             c.set_owner(s, Some(MYSELF));

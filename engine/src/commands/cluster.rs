@@ -34,6 +34,7 @@ pub fn handler(name: &str) -> Option<Handler> {
         "cluster|reset" => reset,
         "cluster|links" => links,
         "cluster|help" => help,
+        "cluster|meet" => meet,
         _ => return None,
     })
 }
@@ -371,7 +372,7 @@ fn forget(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 Reply::err("ERR Can't forget my master!")
             }
             Some(n) => {
-                c.forget(n);
+                ctx.srv.cluster_forget(n);
                 update_state(ctx);
                 Reply::ok()
             }
@@ -445,8 +446,60 @@ fn reset(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             fresh.current_epoch = cl(ctx).current_epoch;
             fresh.nodes[MYSELF].config_epoch = me.config_epoch;
         }
-        *cl(ctx) = fresh;
+        let old = std::mem::replace(cl(ctx), fresh);
+        // Links to the nodes forgotten close; connections other nodes
+        // opened stay, as nobody's until they speak again.
+        for &link in old.outbound.keys() {
+            ctx.srv
+                .migrate
+                .out
+                .push(super::migrate::LinkOut::Close { link });
+        }
+        cl(ctx).inbound = old
+            .inbound
+            .into_iter()
+            .map(|(conn, mut b)| {
+                b.node = None;
+                (conn, b)
+            })
+            .collect();
         update_state(ctx);
+        Reply::ok()
+    })
+}
+
+/// CLUSTER MEET ip port [bus-port]: a handshake starts; the cron links.
+fn meet(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    with(ctx, |ctx| {
+        if argv.len() != 4 && argv.len() != 5 {
+            return super::wrong_args("cluster|meet");
+        }
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let Ok(port) = parse_int(&argv[3]) else {
+            return Reply::err(format!(
+                "ERR Invalid TCP base port specified: {}",
+                text(&argv[3])
+            ));
+        };
+        let cport = match argv.get(4) {
+            None => port + super::super::cluster::gossip::PORT_INCR as i64,
+            Some(c) => match parse_int(c) {
+                Ok(c) => c,
+                Err(_) => {
+                    return Reply::err(format!("ERR Invalid TCP bus port specified: {}", text(c)))
+                }
+            },
+        };
+        let ip = text(&argv[2]);
+        let valid = |p: i64| (1..=65535).contains(&p);
+        let now = ctx.now;
+        cl(ctx).now = now;
+        if !valid(port) || !valid(cport) || !ctx.srv.cluster_meet(&ip, port as u16, cport as u16) {
+            return Reply::err(format!(
+                "ERR Invalid node address specified: {ip}:{}",
+                text(&argv[3])
+            ));
+        }
         Reply::ok()
     })
 }

@@ -1,0 +1,550 @@
+//! The cluster bus at work on a node (`cluster.c`'s link handling): CLUSTER
+//! MEET starts a handshake with an address; the cron dials every known
+//! node's bus port and PINGs it (a MEET first for a node being met); an
+//! inbound MEET from a stranger adds it in handshake; every PING and MEET
+//! is answered with a PONG; the first packet over a handshake link gives
+//! the node its real id; the header of every packet from a known node
+//! updates its role, epochs and the slots it claims (`clusterUpdateSlots
+//! ConfigWith`: a claim with a newer config epoch wins); gossip sections
+//! name nodes not known yet, which are met in turn.
+//!
+//! Inbound bus connections arrive as client connections on the bus port
+//! (`Input::ConnOpened` whose local port is the cluster port); outbound
+//! links are the node's dialled links (`Output::Dial`), shared with MIGRATE
+//! and replication.
+//!
+//! Not yet: failure detection (PFAIL/FAIL), failover elections, UPDATE and
+//! PUBLISH messages, nodes.conf.
+
+use super::bus::{self, msg_type, node_flag, Body, Gossip, Header, Message, Slots};
+use super::{Cluster, ClusterNode, MYSELF};
+use crate::commands::migrate::{LinkId, LinkOut};
+use crate::node::Server;
+use crate::time::Millis;
+use crate::ConnId;
+
+/// `CLUSTER_PORT_INCR`.
+pub const PORT_INCR: u16 = 10000;
+
+/// One end of a bus connection and what has arrived on it.
+#[derive(Clone, Debug, Default)]
+pub struct BusConn {
+    pub buf: Vec<u8>,
+    /// The id of the node it belongs to, once known.
+    pub node: Option<String>,
+    /// Our own address on this connection (how a node learns its IP).
+    pub local_ip: String,
+    pub peer_ip: String,
+}
+
+fn ip_of(addr: &str) -> String {
+    addr.rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_matches(['[', ']'])
+        .to_string()
+}
+
+impl Cluster {
+    /// `clusterStartHandshake`: false if the address is not valid.
+    pub fn start_handshake(&mut self, ip: &str, port: u16, cport: u16, id: String) -> bool {
+        if ip.parse::<core::net::IpAddr>().is_err() || port == 0 || cport == 0 {
+            return false;
+        }
+        // Already meeting this address.
+        if self.nodes.iter().any(|n| {
+            n.flags & node_flag::HANDSHAKE != 0 && n.ip == ip && n.port == port && n.cport == cport
+        }) {
+            return true;
+        }
+        self.nodes.push(ClusterNode {
+            id,
+            ip: ip.to_string(),
+            port,
+            cport,
+            flags: node_flag::HANDSHAKE | node_flag::MEET,
+            ctime: self.now,
+            ..ClusterNode::default()
+        });
+        true
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// The header every packet from this node carries
+    /// (`clusterBuildMessageHdr`).
+    pub fn header(&self, kind: u16, offset: u64) -> Header {
+        let me = &self.nodes[MYSELF];
+        let primary = me.replica_of.unwrap_or(MYSELF);
+        let mut myslots = Slots::default();
+        for (s, &o) in self.slots.iter().enumerate() {
+            if o as usize == primary {
+                myslots.set(s as u16, true);
+            }
+        }
+        Header {
+            kind,
+            port: me.port,
+            current_epoch: self.current_epoch,
+            config_epoch: self.nodes[primary].config_epoch,
+            offset,
+            sender: me.id.clone(),
+            myslots,
+            slaveof: me.replica_of.map(|p| self.nodes[p].id.clone()),
+            myip: String::new(),
+            pport: 0,
+            cport: me.cport,
+            flags: self.flags_of(MYSELF),
+            state: if self.ok { 0 } else { 1 },
+            mflags: [0; 3],
+        }
+    }
+
+    /// A node's flags as the bus and CLUSTER NODES show them.
+    pub fn flags_of(&self, i: usize) -> u16 {
+        let n = &self.nodes[i];
+        let role = if n.flags & node_flag::HANDSHAKE != 0 && n.replica_of.is_none() {
+            if n.flags & node_flag::MASTER != 0 {
+                node_flag::MASTER
+            } else {
+                0
+            }
+        } else if n.replica_of.is_some() {
+            node_flag::SLAVE
+        } else {
+            node_flag::MASTER
+        };
+        let mut f = (n.flags & !(node_flag::MASTER | node_flag::SLAVE)) | role;
+        if i == MYSELF {
+            f |= node_flag::MYSELF;
+        }
+        f
+    }
+
+    /// A PING, PONG or MEET with gossip about up to three other nodes
+    /// (`clusterSendPing`: a tenth of them, at least three).
+    pub fn ping(&self, kind: u16, offset: u64, about: usize) -> Vec<u8> {
+        let wanted = (self.nodes.len() / 10).max(3);
+        let gossip = (1..self.nodes.len())
+            .filter(|&i| i != about)
+            .filter(|&i| self.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR) == 0)
+            .take(wanted)
+            .map(|i| {
+                let n = &self.nodes[i];
+                Gossip {
+                    node: n.id.clone(),
+                    ping_sent: (n.ping_sent / 1000) as u32,
+                    pong_received: (n.pong_received / 1000) as u32,
+                    ip: n.ip.clone(),
+                    port: n.port,
+                    cport: n.cport,
+                    flags: self.flags_of(i),
+                    pport: 0,
+                }
+            })
+            .collect();
+        bus::encode(&Message {
+            header: self.header(kind, offset),
+            body: Body::Ping {
+                gossip,
+                hostname: None,
+            },
+        })
+    }
+
+    /// `clusterUpdateSlotsConfigWith`: slots `sender` claims in `claimed`
+    /// become its own where they are unassigned or held with an older
+    /// config epoch (slots this node imports are left alone).
+    fn take_claims(&mut self, sender: usize, epoch: u64, claimed: &Slots) {
+        for s in 0..crate::store::slots::SLOTS as u16 {
+            if !claimed.get(s) || self.owner(s) == Some(sender) || self.importing.contains_key(&s) {
+                continue;
+            }
+            let wins = match self.owner(s) {
+                None => true,
+                Some(o) => self.nodes[o].config_epoch < epoch,
+            };
+            if wins {
+                self.set_owner(s, Some(sender));
+            }
+        }
+    }
+}
+
+impl Server {
+    fn cluster_offset(&self) -> u64 {
+        self.repl.offset
+    }
+
+    /// A connection on the bus port: a node's inbound link, not a client.
+    pub fn bus_conn_opened(&mut self, conn: ConnId, peer: &str, local: &str) -> bool {
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let port = local.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+        if port != Some(c.nodes[MYSELF].cport) {
+            return false;
+        }
+        c.inbound.insert(
+            conn,
+            BusConn {
+                local_ip: ip_of(local),
+                peer_ip: ip_of(peer),
+                ..BusConn::default()
+            },
+        );
+        true
+    }
+
+    pub fn is_bus_conn(&self, conn: ConnId) -> bool {
+        self.cluster
+            .as_ref()
+            .is_some_and(|c| c.inbound.contains_key(&conn))
+    }
+
+    pub fn bus_conn_closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.inbound.remove(&conn);
+        }
+    }
+
+    /// Bytes on an inbound bus connection; what to answer on it, and
+    /// whether to close it.
+    pub fn bus_conn_bytes(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        let Some(c) = self.cluster.as_mut() else {
+            return (out, true);
+        };
+        let Some(bc) = c.inbound.get_mut(&conn) else {
+            return (out, true);
+        };
+        bc.buf.extend_from_slice(bytes);
+        loop {
+            let Some(bc) = self.cluster.as_mut().and_then(|c| c.inbound.get_mut(&conn)) else {
+                return (out, true);
+            };
+            let n = match bus::frame(&bc.buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return (out, false),
+                Err(_) => return (out, true),
+            };
+            let packet: Vec<u8> = bc.buf.drain(..n).collect();
+            let (local_ip, peer_ip) = (bc.local_ip.clone(), bc.peer_ip.clone());
+            if let Some(m) = bus::decode(&packet) {
+                self.process_packet(now, &m, Some((conn, &local_ip, &peer_ip)), None, &mut out);
+            }
+        }
+    }
+
+    /// Our outbound link to a node came up: MEET it or PING it.
+    pub fn bus_link_up(&mut self, now: Millis, link: LinkId) -> bool {
+        let offset = self.cluster_offset();
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let Some(id) = c.outbound.get(&link).map(|l| l.node.clone()) else {
+            return false;
+        };
+        let Some(i) = id.and_then(|id| c.index_of(&id)) else {
+            return true;
+        };
+        let meet = c.nodes[i].flags & node_flag::MEET != 0;
+        let kind = if meet { msg_type::MEET } else { msg_type::PING };
+        let bytes = c.ping(kind, offset, i);
+        c.nodes[i].flags &= !node_flag::MEET;
+        if c.nodes[i].ping_sent == 0 {
+            c.nodes[i].ping_sent = now.0;
+        }
+        *c.sent.entry(msg_type::name(kind)).or_default() += 1;
+        self.migrate.out.push(LinkOut::Send { link, bytes });
+        true
+    }
+
+    pub fn bus_link_bytes(&mut self, now: Millis, link: LinkId, bytes: &[u8]) -> bool {
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let Some(l) = c.outbound.get_mut(&link) else {
+            return false;
+        };
+        l.buf.extend_from_slice(bytes);
+        loop {
+            let Some(l) = self
+                .cluster
+                .as_mut()
+                .and_then(|c| c.outbound.get_mut(&link))
+            else {
+                return true;
+            };
+            let n = match bus::frame(&l.buf) {
+                Ok(Some(n)) => n,
+                Ok(None) => return true,
+                Err(_) => {
+                    self.bus_link_closed(link);
+                    self.migrate.out.push(LinkOut::Close { link });
+                    return true;
+                }
+            };
+            let packet: Vec<u8> = l.buf.drain(..n).collect();
+            if let Some(m) = bus::decode(&packet) {
+                let mut out = Vec::new();
+                self.process_packet(now, &m, None, Some(link), &mut out);
+                if !out.is_empty() {
+                    self.migrate.out.push(LinkOut::Send { link, bytes: out });
+                }
+            }
+        }
+    }
+
+    pub fn bus_link_closed(&mut self, link: LinkId) -> bool {
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let Some(l) = c.outbound.remove(&link) else {
+            return false;
+        };
+        if let Some(i) = l.node.and_then(|id| c.index_of(&id)) {
+            c.nodes[i].link = None;
+        }
+        true
+    }
+
+    /// `clusterProcessPacket` for PING / PONG / MEET (other types are
+    /// counted and ignored for now).
+    fn process_packet(
+        &mut self,
+        now: Millis,
+        m: &Message,
+        inbound: Option<(ConnId, &str, &str)>,
+        outbound: Option<LinkId>,
+        out: &mut Vec<u8>,
+    ) {
+        let offset = self.cluster_offset();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let h = &m.header;
+        *c.received.entry(msg_type::name(h.kind)).or_default() += 1;
+        let is_ping = matches!(h.kind, msg_type::PING | msg_type::PONG | msg_type::MEET);
+        if !is_ping {
+            return;
+        }
+        // The node this link belongs to, or the sender by its id.
+        let link_node = match (inbound, outbound) {
+            (Some((conn, ..)), _) => c.inbound.get(&conn).and_then(|b| b.node.clone()),
+            (_, Some(link)) => c.outbound.get(&link).and_then(|l| l.node.clone()),
+            _ => None,
+        };
+        let link_idx = link_node.as_deref().and_then(|id| c.index_of(id));
+        let in_handshake = |c: &Cluster, i: usize| c.nodes[i].flags & node_flag::HANDSHAKE != 0;
+        let mut sender = match link_idx {
+            Some(i) if !in_handshake(c, i) => Some(i),
+            _ => c.index_of(&h.sender).filter(|&i| i != MYSELF),
+        };
+        if let (Some(i), Some((conn, ..))) = (sender, inbound) {
+            if let Some(b) = c.inbound.get_mut(&conn) {
+                b.node = Some(c.nodes[i].id.clone());
+            }
+        }
+        if let Some(i) = sender.filter(|&i| !in_handshake(c, i)) {
+            c.current_epoch = c.current_epoch.max(h.current_epoch);
+            if h.config_epoch > c.nodes[i].config_epoch && h.slaveof.is_none() {
+                c.nodes[i].config_epoch = h.config_epoch;
+            }
+        }
+        // A node learns its own address from the MEETs (and, while it has
+        // none, the PINGs) other nodes send it.
+        if let Some((_, local_ip, _)) = inbound {
+            let learn = h.kind == msg_type::MEET
+                || (h.kind == msg_type::PING && c.nodes[MYSELF].ip.is_empty());
+            if learn {
+                c.nodes[MYSELF].ip = local_ip.to_string();
+            }
+        }
+        if h.kind == msg_type::MEET || (sender.is_none() && h.kind == msg_type::PING) {
+            if let Some((_, _, peer_ip)) = inbound {
+                if sender.is_none() && h.kind == msg_type::MEET {
+                    let ip = if h.myip.is_empty() { peer_ip } else { &h.myip };
+                    let id = c.fresh_id();
+                    c.start_handshake(ip, h.port, h.cport, id);
+                    // A node met this way is PINGed, not MET, back.
+                    if let Some(last) = c.nodes.last_mut() {
+                        last.flags &= !node_flag::MEET;
+                    }
+                    gossip_section(c, &m.body);
+                }
+            }
+            let pong = c.ping(msg_type::PONG, offset, sender.unwrap_or(usize::MAX));
+            *c.sent.entry("pong").or_default() += 1;
+            out.extend_from_slice(&pong);
+        } else if h.kind == msg_type::PING {
+            let pong = c.ping(msg_type::PONG, offset, sender.unwrap_or(usize::MAX));
+            *c.sent.entry("pong").or_default() += 1;
+            out.extend_from_slice(&pong);
+        }
+        // Our handshake link answered: the node now has its real id.
+        if let (Some(i), Some(link)) = (link_idx, outbound) {
+            if in_handshake(c, i) {
+                if let Some(known) = c.index_of(&h.sender).filter(|&k| k != i) {
+                    // Already known under that id: the handshake node goes.
+                    let _ = known;
+                    c.forget(i);
+                    c.outbound.remove(&link);
+                    self.migrate.out.push(LinkOut::Close { link });
+                    return;
+                }
+                let n = &mut c.nodes[i];
+                n.id = h.sender.clone();
+                n.flags &= !(node_flag::HANDSHAKE | node_flag::MEET);
+                if let Some(l) = c.outbound.get_mut(&link) {
+                    l.node = Some(h.sender.clone());
+                }
+                sender = Some(i);
+            }
+            if h.kind == msg_type::PONG {
+                let n = &mut c.nodes[i];
+                n.pong_received = now.0;
+                n.ping_sent = 0;
+                n.flags &= !node_flag::PFAIL;
+            }
+        }
+        let Some(s) = sender else {
+            return;
+        };
+        if in_handshake(c, s) {
+            return;
+        }
+        c.nodes[s].data_received = now.0;
+        if c.nodes[s].ip.is_empty() && !h.myip.is_empty() {
+            c.nodes[s].ip = h.myip.clone();
+        }
+        // Its role and primary.
+        match &h.slaveof {
+            None => c.nodes[s].replica_of = None,
+            Some(p) => {
+                if let Some(pi) = c.index_of(p) {
+                    if c.nodes[s].replica_of != Some(pi) {
+                        c.nodes[s].replica_of = Some(pi);
+                        // A replica serves no slots of its own.
+                        for o in 0..crate::store::slots::SLOTS as u16 {
+                            if c.owner(o) == Some(s) {
+                                c.set_owner(o, None);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if h.slaveof.is_none() {
+            c.take_claims(s, h.config_epoch, &h.myslots);
+        }
+        gossip_section(c, &m.body);
+    }
+
+    /// `clusterCron`'s link work: dial every node that has no link,
+    /// PING those not pinged for a second, drop handshakes that never
+    /// completed (after the node timeout).
+    pub fn cluster_cron(&mut self, now: Millis) {
+        let offset = self.cluster_offset();
+        let timeout = self
+            .config
+            .get("cluster-node-timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(15000);
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        c.now = now;
+        let stale: Vec<usize> = (1..c.nodes.len())
+            .filter(|&i| {
+                c.nodes[i].flags & node_flag::HANDSHAKE != 0
+                    && now.0.saturating_sub(c.nodes[i].ctime.0) > timeout.max(1000)
+            })
+            .collect();
+        for i in stale.into_iter().rev() {
+            self.cluster_forget(i);
+        }
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        for i in 1..c.nodes.len() {
+            if c.nodes[i].flags & node_flag::NOADDR != 0 {
+                continue;
+            }
+            match c.nodes[i].link {
+                None => {
+                    let link = self.migrate.new_link();
+                    c.nodes[i].link = Some(link);
+                    c.outbound.insert(
+                        link,
+                        OutLink {
+                            node: Some(c.nodes[i].id.clone()),
+                            buf: Vec::new(),
+                        },
+                    );
+                    self.migrate.out.push(LinkOut::Dial {
+                        link,
+                        host: c.nodes[i].ip.clone(),
+                        port: c.nodes[i].cport,
+                    });
+                }
+                Some(link) => {
+                    let n = &c.nodes[i];
+                    let due = n.ping_sent == 0 && now.0.saturating_sub(n.pong_received) >= 1000;
+                    if due && n.flags & node_flag::HANDSHAKE == 0 {
+                        let bytes = c.ping(msg_type::PING, offset, i);
+                        c.nodes[i].ping_sent = now.0;
+                        *c.sent.entry("ping").or_default() += 1;
+                        self.migrate.out.push(LinkOut::Send { link, bytes });
+                    }
+                }
+            }
+        }
+    }
+
+    /// `clusterDelNode`: node `n` goes, its link closed.
+    pub fn cluster_forget(&mut self, n: usize) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if let Some(link) = c.nodes[n].link {
+            self.migrate.out.push(LinkOut::Close { link });
+        }
+        c.forget(n);
+    }
+
+    /// CLUSTER MEET: a handshake with `ip:port`, bus port `cport`.
+    pub fn cluster_meet(&mut self, ip: &str, port: u16, cport: u16) -> bool {
+        let Some(c) = self.cluster.as_mut() else {
+            return false;
+        };
+        let id = c.fresh_id();
+        c.start_handshake(ip, port, cport, id)
+    }
+}
+
+/// An outbound bus link: the node it reaches and what has arrived.
+#[derive(Clone, Debug, Default)]
+pub struct OutLink {
+    pub node: Option<String>,
+    pub buf: Vec<u8>,
+}
+
+/// `clusterProcessGossipSection`, the discovery half: nodes we do not know
+/// yet are met.
+fn gossip_section(c: &mut Cluster, body: &Body) {
+    let Body::Ping { gossip, .. } = body else {
+        return;
+    };
+    for g in gossip {
+        if g.node == c.nodes[MYSELF].id || c.index_of(&g.node).is_some() {
+            continue;
+        }
+        if g.flags & node_flag::NOADDR != 0 || c.is_forgotten(&g.node) {
+            continue;
+        }
+        let id = c.fresh_id();
+        c.start_handshake(&g.ip, g.port, g.cport, id);
+    }
+}

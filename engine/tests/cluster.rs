@@ -1,0 +1,326 @@
+//! Cluster nodes meeting over the bus on virtual time: a tiny network that
+//! carries each node's dialled links to the others' bus ports (as the
+//! native server's bus listener does) — MEET, handshakes, gossip that
+//! introduces nodes nobody met directly, slots claimed by PONGs, and a
+//! handshake with an address where nobody answers given up.
+
+use std::collections::BTreeMap;
+
+use cachelab_engine::commands::migrate::LinkId;
+use cachelab_engine::protocol::{encode_request, parse_reply, split_args, Reply};
+use cachelab_engine::{ConnId, Input, Millis, Node, Output};
+
+struct Net {
+    nodes: BTreeMap<u16, Node>,
+    now: Millis,
+    /// (node port, link) → (peer node port, conn id on the peer).
+    links: BTreeMap<(u16, LinkId), (u16, ConnId)>,
+    /// (node port, conn) → (dialling node port, its link).
+    conns: BTreeMap<(u16, ConnId), (u16, LinkId)>,
+    next_conn: u64,
+    replies: BTreeMap<u16, Vec<u8>>,
+}
+
+const CLIENT: ConnId = ConnId(1);
+
+impl Net {
+    fn new(ports: &[u16]) -> Net {
+        let now = Millis(1_800_000_000_000);
+        let mut nodes = BTreeMap::new();
+        for (i, &p) in ports.iter().enumerate() {
+            let mut n = Node::new(100 + i as u64);
+            n.start(now, p);
+            n.set_startup_config("cluster-enabled", "yes")
+                .expect("cluster mode");
+            n.handle(
+                now,
+                Input::ConnOpened {
+                    conn: CLIENT,
+                    peer: "127.0.0.1:40000".into(),
+                    local: format!("127.0.0.1:{p}"),
+                },
+            );
+            nodes.insert(p, n);
+        }
+        let mut net = Net {
+            nodes,
+            now,
+            links: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            next_conn: 100,
+            replies: BTreeMap::new(),
+        };
+        net.settle();
+        net
+    }
+
+    /// Delivers outputs until nothing moves.
+    fn settle(&mut self) {
+        for _ in 0..1000 {
+            let mut moved = false;
+            let ports: Vec<u16> = self.nodes.keys().copied().collect();
+            for p in ports {
+                let outs: Vec<Output> =
+                    std::iter::from_fn(|| self.nodes.get_mut(&p).and_then(|n| n.poll_output()))
+                        .collect();
+                for o in outs {
+                    moved = true;
+                    self.deliver(p, o);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the network never settled");
+    }
+
+    fn deliver(&mut self, from: u16, o: Output) {
+        let now = self.now;
+        match o {
+            Output::ToClient { conn, bytes } if conn == CLIENT => {
+                self.replies
+                    .entry(from)
+                    .or_default()
+                    .extend_from_slice(&bytes);
+            }
+            Output::ToClient { conn, bytes } => {
+                if let Some(&(to, link)) = self.conns.get(&(from, conn)) {
+                    let n = self.nodes.get_mut(&to).expect("node");
+                    n.handle(
+                        now,
+                        Input::LinkBytes {
+                            link,
+                            bytes: &bytes,
+                        },
+                    );
+                }
+            }
+            Output::Dial { link, port, .. } => {
+                // The node whose bus port this is, if any.
+                let target = self
+                    .nodes
+                    .iter()
+                    .find_map(|(&p, _)| (p + 10000 == port).then_some(p));
+                let n = self.nodes.get_mut(&from).expect("node");
+                let Some(to) = target else {
+                    n.handle(now, Input::LinkClosed { link });
+                    return;
+                };
+                self.next_conn += 1;
+                let conn = ConnId(self.next_conn);
+                self.links.insert((from, link), (to, conn));
+                self.conns.insert((to, conn), (from, link));
+                n.handle(now, Input::LinkUp { link });
+                self.nodes.get_mut(&to).expect("node").handle(
+                    now,
+                    Input::ConnOpened {
+                        conn,
+                        peer: format!("127.0.0.1:{}", 50000 + from),
+                        local: format!("127.0.0.1:{port}"),
+                    },
+                );
+            }
+            Output::LinkSend { link, bytes } => {
+                if let Some(&(to, conn)) = self.links.get(&(from, link)) {
+                    self.nodes.get_mut(&to).expect("node").handle(
+                        now,
+                        Input::ClientBytes {
+                            conn,
+                            bytes: &bytes,
+                        },
+                    );
+                }
+            }
+            Output::LinkClose { link } => {
+                if let Some((to, conn)) = self.links.remove(&(from, link)) {
+                    self.conns.remove(&(to, conn));
+                    self.nodes
+                        .get_mut(&to)
+                        .expect("node")
+                        .handle(now, Input::ConnClosed { conn });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn cmd(&mut self, port: u16, line: &str) -> Reply {
+        let argv = split_args(line.as_bytes()).expect("balanced");
+        let now = self.now;
+        self.nodes.get_mut(&port).expect("node").handle(
+            now,
+            Input::ClientBytes {
+                conn: CLIENT,
+                bytes: &encode_request(&argv),
+            },
+        );
+        self.settle();
+        let buf = self.replies.remove(&port).unwrap_or_default();
+        parse_reply(&buf).expect("valid").expect("a reply").0
+    }
+
+    fn text(&mut self, port: u16, line: &str) -> String {
+        match self.cmd(port, line) {
+            Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        for _ in 0..ms / 100 {
+            self.now = self.now.plus(100);
+            let now = self.now;
+            for n in self.nodes.values_mut() {
+                n.handle(now, Input::Tick);
+            }
+            self.settle();
+        }
+    }
+}
+
+#[test]
+fn nodes_meet_gossip_and_agree_on_slots() {
+    let mut net = Net::new(&[7000, 7001, 7002]);
+    assert_eq!(
+        net.cmd(7000, "CLUSTER ADDSLOTSRANGE 0 8191"),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        net.cmd(7001, "CLUSTER ADDSLOTSRANGE 8192 16383"),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER SET-CONFIG-EPOCH 1"),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        net.cmd(7001, "CLUSTER SET-CONFIG-EPOCH 2"),
+        Reply::Simple("OK".into())
+    );
+    // 7000 meets 7001 and 7002; 7001 and 7002 learn of each other only
+    // from gossip.
+    assert_eq!(
+        net.cmd(7000, "CLUSTER MEET 127.0.0.1 7001"),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER MEET 127.0.0.1 7002"),
+        Reply::Simple("OK".into())
+    );
+    assert!(net.text(7000, "CLUSTER NODES").contains("handshake"));
+    net.advance(3000);
+    let ids: Vec<String> = [7000, 7001, 7002]
+        .iter()
+        .map(|&p| match net.cmd(p, "CLUSTER MYID") {
+            Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+            r => panic!("{r:?}"),
+        })
+        .collect();
+    for p in [7000, 7001, 7002] {
+        let nodes = net.text(p, "CLUSTER NODES");
+        assert_eq!(nodes.lines().count(), 3, "{p}:\n{nodes}");
+        assert!(!nodes.contains("handshake"), "{p}:\n{nodes}");
+        for id in &ids {
+            assert!(
+                nodes.contains(id.as_str()),
+                "{p} does not know {id}:\n{nodes}"
+            );
+        }
+        // The slots each primary claims, seen by every node.
+        assert!(
+            nodes
+                .lines()
+                .any(|l| l.starts_with(&ids[0]) && l.ends_with(" 1 connected 0-8191")),
+            "{nodes}"
+        );
+        assert!(
+            nodes
+                .lines()
+                .any(|l| l.starts_with(&ids[1]) && l.ends_with(" 2 connected 8192-16383")),
+            "{nodes}"
+        );
+        // Every node learned its own address from the others.
+        assert!(
+            nodes.contains(&format!("127.0.0.1:{p}@{}", p + 10000)),
+            "{nodes}"
+        );
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_state:ok"), "{p}: {info}");
+        assert!(
+            info.contains("cluster_known_nodes:3\r\ncluster_size:2"),
+            "{info}"
+        );
+        assert!(info.contains("cluster_current_epoch:2"), "{info}");
+    }
+    // The node serving no slot redirects: "foo" is slot 12182.
+    assert_eq!(
+        net.cmd(7002, "GET foo"),
+        Reply::Error("MOVED 12182 127.0.0.1:7001".into())
+    );
+    assert_eq!(net.cmd(7001, "SET foo bar"), Reply::Simple("OK".into()));
+    // A claim with a newer config epoch wins: 7000 (epoch 1 → 3) takes
+    // slot 8192 from 7001 (epoch 2), and every node follows.
+    assert_eq!(
+        net.cmd(7001, "CLUSTER BUMPEPOCH"),
+        Reply::Simple("STILL 2".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER BUMPEPOCH"),
+        Reply::Simple("BUMPED 3".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER DELSLOTS 8192"),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER ADDSLOTS 8192"),
+        Reply::Simple("OK".into())
+    );
+    net.advance(2000);
+    for p in [7000, 7001, 7002] {
+        let nodes = net.text(p, "CLUSTER NODES");
+        assert!(
+            nodes
+                .lines()
+                .any(|l| l.starts_with(&ids[0]) && l.ends_with(" 3 connected 0-8192")),
+            "{p}:\n{nodes}"
+        );
+        assert!(
+            nodes
+                .lines()
+                .any(|l| l.starts_with(&ids[1]) && l.ends_with(" 2 connected 8193-16383")),
+            "{p}:\n{nodes}"
+        );
+    }
+    // Forgotten, a node stays out of gossip for a minute.
+    let forget = format!("CLUSTER FORGET {}", ids[2]);
+    assert_eq!(net.cmd(7000, &forget), Reply::Simple("OK".into()));
+    net.advance(2000);
+    assert_eq!(net.text(7000, "CLUSTER NODES").lines().count(), 2);
+}
+
+#[test]
+fn a_handshake_nobody_answers_is_given_up() {
+    let mut net = Net::new(&[7000]);
+    // Nothing listens at 7005's bus port.
+    assert_eq!(
+        net.cmd(7000, "CLUSTER MEET 127.0.0.1 7005"),
+        Reply::Simple("OK".into())
+    );
+    assert!(net.text(7000, "CLUSTER NODES").contains("handshake"));
+    net.advance(16_000);
+    assert_eq!(net.text(7000, "CLUSTER NODES").lines().count(), 1);
+    assert_eq!(
+        net.cmd(7000, "CLUSTER MEET 127.0.0.1 x"),
+        Reply::Error("ERR Invalid TCP base port specified: x".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER MEET nohost 7001"),
+        Reply::Error("ERR Invalid node address specified: nohost:7001".into())
+    );
+    assert_eq!(
+        net.cmd(7000, "CLUSTER MEET 127.0.0.1 60000"),
+        Reply::Error("ERR Invalid node address specified: 127.0.0.1:60000".into())
+    );
+}
