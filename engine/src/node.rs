@@ -429,6 +429,9 @@ pub struct Server {
     pub migrate: commands::migrate::Migrate,
     /// Cluster mode's view of the cluster (`cluster-enabled yes`).
     pub cluster: Option<crate::cluster::Cluster>,
+    /// What the cluster bus changed (a new primary followed…), reported
+    /// after the input.
+    pub cluster_events: Vec<NodeEvent>,
     /// SAVE/BGSAVE bookkeeping.
     pub persist: crate::persistence::save::SaveState,
     pub repl: Repl,
@@ -510,6 +513,7 @@ impl Node {
                 shutdown: None,
                 migrate: Default::default(),
                 cluster: None,
+                cluster_events: Vec::new(),
                 persist: Default::default(),
                 blocking: indexmap::IndexMap::new(),
                 stream_ready: Vec::new(),
@@ -723,6 +727,8 @@ impl Node {
     /// clients whose condition holds (or whose time is up) are answered,
     /// and the stream and peer messages are handed to the runtime.
     fn after_input(&mut self, now: Millis) {
+        let events = std::mem::take(&mut self.srv.cluster_events);
+        self.outputs.extend(events.into_iter().map(Output::Event));
         self.end_pause_if_over(now);
         commands::migrate::pump(&mut self.srv, now);
         self.link_outputs();

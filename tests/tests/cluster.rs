@@ -543,3 +543,146 @@ fn a_mixed_cluster_assembles_with_redis_cli() {
         );
     }
 }
+
+fn nodes_of(port: u16) -> String {
+    match RespConn::connect(port).call_str(&["CLUSTER", "NODES"]) {
+        Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Primaries and replicas of both kinds, as `redis-cli --cluster create
+/// --cluster-replicas 1` pairs them; data reaches the replicas; a replica
+/// taking over (CLUSTER FAILOVER TAKEOVER) serves its primary's slots and
+/// the old primary follows it — whichever kind each one is.
+#[test]
+fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
+    let Some(r1) = redis_cluster_node() else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let (r2, r3) = (
+        redis_cluster_node().expect("redis"),
+        redis_cluster_node().expect("redis"),
+    );
+    let ours: Vec<(CachelabServer, u16)> = (0..3).map(|_| cachelab_cluster_node()).collect();
+    let ports = vec![
+        r1.port,
+        ours[0].0.port,
+        r2.port,
+        ours[1].0.port,
+        r3.port,
+        ours[2].0.port,
+    ];
+    let is_ours = |p: u16| ours.iter().any(|(s, _)| s.port == p);
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    // Each node's view: three primaries with slots, three replicas.
+    for &p in &ports {
+        wait_until(&format!("node {p} to see 3 replicas"), 30, || {
+            nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
+        });
+    }
+    let id_of = |p: u16| match RespConn::connect(p).call_str(&["CLUSTER", "MYID"]) {
+        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+        other => panic!("{other:?}"),
+    };
+    let replica_of = |p: u16| -> Option<String> {
+        let id = id_of(p);
+        nodes_of(ports[0])
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .and_then(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                f[2].contains("slave").then(|| f[3].to_string())
+            })
+    };
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        assert_eq!(
+            cluster_call(ports[i % 6], &["SET", &key, &i.to_string()]),
+            Reply::Simple("OK".into())
+        );
+    }
+    // Writes reach every replica: a READONLY client reads them there.
+    for &p in &ports {
+        if replica_of(p).is_none() {
+            continue;
+        }
+        let mut c = RespConn::connect(p);
+        assert_eq!(c.call_str(&["READONLY"]), Reply::Simple("OK".into()));
+        wait_until(
+            &format!("replica {p} to hold its keys"),
+            20,
+            || matches!(c.call_str(&["DBSIZE"]), Reply::Int(n) if n > 0),
+        );
+    }
+    // A cachelab replica takes over; then a redis-server replica does.
+    for ours_first in [true, false] {
+        let view = nodes_of(ports[0]);
+        let Some(&replica) = ports.iter().find(|&&p| {
+            is_ours(p) == ours_first
+                && view
+                    .lines()
+                    .any(|l| l.starts_with(&id_of(p)) && l.contains("slave"))
+        }) else {
+            continue;
+        };
+        let old_primary = replica_of(replica).expect("a replica");
+        assert_eq!(
+            RespConn::connect(replica).call_str(&["CLUSTER", "FAILOVER", "TAKEOVER"]),
+            Reply::Simple("OK".into())
+        );
+        let rid = id_of(replica);
+        for &p in &ports {
+            wait_until(
+                &format!("node {p} to see {replica} as a primary"),
+                30,
+                || {
+                    let v = nodes_of(p);
+                    let me = v
+                        .lines()
+                        .find(|l| l.starts_with(&rid))
+                        .unwrap_or("")
+                        .to_string();
+                    let old = v
+                        .lines()
+                        .find(|l| l.starts_with(&old_primary))
+                        .unwrap_or("")
+                        .to_string();
+                    me.contains("master") && old.contains(&format!("slave {rid}"))
+                },
+            );
+        }
+        let check = std::process::Command::new("redis-cli")
+            .args(["--cluster", "check", &addrs[0]])
+            .output()
+            .expect("redis-cli runs");
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+        for i in 0..200 {
+            let key = format!("key:{i}");
+            assert_eq!(
+                cluster_call(ports[(i + 1) % 6], &["GET", &key]),
+                Reply::Bulk(i.to_string().into_bytes()),
+                "{key} after {replica} took over"
+            );
+        }
+    }
+}

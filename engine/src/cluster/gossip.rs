@@ -416,6 +416,7 @@ impl Server {
             return;
         }
         c.nodes[s].data_received = now.0;
+        c.nodes[s].repl_offset = h.offset;
         if c.nodes[s].ip.is_empty() && !h.myip.is_empty() {
             c.nodes[s].ip = h.myip.clone();
         }
@@ -436,10 +437,36 @@ impl Server {
                 }
             }
         }
+        let mut become_replica = None;
         if h.slaveof.is_none() {
+            let mine_before = (0..crate::store::slots::SLOTS as u16)
+                .filter(|&x| c.owner(x) == Some(MYSELF))
+                .count();
             c.take_claims(s, h.config_epoch, &h.myslots);
+            let mine_after = (0..crate::store::slots::SLOTS as u16)
+                .filter(|&x| c.owner(x) == Some(MYSELF))
+                .count();
+            // A primary that lost its last slot to a newer claim follows
+            // the claimant (its replica promoted, or the slots moved).
+            if mine_before > 0 && mine_after == 0 && !c.is_replica() {
+                become_replica = Some(s);
+            }
+            // Our primary gave its slots away: follow the new owner.
+            if let Some(p) = c.nodes[MYSELF].replica_of {
+                let primary_slots = (0..crate::store::slots::SLOTS as u16)
+                    .filter(|&x| c.owner(x) == Some(p))
+                    .count();
+                if p != s && primary_slots == 0 && h.myslots.count() > 0 {
+                    become_replica = Some(s);
+                }
+            }
         }
         gossip_section(c, &m.body);
+        if let Some(n) = become_replica {
+            let mut events = Vec::new();
+            self.cluster_set_master(now, n, &mut events);
+            self.cluster_events.extend(events);
+        }
     }
 
     /// `clusterCron`'s link work: dial every node that has no link,
@@ -512,6 +539,65 @@ impl Server {
             self.migrate.out.push(LinkOut::Close { link });
         }
         c.forget(n);
+    }
+
+    /// `clusterSetMaster`: this node replicates node `n` (its slots given
+    /// up, importing/migrating states closed).
+    pub fn cluster_set_master(
+        &mut self,
+        now: Millis,
+        n: usize,
+        events: &mut Vec<crate::NodeEvent>,
+    ) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        for s in 0..crate::store::slots::SLOTS as u16 {
+            if c.owner(s) == Some(MYSELF) {
+                c.set_owner(s, None);
+            }
+        }
+        c.importing.clear();
+        c.migrating.clear();
+        c.nodes[MYSELF].replica_of = Some(n);
+        let (ip, port) = (c.nodes[n].ip.clone(), c.nodes[n].port);
+        self.replicaof(&ip, port, now, events);
+    }
+
+    /// `clusterFailoverReplaceYourMaster`: this replica becomes a primary
+    /// serving its primary's slots (the config epoch already bumped), and
+    /// tells every node at once.
+    pub fn cluster_take_over(&mut self, events: &mut Vec<crate::NodeEvent>) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(old) = c.nodes[MYSELF].replica_of.take() else {
+            return;
+        };
+        for s in 0..crate::store::slots::SLOTS as u16 {
+            if c.owner(s) == Some(old) {
+                c.set_owner(s, Some(MYSELF));
+            }
+        }
+        self.replicaof_no_one(events);
+        self.cluster_broadcast_pong();
+    }
+
+    /// `clusterBroadcastPong`: every linked node hears our new config now.
+    fn cluster_broadcast_pong(&mut self) {
+        let offset = self.cluster_offset();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        for i in 1..c.nodes.len() {
+            if let Some(link) = c.nodes[i].link {
+                if c.nodes[i].flags & node_flag::HANDSHAKE == 0 {
+                    let bytes = c.ping(msg_type::PONG, offset, i);
+                    *c.sent.entry("pong").or_default() += 1;
+                    self.migrate.out.push(LinkOut::Send { link, bytes });
+                }
+            }
+        }
     }
 
     /// CLUSTER MEET: a handshake with `ip:port`, bus port `cport`.

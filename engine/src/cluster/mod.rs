@@ -48,6 +48,8 @@ pub struct ClusterNode {
     pub link: Option<LinkId>,
     /// When it was created (a handshake times out).
     pub ctime: Millis,
+    /// Its replication offset, as its last packet said.
+    pub repl_offset: u64,
 }
 
 /// Why a command is not served here (`clusterRedirectClient`'s errors).
@@ -470,9 +472,24 @@ impl Cluster {
         ])
     }
 
+    /// `isReplicaAvailable`: a replica is listed once it has replicated
+    /// something (`my_offset` is this node's own offset).
+    fn replica_available(&self, r: usize, my_offset: u64) -> bool {
+        let n = &self.nodes[r];
+        if n.flags & node_flag::FAIL != 0 {
+            return false;
+        }
+        let offset = if r == MYSELF {
+            my_offset
+        } else {
+            n.repl_offset
+        };
+        offset != 0
+    }
+
     /// CLUSTER SLOTS: each run of slots served by one primary, with its
-    /// address and its replicas'.
-    pub fn slots_reply(&self) -> Reply {
+    /// address and its available replicas'.
+    pub fn slots_reply(&self, my_offset: u64) -> Reply {
         let mut out = Vec::new();
         let mut s = 0usize;
         while s < SLOTS {
@@ -490,7 +507,7 @@ impl Cluster {
                 self.node_entry(owner),
             ];
             for (r, n) in self.nodes.iter().enumerate() {
-                if n.replica_of == Some(owner) {
+                if n.replica_of == Some(owner) && self.replica_available(r, my_offset) {
                     entry.push(self.node_entry(r));
                 }
             }
@@ -511,7 +528,9 @@ impl Cluster {
         let replica = n.replica_of.is_some();
         m.push((b("role"), b(if replica { "replica" } else { "master" })));
         m.push((b("replication-offset"), Reply::Int(offset)));
-        let health = if replica && offset == 0 {
+        let health = if n.flags & node_flag::FAIL != 0 {
+            "fail"
+        } else if replica && offset == 0 {
             "loading"
         } else {
             "online"
@@ -525,8 +544,9 @@ impl Cluster {
     pub fn shards_reply(&self, offset: i64) -> Reply {
         let b = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
         let mut shards = Vec::new();
-        for (p, n) in self.nodes.iter().enumerate() {
-            if n.replica_of.is_some() {
+        for p in 0..self.nodes.len() {
+            // Primaries only (a node still in handshake has no role yet).
+            if self.flags_of(p) & node_flag::MASTER == 0 {
                 continue;
             }
             let slots: Vec<Reply> = self
@@ -538,7 +558,14 @@ impl Cluster {
             members.extend((0..self.nodes.len()).filter(|&r| self.nodes[r].replica_of == Some(p)));
             let nodes = members
                 .into_iter()
-                .map(|i| self.shard_node(i, if i == MYSELF { offset } else { 0 }))
+                .map(|i| {
+                    let o = if i == MYSELF {
+                        offset
+                    } else {
+                        self.nodes[i].repl_offset as i64
+                    };
+                    self.shard_node(i, o)
+                })
                 .collect();
             shards.push(Reply::Map(vec![
                 (b("slots"), Reply::Array(slots)),

@@ -35,6 +35,7 @@ pub fn handler(name: &str) -> Option<Handler> {
         "cluster|links" => links,
         "cluster|help" => help,
         "cluster|meet" => meet,
+        "cluster|replicate" => replicate,
         _ => return None,
     })
 }
@@ -228,7 +229,10 @@ fn nodes(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
 }
 
 fn slots(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
-    with(ctx, |ctx| cl(ctx).slots_reply())
+    with(ctx, |ctx| {
+        let offset = ctx.srv.repl.offset;
+        cl(ctx).slots_reply(offset)
+    })
 }
 
 fn shards(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
@@ -408,15 +412,27 @@ fn count_failure_reports(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn failover(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     with(ctx, |ctx| {
-        if let Some(opt) = argv.get(2) {
-            if !eq_ic(opt, "force") && !eq_ic(opt, "takeover") {
-                return super::err_syntax();
-            }
-        }
-        if !cl(ctx).is_replica() {
+        let takeover = match argv.get(2) {
+            None => false,
+            Some(o) if eq_ic(o, "force") => false,
+            Some(o) if eq_ic(o, "takeover") => true,
+            Some(_) => return super::err_syntax(),
+        };
+        let c = cl(ctx);
+        if !c.is_replica() {
             return Reply::err("ERR You should send CLUSTER FAILOVER to a replica");
         }
-        Reply::err("ERR I'm a replica but my master is unknown to me")
+        if !takeover {
+            // The default and FORCE failovers are elections over the bus
+            // (FAILOVER_AUTH_REQUEST / ACK), which come next.
+            return Reply::err(
+                "ERR only CLUSTER FAILOVER TAKEOVER is available: failover elections are not implemented yet",
+            );
+        }
+        c.bump_epoch();
+        ctx.srv.cluster_take_over(ctx.events);
+        update_state(ctx);
+        Reply::ok()
     })
 }
 
@@ -463,6 +479,32 @@ fn reset(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 (conn, b)
             })
             .collect();
+        update_state(ctx);
+        Reply::ok()
+    })
+}
+
+/// CLUSTER REPLICATE: this node (empty, serving no slot) becomes a replica
+/// of a known primary, replicating from its address.
+fn replicate(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
+    with(ctx, |ctx| {
+        let c = cl(ctx);
+        let Some(n) = c.lookup(&argv[2]) else {
+            return unknown(&argv[2]);
+        };
+        if n == MYSELF {
+            return Reply::err("ERR Can't replicate myself");
+        }
+        if c.nodes[n].replica_of.is_some() {
+            return Reply::err("ERR I can only replicate a master, not a replica.");
+        }
+        let serving = (0..SLOTS as u16).any(|s| c.owner(s) == Some(MYSELF));
+        if !c.is_replica() && (serving || !ctx.srv.ks.dbs[0].is_empty()) {
+            return Reply::err(
+                "ERR To set a master the node must be empty and without assigned slots.",
+            );
+        }
+        ctx.srv.cluster_set_master(ctx.now, n, ctx.events);
         update_state(ctx);
         Reply::ok()
     })
