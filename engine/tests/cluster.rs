@@ -19,6 +19,8 @@ struct Net {
     conns: BTreeMap<(u16, ConnId), (u16, LinkId)>,
     next_conn: u64,
     replies: BTreeMap<u16, Vec<u8>>,
+    /// Killed nodes: they get nothing and send nothing.
+    dead: Vec<u16>,
 }
 
 const CLIENT: ConnId = ConnId(1);
@@ -30,6 +32,7 @@ impl Net {
         for (i, &p) in ports.iter().enumerate() {
             let mut n = Node::new(100 + i as u64);
             n.start(now, p);
+            n.speak_redis_replication();
             n.set_startup_config("cluster-enabled", "yes")
                 .expect("cluster mode");
             n.handle(
@@ -49,6 +52,7 @@ impl Net {
             conns: BTreeMap::new(),
             next_conn: 100,
             replies: BTreeMap::new(),
+            dead: Vec::new(),
         };
         net.settle();
         net
@@ -58,7 +62,12 @@ impl Net {
     fn settle(&mut self) {
         for _ in 0..1000 {
             let mut moved = false;
-            let ports: Vec<u16> = self.nodes.keys().copied().collect();
+            let ports: Vec<u16> = self
+                .nodes
+                .keys()
+                .copied()
+                .filter(|p| !self.dead.contains(p))
+                .collect();
             for p in ports {
                 let outs: Vec<Output> =
                     std::iter::from_fn(|| self.nodes.get_mut(&p).and_then(|n| n.poll_output()))
@@ -77,6 +86,7 @@ impl Net {
 
     fn deliver(&mut self, from: u16, o: Output) {
         let now = self.now;
+        let dead = self.dead.clone();
         match o {
             Output::ToClient { conn, bytes } if conn == CLIENT => {
                 self.replies
@@ -85,7 +95,8 @@ impl Net {
                     .extend_from_slice(&bytes);
             }
             Output::ToClient { conn, bytes } => {
-                if let Some(&(to, link)) = self.conns.get(&(from, conn)) {
+                let alive = |&&(to, _): &&(u16, LinkId)| !dead.contains(&to);
+                if let Some(&(to, link)) = self.conns.get(&(from, conn)).filter(alive) {
                     let n = self.nodes.get_mut(&to).expect("node");
                     n.handle(
                         now,
@@ -97,11 +108,13 @@ impl Net {
                 }
             }
             Output::Dial { link, port, .. } => {
-                // The node whose bus port this is, if any.
+                // The node whose bus port (or client port: a replica's
+                // link to its primary) this is, if it is alive.
                 let target = self
                     .nodes
                     .iter()
-                    .find_map(|(&p, _)| (p + 10000 == port).then_some(p));
+                    .find_map(|(&p, _)| (p + 10000 == port || p == port).then_some(p))
+                    .filter(|p| !self.dead.contains(p));
                 let n = self.nodes.get_mut(&from).expect("node");
                 let Some(to) = target else {
                     n.handle(now, Input::LinkClosed { link });
@@ -122,7 +135,8 @@ impl Net {
                 );
             }
             Output::LinkSend { link, bytes } => {
-                if let Some(&(to, conn)) = self.links.get(&(from, link)) {
+                let alive = |&&(to, _): &&(u16, ConnId)| !dead.contains(&to);
+                if let Some(&(to, conn)) = self.links.get(&(from, link)).filter(alive) {
                     self.nodes.get_mut(&to).expect("node").handle(
                         now,
                         Input::ClientBytes {
@@ -167,12 +181,50 @@ impl Net {
         }
     }
 
+    /// The node at `port` dies: its links and connections close on the
+    /// other ends.
+    fn kill(&mut self, port: u16) {
+        self.dead.push(port);
+        let now = self.now;
+        let gone_links: Vec<(u16, LinkId)> = self
+            .conns
+            .iter()
+            .filter(|((to, _), _)| *to == port)
+            .map(|(_, &(from, link))| (from, link))
+            .collect();
+        for (from, link) in gone_links {
+            self.nodes
+                .get_mut(&from)
+                .expect("node")
+                .handle(now, Input::LinkClosed { link });
+        }
+        let gone_conns: Vec<(u16, ConnId)> = self
+            .links
+            .iter()
+            .filter(|((from, _), _)| *from == port)
+            .map(|(_, &(to, conn))| (to, conn))
+            .collect();
+        for (to, conn) in gone_conns {
+            self.nodes
+                .get_mut(&to)
+                .expect("node")
+                .handle(now, Input::ConnClosed { conn });
+        }
+        self.links
+            .retain(|(from, _), (to, _)| *from != port && *to != port);
+        self.conns
+            .retain(|(to, _), (from, _)| *from != port && *to != port);
+        self.settle();
+    }
+
     fn advance(&mut self, ms: u64) {
         for _ in 0..ms / 100 {
             self.now = self.now.plus(100);
             let now = self.now;
-            for n in self.nodes.values_mut() {
-                n.handle(now, Input::Tick);
+            for (p, n) in self.nodes.iter_mut() {
+                if !self.dead.contains(p) {
+                    n.handle(now, Input::Tick);
+                }
             }
             self.settle();
         }
@@ -322,5 +374,90 @@ fn a_handshake_nobody_answers_is_given_up() {
     assert_eq!(
         net.cmd(7000, "CLUSTER MEET 127.0.0.1 60000"),
         Reply::Error("ERR Invalid node address specified: 127.0.0.1:60000".into())
+    );
+}
+
+/// A primary dies: the others mark it PFAIL after the node timeout, then
+/// FAIL on a majority of primaries' reports; its replica wins an election
+/// (the two other primaries' votes) and serves its slots.
+#[test]
+fn a_dead_primary_is_failed_and_its_replica_elected() {
+    let mut net = Net::new(&[7000, 7001, 7002, 7003]);
+    for (p, range, epoch) in [
+        (7000, "0 5460", 1),
+        (7001, "5461 10922", 2),
+        (7002, "10923 16383", 3),
+    ] {
+        assert_eq!(
+            net.cmd(p, &format!("CLUSTER ADDSLOTSRANGE {range}")),
+            Reply::Simple("OK".into())
+        );
+        assert_eq!(
+            net.cmd(p, &format!("CLUSTER SET-CONFIG-EPOCH {epoch}")),
+            Reply::Simple("OK".into())
+        );
+    }
+    for p in [7001, 7002, 7003] {
+        assert_eq!(
+            net.cmd(7000, &format!("CLUSTER MEET 127.0.0.1 {p}")),
+            Reply::Simple("OK".into())
+        );
+    }
+    net.advance(3000);
+    let id = |net: &mut Net, p: u16| match net.cmd(p, "CLUSTER MYID") {
+        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+        r => panic!("{r:?}"),
+    };
+    let primary = id(&mut net, 7000);
+    assert_eq!(
+        net.cmd(7003, &format!("CLUSTER REPLICATE {primary}")),
+        Reply::Simple("OK".into())
+    );
+    assert_eq!(net.cmd(7000, "SET {bar}1 one"), Reply::Simple("OK".into()));
+    net.advance(3000);
+    let nodes = net.text(7001, "CLUSTER NODES");
+    let replica = id(&mut net, 7003);
+    assert!(nodes.contains(&format!("slave {primary}")), "{nodes}");
+    assert_eq!(net.cmd(7003, "READONLY"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(7003, "GET {bar}1"), Reply::Bulk(b"one".to_vec()));
+    net.kill(7000);
+    // Under the node timeout (15 s): only suspected.
+    net.advance(10_000);
+    assert!(
+        !net.text(7001, "CLUSTER NODES").contains("fail"),
+        "too early"
+    );
+    net.advance(10_000);
+    for p in [7001, 7002, 7003] {
+        let nodes = net.text(p, "CLUSTER NODES");
+        let line = nodes
+            .lines()
+            .find(|l| l.starts_with(&primary))
+            .expect("listed")
+            .to_string();
+        assert!(
+            line.contains("fail") && !line.contains("fail?"),
+            "{p}: {line}"
+        );
+        let me = nodes
+            .lines()
+            .find(|l| l.starts_with(&replica))
+            .expect("listed")
+            .to_string();
+        assert!(
+            me.contains("master") && me.ends_with(" 0-5460"),
+            "{p}: {me}"
+        );
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_state:ok"), "{p}: {info}");
+        assert!(info.contains("cluster_current_epoch:4"), "{p}: {info}");
+    }
+    // The promoted replica serves the slot, with the data it replicated.
+    assert_eq!(net.cmd(7003, "READWRITE"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(7003, "GET {bar}1"), Reply::Bulk(b"one".to_vec()));
+    assert_eq!(net.cmd(7003, "SET {bar}2 two"), Reply::Simple("OK".into()));
+    assert_eq!(
+        net.cmd(7001, "GET {bar}1"),
+        Reply::Error("MOVED 5061 127.0.0.1:7003".to_string())
     );
 }

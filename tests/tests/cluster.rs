@@ -417,14 +417,24 @@ fn the_bus_speaks_redis_clustermsg() {
 
 /// A cachelab node in cluster mode with its bus on a port of its own.
 fn cachelab_cluster_node() -> (CachelabServer, u16) {
+    cachelab_cluster_node_with(15000)
+}
+
+fn cachelab_cluster_node_with(node_timeout: u64) -> (CachelabServer, u16) {
     let cport = free_port();
     let mut opts = cachelab_server::Options::default();
     opts.config.push(("cluster-enabled".into(), "yes".into()));
     opts.config.push(("cluster-port".into(), cport.to_string()));
+    opts.config
+        .push(("cluster-node-timeout".into(), node_timeout.to_string()));
     (CachelabServer::start_with(opts), cport)
 }
 
 fn redis_cluster_node() -> Option<RedisServer> {
+    redis_cluster_node_with(15000)
+}
+
+fn redis_cluster_node_with(node_timeout: u64) -> Option<RedisServer> {
     let cport = free_port();
     let file = std::env::temp_dir().join(format!(
         "cachelab-test-mixed-{}-{cport}.conf",
@@ -437,6 +447,8 @@ fn redis_cluster_node() -> Option<RedisServer> {
         &file.to_string_lossy(),
         "--cluster-port",
         &cport.to_string(),
+        "--cluster-node-timeout",
+        &node_timeout.to_string(),
     ])
 }
 
@@ -682,6 +694,140 @@ fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
                 cluster_call(ports[(i + 1) % 6], &["GET", &key]),
                 Reply::Bulk(i.to_string().into_bytes()),
                 "{key} after {replica} took over"
+            );
+        }
+    }
+}
+
+/// Primaries die, a cachelab one and then a redis-server one: the others
+/// mark each FAIL, its replica wins the election with the votes of the
+/// primaries left (cachelab's among them), serves the slots, and every
+/// key written before is still there.
+#[test]
+fn a_mixed_cluster_elects_replicas_of_dead_primaries() {
+    let Some(first) = redis_cluster_node_with(2000) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let mut redis: Vec<Option<RedisServer>> = vec![
+        Some(first),
+        Some(redis_cluster_node_with(2000).expect("redis")),
+        Some(redis_cluster_node_with(2000).expect("redis")),
+    ];
+    let mut ours: Vec<Option<CachelabServer>> = (0..3)
+        .map(|_| Some(cachelab_cluster_node_with(2000).0))
+        .collect();
+    let port_r = |r: &Vec<Option<RedisServer>>, i: usize| r[i].as_ref().map_or(0, |s| s.port);
+    let port_c = |c: &Vec<Option<CachelabServer>>, i: usize| c[i].as_ref().map_or(0, |s| s.port);
+    let ports: Vec<u16> = (0..3)
+        .flat_map(|i| [port_r(&redis, i), port_c(&ours, i)])
+        .collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "1", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for &p in &ports {
+        wait_until(&format!("node {p} to see 3 replicas"), 30, || {
+            nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
+        });
+    }
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        assert_eq!(
+            cluster_call(ports[i % 6], &["SET", &key, &i.to_string()]),
+            Reply::Simple("OK".into())
+        );
+    }
+    let id_of = |p: u16| match RespConn::connect(p).call_str(&["CLUSTER", "MYID"]) {
+        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+        other => panic!("{other:?}"),
+    };
+    let ids: Vec<String> = ports.iter().map(|&p| id_of(p)).collect();
+    // Every write reached its primary's replica before anyone dies.
+    for (k, &p) in ports.iter().enumerate() {
+        let line = nodes_of(p)
+            .lines()
+            .find(|l| l.starts_with(&ids[k]))
+            .unwrap_or("")
+            .to_string();
+        if line.contains("master") {
+            assert_eq!(
+                RespConn::connect(p).call_str(&["WAIT", "1", "5000"]),
+                Reply::Int(1),
+                "{p}"
+            );
+        }
+    }
+    let mut alive: Vec<bool> = vec![true; 6];
+    for kill_ours in [true, false] {
+        let view = nodes_of(ports[alive.iter().position(|&a| a).expect("a node")]);
+        // A live primary of the kind wanted, with slots.
+        let Some(k) = (0..6).find(|&k| {
+            alive[k]
+                && (k % 2 == 1) == kill_ours
+                && view.lines().any(|l| {
+                    l.starts_with(&ids[k]) && l.contains("master") && l.split(' ').count() > 8
+                })
+        }) else {
+            panic!(
+                "no live {} primary in:\n{view}",
+                if kill_ours { "cachelab" } else { "redis" }
+            );
+        };
+        let replica = (0..6)
+            .find(|&r| {
+                alive[r]
+                    && view
+                        .lines()
+                        .any(|l| l.starts_with(&ids[r]) && l.contains(&format!("slave {}", ids[k])))
+            })
+            .expect("the dying primary has a replica");
+        if k % 2 == 1 {
+            ours[k / 2] = None;
+        } else {
+            redis[k / 2] = None;
+        }
+        alive[k] = false;
+        for w in (0..6).filter(|&w| alive[w]) {
+            wait_until(
+                &format!("node {} to see {} elected", ports[w], ports[replica]),
+                60,
+                || {
+                    let v = nodes_of(ports[w]);
+                    let dead = v
+                        .lines()
+                        .find(|l| l.starts_with(&ids[k]))
+                        .unwrap_or("")
+                        .to_string();
+                    let new = v
+                        .lines()
+                        .find(|l| l.starts_with(&ids[replica]))
+                        .unwrap_or("")
+                        .to_string();
+                    dead.contains("fail")
+                        && !dead.contains("fail?")
+                        && new.contains("master")
+                        && new.split(' ').count() > 8
+                },
+            );
+            wait_until(&format!("node {} ok", ports[w]), 30, || {
+                matches!(RespConn::connect(ports[w]).call_str(&["CLUSTER", "INFO"]),
+                    Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+            });
+        }
+        let entry = ports[(0..6).find(|&w| alive[w]).expect("alive")];
+        for i in 0..200 {
+            let key = format!("key:{i}");
+            assert_eq!(
+                cluster_call(entry, &["GET", &key]),
+                Reply::Bulk(i.to_string().into_bytes()),
+                "{key} after {} died",
+                ports[k]
             );
         }
     }

@@ -126,10 +126,19 @@ impl Cluster {
     /// (`clusterSendPing`: a tenth of them, at least three).
     pub fn ping(&self, kind: u16, offset: u64, about: usize) -> Vec<u8> {
         let wanted = (self.nodes.len() / 10).max(3);
-        let gossip = (1..self.nodes.len())
-            .filter(|&i| i != about)
-            .filter(|&i| self.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR) == 0)
+        let usable = |i: usize| {
+            i != about && self.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR) == 0
+        };
+        let pfail = |i: usize| self.nodes[i].flags & node_flag::PFAIL != 0;
+        // Some healthy nodes, then every node we suspect (so primaries'
+        // failure reports spread), as `clusterSendPing`.
+        let chosen: Vec<usize> = (1..self.nodes.len())
+            .filter(|&i| usable(i) && !pfail(i))
             .take(wanted)
+            .chain((1..self.nodes.len()).filter(|&i| usable(i) && pfail(i)))
+            .collect();
+        let gossip = chosen
+            .into_iter()
             .map(|i| {
                 let n = &self.nodes[i];
                 Gossip {
@@ -321,15 +330,17 @@ impl Server {
         out: &mut Vec<u8>,
     ) {
         let offset = self.cluster_offset();
+        let timeout = self
+            .config
+            .get("cluster-node-timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(15000);
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
         let h = &m.header;
         *c.received.entry(msg_type::name(h.kind)).or_default() += 1;
         let is_ping = matches!(h.kind, msg_type::PING | msg_type::PONG | msg_type::MEET);
-        if !is_ping {
-            return;
-        }
         // The node this link belongs to, or the sender by its id.
         let link_node = match (inbound, outbound) {
             (Some((conn, ..)), _) => c.inbound.get(&conn).and_then(|b| b.node.clone()),
@@ -353,6 +364,18 @@ impl Server {
                 c.nodes[i].config_epoch = h.config_epoch;
             }
         }
+        if !is_ping {
+            let Some(s) = sender.filter(|&i| !in_handshake(c, i)) else {
+                return;
+            };
+            match (h.kind, &m.body) {
+                (msg_type::FAIL, Body::Fail { about }) => self.on_fail(now, about),
+                (msg_type::FAILOVER_AUTH_REQUEST, _) => self.vote_if_needed(now, s, h),
+                (msg_type::FAILOVER_AUTH_ACK, _) => self.on_vote(s, h.current_epoch),
+                _ => {}
+            }
+            return;
+        }
         // A node learns its own address from the MEETs (and, while it has
         // none, the PINGs) other nodes send it.
         if let Some((_, local_ip, _)) = inbound {
@@ -372,7 +395,7 @@ impl Server {
                     if let Some(last) = c.nodes.last_mut() {
                         last.flags &= !node_flag::MEET;
                     }
-                    gossip_section(c, &m.body);
+                    gossip_section(c, &m.body, None, now, timeout);
                 }
             }
             let pong = c.ping(msg_type::PONG, offset, sender.unwrap_or(usize::MAX));
@@ -406,7 +429,11 @@ impl Server {
                 let n = &mut c.nodes[i];
                 n.pong_received = now.0;
                 n.ping_sent = 0;
-                n.flags &= !node_flag::PFAIL;
+                if n.flags & node_flag::PFAIL != 0 {
+                    n.flags &= !node_flag::PFAIL;
+                } else {
+                    c.clear_failure_if_needed(i, now, timeout);
+                }
             }
         }
         let Some(s) = sender else {
@@ -461,7 +488,10 @@ impl Server {
                 }
             }
         }
-        gossip_section(c, &m.body);
+        let failed = gossip_section(c, &m.body, Some(s), now, timeout);
+        for f in failed {
+            self.send_fail(f);
+        }
         if let Some(n) = become_replica {
             let mut events = Vec::new();
             self.cluster_set_master(now, n, &mut events);
@@ -492,6 +522,10 @@ impl Server {
         for i in stale.into_iter().rev() {
             self.cluster_forget(i);
         }
+        self.detect_failures(now);
+        let mut events = Vec::new();
+        self.handle_replica_failover(now, &mut events);
+        self.cluster_events.extend(events);
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -503,6 +537,11 @@ impl Server {
                 None => {
                     let link = self.migrate.new_link();
                     c.nodes[i].link = Some(link);
+                    // The PING queued on a new link counts from now, so a
+                    // node that cannot be reached at all times out too.
+                    if c.nodes[i].ping_sent == 0 && c.nodes[i].flags & node_flag::HANDSHAKE == 0 {
+                        c.nodes[i].ping_sent = now.0;
+                    }
                     c.outbound.insert(
                         link,
                         OutLink {
@@ -617,14 +656,40 @@ pub struct OutLink {
     pub buf: Vec<u8>,
 }
 
-/// `clusterProcessGossipSection`, the discovery half: nodes we do not know
-/// yet are met.
-fn gossip_section(c: &mut Cluster, body: &Body) {
+/// `clusterProcessGossipSection`: a primary's word that a node is failing
+/// (or is not) becomes a failure report; newer PONG times are taken from
+/// healthy nodes; nodes we do not know yet are met. Returns the nodes that
+/// just turned FAIL.
+fn gossip_section(
+    c: &mut Cluster,
+    body: &Body,
+    sender: Option<usize>,
+    now: Millis,
+    timeout: u64,
+) -> Vec<usize> {
+    let mut failed = Vec::new();
     let Body::Ping { gossip, .. } = body else {
-        return;
+        return failed;
     };
+    let from_primary = sender.filter(|&s| c.nodes[s].replica_of.is_none());
     for g in gossip {
-        if g.node == c.nodes[MYSELF].id || c.index_of(&g.node).is_some() {
+        if g.node == c.nodes[MYSELF].id {
+            continue;
+        }
+        if let Some(i) = c.index_of(&g.node) {
+            let failing = g.flags & (node_flag::FAIL | node_flag::PFAIL) != 0;
+            if let Some(s) = from_primary {
+                if c.failure_report(i, s, failing, now, timeout) {
+                    failed.push(i);
+                }
+            }
+            let n = &mut c.nodes[i];
+            if !failing && n.ping_sent == 0 && n.fail_reports.is_empty() {
+                let pong = g.pong_received as u64 * 1000;
+                if pong <= now.0 + 500 && pong > n.pong_received {
+                    n.pong_received = pong;
+                }
+            }
             continue;
         }
         if g.flags & node_flag::NOADDR != 0 || c.is_forgotten(&g.node) {
@@ -633,4 +698,5 @@ fn gossip_section(c: &mut Cluster, body: &Body) {
         let id = c.fresh_id();
         c.start_handshake(&g.ip, g.port, g.cport, id);
     }
+    failed
 }

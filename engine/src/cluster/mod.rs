@@ -10,6 +10,7 @@
 //! gossip over it), so a node knows only itself for now.
 
 pub mod bus;
+pub mod failover;
 pub mod gossip;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,11 @@ pub struct ClusterNode {
     pub ctime: Millis,
     /// Its replication offset, as its last packet said.
     pub repl_offset: u64,
+    /// Primaries that reported it failing, and when (ms).
+    pub fail_reports: Vec<(String, u64)>,
+    /// When it turned FAIL; when we last voted for a replica of it (ms).
+    pub fail_time: u64,
+    pub voted_time: u64,
 }
 
 /// Why a command is not served here (`clusterRedirectClient`'s errors).
@@ -98,6 +104,10 @@ pub struct Cluster {
     /// The time of the last cron or command (handshake start times).
     pub now: Millis,
     seed: u64,
+    /// The epoch this primary last voted in.
+    pub last_vote_epoch: u64,
+    /// This replica's election, if its primary failed.
+    pub election: failover::Election,
 }
 
 pub const MYSELF: usize = 0;
@@ -128,6 +138,8 @@ impl Cluster {
             forgotten_until: Vec::new(),
             now: Millis(0),
             seed,
+            last_vote_epoch: 0,
+            election: failover::Election::default(),
         }
     }
 
@@ -253,10 +265,19 @@ impl Cluster {
         if !self.is_replica() && !self.ok && now.0.saturating_sub(first.0) < WRITABLE_DELAY_MS {
             return;
         }
-        let covered = !require_full_coverage || self.slots.iter().all(|&o| o != NONE);
-        // Every known primary is reachable until the bus reports failures.
+        let covered = !require_full_coverage
+            || self
+                .slots
+                .iter()
+                .all(|&o| o != NONE && self.nodes[o as usize].flags & node_flag::FAIL == 0);
         let size = self.size();
-        let reachable = size;
+        let reachable = (0..self.nodes.len())
+            .filter(|&n| {
+                self.nodes[n].replica_of.is_none()
+                    && self.slot_count(n) > 0
+                    && self.nodes[n].flags & (node_flag::PFAIL | node_flag::FAIL) == 0
+            })
+            .count();
         self.ok = covered && reachable > size / 2;
     }
 
@@ -372,14 +393,22 @@ impl Cluster {
     /// CLUSTER INFO.
     pub fn info(&self) -> String {
         let assigned = self.slots.iter().filter(|&&o| o != NONE).count();
+        let count = |bit: u16| {
+            self.slots
+                .iter()
+                .filter(|&&o| o != NONE && self.nodes[o as usize].flags & bit != 0)
+                .count()
+        };
+        let (pfail, fail) = (count(node_flag::PFAIL), count(node_flag::FAIL));
+        let ok = assigned - pfail - fail;
         let me = self.myself();
         let my_epoch = match me.replica_of {
             Some(p) => self.nodes[p].config_epoch,
             None => me.config_epoch,
         };
         let mut s = format!(
-            "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\n\
-             cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\n\
+            "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{ok}\r\n\
+             cluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{fail}\r\ncluster_known_nodes:{}\r\n\
              cluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{my_epoch}\r\n",
             if self.ok { "ok" } else { "fail" },
             self.nodes.len(),

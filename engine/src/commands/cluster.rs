@@ -403,10 +403,23 @@ fn replicas(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 }
 
 fn count_failure_reports(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
-    with(ctx, |ctx| match cl(ctx).lookup(&argv[2]) {
-        None => unknown(&argv[2]),
-        // Failure reports arrive over the cluster bus.
-        Some(_) => Reply::Int(0),
+    with(ctx, |ctx| {
+        let timeout = ctx
+            .srv
+            .config
+            .get("cluster-node-timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(15000);
+        let now = ctx.now;
+        let c = cl(ctx);
+        match c.lookup(&argv[2]) {
+            None => unknown(&argv[2]),
+            Some(n) => {
+                let reports = &mut c.nodes[n].fail_reports;
+                reports.retain(|(_, at)| now.0.saturating_sub(*at) <= timeout * 2);
+                Reply::Int(reports.len() as i64)
+            }
+        }
     })
 }
 

@@ -1,0 +1,327 @@
+//! Failure detection and failover over the cluster bus, as `cluster.c`:
+//! a node that has not answered a PING within `cluster-node-timeout` is
+//! PFAIL; primaries' gossip about it is kept as failure reports (valid for
+//! twice the timeout), and a majority of the primaries serving slots turns
+//! it FAIL, which is broadcast. A replica of a FAIL primary waits half a
+//! second plus a random part and a second per better-placed replica (its
+//! rank), then asks every primary for its vote in a new epoch; primaries
+//! vote once per epoch, for a replica whose primary is FAIL, not twice for
+//! the same primary within two node timeouts, and not for slots they know
+//! a newer owner of. With a majority of votes the replica takes its
+//! primary's slots with the election's epoch and tells everyone.
+
+use super::bus::{self, msg_type, node_flag, Body, Message};
+use super::{Cluster, MYSELF};
+use crate::commands::migrate::LinkOut;
+use crate::node::Server;
+use crate::time::Millis;
+
+/// A replica's election in progress (`failover_auth_*`).
+#[derive(Clone, Debug, Default)]
+pub struct Election {
+    /// When the request goes (or went) out, in ms; 0: none scheduled.
+    pub at: u64,
+    pub sent: bool,
+    pub votes: usize,
+    pub epoch: u64,
+}
+
+impl Cluster {
+    fn timed_out(&self, i: usize) -> bool {
+        self.nodes[i].flags & node_flag::PFAIL != 0
+    }
+
+    pub fn failed(&self, i: usize) -> bool {
+        self.nodes[i].flags & node_flag::FAIL != 0
+    }
+
+    /// Reports of primaries that still believe node `i` is down.
+    fn live_reports(&mut self, i: usize, now: Millis, timeout: u64) -> usize {
+        let r = &mut self.nodes[i].fail_reports;
+        r.retain(|(_, at)| now.0.saturating_sub(*at) <= timeout * 2);
+        r.len()
+    }
+
+    /// `markNodeAsFailingIfNeeded`: true if it just turned FAIL.
+    fn mark_failing_if_needed(&mut self, i: usize, now: Millis, timeout: u64) -> bool {
+        if !self.timed_out(i) || self.failed(i) {
+            return false;
+        }
+        let quorum = self.size() / 2 + 1;
+        let mut failures = self.live_reports(i, now, timeout);
+        if !self.is_replica() {
+            failures += 1;
+        }
+        if failures < quorum {
+            return false;
+        }
+        let n = &mut self.nodes[i];
+        n.flags &= !node_flag::PFAIL;
+        n.flags |= node_flag::FAIL;
+        n.fail_time = now.0;
+        true
+    }
+
+    /// A gossip entry from primary `sender` says node `i` is (or is not)
+    /// failing.
+    pub fn failure_report(
+        &mut self,
+        i: usize,
+        sender: usize,
+        failing: bool,
+        now: Millis,
+        timeout: u64,
+    ) -> bool {
+        let id = self.nodes[sender].id.clone();
+        let reports = &mut self.nodes[i].fail_reports;
+        if failing {
+            match reports.iter_mut().find(|(r, _)| *r == id) {
+                Some(r) => r.1 = now.0,
+                None => reports.push((id, now.0)),
+            }
+            self.mark_failing_if_needed(i, now, timeout)
+        } else {
+            reports.retain(|(r, _)| *r != id);
+            false
+        }
+    }
+
+    /// `clusterNodeClearFailureIfNeeded`: a FAIL node heard from again.
+    pub fn clear_failure_if_needed(&mut self, i: usize, now: Millis, timeout: u64) {
+        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| self.owner(s) == Some(i));
+        let n = &mut self.nodes[i];
+        if n.flags & node_flag::FAIL == 0 {
+            return;
+        }
+        // A replica, or a primary without slots, is back at once; one
+        // with slots only if nobody took them over in twice the timeout.
+        if n.replica_of.is_some() || !serving || now.0.saturating_sub(n.fail_time) > timeout * 2 {
+            n.flags &= !node_flag::FAIL;
+        }
+    }
+
+    /// `clusterGetSlaveRank`: replicas of our primary that have more data.
+    fn rank(&self, my_offset: u64) -> usize {
+        let Some(p) = self.nodes[MYSELF].replica_of else {
+            return 0;
+        };
+        (1..self.nodes.len())
+            .filter(|&r| {
+                self.nodes[r].replica_of == Some(p) && self.nodes[r].repl_offset > my_offset
+            })
+            .count()
+    }
+}
+
+impl Server {
+    fn node_timeout(&self) -> u64 {
+        self.config
+            .get("cluster-node-timeout")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(15000)
+    }
+
+    /// Sends `bytes` over our link to every node that has one.
+    fn broadcast(&mut self, bytes: &[u8]) {
+        let Some(c) = self.cluster.as_ref() else {
+            return;
+        };
+        for n in &c.nodes[1..] {
+            if let (Some(link), 0) = (n.link, n.flags & node_flag::HANDSHAKE) {
+                self.migrate.out.push(LinkOut::Send {
+                    link,
+                    bytes: bytes.to_vec(),
+                });
+            }
+        }
+    }
+
+    /// `clusterSendFail`: every node hears that node `i` is FAIL.
+    pub(super) fn send_fail(&mut self, i: usize) {
+        let offset = self.repl.offset;
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let about = c.nodes[i].id.clone();
+        let bytes = bus::encode(&Message {
+            header: c.header(msg_type::FAIL, offset),
+            body: Body::Fail { about },
+        });
+        let linked = c.nodes[1..].iter().filter(|n| n.link.is_some()).count() as u64;
+        *c.sent.entry("fail").or_default() += linked;
+        self.broadcast(&bytes);
+    }
+
+    /// The failure-detection part of `clusterCron`: nodes whose PING went
+    /// unanswered for the node timeout are PFAIL.
+    pub(super) fn detect_failures(&mut self, now: Millis) {
+        let timeout = self.node_timeout();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let mut failed = Vec::new();
+        for i in 1..c.nodes.len() {
+            let n = &c.nodes[i];
+            if n.flags
+                & (node_flag::HANDSHAKE | node_flag::NOADDR | node_flag::PFAIL | node_flag::FAIL)
+                != 0
+            {
+                continue;
+            }
+            if n.ping_sent == 0 {
+                continue;
+            }
+            let delay = now.0.saturating_sub(n.ping_sent);
+            let data_delay = now.0.saturating_sub(n.data_received);
+            if delay.min(data_delay) > timeout {
+                c.nodes[i].flags |= node_flag::PFAIL;
+                // A lone primary (or one whose peers agree) decides alone.
+                if c.mark_failing_if_needed(i, now, timeout) {
+                    failed.push(i);
+                }
+            }
+        }
+        for i in failed {
+            self.send_fail(i);
+        }
+    }
+
+    /// A FAIL message: the node named is FAIL here too.
+    pub(super) fn on_fail(&mut self, now: Millis, about: &str) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if let Some(i) = c.lookup(about.as_bytes()).filter(|&i| i != MYSELF) {
+            let n = &mut c.nodes[i];
+            if n.flags & node_flag::FAIL == 0 {
+                n.flags &= !node_flag::PFAIL;
+                n.flags |= node_flag::FAIL;
+                n.fail_time = now.0;
+            }
+        }
+    }
+
+    /// `clusterSendFailoverAuthIfNeeded`: a primary's vote for replica
+    /// `r` asking in the request's epoch.
+    pub(super) fn vote_if_needed(&mut self, now: Millis, r: usize, req: &bus::Header) {
+        let timeout = self.node_timeout();
+        let offset = self.repl.offset;
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(MYSELF));
+        if c.is_replica() || !serving {
+            return;
+        }
+        if req.current_epoch < c.current_epoch || c.last_vote_epoch == c.current_epoch {
+            return;
+        }
+        let force = req.mflags[0] & bus::FLAG0_FORCEACK != 0;
+        let Some(p) = c.nodes[r].replica_of else {
+            return;
+        };
+        if !c.failed(p) && !force {
+            return;
+        }
+        if now.0.saturating_sub(c.nodes[p].voted_time) < timeout * 2 {
+            return;
+        }
+        for s in 0..crate::store::slots::SLOTS as u16 {
+            if !req.myslots.get(s) {
+                continue;
+            }
+            if let Some(o) = c.owner(s) {
+                if c.nodes[o].config_epoch > req.config_epoch {
+                    return;
+                }
+            }
+        }
+        c.last_vote_epoch = c.current_epoch;
+        c.nodes[p].voted_time = now.0;
+        let Some(link) = c.nodes[r].link else {
+            return;
+        };
+        let bytes = bus::encode(&Message {
+            header: c.header(msg_type::FAILOVER_AUTH_ACK, offset),
+            body: Body::Empty,
+        });
+        *c.sent.entry("auth-ack").or_default() += 1;
+        self.migrate.out.push(LinkOut::Send { link, bytes });
+    }
+
+    /// A vote for our election, from a primary serving slots.
+    pub(super) fn on_vote(&mut self, sender: usize, current_epoch: u64) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(sender));
+        if c.nodes[sender].replica_of.is_none() && serving && current_epoch >= c.election.epoch {
+            c.election.votes += 1;
+        }
+    }
+
+    /// `clusterHandleSlaveFailover`: a replica of a FAIL primary runs an
+    /// election and, elected, takes the primary's slots.
+    pub(super) fn handle_replica_failover(
+        &mut self,
+        now: Millis,
+        events: &mut Vec<crate::NodeEvent>,
+    ) {
+        let timeout = self.node_timeout();
+        let offset = self.repl.offset;
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(p) = c.nodes[MYSELF].replica_of else {
+            return;
+        };
+        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(p));
+        if !c.failed(p) || !serving {
+            return;
+        }
+        let auth_timeout = (timeout * 2).max(2000);
+        let retry = auth_timeout * 2;
+        let age = now.0.saturating_sub(c.election.at);
+        if c.election.at == 0 || (age > retry && c.election.at <= now.0) {
+            // Schedule: half a second, a random part, a second per rank.
+            let jitter = c
+                .fresh_id()
+                .bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+                % 500;
+            c.election = Election {
+                at: now.0 + 500 + jitter + c.rank(offset) as u64 * 1000,
+                ..Election::default()
+            };
+            return;
+        }
+        if now.0 < c.election.at {
+            return;
+        }
+        if now.0.saturating_sub(c.election.at) > auth_timeout && c.election.sent {
+            return; // This election expired; the next one is scheduled later.
+        }
+        if !c.election.sent {
+            c.current_epoch += 1;
+            c.election.epoch = c.current_epoch;
+            c.election.sent = true;
+            let bytes = bus::encode(&Message {
+                header: c.header(msg_type::FAILOVER_AUTH_REQUEST, offset),
+                body: Body::Empty,
+            });
+            let linked = c.nodes[1..].iter().filter(|n| n.link.is_some()).count() as u64;
+            *c.sent.entry("auth-req").or_default() += linked;
+            self.broadcast(&bytes);
+            return;
+        }
+        let quorum = c.size() / 2 + 1;
+        if c.election.votes < quorum {
+            return;
+        }
+        if c.nodes[MYSELF].config_epoch < c.election.epoch {
+            c.nodes[MYSELF].config_epoch = c.election.epoch;
+        }
+        c.election = Election::default();
+        self.cluster_take_over(events);
+    }
+}
