@@ -408,6 +408,17 @@ impl Config {
     pub fn maxclients(&self) -> u64 {
         self.hot.maxclients
     }
+    /// `cluster-node-timeout` in milliseconds.
+    pub fn cluster_node_timeout(&self) -> u64 {
+        self.get("cluster-node-timeout")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(15000)
+    }
+    /// `cluster-require-full-coverage`: the cluster is down while any slot
+    /// is unserved.
+    pub fn cluster_require_full_coverage(&self) -> bool {
+        self.get("cluster-require-full-coverage") != Some("no")
+    }
     /// `timeout`: seconds a client may stay idle (0: forever).
     pub fn timeout(&self) -> u64 {
         self.hot.timeout

@@ -1225,7 +1225,7 @@ impl Node {
         let (port, cport) = self.cluster_ports();
         let id = self.srv.rng.hex40();
         let mut cluster = crate::cluster::Cluster::new(id, port, cport);
-        let full = self.srv.config.get("cluster-require-full-coverage") != Some("no");
+        let full = self.srv.config.cluster_require_full_coverage();
         cluster.update_state(self.now, full);
         self.srv.cluster = Some(cluster);
         self.srv.ks.dbs[0].index_slots();
@@ -1772,7 +1772,7 @@ impl Node {
         }
         self.save_outputs();
         // clusterCron: the cluster's state (the writable delay ends here).
-        let full = self.srv.config.get("cluster-require-full-coverage") != Some("no");
+        let full = self.srv.config.cluster_require_full_coverage();
         if let Some(c) = self.srv.cluster.as_mut() {
             c.update_state(now, full);
         }

@@ -416,10 +416,6 @@ fn the_bus_speaks_redis_clustermsg() {
 }
 
 /// A cachelab node in cluster mode with its bus on a port of its own.
-fn cachelab_cluster_node() -> (CachelabServer, u16) {
-    cachelab_cluster_node_with(15000)
-}
-
 fn cachelab_cluster_node_with(node_timeout: u64) -> (CachelabServer, u16) {
     let cport = free_port();
     let mut opts = cachelab_server::Options::default();
@@ -428,10 +424,6 @@ fn cachelab_cluster_node_with(node_timeout: u64) -> (CachelabServer, u16) {
     opts.config
         .push(("cluster-node-timeout".into(), node_timeout.to_string()));
     (CachelabServer::start_with(opts), cport)
-}
-
-fn redis_cluster_node() -> Option<RedisServer> {
-    redis_cluster_node_with(15000)
 }
 
 fn redis_cluster_node_with(node_timeout: u64) -> Option<RedisServer> {
@@ -470,36 +462,93 @@ fn cluster_call(port: u16, argv: &[&str]) -> Reply {
     panic!("redirected in circles: {argv:?}");
 }
 
+/// Three redis-server and three cachelab cluster nodes, interleaved, made
+/// one cluster by `redis-cli --cluster create` (with `--cluster-replicas
+/// 1` when `replicas`); a node is dropped (dies) by taking it out.
+struct Mixed {
+    redis: Vec<Option<RedisServer>>,
+    ours: Vec<Option<CachelabServer>>,
+    /// redis, cachelab, redis, cachelab, … (cachelab at odd indices).
+    ports: Vec<u16>,
+    addrs: Vec<String>,
+}
+
+impl Mixed {
+    fn create(node_timeout: u64, replicas: bool) -> Option<Mixed> {
+        let first = redis_cluster_node_with(node_timeout)?;
+        let redis = vec![
+            Some(first),
+            Some(redis_cluster_node_with(node_timeout).expect("redis")),
+            Some(redis_cluster_node_with(node_timeout).expect("redis")),
+        ];
+        let ours: Vec<Option<CachelabServer>> = (0..3)
+            .map(|_| Some(cachelab_cluster_node_with(node_timeout).0))
+            .collect();
+        let port = |i: usize| {
+            if i.is_multiple_of(2) {
+                redis[i / 2].as_ref().map_or(0, |s| s.port)
+            } else {
+                ours[i / 2].as_ref().map_or(0, |s| s.port)
+            }
+        };
+        let ports: Vec<u16> = (0..6).map(port).collect();
+        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let mut cmd = std::process::Command::new("redis-cli");
+        cmd.args(["--cluster", "create"]).args(&addrs);
+        if replicas {
+            cmd.args(["--cluster-replicas", "1"]);
+        }
+        let out = cmd
+            .arg("--cluster-yes")
+            .output()
+            .expect("redis-cli runs (cargo xtask test installs redis-tools)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+        if replicas {
+            // Each node's view: three primaries with slots, three replicas.
+            for &p in &ports {
+                wait_until(&format!("node {p} to see 3 replicas"), 30, || {
+                    nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
+                });
+            }
+        }
+        Some(Mixed {
+            redis,
+            ours,
+            ports,
+            addrs,
+        })
+    }
+
+    fn is_ours(&self, port: u16) -> bool {
+        self.ports
+            .iter()
+            .position(|&p| p == port)
+            .is_some_and(|i| i % 2 == 1)
+    }
+
+    /// The node at index `i` dies.
+    fn kill(&mut self, i: usize) {
+        if i % 2 == 1 {
+            self.ours[i / 2] = None;
+        } else {
+            self.redis[i / 2] = None;
+        }
+    }
+}
+
 /// 3 redis-server and 3 cachelab primaries assembled by `redis-cli
 /// --cluster create`, as a user would: MEET, slots, epochs and gossip
 /// agree on every node (`redis-cli --cluster check`), keys land on the
 /// node serving their slot and are found from any node through MOVED.
 #[test]
 fn a_mixed_cluster_assembles_with_redis_cli() {
-    let Some(r1) = redis_cluster_node() else {
+    let Some(m) = Mixed::create(15000, false) else {
         eprintln!("redis-server not installed; skipped");
         return;
     };
-    let (r2, r3) = (
-        redis_cluster_node().expect("redis"),
-        redis_cluster_node().expect("redis"),
-    );
-    let ours: Vec<(CachelabServer, u16)> = (0..3).map(|_| cachelab_cluster_node()).collect();
-    let mut ports = Vec::new();
-    for i in 0..3 {
-        ports.push([r1.port, r2.port, r3.port][i]);
-        ports.push(ours[i].0.port);
-    }
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let out = std::process::Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .arg("--cluster-yes")
-        .output()
-        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    let (ports, addrs) = (m.ports.clone(), m.addrs.clone());
     // Every node, real or not, sees six primaries and an ok cluster.
     for &p in &ports {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -577,40 +626,12 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 /// the old primary follows it — whichever kind each one is.
 #[test]
 fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
-    let Some(r1) = redis_cluster_node() else {
+    let Some(m) = Mixed::create(15000, true) else {
         eprintln!("redis-server not installed; skipped");
         return;
     };
-    let (r2, r3) = (
-        redis_cluster_node().expect("redis"),
-        redis_cluster_node().expect("redis"),
-    );
-    let ours: Vec<(CachelabServer, u16)> = (0..3).map(|_| cachelab_cluster_node()).collect();
-    let ports = vec![
-        r1.port,
-        ours[0].0.port,
-        r2.port,
-        ours[1].0.port,
-        r3.port,
-        ours[2].0.port,
-    ];
-    let is_ours = |p: u16| ours.iter().any(|(s, _)| s.port == p);
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let out = std::process::Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
-        .output()
-        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
-    // Each node's view: three primaries with slots, three replicas.
-    for &p in &ports {
-        wait_until(&format!("node {p} to see 3 replicas"), 30, || {
-            nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
-        });
-    }
+    let (ports, addrs) = (m.ports.clone(), m.addrs.clone());
+    let is_ours = |p: u16| m.is_ours(p);
     let id_of = |p: u16| match RespConn::connect(p).call_str(&["CLUSTER", "MYID"]) {
         Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
         other => panic!("{other:?}"),
@@ -705,37 +726,11 @@ fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
 /// key written before is still there.
 #[test]
 fn a_mixed_cluster_elects_replicas_of_dead_primaries() {
-    let Some(first) = redis_cluster_node_with(2000) else {
+    let Some(mut m) = Mixed::create(2000, true) else {
         eprintln!("redis-server not installed; skipped");
         return;
     };
-    let mut redis: Vec<Option<RedisServer>> = vec![
-        Some(first),
-        Some(redis_cluster_node_with(2000).expect("redis")),
-        Some(redis_cluster_node_with(2000).expect("redis")),
-    ];
-    let mut ours: Vec<Option<CachelabServer>> = (0..3)
-        .map(|_| Some(cachelab_cluster_node_with(2000).0))
-        .collect();
-    let port_r = |r: &Vec<Option<RedisServer>>, i: usize| r[i].as_ref().map_or(0, |s| s.port);
-    let port_c = |c: &Vec<Option<CachelabServer>>, i: usize| c[i].as_ref().map_or(0, |s| s.port);
-    let ports: Vec<u16> = (0..3)
-        .flat_map(|i| [port_r(&redis, i), port_c(&ours, i)])
-        .collect();
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let out = std::process::Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "1", "--cluster-yes"])
-        .output()
-        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    for &p in &ports {
-        wait_until(&format!("node {p} to see 3 replicas"), 30, || {
-            nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
-        });
-    }
+    let ports = m.ports.clone();
     for i in 0..200 {
         let key = format!("key:{i}");
         assert_eq!(
@@ -787,11 +782,7 @@ fn a_mixed_cluster_elects_replicas_of_dead_primaries() {
                         .any(|l| l.starts_with(&ids[r]) && l.contains(&format!("slave {}", ids[k])))
             })
             .expect("the dying primary has a replica");
-        if k % 2 == 1 {
-            ours[k / 2] = None;
-        } else {
-            redis[k / 2] = None;
-        }
+        m.kill(k);
         alive[k] = false;
         for w in (0..6).filter(|&w| alive[w]) {
             wait_until(

@@ -115,10 +115,7 @@ impl Cluster {
 
 impl Server {
     fn node_timeout(&self) -> u64 {
-        self.config
-            .get("cluster-node-timeout")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(15000)
+        self.config.cluster_node_timeout()
     }
 
     /// Sends `bytes` over our link to every node that has one.

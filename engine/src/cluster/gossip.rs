@@ -330,11 +330,7 @@ impl Server {
         out: &mut Vec<u8>,
     ) {
         let offset = self.cluster_offset();
-        let timeout = self
-            .config
-            .get("cluster-node-timeout")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(15000);
+        let timeout = self.config.cluster_node_timeout();
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -504,11 +500,7 @@ impl Server {
     /// completed (after the node timeout).
     pub fn cluster_cron(&mut self, now: Millis) {
         let offset = self.cluster_offset();
-        let timeout = self
-            .config
-            .get("cluster-node-timeout")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(15000);
+        let timeout = self.config.cluster_node_timeout();
         let Some(c) = self.cluster.as_mut() else {
             return;
         };

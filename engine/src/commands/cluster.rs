@@ -57,7 +57,7 @@ fn cl<'a>(ctx: &'a mut Ctx) -> &'a mut Cluster {
 /// The state is recomputed before the next command, as Redis does in
 /// beforeSleep after a slot change.
 fn update_state(ctx: &mut Ctx) {
-    let full = ctx.srv.config.get("cluster-require-full-coverage") != Some("no");
+    let full = ctx.srv.config.cluster_require_full_coverage();
     let now = ctx.now;
     cl(ctx).update_state(now, full);
 }
@@ -254,53 +254,47 @@ fn setslot(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         let action = &argv[3];
         let keys_here = ctx.srv.ks.dbs[0].keys_in_slot(slot);
         let c = cl(ctx);
-        let node = argv.get(4).map(|id| (id, c.lookup(id)));
-        let is_replica = |c: &Cluster, n: usize| c.nodes[n].replica_of.is_some();
+        // The node a MIGRATING / IMPORTING names: known, and a primary.
+        let target = |c: &Cluster| -> Result<usize, Reply> {
+            let id = &argv[4];
+            let n = c.lookup(id).ok_or_else(|| {
+                Reply::err(format!(
+                    "ERR I don't know about node {}",
+                    String::from_utf8_lossy(id)
+                ))
+            })?;
+            if c.nodes[n].replica_of.is_some() {
+                return Err(Reply::err("ERR Target node is not a master"));
+            }
+            Ok(n)
+        };
         if eq_ic(action, "migrating") && argv.len() == 5 {
             if c.owner(slot) != Some(MYSELF) {
                 return Reply::err(format!("ERR I'm not the owner of hash slot {slot}"));
             }
-            let Some((id, found)) = node else {
-                unreachable!("argv has 5 elements")
+            match target(c) {
+                Ok(n) => c.migrating.insert(slot, n),
+                Err(e) => return e,
             };
-            let Some(n) = found else {
-                return Reply::err(format!(
-                    "ERR I don't know about node {}",
-                    String::from_utf8_lossy(id)
-                ));
-            };
-            if is_replica(c, n) {
-                return Reply::err("ERR Target node is not a master");
-            }
-            c.migrating.insert(slot, n);
         } else if eq_ic(action, "importing") && argv.len() == 5 {
             if c.owner(slot) == Some(MYSELF) {
                 return Reply::err(format!("ERR I'm already the owner of hash slot {slot}"));
             }
-            let Some((id, found)) = node else {
-                unreachable!("argv has 5 elements")
+            match target(c) {
+                Ok(n) => c.importing.insert(slot, n),
+                Err(e) => return e,
             };
-            let Some(n) = found else {
-                return Reply::err(format!(
-                    "ERR I don't know about node {}",
-                    String::from_utf8_lossy(id)
-                ));
-            };
-            if is_replica(c, n) {
-                return Reply::err("ERR Target node is not a master");
-            }
-            c.importing.insert(slot, n);
         } else if eq_ic(action, "stable") && argv.len() == 4 {
             c.importing.remove(&slot);
             c.migrating.remove(&slot);
         } else if eq_ic(action, "node") && argv.len() == 5 {
-            let Some((id, found)) = node else {
-                unreachable!("argv has 5 elements")
+            let Some(n) = c.lookup(&argv[4]) else {
+                return Reply::err(format!(
+                    "ERR Unknown node {}",
+                    String::from_utf8_lossy(&argv[4])
+                ));
             };
-            let Some(n) = found else {
-                return Reply::err(format!("ERR Unknown node {}", String::from_utf8_lossy(id)));
-            };
-            if is_replica(c, n) {
+            if c.nodes[n].replica_of.is_some() {
                 return Reply::err("ERR Target node is not a master");
             }
             if c.owner(slot) == Some(MYSELF) && n != MYSELF && keys_here != 0 {
@@ -404,12 +398,7 @@ fn replicas(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn count_failure_reports(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     with(ctx, |ctx| {
-        let timeout = ctx
-            .srv
-            .config
-            .get("cluster-node-timeout")
-            .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(15000);
+        let timeout = ctx.srv.config.cluster_node_timeout();
         let now = ctx.now;
         let c = cl(ctx);
         match c.lookup(&argv[2]) {
