@@ -823,3 +823,210 @@ fn a_mixed_cluster_elects_replicas_of_dead_primaries() {
         }
     }
 }
+
+/// A cluster client's loop that also follows ASK (ASKING, then the
+/// command, on one connection to the importing node), as redis-cli -c and
+/// redis-py do while a slot migrates.
+fn cluster_call_ask(port: u16, argv: &[&str]) -> Reply {
+    let port_of = |e: &str| -> u16 {
+        e.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the redirect names a port")
+    };
+    let mut port = port;
+    for _ in 0..8 {
+        match RespConn::connect(port).call_str(argv) {
+            Reply::Error(e) if e.starts_with("MOVED ") => port = port_of(&e),
+            Reply::Error(e) if e.starts_with("ASK ") => {
+                let mut c = RespConn::connect(port_of(&e));
+                assert_eq!(c.call_str(&["ASKING"]), Reply::Simple("OK".into()));
+                match c.call_str(argv) {
+                    Reply::Error(e) if e.starts_with("TRYAGAIN") => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    r => return r,
+                }
+            }
+            Reply::Error(e) if e.starts_with("TRYAGAIN") => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            r => return r,
+        }
+    }
+    panic!("redirected in circles: {argv:?}");
+}
+
+fn my_id(port: u16) -> String {
+    match RespConn::connect(port).call_str(&["CLUSTER", "MYID"]) {
+        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn cluster_check(addr: &str) -> String {
+    let check = std::process::Command::new("redis-cli")
+        .args(["--cluster", "check", addr])
+        .output()
+        .expect("redis-cli runs");
+    let text = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(check.status.success(), "{text}");
+    assert!(
+        text.contains("[OK] All nodes agree about slots configuration.")
+            && text.contains("[OK] All 16384 slots covered."),
+        "{text}"
+    );
+    text
+}
+
+/// `redis-cli --cluster reshard` moves slots with their keys from a
+/// cachelab primary to a redis-server one and back (SETSLOT IMPORTING /
+/// MIGRATING, GETKEYSINSLOT, MIGRATE … KEYS, SETSLOT NODE) while a client
+/// keeps writing through MOVED and ASK; then `--cluster rebalance` evens
+/// the slots out. `--cluster check` agrees after each and no key is lost.
+#[test]
+fn a_mixed_cluster_reshards_across_kinds_with_redis_cli() {
+    let Some(m) = Mixed::create(15000, false) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let (ports, addrs) = (m.ports.clone(), m.addrs.clone());
+    for &p in &ports {
+        wait_until(&format!("node {p} ok"), 20, || {
+            matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
+                Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+        });
+    }
+    const KEYS: usize = 3000;
+    for i in 0..KEYS {
+        let key = format!("key:{i}");
+        assert_eq!(
+            cluster_call(ports[i % 6], &["SET", &key, &i.to_string()]),
+            Reply::Simple("OK".into())
+        );
+    }
+    // A writer keeps going through the resharding.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let entry = ports[2];
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = format!("live:{n}");
+                assert_eq!(
+                    cluster_call_ask(entry, &["SET", &key, &n.to_string()]),
+                    Reply::Simple("OK".into()),
+                    "{key}"
+                );
+                n += 1;
+            }
+            n
+        })
+    };
+    let (ours, theirs) = (ports[1], ports[0]);
+    for (from, to) in [(ours, theirs), (theirs, ours)] {
+        let slots_before = |p: u16| -> usize {
+            let id = my_id(p);
+            nodes_of(p)
+                .lines()
+                .find(|l| l.starts_with(&id))
+                .map_or(0, |l| {
+                    l.split(' ')
+                        .skip(8)
+                        .map(|r| match r.split_once('-') {
+                            Some((a, b)) => {
+                                b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1
+                            }
+                            None => 1,
+                        })
+                        .sum()
+                })
+        };
+        let (f0, t0) = (slots_before(from), slots_before(to));
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{from}")])
+            .args(["--cluster-from", &my_id(from), "--cluster-to", &my_id(to)])
+            .args(["--cluster-slots", "600", "--cluster-yes"])
+            .output()
+            .expect("redis-cli runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for &p in &ports {
+            wait_until(&format!("node {p} to agree"), 20, || {
+                let from_id = my_id(from);
+                let to_id = my_id(to);
+                let v = nodes_of(p);
+                let count = |id: &str| -> usize {
+                    v.lines().find(|l| l.starts_with(id)).map_or(0, |l| {
+                        l.split(' ')
+                            .skip(8)
+                            .map(|r| match r.split_once('-') {
+                                Some((a, b)) => {
+                                    b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1
+                                }
+                                None => 1,
+                            })
+                            .sum()
+                    })
+                };
+                count(&from_id) == f0 - 600 && count(&to_id) == t0 + 600
+            });
+        }
+        cluster_check(&addrs[3]);
+    }
+    let out = std::process::Command::new("redis-cli")
+        .args(["--cluster", "rebalance", &addrs[5], "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer
+        .join()
+        .expect("the writer saw every reply it expected");
+    assert!(written > 0);
+    for &p in &ports {
+        wait_until(&format!("node {p} to agree after rebalance"), 20, || {
+            std::process::Command::new("redis-cli")
+                .args(["--cluster", "check", &format!("127.0.0.1:{p}")])
+                .output()
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .contains("[OK] All nodes agree about slots configuration.")
+                })
+        });
+    }
+    cluster_check(&addrs[4]);
+    let mut held = 0;
+    for &p in &ports {
+        match RespConn::connect(p).call_str(&["DBSIZE"]) {
+            Reply::Int(n) => held += n as usize,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(held, KEYS + written, "keys lost or duplicated");
+    for i in 0..KEYS {
+        let key = format!("key:{i}");
+        assert_eq!(
+            cluster_call(ports[(i + 1) % 6], &["GET", &key]),
+            Reply::Bulk(i.to_string().into_bytes()),
+            "{key}"
+        );
+    }
+    for n in 0..written {
+        let key = format!("live:{n}");
+        assert_eq!(
+            cluster_call(ports[n % 6], &["GET", &key]),
+            Reply::Bulk(n.to_string().into_bytes()),
+            "{key}"
+        );
+    }
+}

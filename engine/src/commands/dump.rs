@@ -14,7 +14,7 @@ use crate::time::Millis;
 pub fn handler(name: &str) -> Option<Handler> {
     Some(match name {
         "dump" => dump,
-        "restore" => restore,
+        "restore" | "restore-asking" => restore,
         _ => return None,
     })
 }

@@ -303,6 +303,13 @@ impl Migrate {
 /// that expired meanwhile are dropped from the op).
 fn payload(srv: &mut crate::node::Server, now: Millis) -> Vec<u8> {
     let compress = srv.config.get("rdbcompression") != Some("no");
+    // In cluster mode the target may be importing the slot: RESTORE-ASKING
+    // is served there as if after ASKING (migrateCommand's choice).
+    let restore: &[u8] = if srv.cluster.is_some() {
+        b"RESTORE-ASKING"
+    } else {
+        b"RESTORE"
+    };
     let Some(op) = srv.migrate.op.as_mut() else {
         return Vec::new();
     };
@@ -329,7 +336,7 @@ fn payload(srv: &mut crate::node::Server, now: Millis) -> Vec<u8> {
             None => 0,
         };
         let mut argv = vec![
-            b"RESTORE".to_vec(),
+            restore.to_vec(),
             k.clone(),
             ttl.to_string().into_bytes(),
             crate::persistence::rdb::with_compression(compress, || dump_payload(&e.value)),

@@ -114,6 +114,9 @@ pub mod flag {
     pub const SKIP_SLOWLOG: u32 = 1 << 8;
     pub const PUBSUB: u32 = 1 << 9;
     pub const NOSCRIPT: u32 = 1 << 10;
+    /// Served for a slot being imported as if the client had sent ASKING
+    /// (RESTORE-ASKING, which MIGRATE sends in cluster mode).
+    pub const ASKING: u32 = 1 << 11;
 
     /// The bit of a flag as COMMAND INFO names it (0 for the others).
     pub fn of(name: &str) -> u32 {
@@ -129,6 +132,7 @@ pub mod flag {
             "skip_slowlog" => SKIP_SLOWLOG,
             "pubsub" => PUBSUB,
             "noscript" => NOSCRIPT,
+            "asking" => ASKING,
             _ => 0,
         }
     }
@@ -881,7 +885,7 @@ fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), R
         keys: &refs,
         write,
         readonly_client,
-        asking,
+        asking: asking || cmd.has(flag::ASKING),
         is_migrate: cmd.fullname == "migrate",
     };
     let allow_reads = ctx.srv.config.get("cluster-allow-reads-when-down") == Some("yes");

@@ -96,7 +96,7 @@ fn event_for(cmd: &str, argv: &[Vec<u8>], pos: usize) -> Option<(u32, &'static s
         "getex" => (GENERIC, "expire"),
         "rename" | "renamenx" => (GENERIC, if pos == 1 { "rename_from" } else { "rename_to" }),
         "copy" => (GENERIC, "copy_to"),
-        "restore" => (GENERIC, "restore"),
+        "restore" | "restore-asking" => (GENERIC, "restore"),
         "hset" | "hmset" | "hsetnx" => (HASH, "hset"),
         "hdel" => (HASH, "hdel"),
         "hincrby" => (HASH, "hincrby"),
@@ -253,6 +253,7 @@ pub fn after_command(srv: &mut Server, cmd: &str, argv: &[Vec<u8>], db: usize, k
                 | "bitop"
                 | "sort"
                 | "restore"
+                | "restore-asking"
         );
         if let Some((class, event)) = event_for(cmd, argv, pos) {
             if !del_only || exists {

@@ -310,7 +310,7 @@ pub fn form<'a>(
         }
         // The TTL made absolute (ABSTTL); a key that would be born expired
         // was only deleted.
-        "restore" => {
+        "restore" | "restore-asking" => {
             if !exists(srv, db, &key) {
                 return one(vec![b("DEL"), key]);
             }
