@@ -462,6 +462,41 @@ fn cluster_call(port: u16, argv: &[&str]) -> Reply {
     panic!("redirected in circles: {argv:?}");
 }
 
+/// `redis-cli --cluster create` of the nodes at `ports` (with
+/// `--cluster-replicas 1` when `replicas`), waiting until every node sees
+/// the replicas; the nodes' addresses.
+fn redis_cli_create(ports: &[u16], replicas: bool) -> Vec<String> {
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut cmd = std::process::Command::new("redis-cli");
+    cmd.args(["--cluster", "create"]).args(&addrs);
+    if replicas {
+        cmd.args(["--cluster-replicas", "1"]);
+    }
+    let out = cmd
+        .arg("--cluster-yes")
+        .output()
+        .expect("redis-cli runs (cargo xtask test installs redis-tools)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+    if replicas {
+        // Each node's view: the primaries with slots and their replicas.
+        let n = ports.len() / 2;
+        for &p in ports {
+            wait_until(&format!("node {p} to see {n} replicas"), 30, || {
+                nodes_of(p).lines().filter(|l| l.contains("slave")).count() == n
+            });
+        }
+    }
+    for &p in ports {
+        wait_until(&format!("node {p} ok"), 30, || {
+            matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
+                Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+        });
+    }
+    addrs
+}
+
 /// Three redis-server and three cachelab cluster nodes, interleaved, made
 /// one cluster by `redis-cli --cluster create` (with `--cluster-replicas
 /// 1` when `replicas`); a node is dropped (dies) by taking it out.
@@ -492,27 +527,7 @@ impl Mixed {
             }
         };
         let ports: Vec<u16> = (0..6).map(port).collect();
-        let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let mut cmd = std::process::Command::new("redis-cli");
-        cmd.args(["--cluster", "create"]).args(&addrs);
-        if replicas {
-            cmd.args(["--cluster-replicas", "1"]);
-        }
-        let out = cmd
-            .arg("--cluster-yes")
-            .output()
-            .expect("redis-cli runs (cargo xtask test installs redis-tools)");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}");
-        assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
-        if replicas {
-            // Each node's view: three primaries with slots, three replicas.
-            for &p in &ports {
-                wait_until(&format!("node {p} to see 3 replicas"), 30, || {
-                    nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
-                });
-            }
-        }
+        let addrs = redis_cli_create(&ports, replicas);
         Some(Mixed {
             redis,
             ours,
@@ -891,12 +906,6 @@ fn a_mixed_cluster_reshards_across_kinds_with_redis_cli() {
         return;
     };
     let (ports, addrs) = (m.ports.clone(), m.addrs.clone());
-    for &p in &ports {
-        wait_until(&format!("node {p} ok"), 20, || {
-            matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
-                Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
-        });
-    }
     const KEYS: usize = 3000;
     for i in 0..KEYS {
         let key = format!("key:{i}");
@@ -1028,5 +1037,268 @@ fn a_mixed_cluster_reshards_across_kinds_with_redis_cli() {
             Reply::Bulk(n.to_string().into_bytes()),
             "{key}"
         );
+    }
+}
+
+/// One side of the cluster differential: a connection to each of six
+/// primaries, in `redis-cli --cluster create`'s order (so both sides give
+/// node `i` the same slots).
+struct Six {
+    conns: Vec<RespConn>,
+    ports: Vec<u16>,
+}
+
+impl Six {
+    fn new(ports: Vec<u16>) -> Six {
+        Six {
+            conns: ports.iter().map(|&p| RespConn::connect(p)).collect(),
+            ports,
+        }
+    }
+
+    /// A redirect's `host:port` as the node's index.
+    fn norm(&self, r: Reply) -> Reply {
+        match r {
+            Reply::Error(e) if e.starts_with("MOVED ") || e.starts_with("ASK ") => {
+                let (head, addr) = e.rsplit_once(' ').expect("a redirect names a node");
+                let port: u16 = addr
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .expect("port");
+                let i = self
+                    .ports
+                    .iter()
+                    .position(|&p| p == port)
+                    .expect("a known node");
+                Reply::Error(format!("{head} node#{i}"))
+            }
+            other => other,
+        }
+    }
+
+    fn index_of(&self, e: &str) -> usize {
+        let port: u16 = e
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+        self.ports
+            .iter()
+            .position(|&p| p == port)
+            .expect("a known node")
+    }
+
+    /// The command sent to node `at`, then MOVED and ASK followed as a
+    /// cluster client does: every reply on the way, redirects normalised.
+    fn send(&mut self, at: usize, argv: &[Vec<u8>]) -> Vec<Reply> {
+        let mut seen = Vec::new();
+        let mut at = at;
+        let mut asking = false;
+        for _ in 0..4 {
+            if asking {
+                let ok = self.conns[at].call(&args(&["ASKING"]));
+                assert_eq!(ok, b"+OK\r\n");
+            }
+            let bytes = self.conns[at].call(argv);
+            let reply = parse_reply(&bytes).expect("valid").expect("complete").0;
+            let next = match &reply {
+                Reply::Error(e) if e.starts_with("MOVED ") => Some((self.index_of(e), false)),
+                Reply::Error(e) if e.starts_with("ASK ") => Some((self.index_of(e), true)),
+                _ => None,
+            };
+            seen.push(self.norm(reply));
+            match next {
+                Some((i, ask)) => (at, asking) = (i, ask),
+                None => return seen,
+            }
+        }
+        seen
+    }
+}
+
+const CLUSTER_KEYS: &[&str] = &[
+    "a", "b", "c", "k0", "k1", "k2", "counter", "list", "set", "hash", "zset", "{user}:1",
+    "{user}:2", "{user}:3", "{tag}x", "{tag}y", "{tag}z", "{}e", "{a}b", "x{a}",
+];
+
+fn cluster_gen(rng: &mut Rng) -> Vec<Vec<u8>> {
+    let mut key = || {
+        CLUSTER_KEYS[rng.below(CLUSTER_KEYS.len())]
+            .as_bytes()
+            .to_vec()
+    };
+    let k = key();
+    let (k2, k3) = (key(), key());
+    let n = (rng.below(40) as i64 - 10).to_string().into_bytes();
+    let m = (rng.below(6)).to_string().into_bytes();
+    let s = |x: &str| x.as_bytes().to_vec();
+    match rng.below(30) {
+        0..=2 => vec![s("SET"), k, n],
+        3..=4 => vec![s("GET"), k],
+        5 => vec![s("DEL"), k, k2],
+        6 => vec![s("MGET"), k, k2, k3],
+        7 => vec![s("MSET"), k, n.clone(), k2, n],
+        8 => vec![s("EXISTS"), k, k2],
+        9 => vec![s("INCR"), k],
+        10 => vec![s("LPUSH"), k, n, m],
+        11 => vec![s("LRANGE"), k, s("0"), s("-1")],
+        12 => vec![s("SADD"), k, m],
+        13 => vec![s("SCARD"), k],
+        14 => vec![s("HSET"), k, m, n],
+        15 => vec![s("HGETALL"), k],
+        16 => vec![s("ZADD"), k, n, m],
+        17 => vec![s("ZRANGE"), k, s("0"), s("-1"), s("WITHSCORES")],
+        18 => vec![s("RENAME"), k, k2],
+        19 => vec![s("SUNIONSTORE"), k, k2, k3],
+        20 => vec![s("EXPIRE"), k, s("1000")],
+        21 => vec![s("TYPE"), k],
+        22 => vec![s("CLUSTER"), s("KEYSLOT"), k],
+        23 => {
+            let slot = key_slot_of(&k).to_string().into_bytes();
+            vec![s("CLUSTER"), s("COUNTKEYSINSLOT"), slot]
+        }
+        24 => {
+            let slot = key_slot_of(&k).to_string().into_bytes();
+            vec![s("CLUSTER"), s("GETKEYSINSLOT"), slot, s("100")]
+        }
+        25 => vec![s("DBSIZE")],
+        26 => vec![s("LMOVE"), k, k2, s("LEFT"), s("RIGHT")],
+        27 => vec![s("APPEND"), k, m],
+        28 => vec![s("OBJECT"), s("ENCODING"), k],
+        _ => vec![s("COPY"), k, k2, s("REPLACE")],
+    }
+}
+
+fn key_slot_of(k: &[u8]) -> u16 {
+    cachelab_engine::store::slots::key_slot(k)
+}
+
+/// Six redis-server and six cachelab primaries, each set assembled by
+/// `redis-cli --cluster create`, receive the same 20,000 seeded commands
+/// through a cluster client (sent to a seeded node, MOVED and ASK
+/// followed): every reply on the way is identical, redirects compared by
+/// slot and node index. A slot migrates (IMPORTING / MIGRATING, keys
+/// moved by MIGRATE, SETSLOT NODE) a third of the way in, on both.
+#[test]
+fn a_cachelab_cluster_answers_as_a_redis_cluster() {
+    let Some(first) = redis_cluster_node_with(15000) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let mut redis = vec![first];
+    for _ in 0..5 {
+        redis.push(redis_cluster_node_with(15000).expect("redis"));
+    }
+    let ours: Vec<CachelabServer> = (0..6)
+        .map(|_| cachelab_cluster_node_with(15000).0)
+        .collect();
+    let rports: Vec<u16> = redis.iter().map(|s| s.port).collect();
+    let cports: Vec<u16> = ours.iter().map(|s| s.port).collect();
+    redis_cli_create(&rports, false);
+    redis_cli_create(&cports, false);
+    let mut sides = [Six::new(rports), Six::new(cports)];
+    let seed: u64 = cachelab_tests::env_number("CACHELAB_DIFF_SEED", 0xC1_0573);
+    let total: usize = cachelab_tests::env_number("CACHELAB_DIFF_COMMANDS", 20_000);
+    let mut rng = Rng::new(seed);
+    // The slot that migrates: "{user}"'s, from its owner to the next node.
+    let slot = key_slot_of(b"{user}").to_string();
+    let owner = |six: &mut Six| -> usize {
+        let r = six.send(0, &args(&["GET", "{user}:1"]));
+        match &r[0] {
+            Reply::Error(e) if e.starts_with("MOVED ") => e
+                .rsplit('#')
+                .next()
+                .and_then(|i| i.parse().ok())
+                .expect("index"),
+            _ => 0,
+        }
+    };
+    let from = owner(&mut sides[0]);
+    assert_eq!(owner(&mut sides[1]), from, "the same slot map");
+    let to = (from + 1) % 6;
+    for i in 0..total {
+        if i == total / 3 || i == 2 * total / 3 {
+            for six in &mut sides {
+                let id_of = |six: &mut Six, n: usize| match parse_reply(
+                    &six.conns[n].call(&args(&["CLUSTER", "MYID"])),
+                ) {
+                    Ok(Some((Reply::Bulk(b), _))) => String::from_utf8(b).expect("hex"),
+                    other => panic!("{other:?}"),
+                };
+                let (fid, tid) = (id_of(six, from), id_of(six, to));
+                if i == total / 3 {
+                    let a = six.conns[to].call(&args(&[
+                        "CLUSTER",
+                        "SETSLOT",
+                        &slot,
+                        "IMPORTING",
+                        &fid,
+                    ]));
+                    let b = six.conns[from].call(&args(&[
+                        "CLUSTER",
+                        "SETSLOT",
+                        &slot,
+                        "MIGRATING",
+                        &tid,
+                    ]));
+                    assert_eq!(
+                        (a.as_slice(), b.as_slice()),
+                        (&b"+OK\r\n"[..], &b"+OK\r\n"[..])
+                    );
+                } else {
+                    // Whatever is left moves, then the slot is the target's.
+                    let keys = match parse_reply(&six.conns[from].call(&args(&[
+                        "CLUSTER",
+                        "GETKEYSINSLOT",
+                        &slot,
+                        "1000",
+                    ]))) {
+                        Ok(Some((Reply::Array(ks), _))) => ks,
+                        other => panic!("{other:?}"),
+                    };
+                    if !keys.is_empty() {
+                        let port = six.ports[to].to_string();
+                        let mut argv = args(&[
+                            "MIGRATE",
+                            "127.0.0.1",
+                            &port,
+                            "",
+                            "0",
+                            "5000",
+                            "REPLACE",
+                            "KEYS",
+                        ]);
+                        argv.extend(keys.into_iter().map(|k| match k {
+                            Reply::Bulk(b) => b,
+                            other => panic!("{other:?}"),
+                        }));
+                        assert_eq!(six.conns[from].call(&argv), b"+OK\r\n");
+                    }
+                    for n in 0..6 {
+                        let r =
+                            six.conns[n].call(&args(&["CLUSTER", "SETSLOT", &slot, "NODE", &tid]));
+                        assert_eq!(r, b"+OK\r\n", "SETSLOT NODE on node {n}");
+                    }
+                }
+            }
+        }
+        let cmd = cluster_gen(&mut rng);
+        if std::env::var("CACHELAB_DIFF_TRACE").is_ok() {
+            eprintln!("#{i} {cmd:?}");
+        }
+        let at = rng.below(6);
+        let want = sides[0].send(at, &cmd);
+        let got = sides[1].send(at, &cmd);
+        if got != want {
+            let line: Vec<String> = cmd
+                .iter()
+                .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+                .collect();
+            panic!(
+                "seed {seed}, command #{i} (to node {at}) differs: {}\n  redis:    {want:?}\n  cachelab: {got:?}",
+                line.join(" ")
+            );
+        }
     }
 }

@@ -122,21 +122,44 @@ impl Cluster {
         f
     }
 
-    /// A PING, PONG or MEET with gossip about up to three other nodes
-    /// (`clusterSendPing`: a tenth of them, at least three).
-    pub fn ping(&self, kind: u16, offset: u64, about: usize) -> Vec<u8> {
-        let wanted = (self.nodes.len() / 10).max(3);
-        let usable = |i: usize| {
-            i != about && self.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR) == 0
+    /// A PING, PONG or MEET with gossip about other nodes picked at
+    /// random (`clusterSendPing`: a tenth of them, at least three, at most
+    /// all but the two ends), then every node we suspect, so primaries'
+    /// failure reports spread. Random, as Redis's, so that every node is
+    /// eventually mentioned to every other and a cluster joined through
+    /// one node meets in full.
+    pub fn ping(&mut self, kind: u16, offset: u64, about: usize) -> Vec<u8> {
+        let total = self.nodes.len();
+        let mut fresh = total.saturating_sub(2);
+        let wanted = (total / 10).max(3).min(fresh);
+        let usable = |c: &Cluster, i: usize| {
+            i != about
+                && c.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR | node_flag::PFAIL)
+                    == 0
         };
-        let pfail = |i: usize| self.nodes[i].flags & node_flag::PFAIL != 0;
-        // Some healthy nodes, then every node we suspect (so primaries'
-        // failure reports spread), as `clusterSendPing`.
-        let chosen: Vec<usize> = (1..self.nodes.len())
-            .filter(|&i| usable(i) && !pfail(i))
-            .take(wanted)
-            .chain((1..self.nodes.len()).filter(|&i| usable(i) && pfail(i)))
-            .collect();
+        let mut chosen: Vec<usize> = Vec::with_capacity(wanted);
+        let mut tries = wanted * 3;
+        while fresh > 0 && chosen.len() < wanted && tries > 0 {
+            tries -= 1;
+            let i = (self.next_random() % total as u64) as usize;
+            if i == MYSELF || self.nodes[i].flags & node_flag::PFAIL != 0 {
+                continue;
+            }
+            if !usable(self, i) {
+                fresh -= 1;
+                continue;
+            }
+            if chosen.contains(&i) {
+                continue;
+            }
+            chosen.push(i);
+            fresh -= 1;
+        }
+        chosen.extend((1..total).filter(|&i| {
+            i != about
+                && self.nodes[i].flags & node_flag::PFAIL != 0
+                && self.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR) == 0
+        }));
         let gossip = chosen
             .into_iter()
             .map(|i| {
@@ -386,10 +409,14 @@ impl Server {
                 if sender.is_none() && h.kind == msg_type::MEET {
                     let ip = if h.myip.is_empty() { peer_ip } else { &h.myip };
                     let id = c.fresh_id();
+                    let known = c.nodes.len();
                     c.start_handshake(ip, h.port, h.cport, id);
-                    // A node met this way is PINGed, not MET, back.
-                    if let Some(last) = c.nodes.last_mut() {
-                        last.flags &= !node_flag::MEET;
+                    // A node met this way is PINGed, not MET, back (one
+                    // we were already meeting keeps its MEET).
+                    if c.nodes.len() > known {
+                        if let Some(new) = c.nodes.last_mut() {
+                            new.flags &= !node_flag::MEET;
+                        }
                     }
                     gossip_section(c, &m.body, None, now, timeout);
                 }

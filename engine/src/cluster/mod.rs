@@ -147,13 +147,20 @@ impl Cluster {
     pub fn fresh_id(&mut self) -> String {
         let mut s = String::with_capacity(40);
         while s.len() < 40 {
-            self.seed ^= self.seed << 13;
-            self.seed ^= self.seed >> 7;
-            self.seed ^= self.seed << 17;
-            s.push_str(&format!("{:016x}", self.seed));
+            let r = self.next_random();
+            s.push_str(&format!("{r:016x}"));
         }
         s.truncate(40);
         s
+    }
+
+    /// The node's own random sequence (xorshift from its seed): node ids
+    /// and the nodes each PING gossips about.
+    pub fn next_random(&mut self) -> u64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        self.seed
     }
 
     /// Gossip may bring back a node forgotten over a minute ago.
