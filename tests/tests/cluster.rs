@@ -1302,3 +1302,130 @@ fn a_cachelab_cluster_answers_as_a_redis_cluster() {
         }
     }
 }
+
+/// Six cachelab nodes made a cluster of three shards with a replica each
+/// by `redis-cli --cluster create --cluster-replicas 1`; their ports.
+fn cachelab_cluster(nodes: usize) -> (Vec<CachelabServer>, Vec<u16>) {
+    let ours: Vec<CachelabServer> = (0..nodes)
+        .map(|_| cachelab_cluster_node_with(15000).0)
+        .collect();
+    let ports: Vec<u16> = ours.iter().map(|s| s.port).collect();
+    redis_cli_create(&ports, true);
+    (ours, ports)
+}
+
+/// Clients written for Redis Cluster work against cachelab's, unmodified:
+/// redis-py's `RedisCluster` (slot map from CLUSTER SLOTS, keys routed by
+/// slot, MOVED followed, replica reads with READONLY, a pipeline, hash
+/// tags), `redis-cli -c` following MOVED, and `redis-benchmark --cluster`
+/// spreading its keys over the shards.
+#[test]
+fn cluster_clients_work_unmodified() {
+    let (_nodes, ports) = cachelab_cluster(6);
+    // A replica is listed in CLUSTER SLOTS once it has replicated
+    // something (isReplicaAvailable): a write to every shard first.
+    for k in ["a", "b", "c"] {
+        cluster_call(ports[0], &["SET", k, "0"]);
+    }
+    wait_until("every shard to list its replica", 20, || {
+        matches!(RespConn::connect(ports[2]).call_str(&["CLUSTER", "SLOTS"]),
+            Reply::Array(ranges) if ranges.iter().all(|r| matches!(r, Reply::Array(e) if e.len() == 4)))
+    });
+    let script = r#"
+import sys
+from redis.cluster import RedisCluster, ClusterNode
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]), decode_responses=True)
+assert len(rc.get_primaries()) == 3, rc.get_nodes()
+assert len(rc.get_replicas()) == 3, rc.get_nodes()
+for i in range(500):
+    assert rc.set(f"key:{i}", i)
+assert all(rc.get(f"key:{i}") == str(i) for i in range(500))
+assert rc.keyslot("key:1") == rc.cluster_keyslot("key:1")
+sizes = [rc.dbsize(target_nodes=n) for n in rc.get_primaries()]
+assert sum(sizes) == 503 and all(v > 100 for v in sizes), sizes
+assert rc.mset_nonatomic({"a": 1, "b": 2, "c": 3}) == [True, True, True]
+assert rc.mget_nonatomic(["a", "b", "c", "nope"]) == ["1", "2", "3", None]
+assert rc.mset({"{u}:1": "x", "{u}:2": "y"})
+assert rc.mget(["{u}:1", "{u}:2"]) == ["x", "y"]
+try:
+    rc.execute_command("MSET", "a", "1", "b", "2")
+except Exception as e:
+    assert "CROSSSLOT" in str(e) or "same key slot" in str(e), e
+else:
+    raise SystemExit("MSET across slots accepted")
+p = rc.pipeline()
+for i in range(100):
+    p.incr(f"counter:{i % 7}")
+res = p.execute()
+assert len(res) == 100 and res[:7] == [1] * 7, res
+assert sum(int(rc.get(f"counter:{j}")) for j in range(7)) == 100
+ro = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]), decode_responses=True, read_from_replicas=True)
+import time
+for _ in range(100):
+    if all(ro.get(f"key:{i}") == str(i) for i in range(0, 500, 50)):
+        break
+    time.sleep(0.05)
+else:
+    raise SystemExit("replica reads never caught up")
+print("ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &ports[2].to_string()])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "redis-py RedisCluster failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // redis-cli -c follows MOVED and says so.
+    let out = std::process::Command::new("redis-cli")
+        .args(["-c", "-p", &ports[0].to_string(), "SET", "foo", "bar"])
+        .output()
+        .expect("redis-cli runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    let mut got = 0;
+    for &p in &ports {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-c", "-p", &p.to_string(), "GET", "foo"])
+            .output()
+            .expect("redis-cli runs");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bar");
+        got += 1;
+    }
+    assert_eq!(got, 6);
+    // redis-benchmark --cluster: its keys spread over all three shards.
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["--cluster", "-p", &ports[0].to_string(), "-t", "set,get"])
+        .args(["-n", "20000", "-r", "10000", "-c", "10", "-q"])
+        .output()
+        .expect("redis-benchmark runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("SET:") && text.contains("GET:"), "{text}");
+    assert!(!text.to_lowercase().contains("error"), "{text}");
+    let mut shards_with_bench_keys = 0;
+    for &p in &ports {
+        let mut c = RespConn::connect(p);
+        let me = my_id(p);
+        let primary = nodes_of(p)
+            .lines()
+            .any(|l| l.starts_with(&me) && l.contains("master"));
+        if primary {
+            if let Reply::Array(keys) = c.call_str(&["KEYS", "key:{*"]) {
+                if !keys.is_empty() {
+                    shards_with_bench_keys += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(
+        shards_with_bench_keys, 3,
+        "redis-benchmark --cluster spread its keys"
+    );
+}
