@@ -461,8 +461,12 @@ pub struct Server {
     pub micros: Option<fn() -> u64>,
     pub slowlog: crate::commands::slowlog::SlowLog,
     pub latency: crate::commands::latency::Latency,
-    /// CLIENT PAUSE in force: no key expires or is evicted meanwhile.
+    /// The pause in force (CLIENT PAUSE's merged with a manual cluster
+    /// failover's): no key expires or is evicted meanwhile.
     pub pause: Option<Pause>,
+    /// CLIENT PAUSE's own part of it (what is left when a manual failover
+    /// ends).
+    pub pause_by_client: Option<Pause>,
     /// MONITOR connections, in the order they started.
     pub monitors: Vec<ConnId>,
     /// Lua scripts and functions, and the script running now.
@@ -528,6 +532,7 @@ impl Node {
                 slowlog: Default::default(),
                 latency: Default::default(),
                 pause: None,
+                pause_by_client: None,
                 monitors: Vec::new(),
                 scripting: Default::default(),
                 tracking: Default::default(),

@@ -380,8 +380,9 @@ fn a_handshake_nobody_answers_is_given_up() {
 /// A primary dies: the others mark it PFAIL after the node timeout, then
 /// FAIL on a majority of primaries' reports; its replica wins an election
 /// (the two other primaries' votes) and serves its slots.
-#[test]
-fn a_dead_primary_is_failed_and_its_replica_elected() {
+/// Three primaries (7000–7002, epochs 1–3) and 7003 replicating 7000,
+/// which holds `{bar}1`; the ids of 7000 and 7003.
+fn three_shards_and_a_replica() -> (Net, String, String) {
     let mut net = Net::new(&[7000, 7001, 7002, 7003]);
     for (p, range, epoch) in [
         (7000, "0 5460", 1),
@@ -404,11 +405,7 @@ fn a_dead_primary_is_failed_and_its_replica_elected() {
         );
     }
     net.advance(3000);
-    let id = |net: &mut Net, p: u16| match net.cmd(p, "CLUSTER MYID") {
-        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
-        r => panic!("{r:?}"),
-    };
-    let primary = id(&mut net, 7000);
+    let primary = my_id(&mut net, 7000);
     assert_eq!(
         net.cmd(7003, &format!("CLUSTER REPLICATE {primary}")),
         Reply::Simple("OK".into())
@@ -416,10 +413,112 @@ fn a_dead_primary_is_failed_and_its_replica_elected() {
     assert_eq!(net.cmd(7000, "SET {bar}1 one"), Reply::Simple("OK".into()));
     net.advance(3000);
     let nodes = net.text(7001, "CLUSTER NODES");
-    let replica = id(&mut net, 7003);
+    let replica = my_id(&mut net, 7003);
     assert!(nodes.contains(&format!("slave {primary}")), "{nodes}");
     assert_eq!(net.cmd(7003, "READONLY"), Reply::Simple("OK".into()));
     assert_eq!(net.cmd(7003, "GET {bar}1"), Reply::Bulk(b"one".to_vec()));
+    (net, primary, replica)
+}
+
+fn my_id(net: &mut Net, p: u16) -> String {
+    match net.cmd(p, "CLUSTER MYID") {
+        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
+        r => panic!("{r:?}"),
+    }
+}
+
+/// Every node's view of `node`'s line in CLUSTER NODES.
+fn line_of(net: &mut Net, at: u16, node: &str) -> String {
+    net.text(at, "CLUSTER NODES")
+        .lines()
+        .find(|l| l.starts_with(node))
+        .expect("listed")
+        .to_string()
+}
+
+/// CLUSTER FAILOVER on a replica whose primary is up: the primary pauses
+/// its writes and reports its final offset, the replica catches up, wins
+/// a forced election and takes the slots; the old primary follows it and
+/// no write is lost. FORCE skips the handshake with the primary.
+#[test]
+fn a_manual_failover_swaps_primary_and_replica() {
+    let (mut net, primary, replica) = three_shards_and_a_replica();
+    assert_eq!(
+        net.cmd(7000, "CLUSTER FAILOVER"),
+        Reply::Error("ERR You should send CLUSTER FAILOVER to a replica".into())
+    );
+    assert_eq!(
+        net.cmd(7003, "CLUSTER FAILOVER SOON"),
+        Reply::Error("ERR syntax error".into())
+    );
+    // Written just before: the replica must have it when it takes over.
+    assert_eq!(net.cmd(7000, "SET {bar}2 two"), Reply::Simple("OK".into()));
+    assert_eq!(
+        net.cmd(7003, "CLUSTER FAILOVER"),
+        Reply::Simple("OK".into())
+    );
+    net.advance(3000);
+    for p in [7000, 7001, 7002, 7003] {
+        let me = line_of(&mut net, p, &replica);
+        assert!(
+            me.contains("master") && me.ends_with(" 0-5460"),
+            "{p}: {me}"
+        );
+        let old = line_of(&mut net, p, &primary);
+        assert!(old.contains(&format!("slave {replica}")), "{p}: {old}");
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_current_epoch:4"), "{p}: {info}");
+    }
+    assert_eq!(net.cmd(7003, "GET {bar}2"), Reply::Bulk(b"two".to_vec()));
+    // It went by the handshake: MFSTART, then a forced election.
+    let info = net.text(7003, "CLUSTER INFO");
+    assert!(
+        info.contains("cluster_stats_messages_mfstart_sent:1"),
+        "{info}"
+    );
+    assert!(
+        info.contains("cluster_stats_messages_auth-req_sent:"),
+        "{info}"
+    );
+    let info = net.text(7000, "CLUSTER INFO");
+    assert!(
+        info.contains("cluster_stats_messages_mfstart_received:1"),
+        "{info}"
+    );
+    // The old primary's writes were paused only for the failover.
+    assert_eq!(
+        net.cmd(7000, "SET {bar}3 three"),
+        Reply::Error("MOVED 5061 127.0.0.1:7003".into())
+    );
+    assert_eq!(
+        net.cmd(7003, "SET {bar}3 three"),
+        Reply::Simple("OK".into())
+    );
+    net.advance(1000);
+    assert_eq!(net.cmd(7000, "READONLY"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(7000, "GET {bar}3"), Reply::Bulk(b"three".to_vec()));
+    // FORCE: 7000 takes its slots back without asking 7003 to pause.
+    assert_eq!(
+        net.cmd(7000, "CLUSTER FAILOVER FORCE"),
+        Reply::Simple("OK".into())
+    );
+    net.advance(3000);
+    for p in [7000, 7001, 7002, 7003] {
+        let me = line_of(&mut net, p, &primary);
+        assert!(
+            me.contains("master") && me.ends_with(" 0-5460"),
+            "{p}: {me}"
+        );
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_current_epoch:5"), "{p}: {info}");
+    }
+    assert_eq!(net.cmd(7000, "READWRITE"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(7000, "GET {bar}3"), Reply::Bulk(b"three".to_vec()));
+}
+
+#[test]
+fn a_dead_primary_is_failed_and_its_replica_elected() {
+    let (mut net, primary, replica) = three_shards_and_a_replica();
     net.kill(7000);
     // Under the node timeout (15 s): only suspected.
     net.advance(10_000);

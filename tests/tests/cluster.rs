@@ -1429,3 +1429,119 @@ print("ok")
         "redis-benchmark --cluster spread its keys"
     );
 }
+
+/// Replicas of the other kind added with `redis-cli --cluster add-node
+/// --cluster-slave` (a cachelab replica of a redis-server primary and a
+/// redis-server replica of a cachelab primary), then CLUSTER FAILOVER on
+/// each — the primary pauses, the replica catches up and is elected with
+/// both kinds' votes — and CLUSTER FAILOVER FORCE back; every write kept.
+#[test]
+fn a_mixed_cluster_fails_over_manually_both_ways() {
+    let Some(r0) = redis_cluster_node_with(15000) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let r1 = redis_cluster_node_with(15000).expect("redis");
+    let r_replica = redis_cluster_node_with(15000).expect("redis");
+    let c0 = cachelab_cluster_node_with(15000).0;
+    let c_replica = cachelab_cluster_node_with(15000).0;
+    // Primaries: redis, cachelab, redis.
+    let primaries = [r0.port, c0.port, r1.port];
+    let addrs = redis_cli_create(&primaries, false);
+    let add_replica = |port: u16, of: u16| {
+        let out = std::process::Command::new("redis-cli")
+            .args([
+                "--cluster",
+                "add-node",
+                &format!("127.0.0.1:{port}"),
+                &addrs[0],
+            ])
+            .args(["--cluster-slave", "--cluster-master-id", &my_id(of)])
+            .output()
+            .expect("redis-cli runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("[OK] New node added correctly."),
+            "{text}"
+        );
+        let id = my_id(of);
+        for p in [r0.port, c0.port, r1.port, port] {
+            wait_until(
+                &format!("node {p} to see {port} replicate {of}"),
+                30,
+                || {
+                    nodes_of(p)
+                        .lines()
+                        .any(|l| l.starts_with(&my_id(port)) && l.contains(&format!("slave {id}")))
+                },
+            );
+        }
+    };
+    add_replica(c_replica.port, r0.port);
+    add_replica(r_replica.port, c0.port);
+    let all = [r0.port, c0.port, r1.port, c_replica.port, r_replica.port];
+    let mut written = 0;
+    let mut write = |n: usize| {
+        for i in written..written + n {
+            let key = format!("key:{i}");
+            assert_eq!(
+                cluster_call(all[i % 5], &["SET", &key, &i.to_string()]),
+                Reply::Simple("OK".into())
+            );
+        }
+        written += n;
+        written
+    };
+    write(300);
+    // (replica, its primary, the option): default both ways, then FORCE back.
+    let steps = [
+        (c_replica.port, r0.port, None),
+        (r_replica.port, c0.port, None),
+        (r0.port, c_replica.port, Some("FORCE")),
+        (c0.port, r_replica.port, Some("FORCE")),
+    ];
+    for (replica, primary, option) in steps {
+        let mut argv = vec!["CLUSTER", "FAILOVER"];
+        argv.extend(option);
+        // A write the replica may not have yet: the pause makes it wait.
+        write(50);
+        assert_eq!(
+            RespConn::connect(replica).call_str(&argv),
+            Reply::Simple("OK".into()),
+            "{argv:?} on {replica}"
+        );
+        let (rid, pid) = (my_id(replica), my_id(primary));
+        for p in all {
+            wait_until(
+                &format!("node {p} to see {replica} take over from {primary}"),
+                30,
+                || {
+                    let v = nodes_of(p);
+                    let me = v
+                        .lines()
+                        .find(|l| l.starts_with(&rid))
+                        .unwrap_or("")
+                        .to_string();
+                    let old = v
+                        .lines()
+                        .find(|l| l.starts_with(&pid))
+                        .unwrap_or("")
+                        .to_string();
+                    me.contains("master")
+                        && me.split(' ').count() > 8
+                        && old.contains(&format!("slave {rid}"))
+                },
+            );
+        }
+        cluster_check(&addrs[1]);
+        let total = write(50);
+        for i in 0..total {
+            let key = format!("key:{i}");
+            assert_eq!(
+                cluster_call(all[(i + 2) % 5], &["GET", &key]),
+                Reply::Bulk(i.to_string().into_bytes()),
+                "{key} after {argv:?} on {replica}"
+            );
+        }
+    }
+}

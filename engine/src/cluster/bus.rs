@@ -20,6 +20,9 @@ const IP_LEN: usize = 46;
 const BITMAP_LEN: usize = SLOTS / 8;
 /// `sizeof(clusterMsgDataUpdate)`.
 const UPDATE_LEN: usize = 8 + NAME_LEN + BITMAP_LEN;
+/// `CLUSTERMSG_FLAG0_PAUSED`: a primary whose writes are paused for a
+/// manual failover (its offset is final).
+pub const FLAG0_PAUSED: u8 = 1 << 0;
 /// `CLUSTERMSG_FLAG0_FORCEACK`: vote even if the primary is up.
 pub const FLAG0_FORCEACK: u8 = 1 << 1;
 /// `CLUSTERMSG_FLAG0_EXT_DATA`.

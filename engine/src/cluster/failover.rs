@@ -9,6 +9,13 @@
 //! the same primary within two node timeouts, and not for slots they know
 //! a newer owner of. With a majority of votes the replica takes its
 //! primary's slots with the election's epoch and tells everyone.
+//!
+//! A manual failover (CLUSTER FAILOVER on a replica) is the same election
+//! with votes forced (FORCEACK) while the primary is up: by default the
+//! replica first sends MFSTART, the primary pauses its writes and PINGs
+//! back its final offset (PAUSED), and the election starts once the
+//! replica has processed up to it, so no acknowledged write is lost;
+//! FORCE starts at once. Either gives up after five seconds.
 
 use super::bus::{self, msg_type, node_flag, Body, Message};
 use super::{Cluster, MYSELF};
@@ -24,6 +31,24 @@ pub struct Election {
     pub sent: bool,
     pub votes: usize,
     pub epoch: u64,
+}
+
+/// `CLUSTER_MF_TIMEOUT`, and how much longer the primary pauses writes.
+pub const MANUAL_TIMEOUT: u64 = 5000;
+const MANUAL_PAUSE_MULT: u64 = 2;
+
+/// A manual failover in progress (`mf_*`): on the replica asked, and on
+/// its primary (which has paused its writes for `replica`).
+#[derive(Clone, Debug, Default)]
+pub struct Manual {
+    /// When it gives up, in ms; 0: none in progress.
+    pub end: u64,
+    /// The replica may start its election (it caught up, or FORCE).
+    pub can_start: bool,
+    /// The offset the paused primary reported.
+    pub primary_offset: Option<u64>,
+    /// On the primary: the replica taking over (by id).
+    pub replica: Option<String>,
 }
 
 impl Cluster {
@@ -272,13 +297,21 @@ impl Server {
         let Some(p) = c.nodes[MYSELF].replica_of else {
             return;
         };
+        let manual = c.manual.end != 0 && c.manual.can_start;
         let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(p));
-        if !c.failed(p) || !serving {
+        if !(c.failed(p) || manual) || !serving {
             return;
         }
         let auth_timeout = (timeout * 2).max(2000);
         let retry = auth_timeout * 2;
         let age = now.0.saturating_sub(c.election.at);
+        if manual && c.election.at == 0 {
+            // A manual failover's election starts now, whatever the rank.
+            c.election = Election {
+                at: now.0,
+                ..Election::default()
+            };
+        }
         if c.election.at == 0 || (age > retry && c.election.at <= now.0) {
             // Schedule: half a second, a random part, a second per rank.
             let jitter = c
@@ -302,8 +335,13 @@ impl Server {
             c.current_epoch += 1;
             c.election.epoch = c.current_epoch;
             c.election.sent = true;
+            let mut header = c.header(msg_type::FAILOVER_AUTH_REQUEST, offset);
+            if c.manual.end != 0 {
+                // Primaries vote although our primary is not failing.
+                header.mflags[0] |= bus::FLAG0_FORCEACK;
+            }
             let bytes = bus::encode(&Message {
-                header: c.header(msg_type::FAILOVER_AUTH_REQUEST, offset),
+                header,
                 body: Body::Empty,
             });
             let linked = c.nodes[1..].iter().filter(|n| n.link.is_some()).count() as u64;
@@ -320,5 +358,99 @@ impl Server {
         }
         c.election = Election::default();
         self.cluster_take_over(events);
+    }
+
+    /// CLUSTER FAILOVER [FORCE] on a replica (its checks made): by
+    /// default MFSTART to the primary; FORCE may start at once.
+    pub fn start_manual_failover(&mut self, now: Millis, force: bool) {
+        self.reset_manual_failover();
+        let offset = self.repl.offset;
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        c.manual.end = now.0 + MANUAL_TIMEOUT;
+        c.election = Election::default();
+        if force {
+            c.manual.can_start = true;
+            return;
+        }
+        let Some(p) = c.nodes[MYSELF].replica_of else {
+            return;
+        };
+        let Some(link) = c.nodes[p].link else {
+            return;
+        };
+        let bytes = bus::encode(&Message {
+            header: c.header(msg_type::MFSTART, offset),
+            body: Body::Empty,
+        });
+        *c.sent.entry("mfstart").or_default() += 1;
+        self.migrate.out.push(LinkOut::Send { link, bytes });
+    }
+
+    /// MFSTART from replica `r`: pause writes (twice the manual failover
+    /// timeout) and PING it our final offset, flagged PAUSED.
+    pub(super) fn on_mfstart(&mut self, now: Millis, r: usize) {
+        let Some(c) = self.cluster.as_ref() else {
+            return;
+        };
+        if c.nodes[r].replica_of != Some(MYSELF) {
+            return;
+        }
+        self.reset_manual_failover();
+        let end = crate::Millis(now.0 + MANUAL_TIMEOUT * MANUAL_PAUSE_MULT);
+        self.pause = Some(match self.pause {
+            Some(p) => crate::node::Pause {
+                all: p.all,
+                end: p.end.max(end),
+            },
+            None => crate::node::Pause { all: false, end },
+        });
+        self.set_db_modes();
+        let offset = self.repl.offset;
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        c.manual.end = now.0 + MANUAL_TIMEOUT;
+        c.manual.replica = Some(c.nodes[r].id.clone());
+        if let Some(link) = c.nodes[r].link {
+            let bytes = c.ping(msg_type::PING, offset, r);
+            *c.sent.entry("ping").or_default() += 1;
+            self.migrate.out.push(LinkOut::Send { link, bytes });
+        }
+    }
+
+    /// `resetManualFailover`: a primary that paused its writes for one
+    /// lets them go (CLIENT PAUSE's own pause stays).
+    pub fn reset_manual_failover(&mut self) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let paused = c.manual.replica.is_some();
+        c.manual = Manual::default();
+        if paused {
+            self.pause = self.pause_by_client;
+            self.set_db_modes();
+        }
+    }
+
+    /// `manualFailoverCheckTimeout` and `clusterHandleManualFailover`:
+    /// give up after the timeout; a replica that reached its paused
+    /// primary's offset may start the election.
+    pub(super) fn manual_failover_cron(&mut self, now: Millis) {
+        let offset = self.repl.offset;
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if c.manual.end == 0 {
+            return;
+        }
+        if c.manual.end < now.0 {
+            self.reset_manual_failover();
+            return;
+        }
+        if c.manual.primary_offset == Some(offset) && c.is_replica() {
+            c.manual.can_start = true;
+        }
     }
 }

@@ -97,7 +97,16 @@ impl Cluster {
             cport: me.cport,
             flags: self.flags_of(MYSELF),
             state: if self.ok { 0 } else { 1 },
-            mflags: [0; 3],
+            // A primary in a manual failover has paused its writes.
+            mflags: [
+                if me.replica_of.is_none() && self.manual.end != 0 {
+                    bus::FLAG0_PAUSED
+                } else {
+                    0
+                },
+                0,
+                0,
+            ],
         }
     }
 
@@ -391,6 +400,7 @@ impl Server {
                 (msg_type::FAIL, Body::Fail { about }) => self.on_fail(now, about),
                 (msg_type::FAILOVER_AUTH_REQUEST, _) => self.vote_if_needed(now, s, h),
                 (msg_type::FAILOVER_AUTH_ACK, _) => self.on_vote(s, h.current_epoch),
+                (msg_type::MFSTART, _) => self.on_mfstart(now, s),
                 _ => {}
             }
             return;
@@ -467,6 +477,15 @@ impl Server {
         }
         c.nodes[s].data_received = now.0;
         c.nodes[s].repl_offset = h.offset;
+        // Our primary paused its writes for our manual failover: the
+        // offset it reports is the one to reach.
+        if c.manual.end != 0
+            && c.nodes[MYSELF].replica_of == Some(s)
+            && h.mflags[0] & bus::FLAG0_PAUSED != 0
+            && c.manual.primary_offset.is_none()
+        {
+            c.manual.primary_offset = Some(h.offset);
+        }
         if c.nodes[s].ip.is_empty() && !h.myip.is_empty() {
             c.nodes[s].ip = h.myip.clone();
         }
@@ -542,6 +561,7 @@ impl Server {
             self.cluster_forget(i);
         }
         self.detect_failures(now);
+        self.manual_failover_cron(now);
         let mut events = Vec::new();
         self.handle_replica_failover(now, &mut events);
         self.cluster_events.extend(events);
@@ -620,6 +640,7 @@ impl Server {
         c.nodes[MYSELF].replica_of = Some(n);
         let (ip, port) = (c.nodes[n].ip.clone(), c.nodes[n].port);
         self.replicaof(&ip, port, now, events);
+        self.reset_manual_failover();
     }
 
     /// `clusterFailoverReplaceYourMaster`: this replica becomes a primary
@@ -639,6 +660,7 @@ impl Server {
         }
         self.replicaof_no_one(events);
         self.cluster_broadcast_pong();
+        self.reset_manual_failover();
     }
 
     /// `clusterBroadcastPong`: every linked node hears our new config now.

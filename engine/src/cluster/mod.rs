@@ -108,6 +108,8 @@ pub struct Cluster {
     pub last_vote_epoch: u64,
     /// This replica's election, if its primary failed.
     pub election: failover::Election,
+    /// A manual failover (CLUSTER FAILOVER [FORCE]) in progress.
+    pub manual: failover::Manual,
 }
 
 pub const MYSELF: usize = 0;
@@ -140,6 +142,7 @@ impl Cluster {
             seed,
             last_vote_epoch: 0,
             election: failover::Election::default(),
+            manual: failover::Manual::default(),
         }
     }
 

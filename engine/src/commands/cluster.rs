@@ -414,23 +414,26 @@ fn count_failure_reports(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 
 fn failover(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     with(ctx, |ctx| {
-        let takeover = match argv.get(2) {
-            None => false,
-            Some(o) if eq_ic(o, "force") => false,
-            Some(o) if eq_ic(o, "takeover") => true,
+        // TAKEOVER implies FORCE.
+        let (force, takeover) = match argv.get(2) {
+            None => (false, false),
+            Some(o) if eq_ic(o, "force") => (true, false),
+            Some(o) if eq_ic(o, "takeover") => (true, true),
             Some(_) => return super::err_syntax(),
         };
         let c = cl(ctx);
-        if !c.is_replica() {
+        let Some(p) = c.nodes[crate::cluster::MYSELF].replica_of else {
             return Reply::err("ERR You should send CLUSTER FAILOVER to a replica");
+        };
+        if !force && (c.failed(p) || c.nodes[p].link.is_none()) {
+            return Reply::err("ERR Master is down or failed, please use CLUSTER FAILOVER FORCE");
         }
         if !takeover {
-            // The default and FORCE failovers are elections over the bus
-            // (FAILOVER_AUTH_REQUEST / ACK), which come next.
-            return Reply::err(
-                "ERR only CLUSTER FAILOVER TAKEOVER is available: failover elections are not implemented yet",
-            );
+            ctx.srv.start_manual_failover(ctx.now, force);
+            return Reply::ok();
         }
+        ctx.srv.reset_manual_failover();
+        let c = cl(ctx);
         c.bump_epoch();
         ctx.srv.cluster_take_over(ctx.events);
         update_state(ctx);

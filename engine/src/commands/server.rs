@@ -31,7 +31,17 @@ pub fn handler(name: &str) -> Option<Handler> {
         "client|unblock" => client_unblock,
         "client|pause" => client_pause,
         "client|unpause" => |c, _| {
-            c.srv.pause = None;
+            // A manual cluster failover's pause is not the client's to end.
+            c.srv.pause_by_client = None;
+            c.srv.pause = c
+                .srv
+                .cluster
+                .as_ref()
+                .filter(|cl| cl.manual.replica.is_some())
+                .map(|cl| crate::node::Pause {
+                    all: false,
+                    end: crate::Millis(cl.manual.end + crate::cluster::failover::MANUAL_TIMEOUT),
+                });
             c.srv.set_db_modes();
             Reply::ok()
         },
@@ -553,14 +563,15 @@ fn client_pause(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     } else {
         crate::Millis(ctx.now.0.saturating_add(ms))
     };
-    let pause = match ctx.srv.pause {
+    let widen = |p: Option<crate::node::Pause>| match p {
         Some(p) => crate::node::Pause {
             all: p.all || all,
             end: p.end.max(end),
         },
         None => crate::node::Pause { all, end },
     };
-    ctx.srv.pause = Some(pause);
+    ctx.srv.pause = Some(widen(ctx.srv.pause));
+    ctx.srv.pause_by_client = Some(widen(ctx.srv.pause_by_client));
     ctx.srv.set_db_modes();
     Reply::ok()
 }
