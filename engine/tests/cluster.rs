@@ -21,6 +21,10 @@ struct Net {
     replies: BTreeMap<u16, Vec<u8>>,
     /// Killed nodes: they get nothing and send nothing.
     dead: Vec<u16>,
+    /// A node cut off from the others: bytes to and from it wait (TCP),
+    /// connections to it cannot be opened.
+    isolated: Option<u16>,
+    held: Vec<(u16, Output)>,
 }
 
 const CLIENT: ConnId = ConnId(1);
@@ -53,6 +57,8 @@ impl Net {
             next_conn: 100,
             replies: BTreeMap::new(),
             dead: Vec::new(),
+            isolated: None,
+            held: Vec::new(),
         };
         net.settle();
         net
@@ -84,9 +90,24 @@ impl Net {
         panic!("the network never settled");
     }
 
+    fn crosses_cut(&self, a: u16, b: u16) -> bool {
+        self.isolated.is_some_and(|i| (a == i) != (b == i))
+    }
+
     fn deliver(&mut self, from: u16, o: Output) {
         let now = self.now;
         let dead = self.dead.clone();
+        let to = match &o {
+            Output::ToClient { conn, .. } if *conn != CLIENT => {
+                self.conns.get(&(from, *conn)).map(|&(to, _)| to)
+            }
+            Output::LinkSend { link, .. } => self.links.get(&(from, *link)).map(|&(to, _)| to),
+            _ => None,
+        };
+        if to.is_some_and(|to| self.crosses_cut(from, to)) {
+            self.held.push((from, o));
+            return;
+        }
         match o {
             Output::ToClient { conn, bytes } if conn == CLIENT => {
                 self.replies
@@ -114,7 +135,7 @@ impl Net {
                     .nodes
                     .iter()
                     .find_map(|(&p, _)| (p + 10000 == port || p == port).then_some(p))
-                    .filter(|p| !self.dead.contains(p));
+                    .filter(|p| !self.dead.contains(p) && !self.crosses_cut(from, *p));
                 let n = self.nodes.get_mut(&from).expect("node");
                 let Some(to) = target else {
                     n.handle(now, Input::LinkClosed { link });
@@ -214,6 +235,20 @@ impl Net {
             .retain(|(from, _), (to, _)| *from != port && *to != port);
         self.conns
             .retain(|(to, _), (from, _)| *from != port && *to != port);
+        self.settle();
+    }
+
+    /// The node at `port` is cut off from every other node.
+    fn isolate(&mut self, port: u16) {
+        self.isolated = Some(port);
+    }
+
+    /// The cut heals: what waited is delivered, in order.
+    fn heal(&mut self) {
+        self.isolated = None;
+        for (from, o) in std::mem::take(&mut self.held) {
+            self.deliver(from, o);
+        }
         self.settle();
     }
 
@@ -559,4 +594,54 @@ fn a_dead_primary_is_failed_and_its_replica_elected() {
         net.cmd(7001, "GET {bar}1"),
         Reply::Error("MOVED 5061 127.0.0.1:7003".to_string())
     );
+}
+
+/// A primary cut off from the rest: it accepts writes until the node
+/// timeout, then sees itself in a minority and refuses them; the majority
+/// fails it and elects its replica. When the cut heals it stays down for
+/// the rejoin delay, learns the newer claim and follows the new primary,
+/// losing what it took alone (the documented window), nothing else.
+#[test]
+fn a_partitioned_primary_steps_down_and_rejoins_as_a_replica() {
+    let (mut net, primary, replica) = three_shards_and_a_replica();
+    net.isolate(7000);
+    assert_eq!(
+        net.cmd(7000, "SET {bar}alone lost"),
+        Reply::Simple("OK".into())
+    );
+    net.advance(25_000);
+    assert_eq!(
+        net.cmd(7000, "SET {bar}late refused"),
+        Reply::Error("CLUSTERDOWN The cluster is down".into())
+    );
+    for p in [7001, 7002, 7003] {
+        let me = line_of(&mut net, p, &replica);
+        assert!(
+            me.contains("master") && me.ends_with(" 0-5460"),
+            "{p}: {me}"
+        );
+        let old = line_of(&mut net, p, &primary);
+        assert!(old.contains("fail") && !old.contains("fail?"), "{p}: {old}");
+    }
+    assert_eq!(net.cmd(7003, "READWRITE"), Reply::Simple("OK".into()));
+    assert_eq!(
+        net.cmd(7003, "SET {bar}after new"),
+        Reply::Simple("OK".into())
+    );
+    net.heal();
+    net.advance(10_000);
+    for p in [7000, 7001, 7002, 7003] {
+        let old = line_of(&mut net, p, &primary);
+        assert!(old.contains(&format!("slave {replica}")), "{p}: {old}");
+        assert!(!old.contains("fail"), "{p}: {old}");
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_state:ok"), "{p}: {info}");
+    }
+    assert_eq!(net.cmd(7000, "READONLY"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(7000, "GET {bar}1"), Reply::Bulk(b"one".to_vec()));
+    assert_eq!(
+        net.cmd(7000, "GET {bar}after"),
+        Reply::Bulk(b"new".to_vec())
+    );
+    assert_eq!(net.cmd(7000, "GET {bar}alone"), Reply::Nil);
 }

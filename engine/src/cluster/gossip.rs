@@ -77,12 +77,7 @@ impl Cluster {
     pub fn header(&self, kind: u16, offset: u64) -> Header {
         let me = &self.nodes[MYSELF];
         let primary = me.replica_of.unwrap_or(MYSELF);
-        let mut myslots = Slots::default();
-        for (s, &o) in self.slots.iter().enumerate() {
-            if o as usize == primary {
-                myslots.set(s as u16, true);
-            }
-        }
+        let myslots = self.slots_of(primary);
         Header {
             kind,
             port: me.port,
@@ -401,6 +396,14 @@ impl Server {
                 (msg_type::FAILOVER_AUTH_REQUEST, _) => self.vote_if_needed(now, s, h),
                 (msg_type::FAILOVER_AUTH_ACK, _) => self.on_vote(s, h.current_epoch),
                 (msg_type::MFSTART, _) => self.on_mfstart(now, s),
+                (
+                    msg_type::UPDATE,
+                    Body::Update {
+                        config_epoch,
+                        node,
+                        slots,
+                    },
+                ) => self.on_update(now, node, *config_epoch, slots),
                 _ => {}
             }
             return;
@@ -506,33 +509,109 @@ impl Server {
                 }
             }
         }
-        let mut become_replica = None;
+        // A sender claiming slots we know a newer owner of hears about
+        // that owner (an UPDATE, one per packet), as a primary returning
+        // from a partition must.
+        let mut update_about = None;
         if h.slaveof.is_none() {
-            let mine_before = (0..crate::store::slots::SLOTS as u16)
-                .filter(|&x| c.owner(x) == Some(MYSELF))
-                .count();
-            c.take_claims(s, h.config_epoch, &h.myslots);
-            let mine_after = (0..crate::store::slots::SLOTS as u16)
-                .filter(|&x| c.owner(x) == Some(MYSELF))
-                .count();
-            // A primary that lost its last slot to a newer claim follows
-            // the claimant (its replica promoted, or the slots moved).
-            if mine_before > 0 && mine_after == 0 && !c.is_replica() {
-                become_replica = Some(s);
-            }
-            // Our primary gave its slots away: follow the new owner.
-            if let Some(p) = c.nodes[MYSELF].replica_of {
-                let primary_slots = (0..crate::store::slots::SLOTS as u16)
-                    .filter(|&x| c.owner(x) == Some(p))
-                    .count();
-                if p != s && primary_slots == 0 && h.myslots.count() > 0 {
-                    become_replica = Some(s);
+            for slot in 0..crate::store::slots::SLOTS as u16 {
+                if !h.myslots.get(slot) {
+                    continue;
+                }
+                if let Some(o) = c.owner(slot).filter(|&o| o != s) {
+                    if c.nodes[o].config_epoch > h.config_epoch {
+                        update_about = Some(o);
+                        break;
+                    }
                 }
             }
         }
+        if let (Some(o), Some(link)) = (update_about, c.nodes[s].link) {
+            let bytes = bus::encode(&Message {
+                header: c.header(msg_type::UPDATE, offset),
+                body: Body::Update {
+                    config_epoch: c.nodes[o].config_epoch,
+                    node: c.nodes[o].id.clone(),
+                    slots: c.slots_of(o),
+                },
+            });
+            *c.sent.entry("update").or_default() += 1;
+            self.migrate.out.push(LinkOut::Send { link, bytes });
+        }
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
         let failed = gossip_section(c, &m.body, Some(s), now, timeout);
         for f in failed {
             self.send_fail(f);
+        }
+        if h.slaveof.is_none() {
+            self.update_slots_config_with(now, s, h.config_epoch, &h.myslots);
+        }
+    }
+
+    /// UPDATE: node `about` serves `slots` with `epoch` (news only if the
+    /// epoch is newer than we know; a node we took for a replica is a
+    /// primary).
+    fn on_update(&mut self, now: Millis, about: &str, epoch: u64, slots: &Slots) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(n) = c.index_of(about) else {
+            return;
+        };
+        if c.nodes[n].config_epoch >= epoch {
+            return;
+        }
+        if n != MYSELF {
+            c.nodes[n].replica_of = None;
+        }
+        c.nodes[n].config_epoch = epoch;
+        self.update_slots_config_with(now, n, epoch, slots);
+    }
+
+    /// `clusterUpdateSlotsConfigWith`: primary `s` claims `claimed` with
+    /// `epoch`. Slots it wins become its own; a primary that lost its
+    /// last slot follows it (its replica was promoted, or the slots
+    /// moved), as does a replica whose primary lost them all; a primary
+    /// still serving others deletes the keys of the slots it lost.
+    fn update_slots_config_with(&mut self, now: Millis, s: usize, epoch: u64, claimed: &Slots) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        if s == MYSELF {
+            return;
+        }
+        let mut become_replica = None;
+        let mut dirty: Vec<u16> = Vec::new();
+        let mine_before: Vec<u16> = (0..crate::store::slots::SLOTS as u16)
+            .filter(|&x| c.owner(x) == Some(MYSELF))
+            .collect();
+        c.take_claims(s, epoch, claimed);
+        let lost: Vec<u16> = mine_before
+            .iter()
+            .copied()
+            .filter(|&x| c.owner(x) != Some(MYSELF))
+            .collect();
+        if !mine_before.is_empty() && lost.len() == mine_before.len() && !c.is_replica() {
+            become_replica = Some(s);
+        } else {
+            dirty = lost;
+        }
+        // Our primary gave its slots away: follow the new owner.
+        if let Some(p) = c.nodes[MYSELF].replica_of {
+            let primary_slots = (0..crate::store::slots::SLOTS as u16)
+                .filter(|&x| c.owner(x) == Some(p))
+                .count();
+            if p != s && primary_slots == 0 && claimed.count() > 0 {
+                become_replica = Some(s);
+            }
+        }
+        for slot in dirty {
+            let db = &mut self.ks.dbs[0];
+            for k in db.slot_keys(slot, usize::MAX) {
+                db.remove(&k);
+            }
         }
         if let Some(n) = become_replica {
             let mut events = Vec::new();
@@ -551,6 +630,7 @@ impl Server {
             return;
         };
         c.now = now;
+        c.rejoin_delay = timeout.clamp(500, 5000);
         let stale: Vec<usize> = (1..c.nodes.len())
             .filter(|&i| {
                 c.nodes[i].flags & node_flag::HANDSHAKE != 0
@@ -576,6 +656,7 @@ impl Server {
                 None => {
                     let link = self.migrate.new_link();
                     c.nodes[i].link = Some(link);
+                    c.nodes[i].link_since = now.0;
                     // The PING queued on a new link counts from now, so a
                     // node that cannot be reached at all times out too.
                     if c.nodes[i].ping_sent == 0 && c.nodes[i].flags & node_flag::HANDSHAKE == 0 {
@@ -596,6 +677,21 @@ impl Server {
                 }
                 Some(link) => {
                     let n = &c.nodes[i];
+                    // Waiting for a PONG over half the node timeout with
+                    // nothing else heard: the link may be what is broken
+                    // (the node may be fine) — a fresh one is dialled on
+                    // the next cron, the PING time kept.
+                    let half = timeout / 2;
+                    if now.0.saturating_sub(n.link_since) > timeout
+                        && n.ping_sent != 0
+                        && now.0.saturating_sub(n.ping_sent) > half
+                        && now.0.saturating_sub(n.data_received) > half
+                    {
+                        c.nodes[i].link = None;
+                        c.outbound.remove(&link);
+                        self.migrate.out.push(LinkOut::Close { link });
+                        continue;
+                    }
                     let due = n.ping_sent == 0 && now.0.saturating_sub(n.pong_received) >= 1000;
                     if due && n.flags & node_flag::HANDSHAKE == 0 {
                         let bytes = c.ping(msg_type::PING, offset, i);

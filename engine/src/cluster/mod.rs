@@ -45,8 +45,9 @@ pub struct ClusterNode {
     pub ping_sent: u64,
     pub pong_received: u64,
     pub data_received: u64,
-    /// Our outbound bus link to it.
+    /// Our outbound bus link to it, and when we opened it.
     pub link: Option<LinkId>,
+    pub link_since: u64,
     /// When it was created (a handshake times out).
     pub ctime: Millis,
     /// Its replication offset, as its last packet said.
@@ -110,6 +111,11 @@ pub struct Cluster {
     pub election: failover::Election,
     /// A manual failover (CLUSTER FAILOVER [FORCE]) in progress.
     pub manual: failover::Manual,
+    /// When this node last found itself among a minority of primaries.
+    among_minority: Option<Millis>,
+    /// How long a primary back from a minority stays down (the node
+    /// timeout, between 0.5 and 5 s), so it hears the news first.
+    pub rejoin_delay: u64,
 }
 
 pub const MYSELF: usize = 0;
@@ -143,6 +149,8 @@ impl Cluster {
             last_vote_epoch: 0,
             election: failover::Election::default(),
             manual: failover::Manual::default(),
+            among_minority: None,
+            rejoin_delay: 5000,
         }
     }
 
@@ -242,6 +250,17 @@ impl Cluster {
     }
 
     /// Slots served by `node`, as (start, end) ranges.
+    /// The slots node `node` serves, as a bitmap.
+    pub fn slots_of(&self, node: usize) -> bus::Slots {
+        let mut out = bus::Slots::default();
+        for (s, &o) in self.slots.iter().enumerate() {
+            if o as usize == node {
+                out.set(s as u16, true);
+            }
+        }
+        out
+    }
+
     pub fn ranges(&self, node: usize) -> Vec<(u16, u16)> {
         let mut out: Vec<(u16, u16)> = Vec::new();
         for s in 0..SLOTS as u16 {
@@ -288,7 +307,21 @@ impl Cluster {
                     && self.nodes[n].flags & (node_flag::PFAIL | node_flag::FAIL) == 0
             })
             .count();
-        self.ok = covered && reachable > size / 2;
+        let majority = reachable > size / 2;
+        if !majority {
+            self.among_minority = Some(now);
+        }
+        let ok = covered && majority;
+        // A primary back from a minority waits before serving again: a
+        // replica may have been elected in its place meanwhile.
+        if ok && !self.ok && !self.is_replica() {
+            if let Some(at) = self.among_minority {
+                if now.0.saturating_sub(at.0) < self.rejoin_delay {
+                    return;
+                }
+            }
+        }
+        self.ok = ok;
     }
 
     /// `getNodeByQuery`: `Ok` when this node serves the command.
