@@ -1545,3 +1545,135 @@ fn a_mixed_cluster_fails_over_manually_both_ways() {
         }
     }
 }
+
+fn next_push(c: &mut RespConn) -> Reply {
+    let bytes = c
+        .try_read_reply(Duration::from_secs(10))
+        .expect("a message arrives");
+    parse_reply(&bytes).expect("valid").expect("complete").0
+}
+
+/// Pub/sub across a mixed cluster: PUBLISH on any node reaches the
+/// subscribers of every node, either kind (the bus's PUBLISH); SSUBSCRIBE
+/// and SPUBLISH go to the channel's shard (MOVED elsewhere, a replica
+/// serves them without READONLY) and SPUBLISH reaches the whole shard
+/// (PUBLISHSHARD) and no one else.
+#[test]
+fn pubsub_crosses_a_mixed_cluster() {
+    let Some(m) = Mixed::create(15000, true) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ports = m.ports.clone();
+    let mut subs: Vec<RespConn> = ports
+        .iter()
+        .map(|&p| {
+            let mut c = RespConn::connect(p);
+            let r = parse_reply(&c.call(&args(&["SUBSCRIBE", "news"])))
+                .expect("valid")
+                .expect("complete")
+                .0;
+            assert_eq!(
+                r,
+                Reply::Array(vec![
+                    Reply::Bulk(b"subscribe".to_vec()),
+                    Reply::Bulk(b"news".to_vec()),
+                    Reply::Int(1)
+                ])
+            );
+            c
+        })
+        .collect();
+    for (i, &from) in [ports[1], ports[0]].iter().enumerate() {
+        let text = format!("hello {i}");
+        assert_eq!(
+            RespConn::connect(from).call_str(&["PUBLISH", "news", &text]),
+            Reply::Int(1),
+            "one subscriber on the publishing node itself"
+        );
+        for (k, s) in subs.iter_mut().enumerate() {
+            assert_eq!(
+                next_push(s),
+                Reply::Array(vec![
+                    Reply::Bulk(b"message".to_vec()),
+                    Reply::Bulk(b"news".to_vec()),
+                    Reply::Bulk(text.clone().into_bytes()),
+                ]),
+                "subscriber on {} hears {from}",
+                ports[k]
+            );
+        }
+    }
+    // Shard channels: the owner of "{s}ch"'s slot and its replica.
+    let slot = cachelab_engine::store::slots::key_slot(b"{s}ch");
+    let owner = match RespConn::connect(ports[0]).call_str(&["SSUBSCRIBE", "{s}ch"]) {
+        Reply::Error(e) if e.starts_with("MOVED ") => {
+            assert!(e.starts_with(&format!("MOVED {slot} ")), "{e}");
+            e.rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .expect("port")
+        }
+        _ => ports[0],
+    };
+    let owner_id = my_id(owner);
+    let replica = *ports
+        .iter()
+        .find(|&&p| {
+            nodes_of(p)
+                .lines()
+                .any(|l| l.starts_with(&my_id(p)) && l.contains(&format!("slave {owner_id}")))
+        })
+        .expect("the owner has a replica");
+    let outsider = *ports
+        .iter()
+        .find(|&&p| p != owner && p != replica)
+        .expect("a node of another shard");
+    assert_eq!(
+        RespConn::connect(outsider).call_str(&["SSUBSCRIBE", "{s}ch"]),
+        Reply::Error(format!("MOVED {slot} 127.0.0.1:{owner}")),
+        "SSUBSCRIBE on {outsider} (cachelab: {})",
+        m.is_ours(outsider)
+    );
+    let mut shard_subs: Vec<RespConn> = [owner, replica]
+        .iter()
+        .map(|&p| {
+            let mut c = RespConn::connect(p);
+            let r = parse_reply(&c.call(&args(&["SSUBSCRIBE", "{s}ch"])))
+                .expect("valid")
+                .expect("complete")
+                .0;
+            assert_eq!(
+                r,
+                Reply::Array(vec![
+                    Reply::Bulk(b"ssubscribe".to_vec()),
+                    Reply::Bulk(b"{s}ch".to_vec()),
+                    Reply::Int(1)
+                ]),
+                "SSUBSCRIBE on {p}"
+            );
+            c
+        })
+        .collect();
+    for from in [owner, replica] {
+        let text = format!("from {from}");
+        assert_eq!(
+            RespConn::connect(from).call_str(&["SPUBLISH", "{s}ch", &text]),
+            Reply::Int(1)
+        );
+        for s in shard_subs.iter_mut() {
+            assert_eq!(
+                next_push(s),
+                Reply::Array(vec![
+                    Reply::Bulk(b"smessage".to_vec()),
+                    Reply::Bulk(b"{s}ch".to_vec()),
+                    Reply::Bulk(text.clone().into_bytes()),
+                ])
+            );
+        }
+    }
+    // Nobody outside the shard heard any of it.
+    for s in subs.iter_mut() {
+        assert_eq!(s.try_read_reply(Duration::from_millis(300)), None);
+    }
+}

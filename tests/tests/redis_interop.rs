@@ -888,3 +888,43 @@ fn debug_is_refused_unless_enabled_as_redis_refuses_it() {
         assert_eq!(refused, setting == "no", "{:?}", replies[1]);
     }
 }
+
+/// PUBLISH on a primary reaches subscribers on its replicas, as Redis
+/// propagates it in the replication stream (outside cluster mode): on a
+/// real redis-server replica and on a cachelab one.
+#[test]
+fn publish_reaches_subscribers_on_replicas() {
+    let primary = CachelabServer::start();
+    let Some(real) =
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])
+    else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ours = CachelabServer::start_with(cachelab_server::Options {
+        replicaof: Some(("127.0.0.1".into(), primary.port)),
+        ..Default::default()
+    });
+    let mut subs = Vec::new();
+    for port in [real.port, ours.port] {
+        let mut r = RespConn::connect(port);
+        wait_for("the replica's link", 20, || {
+            info_field(&mut r, "replication", "master_link_status") == "up"
+        });
+        let mut s = RespConn::connect(port);
+        assert_eq!(
+            s.call(&cachelab_tests::args(&["SUBSCRIBE", "news"])),
+            b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n"
+        );
+        subs.push(s);
+    }
+    let mut p = RespConn::connect(primary.port);
+    assert_eq!(p.call_str(&["PUBLISH", "news", "hello"]), Reply::Int(0));
+    for s in &mut subs {
+        assert_eq!(
+            s.try_read_reply(Duration::from_secs(10))
+                .expect("delivered"),
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"
+        );
+    }
+}

@@ -397,6 +397,13 @@ impl Server {
                 (msg_type::FAILOVER_AUTH_ACK, _) => self.on_vote(s, h.current_epoch),
                 (msg_type::MFSTART, _) => self.on_mfstart(now, s),
                 (
+                    msg_type::PUBLISH | msg_type::PUBLISHSHARD,
+                    Body::Publish { channel, message },
+                ) => {
+                    let shard = h.kind == msg_type::PUBLISHSHARD;
+                    crate::commands::pubsub::deliver(self, channel, message, shard);
+                }
+                (
                     msg_type::UPDATE,
                     Body::Update {
                         config_epoch,
@@ -587,7 +594,19 @@ impl Server {
         let mine_before: Vec<u16> = (0..crate::store::slots::SLOTS as u16)
             .filter(|&x| c.owner(x) == Some(MYSELF))
             .collect();
+        let shard = c.nodes[MYSELF].replica_of.unwrap_or(MYSELF);
+        let shard_before = c.slots_of(shard);
         c.take_claims(s, epoch, claimed);
+        // Slots that left our shard take their shard channels with them.
+        let shard_after = c.slots_of(shard);
+        if shard_after != shard_before {
+            crate::commands::pubsub::remove_channels_in_slots(self, |slot| {
+                shard_before.get(slot) && !shard_after.get(slot)
+            });
+        }
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
         let lost: Vec<u16> = mine_before
             .iter()
             .copied()
@@ -757,6 +776,45 @@ impl Server {
         self.replicaof_no_one(events);
         self.cluster_broadcast_pong();
         self.reset_manual_failover();
+    }
+
+    /// PUBLISH (to every node) or SPUBLISH (to the other nodes of this
+    /// node's shard) over the bus (`clusterPropagatePublish[Shard]`).
+    pub fn cluster_publish(&mut self, channel: &[u8], message: &[u8], shard: bool) {
+        let offset = self.cluster_offset();
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let kind = if shard {
+            msg_type::PUBLISHSHARD
+        } else {
+            msg_type::PUBLISH
+        };
+        let primary = c.nodes[MYSELF].replica_of.unwrap_or(MYSELF);
+        let mut bytes = None;
+        for i in 1..c.nodes.len() {
+            let n = &c.nodes[i];
+            let in_shard = i == primary || n.replica_of == Some(primary);
+            if n.flags & node_flag::HANDSHAKE != 0 || (shard && !in_shard) {
+                continue;
+            }
+            let Some(link) = n.link else {
+                continue;
+            };
+            let bytes = bytes
+                .get_or_insert_with(|| {
+                    bus::encode(&Message {
+                        header: c.header(kind, offset),
+                        body: Body::Publish {
+                            channel: channel.to_vec(),
+                            message: message.to_vec(),
+                        },
+                    })
+                })
+                .clone();
+            *c.sent.entry(msg_type::name(kind)).or_default() += 1;
+            self.migrate.out.push(LinkOut::Send { link, bytes });
+        }
     }
 
     /// `clusterBroadcastPong`: every linked node hears our new config now.

@@ -79,6 +79,12 @@ pub struct Query<'a> {
     pub readonly_client: bool,
     pub asking: bool,
     pub is_migrate: bool,
+    /// SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH: channels, not keys — served
+    /// by the slot's owner during a migration, by its replicas without
+    /// READONLY, and while the cluster is down when
+    /// `cluster-allow-pubsubshard-when-down` (the default).
+    pub pubsubshard: bool,
+    pub allow_pubsubshard_when_down: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -348,7 +354,7 @@ impl Cluster {
                 }
                 multiple = true;
             }
-            if migrating || importing {
+            if (migrating || importing) && !q.pubsubshard {
                 if exists(k) {
                     existing += 1;
                 } else {
@@ -357,10 +363,13 @@ impl Cluster {
             }
         }
         if !self.ok {
-            if !allow_reads_when_down {
+            if q.pubsubshard {
+                if !q.allow_pubsubshard_when_down {
+                    return Err(Redirect::Down);
+                }
+            } else if !allow_reads_when_down {
                 return Err(Redirect::Down);
-            }
-            if q.write {
+            } else if q.write {
                 return Err(Redirect::DownReadOnly);
             }
         }
@@ -382,7 +391,10 @@ impl Cluster {
             }
             return Ok(());
         }
-        if q.readonly_client && !q.write && self.nodes[MYSELF].replica_of == Some(owner) {
+        if (q.readonly_client || q.pubsubshard)
+            && !q.write
+            && self.nodes[MYSELF].replica_of == Some(owner)
+        {
             return Ok(());
         }
         if owner != MYSELF {
@@ -659,6 +671,8 @@ mod tests {
             readonly_client: false,
             asking: false,
             is_migrate: false,
+            pubsubshard: false,
+            allow_pubsubshard_when_down: true,
         }
     }
 

@@ -851,12 +851,24 @@ fn check<'t>(ctx: &mut Ctx<'t>, argv: &[Vec<u8>]) -> Result<&'t Command, Reply> 
 /// them. A refused EXEC discards its transaction, as Redis does.
 fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), Reply> {
     let is_exec = cmd.fullname == "exec";
-    if !is_exec && !cmd.key_specs.has_keys() {
+    // Shard channels route as keys do (their key specs say "not a key").
+    let pubsubshard = matches!(
+        cmd.fullname.as_str(),
+        "ssubscribe" | "sunsubscribe" | "spublish"
+    );
+    if !is_exec && !pubsubshard && !cmd.key_specs.has_keys() {
         return Ok(());
     }
     let mut write = cmd.has(flag::WRITE);
     let mut keys: Vec<Vec<u8>> = Vec::new();
-    if is_exec {
+    if pubsubshard {
+        let channels = if cmd.fullname == "spublish" {
+            &argv[1..2]
+        } else {
+            &argv[1..]
+        };
+        keys.extend(channels.iter().cloned());
+    } else if is_exec {
         let Some(queue) = ctx.client().and_then(|c| c.multi.queue.as_ref()) else {
             return Ok(());
         };
@@ -887,6 +899,9 @@ fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), R
         readonly_client,
         asking: asking || cmd.has(flag::ASKING),
         is_migrate: cmd.fullname == "migrate",
+        pubsubshard,
+        allow_pubsubshard_when_down: ctx.srv.config.get("cluster-allow-pubsubshard-when-down")
+            != Some("no"),
     };
     let allow_reads = ctx.srv.config.get("cluster-allow-reads-when-down") == Some("yes");
     let now = ctx.now;

@@ -242,8 +242,39 @@ pub fn deliver(srv: &mut Server, channel: &[u8], msg: &[u8], shard: bool) -> usi
     n
 }
 
+/// PUBLISH / SPUBLISH: the receivers here are counted; the message also
+/// reaches the other nodes — over the cluster bus in cluster mode (every
+/// node, or the shard's nodes for SPUBLISH), else through the replication
+/// stream to the replicas (`forceCommandPropagation`).
 fn publish(ctx: &mut Ctx, argv: &[Vec<u8>], shard: bool) -> Reply {
-    Reply::Int(deliver(ctx.srv, &argv[1], &argv[2], shard) as i64)
+    let n = deliver(ctx.srv, &argv[1], &argv[2], shard);
+    if ctx.srv.cluster.is_some() {
+        ctx.srv.cluster_publish(&argv[1], &argv[2], shard);
+    } else {
+        let db = ctx.db_index();
+        ctx.srv.repl.propagate_command(Some(db), argv.to_vec());
+    }
+    Reply::Int(n as i64)
+}
+
+/// Slots left this node's shard: the subscribers of their shard channels
+/// are unsubscribed and told so (`removeChannelsInSlot`). One pass over
+/// the shard channels, however many slots went.
+pub fn remove_channels_in_slots(srv: &mut Server, lost: impl Fn(u16) -> bool) {
+    let gone: Vec<Vec<u8>> = srv
+        .shard_channels
+        .keys()
+        .filter(|c| lost(crate::store::slots::key_slot(c)))
+        .cloned()
+        .collect();
+    for ch in gone {
+        for conn in srv.shard_channels.get(&ch).cloned().unwrap_or_default() {
+            remove(srv, conn, &ch, Kind::Shard);
+            let count = srv.clients.get(&conn).map_or(0, |c| c.subs.shard.len());
+            srv.pubsub_out
+                .push((conn, push("sunsubscribe", Some(&ch), count)));
+        }
+    }
 }
 
 fn channels(ctx: &mut Ctx, argv: &[Vec<u8>], shard: bool) -> Reply {
