@@ -91,6 +91,13 @@ pub enum Output {
     /// Write an RDB file (SAVE, BGSAVE, a `save` point), atomically; then
     /// call [`Machine::save_done`] with its id and whether it worked.
     Save(crate::persistence::save::SaveRequest),
+    /// Write the cluster's config file (`cluster-config-file` in `dir`)
+    /// atomically: the cluster changed (`clusterSaveConfig`).
+    SaveClusterConfig {
+        dir: String,
+        file: String,
+        text: String,
+    },
 }
 
 /// What SHUTDOWN asks of the runtime.
@@ -432,6 +439,10 @@ pub struct Server {
     /// What the cluster bus changed (a new primary followed…), reported
     /// after the input.
     pub cluster_events: Vec<NodeEvent>,
+    /// nodes.conf: the fingerprint of what was last written, whether to
+    /// look now (a CLUSTER command ran), whether to write even if the
+    /// same (CLUSTER SAVECONFIG).
+    pub cluster_config: (Option<u64>, bool, bool),
     /// SAVE/BGSAVE bookkeeping.
     pub persist: crate::persistence::save::SaveState,
     pub repl: Repl,
@@ -518,6 +529,7 @@ impl Node {
                 migrate: Default::default(),
                 cluster: None,
                 cluster_events: Vec::new(),
+                cluster_config: (None, false, false),
                 persist: Default::default(),
                 blocking: indexmap::IndexMap::new(),
                 stream_ready: Vec::new(),
@@ -1075,6 +1087,51 @@ impl Node {
             self.outputs.push_back(Output::Shutdown(req));
         }
         self.save_outputs();
+        if self.srv.cluster_config.1 {
+            self.save_cluster_config();
+        }
+    }
+
+    /// nodes.conf written if what it says changed (or SAVECONFIG asked).
+    fn save_cluster_config(&mut self) {
+        let (last, _, force) = self.srv.cluster_config;
+        self.srv.cluster_config.1 = false;
+        self.srv.cluster_config.2 = false;
+        let Some(c) = self.srv.cluster.as_ref() else {
+            return;
+        };
+        let fp = c.fingerprint();
+        if last == Some(fp) && !force {
+            return;
+        }
+        self.srv.cluster_config.0 = Some(fp);
+        let text = c.config_text();
+        let cfg = &self.srv.config;
+        self.outputs.push_back(Output::SaveClusterConfig {
+            dir: cfg.get("dir").unwrap_or(".").to_string(),
+            file: cfg
+                .get("cluster-config-file")
+                .unwrap_or("nodes.conf")
+                .to_string(),
+            text,
+        });
+    }
+
+    /// Start-up with `cluster-enabled yes`: the cluster as the config
+    /// file `text` left it (this node's id, epochs, slots, role); a
+    /// replica follows its primary again. The file is not written back
+    /// until something changes.
+    pub fn load_cluster_config(&mut self, text: &str) -> Result<(), String> {
+        let Some(old) = self.srv.cluster.as_ref() else {
+            return Err("cluster mode is not enabled".into());
+        };
+        let (port, cport) = (old.nodes[0].port, old.nodes[0].cport);
+        let mut c = crate::cluster::Cluster::from_config(text, port, cport)?;
+        let full = self.srv.config.cluster_require_full_coverage();
+        c.update_state(self.now, full);
+        self.srv.cluster_config.0 = Some(c.fingerprint());
+        self.srv.cluster = Some(c);
+        Ok(())
     }
 
     fn save_outputs(&mut self) {
@@ -1782,6 +1839,7 @@ impl Node {
             c.update_state(now, full);
         }
         self.srv.cluster_cron(now);
+        self.save_cluster_config();
         self.srv.repl_cron(now, &mut events);
         self.outputs.extend(events.into_iter().map(Output::Event));
         // A replica's keys expire when its primary's DEL arrives.

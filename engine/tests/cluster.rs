@@ -25,6 +25,8 @@ struct Net {
     /// connections to it cannot be opened.
     isolated: Option<u16>,
     held: Vec<(u16, Output)>,
+    /// The last nodes.conf each node asked to write.
+    configs: BTreeMap<u16, String>,
 }
 
 const CLIENT: ConnId = ConnId(1);
@@ -59,6 +61,7 @@ impl Net {
             dead: Vec::new(),
             isolated: None,
             held: Vec::new(),
+            configs: BTreeMap::new(),
         };
         net.settle();
         net
@@ -167,6 +170,9 @@ impl Net {
                     );
                 }
             }
+            Output::SaveClusterConfig { text, .. } => {
+                self.configs.insert(from, text);
+            }
             Output::LinkClose { link } => {
                 if let Some((to, conn)) = self.links.remove(&(from, link)) {
                     self.conns.remove(&(to, conn));
@@ -235,6 +241,35 @@ impl Net {
             .retain(|(from, _), (to, _)| *from != port && *to != port);
         self.conns
             .retain(|(to, _), (from, _)| *from != port && *to != port);
+        self.settle();
+    }
+
+    /// The node at `port` dies and starts again from the nodes.conf it
+    /// last wrote (its data gone, as without persistence).
+    fn restart(&mut self, port: u16) {
+        self.kill(port);
+        let text = self
+            .configs
+            .get(&port)
+            .expect("a nodes.conf was written")
+            .clone();
+        let now = self.now;
+        let mut n = Node::new(900 + port as u64);
+        n.start(now, port);
+        n.speak_redis_replication();
+        n.set_startup_config("cluster-enabled", "yes")
+            .expect("cluster mode");
+        n.load_cluster_config(&text).expect("nodes.conf loads");
+        n.handle(
+            now,
+            Input::ConnOpened {
+                conn: CLIENT,
+                peer: "127.0.0.1:40000".into(),
+                local: format!("127.0.0.1:{port}"),
+            },
+        );
+        self.nodes.insert(port, n);
+        self.dead.retain(|&p| p != port);
         self.settle();
     }
 
@@ -644,4 +679,38 @@ fn a_partitioned_primary_steps_down_and_rejoins_as_a_replica() {
         Reply::Bulk(b"new".to_vec())
     );
     assert_eq!(net.cmd(7000, "GET {bar}alone"), Reply::Nil);
+}
+
+/// A replica and then a primary restarted from the nodes.conf they wrote:
+/// same ids and slots, the replica follows its primary again and resyncs
+/// what was written meanwhile.
+#[test]
+fn nodes_restart_from_their_nodes_conf() {
+    let (mut net, primary, replica) = three_shards_and_a_replica();
+    net.restart(7003);
+    assert_eq!(my_id(&mut net, 7003), replica);
+    assert_eq!(net.cmd(7000, "SET {bar}2 two"), Reply::Simple("OK".into()));
+    net.advance(3000);
+    let me = line_of(&mut net, 7003, &replica);
+    assert!(me.contains(&format!("myself,slave {primary}")), "{me}");
+    assert_eq!(net.cmd(7003, "READONLY"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(7003, "GET {bar}1"), Reply::Bulk(b"one".to_vec()));
+    assert_eq!(net.cmd(7003, "GET {bar}2"), Reply::Bulk(b"two".to_vec()));
+    let id = my_id(&mut net, 7001);
+    let before = line_of(&mut net, 7001, &id);
+    net.restart(7001);
+    net.advance(5000);
+    assert_eq!(my_id(&mut net, 7001), id);
+    let after = line_of(&mut net, 7001, &id);
+    assert!(after.ends_with(" 5461-10922"), "{after}");
+    assert_eq!(
+        before.split(' ').nth(6),
+        after.split(' ').nth(6),
+        "config epoch"
+    );
+    for p in [7000, 7001, 7002, 7003] {
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_state:ok"), "{p}: {info}");
+        assert!(info.contains("cluster_known_nodes:4"), "{p}: {info}");
+    }
 }

@@ -144,6 +144,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     LOG_LABEL.with(|l| *l.borrow_mut() = opts.log_label.clone());
+    // The cluster config file's lock, held while the node serves.
+    let mut _cluster_lock = None;
     let node: Box<dyn Machine> = if opts.memcached {
         let mut mc = match opts.memory {
             Some(m) => McNode::with_memory(seed(), m),
@@ -167,6 +169,7 @@ pub async fn serve(
                 say(&format!("bad directive {k} {v:?}: {e}"));
             }
         }
+        _cluster_lock = load_cluster_config(&mut node)?;
         load_at_start(&mut node)?;
         node.set_clock(micros);
         say("Ready to accept connections");
@@ -354,6 +357,13 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
                 s.links.remove(link);
             }
             Output::Save(req) => save_file(s, req),
+            Output::SaveClusterConfig { dir, file, text } => {
+                if let Err(e) = write_atomically(dir, file, text.as_bytes()) {
+                    say(&format!(
+                        "Could not save the cluster config file {file}: {e}"
+                    ));
+                }
+            }
             Output::Shutdown(req) => {
                 if finish_shutdown(req) {
                     s.stop.notify_one();
@@ -516,6 +526,59 @@ fn write_rdb(dir: &str, dbfilename: &str, rdb: &[u8]) -> Result<(), String> {
                 .unwrap_or_default(),
         )
     })
+}
+
+/// A small file replaced whole: written beside it, synced, renamed over.
+fn write_atomically(dir: &str, file: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = std::path::Path::new(dir);
+    let tmp = dir.join(format!("{file}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, dir.join(file))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Cluster mode at start (`clusterInit`): the config file is locked for
+/// this node alone, as redis-server locks it, and loaded if it exists, so
+/// a restarted node keeps its identity, epochs, slots and role. The lock
+/// lasts as long as the returned file is open.
+fn load_cluster_config(node: &mut Node) -> std::io::Result<Option<std::fs::File>> {
+    if node.config().get("cluster-enabled") != Some("yes") {
+        return Ok(None);
+    }
+    let cfg = node.config();
+    let dir = cfg.get("dir").unwrap_or(".").to_string();
+    let name = cfg
+        .get("cluster-config-file")
+        .unwrap_or("nodes.conf")
+        .to_string();
+    let path = std::path::Path::new(&dir).join(&name);
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    if lock_file.try_lock().is_err() {
+        let msg = format!(
+            "Sorry, the cluster configuration file {name} is already used by a different Redis Cluster node. Please make sure that different nodes use different cluster configuration files."
+        );
+        say(&msg);
+        return Err(std::io::Error::other(msg));
+    }
+    let text = std::fs::read_to_string(&path)?;
+    if !text.trim().is_empty() {
+        if let Err(e) = node.load_cluster_config(&text) {
+            say(&e);
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+        }
+        say("Node configuration loaded, I'm back in the cluster.");
+    }
+    Ok(Some(lock_file))
 }
 
 /// Carries out `Output::Save`: SAVE's file written here and now (the node
@@ -703,7 +766,8 @@ async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
             | Output::Dial { .. }
             | Output::LinkSend { .. }
             | Output::LinkClose { .. }
-            | Output::Save(_) => {}
+            | Output::Save(_)
+            | Output::SaveClusterConfig { .. } => {}
         }
     }
     false

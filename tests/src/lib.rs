@@ -130,7 +130,11 @@ impl RedisServer {
 
     /// A redis-server with extra command-line arguments (e.g. `--replicaof`).
     pub fn start_with(extra: &[&str]) -> Option<RedisServer> {
-        let port = free_port();
+        RedisServer::start_on(free_port(), extra)
+    }
+
+    /// The same on a given port (a node restarted where it was).
+    pub fn start_on(port: u16, extra: &[&str]) -> Option<RedisServer> {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -252,10 +256,15 @@ impl CachelabServer {
 
     /// A server started with options (e.g. as a replica of another port),
     /// DEBUG enabled as the harness enables it on redis-server.
-    pub fn start_with(mut opts: cachelab_server::Options) -> CachelabServer {
+    pub fn start_with(opts: cachelab_server::Options) -> CachelabServer {
+        CachelabServer::start_on(0, opts)
+    }
+
+    /// The same on a given port (0: any free one).
+    pub fn start_on(port: u16, mut opts: cachelab_server::Options) -> CachelabServer {
         opts.config
             .insert(0, ("enable-debug-command".into(), "yes".into()));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {

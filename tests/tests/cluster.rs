@@ -89,6 +89,9 @@ fn start() -> Option<(Side, Side, RedisServer, CachelabServer)> {
     let mut opts = cachelab_server::Options::default();
     opts.config.push(("cluster-enabled".into(), "yes".into()));
     opts.config.push(("cluster-port".into(), cc.to_string()));
+    opts.config
+        .push(("cluster-config-file".into(), config_file_name(cc)));
+    opts.config.push(("dir".into(), temp_dir()));
     let cachelab = CachelabServer::start_with(opts);
     let mut sides = [(redis.port, rc), (cachelab.port, cc)].map(|(port, cport)| Side {
         conn: RespConn::connect(port),
@@ -415,15 +418,39 @@ fn the_bus_speaks_redis_clustermsg() {
     assert_eq!(bus::encode(&pong), packet, "re-encoded byte for byte");
 }
 
+fn temp_dir() -> String {
+    std::env::temp_dir().to_string_lossy().into_owned()
+}
+
+/// A node's own nodes.conf (in the temp dir), fresh: named by this test
+/// process and the node's bus port.
+fn config_file_name(cport: u16) -> String {
+    let name = format!("cachelab-nodes-{}-{cport}.conf", std::process::id());
+    let _ = std::fs::remove_file(std::env::temp_dir().join(&name));
+    name
+}
+
 /// A cachelab node in cluster mode with its bus on a port of its own.
 fn cachelab_cluster_node_with(node_timeout: u64) -> (CachelabServer, u16) {
     let cport = free_port();
-    let mut opts = cachelab_server::Options::default();
-    opts.config.push(("cluster-enabled".into(), "yes".into()));
-    opts.config.push(("cluster-port".into(), cport.to_string()));
-    opts.config
-        .push(("cluster-node-timeout".into(), node_timeout.to_string()));
+    let opts = cachelab_cluster_opts(cport, node_timeout, &config_file_name(cport));
     (CachelabServer::start_with(opts), cport)
+}
+
+/// A cachelab cluster node's directives: its bus port, node timeout and
+/// nodes.conf (in the temp dir).
+fn cachelab_cluster_opts(cport: u16, node_timeout: u64, file: &str) -> cachelab_server::Options {
+    let mut opts = cachelab_server::Options::default();
+    for (k, v) in [
+        ("cluster-enabled", "yes"),
+        ("cluster-port", &cport.to_string()),
+        ("cluster-config-file", file),
+        ("dir", &temp_dir()),
+        ("cluster-node-timeout", &node_timeout.to_string()),
+    ] {
+        opts.config.push((k.into(), v.into()));
+    }
+    opts
 }
 
 fn redis_cluster_node_with(node_timeout: u64) -> Option<RedisServer> {
@@ -1676,4 +1703,133 @@ fn pubsub_crosses_a_mixed_cluster() {
     for s in subs.iter_mut() {
         assert_eq!(s.try_read_reply(Duration::from_millis(300)), None);
     }
+}
+
+/// A node's bus port, from its own CLUSTER NODES line.
+fn cport_of(port: u16) -> u16 {
+    let me = my_id(port);
+    let v = nodes_of(port);
+    let line = v.lines().find(|l| l.starts_with(&me)).expect("myself");
+    let addr = line.split(' ').nth(1).expect("address");
+    addr.split('@')
+        .nth(1)
+        .and_then(|c| c.split(',').next())
+        .and_then(|c| c.parse().ok())
+        .expect("bus port")
+}
+
+/// Every node sees node `id` up (not failing) and the cluster agrees.
+fn wait_rejoined(ports: &[u16], id: &str, addr: &str) {
+    for &p in ports {
+        wait_until(&format!("node {p} to see {id} back"), 40, || {
+            let v = nodes_of(p);
+            let line = v
+                .lines()
+                .find(|l| l.starts_with(id))
+                .unwrap_or("")
+                .to_string();
+            !line.is_empty() && !line.contains("fail") && line.contains("connected")
+        });
+        wait_until(&format!("node {p} ok"), 20, || {
+            matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
+                Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+        });
+    }
+    wait_until("redis-cli --cluster check to agree", 20, || {
+        std::process::Command::new("redis-cli")
+            .args(["--cluster", "check", addr])
+            .output()
+            .is_ok_and(|o| {
+                let t = String::from_utf8_lossy(&o.stdout);
+                t.contains("[OK] All nodes agree about slots configuration.")
+                    && t.contains("[OK] All 16384 slots covered.")
+            })
+    });
+}
+
+/// nodes.conf: a cachelab node restarted on its ports comes back as the
+/// same node (id, epochs, slots) from the file it wrote; a cachelab node
+/// started with a redis-server node's file takes that node's place, and a
+/// redis-server started with the file cachelab wrote takes it back — the
+/// format is Redis's both ways.
+#[test]
+fn nodes_conf_brings_a_node_back_either_kind() {
+    let Some(mut m) = Mixed::create(15000, false) else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let ports = m.ports.clone();
+    // 1. A cachelab node (index 1) restarts from its own file.
+    let (p, cport) = (ports[1], cport_of(ports[1]));
+    let id = my_id(p);
+    let slots_line = |p: u16, id: &str| -> String {
+        let v = nodes_of(p);
+        let l = v
+            .lines()
+            .find(|l| l.starts_with(id))
+            .expect("listed")
+            .to_string();
+        l.split(' ').skip(8).collect::<Vec<_>>().join(" ")
+    };
+    let slots = slots_line(p, &id);
+    assert_eq!(
+        RespConn::connect(p).call_str(&["CLUSTER", "SAVECONFIG"]),
+        Reply::ok()
+    );
+    let file = format!("cachelab-nodes-{}-{cport}.conf", std::process::id());
+    let path = std::env::temp_dir().join(&file);
+    wait_until("nodes.conf written", 10, || {
+        std::fs::read_to_string(&path)
+            .is_ok_and(|t| t.contains(&format!("{id} ")) && t.contains("vars currentEpoch"))
+    });
+    m.kill(1);
+    let back = CachelabServer::start_on(p, cachelab_cluster_opts(cport, 15000, &file));
+    assert_eq!(my_id(p), id, "the same node");
+    assert_eq!(slots_line(p, &id), slots, "its slots");
+    wait_rejoined(&ports, &id, &m.addrs[3]);
+    // 2. A redis-server node's file, loaded by a cachelab node on its ports.
+    let (rp, rcport) = (ports[0], cport_of(ports[0]));
+    let rid = my_id(rp);
+    assert_eq!(
+        RespConn::connect(rp).call_str(&["CLUSTER", "SAVECONFIG"]),
+        Reply::ok()
+    );
+    let rfile = format!("cachelab-test-mixed-{}-{rcport}.conf", std::process::id());
+    m.kill(0);
+    let ours_now = CachelabServer::start_on(rp, cachelab_cluster_opts(rcport, 15000, &rfile));
+    assert_eq!(
+        my_id(rp),
+        rid,
+        "cachelab took the redis-server node's identity"
+    );
+    wait_rejoined(&ports, &rid, &m.addrs[3]);
+    // 3. And back: redis-server loads the file cachelab now keeps.
+    assert_eq!(
+        RespConn::connect(rp).call_str(&["CLUSTER", "SAVECONFIG"]),
+        Reply::ok()
+    );
+    drop(ours_now);
+    let rpath = std::env::temp_dir().join(&rfile);
+    let redis_again = RedisServer::start_on(
+        rp,
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            &rpath.to_string_lossy(),
+            "--cluster-port",
+            &rcport.to_string(),
+            "--cluster-node-timeout",
+            "15000",
+        ],
+    )
+    .expect("redis-server restarts");
+    assert_eq!(my_id(rp), rid, "redis-server read cachelab's nodes.conf");
+    wait_rejoined(&ports, &rid, &m.addrs[3]);
+    // The cluster serves every slot again.
+    for i in 0..200 {
+        let key = format!("after:{i}");
+        assert_eq!(cluster_call(ports[i % 6], &["SET", &key, "v"]), Reply::ok());
+    }
+    drop((back, redis_again));
 }

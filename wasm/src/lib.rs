@@ -145,6 +145,8 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
                     n.machine().save_done(msg_now, req.id, false);
                     continue;
                 }
+                // Nor a nodes.conf: a node restarted in the page starts anew.
+                Output::SaveClusterConfig { .. } => continue,
                 Output::ToClient { conn, bytes } => FromWorker::Reply { conn, bytes },
                 Output::CloseConn { conn } => FromWorker::Closed { conn },
                 Output::Event(event) => FromWorker::Event { event },

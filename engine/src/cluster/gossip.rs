@@ -661,6 +661,18 @@ impl Server {
         }
         self.detect_failures(now);
         self.manual_failover_cron(now);
+        // A replica that does not replicate yet (restarted from nodes.conf)
+        // follows its primary once it knows the primary's address.
+        if let Some(c) = self.cluster.as_ref() {
+            if let Some(p) = c.nodes[MYSELF].replica_of {
+                let (ip, port) = (c.nodes[p].ip.clone(), c.nodes[p].port);
+                if self.repl.master.is_none() && !ip.is_empty() && port != 0 {
+                    let mut events = Vec::new();
+                    self.replicaof(&ip, port, now, &mut events);
+                    self.cluster_events.extend(events);
+                }
+            }
+        }
         let mut events = Vec::new();
         self.handle_replica_failover(now, &mut events);
         self.cluster_events.extend(events);

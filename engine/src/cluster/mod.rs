@@ -10,6 +10,7 @@
 //! gossip over it), so a node knows only itself for now.
 
 pub mod bus;
+pub mod config;
 pub mod failover;
 pub mod gossip;
 
@@ -122,6 +123,8 @@ pub struct Cluster {
     /// How long a primary back from a minority stays down (the node
     /// timeout, between 0.5 and 5 s), so it hears the news first.
     pub rejoin_delay: u64,
+    /// Bumped on every change of a slot's owner (`fingerprint`).
+    slots_gen: u64,
 }
 
 pub const MYSELF: usize = 0;
@@ -157,6 +160,7 @@ impl Cluster {
             manual: failover::Manual::default(),
             among_minority: None,
             rejoin_delay: 5000,
+            slots_gen: 0,
         }
     }
 
@@ -214,6 +218,7 @@ impl Cluster {
 
     pub fn set_owner(&mut self, slot: u16, node: Option<usize>) {
         self.slots[slot as usize] = node.map_or(NONE, |n| n as u16);
+        self.slots_gen += 1;
     }
 
     pub fn lookup(&self, id: &[u8]) -> Option<usize> {
@@ -237,6 +242,7 @@ impl Cluster {
                 b.node = None;
             }
         }
+        self.slots_gen += 1;
         for o in self.slots.iter_mut() {
             if *o == n as u16 {
                 *o = NONE;

@@ -36,6 +36,7 @@ pub fn handler(name: &str) -> Option<Handler> {
         "cluster|help" => help,
         "cluster|meet" => meet,
         "cluster|replicate" => replicate,
+        "cluster|saveconfig" => saveconfig,
         _ => return None,
     })
 }
@@ -57,6 +58,7 @@ fn cl<'a>(ctx: &'a mut Ctx) -> &'a mut Cluster {
 /// The state is recomputed before the next command, as Redis does in
 /// beforeSleep after a slot change.
 fn update_state(ctx: &mut Ctx) {
+    ctx.srv.cluster_config.1 = true;
     let full = ctx.srv.config.cluster_require_full_coverage();
     let now = ctx.now;
     cl(ctx).update_state(now, full);
@@ -86,6 +88,16 @@ fn readwrite(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
 fn info(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     with(ctx, |ctx| {
         Reply::Verbatim("txt", cl(ctx).info().into_bytes())
+    })
+}
+
+/// CLUSTER SAVECONFIG: nodes.conf written now (the runtime writes it
+/// before the next input is read).
+fn saveconfig(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
+    with(ctx, |ctx| {
+        ctx.srv.cluster_config.1 = true;
+        ctx.srv.cluster_config.2 = true;
+        Reply::ok()
     })
 }
 

@@ -771,6 +771,8 @@ impl Sim {
                     h.disk = Some(req.rdb);
                     h.node.save_done(now, req.id, true);
                 }
+                // No cluster-mode groups run here yet.
+                Output::SaveClusterConfig { .. } => {}
                 Output::ToPeer { to, msg } => {
                     let to = self.control.resolve(&to, 0).unwrap_or(to);
                     self.send(addr, &to, msg);
