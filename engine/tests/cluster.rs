@@ -714,3 +714,63 @@ fn nodes_restart_from_their_nodes_conf() {
         assert!(info.contains("cluster_known_nodes:4"), "{p}: {info}");
     }
 }
+
+/// Replica migration: 7000 has two replicas, 7001 one; 7001's replica
+/// dies, and after the delay the replica of 7000 with the smaller id
+/// moves to 7001 (7000 keeps one, the migration barrier).
+#[test]
+fn a_spare_replica_migrates_to_an_orphaned_primary() {
+    let mut net = Net::new(&[7000, 7001, 7002, 7003, 7004, 7005]);
+    for (p, range, epoch) in [
+        (7000, "0 5460", 1),
+        (7001, "5461 10922", 2),
+        (7002, "10923 16383", 3),
+    ] {
+        assert_eq!(
+            net.cmd(p, &format!("CLUSTER ADDSLOTSRANGE {range}")),
+            Reply::Simple("OK".into())
+        );
+        assert_eq!(
+            net.cmd(p, &format!("CLUSTER SET-CONFIG-EPOCH {epoch}")),
+            Reply::Simple("OK".into())
+        );
+    }
+    for p in 7001..=7005 {
+        assert_eq!(
+            net.cmd(7000, &format!("CLUSTER MEET 127.0.0.1 {p}")),
+            Reply::Simple("OK".into())
+        );
+    }
+    net.advance(3000);
+    let (a, b) = (my_id(&mut net, 7000), my_id(&mut net, 7001));
+    for (r, p) in [(7003, &a), (7004, &a), (7005, &b)] {
+        assert_eq!(
+            net.cmd(r, &format!("CLUSTER REPLICATE {p}")),
+            Reply::Simple("OK".into())
+        );
+    }
+    net.advance(3000);
+    let (r3, r4) = (my_id(&mut net, 7003), my_id(&mut net, 7004));
+    let spare = if r3 < r4 { 7003 } else { 7004 };
+    let spare_id = my_id(&mut net, spare);
+    net.kill(7005);
+    // Failed after the node timeout; then the orphan waits five seconds.
+    net.advance(20_000);
+    assert!(
+        line_of(&mut net, 7000, &spare_id).contains(&format!("slave {a}")),
+        "too early"
+    );
+    net.advance(10_000);
+    for p in [7000, 7001, 7002, 7003, 7004] {
+        let line = line_of(&mut net, p, &spare_id);
+        assert!(line.contains(&format!("slave {b}")), "{p}: {line}");
+    }
+    let other = if spare == 7003 { 7004 } else { 7003 };
+    let other_id = my_id(&mut net, other);
+    assert!(line_of(&mut net, 7002, &other_id).contains(&format!("slave {a}")));
+    // "c" hashes to slot 7365, 7001's.
+    assert_eq!(net.cmd(7001, "SET c two"), Reply::Simple("OK".into()));
+    net.advance(2000);
+    assert_eq!(net.cmd(spare, "READONLY"), Reply::Simple("OK".into()));
+    assert_eq!(net.cmd(spare, "GET c"), Reply::Bulk(b"two".to_vec()));
+}

@@ -150,8 +150,8 @@ impl Cluster {
         c.nodes = nodes.iter().map(|(n, ..)| n.clone()).collect();
         let index = |c: &Cluster, id: &str| c.nodes.iter().position(|n| n.id == id);
         for (i, (_, primary, slots)) in nodes.iter().enumerate() {
-            if let Some(p) = primary {
-                c.nodes[i].replica_of = index(&c, p);
+            if let Some(p) = primary.as_deref().and_then(|p| index(&c, p)) {
+                c.set_replica_of(i, Some(p));
             }
             for s in slots {
                 if let Some(open) = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {

@@ -16,6 +16,10 @@
 //! back its final offset (PAUSED), and the election starts once the
 //! replica has processed up to it, so no acknowledged write is lost;
 //! FORCE starts at once. Either gives up after five seconds.
+//!
+//! Replica migration: when a primary is left without a working replica, a
+//! spare one (from a primary with the most, keeping more than
+//! `cluster-migration-barrier`) moves to it after five seconds.
 
 use super::bus::{self, msg_type, node_flag, Body, Message};
 use super::{Cluster, MYSELF};
@@ -32,6 +36,10 @@ pub struct Election {
     pub votes: usize,
     pub epoch: u64,
 }
+
+/// `CLUSTER_SLAVE_MIGRATION_DELAY`: how long a primary must have been
+/// orphaned before a spare replica moves to it.
+const MIGRATION_DELAY: u64 = 5000;
 
 /// `CLUSTER_MF_TIMEOUT`, and how much longer the primary pauses writes.
 pub const MANUAL_TIMEOUT: u64 = 5000;
@@ -358,6 +366,94 @@ impl Server {
         }
         c.election = Election::default();
         self.cluster_take_over(events);
+    }
+
+    /// `clusterHandleSlaveMigration`, from the cron: a replica of the
+    /// primary with the most working replicas (the one with the smallest
+    /// id among them) moves to a primary left with none — if its primary
+    /// keeps more than `cluster-migration-barrier` and the orphan has
+    /// been one for five seconds (its own replicas may be switching).
+    pub(super) fn handle_replica_migration(&mut self, now: Millis) {
+        let barrier: usize = self
+            .config
+            .get("cluster-migration-barrier")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let allowed = self.config.get("cluster-allow-replica-migration") != Some("no");
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(mine) = c.nodes[MYSELF].replica_of else {
+            return;
+        };
+        let counts = c.slot_counts();
+        let working =
+            |c: &Cluster, r: usize| c.nodes[r].flags & (node_flag::FAIL | node_flag::PFAIL) == 0;
+        let ok_replicas = |c: &Cluster, p: usize| {
+            (0..c.nodes.len())
+                .filter(|&r| c.nodes[r].replica_of == Some(p) && working(c, r))
+                .count()
+        };
+        let skip = node_flag::NOADDR | node_flag::HANDSHAKE;
+        let (mut orphaned, mut max_replicas, mut this_replicas) = (0, 0, 0);
+        for (i, &slots) in counts.iter().enumerate().skip(1) {
+            let n = &c.nodes[i];
+            if n.flags & skip != 0 || n.replica_of.is_some() || c.failed(i) {
+                continue;
+            }
+            let ok = ok_replicas(c, i);
+            if ok == 0 && slots > 0 && n.flags & node_flag::MIGRATE_TO != 0 {
+                orphaned += 1;
+            }
+            max_replicas = max_replicas.max(ok);
+            if i == mine {
+                this_replicas = ok;
+            }
+        }
+        if orphaned == 0 || max_replicas < 2 || this_replicas != max_replicas || !allowed {
+            return;
+        }
+        // clusterHandleSlaveMigration proper.
+        if !c.ok || ok_replicas(c, mine) <= barrier {
+            return;
+        }
+        let mut target = None;
+        let mut candidate = MYSELF;
+        for (i, &slots) in counts.iter().enumerate() {
+            let is_primary = c.nodes[i].replica_of.is_none();
+            let ok = if is_primary { ok_replicas(c, i) } else { 0 };
+            let is_orphan = is_primary
+                && !c.failed(i)
+                && c.nodes[i].flags & node_flag::MIGRATE_TO != 0
+                && ok == 0;
+            if is_orphan {
+                if target.is_none() && slots > 0 {
+                    target = Some(i);
+                }
+                if c.nodes[i].orphaned_since == 0 {
+                    c.nodes[i].orphaned_since = now.0;
+                }
+            } else {
+                c.nodes[i].orphaned_since = 0;
+            }
+            if is_primary && ok == max_replicas {
+                for r in 0..c.nodes.len() {
+                    if c.nodes[r].replica_of == Some(i) && c.nodes[r].id < c.nodes[candidate].id {
+                        candidate = r;
+                    }
+                }
+            }
+        }
+        let Some(t) = target else {
+            return;
+        };
+        if candidate != MYSELF || now.0.saturating_sub(c.nodes[t].orphaned_since) <= MIGRATION_DELAY
+        {
+            return;
+        }
+        let mut events = Vec::new();
+        self.cluster_set_master(now, t, &mut events);
+        self.cluster_events.extend(events);
     }
 
     /// CLUSTER FAILOVER [FORCE] on a replica (its checks made): by

@@ -501,11 +501,11 @@ impl Server {
         }
         // Its role and primary.
         match &h.slaveof {
-            None => c.nodes[s].replica_of = None,
+            None => c.set_replica_of(s, None),
             Some(p) => {
                 if let Some(pi) = c.index_of(p) {
                     if c.nodes[s].replica_of != Some(pi) {
-                        c.nodes[s].replica_of = Some(pi);
+                        c.set_replica_of(s, Some(pi));
                         // A replica serves no slots of its own.
                         for o in 0..crate::store::slots::SLOTS as u16 {
                             if c.owner(o) == Some(s) {
@@ -571,7 +571,7 @@ impl Server {
             return;
         }
         if n != MYSELF {
-            c.nodes[n].replica_of = None;
+            c.set_replica_of(n, None);
         }
         c.nodes[n].config_epoch = epoch;
         self.update_slots_config_with(now, n, epoch, slots);
@@ -675,6 +675,7 @@ impl Server {
         }
         let mut events = Vec::new();
         self.handle_replica_failover(now, &mut events);
+        self.handle_replica_migration(now);
         self.cluster_events.extend(events);
         let Some(c) = self.cluster.as_mut() else {
             return;
@@ -764,7 +765,7 @@ impl Server {
         }
         c.importing.clear();
         c.migrating.clear();
-        c.nodes[MYSELF].replica_of = Some(n);
+        c.set_replica_of(MYSELF, Some(n));
         let (ip, port) = (c.nodes[n].ip.clone(), c.nodes[n].port);
         self.replicaof(&ip, port, now, events);
         self.reset_manual_failover();
@@ -777,9 +778,10 @@ impl Server {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let Some(old) = c.nodes[MYSELF].replica_of.take() else {
+        let Some(old) = c.nodes[MYSELF].replica_of else {
             return;
         };
+        c.set_replica_of(MYSELF, None);
         for s in 0..crate::store::slots::SLOTS as u16 {
             if c.owner(s) == Some(old) {
                 c.set_owner(s, Some(MYSELF));

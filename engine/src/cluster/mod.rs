@@ -58,6 +58,9 @@ pub struct ClusterNode {
     /// When it turned FAIL; when we last voted for a replica of it (ms).
     pub fail_time: u64,
     pub voted_time: u64,
+    /// Since when this primary has had no working replica (replica
+    /// migration's delay), 0 if it has one.
+    pub orphaned_since: u64,
 }
 
 /// Why a command is not served here (`clusterRedirectClient`'s errors).
@@ -284,6 +287,42 @@ impl Cluster {
             }
         }
         out
+    }
+
+    /// Node `n` replicates `primary` (`None`: it is a primary), with the
+    /// MIGRATE_TO marks of `clusterNodeAddSlave` / `RemoveSlave` /
+    /// `SetNodeAsMaster`: a primary that has (or had, until it was left
+    /// with none by a move) replicas, or a promoted replica, is one a
+    /// spare replica may migrate to.
+    pub fn set_replica_of(&mut self, n: usize, primary: Option<usize>) {
+        let old = self.nodes[n].replica_of;
+        if old == primary {
+            return;
+        }
+        self.nodes[n].replica_of = primary;
+        if let Some(o) = old {
+            if !self.nodes.iter().any(|x| x.replica_of == Some(o)) {
+                self.nodes[o].flags &= !node_flag::MIGRATE_TO;
+            }
+            if primary.is_none() && n != MYSELF {
+                self.nodes[n].flags |= node_flag::MIGRATE_TO;
+            }
+        }
+        if let Some(p) = primary {
+            self.nodes[p].flags |= node_flag::MIGRATE_TO;
+            self.nodes[n].flags &= !node_flag::MIGRATE_TO;
+        }
+    }
+
+    /// Slots served by each node, by index (one pass over the slots).
+    pub fn slot_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.nodes.len()];
+        for &o in &self.slots {
+            if let Some(c) = counts.get_mut(o as usize) {
+                *c += 1;
+            }
+        }
+        counts
     }
 
     fn slot_count(&self, node: usize) -> usize {
