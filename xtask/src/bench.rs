@@ -841,6 +841,10 @@ pub fn run_all() -> crate::Result<()> {
         // CACHELAB_BENCH=replication: just the primary/replica pairs.
         return replication();
     }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("cluster") {
+        // CACHELAB_BENCH=cluster: 3-shard clusters and a reshard.
+        return cluster();
+    }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("bgsave") {
         // CACHELAB_BENCH=bgsave: just BGSAVE and loading 1M keys.
         return bgsave();
@@ -1033,5 +1037,183 @@ pub fn run_all() -> crate::Result<()> {
             .unwrap_or(0);
         println!("{f}: {} KB raw, {} KB gzipped", raw / 1024, gz / 1024);
     }
+    Ok(())
+}
+
+/// Three cluster-mode nodes of one kind (`redis-server` or
+/// `cachelab-server`) on core 1, assembled with `redis-cli --cluster
+/// create`; their ports. The processes end when the `Proc`s drop.
+fn cluster_of(kind: &str, dir: &std::path::Path) -> crate::Result<(Vec<Proc>, Vec<u16>)> {
+    let mut procs = Vec::new();
+    let mut ports = Vec::new();
+    for i in 0..3 {
+        let (port, cport) = (free_port(), free_port());
+        let conf = dir.join(format!("{kind}-{i}.conf"));
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "1"]);
+        if kind == "redis" {
+            cmd.arg("redis-server");
+        } else {
+            cmd.arg(root().join("target/release/cachelab-server"));
+        }
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--cluster-enabled",
+                "yes",
+            ])
+            .args(["--cluster-port", &cport.to_string()])
+            .args(["--cluster-config-file", &conf.to_string_lossy()])
+            .current_dir(dir)
+            .stdout(Stdio::null());
+        procs.push(Proc(cmd.spawn().map_err(|e| e.to_string())?));
+        ports.push(port);
+    }
+    for &p in &ports {
+        wait_port(p);
+    }
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .arg("--cluster-yes")
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{kind}: redis-cli --cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        ));
+    }
+    // Every node agrees and is ok before anything is measured.
+    for _ in 0..200 {
+        let ok = ports
+            .iter()
+            .all(|&p| cli(p, &["cluster", "info"]).is_some_and(|i| i.contains("cluster_state:ok")));
+        if ok {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok((procs, ports))
+}
+
+fn cluster_benchmark(port: u16, args: &[&str]) -> f64 {
+    let out = Command::new("taskset")
+        .args([
+            "-c",
+            "0",
+            "redis-benchmark",
+            "--cluster",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-c", "50", "--csv"])
+        .args(args)
+        .output()
+        .expect("redis-benchmark runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| !l.starts_with("\"test\""))
+        .filter_map(|l| l.split(',').nth(1))
+        .filter_map(|v| v.trim_matches('"').parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+/// CACHELAB_BENCH=cluster: a 3-shard cachelab cluster against a 3-shard
+/// redis-server cluster — `redis-benchmark --cluster` SET and GET, then
+/// `redis-cli --cluster reshard` of 5,000 slots (with their keys) from one
+/// shard to another after about 1,000,000 keys were written.
+fn cluster() -> crate::Result<()> {
+    let dir = std::env::temp_dir().join(format!("cachelab-bench-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (_r, rports) = cluster_of("redis", &dir)?;
+    let (_c, cports) = cluster_of("cachelab", &dir)?;
+    println!("redis-benchmark --cluster -c 50 -n {REQUESTS}, 3 primaries per kind on core 1, load on core 0, median of {ROUNDS} alternating rounds");
+    println!(
+        "{:<6} {:>3} {:>14} {:>14} {:>7}",
+        "test", "P", "redis ops/s", "cachelab ops/s", "ratio"
+    );
+    for pipeline in ["1", "16"] {
+        for test in ["set", "get"] {
+            let args = ["-t", test, "-n", REQUESTS, "-r", "100000", "-P", pipeline];
+            let (r, c) = side_by_side(
+                || cluster_benchmark(rports[0], &args),
+                || cluster_benchmark(cports[0], &args),
+            );
+            let ratio = if r > 0.0 { c / r } else { 0.0 };
+            println!(
+                "{:<6} {pipeline:>3} {r:>14.0} {c:>14.0} {ratio:>7.2}",
+                test.to_uppercase()
+            );
+        }
+    }
+    // About a million keys, then 5,000 slots resharded with their keys.
+    println!(
+        "resharding 5,000 slots after ~1,000,000 keys (redis-cli --cluster reshard, pipeline 100)"
+    );
+    println!(
+        "{:<9} {:>10} {:>12} {:>9} {:>11}",
+        "server", "keys", "keys moved", "seconds", "keys/s"
+    );
+    let mut rates = Vec::new();
+    for (name, ports) in [("redis", &rports), ("cachelab", &cports)] {
+        cluster_benchmark(
+            ports[0],
+            &[
+                "-t", "set", "-n", "3000000", "-r", "1000000", "-P", "32", "-q",
+            ],
+        );
+        let keys: u64 = ports
+            .iter()
+            .filter_map(|&p| cli(p, &["dbsize"]).and_then(|s| s.parse::<u64>().ok()))
+            .sum();
+        let id = |p: u16| cli(p, &["cluster", "myid"]).unwrap_or_default();
+        let before = cli(ports[1], &["dbsize"])
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        let started = std::time::Instant::now();
+        let out = Command::new("taskset")
+            .args(["-c", "0", "redis-cli", "--cluster", "reshard"])
+            .arg(format!("127.0.0.1:{}", ports[0]))
+            .args([
+                "--cluster-from",
+                &id(ports[0]),
+                "--cluster-to",
+                &id(ports[1]),
+            ])
+            .args([
+                "--cluster-slots",
+                "5000",
+                "--cluster-yes",
+                "--cluster-pipeline",
+                "100",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| e.to_string())?;
+        let secs = started.elapsed().as_secs_f64();
+        if !out.success() {
+            return Err(format!("{name}: redis-cli --cluster reshard failed"));
+        }
+        let after = cli(ports[1], &["dbsize"])
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
+        let moved = after.saturating_sub(before);
+        let rate = moved as f64 / secs;
+        println!("{name:<9} {keys:>10} {moved:>12} {secs:>9.2} {rate:>11.0}");
+        rates.push(rate);
+    }
+    if rates.len() == 2 && rates[0] > 0.0 {
+        println!(
+            "ratio cachelab/redis, keys moved per second: {:.2}",
+            rates[1] / rates[0]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -860,14 +860,17 @@ fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), R
         return Ok(());
     }
     let mut write = cmd.has(flag::WRITE);
+    // EXEC's keys are copied out of the client's queue; a command's own
+    // are borrowed from its argv (no copy per command).
     let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut refs: Vec<&[u8]> = Vec::new();
     if pubsubshard {
         let channels = if cmd.fullname == "spublish" {
             &argv[1..2]
         } else {
             &argv[1..]
         };
-        keys.extend(channels.iter().cloned());
+        refs.extend(channels.iter().map(Vec::as_slice));
     } else if is_exec {
         let Some(queue) = ctx.client().and_then(|c| c.multi.queue.as_ref()) else {
             return Ok(());
@@ -883,16 +886,21 @@ fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), R
             }
         }
     } else {
-        keys.extend(
+        refs.extend(
             keyspecs::legacy_keys(cmd, argv)
                 .into_iter()
-                .map(|p| argv[p].clone()),
+                .map(|p| argv[p].as_slice()),
         );
     }
-    let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    if is_exec {
+        refs.extend(keys.iter().map(Vec::as_slice));
+    }
     let (asking, readonly_client) = ctx
         .client()
         .map_or((false, false), |c| (c.asking, c.readonly));
+    // The settings for a cluster that is down, read only when it is.
+    let down = ctx.srv.cluster.as_ref().is_some_and(|c| !c.ok);
+    let setting = |name: &str| ctx.srv.config.get(name).map(|v| v == "yes");
     let query = crate::cluster::Query {
         keys: &refs,
         write,
@@ -900,10 +908,10 @@ fn cluster_route(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>]) -> Result<(), R
         asking: asking || cmd.has(flag::ASKING),
         is_migrate: cmd.fullname == "migrate",
         pubsubshard,
-        allow_pubsubshard_when_down: ctx.srv.config.get("cluster-allow-pubsubshard-when-down")
-            != Some("no"),
+        allow_pubsubshard_when_down: down
+            && setting("cluster-allow-pubsubshard-when-down") != Some(false),
     };
-    let allow_reads = ctx.srv.config.get("cluster-allow-reads-when-down") == Some("yes");
+    let allow_reads = down && setting("cluster-allow-reads-when-down") == Some(true);
     let now = ctx.now;
     let db0 = &ctx.srv.ks.dbs[0];
     let exists = |k: &[u8]| db0.peek(k).is_some() && db0.expire_at(k).is_none_or(|at| at > now);
