@@ -201,6 +201,20 @@ impl Net {
         parse_reply(&buf).expect("valid").expect("a reply").0
     }
 
+    fn cmd_argv(&mut self, port: u16, argv: &[Vec<u8>]) -> Reply {
+        let now = self.now;
+        self.nodes.get_mut(&port).expect("node").handle(
+            now,
+            Input::ClientBytes {
+                conn: CLIENT,
+                bytes: &encode_request(argv),
+            },
+        );
+        self.settle();
+        let buf = self.replies.remove(&port).unwrap_or_default();
+        parse_reply(&buf).expect("valid").expect("a reply").0
+    }
+
     fn text(&mut self, port: u16, line: &str) -> String {
         match self.cmd(port, line) {
             Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
@@ -773,4 +787,98 @@ fn a_spare_replica_migrates_to_an_orphaned_primary() {
     net.advance(2000);
     assert_eq!(net.cmd(spare, "READONLY"), Reply::Simple("OK".into()));
     assert_eq!(net.cmd(spare, "GET c"), Reply::Bulk(b"two".to_vec()));
+}
+
+/// The CME control plane on virtual time: it assembles 3 shards × 2 nodes
+/// from empty nodes, reshards 50 slots with their keys from shard 1 to
+/// shard 2 while the keys stay readable, and fails shard 3 over.
+#[test]
+fn the_cme_control_plane_creates_reshards_and_fails_over() {
+    use cachelab_engine::control::cme::{Cme, CmeAction};
+    let ports = [7000, 7001, 7002, 7003, 7004, 7005];
+    let mut net = Net::new(&ports);
+    let mut cme = Cme::new("demo", 3, 1, &["us-east-1a", "us-east-1b"], |s, n| {
+        let port = 7000 + (s * 2 + n) as u16;
+        (format!("127.0.0.1:{port}"), port + 10000)
+    });
+    let drive = |net: &mut Net, cme: &mut Cme, ms: u64| {
+        for _ in 0..ms / 100 {
+            while let Some(a) = cme.poll_action() {
+                if let CmeAction::Command { tag, addr, argv } = a {
+                    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
+                    let reply = net.cmd_argv(port, &argv);
+                    cme.reply(net.now, tag, reply);
+                }
+            }
+            net.advance(100);
+            cme.tick(net.now);
+        }
+    };
+    cme.create(net.now);
+    drive(&mut net, &mut cme, 15_000);
+    assert_eq!(cme.status, "available", "{:?}", cme.events);
+    for p in ports {
+        let info = net.text(p, "CLUSTER INFO");
+        assert!(info.contains("cluster_state:ok"), "{p}: {info}");
+        assert!(info.contains("cluster_size:3"), "{p}: {info}");
+    }
+    let id7001 = my_id(&mut net, 7001);
+    let replica_line = line_of(&mut net, 7000, &id7001);
+    assert!(
+        replica_line.contains(&format!("slave {}", my_id(&mut net, 7000))),
+        "{replica_line}"
+    );
+    // Keys in the slots that move: 0..50 are shard 1's.
+    let mut keys = Vec::new();
+    for i in 0..5000 {
+        let k = format!("k{i}");
+        if cachelab_engine::store::slots::key_slot(k.as_bytes()) < 50 {
+            assert_eq!(
+                net.cmd(7000, &format!("SET {k} {i}")),
+                Reply::Simple("OK".into())
+            );
+            keys.push((k, i));
+        }
+    }
+    assert!(keys.len() > 10);
+    let slots: Vec<u16> = (0..50).collect();
+    cme.move_slots(net.now, 0, 2, &slots);
+    assert_eq!(cme.status, "modifying");
+    drive(&mut net, &mut cme, 10_000);
+    assert_eq!(cme.status, "available", "{:?}", cme.events);
+    assert!(
+        cme.events
+            .iter()
+            .any(|(_, e)| e.contains("Resharding of replication group demo completed")),
+        "{:?}",
+        cme.events
+    );
+    for (k, i) in &keys {
+        assert_eq!(
+            net.cmd(7000, &format!("GET {k}")),
+            Reply::Error(format!(
+                "MOVED {} 127.0.0.1:7002",
+                cachelab_engine::store::slots::key_slot(k.as_bytes())
+            ))
+        );
+        assert_eq!(
+            net.cmd(7002, &format!("GET {k}")),
+            Reply::Bulk(i.to_string().into_bytes())
+        );
+    }
+    assert_eq!(net.cmd(7000, "CLUSTER COUNTKEYSINSLOT 0"), Reply::Int(0));
+    // TestFailover on shard 3: 7005 takes over from 7004.
+    cme.test_failover(net.now, 2)
+        .expect("shard 3 has a replica");
+    drive(&mut net, &mut cme, 5000);
+    let id7005 = my_id(&mut net, 7005);
+    let line = line_of(&mut net, 7000, &id7005);
+    assert!(line.contains("master"), "{line}");
+    assert!(
+        cme.events
+            .iter()
+            .any(|(_, e)| e == "Failover to replica node demo-0003-002 completed"),
+        "{:?}",
+        cme.events
+    );
 }

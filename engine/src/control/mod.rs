@@ -25,6 +25,8 @@
 //! plane and a node looks like a failure; launching, terminating and
 //! REPLICAOF are infrastructure operations that always take effect.
 
+pub mod cme;
+
 use std::collections::{BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
