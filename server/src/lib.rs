@@ -857,6 +857,7 @@ async fn connection(
     let _ = sock.shutdown().await;
 }
 
+pub mod cme;
 pub mod conf;
 pub mod group;
 pub mod mcluster;

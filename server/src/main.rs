@@ -11,13 +11,15 @@ struct Args {
     memcached_port: u16,
     /// Megabytes per memcached node (memcached's -m).
     memcached_memory: Option<usize>,
+    /// `--cluster SxR`: shards and replicas per shard.
+    cluster: Option<(usize, usize)>,
     /// Every other `--name arg …`: a Redis configuration directive, one
     /// line of the configuration after the file's.
     options: Vec<(String, Vec<String>)>,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: cachelab-server [/path/to/redis.conf] [--port PORT] [--bind ADDR] [--NAME ARG…]… [--replicas N] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  /path/to/redis.conf: read as redis-server reads it (\"-\" for stdin); the options after it override it\n  --NAME ARG…: a Redis configuration directive, as redis-server takes it (--dir /data --save \"\" --replicaof 10.0.0.1 6379)\n  defaults: --bind 127.0.0.1 --port 6379\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status,\n                backup NAME, backups, export NAME, backup-window HH:MM-HH:MM DAYS, delete-group [FINAL])\n  --backup-dir DIR: with --replicas, the folder exported backups are written to (the \"bucket\"; default .)\n  -v, --version: the Redis version this server speaks");
+    eprintln!("usage: cachelab-server [/path/to/redis.conf] [--port PORT] [--bind ADDR] [--NAME ARG…]… [--replicas N] [--cluster SxR] [--memcached N [--memcached-port P] [--memcached-memory MB]]\n  /path/to/redis.conf: read as redis-server reads it (\"-\" for stdin); the options after it override it\n  --NAME ARG…: a Redis configuration directive, as redis-server takes it (--dir /data --save \"\" --replicaof 10.0.0.1 6379)\n  defaults: --bind 127.0.0.1 --port 6379\n  --memcached N: N memcached nodes (1-60) on P, P+1, … (default 11211), each also answering\n                `config get cluster` as the ElastiCache configuration endpoint;\n                admin commands on stdin (add, remove PORT, kill PORT, replace PORT, status)\n  --memcached-memory MB: each node's memory limit (memcached's -m; default 64)\n  --replicas N: a replication group, primary on PORT and N (0-5) replicas on PORT+1..PORT+N,\n                with Multi-AZ automatic failover; admin commands on stdin (kill PORT, failover, status,\n                backup NAME, backups, export NAME, backup-window HH:MM-HH:MM DAYS, delete-group [FINAL])\n  --cluster SxR: cluster mode enabled, S shards (1-500) of a primary and R (0-5) replicas on PORT,\n                PORT+1, … (bus ports +10000), assembled by the control plane; admin commands on stdin\n                (status, kill PORT, restart PORT, failover SHARD, reshard FROM TO SLOTS, quit)\n  --backup-dir DIR: with --replicas, the folder exported backups are written to (the \"bucket\"; default .)\n  -v, --version: the Redis version this server speaks");
     std::process::exit(2)
 }
 
@@ -33,6 +35,7 @@ fn parse_args() -> Args {
         memcached: None,
         memcached_port: 11211,
         memcached_memory: None,
+        cluster: None,
         options: Vec::new(),
     };
     let mut it = std::env::args().skip(1).peekable();
@@ -74,6 +77,21 @@ fn parse_args() -> Args {
                 args.replicas = Some(n);
             }
             "--backup-dir" => args.backup_dir = Some(it.next().unwrap_or_else(|| usage())),
+            "--cluster" => {
+                let spec = it.next().unwrap_or_else(|| usage());
+                let parsed = spec
+                    .split_once(['x', 'X'])
+                    .and_then(|(s, r)| Some((s.parse::<usize>().ok()?, r.parse::<usize>().ok()?)));
+                match parsed {
+                    Some((s, r)) if (1..=500).contains(&s) && r <= 5 && s * (r + 1) <= 500 => {
+                        args.cluster = Some((s, r));
+                    }
+                    _ => {
+                        eprintln!("--cluster SxR: 1 to 500 shards of a primary and 0 to 5 replicas, at most 500 nodes (e.g. --cluster 3x1)");
+                        std::process::exit(2);
+                    }
+                }
+            }
             "-h" | "--help" => usage(),
             _ if a.starts_with("--") && a.len() > 2 => {
                 // redis-server's `--name arg …`: the arguments up to the
@@ -134,6 +152,31 @@ fn main() {
         if let Err(e) =
             cachelab_server::mcluster::run(&bind, args.memcached_port, n, args.memcached_memory)
         {
+            eprintln!("cachelab-server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Some((shards, replicas)) = args.cluster {
+        let nodes = shards * (replicas + 1);
+        println!(
+            "cachelab-server: cluster mode enabled, {shards} shard(s) x {} node(s) on {bind}:{port}..{}, bus ports +10000. Ctrl-C to stop.",
+            replicas + 1,
+            port as usize + nodes - 1
+        );
+        if nodes > 90 {
+            println!("cachelab-server: note: {nodes} nodes is above ElastiCache's default quota of 90 nodes per cluster (raised on request, up to 500)");
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let dir = std::env::current_dir().unwrap_or_else(|_| ".".into());
+        if let Err(e) = cachelab_server::cme::run_cluster(&bind, port, shards, replicas, &dir, rx) {
             eprintln!("cachelab-server: {e}");
             std::process::exit(1);
         }

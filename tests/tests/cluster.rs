@@ -1833,3 +1833,98 @@ fn nodes_conf_brings_a_node_back_either_kind() {
     }
     drop((back, redis_again));
 }
+
+/// `count` consecutive ports free, with their bus ports (+10000) too.
+fn free_run(count: u16) -> u16 {
+    let mut rng = Rng::new(std::process::id() as u64 ^ 0x5eed);
+    loop {
+        let base = 20000 + rng.below(30000 - count as usize) as u16;
+        let free = (base..base + count).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+}
+
+/// `cachelab-server --cluster 3x1`: the control plane assembles three
+/// shards with a replica each; redis-py's RedisCluster uses it as it is;
+/// `reshard 1 2 300` moves slots and keys online; `failover 2` swaps
+/// shard 2's primary and replica; `quit` ends it.
+#[test]
+fn cachelab_server_cluster_mode_runs_a_cme_group() {
+    let base = free_run(6);
+    let dir = std::env::temp_dir().join(format!("cachelab-cme-{}-{base}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let d = dir.clone();
+    let runner = std::thread::spawn(move || {
+        cachelab_server::cme::run_cluster("127.0.0.1", base, 3, 1, &d, rx).expect("runs")
+    });
+    let ports: Vec<u16> = (base..base + 6).collect();
+    for &p in &ports {
+        wait_until(&format!("node {p} ok"), 30, || {
+            std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
+                && matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
+                    Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+        });
+        wait_until(&format!("node {p} to see 3 replicas"), 30, || {
+            nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
+        });
+    }
+    // redis-cli --cluster create's slot split.
+    let first = nodes_of(base);
+    assert!(
+        first
+            .lines()
+            .any(|l| l.contains("myself,master") && l.ends_with(" 0-5460")),
+        "{first}"
+    );
+    let script = r#"
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]), decode_responses=True)
+assert len(rc.get_primaries()) == 3, rc.get_nodes()
+for i in range(300):
+    assert rc.set(f"key:{i}", i)
+print("ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &base.to_string()])
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Shard 1 is ports base, base+1; shard 2 base+2, base+3.
+    tx.send("reshard 1 2 300".into()).expect("admin");
+    let id2 = my_id(base + 2);
+    wait_until("300 slots to reach shard 2", 60, || {
+        nodes_of(base)
+            .lines()
+            .any(|l| l.starts_with(&id2) && l.split(' ').skip(8).any(|r| r == "5161-10922"))
+    });
+    for i in 0..300 {
+        let key = format!("key:{i}");
+        assert_eq!(
+            cluster_call(ports[i % 6], &["GET", &key]),
+            Reply::Bulk(i.to_string().into_bytes()),
+            "{key}"
+        );
+    }
+    tx.send("failover 2".into()).expect("admin");
+    let id3 = my_id(base + 3);
+    wait_until("shard 2's replica to take over", 30, || {
+        nodes_of(base)
+            .lines()
+            .any(|l| l.starts_with(&id3) && l.contains("master"))
+    });
+    tx.send("quit".into()).expect("admin");
+    runner.join().expect("the group ends");
+    let _ = std::fs::remove_dir_all(&dir);
+}

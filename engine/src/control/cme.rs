@@ -192,14 +192,19 @@ impl Cme {
             self.steps.push_back(Step::MyId(i));
         }
         let primaries = self.primaries();
-        let per = SLOTS / primaries.len().max(1);
+        // redis-cli --cluster create's split (0-5460, 5461-10922, …).
+        let per = SLOTS as f32 / primaries.len().max(1) as f32;
+        let (mut first, mut cursor) = (0usize, 0f32);
         for (k, &p) in primaries.iter().enumerate() {
-            let first = k * per;
-            let last = if k + 1 == primaries.len() {
-                SLOTS - 1
-            } else {
-                first + per - 1
-            };
+            let mut last = (cursor + per - 1.0).round() as usize;
+            if last > SLOTS || k + 1 == primaries.len() {
+                last = SLOTS - 1;
+            }
+            last = last.max(first);
+            let range = (first, last);
+            first = last + 1;
+            cursor += per;
+            let (first, last) = range;
             self.steps.push_back(Step::Ok(
                 p,
                 vec![
@@ -360,6 +365,16 @@ impl Cme {
         self.nodes[replica].primary = true;
         self.run();
         Ok(())
+    }
+
+    /// Node `n` is its shard's primary now (the cluster elected it).
+    pub fn set_primary(&mut self, n: usize) {
+        let shard = self.nodes[n].shard;
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if node.shard == shard {
+                node.primary = i == n;
+            }
+        }
     }
 
     fn id_of(&self, n: usize) -> String {
