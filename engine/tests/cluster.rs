@@ -4,215 +4,21 @@
 //! introduces nodes nobody met directly, slots claimed by PONGs, and a
 //! handshake with an address where nobody answers given up.
 
-use std::collections::BTreeMap;
+use cachelab_engine::protocol::{split_args, Reply};
+use cachelab_engine::sim::cluster::ClusterSim;
 
-use cachelab_engine::commands::migrate::LinkId;
-use cachelab_engine::protocol::{encode_request, parse_reply, split_args, Reply};
-use cachelab_engine::{ConnId, Input, Millis, Node, Output};
-
-struct Net {
-    nodes: BTreeMap<u16, Node>,
-    now: Millis,
-    /// (node port, link) → (peer node port, conn id on the peer).
-    links: BTreeMap<(u16, LinkId), (u16, ConnId)>,
-    /// (node port, conn) → (dialling node port, its link).
-    conns: BTreeMap<(u16, ConnId), (u16, LinkId)>,
-    next_conn: u64,
-    replies: BTreeMap<u16, Vec<u8>>,
-    /// Killed nodes: they get nothing and send nothing.
-    dead: Vec<u16>,
-    /// A node cut off from the others: bytes to and from it wait (TCP),
-    /// connections to it cannot be opened.
-    isolated: Option<u16>,
-    held: Vec<(u16, Output)>,
-    /// The last nodes.conf each node asked to write.
-    configs: BTreeMap<u16, String>,
-}
-
-const CLIENT: ConnId = ConnId(1);
+/// The engine's cluster network on virtual time, with commands written as
+/// lines.
+struct Net(ClusterSim);
 
 impl Net {
     fn new(ports: &[u16]) -> Net {
-        let now = Millis(1_800_000_000_000);
-        let mut nodes = BTreeMap::new();
-        for (i, &p) in ports.iter().enumerate() {
-            let mut n = Node::new(100 + i as u64);
-            n.start(now, p);
-            n.speak_redis_replication();
-            n.set_startup_config("cluster-enabled", "yes")
-                .expect("cluster mode");
-            n.handle(
-                now,
-                Input::ConnOpened {
-                    conn: CLIENT,
-                    peer: "127.0.0.1:40000".into(),
-                    local: format!("127.0.0.1:{p}"),
-                },
-            );
-            nodes.insert(p, n);
-        }
-        let mut net = Net {
-            nodes,
-            now,
-            links: BTreeMap::new(),
-            conns: BTreeMap::new(),
-            next_conn: 100,
-            replies: BTreeMap::new(),
-            dead: Vec::new(),
-            isolated: None,
-            held: Vec::new(),
-            configs: BTreeMap::new(),
-        };
-        net.settle();
-        net
-    }
-
-    /// Delivers outputs until nothing moves.
-    fn settle(&mut self) {
-        for _ in 0..1000 {
-            let mut moved = false;
-            let ports: Vec<u16> = self
-                .nodes
-                .keys()
-                .copied()
-                .filter(|p| !self.dead.contains(p))
-                .collect();
-            for p in ports {
-                let outs: Vec<Output> =
-                    std::iter::from_fn(|| self.nodes.get_mut(&p).and_then(|n| n.poll_output()))
-                        .collect();
-                for o in outs {
-                    moved = true;
-                    self.deliver(p, o);
-                }
-            }
-            if !moved {
-                return;
-            }
-        }
-        panic!("the network never settled");
-    }
-
-    fn crosses_cut(&self, a: u16, b: u16) -> bool {
-        self.isolated.is_some_and(|i| (a == i) != (b == i))
-    }
-
-    fn deliver(&mut self, from: u16, o: Output) {
-        let now = self.now;
-        let dead = self.dead.clone();
-        let to = match &o {
-            Output::ToClient { conn, .. } if *conn != CLIENT => {
-                self.conns.get(&(from, *conn)).map(|&(to, _)| to)
-            }
-            Output::LinkSend { link, .. } => self.links.get(&(from, *link)).map(|&(to, _)| to),
-            _ => None,
-        };
-        if to.is_some_and(|to| self.crosses_cut(from, to)) {
-            self.held.push((from, o));
-            return;
-        }
-        match o {
-            Output::ToClient { conn, bytes } if conn == CLIENT => {
-                self.replies
-                    .entry(from)
-                    .or_default()
-                    .extend_from_slice(&bytes);
-            }
-            Output::ToClient { conn, bytes } => {
-                let alive = |&&(to, _): &&(u16, LinkId)| !dead.contains(&to);
-                if let Some(&(to, link)) = self.conns.get(&(from, conn)).filter(alive) {
-                    let n = self.nodes.get_mut(&to).expect("node");
-                    n.handle(
-                        now,
-                        Input::LinkBytes {
-                            link,
-                            bytes: &bytes,
-                        },
-                    );
-                }
-            }
-            Output::Dial { link, port, .. } => {
-                // The node whose bus port (or client port: a replica's
-                // link to its primary) this is, if it is alive.
-                let target = self
-                    .nodes
-                    .iter()
-                    .find_map(|(&p, _)| (p + 10000 == port || p == port).then_some(p))
-                    .filter(|p| !self.dead.contains(p) && !self.crosses_cut(from, *p));
-                let n = self.nodes.get_mut(&from).expect("node");
-                let Some(to) = target else {
-                    n.handle(now, Input::LinkClosed { link });
-                    return;
-                };
-                self.next_conn += 1;
-                let conn = ConnId(self.next_conn);
-                self.links.insert((from, link), (to, conn));
-                self.conns.insert((to, conn), (from, link));
-                n.handle(now, Input::LinkUp { link });
-                self.nodes.get_mut(&to).expect("node").handle(
-                    now,
-                    Input::ConnOpened {
-                        conn,
-                        peer: format!("127.0.0.1:{}", 50000 + from),
-                        local: format!("127.0.0.1:{port}"),
-                    },
-                );
-            }
-            Output::LinkSend { link, bytes } => {
-                let alive = |&&(to, _): &&(u16, ConnId)| !dead.contains(&to);
-                if let Some(&(to, conn)) = self.links.get(&(from, link)).filter(alive) {
-                    self.nodes.get_mut(&to).expect("node").handle(
-                        now,
-                        Input::ClientBytes {
-                            conn,
-                            bytes: &bytes,
-                        },
-                    );
-                }
-            }
-            Output::SaveClusterConfig { text, .. } => {
-                self.configs.insert(from, text);
-            }
-            Output::LinkClose { link } => {
-                if let Some((to, conn)) = self.links.remove(&(from, link)) {
-                    self.conns.remove(&(to, conn));
-                    self.nodes
-                        .get_mut(&to)
-                        .expect("node")
-                        .handle(now, Input::ConnClosed { conn });
-                }
-            }
-            _ => {}
-        }
+        Net(ClusterSim::new(ports))
     }
 
     fn cmd(&mut self, port: u16, line: &str) -> Reply {
         let argv = split_args(line.as_bytes()).expect("balanced");
-        let now = self.now;
-        self.nodes.get_mut(&port).expect("node").handle(
-            now,
-            Input::ClientBytes {
-                conn: CLIENT,
-                bytes: &encode_request(&argv),
-            },
-        );
-        self.settle();
-        let buf = self.replies.remove(&port).unwrap_or_default();
-        parse_reply(&buf).expect("valid").expect("a reply").0
-    }
-
-    fn cmd_argv(&mut self, port: u16, argv: &[Vec<u8>]) -> Reply {
-        let now = self.now;
-        self.nodes.get_mut(&port).expect("node").handle(
-            now,
-            Input::ClientBytes {
-                conn: CLIENT,
-                bytes: &encode_request(argv),
-            },
-        );
-        self.settle();
-        let buf = self.replies.remove(&port).unwrap_or_default();
-        parse_reply(&buf).expect("valid").expect("a reply").0
+        self.0.command(port, &argv)
     }
 
     fn text(&mut self, port: u16, line: &str) -> String {
@@ -221,97 +27,18 @@ impl Net {
             other => panic!("{line}: {other:?}"),
         }
     }
+}
 
-    /// The node at `port` dies: its links and connections close on the
-    /// other ends.
-    fn kill(&mut self, port: u16) {
-        self.dead.push(port);
-        let now = self.now;
-        let gone_links: Vec<(u16, LinkId)> = self
-            .conns
-            .iter()
-            .filter(|((to, _), _)| *to == port)
-            .map(|(_, &(from, link))| (from, link))
-            .collect();
-        for (from, link) in gone_links {
-            self.nodes
-                .get_mut(&from)
-                .expect("node")
-                .handle(now, Input::LinkClosed { link });
-        }
-        let gone_conns: Vec<(u16, ConnId)> = self
-            .links
-            .iter()
-            .filter(|((from, _), _)| *from == port)
-            .map(|(_, &(to, conn))| (to, conn))
-            .collect();
-        for (to, conn) in gone_conns {
-            self.nodes
-                .get_mut(&to)
-                .expect("node")
-                .handle(now, Input::ConnClosed { conn });
-        }
-        self.links
-            .retain(|(from, _), (to, _)| *from != port && *to != port);
-        self.conns
-            .retain(|(to, _), (from, _)| *from != port && *to != port);
-        self.settle();
+impl std::ops::Deref for Net {
+    type Target = ClusterSim;
+    fn deref(&self) -> &ClusterSim {
+        &self.0
     }
+}
 
-    /// The node at `port` dies and starts again from the nodes.conf it
-    /// last wrote (its data gone, as without persistence).
-    fn restart(&mut self, port: u16) {
-        self.kill(port);
-        let text = self
-            .configs
-            .get(&port)
-            .expect("a nodes.conf was written")
-            .clone();
-        let now = self.now;
-        let mut n = Node::new(900 + port as u64);
-        n.start(now, port);
-        n.speak_redis_replication();
-        n.set_startup_config("cluster-enabled", "yes")
-            .expect("cluster mode");
-        n.load_cluster_config(&text).expect("nodes.conf loads");
-        n.handle(
-            now,
-            Input::ConnOpened {
-                conn: CLIENT,
-                peer: "127.0.0.1:40000".into(),
-                local: format!("127.0.0.1:{port}"),
-            },
-        );
-        self.nodes.insert(port, n);
-        self.dead.retain(|&p| p != port);
-        self.settle();
-    }
-
-    /// The node at `port` is cut off from every other node.
-    fn isolate(&mut self, port: u16) {
-        self.isolated = Some(port);
-    }
-
-    /// The cut heals: what waited is delivered, in order.
-    fn heal(&mut self) {
-        self.isolated = None;
-        for (from, o) in std::mem::take(&mut self.held) {
-            self.deliver(from, o);
-        }
-        self.settle();
-    }
-
-    fn advance(&mut self, ms: u64) {
-        for _ in 0..ms / 100 {
-            self.now = self.now.plus(100);
-            let now = self.now;
-            for (p, n) in self.nodes.iter_mut() {
-                if !self.dead.contains(p) {
-                    n.handle(now, Input::Tick);
-                }
-            }
-            self.settle();
-        }
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut ClusterSim {
+        &mut self.0
     }
 }
 
@@ -461,13 +188,17 @@ fn a_handshake_nobody_answers_is_given_up() {
     );
 }
 
-/// A primary dies: the others mark it PFAIL after the node timeout, then
-/// FAIL on a majority of primaries' reports; its replica wins an election
-/// (the two other primaries' votes) and serves its slots.
-/// Three primaries (7000–7002, epochs 1–3) and 7003 replicating 7000,
-/// which holds `{bar}1`; the ids of 7000 and 7003.
-fn three_shards_and_a_replica() -> (Net, String, String) {
-    let mut net = Net::new(&[7000, 7001, 7002, 7003]);
+/// The CME control plane driving a network.
+fn cme(net: &Net) -> &cachelab_engine::control::cme::Cme {
+    net.cme.as_ref().expect("a control plane")
+}
+
+/// Three primaries (7000–7002, epochs 1–3, the slots split as redis-cli
+/// splits them) and empty nodes on `others`, all met.
+fn three_primaries(others: &[u16]) -> Net {
+    let mut ports = vec![7000, 7001, 7002];
+    ports.extend_from_slice(others);
+    let mut net = Net::new(&ports);
     for (p, range, epoch) in [
         (7000, "0 5460", 1),
         (7001, "5461 10922", 2),
@@ -482,13 +213,20 @@ fn three_shards_and_a_replica() -> (Net, String, String) {
             Reply::Simple("OK".into())
         );
     }
-    for p in [7001, 7002, 7003] {
+    for &p in &ports[1..] {
         assert_eq!(
             net.cmd(7000, &format!("CLUSTER MEET 127.0.0.1 {p}")),
             Reply::Simple("OK".into())
         );
     }
     net.advance(3000);
+    net
+}
+
+/// Three primaries and 7003 replicating 7000, which holds `{bar}1`; the
+/// ids of 7000 and 7003.
+fn three_shards_and_a_replica() -> (Net, String, String) {
+    let mut net = three_primaries(&[7003]);
     let primary = my_id(&mut net, 7000);
     assert_eq!(
         net.cmd(7003, &format!("CLUSTER REPLICATE {primary}")),
@@ -600,6 +338,9 @@ fn a_manual_failover_swaps_primary_and_replica() {
     assert_eq!(net.cmd(7000, "GET {bar}3"), Reply::Bulk(b"three".to_vec()));
 }
 
+/// A primary dies: the others mark it PFAIL after the node timeout, then
+/// FAIL on a majority of primaries' reports; its replica wins an election
+/// (the two other primaries' votes) and serves its slots.
 #[test]
 fn a_dead_primary_is_failed_and_its_replica_elected() {
     let (mut net, primary, replica) = three_shards_and_a_replica();
@@ -734,28 +475,7 @@ fn nodes_restart_from_their_nodes_conf() {
 /// moves to 7001 (7000 keeps one, the migration barrier).
 #[test]
 fn a_spare_replica_migrates_to_an_orphaned_primary() {
-    let mut net = Net::new(&[7000, 7001, 7002, 7003, 7004, 7005]);
-    for (p, range, epoch) in [
-        (7000, "0 5460", 1),
-        (7001, "5461 10922", 2),
-        (7002, "10923 16383", 3),
-    ] {
-        assert_eq!(
-            net.cmd(p, &format!("CLUSTER ADDSLOTSRANGE {range}")),
-            Reply::Simple("OK".into())
-        );
-        assert_eq!(
-            net.cmd(p, &format!("CLUSTER SET-CONFIG-EPOCH {epoch}")),
-            Reply::Simple("OK".into())
-        );
-    }
-    for p in 7001..=7005 {
-        assert_eq!(
-            net.cmd(7000, &format!("CLUSTER MEET 127.0.0.1 {p}")),
-            Reply::Simple("OK".into())
-        );
-    }
-    net.advance(3000);
+    let mut net = three_primaries(&[7003, 7004, 7005]);
     let (a, b) = (my_id(&mut net, 7000), my_id(&mut net, 7001));
     for (r, p) in [(7003, &a), (7004, &a), (7005, &b)] {
         assert_eq!(
@@ -794,29 +514,10 @@ fn a_spare_replica_migrates_to_an_orphaned_primary() {
 /// shard 2 while the keys stay readable, and fails shard 3 over.
 #[test]
 fn the_cme_control_plane_creates_reshards_and_fails_over() {
-    use cachelab_engine::control::cme::{Cme, CmeAction};
     let ports = [7000, 7001, 7002, 7003, 7004, 7005];
-    let mut net = Net::new(&ports);
-    let mut cme = Cme::new("demo", 3, 1, &["us-east-1a", "us-east-1b"], |s, n| {
-        let port = 7000 + (s * 2 + n) as u16;
-        (format!("127.0.0.1:{port}"), port + 10000)
-    });
-    let drive = |net: &mut Net, cme: &mut Cme, ms: u64| {
-        for _ in 0..ms / 100 {
-            while let Some(a) = cme.poll_action() {
-                if let CmeAction::Command { tag, addr, argv } = a {
-                    let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
-                    let reply = net.cmd_argv(port, &argv);
-                    cme.reply(net.now, tag, reply);
-                }
-            }
-            net.advance(100);
-            cme.tick(net.now);
-        }
-    };
-    cme.create(net.now);
-    drive(&mut net, &mut cme, 15_000);
-    assert_eq!(cme.status, "available", "{:?}", cme.events);
+    let mut net = Net(ClusterSim::cme(3, 1));
+    net.advance(15_000);
+    assert_eq!(cme(&net).status, "available", "{:?}", cme(&net).events);
     for p in ports {
         let info = net.text(p, "CLUSTER INFO");
         assert!(info.contains("cluster_state:ok"), "{p}: {info}");
@@ -842,16 +543,18 @@ fn the_cme_control_plane_creates_reshards_and_fails_over() {
     }
     assert!(keys.len() > 10);
     let slots: Vec<u16> = (0..50).collect();
-    cme.move_slots(net.now, 0, 2, &slots);
-    assert_eq!(cme.status, "modifying");
-    drive(&mut net, &mut cme, 10_000);
-    assert_eq!(cme.status, "available", "{:?}", cme.events);
+    let now = net.now;
+    net.cme.as_mut().expect("cme").move_slots(now, 0, 2, &slots);
+    assert_eq!(cme(&net).status, "modifying");
+    net.advance(10_000);
+    assert_eq!(cme(&net).status, "available", "{:?}", cme(&net).events);
     assert!(
-        cme.events
+        cme(&net)
+            .events
             .iter()
             .any(|(_, e)| e.contains("Resharding of replication group demo completed")),
         "{:?}",
-        cme.events
+        cme(&net).events
     );
     for (k, i) in &keys {
         assert_eq!(
@@ -868,17 +571,21 @@ fn the_cme_control_plane_creates_reshards_and_fails_over() {
     }
     assert_eq!(net.cmd(7000, "CLUSTER COUNTKEYSINSLOT 0"), Reply::Int(0));
     // TestFailover on shard 3: 7005 takes over from 7004.
-    cme.test_failover(net.now, 2)
+    let now = net.now;
+    net.cme
+        .as_mut()
+        .expect("cme")
+        .test_failover(now, 2)
         .expect("shard 3 has a replica");
-    drive(&mut net, &mut cme, 5000);
+    net.advance(5000);
     let id7005 = my_id(&mut net, 7005);
     let line = line_of(&mut net, 7000, &id7005);
     assert!(line.contains("master"), "{line}");
+    let events = &cme(&net).events;
     assert!(
-        cme.events
+        events
             .iter()
             .any(|(_, e)| e == "Failover to replica node demo-0003-002 completed"),
-        "{:?}",
-        cme.events
+        "{events:?}"
     );
 }

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener as StdListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -59,14 +59,7 @@ impl Runtime {
         if fresh {
             let _ = std::fs::remove_file(self.dir.join(&file));
         }
-        let listener = (0..50).find_map(|_| {
-            StdListener::bind((self.bind.as_str(), port))
-                .ok()
-                .or_else(|| {
-                    std::thread::sleep(Duration::from_millis(20));
-                    None
-                })
-        });
+        let listener = crate::bind_retrying(&self.bind, port);
         let Some(listener) = listener else {
             println!("[control] cannot listen on port {port}; node not launched");
             return;

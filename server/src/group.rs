@@ -18,7 +18,6 @@
 //! the group runs.
 
 use std::collections::HashMap;
-use std::net::TcpListener as StdListener;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -58,14 +57,7 @@ impl Group {
     fn launch(&mut self, addr: &str, replicaof: Option<String>) {
         self.terminate(addr);
         let port = port_of(addr);
-        let listener = (0..50).find_map(|_| {
-            StdListener::bind((self.bind.as_str(), port))
-                .ok()
-                .or_else(|| {
-                    std::thread::sleep(Duration::from_millis(20));
-                    None
-                })
-        });
+        let listener = crate::bind_retrying(&self.bind, port);
         let Some(listener) = listener else {
             println!("[control] cannot listen on port {port}; node not launched");
             return;

@@ -528,6 +528,17 @@ fn write_rdb(dir: &str, dbfilename: &str, rdb: &[u8]) -> Result<(), String> {
     })
 }
 
+/// A listener on `bind:port`, retried for a second: a node relaunched on
+/// its port may find the old one's socket not quite gone.
+pub fn bind_retrying(bind: &str, port: u16) -> Option<std::net::TcpListener> {
+    (0..50).find_map(|_| {
+        std::net::TcpListener::bind((bind, port)).ok().or_else(|| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            None
+        })
+    })
+}
+
 /// A small file replaced whole: written beside it, synced, renamed over.
 fn write_atomically(dir: &str, file: &str, bytes: &[u8]) -> std::io::Result<()> {
     let dir = std::path::Path::new(dir);

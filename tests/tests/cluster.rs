@@ -516,10 +516,7 @@ fn redis_cli_create(ports: &[u16], replicas: bool) -> Vec<String> {
         }
     }
     for &p in ports {
-        wait_until(&format!("node {p} ok"), 30, || {
-            matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
-                Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
-        });
+        wait_state_ok(p);
     }
     addrs
 }
@@ -647,6 +644,24 @@ fn a_mixed_cluster_assembles_with_redis_cli() {
     }
 }
 
+/// The line of node `id` in a CLUSTER NODES text ("" if not listed).
+fn line_in(nodes: &str, id: &str) -> String {
+    nodes
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Waits until the node at `port` says `cluster_state:ok`.
+fn wait_state_ok(port: u16) {
+    wait_until(&format!("node {port} ok"), 30, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && matches!(RespConn::connect(port).call_str(&["CLUSTER", "INFO"]),
+            Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
+    });
+}
+
 fn nodes_of(port: u16) -> String {
     match RespConn::connect(port).call_str(&["CLUSTER", "NODES"]) {
         Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
@@ -674,12 +689,8 @@ fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
     };
     let (ports, addrs) = (m.ports.clone(), m.addrs.clone());
     let is_ours = |p: u16| m.is_ours(p);
-    let id_of = |p: u16| match RespConn::connect(p).call_str(&["CLUSTER", "MYID"]) {
-        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
-        other => panic!("{other:?}"),
-    };
     let replica_of = |p: u16| -> Option<String> {
-        let id = id_of(p);
+        let id = my_id(p);
         nodes_of(ports[0])
             .lines()
             .find(|l| l.starts_with(&id))
@@ -715,7 +726,7 @@ fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
             is_ours(p) == ours_first
                 && view
                     .lines()
-                    .any(|l| l.starts_with(&id_of(p)) && l.contains("slave"))
+                    .any(|l| l.starts_with(&my_id(p)) && l.contains("slave"))
         }) else {
             continue;
         };
@@ -724,23 +735,15 @@ fn a_mixed_cluster_with_replicas_fails_over_by_takeover() {
             RespConn::connect(replica).call_str(&["CLUSTER", "FAILOVER", "TAKEOVER"]),
             Reply::Simple("OK".into())
         );
-        let rid = id_of(replica);
+        let rid = my_id(replica);
         for &p in &ports {
             wait_until(
                 &format!("node {p} to see {replica} as a primary"),
                 30,
                 || {
                     let v = nodes_of(p);
-                    let me = v
-                        .lines()
-                        .find(|l| l.starts_with(&rid))
-                        .unwrap_or("")
-                        .to_string();
-                    let old = v
-                        .lines()
-                        .find(|l| l.starts_with(&old_primary))
-                        .unwrap_or("")
-                        .to_string();
+                    let me = line_in(&v, &rid);
+                    let old = line_in(&v, &old_primary);
                     me.contains("master") && old.contains(&format!("slave {rid}"))
                 },
             );
@@ -780,18 +783,10 @@ fn a_mixed_cluster_elects_replicas_of_dead_primaries() {
             Reply::Simple("OK".into())
         );
     }
-    let id_of = |p: u16| match RespConn::connect(p).call_str(&["CLUSTER", "MYID"]) {
-        Reply::Bulk(b) => String::from_utf8(b).expect("hex"),
-        other => panic!("{other:?}"),
-    };
-    let ids: Vec<String> = ports.iter().map(|&p| id_of(p)).collect();
+    let ids: Vec<String> = ports.iter().map(|&p| my_id(p)).collect();
     // Every write reached its primary's replica before anyone dies.
     for (k, &p) in ports.iter().enumerate() {
-        let line = nodes_of(p)
-            .lines()
-            .find(|l| l.starts_with(&ids[k]))
-            .unwrap_or("")
-            .to_string();
+        let line = line_in(&nodes_of(p), &ids[k]);
         if line.contains("master") {
             assert_eq!(
                 RespConn::connect(p).call_str(&["WAIT", "1", "5000"]),
@@ -832,26 +827,15 @@ fn a_mixed_cluster_elects_replicas_of_dead_primaries() {
                 60,
                 || {
                     let v = nodes_of(ports[w]);
-                    let dead = v
-                        .lines()
-                        .find(|l| l.starts_with(&ids[k]))
-                        .unwrap_or("")
-                        .to_string();
-                    let new = v
-                        .lines()
-                        .find(|l| l.starts_with(&ids[replica]))
-                        .unwrap_or("")
-                        .to_string();
+                    let dead = line_in(&v, &ids[k]);
+                    let new = line_in(&v, &ids[replica]);
                     dead.contains("fail")
                         && !dead.contains("fail?")
                         && new.contains("master")
                         && new.split(' ').count() > 8
                 },
             );
-            wait_until(&format!("node {} ok", ports[w]), 30, || {
-                matches!(RespConn::connect(ports[w]).call_str(&["CLUSTER", "INFO"]),
-                    Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
-            });
+            wait_state_ok(ports[w]);
         }
         let entry = ports[(0..6).find(|&w| alive[w]).expect("alive")];
         for i in 0..200 {
@@ -1544,16 +1528,8 @@ fn a_mixed_cluster_fails_over_manually_both_ways() {
                 30,
                 || {
                     let v = nodes_of(p);
-                    let me = v
-                        .lines()
-                        .find(|l| l.starts_with(&rid))
-                        .unwrap_or("")
-                        .to_string();
-                    let old = v
-                        .lines()
-                        .find(|l| l.starts_with(&pid))
-                        .unwrap_or("")
-                        .to_string();
+                    let me = line_in(&v, &rid);
+                    let old = line_in(&v, &pid);
                     me.contains("master")
                         && me.split(' ').count() > 8
                         && old.contains(&format!("slave {rid}"))
@@ -1723,17 +1699,10 @@ fn wait_rejoined(ports: &[u16], id: &str, addr: &str) {
     for &p in ports {
         wait_until(&format!("node {p} to see {id} back"), 40, || {
             let v = nodes_of(p);
-            let line = v
-                .lines()
-                .find(|l| l.starts_with(id))
-                .unwrap_or("")
-                .to_string();
+            let line = line_in(&v, id);
             !line.is_empty() && !line.contains("fail") && line.contains("connected")
         });
-        wait_until(&format!("node {p} ok"), 20, || {
-            matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
-                Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
-        });
+        wait_state_ok(p);
     }
     wait_until("redis-cli --cluster check to agree", 20, || {
         std::process::Command::new("redis-cli")
@@ -1865,11 +1834,7 @@ fn cachelab_server_cluster_mode_runs_a_cme_group() {
     });
     let ports: Vec<u16> = (base..base + 6).collect();
     for &p in &ports {
-        wait_until(&format!("node {p} ok"), 30, || {
-            std::net::TcpStream::connect(("127.0.0.1", p)).is_ok()
-                && matches!(RespConn::connect(p).call_str(&["CLUSTER", "INFO"]),
-                    Reply::Bulk(b) | Reply::Verbatim(_, b) if String::from_utf8_lossy(&b).contains("cluster_state:ok"))
-        });
+        wait_state_ok(p);
         wait_until(&format!("node {p} to see 3 replicas"), 30, || {
             nodes_of(p).lines().filter(|l| l.contains("slave")).count() == 3
         });

@@ -62,10 +62,14 @@ fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
     } else {
         cmd.args(&custom);
     }
-    let out = cmd.output().expect("redis-benchmark runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "test","rps",... then "SET","123456.78",...
-    text.lines()
+    csv_rate(&cmd.output().expect("redis-benchmark runs").stdout)
+}
+
+/// The requests per second of redis-benchmark's `--csv` output:
+/// "test","rps",… then "SET","123456.78",…
+fn csv_rate(stdout: &[u8]) -> f64 {
+    String::from_utf8_lossy(stdout)
+        .lines()
         .filter(|l| !l.starts_with("\"test\""))
         .filter_map(|l| l.split(',').nth(1))
         .filter_map(|v| v.trim_matches('"').parse().ok())
@@ -1115,13 +1119,7 @@ fn cluster_benchmark(port: u16, args: &[&str]) -> f64 {
         .args(args)
         .output()
         .expect("redis-benchmark runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .filter(|l| !l.starts_with("\"test\""))
-        .filter_map(|l| l.split(',').nth(1))
-        .filter_map(|v| v.trim_matches('"').parse().ok())
-        .next()
-        .unwrap_or(0.0)
+    csv_rate(&out.stdout)
 }
 
 /// CACHELAB_BENCH=cluster: a 3-shard cachelab cluster against a 3-shard

@@ -10,6 +10,7 @@
 //! fault. The same seed therefore gives the same run, and the same
 //! [`Sim::trace_hash`], on every platform (wasm included).
 
+pub mod cluster;
 pub mod memcached;
 pub mod scenario;
 mod tcp;

@@ -1,0 +1,423 @@
+//! A cluster-mode network on virtual time: real `Node`s in cluster mode at
+//! `127.0.0.1:PORT` with their bus on `PORT + 10000`, the links they dial
+//! (the bus, replication, MIGRATE) carried to the node they reach as the
+//! native server's listeners would, and the CME control plane
+//! ([`Cme`]) driving them through a connection of its own to each node.
+//! Deterministic: nodes are served in port order, outputs in the order
+//! produced, time moves in 100 ms ticks.
+//!
+//! Faults: a node killed (its links close at the other ends), restarted
+//! from the nodes.conf it last wrote, or cut off from the others (bytes
+//! across the cut wait, as TCP's do, and are delivered in order when the
+//! cut heals; a dial across it fails).
+//!
+//! Clients (tests, labs) talk to any node with [`ClusterSim::command`].
+
+use std::collections::BTreeMap;
+
+use crate::commands::migrate::LinkId;
+use crate::control::cme::{Cme, CmeAction};
+use crate::protocol::{encode_request, parse_reply, Reply};
+use crate::time::Millis;
+use crate::{ConnId, Input, Node, Output};
+
+/// The client connection tests and labs use on every node.
+const CLIENT: ConnId = ConnId(1);
+/// The control plane's connection to every node.
+const ADMIN: ConnId = ConnId(2);
+
+pub struct ClusterSim {
+    pub now: Millis,
+    pub nodes: BTreeMap<u16, Node>,
+    pub cme: Option<Cme>,
+    /// (node port, link) → (peer node port, conn id on the peer).
+    links: BTreeMap<(u16, LinkId), (u16, ConnId)>,
+    /// (node port, conn) → (dialling node port, its link).
+    conns: BTreeMap<(u16, ConnId), (u16, LinkId)>,
+    next_conn: u64,
+    replies: BTreeMap<u16, Vec<u8>>,
+    /// The control plane's command in flight per node, and its bytes.
+    admin: BTreeMap<u16, (u64, Vec<u8>)>,
+    dead: Vec<u16>,
+    isolated: Option<u16>,
+    held: Vec<(u16, Output)>,
+    /// The last nodes.conf each node asked to write.
+    configs: BTreeMap<u16, String>,
+    seed: u64,
+}
+
+impl ClusterSim {
+    /// Empty nodes on `ports` (no control plane: tests assemble them).
+    pub fn new(ports: &[u16]) -> ClusterSim {
+        let mut sim = ClusterSim {
+            now: Millis(1_800_000_000_000),
+            nodes: BTreeMap::new(),
+            cme: None,
+            links: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            next_conn: 100,
+            replies: BTreeMap::new(),
+            admin: BTreeMap::new(),
+            dead: Vec::new(),
+            isolated: None,
+            held: Vec::new(),
+            configs: BTreeMap::new(),
+            seed: 100,
+        };
+        for &p in ports {
+            sim.launch(p, None);
+        }
+        sim.settle();
+        sim
+    }
+
+    /// A CME group of `shards` × (1 + `replicas`) nodes from port 7000,
+    /// created by the control plane (run time until it is available).
+    pub fn cme(shards: usize, replicas: usize) -> ClusterSim {
+        let mut sim = ClusterSim::new(&[]);
+        let per = replicas + 1;
+        let mut cme = Cme::new(
+            "demo",
+            shards,
+            replicas,
+            &["us-east-1a", "us-east-1b", "us-east-1c"],
+            |s, n| {
+                let port = 7000 + (s * per + n) as u16;
+                (format!("127.0.0.1:{port}"), port + 10000)
+            },
+        );
+        cme.create(sim.now);
+        sim.cme = Some(cme);
+        sim.drive_cme();
+        sim
+    }
+
+    fn launch(&mut self, port: u16, config: Option<&str>) {
+        let now = self.now;
+        self.seed += 1;
+        let mut n = Node::new(self.seed + port as u64);
+        n.start(now, port);
+        n.speak_redis_replication();
+        n.set_startup_config("cluster-enabled", "yes")
+            .expect("cluster mode");
+        if let Some(text) = config {
+            // A file it wrote itself always loads.
+            let _ = n.load_cluster_config(text);
+        }
+        for conn in [CLIENT, ADMIN] {
+            n.handle(
+                now,
+                Input::ConnOpened {
+                    conn,
+                    peer: "127.0.0.1:40000".into(),
+                    local: format!("127.0.0.1:{port}"),
+                },
+            );
+        }
+        self.nodes.insert(port, n);
+        self.dead.retain(|&p| p != port);
+    }
+
+    fn alive(&self, port: u16) -> bool {
+        self.nodes.contains_key(&port) && !self.dead.contains(&port)
+    }
+
+    /// Delivers outputs until nothing moves.
+    fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            let ports: Vec<u16> = self
+                .nodes
+                .keys()
+                .copied()
+                .filter(|p| !self.dead.contains(p))
+                .collect();
+            for p in ports {
+                let outs: Vec<Output> =
+                    std::iter::from_fn(|| self.nodes.get_mut(&p).and_then(|n| n.poll_output()))
+                        .collect();
+                for o in outs {
+                    moved = true;
+                    self.deliver(p, o);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn crosses_cut(&self, a: u16, b: u16) -> bool {
+        self.isolated.is_some_and(|i| (a == i) != (b == i))
+    }
+
+    fn deliver(&mut self, from: u16, o: Output) {
+        let now = self.now;
+        let to = match &o {
+            Output::ToClient { conn, .. } if *conn != CLIENT && *conn != ADMIN => {
+                self.conns.get(&(from, *conn)).map(|&(to, _)| to)
+            }
+            Output::LinkSend { link, .. } => self.links.get(&(from, *link)).map(|&(to, _)| to),
+            _ => None,
+        };
+        if to.is_some_and(|to| self.crosses_cut(from, to)) {
+            self.held.push((from, o));
+            return;
+        }
+        match o {
+            Output::ToClient { conn, bytes } if conn == CLIENT => {
+                self.replies
+                    .entry(from)
+                    .or_default()
+                    .extend_from_slice(&bytes);
+            }
+            Output::ToClient { conn, bytes } if conn == ADMIN => {
+                if let Some((_, buf)) = self.admin.get_mut(&from) {
+                    buf.extend_from_slice(&bytes);
+                }
+                self.admin_reply(from);
+            }
+            Output::ToClient { conn, bytes } => {
+                if let Some(&(to, link)) = self.conns.get(&(from, conn)) {
+                    if self.alive(to) {
+                        let n = self.nodes.get_mut(&to).expect("node");
+                        n.handle(
+                            now,
+                            Input::LinkBytes {
+                                link,
+                                bytes: &bytes,
+                            },
+                        );
+                    }
+                }
+            }
+            Output::CloseConn { conn } => {
+                if let Some((to, link)) = self.conns.remove(&(from, conn)) {
+                    self.links.remove(&(to, link));
+                    if self.alive(to) {
+                        let n = self.nodes.get_mut(&to).expect("node");
+                        n.handle(now, Input::LinkClosed { link });
+                    }
+                }
+            }
+            Output::Dial { link, port, .. } => {
+                // The node whose bus port (or client port) this is.
+                let target = self
+                    .nodes
+                    .keys()
+                    .copied()
+                    .find(|&p| p + 10000 == port || p == port)
+                    .filter(|&p| self.alive(p) && !self.crosses_cut(from, p));
+                let Some(to) = target else {
+                    let n = self.nodes.get_mut(&from).expect("node");
+                    n.handle(now, Input::LinkClosed { link });
+                    return;
+                };
+                self.next_conn += 1;
+                let conn = ConnId(self.next_conn);
+                self.links.insert((from, link), (to, conn));
+                self.conns.insert((to, conn), (from, link));
+                let n = self.nodes.get_mut(&from).expect("node");
+                n.handle(now, Input::LinkUp { link });
+                self.nodes.get_mut(&to).expect("node").handle(
+                    now,
+                    Input::ConnOpened {
+                        conn,
+                        peer: format!("127.0.0.1:{}", 50000 + from),
+                        local: format!("127.0.0.1:{port}"),
+                    },
+                );
+            }
+            Output::LinkSend { link, bytes } => {
+                if let Some(&(to, conn)) = self.links.get(&(from, link)) {
+                    if self.alive(to) {
+                        self.nodes.get_mut(&to).expect("node").handle(
+                            now,
+                            Input::ClientBytes {
+                                conn,
+                                bytes: &bytes,
+                            },
+                        );
+                    }
+                }
+            }
+            Output::LinkClose { link } => {
+                if let Some((to, conn)) = self.links.remove(&(from, link)) {
+                    self.conns.remove(&(to, conn));
+                    if self.alive(to) {
+                        let n = self.nodes.get_mut(&to).expect("node");
+                        n.handle(now, Input::ConnClosed { conn });
+                    }
+                }
+            }
+            Output::SaveClusterConfig { text, .. } => {
+                self.configs.insert(from, text);
+            }
+            _ => {}
+        }
+    }
+
+    /// A whole reply on the control plane's connection to `port` goes
+    /// back to it.
+    fn admin_reply(&mut self, port: u16) {
+        let Some((tag, buf)) = self.admin.get(&port) else {
+            return;
+        };
+        let Ok(Some((reply, _))) = parse_reply(buf) else {
+            return;
+        };
+        let tag = *tag;
+        self.admin.remove(&port);
+        if let Some(cme) = self.cme.as_mut() {
+            cme.reply(self.now, tag, reply);
+        }
+    }
+
+    /// Carries out the control plane's actions until it has none.
+    fn drive_cme(&mut self) {
+        for _ in 0..10_000 {
+            let Some(a) = self.cme.as_mut().and_then(|c| c.poll_action()) else {
+                return;
+            };
+            match a {
+                CmeAction::Launch { addr, .. } => {
+                    if let Some(port) = port_of(&addr) {
+                        self.launch(port, None);
+                        self.settle();
+                    }
+                }
+                CmeAction::Command { tag, addr, argv } => {
+                    let port = port_of(&addr).unwrap_or(0);
+                    if !self.alive(port) {
+                        let now = self.now;
+                        let e = format!("IOERR error or timeout talking to {addr}");
+                        if let Some(cme) = self.cme.as_mut() {
+                            cme.reply(now, tag, Reply::Error(e));
+                        }
+                        continue;
+                    }
+                    self.admin.insert(port, (tag, Vec::new()));
+                    let now = self.now;
+                    self.nodes.get_mut(&port).expect("node").handle(
+                        now,
+                        Input::ClientBytes {
+                            conn: ADMIN,
+                            bytes: &encode_request(&argv),
+                        },
+                    );
+                    self.settle();
+                }
+            }
+        }
+    }
+
+    /// A command from the client connection of the node at `port`, its
+    /// reply (as soon as the network is quiet).
+    pub fn command(&mut self, port: u16, argv: &[Vec<u8>]) -> Reply {
+        if !self.alive(port) {
+            return Reply::Error(format!("IOERR the node on port {port} is down"));
+        }
+        let now = self.now;
+        self.nodes.get_mut(&port).expect("node").handle(
+            now,
+            Input::ClientBytes {
+                conn: CLIENT,
+                bytes: &encode_request(argv),
+            },
+        );
+        self.settle();
+        self.drive_cme();
+        let buf = self.replies.remove(&port).unwrap_or_default();
+        match parse_reply(&buf) {
+            Ok(Some((r, _))) => r,
+            _ => Reply::Error("ERR no reply yet (the command is blocked)".into()),
+        }
+    }
+
+    /// Virtual time passes, in 100 ms ticks.
+    pub fn advance(&mut self, ms: u64) {
+        for _ in 0..ms / 100 {
+            self.now = self.now.plus(100);
+            let now = self.now;
+            for (p, n) in self.nodes.iter_mut() {
+                if !self.dead.contains(p) {
+                    n.handle(now, Input::Tick);
+                }
+            }
+            self.settle();
+            if let Some(cme) = self.cme.as_mut() {
+                cme.tick(now);
+            }
+            self.drive_cme();
+        }
+    }
+
+    /// The node at `port` dies: its links and connections close on the
+    /// other ends.
+    pub fn kill(&mut self, port: u16) {
+        self.dead.push(port);
+        self.admin.remove(&port);
+        let now = self.now;
+        let gone_links: Vec<(u16, LinkId)> = self
+            .conns
+            .iter()
+            .filter(|((to, _), _)| *to == port)
+            .map(|(_, &(from, link))| (from, link))
+            .collect();
+        for (from, link) in gone_links {
+            if self.alive(from) {
+                let n = self.nodes.get_mut(&from).expect("node");
+                n.handle(now, Input::LinkClosed { link });
+            }
+        }
+        let gone_conns: Vec<(u16, ConnId)> = self
+            .links
+            .iter()
+            .filter(|((from, _), _)| *from == port)
+            .map(|(_, &(to, conn))| (to, conn))
+            .collect();
+        for (to, conn) in gone_conns {
+            if self.alive(to) {
+                let n = self.nodes.get_mut(&to).expect("node");
+                n.handle(now, Input::ConnClosed { conn });
+            }
+        }
+        self.links
+            .retain(|(from, _), (to, _)| *from != port && *to != port);
+        self.conns
+            .retain(|(to, _), (from, _)| *from != port && *to != port);
+        self.settle();
+    }
+
+    /// The node at `port` dies and starts again from the nodes.conf it
+    /// last wrote (its data gone, as without persistence).
+    pub fn restart(&mut self, port: u16) {
+        self.kill(port);
+        let text = self.configs.get(&port).cloned();
+        self.launch(port, text.as_deref());
+        self.settle();
+    }
+
+    /// The node at `port` is cut off from every other node.
+    pub fn isolate(&mut self, port: u16) {
+        self.isolated = Some(port);
+    }
+
+    /// The cut heals: what waited is delivered, in order.
+    pub fn heal(&mut self) {
+        self.isolated = None;
+        for (from, o) in std::mem::take(&mut self.held) {
+            self.deliver(from, o);
+        }
+        self.settle();
+    }
+
+    /// The nodes.conf the node at `port` last asked to write.
+    pub fn config_of(&self, port: u16) -> Option<&str> {
+        self.configs.get(&port).map(String::as_str)
+    }
+}
+
+fn port_of(addr: &str) -> Option<u16> {
+    addr.rsplit(':').next().and_then(|p| p.parse().ok())
+}
