@@ -53,8 +53,12 @@ pub fn spawn(dist: &Path, port: u16) -> crate::Result<Running> {
         .unwrap_or(port);
     let dist = dist.to_path_buf();
     std::thread::spawn(move || {
+        // Each request on a thread of its own: a response a client stops
+        // reading (a worker terminated mid-fetch) never holds up the next
+        // page's files behind it.
         for req in server.incoming_requests() {
-            handle(&dist, req);
+            let dist = dist.clone();
+            std::thread::spawn(move || handle(&dist, req));
         }
     });
     Ok(Running { port })
