@@ -20,12 +20,34 @@ pub fn args(parts: &[&str]) -> Vec<Vec<u8>> {
     parts.iter().map(|p| p.as_bytes().to_vec()).collect()
 }
 
+/// A loopback port for a server the test starts, never handed out twice in
+/// this process, from 12000–17999: below the kernel's ephemeral range
+/// (32768+ here), so no client socket's local port can take it between this
+/// call and the server's bind, and so is `port + 10000`, the cluster bus port
+/// Redis derives from it. (Port 0 would be ephemeral: a cluster test once
+/// failed because an outgoing connection took the bus port it was given.)
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind :0")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 12000;
+    const COUNT: u32 = 6000;
+    // Processes start at different places so two test binaries run at once
+    // rarely meet; the bind check below catches the rest.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + COUNT);
 }
 
 /// A blocking RESP connection.
@@ -264,6 +286,7 @@ impl CachelabServer {
     pub fn start_on(port: u16, mut opts: cachelab_server::Options) -> CachelabServer {
         opts.config
             .insert(0, ("enable-debug-command".into(), "yes".into()));
+        let port = if port == 0 { free_port() } else { port };
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -2,13 +2,19 @@
 
 use std::time::{Duration, Instant};
 
-/// `n` consecutive free ports on 127.0.0.1.
+/// `n` consecutive free ports on 127.0.0.1, each with its cluster bus port
+/// (`+ 10000`) free too, from 12000–21999: below the kernel's ephemeral range,
+/// so no outgoing connection can take one before the server binds it. Never
+/// the same base twice in this process.
 pub fn free_base(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919) % 10000;
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
     loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        drop(l);
-        if p < 60000 && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok()) {
+        let at = (start + NEXT.fetch_add(u32::from(n), Ordering::SeqCst)) % 10000;
+        let p = 12000 + at as u16;
+        if p + n <= 22000 && (0..n).all(|i| free(p + i) && free(p + i + 10000)) {
             return p;
         }
     }
