@@ -188,11 +188,6 @@ fn a_handshake_nobody_answers_is_given_up() {
     );
 }
 
-/// The CME control plane driving a network.
-fn cme(net: &Net) -> &cachelab_engine::control::cme::Cme {
-    net.cme.as_ref().expect("a control plane")
-}
-
 /// Three primaries (7000–7002, epochs 1–3, the slots split as redis-cli
 /// splits them) and empty nodes on `others`, all met.
 fn three_primaries(others: &[u16]) -> Net {
@@ -507,85 +502,4 @@ fn a_spare_replica_migrates_to_an_orphaned_primary() {
     net.advance(2000);
     assert_eq!(net.cmd(spare, "READONLY"), Reply::Simple("OK".into()));
     assert_eq!(net.cmd(spare, "GET c"), Reply::Bulk(b"two".to_vec()));
-}
-
-/// The CME control plane on virtual time: it assembles 3 shards × 2 nodes
-/// from empty nodes, reshards 50 slots with their keys from shard 1 to
-/// shard 2 while the keys stay readable, and fails shard 3 over.
-#[test]
-fn the_cme_control_plane_creates_reshards_and_fails_over() {
-    let ports = [7000, 7001, 7002, 7003, 7004, 7005];
-    let mut net = Net(ClusterSim::cme(3, 1));
-    net.advance(15_000);
-    assert_eq!(cme(&net).status, "available", "{:?}", cme(&net).events);
-    for p in ports {
-        let info = net.text(p, "CLUSTER INFO");
-        assert!(info.contains("cluster_state:ok"), "{p}: {info}");
-        assert!(info.contains("cluster_size:3"), "{p}: {info}");
-    }
-    let id7001 = my_id(&mut net, 7001);
-    let replica_line = line_of(&mut net, 7000, &id7001);
-    assert!(
-        replica_line.contains(&format!("slave {}", my_id(&mut net, 7000))),
-        "{replica_line}"
-    );
-    // Keys in the slots that move: 0..50 are shard 1's.
-    let mut keys = Vec::new();
-    for i in 0..5000 {
-        let k = format!("k{i}");
-        if cachelab_engine::store::slots::key_slot(k.as_bytes()) < 50 {
-            assert_eq!(
-                net.cmd(7000, &format!("SET {k} {i}")),
-                Reply::Simple("OK".into())
-            );
-            keys.push((k, i));
-        }
-    }
-    assert!(keys.len() > 10);
-    let slots: Vec<u16> = (0..50).collect();
-    let now = net.now;
-    net.cme.as_mut().expect("cme").move_slots(now, 0, 2, &slots);
-    assert_eq!(cme(&net).status, "modifying");
-    net.advance(10_000);
-    assert_eq!(cme(&net).status, "available", "{:?}", cme(&net).events);
-    assert!(
-        cme(&net)
-            .events
-            .iter()
-            .any(|(_, e)| e.contains("Resharding of replication group demo completed")),
-        "{:?}",
-        cme(&net).events
-    );
-    for (k, i) in &keys {
-        assert_eq!(
-            net.cmd(7000, &format!("GET {k}")),
-            Reply::Error(format!(
-                "MOVED {} 127.0.0.1:7002",
-                cachelab_engine::store::slots::key_slot(k.as_bytes())
-            ))
-        );
-        assert_eq!(
-            net.cmd(7002, &format!("GET {k}")),
-            Reply::Bulk(i.to_string().into_bytes())
-        );
-    }
-    assert_eq!(net.cmd(7000, "CLUSTER COUNTKEYSINSLOT 0"), Reply::Int(0));
-    // TestFailover on shard 3: 7005 takes over from 7004.
-    let now = net.now;
-    net.cme
-        .as_mut()
-        .expect("cme")
-        .test_failover(now, 2)
-        .expect("shard 3 has a replica");
-    net.advance(5000);
-    let id7005 = my_id(&mut net, 7005);
-    let line = line_of(&mut net, 7000, &id7005);
-    assert!(line.contains("master"), "{line}");
-    let events = &cme(&net).events;
-    assert!(
-        events
-            .iter()
-            .any(|(_, e)| e == "Failover to replica node demo-0003-002 completed"),
-        "{events:?}"
-    );
 }

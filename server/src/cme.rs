@@ -142,6 +142,10 @@ impl Runtime {
                     println!("[control] launching node on port {} ({az})", port_of(&addr));
                     self.launch(&addr, cport, true);
                 }
+                CmeAction::Terminate { addr } => {
+                    println!("[control] node on port {} removed", port_of(&addr));
+                    self.terminate(&addr);
+                }
                 CmeAction::Command { tag, addr, argv } => {
                     let reply = self.call(&addr, &argv);
                     self.cme.reply(now(), tag, reply);
@@ -286,14 +290,37 @@ impl Runtime {
                 match (find(from), find(to)) {
                     (Some((f, slots)), Some((t, _))) if f != t => {
                         let take: Vec<u16> = slots.iter().rev().take(n).rev().copied().collect();
-                        self.cme.move_slots(now(), f, t, &take);
+                        let (fs, ts) = (self.cme.nodes[f].shard, self.cme.nodes[t].shard);
+                        self.cme.move_slots(now(), fs, ts, &take);
                     }
                     _ => println!("[admin] no such shards with a live primary"),
                 }
             }
+            ["rebalance"] => {
+                self.refresh_roles();
+                match self.cme.rebalance(now()) {
+                    Ok(0) => println!("[admin] the slots are already balanced"),
+                    Ok(n) => println!("[admin] rebalancing: {n} slots to move"),
+                    Err(e) => println!("[admin] {}: {}", e.code, e.message),
+                }
+            }
+            ["scale-out", n] => {
+                self.refresh_roles();
+                let n = n.parse::<usize>().unwrap_or(0);
+                if let Err(e) = self.cme.scale_out(now(), n) {
+                    println!("[admin] {}: {}", e.code, e.message);
+                }
+            }
+            ["scale-in", s] => {
+                self.refresh_roles();
+                let s = s.parse::<usize>().unwrap_or(0);
+                if let Err(e) = self.cme.scale_in(now(), &[s.wrapping_sub(1)]) {
+                    println!("[admin] {}: {}", e.code, e.message);
+                }
+            }
             [] => {}
             _ => println!(
-                "[admin] commands: status | kill PORT | restart PORT | failover SHARD | reshard FROM TO SLOTS | quit"
+                "[admin] commands: status | kill PORT | restart PORT | failover SHARD | reshard FROM TO SLOTS | rebalance | scale-out N | scale-in SHARD | quit"
             ),
         }
         true
@@ -321,7 +348,7 @@ pub fn run_cluster(
         shards,
         replicas,
         &["us-east-1a", "us-east-1b", "us-east-1c"],
-        |s, n| {
+        move |s, n| {
             let port = base_port + (s * per + n) as u16;
             (format!("{host}:{port}"), port + 10000)
         },
@@ -335,7 +362,7 @@ pub fn run_cluster(
         printed: 0,
     };
     rt.cme.create(now());
-    println!("[control] admin commands: status | kill PORT | restart PORT | failover SHARD | reshard FROM TO SLOTS | quit");
+    println!("[control] admin commands: status | kill PORT | restart PORT | failover SHARD | reshard FROM TO SLOTS | rebalance | scale-out N | scale-in SHARD | quit");
     loop {
         rt.run_actions();
         rt.cme.tick(now());

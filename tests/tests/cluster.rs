@@ -644,6 +644,26 @@ fn a_mixed_cluster_assembles_with_redis_cli() {
     }
 }
 
+/// A connection to `port` subscribed to `channel` with `verb` (SUBSCRIBE
+/// or SSUBSCRIBE), its confirmation checked.
+fn subscribed(port: u16, verb: &str, channel: &str) -> RespConn {
+    let mut c = RespConn::connect(port);
+    let r = parse_reply(&c.call(&args(&[verb, channel])))
+        .expect("valid")
+        .expect("complete")
+        .0;
+    assert_eq!(
+        r,
+        Reply::Array(vec![
+            Reply::Bulk(verb.to_lowercase().into_bytes()),
+            Reply::Bulk(channel.as_bytes().to_vec()),
+            Reply::Int(1)
+        ]),
+        "{verb} on {port}"
+    );
+    c
+}
+
 /// The line of node `id` in a CLUSTER NODES text ("" if not listed).
 fn line_in(nodes: &str, id: &str) -> String {
     nodes
@@ -1570,22 +1590,7 @@ fn pubsub_crosses_a_mixed_cluster() {
     let ports = m.ports.clone();
     let mut subs: Vec<RespConn> = ports
         .iter()
-        .map(|&p| {
-            let mut c = RespConn::connect(p);
-            let r = parse_reply(&c.call(&args(&["SUBSCRIBE", "news"])))
-                .expect("valid")
-                .expect("complete")
-                .0;
-            assert_eq!(
-                r,
-                Reply::Array(vec![
-                    Reply::Bulk(b"subscribe".to_vec()),
-                    Reply::Bulk(b"news".to_vec()),
-                    Reply::Int(1)
-                ])
-            );
-            c
-        })
+        .map(|&p| subscribed(p, "SUBSCRIBE", "news"))
         .collect();
     for (i, &from) in [ports[1], ports[0]].iter().enumerate() {
         let text = format!("hello {i}");
@@ -1640,23 +1645,7 @@ fn pubsub_crosses_a_mixed_cluster() {
     );
     let mut shard_subs: Vec<RespConn> = [owner, replica]
         .iter()
-        .map(|&p| {
-            let mut c = RespConn::connect(p);
-            let r = parse_reply(&c.call(&args(&["SSUBSCRIBE", "{s}ch"])))
-                .expect("valid")
-                .expect("complete")
-                .0;
-            assert_eq!(
-                r,
-                Reply::Array(vec![
-                    Reply::Bulk(b"ssubscribe".to_vec()),
-                    Reply::Bulk(b"{s}ch".to_vec()),
-                    Reply::Int(1)
-                ]),
-                "SSUBSCRIBE on {p}"
-            );
-            c
-        })
+        .map(|&p| subscribed(p, "SSUBSCRIBE", "{s}ch"))
         .collect();
     for from in [owner, replica] {
         let text = format!("from {from}");
@@ -1807,7 +1796,9 @@ fn nodes_conf_brings_a_node_back_either_kind() {
 fn free_run(count: u16) -> u16 {
     let mut rng = Rng::new(std::process::id() as u64 ^ 0x5eed);
     loop {
-        let base = 20000 + rng.below(30000 - count as usize) as u16;
+        // 18000–22767 with the bus ports 28000–32767: clear of
+        // `free_port`'s ports and theirs, and below the ephemeral range.
+        let base = 18000 + rng.below(4768 - count as usize) as u16;
         let free = (base..base + count).all(|p| {
             std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
                 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
@@ -1882,6 +1873,24 @@ print("ok")
             "{key}"
         );
     }
+    // Rebalance evens them out again: 5462 slots for shard 1 (the first
+    // shard gets the one left over), 5461 for shard 2.
+    tx.send("rebalance".into()).expect("admin");
+    let id1 = my_id(base);
+    let count = |nodes: &str, id: &str| -> usize {
+        let line = line_in(nodes, id);
+        line.split(' ')
+            .skip(8)
+            .map(|r| {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                b.parse::<usize>().unwrap_or(0) + 1 - a.parse::<usize>().unwrap_or(0)
+            })
+            .sum()
+    };
+    wait_until("the slots to be even again", 60, || {
+        let nodes = nodes_of(base + 4);
+        count(&nodes, &id1) == 5462 && count(&nodes, &id2) == 5461
+    });
     tx.send("failover 2".into()).expect("admin");
     let id3 = my_id(base + 3);
     wait_until("shard 2's replica to take over", 30, || {

@@ -583,6 +583,7 @@ impl Server {
     /// moved), as does a replica whose primary lost them all; a primary
     /// still serving others deletes the keys of the slots it lost.
     fn update_slots_config_with(&mut self, now: Millis, s: usize, epoch: u64, claimed: &Slots) {
+        let allow_migration = self.config.get("cluster-allow-replica-migration") != Some("no");
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -612,19 +613,26 @@ impl Server {
             .copied()
             .filter(|&x| c.owner(x) != Some(MYSELF))
             .collect();
-        if !mine_before.is_empty() && lost.len() == mine_before.len() && !c.is_replica() {
+        // `clusterUpdateSlotsConfigWith`: the sender took slots of our
+        // shard's primary (us, or the one we replicate) and it has none
+        // left — it was failed over, or resharded empty: we follow the
+        // sender (only when replica migration is allowed, or when the
+        // sender took over exactly our primary's slots). A primary that
+        // is not followed by its losses deletes their keys.
+        let migrated = (0..crate::store::slots::SLOTS as u16)
+            .filter(|&x| shard_before.get(x) && c.owner(x) == Some(s))
+            .count();
+        let shard_left = (0..crate::store::slots::SLOTS as u16)
+            .filter(|&x| c.owner(x) == Some(shard))
+            .count();
+        if s != shard
+            && migrated > 0
+            && shard_left == 0
+            && (allow_migration || claimed.count() == migrated)
+        {
             become_replica = Some(s);
         } else {
             dirty = lost;
-        }
-        // Our primary gave its slots away: follow the new owner.
-        if let Some(p) = c.nodes[MYSELF].replica_of {
-            let primary_slots = (0..crate::store::slots::SLOTS as u16)
-                .filter(|&x| c.owner(x) == Some(p))
-                .count();
-            if p != s && primary_slots == 0 && claimed.count() > 0 {
-                become_replica = Some(s);
-            }
         }
         for slot in dirty {
             let db = &mut self.ks.dbs[0];

@@ -128,9 +128,15 @@ pub struct Cluster {
     pub rejoin_delay: u64,
     /// Bumped on every change of a slot's owner (`fingerprint`).
     slots_gen: u64,
+    /// Each node's slot ranges as of `slots_gen` (CLUSTER NODES, nodes.conf
+    /// and the quorum count ask per node; one pass serves them all).
+    ranges_cache: std::cell::RefCell<(u64, Vec<SlotRanges>)>,
 }
 
 pub const MYSELF: usize = 0;
+
+/// A node's slots as inclusive ranges.
+pub type SlotRanges = Vec<(u16, u16)>;
 
 impl Cluster {
     pub fn new(id: String, port: u16, cport: u16) -> Cluster {
@@ -164,6 +170,7 @@ impl Cluster {
             among_minority: None,
             rejoin_delay: 5000,
             slots_gen: 0,
+            ranges_cache: std::cell::RefCell::new((u64::MAX, Vec::new())),
         }
     }
 
@@ -276,17 +283,23 @@ impl Cluster {
         out
     }
 
+    /// The slot ranges node `node` serves.
     pub fn ranges(&self, node: usize) -> Vec<(u16, u16)> {
-        let mut out: Vec<(u16, u16)> = Vec::new();
-        for s in 0..SLOTS as u16 {
-            if self.owner(s) == Some(node) {
-                match out.last_mut() {
-                    Some(r) if r.1 + 1 == s => r.1 = s,
-                    _ => out.push((s, s)),
+        let mut cache = self.ranges_cache.borrow_mut();
+        if cache.0 != self.slots_gen {
+            let mut all: Vec<SlotRanges> = vec![Vec::new(); self.nodes.len()];
+            for (s, &o) in self.slots.iter().enumerate() {
+                let s = s as u16;
+                if let Some(out) = all.get_mut(o as usize) {
+                    match out.last_mut() {
+                        Some(r) if r.1 + 1 == s => r.1 = s,
+                        _ => out.push((s, s)),
+                    }
                 }
             }
+            *cache = (self.slots_gen, all);
         }
-        out
+        cache.1.get(node).cloned().unwrap_or_default()
     }
 
     /// Node `n` replicates `primary` (`None`: it is a primary), with the
@@ -326,7 +339,10 @@ impl Cluster {
     }
 
     fn slot_count(&self, node: usize) -> usize {
-        self.slots.iter().filter(|&&o| o as usize == node).count()
+        self.ranges(node)
+            .iter()
+            .map(|&(a, b)| (b - a) as usize + 1)
+            .sum()
     }
 
     /// Primaries serving at least one slot (`cluster_size`).
@@ -350,12 +366,13 @@ impl Cluster {
                 .slots
                 .iter()
                 .all(|&o| o != NONE && self.nodes[o as usize].flags & node_flag::FAIL == 0);
-        let size = self.size();
+        let counts = self.slot_counts();
+        let serving =
+            |n: usize| self.nodes[n].replica_of.is_none() && counts.get(n).is_some_and(|&c| c > 0);
+        let size = (0..self.nodes.len()).filter(|&n| serving(n)).count();
         let reachable = (0..self.nodes.len())
             .filter(|&n| {
-                self.nodes[n].replica_of.is_none()
-                    && self.slot_count(n) > 0
-                    && self.nodes[n].flags & (node_flag::PFAIL | node_flag::FAIL) == 0
+                serving(n) && self.nodes[n].flags & (node_flag::PFAIL | node_flag::FAIL) == 0
             })
             .count();
         let majority = reachable > size / 2;
@@ -573,12 +590,22 @@ impl Cluster {
             }
         }
         if i == MYSELF {
-            for s in 0..SLOTS as u16 {
-                if let Some(&to) = self.migrating.get(&s) {
-                    line.push_str(&format!(" [{s}->-{}]", self.nodes[to].id));
-                } else if let Some(&from) = self.importing.get(&s) {
-                    line.push_str(&format!(" [{s}-<-{}]", self.nodes[from].id));
-                }
+            // In slot order, a migrating slot's mark before an importing
+            // one's (as clusterGenNodeDescription walks the slots).
+            let mut marks: Vec<(u16, String)> = self
+                .migrating
+                .iter()
+                .map(|(&s, &to)| (s, format!(" [{s}->-{}]", self.nodes[to].id)))
+                .collect();
+            marks.extend(
+                self.importing
+                    .iter()
+                    .filter(|(s, _)| !self.migrating.contains_key(s))
+                    .map(|(&s, &from)| (s, format!(" [{s}-<-{}]", self.nodes[from].id))),
+            );
+            marks.sort_by_key(|m| m.0);
+            for (_, m) in marks {
+                line.push_str(&m);
             }
         }
         line

@@ -44,7 +44,14 @@ pub struct ClusterSim {
     /// The last nodes.conf each node asked to write.
     configs: BTreeMap<u16, String>,
     seed: u64,
+    /// Control-plane commands left in this tick.
+    cme_budget: usize,
 }
+
+/// Control-plane commands carried per 100 ms tick: a round trip of about
+/// 2 ms each, so a resharding takes virtual time as a real one does (and a
+/// fault can strike in the middle of it).
+const CME_COMMANDS_PER_TICK: usize = 50;
 
 impl ClusterSim {
     /// Empty nodes on `ports` (no control plane: tests assemble them).
@@ -63,6 +70,7 @@ impl ClusterSim {
             held: Vec::new(),
             configs: BTreeMap::new(),
             seed: 100,
+            cme_budget: CME_COMMANDS_PER_TICK,
         };
         for &p in ports {
             sim.launch(p, None);
@@ -71,18 +79,18 @@ impl ClusterSim {
         sim
     }
 
-    /// A CME group of `shards` × (1 + `replicas`) nodes from port 7000,
-    /// created by the control plane (run time until it is available).
+    /// A CME group of `shards` × (1 + `replicas`) nodes, node `n` of
+    /// shard `s` on port `7000 + 6s + n` (room for a shard's six), created
+    /// by the control plane (run time until it is available).
     pub fn cme(shards: usize, replicas: usize) -> ClusterSim {
         let mut sim = ClusterSim::new(&[]);
-        let per = replicas + 1;
         let mut cme = Cme::new(
             "demo",
             shards,
             replicas,
             &["us-east-1a", "us-east-1b", "us-east-1c"],
             |s, n| {
-                let port = 7000 + (s * per + n) as u16;
+                let port = cme_port(s, n);
                 (format!("127.0.0.1:{port}"), port + 10000)
             },
         );
@@ -95,7 +103,7 @@ impl ClusterSim {
     fn launch(&mut self, port: u16, config: Option<&str>) {
         let now = self.now;
         self.seed += 1;
-        let mut n = Node::new(self.seed + port as u64);
+        let mut n = Node::new(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ port as u64);
         n.start(now, port);
         n.speak_redis_replication();
         n.set_startup_config("cluster-enabled", "yes")
@@ -116,6 +124,11 @@ impl ClusterSim {
         }
         self.nodes.insert(port, n);
         self.dead.retain(|&p| p != port);
+    }
+
+    /// A node runs at `port`.
+    pub fn is_up(&self, port: u16) -> bool {
+        self.alive(port)
     }
 
     fn alive(&self, port: u16) -> bool {
@@ -275,18 +288,33 @@ impl ClusterSim {
 
     /// Carries out the control plane's actions until it has none.
     fn drive_cme(&mut self) {
-        for _ in 0..10_000 {
+        while self.cme_budget > 0 {
             let Some(a) = self.cme.as_mut().and_then(|c| c.poll_action()) else {
                 return;
             };
             match a {
                 CmeAction::Launch { addr, .. } => {
                     if let Some(port) = port_of(&addr) {
+                        // A node still running there (cut off, not dead)
+                        // is replaced.
+                        if self.alive(port) {
+                            self.kill(port);
+                        }
                         self.launch(port, None);
                         self.settle();
                     }
                 }
+                CmeAction::Terminate { addr } => {
+                    if let Some(port) = port_of(&addr) {
+                        if self.alive(port) {
+                            self.kill(port);
+                        }
+                        self.nodes.remove(&port);
+                        self.dead.retain(|&p| p != port);
+                    }
+                }
                 CmeAction::Command { tag, addr, argv } => {
+                    self.cme_budget -= 1;
                     let port = port_of(&addr).unwrap_or(0);
                     if !self.alive(port) {
                         let now = self.now;
@@ -334,6 +362,24 @@ impl ClusterSim {
         }
     }
 
+    /// [`ClusterSim::command`] written as a line (`SET k "a b"`).
+    pub fn line(&mut self, port: u16, line: &str) -> Reply {
+        match crate::protocol::split_args(line.as_bytes()) {
+            Some(argv) => self.command(port, &argv),
+            None => Reply::Error("ERR Protocol error: unbalanced quotes in request".into()),
+        }
+    }
+
+    /// A command whose reply is text (CLUSTER NODES, INFO), as text; an
+    /// error's words otherwise.
+    pub fn text(&mut self, port: u16, line: &str) -> String {
+        match self.line(port, line) {
+            Reply::Bulk(b) | Reply::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+            Reply::Error(e) => e,
+            other => format!("{other:?}"),
+        }
+    }
+
     /// Virtual time passes, in 100 ms ticks.
     pub fn advance(&mut self, ms: u64) {
         for _ in 0..ms / 100 {
@@ -345,6 +391,7 @@ impl ClusterSim {
                 }
             }
             self.settle();
+            self.cme_budget = CME_COMMANDS_PER_TICK;
             if let Some(cme) = self.cme.as_mut() {
                 cme.tick(now);
             }
@@ -416,6 +463,11 @@ impl ClusterSim {
     pub fn config_of(&self, port: u16) -> Option<&str> {
         self.configs.get(&port).map(String::as_str)
     }
+}
+
+/// The port of node `n` of shard `s` in [`ClusterSim::cme`]'s groups.
+pub fn cme_port(s: usize, n: usize) -> u16 {
+    7000 + (s * 6 + n) as u16
 }
 
 fn port_of(addr: &str) -> Option<u16> {
