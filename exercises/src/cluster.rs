@@ -49,6 +49,18 @@ pub struct BackupState {
     pub size: usize,
 }
 
+/// One shard (node group) of a cluster-mode group.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardState {
+    /// "0001".
+    pub id: String,
+    /// Its primary's node name, as the cluster last said.
+    pub primary: Option<String>,
+    pub nodes: Vec<String>,
+    /// Hash slots it serves, as the control plane placed them.
+    pub slots: usize,
+}
+
 /// What the control plane shows: nodes, endpoints, events.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClusterView {
@@ -72,6 +84,11 @@ pub struct ClusterView {
     pub bucket: Vec<String>,
     /// Groups restored from backups, by name.
     pub groups: Vec<String>,
+    /// A cluster-mode group's shards, its status (available, modifying)
+    /// and configuration endpoint.
+    pub shards: Vec<ShardState>,
+    pub status: String,
+    pub configuration_endpoint: String,
 }
 
 impl ClusterView {
@@ -137,6 +154,9 @@ impl ClusterView {
             backup_retention: c.backups.policy.retention_days,
             bucket: c.backups.bucket.keys().cloned().collect(),
             groups: Vec::new(),
+            shards: Vec::new(),
+            status: String::new(),
+            configuration_endpoint: String::new(),
         }
     }
 
@@ -165,6 +185,45 @@ impl ClusterView {
             multi_az: false,
             events: c.events.iter().map(|(_, e)| e.clone()).collect(),
             config_version: c.config.version,
+            ..ClusterView::default()
+        }
+    }
+
+    /// What a cluster-mode group's control plane shows (the simulator's
+    /// and, once it runs CME, the page's).
+    pub fn of_cme(c: &cachelab_engine::control::cme::Cme) -> ClusterView {
+        let shards = c
+            .shards()
+            .into_iter()
+            .map(|s| ShardState {
+                id: format!("{:04}", s + 1),
+                primary: c.primary_of(s).map(|i| c.nodes[i].name.clone()),
+                nodes: c
+                    .nodes
+                    .iter()
+                    .filter(|n| n.shard == s)
+                    .map(|n| n.name.clone())
+                    .collect(),
+                slots: c.slots_of(s).len(),
+            })
+            .collect();
+        ClusterView {
+            kind: "cluster".into(),
+            nodes: c
+                .nodes
+                .iter()
+                .map(|n| NodeState {
+                    name: n.name.clone(),
+                    role: if n.primary { "primary" } else { "replica" }.into(),
+                    status: if n.failed { "failed" } else { "available" }.into(),
+                    az: n.az.clone(),
+                })
+                .collect(),
+            multi_az: true,
+            events: c.events.iter().map(|(_, e)| e.clone()).collect(),
+            shards,
+            status: c.status.into(),
+            configuration_endpoint: c.configuration_endpoint(),
             ..ClusterView::default()
         }
     }

@@ -97,8 +97,12 @@ impl Question {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    /// "replication" (cluster mode disabled) or "memcached".
+    /// "replication" (cluster mode disabled), "cluster" (cluster mode
+    /// enabled: `shards` × (1 + `replicas`)) or "memcached".
     pub kind: String,
+    /// Shards of a cluster-mode group (1–10 here).
+    #[serde(default = "three")]
+    pub shards: usize,
     /// Replicas of a replication group (0–5).
     #[serde(default = "two")]
     pub replicas: usize,
@@ -190,6 +194,13 @@ pub enum Test {
     /// The replication groups restored beside the lab's, one name per line
     /// (DescribeReplicationGroups).
     Groups,
+    /// A cluster-mode group's shards (node groups), counted.
+    Shards,
+    /// How many hash slots shard `node` (`0001`) serves, as the control
+    /// plane placed them.
+    ShardSlots { shard: String },
+    /// The group's status: available, modifying, creating.
+    GroupStatus,
 }
 
 impl Test {
@@ -222,6 +233,9 @@ impl Test {
 /// | `backup_policy` | `field` (window, retention), and an expectation |
 /// | `bucket` | an expectation on the objects' names, one per line |
 /// | `groups` | an expectation on the restored groups' names, one per line |
+/// | `shards` | an expectation on a cluster-mode group's count of shards |
+/// | `shard_slots` | `node` (a shard: `0001`), and an expectation on its count of hash slots |
+/// | `group_status` | an expectation on the group's status (available, modifying) |
 ///
 /// Expectations: `equals`, `not_equals`, `contains`, `at_least`, `at_most`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -335,6 +349,11 @@ impl Predicate {
             }),
             "bucket" => expecting(Test::Bucket),
             "groups" => expecting(Test::Groups),
+            "shards" => expecting(Test::Shards),
+            "shard_slots" => expecting(Test::ShardSlots {
+                shard: need(&self.node, "node")?,
+            }),
+            "group_status" => expecting(Test::GroupStatus),
             k => Err(format!("unknown kind {k:?}")),
         }
     }
@@ -750,15 +769,26 @@ impl Bundle {
                     format!("{:?} is not in topics.toml", lab.topic),
                 );
             }
-            if !matches!(lab.scenario.kind.as_str(), "replication" | "memcached") {
+            if !matches!(
+                lab.scenario.kind.as_str(),
+                "replication" | "memcached" | "cluster"
+            ) {
                 push(
                     f,
                     l,
                     "scenario.kind",
                     format!(
-                        "{}: {:?}: replication or memcached",
+                        "{}: {:?}: replication, cluster or memcached",
                         lab.id, lab.scenario.kind
                     ),
+                );
+            }
+            if !(1..=10).contains(&lab.scenario.shards) {
+                push(
+                    f,
+                    l,
+                    "scenario.shards",
+                    format!("{}: 1 to 10 shards", lab.id),
                 );
             }
             if lab.scenario.replicas > 5 {

@@ -246,6 +246,21 @@ fn verdict(p: &Predicate, answer: &Result<String, String>, view: &ClusterView) -
                 },
             )
         }
+        (Test::Shards, _) => {
+            let n = view.shards.len().to_string();
+            (judge(expect, &n), format!("{n} shards"))
+        }
+        (Test::ShardSlots { shard }, _) => match view.shards.iter().find(|s| &s.id == shard) {
+            Some(s) => {
+                let n = s.slots.to_string();
+                (judge(expect, &n), format!("shard {shard} serves {n} slots"))
+            }
+            None => (false, format!("there is no shard {shard}")),
+        },
+        (Test::GroupStatus, _) => (
+            judge(expect, &view.status),
+            format!("the group is {}", view.status),
+        ),
     };
     Outcome {
         what: p.what.clone(),

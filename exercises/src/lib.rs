@@ -55,6 +55,7 @@ files!(
     "labs/basics.toml",
     "labs/scaling.toml",
     "labs/backups.toml",
+    "labs/cluster-mode.toml",
     "live/replication.toml",
     "live/memcached.toml",
     "live/monitoring.toml",

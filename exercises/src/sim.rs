@@ -6,6 +6,8 @@
 use cachelab_engine::control::{Api, NodeStatus, Settings};
 use cachelab_engine::memcached::client::{CacheAside, Distribution, FailurePolicy};
 use cachelab_engine::memcached::control::McNodeState;
+use cachelab_engine::protocol::Reply;
+use cachelab_engine::sim::cluster::ClusterSim;
 use cachelab_engine::sim::memcached::McCluster;
 use cachelab_engine::sim::Sim;
 use cachelab_engine::Millis;
@@ -20,6 +22,8 @@ const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 enum Inner {
     Redis(Box<Sim>),
     Memcached(Box<McCluster>),
+    /// A cluster-mode-enabled group driven by its control plane.
+    Cme(Box<ClusterSim>),
 }
 
 pub struct SimCluster {
@@ -36,6 +40,20 @@ impl SimCluster {
     /// The scenario's cluster, healthy, with its setup steps run.
     pub fn start(s: &Scenario, seed: u64) -> Result<SimCluster, String> {
         let inner = match s.kind.as_str() {
+            "cluster" => {
+                let mut sim = ClusterSim::cme_seeded(s.shards, s.replicas, seed);
+                let mut t = 0;
+                while sim.cme.as_ref().is_some_and(|c| c.status != "available") && t < 120_000 {
+                    sim.advance(500);
+                    t += 500;
+                }
+                if t >= 120_000 {
+                    return Err("the cluster-mode group did not become available".into());
+                }
+                // Gossip carries the replicas' roles to every node.
+                sim.advance(5_000);
+                Inner::Cme(Box::new(sim))
+            }
             "memcached" => Inner::Memcached(Box::new(McCluster::new(
                 seed,
                 s.nodes,
@@ -73,10 +91,139 @@ impl SimCluster {
         match &self.inner {
             Inner::Redis(s) => s.now,
             Inner::Memcached(m) => m.now,
+            Inner::Cme(c) => c.now,
+        }
+    }
+
+    /// A command to a cluster-mode group: through a cluster client that
+    /// follows MOVED and ASK (`cluster`, `primary`), the configuration
+    /// endpoint (any live node, no redirects followed), or a node.
+    fn cme(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+        let Inner::Cme(sim) = &mut self.inner else {
+            return Err("not a cluster-mode group".into());
+        };
+        let cme = sim.cme.as_ref().ok_or("no control plane")?;
+        let port_of = |addr: &str| addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+        self.pick += 1;
+        let start = match via {
+            "cluster" | "primary" | "config" => cme
+                .resolve(&cme.configuration_endpoint(), self.pick)
+                .and_then(|a| port_of(&a)),
+            node => cme
+                .nodes
+                .iter()
+                .find(|n| n.name == node)
+                .and_then(|n| port_of(&n.addr)),
+        }
+        .ok_or_else(|| format!("Could not connect to {via}: no such node"))?;
+        if !sim.is_up(start) {
+            return Err(format!("Could not connect to {via}: the node is down"));
+        }
+        let follow = matches!(via, "cluster" | "primary");
+        let mut port = start;
+        for _ in 0..5 {
+            let r = sim.command(port, argv);
+            let redirect = match &r {
+                Reply::Error(e) if follow && (e.starts_with("MOVED ") || e.starts_with("ASK ")) => {
+                    e.rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse::<u16>().ok())
+                        .map(|to| (to, e.starts_with("ASK ")))
+                }
+                _ => None,
+            };
+            match redirect {
+                Some((to, ask)) if sim.is_up(to) => {
+                    if ask {
+                        let _ = sim.command(to, &[b"ASKING".to_vec()]);
+                        return Ok(reply_text(&sim.command(to, argv)));
+                    }
+                    port = to;
+                }
+                Some(_) => {
+                    return Err(format!(
+                        "Could not connect to the node {via} was redirected to: it is down"
+                    ))
+                }
+                None => return Ok(reply_text(&r)),
+            }
+        }
+        Err("redirected too often".into())
+    }
+
+    /// A cluster-mode action, by the control plane or on the network.
+    fn cme_act(sim: &mut ClusterSim, a: &Action) -> Result<(), String> {
+        let api_err = |e: cachelab_engine::control::ApiError| format!("{}: {}", e.code, e.message);
+        let now = sim.now;
+        let cme = sim.cme.as_mut().ok_or("no control plane")?;
+        let shard = |id: &str| -> Result<usize, String> {
+            id.parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .map(|n| n - 1)
+                .ok_or_else(|| format!("{id:?} is not a shard (0001, 0002, …)"))
+        };
+        let port_of_node = |cme: &cachelab_engine::control::cme::Cme, name: &str| {
+            cme.nodes
+                .iter()
+                .find(|n| n.name == name)
+                .and_then(|n| n.addr.rsplit(':').next()?.parse::<u16>().ok())
+                .ok_or_else(|| format!("no node {name}"))
+        };
+        match a {
+            Action::Wait(ms) => {
+                sim.advance(*ms);
+                Ok(())
+            }
+            Action::ScaleOut(n) => cme.scale_out(now, *n).map_err(api_err),
+            Action::ScaleIn(s) => cme.scale_in(now, &[shard(s)?]).map_err(api_err),
+            Action::Rebalance => cme.rebalance(now).map(|_| ()).map_err(api_err),
+            Action::Reshard { from, to, slots } => {
+                let (f, t) = (shard(from)?, shard(to)?);
+                if !cme.shards().contains(&f) || !cme.shards().contains(&t) || f == t {
+                    return Err(
+                        "InvalidParameterValue: name two different shards of the group".into(),
+                    );
+                }
+                if cme.status != "available" {
+                    return Err(format!("InvalidReplicationGroupState: Replication group {} is not in available state (it is {}).", cme.group, cme.status));
+                }
+                let owned = cme.slots_of(f);
+                let take: Vec<u16> = owned.iter().rev().take(*slots).rev().copied().collect();
+                cme.move_slots(now, f, t, &take);
+                Ok(())
+            }
+            Action::FailoverShard(s) => cme.test_failover(now, shard(s)?),
+            Action::TestFailover => Err("name the shard: !failover 0001".into()),
+            Action::AddReplica(s) => {
+                let s = s.as_deref().ok_or("name the shard: !add-replica 0001")?;
+                cme.add_replica(now, shard(s)?).map(|_| ()).map_err(api_err)
+            }
+            Action::RemoveReplica(name) => cme.remove_replica(now, name).map_err(api_err),
+            Action::Kill(name) => {
+                let p = port_of_node(cme, name)?;
+                sim.kill(p);
+                Ok(())
+            }
+            Action::Isolate(name) => {
+                let p = port_of_node(cme, name)?;
+                sim.isolate(p);
+                Ok(())
+            }
+            Action::Heal => {
+                sim.heal();
+                Ok(())
+            }
+            other => Err(format!(
+                "{other:?} is not something a cluster-mode group does here"
+            )),
         }
     }
 
     fn redis(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+        if matches!(self.inner, Inner::Cme(_)) {
+            return self.cme(via, argv);
+        }
         let Inner::Redis(main) = &mut self.inner else {
             return Err("this is a Memcached cluster: use mc commands".into());
         };
@@ -164,6 +311,9 @@ impl SimCluster {
                 .find(|n| n.id == name)
                 .map(|n| (n.id.clone(), n.addr.clone()))
                 .ok_or_else(|| format!("no node {arg}")),
+            Inner::Cme(_) => {
+                Err("a cluster-mode group's nodes are named in its own actions".into())
+            }
         }
     }
 }
@@ -193,10 +343,17 @@ impl Cluster for SimCluster {
                 ..ClusterView::of_group(&sim.control)
             },
             Inner::Memcached(mc) => ClusterView::of_memcached(&mc.control),
+            Inner::Cme(sim) => match sim.cme.as_ref() {
+                Some(c) => ClusterView::of_cme(c),
+                None => ClusterView::default(),
+            },
         }
     }
 
     fn act(&mut self, a: &Action) -> Result<(), String> {
+        if let Inner::Cme(sim) = &mut self.inner {
+            return SimCluster::cme_act(sim, a);
+        }
         let api_err = |e: cachelab_engine::control::ApiError| format!("{}: {}", e.code, e.message);
         match a {
             Action::Wait(ms) => {
@@ -209,6 +366,7 @@ impl Cluster for SimCluster {
                         }
                     }
                     Inner::Memcached(mc) => mc.run(*ms),
+                    Inner::Cme(sim) => sim.advance(*ms),
                 }
                 return Ok(());
             }
@@ -376,6 +534,9 @@ impl Cluster for SimCluster {
                 }
                 _ => Err(format!("{a:?} needs a replication group")),
             },
+            (Inner::Cme(_), _) => Err(format!(
+                "{a:?} is not something a cluster-mode group does here"
+            )),
         }
     }
 }

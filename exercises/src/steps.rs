@@ -19,6 +19,16 @@
 //!   `next` opens at the group clock's next minute, for an hour),
 //!   `!restore NAME NEW-GROUP` (a new group seeded from the backup; send
 //!   to it with `@NEW-GROUP GET k`).
+//! * Cluster mode enabled (`kind = "cluster"`): commands go to a node
+//!   (`@demo-0002-001 GET k`, which may answer MOVED), to the
+//!   configuration endpoint (`@config CLUSTER SLOTS`: any node), or through
+//!   a cluster client that follows MOVED and ASK (`@cluster GET k`, as
+//!   `redis-cli -c` and redis-py's RedisCluster do; also the default).
+//!   `!scale-out N` (shards added), `!scale-in 0002` (a shard removed),
+//!   `!rebalance`, `!reshard 0001 0003 100` (slots from one shard to
+//!   another), `!failover 0002` (TestFailover of a shard),
+//!   `!add-replica 0002`, `!remove-replica demo-0002-003`,
+//!   `!kill demo-0001-001`, `!isolate …`, `!heal`, `!wait …`.
 
 /// `set k 0 300 hello` → the protocol's `set k 0 300 5\r\nhello\r\n`.
 pub fn memcached_bytes(line: &str) -> Vec<u8> {
@@ -47,6 +57,19 @@ pub fn memcached_bytes(line: &str) -> Vec<u8> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     TestFailover,
+    /// TestFailover of one shard of a cluster-mode group ("0002").
+    FailoverShard(String),
+    /// Shards added (cluster mode).
+    ScaleOut(usize),
+    /// A shard removed, its slots moved to the others ("0002").
+    ScaleIn(String),
+    Rebalance,
+    /// `slots` hash slots moved from one shard to another.
+    Reshard {
+        from: String,
+        to: String,
+        slots: usize,
+    },
     Kill(String),
     Reboot(String),
     AddReplica(Option<String>),
@@ -147,7 +170,25 @@ impl Step {
             let arg2 = w.next().map(str::to_string);
             let need = |a: Option<String>| a.ok_or_else(|| format!("!{verb} needs an argument"));
             let action = match verb {
-                "failover" => Action::TestFailover,
+                "failover" => match arg {
+                    Some(shard) => Action::FailoverShard(shard),
+                    None => Action::TestFailover,
+                },
+                "scale-out" => Action::ScaleOut(
+                    need(arg)?
+                        .parse()
+                        .map_err(|_| "!scale-out SHARDS (a number)".to_string())?,
+                ),
+                "scale-in" => Action::ScaleIn(need(arg)?),
+                "rebalance" => Action::Rebalance,
+                "reshard" => Action::Reshard {
+                    from: need(arg)?,
+                    to: need(arg2)?,
+                    slots: w
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or("!reshard FROM-SHARD TO-SHARD SLOTS")?,
+                },
                 "kill" => Action::Kill(need(arg)?),
                 "reboot" => Action::Reboot(need(arg)?),
                 "add-replica" => Action::AddReplica(arg),

@@ -21,6 +21,7 @@ fn question(ask: &str, kind: &str) -> LiveQuestion {
         see: "playground:replication".into(),
         scenario: Scenario {
             kind: kind.into(),
+            shards: 3,
             replicas: 2,
             multi_az: true,
             nodes: 3,

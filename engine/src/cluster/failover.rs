@@ -121,11 +121,11 @@ impl Cluster {
 
     /// `clusterNodeClearFailureIfNeeded`: a FAIL node heard from again.
     pub fn clear_failure_if_needed(&mut self, i: usize, now: Millis, timeout: u64) {
-        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| self.owner(s) == Some(i));
-        let n = &mut self.nodes[i];
-        if n.flags & node_flag::FAIL == 0 {
+        if self.nodes[i].flags & node_flag::FAIL == 0 {
             return;
         }
+        let serving = self.slot_count(i) > 0;
+        let n = &mut self.nodes[i];
         // A replica, or a primary without slots, is back at once; one
         // with slots only if nobody took them over in twice the timeout.
         if n.replica_of.is_some() || !serving || now.0.saturating_sub(n.fail_time) > timeout * 2 {
@@ -239,7 +239,7 @@ impl Server {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(MYSELF));
+        let serving = c.slot_count(MYSELF) > 0;
         if c.is_replica() || !serving {
             return;
         }
@@ -284,7 +284,7 @@ impl Server {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(sender));
+        let serving = c.slot_count(sender) > 0;
         if c.nodes[sender].replica_of.is_none() && serving && current_epoch >= c.election.epoch {
             c.election.votes += 1;
         }
@@ -306,7 +306,7 @@ impl Server {
             return;
         };
         let manual = c.manual.end != 0 && c.manual.can_start;
-        let serving = (0..crate::store::slots::SLOTS as u16).any(|s| c.owner(s) == Some(p));
+        let serving = c.slot_count(p) > 0;
         if !(c.failed(p) || manual) || !serving {
             return;
         }

@@ -516,11 +516,15 @@ impl Server {
                 }
             }
         }
+        // Only news is looked at (`dirty_slots` in clusterProcessPacket):
+        // a primary claiming exactly the slots we know it has changes
+        // nothing, and is not stale.
+        let news = !c.same_slots(s, &h.myslots);
         // A sender claiming slots we know a newer owner of hears about
         // that owner (an UPDATE, one per packet), as a primary returning
         // from a partition must.
         let mut update_about = None;
-        if h.slaveof.is_none() {
+        if h.slaveof.is_none() && news {
             for slot in 0..crate::store::slots::SLOTS as u16 {
                 if !h.myslots.get(slot) {
                     continue;
@@ -552,7 +556,7 @@ impl Server {
         for f in failed {
             self.send_fail(f);
         }
-        if h.slaveof.is_none() {
+        if h.slaveof.is_none() && news {
             self.update_slots_config_with(now, s, h.config_epoch, &h.myslots);
         }
     }

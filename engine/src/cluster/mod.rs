@@ -131,6 +131,10 @@ pub struct Cluster {
     /// Each node's slot ranges as of `slots_gen` (CLUSTER NODES, nodes.conf
     /// and the quorum count ask per node; one pass serves them all).
     ranges_cache: std::cell::RefCell<(u64, Vec<SlotRanges>)>,
+    /// Each node's slots as a bitmap and a count (by node index), kept
+    /// with `slots` by `set_owner` and `forget`: what every packet and
+    /// every state update asks, without a pass over 16384 slots.
+    owned: Vec<(bus::Slots, usize)>,
 }
 
 pub const MYSELF: usize = 0;
@@ -171,6 +175,7 @@ impl Cluster {
             rejoin_delay: 5000,
             slots_gen: 0,
             ranges_cache: std::cell::RefCell::new((u64::MAX, Vec::new())),
+            owned: Vec::new(),
         }
     }
 
@@ -227,7 +232,21 @@ impl Cluster {
     }
 
     pub fn set_owner(&mut self, slot: u16, node: Option<usize>) {
+        let old = self.slots[slot as usize];
+        if let Some(o) = self.owned.get_mut(old as usize) {
+            if o.0.get(slot) {
+                o.0.set(slot, false);
+                o.1 -= 1;
+            }
+        }
         self.slots[slot as usize] = node.map_or(NONE, |n| n as u16);
+        if let Some(n) = node {
+            while self.owned.len() <= n {
+                self.owned.push((bus::Slots::default(), 0));
+            }
+            self.owned[n].0.set(slot, true);
+            self.owned[n].1 += 1;
+        }
         self.slots_gen += 1;
     }
 
@@ -260,6 +279,9 @@ impl Cluster {
                 *o = shift(*o as usize) as u16;
             }
         }
+        if n < self.owned.len() {
+            self.owned.remove(n);
+        }
         for map in [&mut self.migrating, &mut self.importing] {
             map.retain(|_, to| *to != n);
             for to in map.values_mut() {
@@ -274,13 +296,17 @@ impl Cluster {
     /// Slots served by `node`, as (start, end) ranges.
     /// The slots node `node` serves, as a bitmap.
     pub fn slots_of(&self, node: usize) -> bus::Slots {
-        let mut out = bus::Slots::default();
-        for (s, &o) in self.slots.iter().enumerate() {
-            if o as usize == node {
-                out.set(s as u16, true);
-            }
+        self.owned
+            .get(node)
+            .map_or_else(bus::Slots::default, |o| o.0.clone())
+    }
+
+    /// Whether `claimed` is exactly the slots we know node `node` serves.
+    pub fn same_slots(&self, node: usize, claimed: &bus::Slots) -> bool {
+        match self.owned.get(node) {
+            Some(o) => o.0 == *claimed,
+            None => claimed.count() == 0,
         }
-        out
     }
 
     /// The slot ranges node `node` serves.
@@ -327,22 +353,13 @@ impl Cluster {
         }
     }
 
-    /// Slots served by each node, by index (one pass over the slots).
+    /// Slots served by each node, by index (from the cached ranges).
     pub fn slot_counts(&self) -> Vec<usize> {
-        let mut counts = vec![0; self.nodes.len()];
-        for &o in &self.slots {
-            if let Some(c) = counts.get_mut(o as usize) {
-                *c += 1;
-            }
-        }
-        counts
+        (0..self.nodes.len()).map(|n| self.slot_count(n)).collect()
     }
 
-    fn slot_count(&self, node: usize) -> usize {
-        self.ranges(node)
-            .iter()
-            .map(|&(a, b)| (b - a) as usize + 1)
-            .sum()
+    pub fn slot_count(&self, node: usize) -> usize {
+        self.owned.get(node).map_or(0, |o| o.1)
     }
 
     /// Primaries serving at least one slot (`cluster_size`).
@@ -361,12 +378,13 @@ impl Cluster {
         if !self.is_replica() && !self.ok && now.0.saturating_sub(first.0) < WRITABLE_DELAY_MS {
             return;
         }
-        let covered = !require_full_coverage
-            || self
-                .slots
-                .iter()
-                .all(|&o| o != NONE && self.nodes[o as usize].flags & node_flag::FAIL == 0);
         let counts = self.slot_counts();
+        let covered = !require_full_coverage
+            || (counts.iter().sum::<usize>() == SLOTS
+                && counts
+                    .iter()
+                    .enumerate()
+                    .all(|(n, &c)| c == 0 || self.nodes[n].flags & node_flag::FAIL == 0));
         let serving =
             |n: usize| self.nodes[n].replica_of.is_none() && counts.get(n).is_some_and(|&c| c > 0);
         let size = (0..self.nodes.len()).filter(|&n| serving(n)).count();

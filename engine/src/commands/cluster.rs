@@ -515,7 +515,7 @@ fn replicate(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         if c.nodes[n].replica_of.is_some() {
             return Reply::err("ERR I can only replicate a master, not a replica.");
         }
-        let serving = (0..SLOTS as u16).any(|s| c.owner(s) == Some(MYSELF));
+        let serving = c.slot_count(MYSELF) > 0;
         if !c.is_replica() && (serving || !ctx.srv.ks.dbs[0].is_empty()) {
             return Reply::err(
                 "ERR To set a master the node must be empty and without assigned slots.",

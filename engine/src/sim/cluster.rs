@@ -83,7 +83,13 @@ impl ClusterSim {
     /// shard `s` on port `7000 + 6s + n` (room for a shard's six), created
     /// by the control plane (run time until it is available).
     pub fn cme(shards: usize, replicas: usize) -> ClusterSim {
+        ClusterSim::cme_seeded(shards, replicas, 0)
+    }
+
+    /// The same, its nodes seeded from `seed` (node ids, gossip's picks).
+    pub fn cme_seeded(shards: usize, replicas: usize, seed: u64) -> ClusterSim {
         let mut sim = ClusterSim::new(&[]);
+        sim.seed = 100 + seed.wrapping_mul(1_000_003);
         let mut cme = Cme::new(
             "demo",
             shards,

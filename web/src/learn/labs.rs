@@ -82,6 +82,10 @@ pub fn start(id: &str) {
     let Some(lab) = bundle().lab(id).cloned() else {
         return;
     };
+    // Cluster-mode labs wait for the page to run cluster mode.
+    if lab.scenario.kind == "cluster" {
+        return;
+    }
     l.on.set(false);
     l.mc.set(lab.scenario.kind == "memcached");
     l.live.set(None);
@@ -426,7 +430,9 @@ pub fn list() -> impl IntoView {
         let groups = b
             .topics
             .iter()
-            .filter(|t| b.labs.iter().any(|x| x.topic == t.id))
+            // A topic the page does not run yet (cluster mode) keeps its
+            // labs for the checker until it does.
+            .filter(|t| t.running && b.labs.iter().any(|x| x.topic == t.id))
             .map(|t| {
                 let labs = b
                     .labs
