@@ -66,22 +66,44 @@ pub struct Sent {
 /// What a delivered segment means to the node at `addr`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Arrival {
-    Opened { conn: ConnId, peer: String },
-    Bytes { conn: ConnId, bytes: Vec<u8> },
-    Closed { conn: ConnId },
-    Up { link: LinkId },
-    LinkBytes { link: LinkId, bytes: Vec<u8> },
-    LinkClosed { link: LinkId },
+    /// A dial reached this node on `port` (its client port, or another it
+    /// listens on: a cluster node's bus).
+    Opened {
+        conn: ConnId,
+        peer: String,
+        port: u16,
+    },
+    Bytes {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    Up {
+        link: LinkId,
+    },
+    LinkBytes {
+        link: LinkId,
+        bytes: Vec<u8>,
+    },
+    LinkClosed {
+        link: LinkId,
+    },
 }
 
 impl Arrival {
-    /// The node's input (`local` is the listening address, for `Opened`).
+    /// The node's input (`local` is the node's address: an `Opened`
+    /// connection's local end is its host and the port dialled).
     pub fn input<'a>(&'a self, local: &str) -> Input<'a> {
         match self {
-            Arrival::Opened { conn, peer } => Input::ConnOpened {
+            Arrival::Opened { conn, peer, port } => Input::ConnOpened {
                 conn: *conn,
                 peer: peer.clone(),
-                local: local.to_string(),
+                local: format!(
+                    "{}:{port}",
+                    local.rsplit_once(':').map_or(local, |(h, _)| h)
+                ),
             },
             Arrival::Bytes { conn, bytes } => Input::ClientBytes { conn: *conn, bytes },
             Arrival::Closed { conn } => Input::ConnClosed { conn: *conn },
@@ -97,6 +119,8 @@ struct Conn {
     dialer_inc: u64,
     link: LinkId,
     server: String,
+    /// The port dialled on `server`.
+    port: u16,
     /// The listening process once it accepted (0 before).
     server_inc: u64,
     /// An end that closed: its FIN is on the way, it hears nothing more.
@@ -113,8 +137,9 @@ pub struct Tcps {
 }
 
 impl Tcps {
-    /// Node `dialer` (process `inc`) dials `server` (already resolved).
-    pub fn dial(&mut self, dialer: &str, inc: u64, link: LinkId, server: &str) -> Sent {
+    /// Node `dialer` (process `inc`) dials `server` (already resolved) on
+    /// `port`.
+    pub fn dial(&mut self, dialer: &str, inc: u64, link: LinkId, server: &str, port: u16) -> Sent {
         self.next += 1;
         let id = self.next;
         self.conns.insert(
@@ -124,6 +149,7 @@ impl Tcps {
                 dialer_inc: inc,
                 link,
                 server: server.into(),
+                port,
                 server_inc: 0,
                 dialer_closed: false,
                 server_closed: false,
@@ -239,7 +265,11 @@ impl Tcps {
                     to: s.from.clone(),
                     seg: Segment::SynAck,
                 };
-                return (Some((s.to, Arrival::Opened { conn, peer })), Some(back));
+                let port = c.port;
+                return (
+                    Some((s.to, Arrival::Opened { conn, peer, port })),
+                    Some(back),
+                );
             }
             (true, Segment::Data(bytes)) => Arrival::Bytes { conn, bytes },
             (true, Segment::Fin) => {
@@ -265,7 +295,7 @@ mod tests {
     #[test]
     fn a_dial_opens_carries_bytes_and_closes_both_ways() {
         let mut t = Tcps::default();
-        let syn = t.dial("r:6379", 1, LinkId(7), "p:6379");
+        let syn = t.dial("r:6379", 1, LinkId(7), "p:6379", 6379);
         let (arr, back) = t.deliver(syn, Some(3));
         let (at, Arrival::Opened { conn, .. }) = arr.unwrap() else {
             panic!("not opened")
@@ -304,7 +334,7 @@ mod tests {
     #[test]
     fn nobody_listening_or_a_restarted_process_answers_with_a_reset() {
         let mut t = Tcps::default();
-        let syn = t.dial("r:6379", 1, LinkId(1), "gone:6379");
+        let syn = t.dial("r:6379", 1, LinkId(1), "gone:6379", 6379);
         let (arr, back) = t.deliver(syn, None);
         assert!(arr.is_none());
         let rst = back.unwrap();
@@ -314,7 +344,7 @@ mod tests {
             Arrival::LinkClosed { link: LinkId(1) }
         );
 
-        let syn = t.dial("r:6379", 1, LinkId(2), "p:6379");
+        let syn = t.dial("r:6379", 1, LinkId(2), "p:6379", 6379);
         let (_, back) = t.deliver(syn, Some(5));
         t.deliver(back.unwrap(), Some(1));
         let d = t

@@ -149,6 +149,8 @@ pub struct NodeView {
     pub repl: ReplView,
     /// The last background save's (BGSAVE, backup) pause and copy.
     pub fork: crate::persistence::save::ForkCost,
+    /// Cluster mode's state (`cluster-enabled yes`), else `None`.
+    pub cluster: Option<crate::cluster::view::ClusterNodeView>,
 }
 
 /// A node's replication state, for topology views and checkers.
@@ -1962,6 +1964,7 @@ impl Node {
                 .collect(),
             repl: self.repl_view(),
             fork: self.srv.persist.last_fork,
+            cluster: self.srv.cluster.as_ref().map(|c| c.view()),
         }
     }
 

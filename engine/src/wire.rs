@@ -57,6 +57,14 @@ pub enum ToWorker {
         rdb: Vec<u8>,
         now: Millis,
     },
+    /// Create a Redis node in cluster mode at `addr` ("ip:port"; its bus
+    /// on port + 10000), for a cluster-mode group.
+    InitCluster {
+        seed: u64,
+        name: String,
+        now: Millis,
+        addr: String,
+    },
     /// Create a memcached node instead (`memory`: its `-m`, in bytes).
     InitMemcached {
         seed: u64,
@@ -91,6 +99,7 @@ impl ToWorker {
             | ToWorker::Snapshot { now, .. }
             | ToWorker::Load { now, .. }
             | ToWorker::InitMemcached { now, .. }
+            | ToWorker::InitCluster { now, .. }
             | ToWorker::Tcp { now, .. } => Some(*now),
             ToWorker::Cluster { .. } => None,
         }
@@ -114,7 +123,7 @@ pub enum FromWorker {
         event: NodeEvent,
     },
     View {
-        view: NodeView,
+        view: Box<NodeView>,
     },
     /// A memcached node's view.
     McView {

@@ -16,17 +16,29 @@ use cachelab_engine::{Input, Machine, Millis, Node, Output};
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
-/// The node a worker hosts: a Redis node or a memcached node.
+/// The node a worker hosts: a Redis node, a Redis node in cluster mode
+/// (with the address it listens on), or a memcached node.
 pub enum Hosted {
     Redis(Box<Node>),
+    Cluster(Box<Node>, String),
     Memcached(Box<McNode>),
 }
 
 impl Hosted {
     fn machine(&mut self) -> &mut dyn Machine {
         match self {
-            Hosted::Redis(n) => n.as_mut(),
+            Hosted::Redis(n) | Hosted::Cluster(n, _) => n.as_mut(),
             Hosted::Memcached(n) => n.as_mut(),
+        }
+    }
+
+    /// The address its connections arrive at. A cluster node's is its
+    /// own (a bus connection is told by its port, and the node learns its
+    /// IP from a MEET's local end); the others answer as 127.0.0.1:6379.
+    fn local(&self) -> String {
+        match self {
+            Hosted::Cluster(_, addr) => addr.clone(),
+            _ => "127.0.0.1:6379".to_string(),
         }
     }
 }
@@ -34,7 +46,9 @@ impl Hosted {
 /// Applies one message to the node and returns what to post back.
 pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
     let mut out = Vec::new();
-    let local = "127.0.0.1:6379".to_string();
+    let local = node
+        .as_ref()
+        .map_or_else(|| "127.0.0.1:6379".to_string(), Hosted::local);
     let msg_now = msg.now().unwrap_or(Millis(0));
     match msg {
         ToWorker::Init { seed, name: _, now } => {
@@ -45,6 +59,26 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
             // Replicas sync over the router's TCP in Redis's own protocol.
             n.speak_redis_replication();
             *node = Some(Hosted::Redis(Box::new(n)));
+        }
+        ToWorker::InitCluster {
+            seed,
+            name: _,
+            now,
+            addr,
+        } => {
+            let port = addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse().ok())
+                .unwrap_or(6379);
+            let mut n = Node::new(seed);
+            n.start(now, port);
+            n.set_clock(micros);
+            n.apply_elasticache_defaults();
+            n.speak_redis_replication();
+            if let Err(e) = n.set_startup_config("cluster-enabled", "yes") {
+                web_sys::console::error_1(&format!("cachelab worker: {e}").into());
+            }
+            *node = Some(Hosted::Cluster(Box::new(n), addr));
         }
         ToWorker::InitMemcached {
             seed,
@@ -112,7 +146,7 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
             }
         }
         ToWorker::Load { rdb, now } => {
-            if let Some(Hosted::Redis(n)) = node {
+            if let Some(Hosted::Redis(n) | Hosted::Cluster(n, _)) = node {
                 if let Err(error) = n.load_rdb(&rdb, now) {
                     out.push(FromWorker::LoadFailed { error });
                 }
@@ -155,7 +189,9 @@ pub fn step(node: &mut Option<Hosted>, msg: ToWorker) -> Vec<FromWorker> {
             });
         }
         out.push(match n {
-            Hosted::Redis(n) => FromWorker::View { view: n.view() },
+            Hosted::Redis(n) | Hosted::Cluster(n, _) => FromWorker::View {
+                view: Box::new(n.view()),
+            },
             Hosted::Memcached(n) => FromWorker::McView { view: n.view() },
         });
     }
@@ -357,6 +393,135 @@ mod tests {
             .collect();
         assert!(killed.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."));
         assert_eq!(send(&mut node, b, "GET rate:ip", 6004), b"$1\r\n3\r\n");
+    }
+
+    /// Two cluster-mode workers at their own IPs meet over a bus carried
+    /// the way the page's router carries it (`net::Arrival`s): a dial to
+    /// port 16379 arrives as a bus connection, and each learns the
+    /// other's address and its own from the connection's ends.
+    #[test]
+    fn cluster_workers_meet_on_the_bus_port_at_their_own_addresses() {
+        use cachelab_engine::commands::migrate::LinkId;
+        use cachelab_engine::net::Arrival;
+        let addrs = ["10.0.1.11:6379", "10.0.2.11:6379"];
+        let mut nodes: Vec<Option<Hosted>> = vec![None, None];
+        let mut queue: Vec<(usize, FromWorker)> = Vec::new();
+        for (i, a) in addrs.iter().enumerate() {
+            for m in [
+                ToWorker::InitCluster {
+                    seed: 11 + i as u64,
+                    name: format!("n{i}"),
+                    now: Millis(0),
+                    addr: a.to_string(),
+                },
+                ToWorker::Open {
+                    conn: ConnId(1),
+                    now: Millis(0),
+                },
+            ] {
+                queue.extend(step(&mut nodes[i], m).into_iter().map(|o| (i, o)));
+            }
+        }
+        let out = step(
+            &mut nodes[0],
+            ToWorker::Bytes {
+                conn: ConnId(1),
+                bytes: b"CLUSTER MEET 10.0.2.11 6379 16379\r\n".to_vec(),
+                now: Millis(0),
+            },
+        );
+        assert_eq!(replies(&out), b"+OK\r\n");
+        queue.extend(out.into_iter().map(|o| (0, o)));
+        // (dialler, link) <-> (listener, conn)
+        let mut links: Vec<((usize, LinkId), (usize, ConnId))> = Vec::new();
+        let mut next = 1000;
+        for t in 0..40u64 {
+            let now = Millis(t * 100);
+            while let Some((from, o)) = queue.pop() {
+                let (to, msg) = match o {
+                    FromWorker::Link {
+                        out: LinkOut::Dial { link, host, port },
+                    } => {
+                        let to = addrs
+                            .iter()
+                            .position(|a| a.starts_with(&format!("{host}:")))
+                            .unwrap();
+                        assert_eq!(port, 16379);
+                        next += 1;
+                        links.push(((from, link), (to, ConnId(next))));
+                        let up = step(
+                            &mut nodes[from],
+                            ToWorker::Tcp {
+                                arrival: Arrival::Up { link },
+                                now,
+                            },
+                        );
+                        queue.extend(up.into_iter().map(|o| (from, o)));
+                        let peer = format!(
+                            "{}:{}",
+                            addrs[from].split(':').next().unwrap(),
+                            40000 + next
+                        );
+                        (
+                            to,
+                            ToWorker::Tcp {
+                                arrival: Arrival::Opened {
+                                    conn: ConnId(next),
+                                    peer,
+                                    port,
+                                },
+                                now,
+                            },
+                        )
+                    }
+                    FromWorker::Link {
+                        out: LinkOut::Send { link, bytes },
+                    } => {
+                        let &(_, (to, conn)) =
+                            links.iter().find(|(d, _)| *d == (from, link)).unwrap();
+                        (
+                            to,
+                            ToWorker::Tcp {
+                                arrival: Arrival::Bytes { conn, bytes },
+                                now,
+                            },
+                        )
+                    }
+                    FromWorker::Reply { conn, bytes } if conn.0 >= 1000 => {
+                        let &((to, link), _) =
+                            links.iter().find(|(_, l)| *l == (from, conn)).unwrap();
+                        (
+                            to,
+                            ToWorker::Tcp {
+                                arrival: Arrival::LinkBytes { link, bytes },
+                                now,
+                            },
+                        )
+                    }
+                    _ => continue,
+                };
+                queue.extend(step(&mut nodes[to], msg).into_iter().map(|o| (to, o)));
+            }
+            for (i, n) in nodes.iter_mut().enumerate() {
+                queue.extend(step(n, ToWorker::Tick { now }).into_iter().map(|o| (i, o)));
+            }
+        }
+        let view = |n: &mut Option<Hosted>| {
+            step(n, ToWorker::Tick { now: Millis(4000) })
+                .into_iter()
+                .find_map(|o| match o {
+                    FromWorker::View { view } => view.cluster,
+                    _ => None,
+                })
+                .expect("a cluster view")
+        };
+        let (a, b) = (view(&mut nodes[0]), view(&mut nodes[1]));
+        assert_eq!(a.known.len(), 1, "{a:?}");
+        assert_eq!(a.known[0].0, b.id);
+        assert_eq!(a.known[0].1, "10.0.2.11:6379");
+        assert_eq!(a.known[0].2, "master");
+        assert_eq!(b.known[0].1, "10.0.1.11:6379");
+        assert!(a.replica_of.is_none() && a.slots.is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 mod backlog;
 mod backups;
+mod cmerouter;
 mod files;
 mod groups;
 mod learn;
@@ -16,6 +17,7 @@ mod mcrouter;
 mod memcached;
 mod recipes;
 mod router;
+mod shards;
 mod vault;
 
 use std::cell::RefCell;
@@ -349,6 +351,7 @@ fn App() -> impl IntoView {
     // DeleteReplicationGroup's --final-snapshot-identifier.
     let final_name = RwSignal::new(String::new());
     let mc_active = RwSignal::new(false);
+    let cme_active = RwSignal::new(false);
     let learn_active = RwSignal::new(false);
     let drawn = RwSignal::new(recipes::Drawn::default());
     let sub_lines = RwSignal::new(Vec::<Line>::new());
@@ -358,7 +361,7 @@ fn App() -> impl IntoView {
             while v.len() <= slot {
                 v.push(None);
             }
-            v[slot] = Some(view);
+            v[slot] = Some(*view);
         }),
         FromWorker::Reply { conn, bytes } => {
             let out = CONSOLE.with(|c| session_replies(&mut c.borrow_mut(), conn, &bytes));
@@ -539,7 +542,14 @@ fn App() -> impl IntoView {
         );
     }
     tick.forget();
-    learn::init(mc_active, learn_active, Rc::new(reset_group));
+    let learning = learn::init(mc_active, learn_active, Rc::new(reset_group));
+    // A lab or a live question runs on the replication group's or the
+    // Memcached tab: starting one leaves the cluster-mode tab.
+    Effect::new(move |_| {
+        if learning.lab.with(Option::is_some) || learning.live.with(Option::is_some) {
+            cme_active.set(false);
+        }
+    });
 
     let exec = move |text: String| {
         if text.trim().is_empty() {
@@ -854,9 +864,11 @@ fn App() -> impl IntoView {
             <h1>"cachelab"</h1>
             <p class="tagline">"ElastiCache in your browser: every node is a real engine in its own Web Worker; every message between them passes through this page."</p>
             <nav class="tabs" role="tablist" aria-label="Engine">
-                <button role="tab" id="tab-redis" aria-selected=move || (!mc_active.get() && !learn_active.get()).to_string() class:active=move || !mc_active.get() && !learn_active.get() on:click=move |_| { mc_active.set(false); learn_active.set(false); }
+                <button role="tab" id="tab-redis" aria-selected=move || (!mc_active.get() && !learn_active.get() && !cme_active.get()).to_string() class:active=move || !mc_active.get() && !learn_active.get() && !cme_active.get() on:click=move |_| { mc_active.set(false); cme_active.set(false); learn_active.set(false); }
                     title="A replication group: one primary, read replicas, Multi-AZ failover">"Redis · replication group"</button>
-                <button role="tab" id="tab-memcached" aria-selected=move || (mc_active.get() && !learn_active.get()).to_string() class:active=move || mc_active.get() && !learn_active.get() on:click=move |_| { mc_active.set(true); learn_active.set(false); }
+                <button role="tab" id="tab-cluster" aria-selected=move || (cme_active.get() && !learn_active.get()).to_string() class:active=move || cme_active.get() && !learn_active.get() on:click=move |_| { mc_active.set(false); cme_active.set(true); learn_active.set(false); }
+                    title="Cluster mode enabled: shards, 16384 hash slots, online resharding, the cluster bus">"Redis · cluster mode"</button>
+                <button role="tab" id="tab-memcached" aria-selected=move || (mc_active.get() && !learn_active.get()).to_string() class:active=move || mc_active.get() && !learn_active.get() on:click=move |_| { mc_active.set(true); cme_active.set(false); learn_active.set(false); }
                     title="A Memcached cluster: nodes the client spreads keys over, no replication">"Memcached · cluster"</button>
                 <button role="tab" id="tab-learn" aria-selected=move || learn_active.get().to_string() class:active=move || learn_active.get() on:click=move |_| learn_active.set(true)
                     title="Study for the AWS certifications: a learning path, practice questions, labs on the live playground, mock exams">"Learn"</button>
@@ -866,13 +878,16 @@ fn App() -> impl IntoView {
             <learn::LearnView />
         </div>
         // The lab's task, docked above the cluster it runs on.
-        <div style:display=move || if !learn_active.get() && learn::lab_on_memcached() == Some(mc_active.get()) { "block" } else { "none" }>
+        <div style:display=move || if !learn_active.get() && !cme_active.get() && learn::lab_on_memcached() == Some(mc_active.get()) { "block" } else { "none" }>
             <learn::LabDock />
         </div>
         <div style:display=move || if mc_active.get() && !learn_active.get() { "block" } else { "none" }>
             <memcached::MemcachedView active=mc_active />
         </div>
-        <main style:display=move || if mc_active.get() || learn_active.get() { "none" } else { "grid" }>
+        <div style:display=move || if cme_active.get() && !learn_active.get() { "block" } else { "none" }>
+            <shards::ClusterModeView active=cme_active />
+        </div>
+        <main style:display=move || if mc_active.get() || cme_active.get() || learn_active.get() { "none" } else { "grid" }>
             <div class="left">
                 <section class="console-pane" aria-label="Console">
                     <div class="console-head">

@@ -382,7 +382,7 @@ impl Router {
         let server = self.control.resolve(&name, 0).unwrap_or(name);
         let me = self.control.nodes[slot].addr.clone();
         let inc = self.incarnation(slot).unwrap_or(0);
-        let s = self.tcps.dial(&me, inc, link, &server);
+        let s = self.tcps.dial(&me, inc, link, &server, port);
         self.put(s);
     }
 

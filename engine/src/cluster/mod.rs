@@ -4,15 +4,16 @@
 //! the epochs, and the cluster's state (ok / fail) — and the routing of a
 //! command to the node that serves its keys (`getNodeByQuery`: MOVED, ASK,
 //! CROSSSLOT, TRYAGAIN, CLUSTERDOWN). The replies of CLUSTER INFO, NODES,
-//! SLOTS and SHARDS are built here from that view.
-//!
-//! Not yet here: the cluster bus (other nodes are learned by MEET and
-//! gossip over it), so a node knows only itself for now.
+//! SLOTS and SHARDS are built here from that view. The bus that carries it
+//! between nodes is `bus` (the wire format) and `gossip` (what a packet
+//! changes); elections are `failover`, nodes.conf is `config`, and what
+//! a node shows the playground is `view`.
 
 pub mod bus;
 pub mod config;
 pub mod failover;
 pub mod gossip;
+pub mod view;
 
 use std::collections::BTreeMap;
 

@@ -36,7 +36,7 @@
 //! `reply(tag, reply)` feeds the answer back, `tick(now)` wakes steps that
 //! wait and poll.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::ApiError;
 use crate::protocol::Reply;
@@ -257,6 +257,9 @@ pub struct Cme {
     retried: BTreeSet<u16>,
     /// Which node the next Roles asks (advanced past dead ones).
     roles_at: usize,
+    /// Shards whose primary was found failed before a new one was seen
+    /// (shard → that node), for the failover's event.
+    deposed: BTreeMap<usize, usize>,
     /// When slots nobody served were last handed back.
     last_cover: Option<Millis>,
     now: Millis,
@@ -292,6 +295,7 @@ impl Cme {
             actions: VecDeque::new(),
             retried: BTreeSet::new(),
             roles_at: 0,
+            deposed: BTreeMap::new(),
             last_cover: None,
             now: Millis(0),
         };
@@ -898,7 +902,11 @@ impl Cme {
     /// Node `n` is its shard's primary now (the cluster elected it).
     pub fn set_primary(&mut self, n: usize) {
         let shard = self.nodes[n].shard;
-        let old = self.primary_of(shard);
+        // A primary found failed before its replica's election was seen
+        // is still the one it replaced.
+        let old = self
+            .primary_of(shard)
+            .or_else(|| self.deposed.remove(&shard));
         if old.is_some_and(|o| o != n) && self.status != "creating" {
             let text = format!(
                 "Failover from primary node {} to replica node {} completed",
@@ -1563,6 +1571,9 @@ impl Cme {
         }
         for s in steps.into_iter().rev() {
             self.steps.push_front(s);
+        }
+        if self.nodes[i].primary {
+            self.deposed.insert(self.nodes[i].shard, i);
         }
         self.nodes[i].primary = false;
         self.nodes[i].id = None;

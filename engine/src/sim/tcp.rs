@@ -24,7 +24,7 @@ impl Sim {
         let name = format!("{host}:{port}");
         let server = self.control.resolve(&name, 0).unwrap_or(name);
         let inc = self.incarnation(addr);
-        let s = self.tcps.dial(addr, inc, link, &server);
+        let s = self.tcps.dial(addr, inc, link, &server, port);
         self.put(s);
     }
 

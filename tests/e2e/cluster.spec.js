@@ -1,0 +1,104 @@
+// Cluster mode enabled end to end: a CME replication group of three shards
+// (a primary and a replica each, one Web Worker per node) assembled over
+// the cluster bus by the control plane, a console that follows MOVED,
+// online resharding while keys stay readable, and a primary's failure
+// handled by the bus's election and ElastiCache's node replacement.
+const { test, expect } = require('@playwright/test');
+const path = require('path');
+const { watchErrors } = require('./helpers');
+
+const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
+const node = (page, name) => page.locator(`.cme-node[data-node="${name}"]`);
+const shard = (page, id) => page.locator(`.cme-shard[data-shard="${id}"]`);
+
+async function run(page, command) {
+  const input = page.locator('#cme-console-input');
+  await input.focus();
+  await input.fill(command);
+  await input.press('Enter');
+}
+
+async function groupUp(page, shards) {
+  await page.goto('/');
+  await page.click('#tab-cluster');
+  await expect(page.locator('#cme-status')).toContainText('available', { timeout: 90_000 });
+  for (let s = 1; s <= shards; s++) {
+    const id = String(s).padStart(4, '0');
+    await expect(node(page, `demo-cme-${id}-001`)).toHaveAttribute('data-role', 'primary', { timeout: 60_000 });
+    await expect(node(page, `demo-cme-${id}-002`)).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
+  }
+}
+
+const slotsOf = async (page, id) =>
+  parseInt((await shard(page, id).locator('.note').first().textContent()).split(' ')[0], 10);
+
+test('a cluster-mode group serves its slots, and the console follows MOVED', async ({ page }) => {
+  const errors = watchErrors(page);
+  await groupUp(page, 3);
+  await expect(page.locator('#cme-endpoint')).toHaveText('demo-cme.xyz123.clustercfg.use1.cache.amazonaws.com:6379');
+  // redis-cli --cluster create's split.
+  expect(await slotsOf(page, '0001')).toBe(5461);
+  expect(await slotsOf(page, '0002')).toBe(5462);
+  expect(await slotsOf(page, '0003')).toBe(5461);
+  // Three ranges on the map, split at its rows' ends (2048 slots a row).
+  const shardsOnMap = await page.locator('#slot-map rect.range').evaluateAll((rs) => [...new Set(rs.map((r) => r.dataset.shard))]);
+  expect(shardsOnMap).toEqual(['0001', '0002', '0003']);
+  await expect(page.locator('#slot-map rect.range')).toHaveCount(10);
+
+  await run(page, 'CLUSTER KEYSLOT user:1');
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('(integer) 10778');
+  await expect(page.locator('#key-probe')).toHaveText('user:1 → slot 10778 → shard 0002');
+  await run(page, 'SET user:1 alice');
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('OK');
+  await run(page, 'GET user:1');
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('"alice"');
+  // Whichever node the console started on, user:1's slot is shard 0002's.
+  await expect(page.locator('.cme-shard[data-shard="0002"]')).toContainText('1 keys', { timeout: 10_000 });
+  await run(page, 'SET {user:1}:cart 3');
+  await run(page, 'MSET a 1 b 2');
+  await expect(page.locator('#cme-console-output .line.error').last()).toHaveText("(error) CROSSSLOT Keys in request don't hash to the same slot");
+  await run(page, 'CLUSTER SHARDS');
+  await expect(page.locator('#cme-console-output')).toContainText('"slots"');
+  // The bus is shown: nodes met (MEET) and ping each other.
+  await expect(page.locator('#bus-counts')).toContainText('PING');
+  await expect(page.locator('#bus-counts')).toContainText('MEET');
+  await page.screenshot({ path: path.join(shots, 'cluster-mode.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('scale out moves slots to a new shard online, keys stay readable, and a failed primary is replaced', async ({ page }) => {
+  test.setTimeout(240_000);
+  const errors = watchErrors(page);
+  await groupUp(page, 3);
+  await page.click('#cme-load');
+  await expect(page.locator('#cme-loaded')).toContainText('200 writes acknowledged', { timeout: 30_000 });
+
+  await page.click('#cme-scale-out');
+  await expect(page.locator('#cme-reshard')).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator('#cme-reshard')).toContainText(/Resharding: [1-9]\d* of 4096 slots/, { timeout: 60_000 });
+  await page.screenshot({ path: path.join(shots, 'cluster-resharding.png'), fullPage: true });
+  await expect(page.locator('#cme-status')).toContainText('available', { timeout: 180_000 });
+  await expect(page.locator('#cme-reshard')).toHaveCount(0);
+  for (const id of ['0001', '0002', '0003', '0004']) {
+    await expect.poll(() => slotsOf(page, id), { timeout: 30_000 }).toBeGreaterThan(4090);
+  }
+  await expect(page.locator('#cme-events')).toContainText('Resharding of replication group demo-cme completed');
+  // Every key is still there, wherever it moved.
+  for (const n of [0, 57, 199]) {
+    await run(page, `GET item:${n}`);
+    await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText(`"${n}"`);
+  }
+  await page.screenshot({ path: path.join(shots, 'cluster-scaled-out.png'), fullPage: true });
+
+  // Shard 0001's primary dies: the bus fails it over to its replica, then
+  // ElastiCache replaces the dead node, which rejoins as a replica.
+  await page.locator('main.cme button', { hasText: '10x' }).click();
+  await node(page, 'demo-cme-0001-001').locator('button.kill').click();
+  await expect(node(page, 'demo-cme-0001-001')).toHaveAttribute('data-role', 'failed');
+  await expect(node(page, 'demo-cme-0001-002')).toHaveAttribute('data-role', 'primary', { timeout: 60_000 });
+  await expect(page.locator('#cme-events')).toContainText('Failover from primary node demo-cme-0001-001 to replica node demo-cme-0001-002 completed', { timeout: 30_000 });
+  await expect(page.locator('#cme-events')).toContainText('Finished recovery for cache nodes 0001', { timeout: 90_000 });
+  await expect(node(page, 'demo-cme-0001-001')).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
+  await page.screenshot({ path: path.join(shots, 'cluster-failover.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
