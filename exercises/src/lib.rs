@@ -13,6 +13,7 @@
 //! No I/O of its own except `resp` (a TCP client for `--target`).
 
 pub mod cluster;
+pub mod cme;
 pub mod content;
 pub mod grade;
 pub mod live;

@@ -13,6 +13,7 @@ use cachelab_engine::sim::Sim;
 use cachelab_engine::Millis;
 
 use crate::cluster::{reply_text, Cluster, ClusterView, Query, Ticket};
+use crate::cme::Fault;
 use crate::content::Scenario;
 use crate::grade::run_step;
 use crate::steps::{memcached_bytes, Action};
@@ -103,37 +104,21 @@ impl SimCluster {
             return Err("not a cluster-mode group".into());
         };
         let cme = sim.cme.as_ref().ok_or("no control plane")?;
-        let port_of = |addr: &str| addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
         self.pick += 1;
-        let start = match via {
-            "cluster" | "primary" | "config" => cme
-                .resolve(&cme.configuration_endpoint(), self.pick)
-                .and_then(|a| port_of(&a)),
-            node => cme
-                .nodes
-                .iter()
-                .find(|n| n.name == node)
-                .and_then(|n| port_of(&n.addr)),
-        }
-        .ok_or_else(|| format!("Could not connect to {via}: no such node"))?;
-        if !sim.is_up(start) {
+        let (start, follow) = crate::cme::start(cme, via, self.pick)?;
+        let mut port =
+            port_of(&start).ok_or_else(|| format!("Could not connect to {via}: no such node"))?;
+        if !sim.is_up(port) {
             return Err(format!("Could not connect to {via}: the node is down"));
         }
-        let follow = matches!(via, "cluster" | "primary");
-        let mut port = start;
         for _ in 0..5 {
             let r = sim.command(port, argv);
             let redirect = match &r {
-                Reply::Error(e) if follow && (e.starts_with("MOVED ") || e.starts_with("ASK ")) => {
-                    e.rsplit(':')
-                        .next()
-                        .and_then(|p| p.parse::<u16>().ok())
-                        .map(|to| (to, e.starts_with("ASK ")))
-                }
+                Reply::Error(e) if follow => crate::cme::redirect(e),
                 _ => None,
             };
-            match redirect {
-                Some((to, ask)) if sim.is_up(to) => {
+            match redirect.map(|(ask, to)| (ask, port_of(&to))) {
+                Some((ask, Some(to))) if sim.is_up(to) => {
                     if ask {
                         let _ = sim.command(to, &[b"ASKING".to_vec()]);
                         return Ok(reply_text(&sim.command(to, argv)));
@@ -153,71 +138,17 @@ impl SimCluster {
 
     /// A cluster-mode action, by the control plane or on the network.
     fn cme_act(sim: &mut ClusterSim, a: &Action) -> Result<(), String> {
-        let api_err = |e: cachelab_engine::control::ApiError| format!("{}: {}", e.code, e.message);
         let now = sim.now;
         let cme = sim.cme.as_mut().ok_or("no control plane")?;
-        let shard = |id: &str| -> Result<usize, String> {
-            id.parse::<usize>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .map(|n| n - 1)
-                .ok_or_else(|| format!("{id:?} is not a shard (0001, 0002, …)"))
-        };
-        let port_of_node = |cme: &cachelab_engine::control::cme::Cme, name: &str| {
-            cme.nodes
-                .iter()
-                .find(|n| n.name == name)
-                .and_then(|n| n.addr.rsplit(':').next()?.parse::<u16>().ok())
-                .ok_or_else(|| format!("no node {name}"))
-        };
-        match a {
-            Action::Wait(ms) => {
-                sim.advance(*ms);
-                Ok(())
-            }
-            Action::ScaleOut(n) => cme.scale_out(now, *n).map_err(api_err),
-            Action::ScaleIn(s) => cme.scale_in(now, &[shard(s)?]).map_err(api_err),
-            Action::Rebalance => cme.rebalance(now).map(|_| ()).map_err(api_err),
-            Action::Reshard { from, to, slots } => {
-                let (f, t) = (shard(from)?, shard(to)?);
-                if !cme.shards().contains(&f) || !cme.shards().contains(&t) || f == t {
-                    return Err(
-                        "InvalidParameterValue: name two different shards of the group".into(),
-                    );
-                }
-                if cme.status != "available" {
-                    return Err(format!("InvalidReplicationGroupState: Replication group {} is not in available state (it is {}).", cme.group, cme.status));
-                }
-                let owned = cme.slots_of(f);
-                let take: Vec<u16> = owned.iter().rev().take(*slots).rev().copied().collect();
-                cme.move_slots(now, f, t, &take);
-                Ok(())
-            }
-            Action::FailoverShard(s) => cme.test_failover(now, shard(s)?),
-            Action::TestFailover => Err("name the shard: !failover 0001".into()),
-            Action::AddReplica(s) => {
-                let s = s.as_deref().ok_or("name the shard: !add-replica 0001")?;
-                cme.add_replica(now, shard(s)?).map(|_| ()).map_err(api_err)
-            }
-            Action::RemoveReplica(name) => cme.remove_replica(now, name).map_err(api_err),
-            Action::Kill(name) => {
-                let p = port_of_node(cme, name)?;
-                sim.kill(p);
-                Ok(())
-            }
-            Action::Isolate(name) => {
-                let p = port_of_node(cme, name)?;
-                sim.isolate(p);
-                Ok(())
-            }
-            Action::Heal => {
-                sim.heal();
-                Ok(())
-            }
-            other => Err(format!(
-                "{other:?} is not something a cluster-mode group does here"
-            )),
+        let port = |addr: &str| port_of(addr).ok_or_else(|| format!("no node at {addr}"));
+        match crate::cme::act(cme, now, a)? {
+            Fault::None => {}
+            Fault::Wait(ms) => sim.advance(ms),
+            Fault::Kill(addr) => sim.kill(port(&addr)?),
+            Fault::Isolate(addr) => sim.isolate(port(&addr)?),
+            Fault::Heal => sim.heal(),
         }
+        Ok(())
     }
 
     fn redis(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
@@ -539,4 +470,9 @@ impl Cluster for SimCluster {
             )),
         }
     }
+}
+
+/// The port of a simulated node's "127.0.0.1:PORT".
+fn port_of(addr: &str) -> Option<u16> {
+    addr.rsplit(':').next().and_then(|p| p.parse().ok())
 }

@@ -5,7 +5,7 @@
 // handled by the bus's election and ElastiCache's node replacement.
 const { test, expect } = require('@playwright/test');
 const path = require('path');
-const { watchErrors } = require('./helpers');
+const { watchErrors, labIds, playLab } = require('./helpers');
 
 const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 const node = (page, name) => page.locator(`.cme-node[data-node="${name}"]`);
@@ -100,5 +100,15 @@ test('scale out moves slots to a new shard online, keys stay readable, and a fai
   await expect(page.locator('#cme-events')).toContainText('Finished recovery for cache nodes 0001', { timeout: 90_000 });
   await expect(node(page, 'demo-cme-0001-001')).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
   await page.screenshot({ path: path.join(shots, 'cluster-failover.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('every cluster-mode lab fails untouched and passes after its solution, on the page\'s workers', async ({ page }) => {
+  test.setTimeout(900_000);
+  const errors = watchErrors(page);
+  const labs = await labIds(page, 'cluster');
+  expect(labs.length).toBeGreaterThanOrEqual(11);
+  for (const id of labs) await playLab(page, id, 180_000);
+  await page.screenshot({ path: path.join(shots, 'cluster-lab.png'), fullPage: true });
   expect(errors).toEqual([]);
 });

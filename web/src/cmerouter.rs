@@ -496,6 +496,22 @@ impl CmeRouter {
         self.send(addr, ToWorker::Open { conn, now })
     }
 
+    pub fn close(&mut self, addr: &str, conn: ConnId) {
+        let now = self.now;
+        self.send(addr, ToWorker::Close { conn, now });
+    }
+
+    /// Whether every node the control plane placed runs and has reported
+    /// a cluster state of ok.
+    pub fn all_ok(&self) -> bool {
+        self.cme.nodes.iter().all(|n| {
+            self.views
+                .get(&n.addr)
+                .and_then(|v| v.cluster.as_ref())
+                .is_some_and(|c| c.ok)
+        })
+    }
+
     pub fn client_bytes(&mut self, addr: &str, conn: ConnId, bytes: Vec<u8>) -> bool {
         let now = self.now;
         self.send(addr, ToWorker::Bytes { conn, bytes, now })

@@ -542,14 +542,7 @@ fn App() -> impl IntoView {
         );
     }
     tick.forget();
-    let learning = learn::init(mc_active, learn_active, Rc::new(reset_group));
-    // A lab or a live question runs on the replication group's or the
-    // Memcached tab: starting one leaves the cluster-mode tab.
-    Effect::new(move |_| {
-        if learning.lab.with(Option::is_some) || learning.live.with(Option::is_some) {
-            cme_active.set(false);
-        }
-    });
+    let learning = learn::init(mc_active, cme_active, learn_active, Rc::new(reset_group));
 
     let exec = move |text: String| {
         if text.trim().is_empty() {
@@ -878,7 +871,7 @@ fn App() -> impl IntoView {
             <learn::LearnView />
         </div>
         // The lab's task, docked above the cluster it runs on.
-        <div style:display=move || if !learn_active.get() && !cme_active.get() && learn::lab_on_memcached() == Some(mc_active.get()) { "block" } else { "none" }>
+        <div style:display=move || if !learn_active.get() && learn::lab_kind().as_deref() == Some(learn::tab_kind(&learning)) { "block" } else { "none" }>
             <learn::LabDock />
         </div>
         <div style:display=move || if mc_active.get() && !learn_active.get() { "block" } else { "none" }>

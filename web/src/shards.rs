@@ -219,8 +219,14 @@ fn on_closed(conn: ConnId) {
 
 fn inbox() -> crate::cmerouter::Inbox {
     std::rc::Rc::new(|_addr: &str, msg: FromWorker| match msg {
-        FromWorker::Reply { conn, bytes } => on_reply(conn, &bytes),
-        FromWorker::Closed { conn } => on_closed(conn),
+        FromWorker::Reply { conn, bytes } => {
+            on_reply(conn, &bytes);
+            crate::learn::labs::on_cme_reply(conn, &bytes);
+        }
+        FromWorker::Closed { conn } => {
+            on_closed(conn);
+            crate::learn::labs::on_closed(conn);
+        }
         _ => {}
     })
 }
@@ -265,6 +271,7 @@ struct ShardSnap {
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Snap {
     now: u64,
+    group: String,
     endpoint: String,
     status: String,
     reshard: Option<(usize, usize, u64, String)>,
@@ -285,7 +292,11 @@ struct Snap {
 
 /// A node's name without its group's (`0001-002`).
 fn short(name: &str) -> &str {
-    name.strip_prefix("demo-cme-").unwrap_or(name)
+    let mut dashes = name.rmatch_indices('-').map(|(i, _)| i);
+    match (dashes.next(), dashes.next()) {
+        (Some(_), Some(i)) => &name[i + 1..],
+        _ => name,
+    }
 }
 
 fn label(shard: usize) -> String {
@@ -412,6 +423,7 @@ fn snapshot(r: &CmeRouter) -> Snap {
     });
     Snap {
         now: r.now.0,
+        group: cme.group.clone(),
         endpoint: cme.configuration_endpoint(),
         status: cme.status.to_string(),
         reshard: cme.reshard.as_ref().map(|rs| {
@@ -504,14 +516,28 @@ fn range_rects(a: u16, b: u16) -> Vec<(f64, f64, f64)> {
     out
 }
 
-/// Replaces the group (the view's first showing).
-fn start(shards: usize, replicas: usize) {
+/// Replaces the group with a lab's: `shards` × (1 + `replicas`) nodes,
+/// a fresh console.
+pub fn reset_for_lab(shards: usize, replicas: usize) {
+    // The labs name the group "demo" (its nodes demo-0001-001, …), as the
+    // simulator the checker validates them on does.
+    start("demo", shards, replicas);
+    if let Some(l) = LINES.with(|l| *l.borrow()) {
+        l.set(vec![(
+            format!("A new cluster-mode group for the lab: {shards} shards, {replicas} replica{} each. redis-cli -c, connected through the configuration endpoint.", if replicas == 1 { "" } else { "s" }),
+            "hint",
+        )]);
+    }
+}
+
+/// Replaces the group (the view's first showing, a lab's).
+fn start(group: &str, shards: usize, replicas: usize) {
     let old = CME.with(|m| m.borrow_mut().take());
     let now = old.as_ref().map(|o| o.borrow().now).unwrap_or(crate::EPOCH);
     if let Some(old) = old {
         old.borrow_mut().shutdown();
     }
-    let r = CmeRouter::spawn("demo-cme", shards, replicas, now, inbox());
+    let r = CmeRouter::spawn(group, shards, replicas, now, inbox());
     fresh_client(&r.borrow());
     CME.with(|m| *m.borrow_mut() = Some(r));
 }
@@ -553,7 +579,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
     tick.forget();
     Effect::new(move |_| {
         if active.get() && CME.with(|m| m.borrow().is_none()) {
-            start(3, 1);
+            start("demo-cme", 3, 1);
             refresh();
         }
     });
@@ -578,6 +604,28 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
         input.set_value("");
         if text.trim().is_empty() {
             return;
+        }
+        // `@NODE command`: connect to that node first (redis-cli -h).
+        let (text, to) = match text.strip_prefix('@').and_then(|t| t.split_once(' ')) {
+            Some((node, rest)) => (rest.to_string(), Some(node.to_string())),
+            None => (text, None),
+        };
+        if let Some(node) = to {
+            let addr = with_cme(|r| {
+                r.cme
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == node || n.addr == node || short(&n.name) == node)
+                    .map(|n| n.addr.clone())
+            })
+            .flatten();
+            match addr {
+                Some(a) => CLIENT.with(|c| c.borrow_mut().at = a),
+                None => {
+                    say(format!("No node {node} in the group"), "error");
+                    return;
+                }
+            }
         }
         let at = CLIENT.with(|c| c.borrow().at.clone());
         say(format!("{at}> {text}"), "cmd");
@@ -812,7 +860,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                     </div>
                 </section>
                 <section aria-label="Replication group">
-                    <h2>"Replication group " <code>"demo-cme"</code> " — cluster mode enabled"</h2>
+                    <h2>"Replication group " <code>{move || snap.get().group}</code> " — cluster mode enabled"</h2>
                     <p class="note" id="cme-status" title="The replication group's status, and what the control plane is doing">{move || { let s = snap.get(); format!("{} · {} shards · {} nodes", s.status, s.shards.len(), s.shards.iter().map(|x| x.nodes.len()).sum::<usize>()) }}</p>
                     <p class="note" title="Cluster mode enabled has one endpoint: it resolves to any node; a client reads the slot map (CLUSTER SLOTS/SHARDS) and then talks to each key's node">"Configuration endpoint: "<code id="cme-endpoint">{move || snap.get().endpoint}</code></p>
                     <div class="buttons">
@@ -845,7 +893,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                     </div>
                     <div class="prompt">
                         <span class="prompt-label">{move || format!("{}>", snap.get().prompt)}</span>
-                        <input id="cme-console-input" node_ref=input_ref on:keydown=on_key placeholder="SET user:1 alice · GET user:1 · CLUSTER SHARDS · CLUSTER KEYSLOT user:1" aria-label="Redis command" />
+                        <input id="cme-console-input" node_ref=input_ref on:keydown=on_key placeholder="SET user:1 alice · CLUSTER SHARDS · @0002-002 CLUSTER NODES (to that node)" aria-label="Redis command" />
                     </div>
                 </section>
                 <section class="events" aria-label="Events">

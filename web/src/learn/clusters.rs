@@ -1,6 +1,7 @@
 //! The page's clusters as the checker's [`Cluster`]: the Redis tab's
 //! replication group ([`RouterCluster`]) and the Memcached tab's cluster
-//! ([`McPageCluster`]), and [`PageCluster`], whichever one the lab or live
+//! ([`McPageCluster`]), the cluster-mode tab's CME group
+//! ([`CmePageCluster`]), and [`PageCluster`], whichever one the lab or live
 //! question in progress runs on. Queries go on connections of their own to
 //! the worker nodes and are answered as the replies arrive; views are the
 //! routers' control planes.
@@ -17,6 +18,7 @@ use cachelab_exercises::steps::{memcached_bytes, Action};
 
 use crate::groups::with_group;
 use crate::memcached::with_mc;
+use crate::shards::with_cme;
 
 /// The group labs run on: the page's first.
 fn lab_group() -> String {
@@ -52,8 +54,23 @@ struct Ask {
     buf: Vec<u8>,
     at: f64,
     via: String,
-    /// The replication group asked (`None`: the Memcached cluster).
+    /// The replication group asked (`None`: the Memcached cluster or the
+    /// cluster-mode group).
     group: Option<String>,
+    /// A query to the cluster-mode group: where it is and how it follows.
+    cme: Option<CmeHop>,
+}
+
+/// A cluster-mode query's way: the node asked, the command, whether a
+/// MOVED or ASK is followed (a cluster client) and how often it was, and
+/// the replies to skip (an ASKING's +OK).
+#[derive(Clone)]
+struct CmeHop {
+    addr: String,
+    argv: Vec<Vec<u8>>,
+    follow: bool,
+    hops: u8,
+    skip: usize,
 }
 
 #[derive(Default)]
@@ -70,14 +87,16 @@ pub enum Kind {
     #[default]
     Group,
     Memcached,
+    /// The cluster-mode tab's group (scenario kind "cluster").
+    Cme,
 }
 
 impl Kind {
     pub fn of(scenario_kind: &str) -> Kind {
-        if scenario_kind == "memcached" {
-            Kind::Memcached
-        } else {
-            Kind::Group
+        match scenario_kind {
+            "memcached" => Kind::Memcached,
+            "cluster" => Kind::Cme,
+            _ => Kind::Group,
         }
     }
 }
@@ -115,6 +134,16 @@ fn fail(ticket: Ticket, e: String) -> Ticket {
 }
 
 fn open_ask(ticket: Ticket, slot: usize, via: &str, group: Option<String>) -> u64 {
+    open_ask_with(ticket, slot, via, group, None)
+}
+
+fn open_ask_with(
+    ticket: Ticket,
+    slot: usize,
+    via: &str,
+    group: Option<String>,
+    cme: Option<CmeHop>,
+) -> u64 {
     ASKS.with(|a| {
         let mut a = a.borrow_mut();
         a.next_conn += 1;
@@ -128,6 +157,7 @@ fn open_ask(ticket: Ticket, slot: usize, via: &str, group: Option<String>) -> u6
                 at: perf_now(),
                 via: via.to_string(),
                 group,
+                cme,
             },
         );
         conn
@@ -138,7 +168,7 @@ fn open_ask(ticket: Ticket, slot: usize, via: &str, group: Option<String>) -> u6
 /// answered in time fail.
 fn answer(t: Ticket) -> Option<Result<String, String>> {
     let now = perf_now();
-    let late: Vec<(u64, usize, Option<String>)> = ASKS.with(|a| {
+    let late: Vec<(u64, usize, Option<String>, Option<CmeHop>)> = ASKS.with(|a| {
         let mut a = a.borrow_mut();
         let late: Vec<u64> = a
             .open
@@ -156,14 +186,15 @@ fn answer(t: Ticket) -> Option<Result<String, String>> {
                         q.via
                     )),
                 );
-                Some((c, q.slot, q.group))
+                Some((c, q.slot, q.group, q.cme))
             })
             .collect()
     });
-    for (c, slot, group) in late {
-        match group {
-            None => with_mc(|r| r.close(slot, ConnId(c))),
-            Some(g) => with_group(&g, |r| r.close(slot, ConnId(c))),
+    for (c, slot, group, cme) in late {
+        match (group, cme) {
+            (_, Some(hop)) => with_cme(|r| r.close(&hop.addr, ConnId(c))),
+            (None, None) => with_mc(|r| r.close(slot, ConnId(c))),
+            (Some(g), None) => with_group(&g, |r| r.close(slot, ConnId(c))),
         };
     }
     ASKS.with(|a| a.borrow_mut().answers.remove(&t))
@@ -435,6 +466,144 @@ impl Cluster for McPageCluster {
     }
 }
 
+/// The cluster-mode tab's group as a [`Cluster`]: a query starts at the
+/// node `via` names (`cluster`/`primary`: the configuration endpoint, then
+/// MOVED and ASK followed as a cluster client does; `config`: the endpoint
+/// only; a node's name), on a connection of its own; the view is the CME
+/// control plane's.
+pub struct CmePageCluster;
+
+/// Sends a cluster-mode query's command on a new connection to its node.
+fn cme_send(ticket: Ticket, via: &str, hop: CmeHop) -> Result<(), String> {
+    let addr = hop.addr.clone();
+    let mut bytes = Vec::new();
+    if hop.skip > 0 {
+        bytes.extend_from_slice(&encode_request(&[b"ASKING".to_vec()]));
+    }
+    bytes.extend_from_slice(&encode_request(&hop.argv));
+    let conn = open_ask_with(ticket, 0, via, None, Some(hop));
+    let sent =
+        with_cme(|r| r.open(&addr, ConnId(conn)) && r.client_bytes(&addr, ConnId(conn), bytes));
+    if sent == Some(true) {
+        Ok(())
+    } else {
+        ASKS.with(|a| a.borrow_mut().open.remove(&conn));
+        Err(format!(
+            "Could not connect to Redis at {addr}: Connection refused"
+        ))
+    }
+}
+
+impl Cluster for CmePageCluster {
+    fn ask(&mut self, q: &Query) -> Ticket {
+        let ticket = new_ticket();
+        let Query::Redis { via, argv } = q else {
+            return fail(
+                ticket,
+                "this is a Redis cluster: mc commands need Memcached".into(),
+            );
+        };
+        let pick = (js_sys::Math::random() * 16.0) as usize;
+        let start = with_cme(|r| cachelab_exercises::cme::start(&r.cme, via, pick))
+            .unwrap_or_else(|| Err("no cluster-mode group".into()));
+        let hop = match start {
+            Ok((addr, follow)) => CmeHop {
+                addr,
+                argv: argv.clone(),
+                follow,
+                hops: 0,
+                skip: 0,
+            },
+            Err(e) => return fail(ticket, e),
+        };
+        if let Err(e) = cme_send(ticket, via, hop) {
+            return fail(ticket, e);
+        }
+        ticket
+    }
+
+    fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
+        answer(t)
+    }
+
+    fn view(&mut self) -> ClusterView {
+        with_cme(|r| ClusterView::of_cme(&r.cme)).unwrap_or_default()
+    }
+
+    fn act(&mut self, a: &Action) -> Result<(), String> {
+        use cachelab_exercises::cme::Fault;
+        with_cme(|r| {
+            let now = r.now;
+            let fault = cachelab_exercises::cme::act(&mut r.cme, now, a);
+            r.run_pending();
+            match fault? {
+                Fault::None => {}
+                Fault::Wait(ms) => r.advance(ms),
+                Fault::Kill(addr) => r.kill(&addr),
+                Fault::Isolate(addr) => r.isolate(&addr),
+                Fault::Heal => r.heal(),
+            }
+            Ok(())
+        })
+        .unwrap_or_else(|| Err("no cluster-mode group".into()))
+    }
+}
+
+/// A cluster-mode worker's reply bytes on one of our connections: the
+/// answer, or (a cluster client's query) a MOVED or ASK followed on a new
+/// connection to the node it names.
+pub fn on_cme_reply(conn: ConnId, bytes: &[u8]) {
+    let done = ASKS.with(|a| {
+        let mut a = a.borrow_mut();
+        let q = a.open.get_mut(&conn.0).filter(|q| q.cme.is_some())?;
+        q.buf.extend_from_slice(bytes);
+        let mut reply = None;
+        while let Ok(Some((r, used))) = parse_reply(&q.buf) {
+            q.buf.drain(..used);
+            let hop = q.cme.as_mut()?;
+            if hop.skip > 0 {
+                hop.skip -= 1;
+                continue;
+            }
+            reply = Some(r);
+            break;
+        }
+        let reply = reply?;
+        let q = a.open.remove(&conn.0)?;
+        Some((q, reply))
+    });
+    let Some((q, reply)) = done else {
+        return;
+    };
+    let Some(hop) = q.cme else {
+        return;
+    };
+    with_cme(|r| r.close(&hop.addr, conn));
+    let redirect = match &reply {
+        cachelab_engine::protocol::Reply::Error(e) if hop.follow => {
+            cachelab_exercises::cme::redirect(e)
+        }
+        _ => None,
+    };
+    let answer = match redirect {
+        Some(_) if hop.hops >= 5 => Err("redirected too often".to_string()),
+        Some((ask, to)) => {
+            let next = CmeHop {
+                addr: to,
+                hops: hop.hops + 1,
+                skip: usize::from(ask),
+                ..hop
+            };
+            match cme_send(q.ticket, &q.via, next) {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            }
+        }
+        None => Ok(reply_text(&reply)),
+    };
+    ASKS.with(|a| a.borrow_mut().answers.insert(q.ticket, answer));
+}
+
 /// Whichever cluster the lab or live question in progress runs on.
 pub struct PageCluster;
 
@@ -443,6 +612,7 @@ impl PageCluster {
         match kind() {
             Kind::Group => Box::new(RouterCluster),
             Kind::Memcached => Box::new(McPageCluster),
+            Kind::Cme => Box::new(CmePageCluster),
         }
     }
 }
@@ -490,7 +660,7 @@ pub fn on_mc_reply(slot: usize, conn: ConnId, bytes: &[u8]) {
         let q = a
             .open
             .get_mut(&conn.0)
-            .filter(|q| q.group.is_none() && q.slot == slot)?;
+            .filter(|q| q.group.is_none() && q.cme.is_none() && q.slot == slot)?;
         q.buf.extend_from_slice(bytes);
         if !(q.buf == b"MN\r\n" || q.buf.ends_with(b"\r\nMN\r\n")) {
             return None;

@@ -16,10 +16,11 @@ use cachelab_exercises::steps::{Action, Step};
 use leptos::prelude::*;
 
 use super::clusters::{forget_asks, kind, perf_now, Kind, PageCluster};
-pub use super::clusters::{on_closed, on_mc_reply, on_reply};
+pub use super::clusters::{on_closed, on_cme_reply, on_mc_reply, on_reply};
 use super::{bundle, reset_group, st, topic_title, Section};
 use crate::groups::with_group;
 use crate::memcached::with_mc;
+use crate::shards::with_cme;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LabState {
@@ -37,7 +38,7 @@ pub struct LabState {
     pub grade_ms: f64,
     pub grade_wall_ms: f64,
     pub checked: bool,
-    /// "replication" or "memcached": the tab the lab is docked on.
+    /// "replication", "memcached" or "cluster": the tab the lab is docked on.
     pub kind: String,
 }
 
@@ -82,12 +83,9 @@ pub fn start(id: &str) {
     let Some(lab) = bundle().lab(id).cloned() else {
         return;
     };
-    // Cluster-mode labs wait for the page to run cluster mode.
-    if lab.scenario.kind == "cluster" {
-        return;
-    }
     l.on.set(false);
     l.mc.set(lab.scenario.kind == "memcached");
+    l.cme.set(lab.scenario.kind == "cluster");
     l.live.set(None);
     build(lab, None);
 }
@@ -126,6 +124,10 @@ fn build(lab: Lab, live: Option<String>) {
         Kind::Memcached => {
             crate::memcached::reset_for_lab(lab.scenario.nodes);
             "Starting the Memcached cluster…"
+        }
+        Kind::Cme => {
+            crate::shards::reset_for_lab(lab.scenario.shards, lab.scenario.replicas);
+            "Starting the cluster-mode group…"
         }
     };
     if live.is_none() {
@@ -201,6 +203,7 @@ fn healthy() -> bool {
             r.all_ready() && discovered && !r.config_pending()
         })
         .unwrap_or(false),
+        Kind::Cme => with_cme(|r| r.cme.status == "available" && r.all_ok()).unwrap_or(false),
     }
 }
 
@@ -209,6 +212,7 @@ fn now_ms() -> u64 {
     match kind() {
         Kind::Group => with_group(&crate::groups::first(), |r| r.now.0),
         Kind::Memcached => with_mc(|r| r.now.0),
+        Kind::Cme => with_cme(|r| r.now.0),
     }
     .unwrap_or(0)
 }
@@ -218,6 +222,9 @@ fn advance(ms: u64) {
         Kind::Group => crate::groups::advance_all(ms),
         Kind::Memcached => {
             with_mc(|r| r.advance(ms));
+        }
+        Kind::Cme => {
+            with_cme(|r| r.advance(ms));
         }
     }
 }
@@ -274,6 +281,18 @@ fn setup_tick() {
                 // Virtual time runs ten times faster while a setup waits
                 // (as the 10x button does: 400 ms each 40 ms tick).
                 advance(400);
+                break;
+            }
+            // A cluster-mode group's control plane moves slots as fast as
+            // its commands come back from the workers, not by the virtual
+            // clock: a wait lasts until what it waits for is done and every
+            // node says cluster_state:ok (time runs on at the normal pace
+            // meanwhile, up to 10 minutes more).
+            if kind() == Kind::Cme
+                && now_ms() < until + 600_000
+                && with_cme(|r| r.cme.status != "available" || !r.all_ok()).unwrap_or(false)
+            {
+                advance(40);
                 break;
             }
             s.waiting_until = None;
@@ -446,7 +465,7 @@ pub fn list() -> impl IntoView {
                                 <div class="lab-title">{passed.then_some("✓ ")}{x.title.clone()}
                                     <span class=format!("q-diff {}", super::practice::difficulty_word(x.difficulty))>{super::practice::difficulty_word(x.difficulty)}</span>
                                 </div>
-                                <span class="lab-on" title="The tab the lab runs on">{if x.scenario.kind == "memcached" { "Memcached tab" } else { "Redis tab" }}</span>
+                                <span class="lab-on" title="The tab the lab runs on">{match x.scenario.kind.as_str() { "memcached" => "Memcached tab", "cluster" => "Cluster mode tab", _ => "Redis tab" }}</span>
                                 <button class="lab-start" id=format!("lab-start-{}", x.id) on:click=move |_| start(&id)>{if passed { "Do it again" } else { "Start lab" }}</button>
                             </li>
                         }
@@ -505,7 +524,7 @@ pub fn LabDock() -> impl IntoView {
                         })}
                         {s.solution.then(|| view! {
                             <div class="solution" id="lab-solution-steps">
-                                <strong>"Reference solution"</strong>{if s.kind == "memcached" { " (console lines: mc NODE sends to that node, mc client through the application's client; !actions are the cluster's buttons, !wait lets virtual time pass):" } else { " (console lines; @reader sends through the reader endpoint, !actions are the group's buttons, !wait lets virtual time pass):" }}
+                                <strong>"Reference solution"</strong>{if s.kind == "memcached" { " (console lines: mc NODE sends to that node, mc client through the application's client; !actions are the cluster's buttons, !wait lets virtual time pass):" } else if s.kind == "cluster" { " (console lines go through a cluster client that follows MOVED and ASK; @config sends through the configuration endpoint only, @NODE to one node; !actions are the group's buttons, !wait lets virtual time pass):" } else { " (console lines; @reader sends through the reader endpoint, !actions are the group's buttons, !wait lets virtual time pass):" }}
                                 <pre>{solution.join("\n")}</pre>
                                 <button id="lab-play-solution" disabled=s.phase != "ready" on:click=move |_| play_solution()
                                     title="Run these steps on the live cluster, one by one, then Check">"Play it on the cluster"</button>

@@ -41,6 +41,8 @@ pub enum Section {
 pub struct Learn {
     /// The Memcached tab is showing.
     pub mc: RwSignal<bool>,
+    /// The cluster-mode tab is showing.
+    pub cme: RwSignal<bool>,
     /// The Learn tab is showing.
     pub on: RwSignal<bool>,
     pub section: RwSignal<Section>,
@@ -166,9 +168,21 @@ pub fn bundle() -> Rc<Bundle> {
     bundle_untracked()
 }
 
-/// Whether the lab in progress runs on the Memcached tab (`None`: no lab).
-pub fn lab_on_memcached() -> Option<bool> {
-    st().lab.with(|s| s.as_ref().map(|s| s.kind == "memcached"))
+/// The scenario kind of the lab in progress ("replication", "memcached",
+/// "cluster": the tab it is docked on), `None` without one.
+pub fn lab_kind() -> Option<String> {
+    st().lab.with(|s| s.as_ref().map(|s| s.kind.clone()))
+}
+
+/// The scenario kind the tab shown runs.
+pub fn tab_kind(l: &Learn) -> &'static str {
+    if l.mc.get() {
+        "memcached"
+    } else if l.cme.get() {
+        "cluster"
+    } else {
+        "replication"
+    }
 }
 
 pub fn st() -> Learn {
@@ -176,9 +190,10 @@ pub fn st() -> Learn {
 }
 
 /// Called by the page with its tab signals and the group's reset.
-pub fn init(mc: RwSignal<bool>, on: RwSignal<bool>, reset: ResetFn) -> Learn {
+pub fn init(mc: RwSignal<bool>, cme: RwSignal<bool>, on: RwSignal<bool>, reset: ResetFn) -> Learn {
     let l = Learn {
         mc,
+        cme,
         on,
         section: RwSignal::new(Section::Path),
         progress: RwSignal::new(Progress::load()),
@@ -379,7 +394,7 @@ fn on_key(ev: web_sys::KeyboardEvent) {
     } else if (key == "h" || key == "H")
         && l.lab
             .get_untracked()
-            .is_some_and(|s| (s.kind == "memcached") == l.mc.get_untracked())
+            .is_some_and(|s| s.kind == untrack(|| tab_kind(&l)))
     {
         labs::hint();
     }
@@ -422,6 +437,7 @@ pub fn see(link: &str) {
         "recipe" => {
             l.on.set(false);
             l.mc.set(false);
+            l.cme.set(false);
             let target = format!("recipe-{id}");
             set_timeout(
                 move || {
@@ -439,6 +455,7 @@ pub fn see(link: &str) {
         "playground" => {
             l.on.set(false);
             l.mc.set(id == "memcached");
+            l.cme.set(id == "cluster");
         }
         _ => l.see_ref.set(id.to_string()),
     }
