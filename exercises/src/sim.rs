@@ -6,7 +6,6 @@
 use cachelab_engine::control::{Api, NodeStatus, Settings};
 use cachelab_engine::memcached::client::{CacheAside, Distribution, FailurePolicy};
 use cachelab_engine::memcached::control::McNodeState;
-use cachelab_engine::protocol::Reply;
 use cachelab_engine::sim::cluster::ClusterSim;
 use cachelab_engine::sim::memcached::McCluster;
 use cachelab_engine::sim::Sim;
@@ -106,34 +105,17 @@ impl SimCluster {
         let cme = sim.cme.as_ref().ok_or("no control plane")?;
         self.pick += 1;
         let (start, follow) = crate::cme::start(cme, via, self.pick)?;
-        let mut port =
+        let port =
             port_of(&start).ok_or_else(|| format!("Could not connect to {via}: no such node"))?;
         if !sim.is_up(port) {
             return Err(format!("Could not connect to {via}: the node is down"));
         }
-        for _ in 0..5 {
-            let r = sim.command(port, argv);
-            let redirect = match &r {
-                Reply::Error(e) if follow => crate::cme::redirect(e),
-                _ => None,
-            };
-            match redirect.map(|(ask, to)| (ask, port_of(&to))) {
-                Some((ask, Some(to))) if sim.is_up(to) => {
-                    if ask {
-                        let _ = sim.command(to, &[b"ASKING".to_vec()]);
-                        return Ok(reply_text(&sim.command(to, argv)));
-                    }
-                    port = to;
-                }
-                Some(_) => {
-                    return Err(format!(
-                        "Could not connect to the node {via} was redirected to: it is down"
-                    ))
-                }
-                None => return Ok(reply_text(&r)),
-            }
-        }
-        Err("redirected too often".into())
+        let r = if follow {
+            sim.follow(port, argv)
+        } else {
+            sim.command(port, argv)
+        };
+        Ok(reply_text(&r))
     }
 
     /// A cluster-mode action, by the control plane or on the network.

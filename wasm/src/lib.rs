@@ -580,6 +580,14 @@ mod tests {
         assert!(o.violations.is_empty(), "{:?}", o.violations);
         assert_eq!(o.trace_hash, scenario::GOLDEN_TRACE_HASH);
     }
+
+    /// The same for cluster mode: a CME group resharding while a primary
+    /// dies, replayed to the trace hash recorded natively.
+    #[test]
+    fn the_cluster_simulator_replays_its_golden_run_identically() {
+        use cachelab_engine::sim::cluster;
+        assert_eq!(cluster::golden(1), cluster::GOLDEN_CME_TRACE_HASH);
+    }
 }
 
 /// Simulator speed for `cargo xtask bench`: plays `seeds` seeds and returns

@@ -25,6 +25,8 @@ use cachelab_engine::{ConnId, Millis, NodeView};
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
+use crate::router::post;
+
 /// Something a worker said that the view handles (console replies), with
 /// the address of the node that said it.
 pub type Inbox = Rc<dyn Fn(&str, FromWorker)>;
@@ -95,19 +97,6 @@ pub struct CmeRouter {
     pub isolated: BTreeSet<String>,
     /// Segments a cut holds, in order.
     stalled: Vec<Sent>,
-}
-
-fn post(worker: &Worker, msg: &ToWorker) {
-    match serde_wasm_bindgen::to_value(msg) {
-        Ok(v) => {
-            if let Err(e) = worker.post_message(&v) {
-                web_sys::console::error_2(&"cachelab: postMessage failed".into(), &e);
-            }
-        }
-        Err(e) => {
-            web_sys::console::error_1(&format!("cachelab: cannot encode message: {e}").into())
-        }
-    }
 }
 
 fn host_of(addr: &str) -> &str {

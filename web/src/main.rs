@@ -9,6 +9,7 @@
 
 mod backlog;
 mod backups;
+mod clock;
 mod cmerouter;
 mod files;
 mod groups;

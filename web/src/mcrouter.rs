@@ -24,6 +24,8 @@ use cachelab_engine::{ConnId, Millis};
 use wasm_bindgen::prelude::*;
 use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
+use crate::router::post;
+
 /// The application's connection to each node, and the console's.
 const APP: ConnId = ConnId(1);
 pub const CONSOLE: ConnId = ConnId(2);
@@ -93,12 +95,6 @@ pub type SharedMcRouter = Rc<RefCell<McRouter>>;
 
 const AZS: [&str; 3] = ["us-east-1a", "us-east-1b", "us-east-1c"];
 const HUES: [u32; 12] = [275, 190, 30, 320, 160, 250, 60, 300, 210, 15, 120, 345];
-
-fn post(worker: &Worker, msg: &ToWorker) {
-    if let Ok(v) = serde_wasm_bindgen::to_value(msg) {
-        let _ = worker.post_message(&v);
-    }
-}
 
 /// The length of the first complete reply in `buf` for `w`, if complete.
 fn reply_len(buf: &[u8], w: Waiting) -> Option<usize> {

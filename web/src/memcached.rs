@@ -12,13 +12,11 @@ use cachelab_engine::memcached::ClusterConfig;
 use cachelab_engine::wire::FromWorker;
 use cachelab_engine::Millis;
 use leptos::prelude::*;
-use wasm_bindgen::prelude::*;
 
 use cachelab_engine::memcached::control::{McNodeState, MAX_NODES};
 
 use crate::mcrouter::{hue, McRouter, Moved, SharedMcRouter, DB_CAPACITY, POLL_MS};
 
-const TICK_MS: u64 = 100;
 /// Sample keys placed on the ring.
 const SAMPLES: [&str; 8] = [
     "user:1",
@@ -350,21 +348,15 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
 
     // The virtual clock runs while the tab shows (a lab's setup drives it
     // otherwise).
-    let tick = Closure::<dyn FnMut()>::new(move || {
-        if active.get_untracked() && !paused.get_untracked() {
-            with_mc(|r| r.advance(TICK_MS * speed.get_untracked()));
-        }
-        if active.get_untracked() {
-            refresh();
-        }
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-            tick.as_ref().unchecked_ref(),
-            TICK_MS as i32,
-        );
-    }
-    tick.forget();
+    crate::clock::run_while_shown(
+        active,
+        paused,
+        speed,
+        |ms| {
+            with_mc(|r| r.advance(ms));
+        },
+        refresh,
+    );
     // Start the cluster the first time the view is shown.
     Effect::new(move |_| {
         if !active.get() || MC.with(|m| m.borrow().is_some()) {
@@ -719,17 +711,7 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                 </section>
             </div>
             <div class="side">
-                <section class="time" aria-label="Virtual time">
-                    <h2>"Virtual time"</h2>
-                    <div class="clock">{move || crate::fmt_clock(snap.get().now)}
-                        <span class="state">{move || if paused.get() { " paused".to_string() } else { format!(" ×{}", speed.get()) }}</span></div>
-                    <div class="buttons">
-                        <button on:click=move |_| paused.update(|p| *p = !*p)>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
-                        <button on:click=move |_| { with_mc(|r| r.advance(1000)); refresh(); }>"+1 s"</button>
-                        <button class:active=move || speed.get() == 1 on:click=move |_| speed.set(1)>"1x"</button>
-                        <button class:active=move || speed.get() == 10 on:click=move |_| speed.set(10)>"10x"</button>
-                    </div>
-                </section>
+                {crate::clock::panel(move || snap.get().now, paused, speed, move || { with_mc(|r| r.advance(1000)); refresh(); })}
                 <section aria-label="Memcached nodes">
                     <h2>"Cluster " <code>"demo-mc"</code> " — ElastiCache for Memcached"</h2>
                     <p class="legend">

@@ -101,7 +101,8 @@ pub struct Router {
 
 pub type SharedRouter = Rc<RefCell<Router>>;
 
-fn post(worker: &Worker, msg: &ToWorker) {
+/// Posts a message to a worker (an encoding or posting failure is logged).
+pub fn post(worker: &Worker, msg: &ToWorker) {
     match serde_wasm_bindgen::to_value(msg) {
         Ok(v) => {
             if let Err(e) = worker.post_message(&v) {

@@ -15,11 +15,9 @@ use cachelab_engine::store::slots::key_slot;
 use cachelab_engine::wire::FromWorker;
 use cachelab_engine::{ConnId, Millis};
 use leptos::prelude::*;
-use wasm_bindgen::prelude::*;
 
 use crate::cmerouter::{BusLine, CmeRouter, SharedCmeRouter};
 
-const TICK_MS: u64 = 100;
 /// Slots per row of the slot map, and its rows.
 const ROW: u16 = 2048;
 const ROWS: u16 = 8;
@@ -562,21 +560,15 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
             snap.set(s);
         }
     };
-    let tick = Closure::<dyn FnMut()>::new(move || {
-        if active.get_untracked() && !paused.get_untracked() {
-            with_cme(|r| r.advance(TICK_MS * speed.get_untracked()));
-        }
-        if active.get_untracked() {
-            refresh();
-        }
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(
-            tick.as_ref().unchecked_ref(),
-            TICK_MS as i32,
-        );
-    }
-    tick.forget();
+    crate::clock::run_while_shown(
+        active,
+        paused,
+        speed,
+        |ms| {
+            with_cme(|r| r.advance(ms));
+        },
+        refresh,
+    );
     Effect::new(move |_| {
         if active.get() && CME.with(|m| m.borrow().is_none()) {
             start("demo-cme", 3, 1);
@@ -848,17 +840,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                 </section>
             </div>
             <div class="side">
-                <section class="time" aria-label="Virtual time">
-                    <h2>"Virtual time"</h2>
-                    <div class="clock">{move || crate::fmt_clock(snap.get().now)}
-                        <span class="state">{move || if paused.get() { " paused".to_string() } else { format!(" ×{}", speed.get()) }}</span></div>
-                    <div class="buttons">
-                        <button on:click=move |_| paused.update(|p| *p = !*p)>{move || if paused.get() { "Resume" } else { "Pause" }}</button>
-                        <button on:click=move |_| { with_cme(|r| r.advance(1000)); refresh(); }>"+1 s"</button>
-                        <button class:active=move || speed.get() == 1 on:click=move |_| speed.set(1)>"1x"</button>
-                        <button class:active=move || speed.get() == 10 on:click=move |_| speed.set(10)>"10x"</button>
-                    </div>
-                </section>
+                {crate::clock::panel(move || snap.get().now, paused, speed, move || { with_cme(|r| r.advance(1000)); refresh(); })}
                 <section aria-label="Replication group">
                     <h2>"Replication group " <code>{move || snap.get().group}</code> " — cluster mode enabled"</h2>
                     <p class="note" id="cme-status" title="The replication group's status, and what the control plane is doing">{move || { let s = snap.get(); format!("{} · {} shards · {} nodes", s.status, s.shards.len(), s.shards.iter().map(|x| x.nodes.len()).sum::<usize>()) }}</p>
