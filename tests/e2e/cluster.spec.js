@@ -63,6 +63,14 @@ test('a cluster-mode group serves its slots, and the console follows MOVED', asy
   await expect(page.locator('#bus-counts')).toContainText('PING');
   await expect(page.locator('#bus-counts')).toContainText('MEET');
   await page.screenshot({ path: path.join(shots, 'cluster-mode.png'), fullPage: true });
+
+  // A replica added to shard 0003 syncs and serves; removed, it is gone.
+  await shard(page, '0003').locator('button', { hasText: 'Add replica' }).click();
+  await expect(node(page, 'demo-cme-0003-003')).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
+  await expect(page.locator('#cme-events')).toContainText('Added cache node demo-cme-0003-003', { timeout: 30_000 });
+  await node(page, 'demo-cme-0003-003').locator('button.remove').click();
+  await expect(node(page, 'demo-cme-0003-003')).toHaveCount(0, { timeout: 60_000 });
+  await expect(page.locator('#cme-events')).toContainText('Removed cache node demo-cme-0003-003', { timeout: 30_000 });
   expect(errors).toEqual([]);
 });
 
@@ -83,6 +91,11 @@ test('scale out moves slots to a new shard online, keys stay readable, and a fai
     await expect.poll(() => slotsOf(page, id), { timeout: 30_000 }).toBeGreaterThan(4090);
   }
   await expect(page.locator('#cme-events')).toContainText('Resharding of replication group demo-cme completed');
+  // The keys moved with their slots: four shards hold the 200 between them.
+  const keysPerShard = async () => (await page.locator('#cme-keys .cme-keys-n').allTextContents()).map((t) => parseInt(t, 10));
+  await expect.poll(async () => (await keysPerShard()).length).toBe(4);
+  await expect.poll(async () => (await keysPerShard()).reduce((a, b) => a + b, 0), { timeout: 10_000 }).toBe(200);
+  expect(Math.min(...await keysPerShard())).toBeGreaterThan(20);
   // Every key is still there, wherever it moved.
   for (const n of [0, 57, 199]) {
     await run(page, `GET item:${n}`);

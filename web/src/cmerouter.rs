@@ -149,6 +149,11 @@ impl CmeRouter {
         self.workers.contains_key(addr)
     }
 
+    /// The process running at `addr` (a node replaced there is a new one).
+    pub fn incarnation(&self, addr: &str) -> Option<u64> {
+        self.workers.get(addr).map(|l| l.incarnation)
+    }
+
     /// The node listening at `host` (an IP) on `port` (client or bus).
     fn node_at(&self, host: &str, port: u16) -> Option<String> {
         self.cme

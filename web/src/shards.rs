@@ -49,7 +49,9 @@ struct Pending {
 struct Client {
     /// The node the prompt is connected to.
     at: String,
-    conns: BTreeMap<String, ConnId>,
+    /// By node address: the connection and the process it was opened to
+    /// (a node replaced at the same address never heard of it).
+    conns: BTreeMap<String, (ConnId, u64)>,
     waiting: BTreeMap<ConnId, (String, VecDeque<Pending>, Vec<u8>)>,
     next: u64,
     /// Loader: writes acknowledged, redirects followed.
@@ -81,15 +83,25 @@ fn say(text: String, kind: &'static str) {
 
 /// Sends `p` to the node at `addr` on the console's connection there.
 fn client_send(c: &mut Client, r: &mut CmeRouter, addr: &str, p: Pending) -> bool {
+    let Some(process) = r.incarnation(addr) else {
+        // Nobody listens there: what waited on the old process is lost.
+        if let Some((conn, _)) = c.conns.remove(addr) {
+            c.waiting.remove(&conn);
+        }
+        return false;
+    };
     let conn = match c.conns.get(addr) {
-        Some(&conn) => conn,
-        None => {
+        Some(&(conn, inc)) if inc == process => conn,
+        _ => {
+            if let Some((old, _)) = c.conns.remove(addr) {
+                c.waiting.remove(&old);
+            }
             c.next += 1;
             let conn = ConnId(c.next);
             if !r.open(addr, conn) {
                 return false;
             }
-            c.conns.insert(addr.to_string(), conn);
+            c.conns.insert(addr.to_string(), (conn, process));
             conn
         }
     };
@@ -203,6 +215,23 @@ fn follow(p: Pending, ask: bool, slot: u16, to: &str) {
             format!("Could not connect to Redis at {to}: Connection refused"),
             "error",
         );
+    }
+}
+
+/// The node at `addr` died: the console's commands waiting on it fail
+/// as redis-cli's do when the server goes away.
+fn server_gone(addr: &str) {
+    let lost = CLIENT.with(|c| {
+        let mut c = c.borrow_mut();
+        let Some((conn, _)) = c.conns.remove(addr) else {
+            return 0;
+        };
+        c.waiting
+            .remove(&conn)
+            .map_or(0, |(_, q, _)| q.iter().filter(|p| !p.asking).count())
+    });
+    if lost > 0 {
+        say("Error: Server closed the connection".into(), "error");
     }
 }
 
@@ -709,9 +738,20 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
         for row in 0..ROWS {
             rects.push(view! { <rect x="0" y=format!("{}", row as f64 * (ROW_H + 2.0)) width=MAP_W.to_string() height=ROW_H.to_string() fill="#d9dde3"></rect> }.into_any());
         }
+        let keys_of = |shard: usize| {
+            s.shards
+                .iter()
+                .find(|x| x.shard == shard)
+                .map_or(0, |x| x.keys)
+        };
         for &(a, b, shard) in &s.map {
             for (x, y, w) in range_rects(a, b) {
-                let tip = format!("slots {a}–{b}: shard {}", label(shard));
+                let tip = format!(
+                    "slots {a}–{b} ({} slots): shard {}, whose primary holds {} keys",
+                    b - a + 1,
+                    label(shard),
+                    keys_of(shard)
+                );
                 rects.push(view! { <rect class="range" data-shard=label(shard) x=format!("{x:.2}") y=format!("{y:.1}") width=format!("{w:.2}") height=ROW_H.to_string() fill=shard_color(shard)><title>{tip}</title></rect> }.into_any());
             }
         }
@@ -744,6 +784,8 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
     let node_box = move |n: NodeSnap| {
         let addr = n.addr.clone();
         let addr2 = n.addr.clone();
+        let name = n.name.clone();
+        let removable = matches!(n.role, "replica" | "syncing");
         let tip = match n.role {
             "primary" => "Primary: serves its shard's slots, takes its writes and replicates them to the shard's replicas",
             "replica" => "Replica: copies its shard's primary; the bus promotes it if the primary fails",
@@ -762,10 +804,14 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                 <div class="note" title="CLUSTER MYID · Availability Zone">{format!("{} · {}", if n.id.is_empty() { "—".to_string() } else { n.id[..8.min(n.id.len())].to_string() }, n.az)}</div>
                 <div class="note">{format!("{} keys", n.keys)}{(!n.detail.is_empty()).then(|| format!(" · {}", n.detail))}</div>
                 <div class="card-actions">
-                    <button class="kill" disabled=!n.up on:click=move |_| { let a = addr.clone(); act(Box::new(move |r| { r.kill(&a); Ok(()) })) }
+                    <button class="kill" disabled=!n.up on:click=move |_| { let a = addr.clone(); act(Box::new(move |r| { r.kill(&a); Ok(()) })); server_gone(&addr) }
                         title="The node's process crashes. The other primaries mark it FAIL after cluster-node-timeout; a replica of a failed primary wins an election; ElastiCache then replaces the node">"Kill"</button>
                     <button class="isolate" disabled=!n.up on:click=move |_| { let a = addr2.clone(); let cut = n.isolated; act(Box::new(move |r| { if cut { r.heal() } else { r.isolate(&a) } Ok(()) })) }
                         title="Cut the node off from every other node (a network partition). Cut off a primary: the majority fails it over, and the primary stops taking writes after the node timeout">{if n.isolated { "Heal" } else { "Cut off" }}</button>
+                    {removable.then(|| view! {
+                        <button class="remove" on:click=move |_| { let name = name.clone(); act(Box::new(move |r| { let now = r.now; r.cme.remove_replica(now, &name).map_err(|e| format!("{}: {}", e.code, e.message)) })) }
+                            title="DecreaseReplicaCount for this shard: the replica is removed and forgotten by the others">"Remove"</button>
+                    })}
                 </div>
             </div>
         }
@@ -809,6 +855,19 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                 </section>
                 <section class="panel" aria-label="Shards">
                     <h2>"Shards "<span class="note">"— "<span class="dot primary"></span>"primary "<span class="dot replica"></span>"replica "<span class="dot syncing"></span>"syncing "<span class="dot failed"></span>"failed"</span></h2>
+                    <div class="cme-keys" id="cme-keys" title="Keys per shard (each primary's DBSIZE): even when the slots are even and the keys spread by hash">
+                        {move || {
+                            let shards = snap.get().shards;
+                            let max = shards.iter().map(|x| x.keys).max().unwrap_or(0).max(1);
+                            shards.into_iter().map(|x| view! {
+                                <div class="cme-keys-row" data-shard=label(x.shard)>
+                                    <span class="cme-keys-label">{label(x.shard)}</span>
+                                    <span class="cme-keys-bar"><span style=format!("width:{:.0}%;background:{}", x.keys as f64 * 100.0 / max as f64, shard_color(x.shard))></span></span>
+                                    <span class="cme-keys-n">{format!("{} keys", x.keys)}</span>
+                                </div>
+                            }).collect_view()
+                        }}
+                    </div>
                     <div class="cme-shards" id="cme-shards">
                         {move || snap.get().shards.into_iter().map(shard_col).collect_view()}
                     </div>
