@@ -477,6 +477,64 @@ fn failed_nodes_are_replaced() {
     assert_keys(&mut sim, 1000);
 }
 
+/// An AZ outage: its nodes die (shard 0001's primary and shard 0003's
+/// replica); two primaries of three are alive, a majority, so shard 0001's
+/// replica in another AZ is elected and every slot stays served. The
+/// replacements wait for the zone, then come back in it as replicas.
+#[test]
+fn an_az_outage_fails_over_and_replaces_in_the_zone_once_it_is_back() {
+    let mut sim = group(3, 1);
+    write_keys(&mut sim, 0, 600);
+    sim.az("us-east-1a", false);
+    assert!(!sim.is_up(7000) && !sim.is_up(7013));
+    sim.advance(60_000);
+    let events = format!("{:#?}", cme(&sim).events);
+    assert!(
+        has_event(
+            &sim,
+            "Failover from primary node demo-0001-001 to replica node demo-0001-002 completed"
+        ),
+        "{events}"
+    );
+    for n in ["demo-0001-001", "demo-0003-002"] {
+        assert!(
+            has_event(
+                &sim,
+                &format!("{n}: its replacement waits until us-east-1a is available")
+            ),
+            "{events}"
+        );
+    }
+    assert!(
+        !sim.is_up(7000) && !sim.is_up(7013),
+        "nothing is launched in a zone that is down"
+    );
+    assert_eq!(agreed_slots(&mut sim).len(), 3);
+    // Every key is still served (asked first of a node that is up).
+    for i in 0..600 {
+        assert_eq!(
+            call(&mut sim, 7001, &format!("GET key:{i}")),
+            Reply::Bulk(format!("v{i}").into_bytes()),
+            "key:{i}"
+        );
+    }
+
+    sim.az("us-east-1a", true);
+    sim.advance(10_000);
+    wait_available(&mut sim, 60_000);
+    for (node, primary) in [(7000, 7001), (7013, 7012)] {
+        let p = my_id(&mut sim, primary);
+        let nodes = sim.text(node, "CLUSTER NODES");
+        assert!(nodes.contains(&format!("myself,slave {p}")), "{nodes}");
+        assert!(!nodes.contains("fail"), "{nodes}");
+    }
+    assert!(has_event(
+        &sim,
+        "demo-0003-002: Finished recovery for cache nodes 0001"
+    ));
+    assert_keys(&mut sim, 600);
+}
+
 /// A shard with no replica: its slots go down with its primary (writes
 /// refused with CLUSTERDOWN), and its replacement serves them again, empty
 /// — the keys of that shard are lost, the others' are not.

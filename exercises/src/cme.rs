@@ -23,6 +23,9 @@ pub enum Fault {
     Heal,
     /// Virtual time passes (ms).
     Wait(u64),
+    /// These nodes die with their Availability Zone (the control plane
+    /// already knows the zone is down).
+    AzDown(Vec<String>),
 }
 
 fn api_err(e: ApiError) -> String {
@@ -110,6 +113,23 @@ pub fn act(cme: &mut Cme, now: Millis, a: &Action) -> Result<Fault, String> {
         Action::Kill(name) => addr_of(cme, name).map(Fault::Kill),
         Action::Isolate(name) => addr_of(cme, name).map(Fault::Isolate),
         Action::Heal => Ok(Fault::Heal),
+        Action::Az { az, up } => {
+            if !cme.nodes.iter().any(|n| &n.az == az) {
+                return Err(format!("no node of the group is in {az}"));
+            }
+            let gone = cme
+                .nodes
+                .iter()
+                .filter(|n| &n.az == az && !n.failed)
+                .map(|n| n.addr.clone())
+                .collect();
+            cme.az(now, az, *up);
+            Ok(if *up {
+                Fault::None
+            } else {
+                Fault::AzDown(gone)
+            })
+        }
         other => Err(format!(
             "{other:?} is not something a cluster-mode group does here"
         )),

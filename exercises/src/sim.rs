@@ -129,6 +129,11 @@ impl SimCluster {
             Fault::Kill(addr) => sim.kill(port(&addr)?),
             Fault::Isolate(addr) => sim.isolate(port(&addr)?),
             Fault::Heal => sim.heal(),
+            Fault::AzDown(addrs) => {
+                for a in addrs {
+                    sim.kill(port(&a)?);
+                }
+            }
         }
         Ok(())
     }

@@ -1,8 +1,8 @@
 // Cluster mode enabled end to end: a CME replication group of three shards
 // (a primary and a replica each, one Web Worker per node) assembled over
 // the cluster bus by the control plane, a console that follows MOVED,
-// online resharding while keys stay readable, and a primary's failure
-// handled by the bus's election and ElastiCache's node replacement.
+// online resharding while keys stay readable, a primary's failure (and an
+// AZ's) handled by the bus's election and ElastiCache's node replacement.
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 const { watchErrors, labIds, playLab } = require('./helpers');
@@ -32,7 +32,8 @@ async function groupUp(page, shards) {
 const slotsOf = async (page, id) =>
   parseInt((await shard(page, id).locator('.note').first().textContent()).split(' ')[0], 10);
 
-test('a cluster-mode group serves its slots, and the console follows MOVED', async ({ page }) => {
+test('a cluster-mode group serves its slots, the console follows MOVED, and an AZ outage fails over', async ({ page }) => {
+  test.setTimeout(240_000);
   const errors = watchErrors(page);
   await groupUp(page, 3);
   await expect(page.locator('#cme-endpoint')).toHaveText('demo-cme.xyz123.clustercfg.use1.cache.amazonaws.com:6379');
@@ -71,6 +72,25 @@ test('a cluster-mode group serves its slots, and the console follows MOVED', asy
   await node(page, 'demo-cme-0003-003').locator('button.remove').click();
   await expect(node(page, 'demo-cme-0003-003')).toHaveCount(0, { timeout: 60_000 });
   await expect(page.locator('#cme-events')).toContainText('Removed cache node demo-cme-0003-003', { timeout: 30_000 });
+
+  // us-east-1a goes down: shard 0001's primary and shard 0003's replica
+  // die. Two primaries of three vote, 0001's replica is elected, every
+  // slot stays served; the replacements wait for the zone.
+  await page.locator('main.cme button', { hasText: '10x' }).click();
+  await page.locator('#cme-azs button[data-az="us-east-1a"]').click();
+  await expect(page.locator('#cme-azs button[data-az="us-east-1a"]')).toHaveText('us-east-1a back');
+  await expect(node(page, 'demo-cme-0001-001')).toHaveAttribute('data-role', 'failed');
+  await expect(node(page, 'demo-cme-0003-002')).toHaveAttribute('data-role', 'failed');
+  await expect(node(page, 'demo-cme-0001-002')).toHaveAttribute('data-role', 'primary', { timeout: 60_000 });
+  await expect(page.locator('#cme-events')).toContainText('demo-cme-0001-001: its replacement waits until us-east-1a is available', { timeout: 60_000 });
+  await run(page, 'GET user:1');
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('"alice"');
+  await page.screenshot({ path: path.join(shots, 'cluster-az-outage.png'), fullPage: true });
+  await page.locator('#cme-azs button[data-az="us-east-1a"]').click();
+  await expect(page.locator('#cme-events')).toContainText('demo-cme-0001-001: Finished recovery for cache nodes 0001', { timeout: 90_000 });
+  await expect(page.locator('#cme-events')).toContainText('demo-cme-0003-002: Finished recovery for cache nodes 0001', { timeout: 90_000 });
+  await expect(node(page, 'demo-cme-0001-001')).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
+  await expect(node(page, 'demo-cme-0003-002')).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
   expect(errors).toEqual([]);
 });
 

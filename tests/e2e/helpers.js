@@ -30,11 +30,19 @@ async function labIds(page, kind) {
   }, kind);
 }
 
+/// The lab's setup is done (its status says Ready); if it never is, the
+/// failure names what the starting cluster still waits for.
+async function labReady(page, id, timeout) {
+  await expect(page.locator('#lab-status'), id).toContainText('Ready', { timeout }).catch(async (e) => {
+    throw new Error(`${id} never got ready. ${await page.locator('#lab-status').getAttribute('title')}\n${e.message}`);
+  });
+}
+
 /// Lab `id` in the page: Check fails on its untouched scenario; after every
 /// hint, its reference solution played on the live cluster passes.
 async function playLab(page, id, timeout) {
   await page.goto(`/?lab=${id}`);
-  await expect(page.locator('#lab-status'), id).toContainText('Ready', { timeout });
+  await labReady(page, id, timeout);
   await page.locator('#lab-check').click();
   await expect(page.locator('#lab-outcomes .outcome').first(), id).toBeVisible({ timeout: 10_000 });
   await expect(page.locator('#lab-dock'), `${id} passes untouched`).toHaveAttribute('data-passed', 'false');
@@ -48,4 +56,4 @@ async function playLab(page, id, timeout) {
     .toHaveAttribute('data-passed', 'true', { timeout });
 }
 
-module.exports = { watchErrors, run, lastReply, card, labIds, playLab };
+module.exports = { watchErrors, run, lastReply, card, labIds, labReady, playLab };

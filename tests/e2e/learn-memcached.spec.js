@@ -7,7 +7,7 @@
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 
-const { watchErrors, labIds, playLab } = require('./helpers');
+const { watchErrors, labIds, labReady, playLab } = require('./helpers');
 
 const shots = path.join(__dirname, '..', '..', 'docs', 'screenshots');
 
@@ -17,7 +17,7 @@ test('memcached lab: store a session through the client in the console, Check tu
   const dock = page.locator('#lab-dock');
   await expect(dock).toHaveAttribute('data-lab', 'lab-mc-client-store-read');
   await expect(page.locator('#tab-memcached')).toHaveAttribute('aria-selected', 'true');
-  await expect(page.locator('#lab-status')).toContainText('Ready', { timeout: 30_000 });
+  await labReady(page, 'lab-mc-client-store-read', 30_000);
   await expect(dock).toBeVisible();
   // Untouched: the session is not there.
   await page.locator('#lab-check').click();
@@ -32,7 +32,8 @@ test('memcached lab: store a session through the client in the console, Check tu
   await expect(page.locator('#mc-console-output .line.cmd').last()).toContainText('hashes to node');
   await input.fill('get session:8f2a');
   await input.press('Enter');
-  await expect(page.locator('#mc-console-output .line').filter({ hasText: 'user=alice' })).toHaveCount(1, { timeout: 10_000 });
+  // The reply's data line (the command's own line names the value too).
+  await expect(page.locator('#mc-console-output .line:not(.cmd)').filter({ hasText: 'user=alice' })).toHaveCount(1, { timeout: 10_000 });
   // The protocol's own form: a byte count, then the data line, to the same node.
   await input.fill('set menu 0 0 4');
   await input.press('Enter');
@@ -51,7 +52,7 @@ test('memcached lab: store a session through the client in the console, Check tu
 
 test('memcached lab: a node fails with the Kill button; the survivors keep their keys', async ({ page }) => {
   await page.goto('/?lab=lab-mc-node-fails');
-  await expect(page.locator('#lab-status')).toContainText('Ready', { timeout: 30_000 });
+  await labReady(page, 'lab-mc-node-fails', 30_000);
   await expect(page.locator('.mc-card[data-node="0001"]')).toContainText('4 items', { timeout: 10_000 });
   await page.locator('.mc-card[data-node="0002"] .kill').click();
   await expect(page.locator('.mc-card[data-node="0002"]')).toHaveAttribute('data-state', 'failed');

@@ -69,7 +69,7 @@ fn norm(r: Reply, id: &str, port: u16, cport: u16) -> Reply {
 }
 
 fn start() -> Option<(Side, Side, RedisServer, CachelabServer)> {
-    let file = std::env::temp_dir().join(format!(
+    let file = scratch().join(format!(
         "cachelab-test-nodes-{}-{}.conf",
         std::process::id(),
         std::time::SystemTime::now()
@@ -351,7 +351,7 @@ fn the_bus_speaks_redis_clustermsg() {
     use cachelab_engine::cluster::bus::{self, msg_type, node_flag, Body, Header, Message};
     use std::io::{Read, Write};
     let cport = free_port();
-    let file = std::env::temp_dir().join(format!(
+    let file = scratch().join(format!(
         "cachelab-test-bus-{}-{cport}.conf",
         std::process::id()
     ));
@@ -418,15 +418,23 @@ fn the_bus_speaks_redis_clustermsg() {
     assert_eq!(bus::encode(&pong), packet, "re-encoded byte for byte");
 }
 
-fn temp_dir() -> String {
-    std::env::temp_dir().to_string_lossy().into_owned()
+/// Where these tests' nodes keep their files (nodes.conf, dumps): cargo's
+/// scratch directory for integration tests, not the system's /tmp.
+fn scratch() -> std::path::PathBuf {
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster");
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
 }
 
-/// A node's own nodes.conf (in the temp dir), fresh: named by this test
+fn temp_dir() -> String {
+    scratch().to_string_lossy().into_owned()
+}
+
+/// A node's own nodes.conf (in the scratch dir), fresh: named by this test
 /// process and the node's bus port.
 fn config_file_name(cport: u16) -> String {
     let name = format!("cachelab-nodes-{}-{cport}.conf", std::process::id());
-    let _ = std::fs::remove_file(std::env::temp_dir().join(&name));
+    let _ = std::fs::remove_file(scratch().join(&name));
     name
 }
 
@@ -438,7 +446,7 @@ fn cachelab_cluster_node_with(node_timeout: u64) -> (CachelabServer, u16) {
 }
 
 /// A cachelab cluster node's directives: its bus port, node timeout and
-/// nodes.conf (in the temp dir).
+/// nodes.conf (in the scratch dir).
 fn cachelab_cluster_opts(cport: u16, node_timeout: u64, file: &str) -> cachelab_server::Options {
     let mut opts = cachelab_server::Options::default();
     for (k, v) in [
@@ -455,7 +463,7 @@ fn cachelab_cluster_opts(cport: u16, node_timeout: u64, file: &str) -> cachelab_
 
 fn redis_cluster_node_with(node_timeout: u64) -> Option<RedisServer> {
     let cport = free_port();
-    let file = std::env::temp_dir().join(format!(
+    let file = scratch().join(format!(
         "cachelab-test-mixed-{}-{cport}.conf",
         std::process::id()
     ));
@@ -1735,7 +1743,7 @@ fn nodes_conf_brings_a_node_back_either_kind() {
         Reply::ok()
     );
     let file = format!("cachelab-nodes-{}-{cport}.conf", std::process::id());
-    let path = std::env::temp_dir().join(&file);
+    let path = scratch().join(&file);
     wait_until("nodes.conf written", 10, || {
         std::fs::read_to_string(&path)
             .is_ok_and(|t| t.contains(&format!("{id} ")) && t.contains("vars currentEpoch"))
@@ -1767,7 +1775,7 @@ fn nodes_conf_brings_a_node_back_either_kind() {
         Reply::ok()
     );
     drop(ours_now);
-    let rpath = std::env::temp_dir().join(&rfile);
+    let rpath = scratch().join(&rfile);
     let redis_again = RedisServer::start_on(
         rp,
         &[
@@ -1816,7 +1824,7 @@ fn free_run(count: u16) -> u16 {
 #[test]
 fn cachelab_server_cluster_mode_runs_a_cme_group() {
     let base = free_run(6);
-    let dir = std::env::temp_dir().join(format!("cachelab-cme-{}-{base}", std::process::id()));
+    let dir = scratch().join(format!("cachelab-cme-{}-{base}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let d = dir.clone();

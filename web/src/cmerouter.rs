@@ -149,6 +149,11 @@ impl CmeRouter {
         self.workers.contains_key(addr)
     }
 
+    /// The worker at `addr` has loaded the engine and takes messages.
+    pub fn is_ready(&self, addr: &str) -> bool {
+        self.workers.get(addr).is_some_and(|l| l.ready)
+    }
+
     /// The process running at `addr` (a node replaced there is a new one).
     pub fn incarnation(&self, addr: &str) -> Option<u64> {
         self.workers.get(addr).map(|l| l.incarnation)
@@ -497,13 +502,22 @@ impl CmeRouter {
 
     /// Whether every node the control plane placed runs and has reported
     /// a cluster state of ok.
+    /// Every node that runs says `cluster_state:ok` (the nodes of a zone
+    /// that is down do not run).
     pub fn all_ok(&self) -> bool {
-        self.cme.nodes.iter().all(|n| {
-            self.views
-                .get(&n.addr)
-                .and_then(|v| v.cluster.as_ref())
-                .is_some_and(|c| c.ok)
-        })
+        let mut running = self
+            .cme
+            .nodes
+            .iter()
+            .filter(|n| !self.cme.az_down(&n.az) || self.workers.contains_key(&n.addr))
+            .peekable();
+        running.peek().is_some()
+            && running.all(|n| {
+                self.views
+                    .get(&n.addr)
+                    .and_then(|v| v.cluster.as_ref())
+                    .is_some_and(|c| c.ok)
+            })
     }
 
     pub fn client_bytes(&mut self, addr: &str, conn: ConnId, bytes: Vec<u8>) -> bool {
@@ -531,6 +545,27 @@ impl CmeRouter {
     /// The node at `addr` crashes: its worker is terminated, its data gone.
     pub fn kill(&mut self, addr: &str) {
         self.terminate(addr);
+    }
+
+    /// An Availability Zone goes down (`up` false: its nodes' workers
+    /// stop) or comes back (the control plane launches the replacements
+    /// it held back).
+    pub fn az(&mut self, az: &str, up: bool) {
+        let gone: Vec<String> = self
+            .cme
+            .nodes
+            .iter()
+            .filter(|n| n.az == az)
+            .map(|n| n.addr.clone())
+            .collect();
+        let now = self.now;
+        self.cme.az(now, az, up);
+        if !up {
+            for a in gone {
+                self.kill(&a);
+            }
+        }
+        self.run_actions();
     }
 
     /// Cuts the node at `addr` off from every other node (the control

@@ -186,6 +186,13 @@ impl Router {
         self.nodes.get(slot).is_some_and(|n| n.is_some())
     }
 
+    /// The node's worker has loaded the engine and takes messages.
+    pub fn is_ready(&self, slot: usize) -> bool {
+        self.nodes
+            .get(slot)
+            .is_some_and(|n| n.as_ref().is_some_and(|l| l.ready))
+    }
+
     pub fn is_paused(&self, slot: usize) -> bool {
         self.paused.contains(&slot)
     }

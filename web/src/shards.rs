@@ -301,6 +301,8 @@ struct Snap {
     group: String,
     endpoint: String,
     status: String,
+    /// What the control plane waits on and has queued (the status's tooltip).
+    doing: String,
     reshard: Option<(usize, usize, u64, String)>,
     shards: Vec<ShardSnap>,
     /// Served ranges (first, last, shard) and slots being moved.
@@ -315,6 +317,8 @@ struct Snap {
     loaded: u64,
     redirects: u64,
     prompt: String,
+    /// The group's Availability Zones, and whether each is down.
+    azs: Vec<(String, bool)>,
 }
 
 /// A node's name without its group's (`0001-002`).
@@ -453,6 +457,7 @@ fn snapshot(r: &CmeRouter) -> Snap {
         group: cme.group.clone(),
         endpoint: cme.configuration_endpoint(),
         status: cme.status.to_string(),
+        doing: cme.doing(),
         reshard: cme.reshard.as_ref().map(|rs| {
             let moving = rs
                 .moving
@@ -479,6 +484,17 @@ fn snapshot(r: &CmeRouter) -> Snap {
         loaded,
         redirects,
         prompt: at,
+        azs: cme
+            .nodes
+            .iter()
+            .map(|n| n.az.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|az| {
+                let down = cme.az_down(&az);
+                (az, down)
+            })
+            .collect(),
     }
 }
 
@@ -902,7 +918,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                 {crate::clock::panel(move || snap.get().now, paused, speed, move || { with_cme(|r| r.advance(1000)); refresh(); })}
                 <section aria-label="Replication group">
                     <h2>"Replication group " <code>{move || snap.get().group}</code> " — cluster mode enabled"</h2>
-                    <p class="note" id="cme-status" title="The replication group's status, and what the control plane is doing">{move || { let s = snap.get(); format!("{} · {} shards · {} nodes", s.status, s.shards.len(), s.shards.iter().map(|x| x.nodes.len()).sum::<usize>()) }}</p>
+                    <p class="note" id="cme-status" title=move || format!("The replication group's status. The control plane is {}", snap.get().doing)>{move || { let s = snap.get(); format!("{} · {} shards · {} nodes", s.status, s.shards.len(), s.shards.iter().map(|x| x.nodes.len()).sum::<usize>()) }}</p>
                     <p class="note" title="Cluster mode enabled has one endpoint: it resolves to any node; a client reads the slot map (CLUSTER SLOTS/SHARDS) and then talks to each key's node">"Configuration endpoint: "<code id="cme-endpoint">{move || snap.get().endpoint}</code></p>
                     <div class="buttons">
                         <button id="cme-scale-out" on:click=move |_| act(Box::new(|r| { let now = r.now; r.cme.scale_out(now, 1).map_err(|e| format!("{}: {}", e.code, e.message)) }))
@@ -913,6 +929,23 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                             title="Rebalance: move slots so every shard serves an even share">"Rebalance"</button>
                         <button id="cme-load" on:click=move |_| load()
                             title="Write 200 keys (item:N) through the console's client: each goes to the node the console is on and follows MOVED to its shard">"Write 200 keys"</button>
+                    </div>
+                    <div class="buttons azs" id="cme-azs" title="An Availability Zone outage: every node in the zone crashes. The surviving primaries elect replicas for the lost ones (a majority of primaries must be alive); ElastiCache launches the replacements in their own AZ once it is back">
+                        <span class="note">"AZ outage:"</span>
+                        {move || snap.get().azs.into_iter().map(|(az, down)| {
+                            let name = az.clone();
+                            view! {
+                                <button class="az" class:down=down data-az=az.clone()
+                                    on:click=move |_| {
+                                        let a = name.clone();
+                                        let gone: Vec<String> = with_cme(|r| r.cme.nodes.iter().filter(|n| n.az == a).map(|n| n.addr.clone()).collect()).unwrap_or_default();
+                                        act(Box::new(move |r| { r.az(&a, down); Ok(()) }));
+                                        if !down { gone.iter().for_each(|g| server_gone(g)) }
+                                    }>
+                                    {if down { format!("{az} back") } else { format!("{az} down") }}
+                                </button>
+                            }
+                        }).collect_view()}
                     </div>
                     <p class="api-error" id="cme-error">{move || error.get()}</p>
                     {move || snap.get().reshard.map(|(total, done, keys, moving)| {

@@ -5,6 +5,7 @@
 //! chromedriver, redis-server, redis-tools and the npm test packages.
 
 mod bench;
+mod native_tests;
 mod redis_suite;
 mod serve;
 
@@ -311,9 +312,10 @@ fn test() -> Result<()> {
         "warnings",
     ]))?;
     // Native: unit tests, the differential tests against redis-server, the
-    // server end to end. (cachelab-web is a browser-only crate: it is linted
+    // server end to end, two test binaries at a time (native_tests.rs).
+    // (cachelab-web is a browser-only crate: it is linted
     // for wasm32 above and tested end to end below.)
-    run(cargo().args(["test", "--workspace", "--exclude", "cachelab-web"]))?;
+    native_tests::run_native_tests(2)?;
     // The simulator's fault soak: 500 seeds, in release (minutes in debug).
     sim(&["--seeds".into(), "500".into()])?;
     // wasm tests in headless Chromium.
@@ -419,6 +421,7 @@ fn main() -> ExitCode {
             .and_then(|dist| serve::serve_forever(&dist, port.unwrap_or(8080))),
         Some("build") => build_web(true).map(|_| ()),
         Some("test") => test(),
+        Some("native-tests") => native_tests::run_native_tests(2),
         Some("bench") => bench::run_all(),
         Some("sim") => sim(&args[1..]),
         Some("redis-suite") => redis_suite::run_suite(&args[1..]),
@@ -427,7 +430,7 @@ fn main() -> ExitCode {
             args.get(1).map(String::as_str).unwrap_or("resp_request"),
             args.get(2).map(String::as_str).unwrap_or("60"),
         ),
-        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | bench | sim [--seeds N] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | exercises [--json] [--target redis://HOST:PORT] [--flush] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | native-tests | bench | sim [--seeds N] [--jobs J] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | exercises [--json] [--target redis://HOST:PORT] [--flush] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

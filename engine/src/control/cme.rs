@@ -262,6 +262,10 @@ pub struct Cme {
     deposed: BTreeMap<usize, usize>,
     /// When slots nobody served were last handed back.
     last_cover: Option<Millis>,
+    /// Availability Zones in an outage: nothing is launched in them.
+    azs_down: BTreeSet<String>,
+    /// Failed nodes whose replacement waits for their AZ: (addr, old id).
+    parked: Vec<(String, String)>,
     now: Millis,
 }
 
@@ -297,6 +301,8 @@ impl Cme {
             roles_at: 0,
             deposed: BTreeMap::new(),
             last_cover: None,
+            azs_down: BTreeSet::new(),
+            parked: Vec::new(),
             now: Millis(0),
         };
         for s in 0..shards {
@@ -869,6 +875,46 @@ impl Cme {
         Ok(())
     }
 
+    /// An Availability Zone goes down (`up` false) or comes back. The
+    /// runtime stops the zone's nodes; the cluster fails them as it fails
+    /// any node (a replica elsewhere takes over a primary's slots), and
+    /// their replacements wait until the zone is back: ElastiCache
+    /// launches a replacement in the failed node's AZ.
+    pub fn az(&mut self, now: Millis, az: &str, up: bool) {
+        self.now = self.now.max(now);
+        if !up {
+            if self.azs_down.insert(az.to_string()) {
+                self.note(format!("Availability Zone {az} is unavailable"));
+            }
+            return;
+        }
+        if !self.azs_down.remove(az) {
+            return;
+        }
+        self.note(format!("Availability Zone {az} is available again"));
+        let parked = std::mem::take(&mut self.parked);
+        let (back, waiting): (Vec<_>, Vec<_>) = parked
+            .into_iter()
+            .partition(|(a, _)| self.node_by_addr(a).is_some_and(|i| self.nodes[i].az == az));
+        self.parked = waiting;
+        if back.is_empty() {
+            return;
+        }
+        if self.status != "modifying" {
+            self.status = "modifying";
+            self.steps.push_back(Step::Available);
+        }
+        for (a, old_id) in back.iter().rev() {
+            self.push_replacement(a, old_id);
+        }
+        self.run();
+    }
+
+    /// Whether the AZ is in an outage.
+    pub fn az_down(&self, az: &str) -> bool {
+        self.azs_down.contains(az)
+    }
+
     /// TestFailover on shard `shard`: its first replica takes over
     /// (CLUSTER FAILOVER — the primary pauses, the replica catches up).
     pub fn test_failover(&mut self, now: Millis, shard: usize) -> Result<(), String> {
@@ -1252,8 +1298,27 @@ impl Cme {
             }
             Step::Knows(a, tries) => {
                 let text = text_of(&reply);
-                let known = text.lines().filter(|l| !l.is_empty()).count();
-                if known < self.nodes.len() || text.contains("handshake") {
+                // The others that are down too (an AZ outage takes several
+                // at once) need not be known, nor met: a dead node heard of
+                // in gossip stays in handshake until it is forgotten.
+                let down: Vec<&str> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.failed && n.addr != a)
+                    .map(|n| n.addr.as_str())
+                    .collect();
+                let of_down = |l: &str| {
+                    l.split(' ')
+                        .nth(1)
+                        .and_then(|x| x.split('@').next())
+                        .is_some_and(|x| down.contains(&x))
+                };
+                let lines: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.is_empty() && !of_down(l))
+                    .collect();
+                let expected = self.nodes.len() - down.len();
+                if lines.len() < expected || lines.iter().any(|l| l.contains("handshake")) {
                     retry_later(self, Step::Knows(a.clone(), tries + 1));
                     if tries % 50 == 49 {
                         if let Some(meet) = self.meet_for(&a) {
@@ -1282,6 +1347,14 @@ impl Cme {
                             self.note(format!(
                                 "{name}: the node recovered before its replacement was due; none is needed"
                             ));
+                        }
+                        Some(i) if self.azs_down.contains(&self.nodes[i].az) => {
+                            let text = format!(
+                                "{}: its replacement waits until {} is available",
+                                self.nodes[i].name, self.nodes[i].az
+                            );
+                            self.note(text);
+                            self.parked.push((a, old_id));
                         }
                         Some(_) => self.push_replacement(&a, &old_id),
                         None => {}

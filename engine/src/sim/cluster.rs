@@ -483,6 +483,30 @@ impl ClusterSim {
         self.settle();
     }
 
+    /// An Availability Zone goes down (every node in it dies) or comes
+    /// back (the control plane launches the replacements it held back).
+    pub fn az(&mut self, az: &str, up: bool) {
+        let now = self.now;
+        let Some(cme) = self.cme.as_mut() else {
+            return;
+        };
+        let ports: Vec<u16> = cme
+            .nodes
+            .iter()
+            .filter(|n| n.az == az)
+            .filter_map(|n| port_of(&n.addr))
+            .collect();
+        cme.az(now, az, up);
+        if !up {
+            for p in ports {
+                if self.alive(p) {
+                    self.kill(p);
+                }
+            }
+        }
+        self.drive_cme();
+    }
+
     /// The node at `port` is cut off from every other node.
     pub fn isolate(&mut self, port: u16) {
         self.isolated = Some(port);

@@ -542,6 +542,7 @@ impl Cluster for CmePageCluster {
                 Fault::Kill(addr) => r.kill(&addr),
                 Fault::Isolate(addr) => r.isolate(&addr),
                 Fault::Heal => r.heal(),
+                Fault::AzDown(addrs) => addrs.iter().for_each(|a| r.kill(a)),
             }
             Ok(())
         })

@@ -14,6 +14,8 @@ use cachelab_exercises::content::Lab;
 use cachelab_exercises::grade::{Grader, Outcome};
 use cachelab_exercises::steps::{Action, Step};
 use leptos::prelude::*;
+use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::JsCast;
 
 use super::clusters::{forget_asks, kind, perf_now, Kind, PageCluster};
 pub use super::clusters::{on_closed, on_cme_reply, on_mc_reply, on_reply};
@@ -29,6 +31,8 @@ pub struct LabState {
     pub phase: String,
     /// What the setup is doing now.
     pub status: String,
+    /// What a starting cluster still waits for (the status's tooltip).
+    pub waiting: String,
     pub hints: usize,
     /// The reference solution is shown (after the last hint).
     pub solution: bool,
@@ -187,12 +191,10 @@ pub fn play_solution() {
 /// client holding the current node list.
 fn healthy() -> bool {
     match kind() {
-        Kind::Group => with_group(&crate::groups::first(), |r| {
-            r.control.healthy()
-                && (0..r.control.nodes.len())
-                    .all(|i| r.control.nodes[i].status == NodeStatus::Deleted || r.is_up(i))
-        })
-        .unwrap_or(false),
+        Kind::Group => {
+            workers_up()
+                && with_group(&crate::groups::first(), |r| r.control.healthy()).unwrap_or(false)
+        }
         Kind::Memcached => with_mc(|r| {
             // The client discovers the nodes once at start; later polls
             // are the scenario's (`!mc-discover`) or the clock's.
@@ -204,6 +206,89 @@ fn healthy() -> bool {
         })
         .unwrap_or(false),
         Kind::Cme => with_cme(|r| r.cme.status == "available" && r.all_ok()).unwrap_or(false),
+    }
+}
+
+/// What a starting cluster still waits for: nodes whose worker has not
+/// started, or that the control plane does not list as available yet.
+fn not_settled() -> String {
+    let waits: Vec<String> = match kind() {
+        Kind::Group => with_group(&crate::groups::first(), |r| {
+            (0..r.control.nodes.len())
+                .filter_map(|i| {
+                    let n = &r.control.nodes[i];
+                    if n.status == NodeStatus::Deleted {
+                        None
+                    } else if !r.is_ready(i) {
+                        Some(format!("{}: its worker is starting", n.name))
+                    } else if n.status != NodeStatus::Available {
+                        Some(format!("{}: {}", n.name, n.status.word()))
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default(),
+        Kind::Memcached => with_mc(|r| {
+            if r.all_ready() {
+                vec!["the client's auto discovery".into()]
+            } else {
+                vec!["a node's worker is starting".into()]
+            }
+        })
+        .unwrap_or_default(),
+        Kind::Cme => with_cme(|r| {
+            let mut w: Vec<String> = r
+                .cme
+                .nodes
+                .iter()
+                .filter(|n| !r.is_ready(&n.addr))
+                .map(|n| format!("{}: its worker is starting", n.name))
+                .collect();
+            w.push(format!(
+                "the group is {}; the control plane is {}",
+                r.cme.status,
+                r.cme.doing()
+            ));
+            w
+        })
+        .unwrap_or_default(),
+    };
+    if waits.is_empty() {
+        "Waiting for the group's endpoints".into()
+    } else {
+        format!("Waiting for {}", waits.join("; "))
+    }
+}
+
+fn set_waiting(text: String) {
+    if FOR_LIVE.with(|f| *f.borrow()) {
+        return;
+    }
+    st().lab
+        .maybe_update(|s| match s.as_mut().filter(|s| s.waiting != text) {
+            Some(s) => {
+                s.waiting = text;
+                true
+            }
+            None => false,
+        });
+}
+
+/// Whether every node of the lab's cluster has its worker running.
+fn workers_up() -> bool {
+    match kind() {
+        Kind::Group => with_group(&crate::groups::first(), |r| {
+            (0..r.control.nodes.len())
+                .all(|i| r.control.nodes[i].status == NodeStatus::Deleted || r.is_ready(i))
+        })
+        .unwrap_or(false),
+        Kind::Memcached => with_mc(|r| r.all_ready()).unwrap_or(false),
+        Kind::Cme => {
+            with_cme(|r| !r.cme.nodes.is_empty() && r.cme.nodes.iter().all(|n| r.is_ready(&n.addr)))
+                .unwrap_or(false)
+        }
     }
 }
 
@@ -253,12 +338,22 @@ fn setup_tick() {
         return;
     };
     let mut c = PageCluster;
+    let mut hurry = false;
     loop {
         if !s.healthy {
             if !healthy() {
+                // A group just started settles (replicas sync, the cluster
+                // bus agrees, a new primary's writable delay passes) in
+                // virtual time: once all its workers run, that time runs
+                // ten times faster too.
+                if workers_up() && kind() != Kind::Memcached {
+                    advance(400);
+                }
+                set_waiting(not_settled());
                 break;
             }
             s.healthy = true;
+            set_waiting(String::new());
         }
         if s.waiting_discovery {
             if with_mc(|r| r.config_pending()).unwrap_or(false) {
@@ -278,9 +373,13 @@ fn setup_tick() {
         }
         if let Some(until) = s.waiting_until {
             if now_ms() < until {
-                // Virtual time runs ten times faster while a setup waits
-                // (as the 10x button does: 400 ms each 40 ms tick).
+                // Virtual time runs about forty times faster while a setup
+                // waits: 400 ms steps (the 10x button's) every 10 ms, so
+                // the workers answer between steps as they do at 10x. (Not
+                // in cluster mode: its waits are mostly migrations, paced by
+                // the workers' answers, which more bus traffic would slow.)
                 advance(400);
+                hurry = kind() != Kind::Cme;
                 break;
             }
             // A cluster-mode group's control plane moves slots as fast as
@@ -360,6 +459,28 @@ fn setup_tick() {
         }
     }
     SETUP.with(|slot| *slot.borrow_mut() = Some(s));
+    if hurry {
+        tick_again_soon();
+    }
+}
+
+thread_local! {
+    static SOON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The setup's next step in 10 ms, besides the Learn timer's 40 (one
+/// such call pending at a time).
+fn tick_again_soon() {
+    if SOON.with(|s| s.replace(true)) {
+        return;
+    }
+    let f = Closure::once_into_js(|| {
+        SOON.with(|s| s.set(false));
+        setup_tick();
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), 10);
+    }
 }
 
 /// Check: asks the predicates' queries; answers are collected as they come.
@@ -515,7 +636,7 @@ pub fn LabDock() -> impl IntoView {
                 <div class="lab-body">
                     <div class="lab-task">
                         <p class="task" id="lab-task">{lab.task.trim().to_string()}</p>
-                        <p class=phase_class id="lab-status">{s.status.clone()}</p>
+                        <p class=phase_class id="lab-status" title=s.waiting.clone()>{s.status.clone()}</p>
                         <ol class="hints" id="lab-hints">
                             {shown.into_iter().map(|h| view! { <li>{h}</li> }).collect_view()}
                         </ol>
