@@ -14,8 +14,6 @@ use cachelab_exercises::content::Lab;
 use cachelab_exercises::grade::{Grader, Outcome};
 use cachelab_exercises::steps::{Action, Step};
 use leptos::prelude::*;
-use wasm_bindgen::prelude::Closure;
-use wasm_bindgen::JsCast;
 
 use super::clusters::{forget_asks, kind, perf_now, Kind, PageCluster};
 pub use super::clusters::{on_closed, on_cme_reply, on_mc_reply, on_reply};
@@ -338,7 +336,6 @@ fn setup_tick() {
         return;
     };
     let mut c = PageCluster;
-    let mut hurry = false;
     loop {
         if !s.healthy {
             if !healthy() {
@@ -373,13 +370,11 @@ fn setup_tick() {
         }
         if let Some(until) = s.waiting_until {
             if now_ms() < until {
-                // Virtual time runs about forty times faster while a setup
-                // waits: 400 ms steps (the 10x button's) every 10 ms, so
-                // the workers answer between steps as they do at 10x. (Not
-                // in cluster mode: its waits are mostly migrations, paced by
-                // the workers' answers, which more bus traffic would slow.)
+                // Virtual time runs ten times faster while a setup waits
+                // (as the 10x button does: 400 ms each 40 ms tick). Faster
+                // is not safe: a restored group's workers start in real
+                // time, and a lab checks them after its wait.
                 advance(400);
-                hurry = kind() != Kind::Cme;
                 break;
             }
             // A cluster-mode group's control plane moves slots as fast as
@@ -459,28 +454,6 @@ fn setup_tick() {
         }
     }
     SETUP.with(|slot| *slot.borrow_mut() = Some(s));
-    if hurry {
-        tick_again_soon();
-    }
-}
-
-thread_local! {
-    static SOON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The setup's next step in 10 ms, besides the Learn timer's 40 (one
-/// such call pending at a time).
-fn tick_again_soon() {
-    if SOON.with(|s| s.replace(true)) {
-        return;
-    }
-    let f = Closure::once_into_js(|| {
-        SOON.with(|s| s.set(false));
-        setup_tick();
-    });
-    if let Some(w) = web_sys::window() {
-        let _ = w.set_timeout_with_callback_and_timeout_and_arguments_0(f.unchecked_ref(), 10);
-    }
 }
 
 /// Check: asks the predicates' queries; answers are collected as they come.
