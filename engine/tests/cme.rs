@@ -576,6 +576,36 @@ fn a_shard_without_a_replica_comes_back_empty() {
     }
 }
 
+/// RebootCacheCluster is refused in cluster mode, in the API's words, and
+/// changes nothing.
+#[test]
+fn a_reboot_is_refused_in_cluster_mode() {
+    let mut sim = group(2, 0);
+    write_keys(&mut sim, 0, 50);
+    let events = cme(&sim).events.len();
+    let e = cme(&sim).reboot("demo-0002-001").unwrap_err();
+    assert_eq!(e.code, "InvalidParameterCombination");
+    assert!(
+        e.message.starts_with(
+            "Rebooting is not supported on Valkey or Redis OSS (cluster mode enabled) clusters."
+        ),
+        "{}",
+        e.message
+    );
+    let e = cme(&sim).reboot("demo-0009-001").unwrap_err();
+    assert_eq!(
+        (e.code.as_str(), e.message.as_str()),
+        (
+            "CacheClusterNotFound",
+            "CacheCluster demo-0009-001 not found."
+        )
+    );
+    sim.advance(5_000);
+    assert_eq!(cme(&sim).status, "available");
+    assert_eq!(cme(&sim).events.len(), events);
+    assert_keys(&mut sim, 50);
+}
+
 /// A resharding whose source primary dies in the middle: the bus elects
 /// its replica, the control plane asks who the primaries are now and the
 /// slot's steps start over on them; the move completes, every slot has

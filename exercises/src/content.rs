@@ -663,7 +663,7 @@ impl Bundle {
             match see.split_once(':') {
                 Some(("lab", id)) => labs.contains(id),
                 Some(("recipe", id)) => RECIPES.contains(&id),
-                Some(("playground", p)) => matches!(p, "replication" | "memcached"),
+                Some(("playground", p)) => matches!(p, "replication" | "memcached" | "cluster"),
                 Some(("ref", s)) => REF_SECTIONS.contains(&s),
                 _ => false,
             }

@@ -104,6 +104,11 @@ test('scale out moves slots to a new shard online, keys stay readable, and a fai
   await page.click('#cme-scale-out');
   await expect(page.locator('#cme-reshard')).toBeVisible({ timeout: 60_000 });
   await expect(page.locator('#cme-reshard')).toContainText(/Resharding: [1-9]\d* of 4096 slots/, { timeout: 60_000 });
+  // The slot being moved slides from its shard to the new one.
+  await expect(page.locator('#cme-slide .cme-chip')).toHaveText(/^slot \d+$/, { timeout: 30_000 });
+  await expect(page.locator('#cme-slide .cme-end').last()).toHaveText('0004');
+  // New nodes with no slots yet do not make the cluster look down.
+  await expect(page.locator('#cme-down')).toHaveCount(0);
   await page.screenshot({ path: path.join(shots, 'cluster-resharding.png'), fullPage: true });
   await expect(page.locator('#cme-status')).toContainText('available', { timeout: 180_000 });
   await expect(page.locator('#cme-reshard')).toHaveCount(0);
@@ -133,6 +138,43 @@ test('scale out moves slots to a new shard online, keys stay readable, and a fai
   await expect(page.locator('#cme-events')).toContainText('Finished recovery for cache nodes 0001', { timeout: 90_000 });
   await expect(node(page, 'demo-cme-0001-001')).toHaveAttribute('data-role', 'replica', { timeout: 60_000 });
   await page.screenshot({ path: path.join(shots, 'cluster-failover.png'), fullPage: true });
+  expect(errors).toEqual([]);
+});
+
+test('a shard that loses every node takes the whole cluster down until ElastiCache replaces it, empty; a reboot is refused', async ({ page }) => {
+  test.setTimeout(180_000);
+  const errors = watchErrors(page);
+  await groupUp(page, 3);
+  await run(page, 'SET user:1 alice'); // slot 10778: shard 0002
+  await run(page, 'SET product:1 shoes'); // shard 0001
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('OK');
+  await expect(page.locator('#cme-down')).toHaveCount(0);
+  // RebootCacheCluster is refused in cluster mode, in the API's words.
+  await node(page, 'demo-cme-0001-002').locator('button.reboot').click();
+  await expect(page.locator('#cme-error')).toContainText('Rebooting is not supported on Valkey or Redis OSS (cluster mode enabled) clusters.');
+  await expect(node(page, 'demo-cme-0001-002')).toHaveAttribute('data-role', 'replica');
+
+  // Shard 0002 loses both nodes: nobody is left to elect, its slots are
+  // unserved, and every node refuses every key.
+  await page.locator('main.cme button', { hasText: '10x' }).click();
+  await shard(page, '0002').locator('button.lose').click();
+  await expect(node(page, 'demo-cme-0002-001')).toHaveAttribute('data-role', 'failed');
+  await expect(node(page, 'demo-cme-0002-002')).toHaveAttribute('data-role', 'failed');
+  await expect(page.locator('#slot-map rect.unserved').first()).toBeVisible();
+  await expect(page.locator('#cme-down')).toContainText('2 of 2 primaries serving slots report cluster_state:fail', { timeout: 30_000 });
+  await expect(page.locator('#cme-down')).toContainText('No primary serves slots 5461-10922.');
+  await run(page, '@0001-001 GET product:1');
+  await expect(page.locator('#cme-console-output .line.error').last()).toHaveText('(error) CLUSTERDOWN The cluster is down');
+  await page.screenshot({ path: path.join(shots, 'cluster-down.png'), fullPage: true });
+
+  // ElastiCache replaces the nodes: the shard serves its slots again, empty.
+  await expect(page.locator('#cme-events')).toContainText('demo-cme-0002-001: Finished recovery for cache nodes 0001', { timeout: 90_000 });
+  await expect(page.locator('#cme-down')).toHaveCount(0, { timeout: 30_000 });
+  await expect(page.locator('#slot-map rect.unserved')).toHaveCount(0);
+  await run(page, 'GET product:1');
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('"shoes"');
+  await run(page, 'GET user:1');
+  await expect(page.locator('#cme-console-output .line.reply').last()).toHaveText('(nil)');
   expect(errors).toEqual([]);
 });
 

@@ -1,9 +1,12 @@
 //! The cluster-mode view: an ElastiCache for Redis group with cluster mode
 //! enabled — shards as columns of nodes, the 16384 hash slots as a map
 //! coloured by the shard that serves them (a slot being moved striped),
-//! online resharding (scale out/in, rebalance) with its progress, per-shard
-//! failover, nodes killed or cut off, the cluster bus's packets, and a
-//! console that follows MOVED and ASK as `redis-cli -c` does. Everything
+//! online resharding (scale out/in, rebalance) with its progress and the
+//! slot in flight sliding between shards, per-shard failover, nodes killed
+//! or cut off (one, a whole shard, an AZ), the cluster going down while
+//! slots are unserved, a reboot refused as the API refuses it, the cluster
+//! bus's packets, and a console that follows MOVED and ASK as `redis-cli
+//! -c` does. Everything
 //! drawn is read from the [`CmeRouter`]: the control plane's records and
 //! events, and the `NodeView`s the workers report.
 
@@ -11,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 
 use cachelab_engine::protocol::{cli, encode_request, parse_reply, split_args, Reply};
-use cachelab_engine::store::slots::key_slot;
+use cachelab_engine::store::slots::{key_slot, SLOTS};
 use cachelab_engine::wire::FromWorker;
 use cachelab_engine::{ConnId, Millis};
 use leptos::prelude::*;
@@ -304,6 +307,13 @@ struct Snap {
     /// What the control plane waits on and has queued (the status's tooltip).
     doing: String,
     reshard: Option<(usize, usize, u64, String)>,
+    /// The slot migrating now: (slot, from shard, to shard).
+    slide: Option<(u16, usize, usize)>,
+    /// Primaries serving slots that report `cluster_state:fail`, of the
+    /// running primaries serving slots (once the group is created).
+    down: Option<(usize, usize)>,
+    /// Slots no running primary serves (once the group is created).
+    gaps: Vec<(u16, u16)>,
     shards: Vec<ShardSnap>,
     /// Served ranges (first, last, shard) and slots being moved.
     map: Vec<(u16, u16, usize)>,
@@ -446,6 +456,32 @@ fn snapshot(r: &CmeRouter) -> Snap {
         shards.push(snap);
     }
     map.sort();
+    let created = cme.status != "creating";
+    let mut gaps = Vec::new();
+    if created {
+        let mut next = 0u32;
+        for &(a, b, _) in &map {
+            if (a as u32) > next {
+                gaps.push((next as u16, a - 1));
+            }
+            next = next.max(b as u32 + 1);
+        }
+        if next < SLOTS as u32 {
+            gaps.push((next as u16, (SLOTS - 1) as u16));
+        }
+    }
+    // The cluster is down for clients when the primaries serving slots say
+    // so (a node that just joined, with no slots yet, reports `fail` until
+    // it has heard of every slot: it serves nothing, so it does not count).
+    let serving: Vec<&cachelab_engine::cluster::view::ClusterNodeView> = cme
+        .nodes
+        .iter()
+        .filter(|n| r.is_up(&n.addr))
+        .filter_map(|n| r.views.get(&n.addr).and_then(|v| v.cluster.as_ref()))
+        .filter(|c| c.replica_of.is_none() && !c.slots.is_empty())
+        .collect();
+    let failing = serving.iter().filter(|c| !c.ok).count();
+    let down = (created && failing > 0).then_some((failing, serving.len()));
     let events: Vec<(Millis, String)> = cme.events.iter().rev().take(16).cloned().collect();
     let log: Vec<(Millis, String)> = r.log.iter().rev().take(8).cloned().collect();
     let (loaded, redirects, at) = CLIENT.with(|c| {
@@ -467,6 +503,9 @@ fn snapshot(r: &CmeRouter) -> Snap {
                 .unwrap_or_default();
             (rs.slots_total, rs.slots_done, rs.keys_moved, moving)
         }),
+        slide: cme.reshard.as_ref().and_then(|rs| rs.moving),
+        down,
+        gaps,
         shards,
         map,
         moving,
@@ -771,6 +810,15 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                 rects.push(view! { <rect class="range" data-shard=label(shard) x=format!("{x:.2}") y=format!("{y:.1}") width=format!("{w:.2}") height=ROW_H.to_string() fill=shard_color(shard)><title>{tip}</title></rect> }.into_any());
             }
         }
+        for &(a, b) in &s.gaps {
+            for (x, y, w) in range_rects(a, b) {
+                let tip = format!(
+                    "slots {a}–{b} ({} slots): no running primary serves them — a command on one of their keys answers CLUSTERDOWN",
+                    b - a + 1
+                );
+                rects.push(view! { <rect class="unserved" x=format!("{x:.2}") y=format!("{y:.1}") width=format!("{w:.2}") height=ROW_H.to_string() fill="url(#cme-hatch)"><title>{tip}</title></rect> }.into_any());
+            }
+        }
         for &slot in &s.moving {
             for (x, y, _) in range_rects(slot, slot) {
                 rects.push(view! { <rect class="moving" x=format!("{:.2}", x - 1.0) y=format!("{:.1}", y - 1.0) width="3" height=(ROW_H + 2.0).to_string() fill="#111"><title>{format!("slot {slot} is migrating")}</title></rect> }.into_any());
@@ -792,6 +840,12 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
         let h = ROWS as f64 * (ROW_H + 2.0) + 8.0;
         view! {
             <svg id="slot-map" viewBox=format!("0 -8 {MAP_W} {h}") width="100%" role="img" aria-label="The 16384 hash slots, coloured by the shard serving each">
+                <defs>
+                    <pattern id="cme-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
+                        <rect width="6" height="6" fill="#fde2e2"></rect>
+                        <rect width="3" height="6" fill="var(--failed)"></rect>
+                    </pattern>
+                </defs>
                 {rects}
             </svg>
         }
@@ -801,6 +855,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
         let addr = n.addr.clone();
         let addr2 = n.addr.clone();
         let name = n.name.clone();
+        let reboot_name = n.name.clone();
         let removable = matches!(n.role, "replica" | "syncing");
         let tip = match n.role {
             "primary" => "Primary: serves its shard's slots, takes its writes and replicates them to the shard's replicas",
@@ -824,6 +879,8 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                         title="The node's process crashes. The other primaries mark it FAIL after cluster-node-timeout; a replica of a failed primary wins an election; ElastiCache then replaces the node">"Kill"</button>
                     <button class="isolate" disabled=!n.up on:click=move |_| { let a = addr2.clone(); let cut = n.isolated; act(Box::new(move |r| { if cut { r.heal() } else { r.isolate(&a) } Ok(()) })) }
                         title="Cut the node off from every other node (a network partition). Cut off a primary: the majority fails it over, and the primary stops taking writes after the node timeout">{if n.isolated { "Heal" } else { "Cut off" }}</button>
+                    <button class="reboot" on:click=move |_| { let name = reboot_name.clone(); act(Box::new(move |r| r.cme.reboot(&name).map_err(|e| format!("RebootCacheCluster: {}: {}", e.code, e.message)))) }
+                        title="RebootCacheCluster: ElastiCache reboots Memcached and cluster-mode-disabled nodes only. In cluster mode enabled the API refuses it">"Reboot"</button>
                     {removable.then(|| view! {
                         <button class="remove" on:click=move |_| { let name = name.clone(); act(Box::new(move |r| { let now = r.now; r.cme.remove_replica(now, &name).map_err(|e| format!("{}: {}", e.code, e.message)) })) }
                             title="DecreaseReplicaCount for this shard: the replica is removed and forgotten by the others">"Remove"</button>
@@ -847,6 +904,13 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                         title="TestFailover: the shard's replica takes over (CLUSTER FAILOVER), as ElastiCache's API does">"Failover"</button>
                     <button on:click=move |_| act(Box::new(move |r| { let now = r.now; r.cme.add_replica(now, shard).map(|_| ()).map_err(|e| format!("{}: {}", e.code, e.message)) }))
                         title="IncreaseReplicaCount for this shard (at most 5 replicas)">"Add replica"</button>
+                    <button class="lose" on:click=move |_| {
+                            let gone: Vec<String> = with_cme(|r| r.cme.nodes.iter().filter(|n| n.shard == shard && r.is_up(&n.addr)).map(|n| n.addr.clone()).collect()).unwrap_or_default();
+                            let kill = gone.clone();
+                            act(Box::new(move |r| { kill.iter().for_each(|a| r.kill(a)); Ok(()) }));
+                            gone.iter().for_each(|g| server_gone(g));
+                        }
+                        title="Every node of this shard crashes at once: no replica is left to elect, so its slots are not served and the cluster goes down (cluster-require-full-coverage yes, Redis's default): every key on every shard answers CLUSTERDOWN. ElastiCache replaces the nodes empty: the shard's data is lost">"Lose shard"</button>
                 </div>
             </div>
         }
@@ -948,16 +1012,31 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                         }).collect_view()}
                     </div>
                     <p class="api-error" id="cme-error">{move || error.get()}</p>
-                    {move || snap.get().reshard.map(|(total, done, keys, moving)| {
-                        let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
+                    {move || snap.get().down.map(|(failing, running)| {
+                        let gaps = ranges_text(&snap.get().gaps);
                         view! {
-                            <div class="cme-reshard" id="cme-reshard" title="Slots move one by one: SETSLOT IMPORTING on the target, MIGRATING on the source, MIGRATE of its keys in batches, then SETSLOT NODE on both. Clients get ASK for a key already moved, MOVED once the slot is done">
-                                <strong>{format!("Resharding: {done} of {total} slots, {keys} keys moved")}</strong>
-                                <div class="db-bar"><span style=format!("width:{pct:.0}%;background:var(--primary)")></span></div>
-                                <div class="note">{moving}</div>
+                            <div class="cme-down" id="cme-down" role="status" title="cluster_state:fail (CLUSTER INFO). With cluster-require-full-coverage yes (Redis's default) a cluster with any slot unserved refuses every key, on every shard, until the slots are served again">
+                                <strong>"Cluster down: CLUSTERDOWN The cluster is down"</strong>
+                                <div class="note">{format!("{failing} of {running} primaries serving slots report cluster_state:fail: they refuse every key.")}{(!gaps.is_empty()).then(|| format!(" No primary serves slots {gaps}."))}</div>
                             </div>
                         }
                     })}
+                    <Show when=move || snap.with(|s| s.reshard.is_some())>
+                        <div class="cme-reshard" id="cme-reshard" title="Slots move one by one: SETSLOT IMPORTING on the target, MIGRATING on the source, MIGRATE of its keys in batches, then SETSLOT NODE on both. Clients get ASK for a key already moved, MOVED once the slot is done">
+                            <strong>{move || snap.with(|s| s.reshard.as_ref().map(|(total, done, keys, _)| format!("Resharding: {done} of {total} slots, {keys} keys moved")).unwrap_or_default())}</strong>
+                            <div class="db-bar"><span class="cme-progress" style=move || snap.with(|s| {
+                                let pct = s.reshard.as_ref().map_or(100.0, |(total, done, _, _)| if *total == 0 { 100.0 } else { *done as f64 * 100.0 / *total as f64 });
+                                format!("width:{pct:.0}%;background:var(--primary)")
+                            })></span></div>
+                            <div class="cme-slide" id="cme-slide" class:idle=move || snap.with(|s| s.slide.is_none())
+                                style=move || snap.with(|s| s.slide.map(|(_, from, to)| format!("--from:{};--to:{}", shard_color(from), shard_color(to))).unwrap_or_default())>
+                                <span class="cme-end">{move || snap.with(|s| s.slide.map(|(_, from, _)| label(from)).unwrap_or_default())}</span>
+                                <span class="cme-track"><span class="cme-chip">{move || snap.with(|s| s.slide.map(|(slot, _, _)| format!("slot {slot}")).unwrap_or_default())}</span></span>
+                                <span class="cme-end">{move || snap.with(|s| s.slide.map(|(_, _, to)| label(to)).unwrap_or_default())}</span>
+                            </div>
+                            <div class="note">{move || snap.with(|s| s.reshard.as_ref().map(|r| r.3.clone()).unwrap_or_default())}</div>
+                        </div>
+                    </Show>
                     <p class="note" id="cme-loaded">{move || { let s = snap.get(); format!("console client: {} writes acknowledged, {} redirects followed", s.loaded, s.redirects) }}</p>
                 </section>
                 <section class="console-pane" aria-label="Cluster console">

@@ -917,6 +917,25 @@ impl Cme {
 
     /// TestFailover on shard `shard`: its first replica takes over
     /// (CLUSTER FAILOVER — the primary pauses, the replica catches up).
+    /// RebootCacheCluster on a node of the group: refused. The API reboots
+    /// Memcached and cluster-mode-disabled nodes only; a parameter change
+    /// that needs a reboot is applied to a CME group by backing it up and
+    /// restoring the backup into a new group with the new parameters.
+    /// (The API reference gives the message; the error code is ours, the
+    /// one the API uses for a request its parameters cannot satisfy.)
+    pub fn reboot(&self, name: &str) -> Result<(), ApiError> {
+        if !self.nodes.iter().any(|n| n.name == name) {
+            return Err(api_err(
+                "CacheClusterNotFound",
+                format!("CacheCluster {name} not found."),
+            ));
+        }
+        Err(api_err(
+            "InvalidParameterCombination",
+            "Rebooting is not supported on Valkey or Redis OSS (cluster mode enabled) clusters. To apply a parameter change that needs a reboot, back the cluster up and restore the backup into a new cluster that uses the changed parameter group.".into(),
+        ))
+    }
+
     pub fn test_failover(&mut self, now: Millis, shard: usize) -> Result<(), String> {
         self.now = now;
         let replica = (0..self.nodes.len())

@@ -474,6 +474,7 @@ pub fn see_label(link: &str) -> String {
         ),
         "recipe" => format!("See it: run the “{id}” recipe on the Redis tab"),
         "playground" if id == "memcached" => "See it: open the Memcached playground".into(),
+        "playground" if id == "cluster" => "See it: open the cluster-mode playground".into(),
         "playground" => "See it: open the replication group playground".into(),
         _ => format!("Reference: {}", id.replace('-', " ")),
     }
