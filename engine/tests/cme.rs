@@ -59,35 +59,18 @@ fn live_ports(sim: &ClusterSim) -> Vec<u16> {
     addrs.into_iter().filter(|&p| sim.is_up(p)).collect()
 }
 
-/// A cluster client: the command goes to `start`, then wherever MOVED or
-/// ASK (with ASKING) send it; TRYAGAIN waits a little.
+/// A cluster client (`ClusterSim::follow`: MOVED, ASK with ASKING) that
+/// also waits out TRYAGAIN (a multi-key command during a slot's move).
 fn call(sim: &mut ClusterSim, start: u16, line: &str) -> Reply {
     let argv = split_args(line.as_bytes()).expect("balanced");
-    let mut port = start;
     for _ in 0..20 {
-        let r = sim.command(port, &argv);
-        match &r {
-            Reply::Error(e) if e.starts_with("MOVED ") || e.starts_with("ASK ") => {
-                let to: u16 = e
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("port");
-                if e.starts_with("ASK ") {
-                    assert_eq!(sim.command(to, &[b"ASKING".to_vec()]), ok());
-                    let r = sim.command(to, &argv);
-                    if !matches!(&r, Reply::Error(e) if e.starts_with("TRYAGAIN")) {
-                        return r;
-                    }
-                    sim.advance(100);
-                }
-                port = to;
-            }
-            Reply::Error(e) if e.starts_with("TRYAGAIN") => sim.advance(100),
-            _ => return r,
+        let r = sim.follow(start, &argv);
+        if !matches!(&r, Reply::Error(e) if e.starts_with("TRYAGAIN")) {
+            return r;
         }
+        sim.advance(100);
     }
-    panic!("{line}: redirected too often")
+    panic!("{line}: TRYAGAIN too often")
 }
 
 /// The slot table every live node has: identical everywhere (given up to
