@@ -23,9 +23,8 @@ use cachelab_engine::replication::watch::LinkWatch;
 use cachelab_engine::wire::{FromWorker, ToWorker};
 use cachelab_engine::{ConnId, Millis, NodeView};
 use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use crate::router::post;
+use crate::workers::NodeLink;
 
 /// Something a worker said that the view handles (console replies), with
 /// the address of the node that said it.
@@ -46,14 +45,6 @@ pub fn node_addr(s: usize, n: usize) -> String {
 
 /// A control-plane command: its tag and words.
 type Command = (u64, Vec<Vec<u8>>);
-
-struct NodeLink {
-    worker: Worker,
-    ready: bool,
-    pending: VecDeque<ToWorker>,
-    incarnation: u64,
-    _onmessage: Closure<dyn FnMut(MessageEvent)>,
-}
 
 /// One packet or segment between nodes, as the traffic view lists it.
 #[derive(Clone, Debug, PartialEq)]
@@ -151,7 +142,7 @@ impl CmeRouter {
 
     /// The worker at `addr` has loaded the engine and takes messages.
     pub fn is_ready(&self, addr: &str) -> bool {
-        self.workers.get(addr).is_some_and(|l| l.ready)
+        self.workers.get(addr).is_some_and(|l| l.is_ready())
     }
 
     /// The process running at `addr` (a node replaced there is a new one).
@@ -180,20 +171,20 @@ impl CmeRouter {
             .find(|n| n.addr == addr)
             .map(|n| n.name.clone())
             .unwrap_or_else(|| addr.to_string());
-        let opts = WorkerOptions::new();
-        opts.set_type(WorkerType::Module);
-        opts.set_name(&name);
-        let worker = Worker::new_with_options("./worker.js", &opts)?;
         let weak = self.weak.clone();
         let me = addr.to_string();
-        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let msg: FromWorker = match serde_wasm_bindgen::from_value(ev.data()) {
-                Ok(m) => m,
-                Err(e) => {
-                    web_sys::console::error_1(&format!("cachelab: bad worker message: {e}").into());
-                    return;
-                }
-            };
+        self.seeds += 1;
+        let now = self.now;
+        let first = vec![
+            ToWorker::InitCluster {
+                seed: 0xC1D5 + self.seeds,
+                name: name.clone(),
+                now,
+                addr: addr.to_string(),
+            },
+            ToWorker::Open { conn: ADMIN, now },
+        ];
+        let link = NodeLink::spawn(&name, self.seeds, first, move |msg: FromWorker| {
             let Some(r) = weak.upgrade() else {
                 return;
             };
@@ -202,24 +193,7 @@ impl CmeRouter {
                 let inbox = r.borrow().inbox.clone();
                 inbox(&me, msg);
             }
-        });
-        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        self.seeds += 1;
-        let mut link = NodeLink {
-            worker,
-            ready: false,
-            pending: VecDeque::new(),
-            incarnation: self.seeds,
-            _onmessage: onmessage,
-        };
-        let now = self.now;
-        link.pending.push_back(ToWorker::InitCluster {
-            seed: 0xC1D5 + self.seeds,
-            name,
-            now,
-            addr: addr.to_string(),
-        });
-        link.pending.push_back(ToWorker::Open { conn: ADMIN, now });
+        })?;
         self.workers.insert(addr.to_string(), link);
         Ok(())
     }
@@ -228,7 +202,7 @@ impl CmeRouter {
     /// a control-plane command waiting on it fails as a timeout would.
     fn terminate(&mut self, addr: &str) {
         if let Some(link) = self.workers.remove(addr) {
-            link.worker.terminate();
+            link.terminate();
         }
         self.views.remove(addr);
         self.admin_buf.remove(addr);
@@ -246,11 +220,7 @@ impl CmeRouter {
         let Some(link) = self.workers.get_mut(addr) else {
             return false;
         };
-        if link.ready {
-            post(&link.worker, &msg);
-        } else {
-            link.pending.push_back(msg);
-        }
+        link.send(msg);
         true
     }
 
@@ -260,10 +230,7 @@ impl CmeRouter {
         match msg {
             FromWorker::Ready => {
                 if let Some(link) = self.workers.get_mut(addr) {
-                    link.ready = true;
-                    while let Some(m) = link.pending.pop_front() {
-                        post(&link.worker, &m);
-                    }
+                    link.mark_ready();
                 }
             }
             FromWorker::View { view } if self.workers.contains_key(addr) => {
@@ -586,7 +553,7 @@ impl CmeRouter {
         let addrs: Vec<String> = self.workers.keys().cloned().collect();
         for a in addrs {
             if let Some(link) = self.workers.remove(&a) {
-                link.worker.terminate();
+                link.terminate();
             }
         }
     }

@@ -11,6 +11,7 @@ mod backlog;
 mod backups;
 mod clock;
 mod cmerouter;
+mod console;
 mod files;
 mod groups;
 mod learn;
@@ -20,6 +21,7 @@ mod recipes;
 mod router;
 mod shards;
 mod vault;
+mod workers;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -714,15 +716,6 @@ fn App() -> impl IntoView {
             let _ = input.focus();
         }
     });
-    Effect::new(move |_| {
-        lines.track();
-        if let Some(el) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("console-output"))
-        {
-            el.set_scroll_top(el.scroll_height());
-        }
-    });
 
     let api = move |req: Api| {
         match with_router(|r| r.api(req)) {
@@ -901,9 +894,7 @@ fn App() -> impl IntoView {
                             }}
                         </select>
                     </div>
-                    <div id="console-output" class="console-output" role="log" aria-live="polite">
-                        {move || lines.get().into_iter().map(|l| view! { <pre class=format!("line {}", l.kind)>{l.text}</pre> }).collect_view()}
-                    </div>
+                    <crate::console::ConsoleOutput id="console-output" lines=Signal::derive(move || lines.get().into_iter().map(|l| (l.text, l.kind)).collect::<Vec<_>>()) />
                     <div class="prompt">
                         <span class="prompt-label">{move || format!("{}>", short(&endpoint.get()))}</span>
                         <input id="console-input" type="text" autocomplete="off" spellcheck="false" autofocus

@@ -21,10 +21,8 @@ use cachelab_engine::memcached::control::{McAction, McControl};
 use cachelab_engine::memcached::{McView, LIMIT_MAXBYTES};
 use cachelab_engine::wire::{FromWorker, ToWorker};
 use cachelab_engine::{ConnId, Millis};
-use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
 
-use crate::router::post;
+use crate::workers::NodeLink;
 
 /// The application's connection to each node, and the console's.
 const APP: ConnId = ConnId(1);
@@ -38,13 +36,6 @@ pub const DB_CAPACITY: u64 = 40;
 const NODE_MEMORY: usize = LIMIT_MAXBYTES;
 
 pub type Inbox = Rc<dyn Fn(usize, FromWorker)>;
-
-struct Link {
-    worker: Worker,
-    ready: bool,
-    pending: VecDeque<ToWorker>,
-    _onmessage: Closure<dyn FnMut(MessageEvent)>,
-}
 
 /// What a request to a node was, so its reply can be cut out of the stream.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -68,7 +59,7 @@ pub struct McRouter {
     pub now: Millis,
     /// ElastiCache's side: nodes, configuration, events.
     pub control: McControl,
-    links: BTreeMap<usize, Link>,
+    links: BTreeMap<usize, NodeLink>,
     /// The latest view each running worker reported, by slot.
     pub views: BTreeMap<usize, McView>,
     pub discovery: Discovery,
@@ -204,19 +195,29 @@ impl McRouter {
 
     fn launch(&mut self, slot: usize) {
         self.terminate(slot);
-        let opts = WorkerOptions::new();
-        opts.set_type(WorkerType::Module);
-        opts.set_name(&self.control.nodes[slot].id);
-        let Ok(worker) = Worker::new_with_options("./worker.js", &opts) else {
-            web_sys::console::error_1(&"cachelab: cannot start a worker".into());
-            return;
-        };
         let weak = self.weak.clone();
         let inbox = self.inbox.clone();
-        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let Ok(msg) = serde_wasm_bindgen::from_value::<FromWorker>(ev.data()) else {
-                return;
-            };
+        self.seeds += 1;
+        let name = self.control.nodes[slot].id.clone();
+        let mut first = vec![
+            ToWorker::InitMemcached {
+                seed: 0x11211 + self.seeds,
+                name: name.clone(),
+                now: self.now,
+                memory: NODE_MEMORY,
+                port: 11211,
+            },
+            ToWorker::Cluster {
+                config: self.control.config.clone(),
+            },
+        ];
+        for conn in [APP, CONSOLE] {
+            first.push(ToWorker::Open {
+                conn,
+                now: self.now,
+            });
+        }
+        let spawned = NodeLink::spawn(&name, self.seeds, first, move |msg: FromWorker| {
             let Some(r) = weak.upgrade() else {
                 return;
             };
@@ -235,41 +236,22 @@ impl McRouter {
             }
             inbox(slot, msg);
         });
-        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        self.seeds += 1;
-        let mut pending = VecDeque::new();
-        pending.push_back(ToWorker::InitMemcached {
-            seed: 0x11211 + self.seeds,
-            name: self.control.nodes[slot].id.clone(),
-            now: self.now,
-            memory: NODE_MEMORY,
-            port: 11211,
-        });
-        pending.push_back(ToWorker::Cluster {
-            config: self.control.config.clone(),
-        });
-        for conn in [APP, CONSOLE] {
-            pending.push_back(ToWorker::Open {
-                conn,
-                now: self.now,
-            });
+        match spawned {
+            Ok(link) => {
+                self.links.insert(slot, link);
+            }
+            Err(_) => {
+                web_sys::console::error_1(&"cachelab: cannot start a worker".into());
+                return;
+            }
         }
-        self.links.insert(
-            slot,
-            Link {
-                worker,
-                ready: false,
-                pending,
-                _onmessage: onmessage,
-            },
-        );
         let addr = self.control.nodes[slot].addr.clone();
         self.client.node_back(&addr);
     }
 
     fn terminate(&mut self, slot: usize) {
         if let Some(l) = self.links.remove(&slot) {
-            l.worker.terminate();
+            l.terminate();
         }
         self.views.remove(&slot);
         // What it owed the application fails.
@@ -284,10 +266,7 @@ impl McRouter {
 
     fn mark_ready(&mut self, slot: usize) {
         if let Some(l) = self.links.get_mut(&slot) {
-            l.ready = true;
-            while let Some(m) = l.pending.pop_front() {
-                post(&l.worker, &m);
-            }
+            l.mark_ready();
         }
     }
 
@@ -295,11 +274,7 @@ impl McRouter {
         let Some(l) = self.links.get_mut(&slot) else {
             return false;
         };
-        if l.ready {
-            post(&l.worker, &msg);
-        } else {
-            l.pending.push_back(msg);
-        }
+        l.send(msg);
         true
     }
 
@@ -420,7 +395,7 @@ impl McRouter {
 
     /// Every running node's worker has started.
     pub fn all_ready(&self) -> bool {
-        self.links.values().all(|l| l.ready)
+        self.links.values().all(|l| l.is_ready())
     }
 
     /// Auto discovery's request is on its way.

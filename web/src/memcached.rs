@@ -33,15 +33,13 @@ const CX: f64 = 150.0;
 
 /// The node list a ring was drawn for, and its arcs (slot, SVG path).
 type RingCache = (Vec<String>, Vec<(usize, String)>);
-/// The console's lines: (text, kind: cmd, reply, error, hint).
-type ConsoleLines = RwSignal<Vec<(String, &'static str)>>;
 /// Something the page asks of the cluster.
 type Act = Box<dyn FnOnce(&mut McRouter) -> Result<(), String>>;
 
 thread_local! {
     static MC: RefCell<Option<SharedMcRouter>> = const { RefCell::new(None) };
     /// The console's lines (cleared when a lab rebuilds the cluster).
-    static LINES: RefCell<Option<ConsoleLines>> = const { RefCell::new(None) };
+    static LINES: RefCell<Option<crate::console::Lines>> = const { RefCell::new(None) };
     /// The ring's drawing, kept until the node list changes.
     static RING: RefCell<RingCache> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
@@ -610,16 +608,6 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
         }
     };
 
-    Effect::new(move |_| {
-        console_lines.track();
-        if let Some(el) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("mc-console-output"))
-        {
-            el.set_scroll_top(el.scroll_height());
-        }
-    });
-
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() == "Enter" {
             run_console();
@@ -760,9 +748,7 @@ pub fn MemcachedView(active: RwSignal<bool>) -> impl IntoView {
                             {move || snap.get().nodes.into_iter().map(|n| view! { <option value=n.slot.to_string() selected=n.slot == console_slot.get_untracked()>{n.id.clone()}</option> }).collect_view()}
                         </select>
                     </div>
-                    <div class="console-output" id="mc-console-output">
-                        {move || console_lines.get().into_iter().map(|(t, k)| view! { <pre class=format!("line {k}")>{t}</pre> }).collect_view()}
-                    </div>
+                    <crate::console::ConsoleOutput id="mc-console-output" lines=console_lines />
                     <div class="prompt">
                         <span class="prompt-label">">"</span>
                         <input id="mc-console-input" node_ref=input_ref on:keydown=on_key placeholder="get item:1 · stats · set k 0 60 hello (the value inline), or set k 0 60 5 then the data on its own line" aria-label="memcached command" />

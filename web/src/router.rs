@@ -20,24 +20,14 @@ use cachelab_engine::replication::watch::LinkWatch;
 use cachelab_engine::wire::{FromWorker, ToWorker};
 use cachelab_engine::{ConnId, Millis, PeerMsg};
 use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+
+use crate::workers::NodeLink;
 
 /// Something a worker said, tagged with the node (slot) that said it.
 pub type Inbox = Rc<dyn Fn(usize, FromWorker)>;
 
 /// Virtual one-way delay between nodes, in milliseconds.
 const LINK_DELAY_MS: u64 = 20;
-
-struct NodeLink {
-    worker: Worker,
-    ready: bool,
-    /// Messages held until the worker is ready (posting earlier loses them).
-    pending: VecDeque<ToWorker>,
-    /// This worker's process (a relaunch at the same slot is a new one,
-    /// deaf to the old one's TCP connections).
-    incarnation: u64,
-    _onmessage: Closure<dyn FnMut(MessageEvent)>,
-}
 
 /// A node-to-node message, as the page shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,20 +90,6 @@ pub struct Router {
 }
 
 pub type SharedRouter = Rc<RefCell<Router>>;
-
-/// Posts a message to a worker (an encoding or posting failure is logged).
-pub fn post(worker: &Worker, msg: &ToWorker) {
-    match serde_wasm_bindgen::to_value(msg) {
-        Ok(v) => {
-            if let Err(e) = worker.post_message(&v) {
-                web_sys::console::error_2(&"cachelab: postMessage failed".into(), &e);
-            }
-        }
-        Err(e) => {
-            web_sys::console::error_1(&format!("cachelab: cannot encode message: {e}").into())
-        }
-    }
-}
 
 pub fn short(addr: &str) -> String {
     addr.split('.').next().unwrap_or(addr).to_string()
@@ -190,7 +166,7 @@ impl Router {
     pub fn is_ready(&self, slot: usize) -> bool {
         self.nodes
             .get(slot)
-            .is_some_and(|n| n.as_ref().is_some_and(|l| l.ready))
+            .is_some_and(|n| n.as_ref().is_some_and(|l| l.is_ready()))
     }
 
     pub fn is_paused(&self, slot: usize) -> bool {
@@ -207,20 +183,22 @@ impl Router {
     fn launch(&mut self, slot: usize, replicaof: Option<String>) -> Result<(), JsValue> {
         self.terminate(slot);
         let name = self.control.nodes[slot].name.clone();
-        let opts = WorkerOptions::new();
-        opts.set_type(WorkerType::Module);
-        opts.set_name(&name);
-        let worker = Worker::new_with_options("./worker.js", &opts)?;
         let weak = self.weak.clone();
         let inbox = self.inbox.clone();
-        let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-            let msg: FromWorker = match serde_wasm_bindgen::from_value(ev.data()) {
-                Ok(m) => m,
-                Err(e) => {
-                    web_sys::console::error_1(&format!("cachelab: bad worker message: {e}").into());
-                    return;
-                }
-            };
+        self.seeds += 1;
+        let mut first = vec![ToWorker::Init {
+            seed: 0xC0FFEE + self.seeds,
+            name: name.clone(),
+            now: self.now,
+        }];
+        if let Some(p) = replicaof {
+            let (h, port) = split(&p);
+            first.push(ToWorker::ReplicaOf {
+                primary: Some((h.to_string(), port)),
+                now: self.now,
+            });
+        }
+        let link = NodeLink::spawn(&name, self.seeds, first, move |msg: FromWorker| {
             let Some(r) = weak.upgrade() else {
                 return;
             };
@@ -294,28 +272,7 @@ impl Router {
                 _ => {}
             }
             inbox(slot, msg);
-        });
-        worker.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        self.seeds += 1;
-        let mut link = NodeLink {
-            worker,
-            ready: false,
-            pending: VecDeque::new(),
-            incarnation: self.seeds,
-            _onmessage: onmessage,
-        };
-        link.pending.push_back(ToWorker::Init {
-            seed: 0xC0FFEE + self.seeds,
-            name,
-            now: self.now,
-        });
-        if let Some(p) = replicaof {
-            let (h, port) = split(&p);
-            link.pending.push_back(ToWorker::ReplicaOf {
-                primary: Some((h.to_string(), port)),
-                now: self.now,
-            });
-        }
+        })?;
         while self.nodes.len() <= slot {
             self.nodes.push(None);
         }
@@ -325,7 +282,7 @@ impl Router {
 
     fn terminate(&mut self, slot: usize) {
         if let Some(Some(link)) = self.nodes.get_mut(slot).map(Option::take) {
-            link.worker.terminate();
+            link.terminate();
             self.paused.remove(&slot);
             self.held.remove(&slot);
         }
@@ -333,10 +290,7 @@ impl Router {
 
     fn mark_ready(&mut self, slot: usize) {
         if let Some(Some(link)) = self.nodes.get_mut(slot) {
-            link.ready = true;
-            while let Some(m) = link.pending.pop_front() {
-                post(&link.worker, &m);
-            }
+            link.mark_ready();
         }
     }
 
@@ -346,13 +300,8 @@ impl Router {
             self.held.entry(slot).or_default().push(msg);
             return;
         }
-        let Some(Some(link)) = self.nodes.get_mut(slot) else {
-            return;
-        };
-        if link.ready {
-            post(&link.worker, &msg);
-        } else {
-            link.pending.push_back(msg);
+        if let Some(Some(link)) = self.nodes.get_mut(slot) {
+            link.send(msg);
         }
     }
 

@@ -31,8 +31,7 @@ const ROW_H: f64 = 14.0;
 /// Hops a console command may be redirected before the console gives up.
 const MAX_HOPS: u8 = 5;
 
-/// The console's lines: (text, kind: cmd, reply, error, hint).
-type Lines = RwSignal<Vec<(String, &'static str)>>;
+use crate::console::Lines;
 /// Something the page asks of the group.
 type Act = Box<dyn FnOnce(&mut CmeRouter) -> Result<(), String>>;
 
@@ -772,15 +771,6 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
         );
     };
 
-    Effect::new(move |_| {
-        lines.track();
-        if let Some(el) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.get_element_by_id("cme-console-output"))
-        {
-            el.set_scroll_top(el.scroll_height());
-        }
-    });
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() == "Enter" {
             run_console();
@@ -1041,9 +1031,7 @@ pub fn ClusterModeView(active: RwSignal<bool>) -> impl IntoView {
                 </section>
                 <section class="console-pane" aria-label="Cluster console">
                     <div class="console-head">"Console — redis-cli -c (follows MOVED and ASK)"</div>
-                    <div class="console-output" id="cme-console-output">
-                        {move || lines.get().into_iter().map(|(t, k)| view! { <pre class=format!("line {k}")>{t}</pre> }).collect_view()}
-                    </div>
+                    <crate::console::ConsoleOutput id="cme-console-output" lines=lines />
                     <div class="prompt">
                         <span class="prompt-label">{move || format!("{}>", snap.get().prompt)}</span>
                         <input id="cme-console-input" node_ref=input_ref on:keydown=on_key placeholder="SET user:1 alice · CLUSTER SHARDS · @0002-002 CLUSTER NODES (to that node)" aria-label="Redis command" />
