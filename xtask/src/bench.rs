@@ -819,7 +819,28 @@ fn bgsave() -> crate::Result<()> {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    cme_scale()
+}
+
+/// The simulator running ElastiCache's largest cluster-mode group, 500
+/// shards × 2 nodes: how long creating it takes, simulated seconds per
+/// wall second once it is settled, and peak memory (the `cme_scale`
+/// example, on core 1).
+fn cme_scale() -> crate::Result<()> {
+    run(crate::cargo().args([
+        "build",
+        "-q",
+        "--release",
+        "-p",
+        "cachelab-engine",
+        "--example",
+        "cme_scale",
+    ]))?;
+    println!("simulator: a cluster-mode group of 500 shards × 2 nodes (1,000 nodes) on virtual time, one core");
+    run(Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(root().join("target/release/examples/cme_scale"))
+        .args(["--shards", "500", "--replicas", "1", "--seconds", "30"]))
 }
 
 pub fn run_all() -> crate::Result<()> {
@@ -848,6 +869,10 @@ pub fn run_all() -> crate::Result<()> {
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("cluster") {
         // CACHELAB_BENCH=cluster: 3-shard clusters and a reshard.
         return cluster();
+    }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("cme-scale") {
+        // CACHELAB_BENCH=cme-scale: just the 1,000-node simulated group.
+        return cme_scale();
     }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("bgsave") {
         // CACHELAB_BENCH=bgsave: just BGSAVE and loading 1M keys.
