@@ -266,6 +266,14 @@ impl Runtime {
                     None => println!("[admin] no node of the group on port {p}"),
                 }
             }
+            ["reboot", p] => {
+                // RebootCacheCluster: refused in cluster mode, as the API does.
+                let addr = addr_of(p);
+                let name = self.cme.index_of(&addr).map(|i| self.cme.nodes[i].name.clone());
+                if let Err(e) = self.cme.reboot(name.as_deref().unwrap_or(p)) {
+                    println!("[admin] {}: {}", e.code, e.message);
+                }
+            }
             ["failover", s] => {
                 let shard = s.parse::<usize>().unwrap_or(0);
                 self.refresh_roles();
@@ -320,7 +328,7 @@ impl Runtime {
             }
             [] => {}
             _ => println!(
-                "[admin] commands: status | kill PORT | restart PORT | failover SHARD | reshard FROM TO SLOTS | rebalance | scale-out N | scale-in SHARD | quit"
+                "[admin] commands: status | kill PORT | restart PORT | reboot PORT | failover SHARD | reshard FROM TO SLOTS | rebalance | scale-out N | scale-in SHARD | quit"
             ),
         }
         true
