@@ -49,8 +49,7 @@ fn main() {
     // Created: every node launched, met, slots assigned, replicas attached
     // and every node answering cluster_state:ok.
     let limit = 3_600_000;
-    while sim.cme.as_ref().is_some_and(|c| c.status != "available") && sim.now.0 - start.0 < limit
-    {
+    while sim.cme.as_ref().is_some_and(|c| c.status != "available") && sim.now.0 - start.0 < limit {
         sim.advance(100);
     }
     let created_wall = t0.elapsed().as_secs_f64();

@@ -148,7 +148,8 @@ impl Cluster {
         }
         let mut c = Cluster::new(nodes[0].0.id.clone(), port, cport);
         c.nodes = nodes.iter().map(|(n, ..)| n.clone()).collect();
-        let index = |c: &Cluster, id: &str| c.nodes.iter().position(|n| n.id == id);
+        c.by_id.get_mut().len = usize::MAX;
+        let index = |c: &Cluster, id: &str| c.lookup(id.as_bytes());
         for (i, (_, primary, slots)) in nodes.iter().enumerate() {
             if let Some(p) = primary.as_deref().and_then(|p| index(&c, p)) {
                 c.set_replica_of(i, Some(p));

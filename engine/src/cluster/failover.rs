@@ -105,16 +105,19 @@ impl Cluster {
         now: Millis,
         timeout: u64,
     ) -> bool {
-        let id = self.nodes[sender].id.clone();
-        let reports = &mut self.nodes[i].fail_reports;
         if failing {
+            let id = self.nodes[sender].id.clone();
+            let reports = &mut self.nodes[i].fail_reports;
             match reports.iter_mut().find(|(r, _)| *r == id) {
                 Some(r) => r.1 = now.0,
                 None => reports.push((id, now.0)),
             }
             self.mark_failing_if_needed(i, now, timeout)
         } else {
-            reports.retain(|(r, _)| *r != id);
+            if !self.nodes[i].fail_reports.is_empty() {
+                let id = self.nodes[sender].id.clone();
+                self.nodes[i].fail_reports.retain(|(r, _)| *r != id);
+            }
             false
         }
     }
