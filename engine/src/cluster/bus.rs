@@ -107,6 +107,20 @@ impl Slots {
     pub fn count(&self) -> usize {
         self.0.iter().map(|b| b.count_ones() as usize).sum()
     }
+    /// The slots set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.chunks_exact(8).enumerate().flat_map(|(w, c)| {
+            let mut bits = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some((w * 64 + b) as u16)
+            })
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -55,8 +55,16 @@ impl Cluster {
             | node_flag::NOFAILOVER
             | node_flag::HANDSHAKE;
         for n in &self.nodes {
-            for b in n.id.bytes().chain(n.ip.bytes()) {
-                eat(b as u64);
+            // Eight bytes at a time, then the lengths.
+            for text in [n.id.as_bytes(), n.ip.as_bytes()] {
+                let mut words = text.chunks_exact(8);
+                for w in &mut words {
+                    eat(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+                }
+                let mut last = [0u8; 8];
+                last[..words.remainder().len()].copy_from_slice(words.remainder());
+                eat(u64::from_le_bytes(last));
+                eat(text.len() as u64);
             }
             eat(n.port as u64);
             eat(n.cport as u64);

@@ -390,13 +390,16 @@ impl Server {
             return;
         };
         let counts = c.slot_counts();
-        let working =
-            |c: &Cluster, r: usize| c.nodes[r].flags & (node_flag::FAIL | node_flag::PFAIL) == 0;
-        let ok_replicas = |c: &Cluster, p: usize| {
-            (0..c.nodes.len())
-                .filter(|&r| c.nodes[r].replica_of == Some(p) && working(c, r))
-                .count()
-        };
+        // Each node's working replicas, counted in one pass.
+        let mut working_replicas = vec![0usize; c.nodes.len()];
+        for n in &c.nodes {
+            if let Some(p) = n.replica_of {
+                if n.flags & (node_flag::FAIL | node_flag::PFAIL) == 0 {
+                    working_replicas[p] += 1;
+                }
+            }
+        }
+        let ok_replicas = |_: &Cluster, p: usize| working_replicas[p];
         let skip = node_flag::NOADDR | node_flag::HANDSHAKE;
         let (mut orphaned, mut max_replicas, mut this_replicas) = (0, 0, 0);
         for (i, &slots) in counts.iter().enumerate().skip(1) {

@@ -209,8 +209,8 @@ impl Cluster {
     /// become its own where they are unassigned or held with an older
     /// config epoch (slots this node imports are left alone).
     fn take_claims(&mut self, sender: usize, epoch: u64, claimed: &Slots) {
-        for s in 0..crate::store::slots::SLOTS as u16 {
-            if !claimed.get(s) || self.owner(s) == Some(sender) || self.importing.contains_key(&s) {
+        for s in claimed.iter() {
+            if self.owner(s) == Some(sender) || self.importing.contains_key(&s) {
                 continue;
             }
             let wins = match self.owner(s) {
@@ -559,10 +559,8 @@ impl Server {
                     if c.nodes[s].replica_of != Some(pi) {
                         c.set_replica_of(s, Some(pi));
                         // A replica serves no slots of its own.
-                        for o in 0..crate::store::slots::SLOTS as u16 {
-                            if c.owner(o) == Some(s) {
-                                c.set_owner(o, None);
-                            }
+                        for o in c.slots_of(s).iter() {
+                            c.set_owner(o, None);
                         }
                     }
                 }
@@ -577,10 +575,7 @@ impl Server {
         // from a partition must.
         let mut update_about = None;
         if h.slaveof.is_none() && news {
-            for slot in 0..crate::store::slots::SLOTS as u16 {
-                if !h.myslots.get(slot) {
-                    continue;
-                }
+            for slot in h.myslots.iter() {
                 if let Some(o) = c.owner(slot).filter(|&o| o != s) {
                     if c.nodes[o].config_epoch > h.config_epoch {
                         update_about = Some(o);
@@ -648,9 +643,7 @@ impl Server {
         }
         let mut become_replica = None;
         let mut dirty: Vec<u16> = Vec::new();
-        let mine_before: Vec<u16> = (0..crate::store::slots::SLOTS as u16)
-            .filter(|&x| c.owner(x) == Some(MYSELF))
-            .collect();
+        let mine_before = c.slots_of(MYSELF);
         let shard = c.nodes[MYSELF].replica_of.unwrap_or(MYSELF);
         let shard_before = c.slots_of(shard);
         c.take_claims(s, epoch, claimed);
@@ -666,7 +659,6 @@ impl Server {
         };
         let lost: Vec<u16> = mine_before
             .iter()
-            .copied()
             .filter(|&x| c.owner(x) != Some(MYSELF))
             .collect();
         // `clusterUpdateSlotsConfigWith`: the sender took slots of our
@@ -675,12 +667,11 @@ impl Server {
         // sender (only when replica migration is allowed, or when the
         // sender took over exactly our primary's slots). A primary that
         // is not followed by its losses deletes their keys.
-        let migrated = (0..crate::store::slots::SLOTS as u16)
-            .filter(|&x| shard_before.get(x) && c.owner(x) == Some(s))
+        let migrated = shard_before
+            .iter()
+            .filter(|&x| c.owner(x) == Some(s))
             .count();
-        let shard_left = (0..crate::store::slots::SLOTS as u16)
-            .filter(|&x| c.owner(x) == Some(shard))
-            .count();
+        let shard_left = c.slot_count(shard);
         if s != shard
             && migrated > 0
             && shard_left == 0
