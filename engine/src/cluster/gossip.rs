@@ -84,8 +84,8 @@ impl Cluster {
         let me = &self.nodes[MYSELF];
         let primary = me.replica_of.unwrap_or(MYSELF);
         let myslots: &[u8; bus::BITMAP_LEN] = match self.owned.get(primary) {
-            Some(o) => &o.0 .0,
-            None => &bus::NO_SLOTS,
+            Some(Some(o)) => &o.0 .0,
+            _ => &bus::NO_SLOTS,
         };
         bus::HeaderRef {
             kind,

@@ -134,8 +134,9 @@ pub struct Cluster {
     ranges_cache: std::cell::RefCell<(u64, Vec<SlotRanges>)>,
     /// Each node's slots as a bitmap and a count (by node index), kept
     /// with `slots` by `set_owner` and `forget`: what every packet and
-    /// every state update asks, without a pass over 16384 slots.
-    owned: Vec<(bus::Slots, usize)>,
+    /// every state update asks, without a pass over 16384 slots. `None`
+    /// for a node serving none (a replica's 2 KB are not kept).
+    owned: Vec<Option<(bus::Slots, usize)>>,
     /// Each node's index by id (`clusterLookupNode`'s dict): what every
     /// packet and every gossip entry asks.
     by_id: std::cell::RefCell<IdIndex>,
@@ -286,19 +287,23 @@ impl Cluster {
 
     pub fn set_owner(&mut self, slot: u16, node: Option<usize>) {
         let old = self.slots[slot as usize];
-        if let Some(o) = self.owned.get_mut(old as usize) {
-            if o.0.get(slot) {
+        if let Some(entry) = self.owned.get_mut(old as usize) {
+            if let Some(o) = entry.as_mut().filter(|o| o.0.get(slot)) {
                 o.0.set(slot, false);
                 o.1 -= 1;
+                if o.1 == 0 {
+                    *entry = None;
+                }
             }
         }
         self.slots[slot as usize] = node.map_or(NONE, |n| n as u16);
         if let Some(n) = node {
             while self.owned.len() <= n {
-                self.owned.push((bus::Slots::default(), 0));
+                self.owned.push(None);
             }
-            self.owned[n].0.set(slot, true);
-            self.owned[n].1 += 1;
+            let o = self.owned[n].get_or_insert_with(|| (bus::Slots::default(), 0));
+            o.0.set(slot, true);
+            o.1 += 1;
         }
         self.slots_gen += 1;
     }
@@ -404,16 +409,17 @@ impl Cluster {
     /// Slots served by `node`, as (start, end) ranges.
     /// The slots node `node` serves, as a bitmap.
     pub fn slots_of(&self, node: usize) -> bus::Slots {
-        self.owned
-            .get(node)
-            .map_or_else(bus::Slots::default, |o| o.0.clone())
+        match self.owned.get(node) {
+            Some(Some(o)) => o.0.clone(),
+            _ => bus::Slots::default(),
+        }
     }
 
     /// Whether `claimed` is exactly the slots we know node `node` serves.
     pub fn same_slots(&self, node: usize, claimed: &bus::Slots) -> bool {
         match self.owned.get(node) {
-            Some(o) => o.0 == *claimed,
-            None => claimed.count() == 0,
+            Some(Some(o)) => o.0 == *claimed,
+            _ => claimed.count() == 0,
         }
     }
 
@@ -467,7 +473,10 @@ impl Cluster {
     }
 
     pub fn slot_count(&self, node: usize) -> usize {
-        self.owned.get(node).map_or(0, |o| o.1)
+        self.owned
+            .get(node)
+            .and_then(Option::as_ref)
+            .map_or(0, |o| o.1)
     }
 
     /// Primaries serving at least one slot (`cluster_size`).
