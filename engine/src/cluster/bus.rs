@@ -17,7 +17,7 @@ pub const HEADER_LEN: usize = 2256;
 pub const GOSSIP_LEN: usize = 104;
 const NAME_LEN: usize = 40;
 const IP_LEN: usize = 46;
-const BITMAP_LEN: usize = SLOTS / 8;
+pub const BITMAP_LEN: usize = SLOTS / 8;
 /// `sizeof(clusterMsgDataUpdate)`.
 const UPDATE_LEN: usize = 8 + NAME_LEN + BITMAP_LEN;
 /// `CLUSTERMSG_FLAG0_PAUSED`: a primary whose writes are paused for a
@@ -106,6 +106,20 @@ impl Slots {
     }
     pub fn count(&self) -> usize {
         self.0.iter().map(|b| b.count_ones() as usize).sum()
+    }
+    /// The slots set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.chunks_exact(8).enumerate().flat_map(|(w, c)| {
+            let mut bits = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some((w * 64 + b) as u16)
+            })
+        })
     }
 }
 
@@ -201,28 +215,86 @@ fn put_ip(out: &mut Vec<u8>, ip: &str) {
     out.extend_from_slice(&b);
 }
 
-/// Encodes a message (`count`, `extensions`, `totlen` and the extension
-/// flag are derived from the body).
-pub fn encode(m: &Message) -> Vec<u8> {
-    let h = &m.header;
-    let mut out = Vec::with_capacity(HEADER_LEN + 256);
+/// A header's fields, borrowed from wherever they are kept (the node's
+/// own view builds every packet's header from its state without copies).
+#[derive(Clone, Copy, Debug)]
+pub struct HeaderRef<'a> {
+    pub kind: u16,
+    pub port: u16,
+    pub current_epoch: u64,
+    pub config_epoch: u64,
+    pub offset: u64,
+    pub sender: &'a str,
+    pub myslots: &'a [u8; BITMAP_LEN],
+    pub slaveof: Option<&'a str>,
+    pub myip: &'a str,
+    pub pport: u16,
+    pub cport: u16,
+    pub flags: u16,
+    pub state: u8,
+    pub mflags: [u8; 3],
+}
+
+/// No slots.
+pub static NO_SLOTS: [u8; BITMAP_LEN] = [0; BITMAP_LEN];
+
+impl Header {
+    pub fn borrowed(&self) -> HeaderRef<'_> {
+        HeaderRef {
+            kind: self.kind,
+            port: self.port,
+            current_epoch: self.current_epoch,
+            config_epoch: self.config_epoch,
+            offset: self.offset,
+            sender: &self.sender,
+            myslots: &self.myslots.0,
+            slaveof: self.slaveof.as_deref(),
+            myip: &self.myip,
+            pport: self.pport,
+            cport: self.cport,
+            flags: self.flags,
+            state: self.state,
+            mflags: self.mflags,
+        }
+    }
+}
+
+impl HeaderRef<'_> {
+    pub fn to_header(&self) -> Header {
+        Header {
+            kind: self.kind,
+            port: self.port,
+            current_epoch: self.current_epoch,
+            config_epoch: self.config_epoch,
+            offset: self.offset,
+            sender: self.sender.to_string(),
+            myslots: Slots(Box::new(*self.myslots)),
+            slaveof: self.slaveof.map(str::to_string),
+            myip: self.myip.to_string(),
+            pport: self.pport,
+            cport: self.cport,
+            flags: self.flags,
+            state: self.state,
+            mflags: self.mflags,
+        }
+    }
+}
+
+/// The header, `totlen` left 0 (set once the body is written).
+fn put_header(out: &mut Vec<u8>, h: &HeaderRef, count: u16, extensions: u16) {
     out.extend_from_slice(b"RCmb");
     out.extend_from_slice(&[0; 4]); // totlen, set at the end
     out.extend_from_slice(&1u16.to_be_bytes());
     out.extend_from_slice(&h.port.to_be_bytes());
     out.extend_from_slice(&h.kind.to_be_bytes());
-    let (count, extensions) = match &m.body {
-        Body::Ping { gossip, hostname } => (gossip.len() as u16, hostname.is_some() as u16),
-        _ => (0, 0),
-    };
     out.extend_from_slice(&count.to_be_bytes());
     out.extend_from_slice(&h.current_epoch.to_be_bytes());
     out.extend_from_slice(&h.config_epoch.to_be_bytes());
     out.extend_from_slice(&h.offset.to_be_bytes());
-    put_name(&mut out, Some(&h.sender));
-    out.extend_from_slice(&h.myslots.0[..]);
-    put_name(&mut out, h.slaveof.as_deref());
-    put_ip(&mut out, &h.myip);
+    put_name(out, Some(h.sender));
+    out.extend_from_slice(&h.myslots[..]);
+    put_name(out, h.slaveof);
+    put_ip(out, h.myip);
     out.extend_from_slice(&extensions.to_be_bytes());
     out.extend_from_slice(&[0; 30]);
     out.extend_from_slice(&h.pport.to_be_bytes());
@@ -234,19 +306,75 @@ pub fn encode(m: &Message) -> Vec<u8> {
         mflags[0] |= FLAG0_EXT_DATA;
     }
     out.extend_from_slice(&mflags);
+}
+
+fn set_totlen(out: &mut [u8]) {
+    let total = out.len() as u32;
+    out[4..8].copy_from_slice(&total.to_be_bytes());
+}
+
+/// One gossip section (`clusterSetGossipEntry`).
+#[allow(clippy::too_many_arguments)]
+pub fn put_gossip(
+    out: &mut Vec<u8>,
+    node: &str,
+    ping_sent: u32,
+    pong_received: u32,
+    ip: &str,
+    port: u16,
+    cport: u16,
+    flags: u16,
+    pport: u16,
+) {
+    put_name(out, Some(node));
+    out.extend_from_slice(&ping_sent.to_be_bytes());
+    out.extend_from_slice(&pong_received.to_be_bytes());
+    put_ip(out, ip);
+    out.extend_from_slice(&port.to_be_bytes());
+    out.extend_from_slice(&cport.to_be_bytes());
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&pport.to_be_bytes());
+    out.extend_from_slice(&[0; 2]);
+}
+
+/// A PING, PONG or MEET without extensions, its `count` gossip sections
+/// written by `gossip` (with [`put_gossip`]): the bytes [`encode`] gives
+/// for the same message, without building it first.
+pub fn encode_ping(h: &HeaderRef, count: u16, gossip: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + count as usize * GOSSIP_LEN);
+    put_header(&mut out, h, count, 0);
+    debug_assert_eq!(out.len(), HEADER_LEN);
+    gossip(&mut out);
+    debug_assert_eq!(out.len(), HEADER_LEN + count as usize * GOSSIP_LEN);
+    set_totlen(&mut out);
+    out
+}
+
+/// Encodes a message (`count`, `extensions`, `totlen` and the extension
+/// flag are derived from the body).
+pub fn encode(m: &Message) -> Vec<u8> {
+    let h = &m.header;
+    let mut out = Vec::with_capacity(HEADER_LEN + 256);
+    let (count, extensions) = match &m.body {
+        Body::Ping { gossip, hostname } => (gossip.len() as u16, hostname.is_some() as u16),
+        _ => (0, 0),
+    };
+    put_header(&mut out, &h.borrowed(), count, extensions);
     debug_assert_eq!(out.len(), HEADER_LEN);
     match &m.body {
         Body::Ping { gossip, hostname } => {
             for g in gossip {
-                put_name(&mut out, Some(&g.node));
-                out.extend_from_slice(&g.ping_sent.to_be_bytes());
-                out.extend_from_slice(&g.pong_received.to_be_bytes());
-                put_ip(&mut out, &g.ip);
-                out.extend_from_slice(&g.port.to_be_bytes());
-                out.extend_from_slice(&g.cport.to_be_bytes());
-                out.extend_from_slice(&g.flags.to_be_bytes());
-                out.extend_from_slice(&g.pport.to_be_bytes());
-                out.extend_from_slice(&[0; 2]);
+                put_gossip(
+                    &mut out,
+                    &g.node,
+                    g.ping_sent,
+                    g.pong_received,
+                    &g.ip,
+                    g.port,
+                    g.cport,
+                    g.flags,
+                    g.pport,
+                );
             }
             if let Some(name) = hostname {
                 // `writeHostnamePingExt`: NUL-terminated, padded to 8.
@@ -288,8 +416,7 @@ pub fn encode(m: &Message) -> Vec<u8> {
         }
         Body::Unknown(rest) => out.extend_from_slice(rest),
     }
-    let total = out.len() as u32;
-    out[4..8].copy_from_slice(&total.to_be_bytes());
+    set_totlen(&mut out);
     out
 }
 
@@ -353,6 +480,105 @@ impl<'a> Reader<'a> {
 /// One packet (as `frame` cut it), checked as `clusterProcessPacket`
 /// checks it; `None`: Redis ignores such a packet.
 pub fn decode(p: &[u8]) -> Option<Message> {
+    let Packet { header, body } = decode_packet(p)?;
+    let body = match body {
+        PacketBody::Ping { gossip, hostname } => Body::Ping {
+            gossip: gossip.iter().map(|g| g.to_gossip()).collect(),
+            hostname,
+        },
+        PacketBody::Other(b) => b,
+    };
+    Some(Message { header, body })
+}
+
+/// A packet as [`decode_packet`] reads it: the gossip sections of a PING,
+/// PONG or MEET left where they are in the packet, read as they are used.
+#[derive(Clone, Debug)]
+pub struct Packet<'a> {
+    pub header: Header,
+    pub body: PacketBody<'a>,
+}
+
+#[derive(Clone, Debug)]
+pub enum PacketBody<'a> {
+    Ping {
+        gossip: GossipSections<'a>,
+        hostname: Option<String>,
+    },
+    /// Any other type, as [`decode`] gives it.
+    Other(Body),
+}
+
+/// The gossip sections of a packet, on the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct GossipSections<'a>(&'a [u8]);
+
+impl<'a> GossipSections<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = GossipRef<'a>> {
+        self.0
+            .chunks_exact(GOSSIP_LEN)
+            .map(|c| GossipRef(c.try_into().expect("a gossip section")))
+    }
+}
+
+/// One gossip section on the wire, its fields read as [`decode`] reads them.
+#[derive(Clone, Copy, Debug)]
+pub struct GossipRef<'a>(&'a [u8; GOSSIP_LEN]);
+
+impl<'a> GossipRef<'a> {
+    fn u16_at(&self, at: usize) -> u16 {
+        u16::from_be_bytes([self.0[at], self.0[at + 1]])
+    }
+    fn u32_at(&self, at: usize) -> u32 {
+        u32::from_be_bytes(self.0[at..at + 4].try_into().expect("4 bytes"))
+    }
+    /// The node's id ("" if all NULs; invalid UTF-8 replaced).
+    pub fn node(&self) -> std::borrow::Cow<'a, str> {
+        let s: &'a [u8] = &self.0[..NAME_LEN];
+        if s == [0u8; NAME_LEN] {
+            return std::borrow::Cow::Borrowed("");
+        }
+        String::from_utf8_lossy(s)
+    }
+    pub fn ping_sent(&self) -> u32 {
+        self.u32_at(NAME_LEN)
+    }
+    pub fn pong_received(&self) -> u32 {
+        self.u32_at(NAME_LEN + 4)
+    }
+    pub fn ip(&self) -> String {
+        let s = &self.0[NAME_LEN + 8..NAME_LEN + 8 + IP_LEN];
+        let end = s.iter().position(|&c| c == 0).unwrap_or(IP_LEN);
+        String::from_utf8_lossy(&s[..end]).into_owned()
+    }
+    pub fn port(&self) -> u16 {
+        self.u16_at(NAME_LEN + 8 + IP_LEN)
+    }
+    pub fn cport(&self) -> u16 {
+        self.u16_at(NAME_LEN + 8 + IP_LEN + 2)
+    }
+    pub fn flags(&self) -> u16 {
+        self.u16_at(NAME_LEN + 8 + IP_LEN + 4)
+    }
+    pub fn pport(&self) -> u16 {
+        self.u16_at(NAME_LEN + 8 + IP_LEN + 6)
+    }
+    pub fn to_gossip(&self) -> Gossip {
+        Gossip {
+            node: self.node().into_owned(),
+            ping_sent: self.ping_sent(),
+            pong_received: self.pong_received(),
+            ip: self.ip(),
+            port: self.port(),
+            cport: self.cport(),
+            flags: self.flags(),
+            pport: self.pport(),
+        }
+    }
+}
+
+/// [`decode`], the gossip sections read in place.
+pub fn decode_packet(p: &[u8]) -> Option<Packet<'_>> {
     let mut r = Reader { b: p, at: 0 };
     if r.take(4)? != b"RCmb" {
         return None;
@@ -400,25 +626,7 @@ pub fn decode(p: &[u8]) -> Option<Message> {
     use msg_type::*;
     let body = match kind {
         PING | PONG | MEET => {
-            let mut gossip = Vec::with_capacity(count.min(total / GOSSIP_LEN));
-            for _ in 0..count {
-                let node = r.name()?.unwrap_or_default();
-                let ping_sent = r.u32()?;
-                let pong_received = r.u32()?;
-                let ip = r.text(IP_LEN)?;
-                let (port, cport, flags, pport) = (r.u16()?, r.u16()?, r.u16()?, r.u16()?);
-                r.take(2)?;
-                gossip.push(Gossip {
-                    node,
-                    ping_sent,
-                    pong_received,
-                    ip,
-                    port,
-                    cport,
-                    flags,
-                    pport,
-                });
-            }
+            let gossip = GossipSections(r.take(count * GOSSIP_LEN)?);
             let mut hostname = None;
             if header.mflags[0] & FLAG0_EXT_DATA != 0 {
                 for _ in 0..extensions {
@@ -436,43 +644,43 @@ pub fn decode(p: &[u8]) -> Option<Message> {
                     }
                 }
             }
-            Body::Ping { gossip, hostname }
+            PacketBody::Ping { gossip, hostname }
         }
-        FAIL => Body::Fail {
+        FAIL => PacketBody::Other(Body::Fail {
             about: r.name()?.unwrap_or_default(),
-        },
+        }),
         PUBLISH | PUBLISHSHARD => {
             let (cl, ml) = (r.u32()? as usize, r.u32()? as usize);
-            Body::Publish {
+            PacketBody::Other(Body::Publish {
                 channel: r.take(cl)?.to_vec(),
                 message: r.take(ml)?.to_vec(),
-            }
+            })
         }
-        FAILOVER_AUTH_REQUEST | FAILOVER_AUTH_ACK | MFSTART => Body::Empty,
+        FAILOVER_AUTH_REQUEST | FAILOVER_AUTH_ACK | MFSTART => PacketBody::Other(Body::Empty),
         UPDATE => {
             if total != HEADER_LEN + UPDATE_LEN {
                 return None;
             }
-            Body::Update {
+            PacketBody::Other(Body::Update {
                 config_epoch: r.u64()?,
                 node: r.name()?.unwrap_or_default(),
                 slots: r.slots()?,
-            }
+            })
         }
         MODULE => {
             let module_id = r.u64()?;
             let len = r.u32()? as usize;
             let kind = r.u8()?;
-            Body::Module {
+            PacketBody::Other(Body::Module {
                 module_id,
                 kind,
                 payload: r.take(len)?.to_vec(),
-            }
+            })
         }
-        _ => Body::Unknown(r.take(total - HEADER_LEN)?.to_vec()),
+        _ => PacketBody::Other(Body::Unknown(r.take(total - HEADER_LEN)?.to_vec())),
     };
     // Every byte accounted for: the length each type must have.
-    (r.at == total).then_some(Message { header, body })
+    (r.at == total).then_some(Packet { header, body })
 }
 
 #[cfg(test)]

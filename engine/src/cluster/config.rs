@@ -55,8 +55,16 @@ impl Cluster {
             | node_flag::NOFAILOVER
             | node_flag::HANDSHAKE;
         for n in &self.nodes {
-            for b in n.id.bytes().chain(n.ip.bytes()) {
-                eat(b as u64);
+            // Eight bytes at a time, then the lengths.
+            for text in [n.id.as_bytes(), n.ip.as_bytes()] {
+                let mut words = text.chunks_exact(8);
+                for w in &mut words {
+                    eat(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+                }
+                let mut last = [0u8; 8];
+                last[..words.remainder().len()].copy_from_slice(words.remainder());
+                eat(u64::from_le_bytes(last));
+                eat(text.len() as u64);
             }
             eat(n.port as u64);
             eat(n.cport as u64);
@@ -148,7 +156,8 @@ impl Cluster {
         }
         let mut c = Cluster::new(nodes[0].0.id.clone(), port, cport);
         c.nodes = nodes.iter().map(|(n, ..)| n.clone()).collect();
-        let index = |c: &Cluster, id: &str| c.nodes.iter().position(|n| n.id == id);
+        c.by_id.get_mut().len = usize::MAX;
+        let index = |c: &Cluster, id: &str| c.lookup(id.as_bytes());
         for (i, (_, primary, slots)) in nodes.iter().enumerate() {
             if let Some(p) = primary.as_deref().and_then(|p| index(&c, p)) {
                 c.set_replica_of(i, Some(p));

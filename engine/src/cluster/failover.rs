@@ -105,16 +105,19 @@ impl Cluster {
         now: Millis,
         timeout: u64,
     ) -> bool {
-        let id = self.nodes[sender].id.clone();
-        let reports = &mut self.nodes[i].fail_reports;
         if failing {
+            let id = self.nodes[sender].id.clone();
+            let reports = &mut self.nodes[i].fail_reports;
             match reports.iter_mut().find(|(r, _)| *r == id) {
                 Some(r) => r.1 = now.0,
                 None => reports.push((id, now.0)),
             }
             self.mark_failing_if_needed(i, now, timeout)
         } else {
-            reports.retain(|(r, _)| *r != id);
+            if !self.nodes[i].fail_reports.is_empty() {
+                let id = self.nodes[sender].id.clone();
+                self.nodes[i].fail_reports.retain(|(r, _)| *r != id);
+            }
             false
         }
     }
@@ -387,13 +390,16 @@ impl Server {
             return;
         };
         let counts = c.slot_counts();
-        let working =
-            |c: &Cluster, r: usize| c.nodes[r].flags & (node_flag::FAIL | node_flag::PFAIL) == 0;
-        let ok_replicas = |c: &Cluster, p: usize| {
-            (0..c.nodes.len())
-                .filter(|&r| c.nodes[r].replica_of == Some(p) && working(c, r))
-                .count()
-        };
+        // Each node's working replicas, counted in one pass.
+        let mut working_replicas = vec![0usize; c.nodes.len()];
+        for n in &c.nodes {
+            if let Some(p) = n.replica_of {
+                if n.flags & (node_flag::FAIL | node_flag::PFAIL) == 0 {
+                    working_replicas[p] += 1;
+                }
+            }
+        }
+        let ok_replicas = |_: &Cluster, p: usize| working_replicas[p];
         let skip = node_flag::NOADDR | node_flag::HANDSHAKE;
         let (mut orphaned, mut max_replicas, mut this_replicas) = (0, 0, 0);
         for (i, &slots) in counts.iter().enumerate().skip(1) {

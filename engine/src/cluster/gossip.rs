@@ -16,7 +16,7 @@
 //! Not yet: failure detection (PFAIL/FAIL), failover elections, UPDATE and
 //! PUBLISH messages, nodes.conf.
 
-use super::bus::{self, msg_type, node_flag, Body, Gossip, Header, Message, Slots};
+use super::bus::{self, msg_type, node_flag, Body, Header, Message, Slots};
 use super::{Cluster, ClusterNode, MYSELF};
 use crate::commands::migrate::{LinkId, LinkOut};
 use crate::node::Server;
@@ -65,29 +65,38 @@ impl Cluster {
             ctime: self.now,
             ..ClusterNode::default()
         });
+        self.indexed_push();
         true
     }
 
     fn index_of(&self, id: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id == id)
+        self.lookup(id.as_bytes())
     }
 
     /// The header every packet from this node carries
     /// (`clusterBuildMessageHdr`).
     pub fn header(&self, kind: u16, offset: u64) -> Header {
+        self.header_ref(kind, offset).to_header()
+    }
+
+    /// [`Cluster::header`], borrowed from this node's state.
+    pub fn header_ref(&self, kind: u16, offset: u64) -> bus::HeaderRef<'_> {
         let me = &self.nodes[MYSELF];
         let primary = me.replica_of.unwrap_or(MYSELF);
-        let myslots = self.slots_of(primary);
-        Header {
+        let myslots: &[u8; bus::BITMAP_LEN] = match self.owned.get(primary) {
+            Some(Some(o)) => &o.0 .0,
+            _ => &bus::NO_SLOTS,
+        };
+        bus::HeaderRef {
             kind,
             port: me.port,
             current_epoch: self.current_epoch,
             config_epoch: self.nodes[primary].config_epoch,
             offset,
-            sender: me.id.clone(),
+            sender: &me.id,
             myslots,
-            slaveof: me.replica_of.map(|p| self.nodes[p].id.clone()),
-            myip: String::new(),
+            slaveof: me.replica_of.map(|p| self.nodes[p].id.as_str()),
+            myip: "",
             pport: 0,
             cport: me.cport,
             flags: self.flags_of(MYSELF),
@@ -141,7 +150,17 @@ impl Cluster {
                 && c.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR | node_flag::PFAIL)
                     == 0
         };
-        let mut chosen: Vec<usize> = Vec::with_capacity(wanted);
+        // Which nodes are chosen already: marked with this ping's number.
+        let mut chosen = std::mem::take(&mut self.pick);
+        chosen.clear();
+        let mut mark = std::mem::take(&mut self.pick_mark);
+        mark.resize(total, 0);
+        self.pick_gen = self.pick_gen.wrapping_add(1);
+        if self.pick_gen == 0 {
+            mark.iter_mut().for_each(|m| *m = 0);
+            self.pick_gen = 1;
+        }
+        let gen = self.pick_gen;
         let mut tries = wanted * 3;
         while fresh > 0 && chosen.len() < wanted && tries > 0 {
             tries -= 1;
@@ -153,48 +172,45 @@ impl Cluster {
                 fresh -= 1;
                 continue;
             }
-            if chosen.contains(&i) {
+            if mark[i] == gen {
                 continue;
             }
+            mark[i] = gen;
             chosen.push(i);
             fresh -= 1;
         }
+        self.pick_mark = mark;
         chosen.extend((1..total).filter(|&i| {
             i != about
                 && self.nodes[i].flags & node_flag::PFAIL != 0
                 && self.nodes[i].flags & (node_flag::HANDSHAKE | node_flag::NOADDR) == 0
         }));
-        let gossip = chosen
-            .into_iter()
-            .map(|i| {
+        let bytes = bus::encode_ping(&self.header_ref(kind, offset), chosen.len() as u16, |out| {
+            for &i in &chosen {
                 let n = &self.nodes[i];
-                Gossip {
-                    node: n.id.clone(),
-                    ping_sent: (n.ping_sent / 1000) as u32,
-                    pong_received: (n.pong_received / 1000) as u32,
-                    ip: n.ip.clone(),
-                    port: n.port,
-                    cport: n.cport,
-                    flags: self.flags_of(i),
-                    pport: 0,
-                }
-            })
-            .collect();
-        bus::encode(&Message {
-            header: self.header(kind, offset),
-            body: Body::Ping {
-                gossip,
-                hostname: None,
-            },
-        })
+                bus::put_gossip(
+                    out,
+                    &n.id,
+                    (n.ping_sent / 1000) as u32,
+                    (n.pong_received / 1000) as u32,
+                    &n.ip,
+                    n.port,
+                    n.cport,
+                    self.flags_of(i),
+                    0,
+                );
+            }
+        });
+        self.pick = chosen;
+        bytes
     }
 
     /// `clusterUpdateSlotsConfigWith`: slots `sender` claims in `claimed`
     /// become its own where they are unassigned or held with an older
     /// config epoch (slots this node imports are left alone).
     fn take_claims(&mut self, sender: usize, epoch: u64, claimed: &Slots) {
-        for s in 0..crate::store::slots::SLOTS as u16 {
-            if !claimed.get(s) || self.owner(s) == Some(sender) || self.importing.contains_key(&s) {
+        for s in claimed.iter() {
+            if self.owner(s) == Some(sender) || self.importing.contains_key(&s) {
                 continue;
             }
             let wins = match self.owner(s) {
@@ -246,7 +262,8 @@ impl Server {
     }
 
     /// Bytes on an inbound bus connection; what to answer on it, and
-    /// whether to close it.
+    /// whether to close it. Whole packets are read where they arrived;
+    /// only the start of one waits in the connection's buffer.
     pub fn bus_conn_bytes(&mut self, now: Millis, conn: ConnId, bytes: &[u8]) -> (Vec<u8>, bool) {
         let mut out = Vec::new();
         let Some(c) = self.cluster.as_mut() else {
@@ -255,20 +272,30 @@ impl Server {
         let Some(bc) = c.inbound.get_mut(&conn) else {
             return (out, true);
         };
-        bc.buf.extend_from_slice(bytes);
+        let mut held = std::mem::take(&mut bc.buf);
+        let data: &[u8] = if held.is_empty() {
+            bytes
+        } else {
+            held.extend_from_slice(bytes);
+            &held
+        };
+        let mut at = 0;
         loop {
             let Some(bc) = self.cluster.as_mut().and_then(|c| c.inbound.get_mut(&conn)) else {
                 return (out, true);
             };
-            let n = match bus::frame(&bc.buf) {
+            let n = match bus::frame(&data[at..]) {
                 Ok(Some(n)) => n,
-                Ok(None) => return (out, false),
+                Ok(None) => {
+                    bc.buf = data[at..].to_vec();
+                    return (out, false);
+                }
                 Err(_) => return (out, true),
             };
-            let packet: Vec<u8> = bc.buf.drain(..n).collect();
-            let (local_ip, peer_ip) = (bc.local_ip.clone(), bc.peer_ip.clone());
-            if let Some(m) = bus::decode(&packet) {
-                self.process_packet(now, &m, Some((conn, &local_ip, &peer_ip)), None, &mut out);
+            let packet = &data[at..at + n];
+            at += n;
+            if let Some(m) = bus::decode_packet(packet) {
+                self.process_packet(now, &m, Some(conn), None, &mut out);
             }
         }
     }
@@ -304,7 +331,14 @@ impl Server {
         let Some(l) = c.outbound.get_mut(&link) else {
             return false;
         };
-        l.buf.extend_from_slice(bytes);
+        let mut held = std::mem::take(&mut l.buf);
+        let data: &[u8] = if held.is_empty() {
+            bytes
+        } else {
+            held.extend_from_slice(bytes);
+            &held
+        };
+        let mut at = 0;
         loop {
             let Some(l) = self
                 .cluster
@@ -313,17 +347,21 @@ impl Server {
             else {
                 return true;
             };
-            let n = match bus::frame(&l.buf) {
+            let n = match bus::frame(&data[at..]) {
                 Ok(Some(n)) => n,
-                Ok(None) => return true,
+                Ok(None) => {
+                    l.buf = data[at..].to_vec();
+                    return true;
+                }
                 Err(_) => {
                     self.bus_link_closed(link);
                     self.migrate.out.push(LinkOut::Close { link });
                     return true;
                 }
             };
-            let packet: Vec<u8> = l.buf.drain(..n).collect();
-            if let Some(m) = bus::decode(&packet) {
+            let packet = &data[at..at + n];
+            at += n;
+            if let Some(m) = bus::decode_packet(packet) {
                 let mut out = Vec::new();
                 self.process_packet(now, &m, None, Some(link), &mut out);
                 if !out.is_empty() {
@@ -351,8 +389,8 @@ impl Server {
     fn process_packet(
         &mut self,
         now: Millis,
-        m: &Message,
-        inbound: Option<(ConnId, &str, &str)>,
+        m: &bus::Packet,
+        inbound: Option<ConnId>,
         outbound: Option<LinkId>,
         out: &mut Vec<u8>,
     ) {
@@ -366,7 +404,7 @@ impl Server {
         let is_ping = matches!(h.kind, msg_type::PING | msg_type::PONG | msg_type::MEET);
         // The node this link belongs to, or the sender by its id.
         let link_node = match (inbound, outbound) {
-            (Some((conn, ..)), _) => c.inbound.get(&conn).and_then(|b| b.node.clone()),
+            (Some(conn), _) => c.inbound.get(&conn).and_then(|b| b.node.clone()),
             (_, Some(link)) => c.outbound.get(&link).and_then(|l| l.node.clone()),
             _ => None,
         };
@@ -376,7 +414,7 @@ impl Server {
             Some(i) if !in_handshake(c, i) => Some(i),
             _ => c.index_of(&h.sender).filter(|&i| i != MYSELF),
         };
-        if let (Some(i), Some((conn, ..))) = (sender, inbound) {
+        if let (Some(i), Some(conn)) = (sender, inbound) {
             if let Some(b) = c.inbound.get_mut(&conn) {
                 b.node = Some(c.nodes[i].id.clone());
             }
@@ -391,7 +429,10 @@ impl Server {
             let Some(s) = sender.filter(|&i| !in_handshake(c, i)) else {
                 return;
             };
-            match (h.kind, &m.body) {
+            let bus::PacketBody::Other(body) = &m.body else {
+                return;
+            };
+            match (h.kind, body) {
                 (msg_type::FAIL, Body::Fail { about }) => self.on_fail(now, about),
                 (msg_type::FAILOVER_AUTH_REQUEST, _) => self.vote_if_needed(now, s, h),
                 (msg_type::FAILOVER_AUTH_ACK, _) => self.on_vote(s, h.current_epoch),
@@ -417,17 +458,28 @@ impl Server {
         }
         // A node learns its own address from the MEETs (and, while it has
         // none, the PINGs) other nodes send it.
-        if let Some((_, local_ip, _)) = inbound {
+        let gossip = match &m.body {
+            bus::PacketBody::Ping { gossip, .. } => Some(*gossip),
+            bus::PacketBody::Other(_) => None,
+        };
+        let ips = |c: &Cluster, conn: ConnId| {
+            c.inbound
+                .get(&conn)
+                .map(|b| (b.local_ip.clone(), b.peer_ip.clone()))
+                .unwrap_or_default()
+        };
+        if let Some(conn) = inbound {
             let learn = h.kind == msg_type::MEET
                 || (h.kind == msg_type::PING && c.nodes[MYSELF].ip.is_empty());
             if learn {
-                c.nodes[MYSELF].ip = local_ip.to_string();
+                c.nodes[MYSELF].ip = ips(c, conn).0;
             }
         }
         if h.kind == msg_type::MEET || (sender.is_none() && h.kind == msg_type::PING) {
-            if let Some((_, _, peer_ip)) = inbound {
+            if let Some(conn) = inbound {
                 if sender.is_none() && h.kind == msg_type::MEET {
-                    let ip = if h.myip.is_empty() { peer_ip } else { &h.myip };
+                    let peer_ip = ips(c, conn).1;
+                    let ip = if h.myip.is_empty() { &peer_ip } else { &h.myip };
                     let id = c.fresh_id();
                     let known = c.nodes.len();
                     c.start_handshake(ip, h.port, h.cport, id);
@@ -438,16 +490,16 @@ impl Server {
                             new.flags &= !node_flag::MEET;
                         }
                     }
-                    gossip_section(c, &m.body, None, now, timeout);
+                    gossip_section(c, gossip, None, now, timeout);
                 }
             }
             let pong = c.ping(msg_type::PONG, offset, sender.unwrap_or(usize::MAX));
             *c.sent.entry("pong").or_default() += 1;
-            out.extend_from_slice(&pong);
+            append(out, pong);
         } else if h.kind == msg_type::PING {
             let pong = c.ping(msg_type::PONG, offset, sender.unwrap_or(usize::MAX));
             *c.sent.entry("pong").or_default() += 1;
-            out.extend_from_slice(&pong);
+            append(out, pong);
         }
         // Our handshake link answered: the node now has its real id.
         if let (Some(i), Some(link)) = (link_idx, outbound) {
@@ -460,8 +512,8 @@ impl Server {
                     self.migrate.out.push(LinkOut::Close { link });
                     return;
                 }
+                c.rename(i, h.sender.clone());
                 let n = &mut c.nodes[i];
-                n.id = h.sender.clone();
                 n.flags &= !(node_flag::HANDSHAKE | node_flag::MEET);
                 if let Some(l) = c.outbound.get_mut(&link) {
                     l.node = Some(h.sender.clone());
@@ -507,10 +559,8 @@ impl Server {
                     if c.nodes[s].replica_of != Some(pi) {
                         c.set_replica_of(s, Some(pi));
                         // A replica serves no slots of its own.
-                        for o in 0..crate::store::slots::SLOTS as u16 {
-                            if c.owner(o) == Some(s) {
-                                c.set_owner(o, None);
-                            }
+                        for o in c.slots_of(s).iter() {
+                            c.set_owner(o, None);
                         }
                     }
                 }
@@ -525,10 +575,7 @@ impl Server {
         // from a partition must.
         let mut update_about = None;
         if h.slaveof.is_none() && news {
-            for slot in 0..crate::store::slots::SLOTS as u16 {
-                if !h.myslots.get(slot) {
-                    continue;
-                }
+            for slot in h.myslots.iter() {
                 if let Some(o) = c.owner(slot).filter(|&o| o != s) {
                     if c.nodes[o].config_epoch > h.config_epoch {
                         update_about = Some(o);
@@ -552,7 +599,7 @@ impl Server {
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
-        let failed = gossip_section(c, &m.body, Some(s), now, timeout);
+        let failed = gossip_section(c, gossip, Some(s), now, timeout);
         for f in failed {
             self.send_fail(f);
         }
@@ -596,9 +643,7 @@ impl Server {
         }
         let mut become_replica = None;
         let mut dirty: Vec<u16> = Vec::new();
-        let mine_before: Vec<u16> = (0..crate::store::slots::SLOTS as u16)
-            .filter(|&x| c.owner(x) == Some(MYSELF))
-            .collect();
+        let mine_before = c.slots_of(MYSELF);
         let shard = c.nodes[MYSELF].replica_of.unwrap_or(MYSELF);
         let shard_before = c.slots_of(shard);
         c.take_claims(s, epoch, claimed);
@@ -614,7 +659,6 @@ impl Server {
         };
         let lost: Vec<u16> = mine_before
             .iter()
-            .copied()
             .filter(|&x| c.owner(x) != Some(MYSELF))
             .collect();
         // `clusterUpdateSlotsConfigWith`: the sender took slots of our
@@ -623,12 +667,11 @@ impl Server {
         // sender (only when replica migration is allowed, or when the
         // sender took over exactly our primary's slots). A primary that
         // is not followed by its losses deletes their keys.
-        let migrated = (0..crate::store::slots::SLOTS as u16)
-            .filter(|&x| shard_before.get(x) && c.owner(x) == Some(s))
+        let migrated = shard_before
+            .iter()
+            .filter(|&x| c.owner(x) == Some(s))
             .count();
-        let shard_left = (0..crate::store::slots::SLOTS as u16)
-            .filter(|&x| c.owner(x) == Some(shard))
-            .count();
+        let shard_left = c.slot_count(shard);
         if s != shard
             && migrated > 0
             && shard_left == 0
@@ -883,22 +926,23 @@ pub struct OutLink {
 /// just turned FAIL.
 fn gossip_section(
     c: &mut Cluster,
-    body: &Body,
+    gossip: Option<bus::GossipSections>,
     sender: Option<usize>,
     now: Millis,
     timeout: u64,
 ) -> Vec<usize> {
     let mut failed = Vec::new();
-    let Body::Ping { gossip, .. } = body else {
+    let Some(gossip) = gossip else {
         return failed;
     };
     let from_primary = sender.filter(|&s| c.nodes[s].replica_of.is_none());
-    for g in gossip {
-        if g.node == c.nodes[MYSELF].id {
+    for g in gossip.iter() {
+        let node = g.node();
+        if *node == c.nodes[MYSELF].id {
             continue;
         }
-        if let Some(i) = c.index_of(&g.node) {
-            let failing = g.flags & (node_flag::FAIL | node_flag::PFAIL) != 0;
+        if let Some(i) = c.index_of(&node) {
+            let failing = g.flags() & (node_flag::FAIL | node_flag::PFAIL) != 0;
             if let Some(s) = from_primary {
                 if c.failure_report(i, s, failing, now, timeout) {
                     failed.push(i);
@@ -906,18 +950,27 @@ fn gossip_section(
             }
             let n = &mut c.nodes[i];
             if !failing && n.ping_sent == 0 && n.fail_reports.is_empty() {
-                let pong = g.pong_received as u64 * 1000;
+                let pong = g.pong_received() as u64 * 1000;
                 if pong <= now.0 + 500 && pong > n.pong_received {
                     n.pong_received = pong;
                 }
             }
             continue;
         }
-        if g.flags & node_flag::NOADDR != 0 || c.is_forgotten(&g.node) {
+        if g.flags() & node_flag::NOADDR != 0 || c.is_forgotten(&node) {
             continue;
         }
         let id = c.fresh_id();
-        c.start_handshake(&g.ip, g.port, g.cport, id);
+        c.start_handshake(&g.ip(), g.port(), g.cport(), id);
     }
     failed
+}
+
+/// `bytes` appended to `out` (taken whole if `out` is empty).
+fn append(out: &mut Vec<u8>, bytes: Vec<u8>) {
+    if out.is_empty() {
+        *out = bytes;
+    } else {
+        out.extend_from_slice(&bytes);
+    }
 }

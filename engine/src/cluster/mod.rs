@@ -134,14 +134,60 @@ pub struct Cluster {
     ranges_cache: std::cell::RefCell<(u64, Vec<SlotRanges>)>,
     /// Each node's slots as a bitmap and a count (by node index), kept
     /// with `slots` by `set_owner` and `forget`: what every packet and
-    /// every state update asks, without a pass over 16384 slots.
-    owned: Vec<(bus::Slots, usize)>,
+    /// every state update asks, without a pass over 16384 slots. `None`
+    /// for a node serving none (a replica's 2 KB are not kept).
+    owned: Vec<Option<(bus::Slots, usize)>>,
+    /// Each node's index by id (`clusterLookupNode`'s dict): what every
+    /// packet and every gossip entry asks.
+    by_id: std::cell::RefCell<IdIndex>,
+    /// `ping`'s scratch: the nodes it picks, and each node's mark (the
+    /// number of the ping that picked it).
+    pick: Vec<usize>,
+    pick_mark: Vec<u32>,
+    pick_gen: u32,
 }
 
 pub const MYSELF: usize = 0;
 
 /// A node's slots as inclusive ranges.
 pub type SlotRanges = Vec<(u16, u16)>;
+
+/// Node ids → the first index in `Cluster::nodes` with that id, as a scan
+/// of `nodes` would find it. Kept in step by the methods that add, rename
+/// or drop nodes; rebuilt when `nodes` changed length behind its back (a
+/// node pushed directly) or after a node was dropped (indices shift). Ids
+/// are 40 bytes; one of another length (only a damaged packet or file
+/// makes one) is looked for by a scan.
+#[derive(Clone, Debug, Default)]
+struct IdIndex {
+    map: std::collections::HashMap<[u8; 40], u32, crate::store::fasthash::FastState>,
+    /// `nodes.len()` when `map` was last in step (`usize::MAX`: stale).
+    len: usize,
+    /// Some id is held by more than one node (only a damaged nodes.conf
+    /// does that): `map` has the first, and a rename rebuilds.
+    dups: bool,
+}
+
+fn id_key(id: &[u8]) -> Option<&[u8; 40]> {
+    id.try_into().ok()
+}
+
+impl IdIndex {
+    fn rebuild(&mut self, nodes: &[ClusterNode]) {
+        self.map.clear();
+        self.dups = false;
+        for (i, n) in nodes.iter().enumerate() {
+            if let Some(k) = id_key(n.id.as_bytes()) {
+                if self.map.contains_key(k) {
+                    self.dups = true;
+                } else {
+                    self.map.insert(*k, i as u32);
+                }
+            }
+        }
+        self.len = nodes.len();
+    }
+}
 
 impl Cluster {
     pub fn new(id: String, port: u16, cport: u16) -> Cluster {
@@ -177,6 +223,13 @@ impl Cluster {
             slots_gen: 0,
             ranges_cache: std::cell::RefCell::new((u64::MAX, Vec::new())),
             owned: Vec::new(),
+            by_id: std::cell::RefCell::new(IdIndex {
+                len: usize::MAX,
+                ..IdIndex::default()
+            }),
+            pick: Vec::new(),
+            pick_mark: Vec::new(),
+            pick_gen: 0,
         }
     }
 
@@ -234,25 +287,83 @@ impl Cluster {
 
     pub fn set_owner(&mut self, slot: u16, node: Option<usize>) {
         let old = self.slots[slot as usize];
-        if let Some(o) = self.owned.get_mut(old as usize) {
-            if o.0.get(slot) {
+        if let Some(entry) = self.owned.get_mut(old as usize) {
+            if let Some(o) = entry.as_mut().filter(|o| o.0.get(slot)) {
                 o.0.set(slot, false);
                 o.1 -= 1;
+                if o.1 == 0 {
+                    *entry = None;
+                }
             }
         }
         self.slots[slot as usize] = node.map_or(NONE, |n| n as u16);
         if let Some(n) = node {
             while self.owned.len() <= n {
-                self.owned.push((bus::Slots::default(), 0));
+                self.owned.push(None);
             }
-            self.owned[n].0.set(slot, true);
-            self.owned[n].1 += 1;
+            let o = self.owned[n].get_or_insert_with(|| (bus::Slots::default(), 0));
+            o.0.set(slot, true);
+            o.1 += 1;
         }
         self.slots_gen += 1;
     }
 
+    /// The index of the node named `id` (the first, as a scan finds it).
     pub fn lookup(&self, id: &[u8]) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id.as_bytes() == id)
+        let Some(k) = id_key(id) else {
+            return self.nodes.iter().position(|n| n.id.as_bytes() == id);
+        };
+        let mut ix = self.by_id.borrow_mut();
+        if ix.len != self.nodes.len() {
+            ix.rebuild(&self.nodes);
+        }
+        let found = ix.map.get(k).map(|&i| i as usize);
+        debug_assert_eq!(
+            found,
+            self.nodes.iter().position(|n| n.id.as_bytes() == id),
+            "the id index is out of step with the nodes"
+        );
+        found
+    }
+
+    /// A node was pushed onto `nodes`: the index learns its id.
+    fn indexed_push(&mut self) {
+        let ix = self.by_id.get_mut();
+        let last = self.nodes.len() - 1;
+        if ix.len != last {
+            ix.len = usize::MAX;
+            return;
+        }
+        ix.len = self.nodes.len();
+        if let Some(k) = id_key(self.nodes[last].id.as_bytes()) {
+            if ix.map.contains_key(k) {
+                ix.dups = true;
+            } else {
+                ix.map.insert(*k, last as u32);
+            }
+        }
+    }
+
+    /// Node `i` takes the id `id` (a handshake answered).
+    pub fn rename(&mut self, i: usize, id: String) {
+        let ix = self.by_id.get_mut();
+        let old = std::mem::replace(&mut self.nodes[i].id, id);
+        if ix.len != self.nodes.len() || ix.dups {
+            ix.len = usize::MAX;
+            return;
+        }
+        if let Some(k) = id_key(old.as_bytes()) {
+            if ix.map.get(k) == Some(&(i as u32)) {
+                ix.map.remove(k);
+            }
+        }
+        if let Some(k) = id_key(self.nodes[i].id.as_bytes()) {
+            if ix.map.contains_key(k) {
+                ix.len = usize::MAX;
+            } else {
+                ix.map.insert(*k, i as u32);
+            }
+        }
     }
 
     /// `clusterDelNode`: node `n` (not this one) is dropped with the slots
@@ -260,6 +371,7 @@ impl Cluster {
     pub fn forget(&mut self, n: usize) {
         let shift = |i: usize| if i > n { i - 1 } else { i };
         let gone = self.nodes.remove(n);
+        self.by_id.get_mut().len = usize::MAX;
         if gone.flags & node_flag::HANDSHAKE == 0 {
             self.forgotten.push(gone.id.clone());
             self.forgotten_until.push(self.now.plus(60_000));
@@ -297,16 +409,17 @@ impl Cluster {
     /// Slots served by `node`, as (start, end) ranges.
     /// The slots node `node` serves, as a bitmap.
     pub fn slots_of(&self, node: usize) -> bus::Slots {
-        self.owned
-            .get(node)
-            .map_or_else(bus::Slots::default, |o| o.0.clone())
+        match self.owned.get(node) {
+            Some(Some(o)) => o.0.clone(),
+            _ => bus::Slots::default(),
+        }
     }
 
     /// Whether `claimed` is exactly the slots we know node `node` serves.
     pub fn same_slots(&self, node: usize, claimed: &bus::Slots) -> bool {
         match self.owned.get(node) {
-            Some(o) => o.0 == *claimed,
-            None => claimed.count() == 0,
+            Some(Some(o)) => o.0 == *claimed,
+            _ => claimed.count() == 0,
         }
     }
 
@@ -360,7 +473,10 @@ impl Cluster {
     }
 
     pub fn slot_count(&self, node: usize) -> usize {
-        self.owned.get(node).map_or(0, |o| o.1)
+        self.owned
+            .get(node)
+            .and_then(Option::as_ref)
+            .map_or(0, |o| o.1)
     }
 
     /// Primaries serving at least one slot (`cluster_size`).

@@ -221,11 +221,12 @@ impl ClusterSim {
             }
             Output::Dial { link, port, .. } => {
                 // The node whose bus port (or client port) this is.
-                let target = self
-                    .nodes
-                    .keys()
-                    .copied()
-                    .find(|&p| p + 10000 == port || p == port)
+                // (The first in port order: its client port, if `port` is
+                // a bus port, is the lower.)
+                let target = port
+                    .checked_sub(10000)
+                    .filter(|p| self.nodes.contains_key(p))
+                    .or(Some(port).filter(|p| self.nodes.contains_key(p)))
                     .filter(|&p| self.alive(p) && !self.crosses_cut(from, p));
                 let Some(to) = target else {
                     let n = self.nodes.get_mut(&from).expect("node");
