@@ -750,3 +750,14 @@ fn seeded_faults_during_resharding_keep_the_invariants() {
         );
     }
 }
+
+/// The seeded cluster-mode run hashes to the recorded value natively, as
+/// the wasm test checks it does in Chromium: a change to what the bus or
+/// the control plane do shows here first (update the constant with it).
+#[test]
+fn the_golden_cluster_mode_run_has_the_recorded_trace_hash() {
+    assert_eq!(
+        cachelab_engine::sim::cluster::golden(1),
+        cachelab_engine::sim::cluster::GOLDEN_CME_TRACE_HASH
+    );
+}
