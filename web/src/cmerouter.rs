@@ -495,6 +495,9 @@ impl CmeRouter {
     /// Virtual time passes: the control plane's timers in 100 ms steps,
     /// then every node's.
     pub fn advance(&mut self, ms: u64) {
+        self.workers
+            .values_mut()
+            .for_each(NodeLink::restart_if_stuck);
         let end = self.now.plus(ms);
         while self.now < end {
             self.now = self.now.plus(100.min(end.0 - self.now.0));

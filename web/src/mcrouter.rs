@@ -432,6 +432,7 @@ impl McRouter {
 
     /// Advances virtual time: the workload's reads, discovery polls, ticks.
     pub fn advance(&mut self, ms: u64) {
+        self.links.values_mut().for_each(NodeLink::restart_if_stuck);
         let end = self.now.plus(ms);
         while self.now < end {
             self.now = self.now.plus(100.min(end.0 - self.now.0));

@@ -553,6 +553,10 @@ impl Router {
         for slot in std::mem::take(&mut self.shut_down) {
             self.kill(slot);
         }
+        self.nodes
+            .iter_mut()
+            .flatten()
+            .for_each(NodeLink::restart_if_stuck);
         let end = self.now.plus(ms);
         // In steps of at most 100 ms, so health checks and deliveries keep order.
         while self.now < end {
