@@ -603,6 +603,11 @@ impl Node {
             self.now = now;
         }
         let now = self.now;
+        // The cluster state's clock is the node's, whatever the input (a
+        // MEET may arrive before this instant's cron).
+        if let Some(c) = self.srv.cluster.as_mut() {
+            c.now = now;
+        }
         match input {
             Input::ConnOpened { conn, peer, local } => {
                 // A node's link on the cluster bus port, not a client.
@@ -1911,6 +1916,11 @@ impl Node {
 
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// Whether [`Node::poll_output`] has something.
+    pub fn has_output(&self) -> bool {
+        !self.outputs.is_empty()
     }
 
     /// When the node next wants a [`Input::Tick`].

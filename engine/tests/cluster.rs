@@ -274,7 +274,10 @@ fn a_manual_failover_swaps_primary_and_replica() {
         net.cmd(7003, "CLUSTER FAILOVER"),
         Reply::Simple("OK".into())
     );
-    net.advance(3000);
+    // The new primary's PONG to all tells everyone at once; that the old
+    // one follows it, the others hear from the old one's own PINGs: every
+    // node pings every other at least every half node timeout (7.5 s).
+    net.advance(8000);
     for p in [7000, 7001, 7002, 7003] {
         let me = line_of(&mut net, p, &replica);
         assert!(

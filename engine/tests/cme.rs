@@ -544,7 +544,13 @@ fn a_shard_without_a_replica_comes_back_empty() {
         "demo-0002-001: Finished recovery for cache nodes 0001"
     ));
     assert_eq!(agreed_slots(&mut sim).len(), 3);
-    for i in 0..600 {
+    assert_shard_two_came_back_empty(&mut sim, 600, "");
+}
+
+/// Keys `key:0` … `key:{n-1}` (written by `write_keys`): those of shard
+/// 0002's slots (5461–10922) gone, every other one kept.
+fn assert_shard_two_came_back_empty(sim: &mut ClusterSim, n: usize, context: &str) {
+    for i in 0..n {
         let slot = key_slot(format!("key:{i}").as_bytes());
         let want = if (5461..10923).contains(&slot) {
             Reply::Nil
@@ -552,10 +558,57 @@ fn a_shard_without_a_replica_comes_back_empty() {
             Reply::Bulk(format!("v{i}").into_bytes())
         };
         assert_eq!(
-            call(&mut sim, 7000, &format!("GET key:{i}")),
+            call(sim, 7000, &format!("GET key:{i}")),
             want,
-            "key:{i}"
+            "{context}key:{i}"
         );
+    }
+}
+
+/// A shard whose primary and replica are both lost with their hosts (the
+/// others hear nothing until they next write to them, as on the page's
+/// network) or with their processes: nobody is left to elect, the cluster
+/// goes down, the other primaries agree the primary failed, and
+/// ElastiCache replaces both nodes — the shard comes back empty, the
+/// others' keys kept. For several seeds: the gossip's random picks decide
+/// who hears of which failure when (the replica may be found failed while
+/// the primary's replacement waits for an election nobody can win).
+#[test]
+fn a_shard_that_loses_every_host_is_replaced_empty() {
+    for seed in 0..8u64 {
+        let mut sim = ClusterSim::cme_seeded(3, 1, seed);
+        wait_available(&mut sim, 30_000);
+        write_keys(&mut sim, 0, 300);
+        // Even seeds: the hosts vanish; odd: the processes die.
+        for port in [7006, 7007] {
+            if seed % 2 == 0 {
+                sim.lose(port);
+            } else {
+                sim.kill(port);
+            }
+        }
+        let mut waited = 0;
+        while !has_event(
+            &sim,
+            "demo-0002-001: Finished recovery for cache nodes 0001",
+        ) {
+            if waited >= 120_000 {
+                let nodes: String = [7000u16, 7001, 7012, 7013]
+                    .iter()
+                    .map(|&p| format!("{p}:\n{}", sim.text(p, "CLUSTER NODES")))
+                    .collect();
+                panic!(
+                    "seed {seed}: {}\n{:#?}\n{nodes}",
+                    cme(&sim).doing(),
+                    cme(&sim).events
+                );
+            }
+            sim.advance(500);
+            waited += 500;
+        }
+        wait_available(&mut sim, 60_000);
+        assert_eq!(agreed_slots(&mut sim).len(), 3, "seed {seed}");
+        assert_shard_two_came_back_empty(&mut sim, 300, &format!("seed {seed}: "));
     }
 }
 

@@ -56,12 +56,43 @@ fn norm(r: Reply, id: &str, port: u16, cport: u16) -> Reply {
         }
         Reply::Simple(s) => Reply::Simple(text(&s)),
         Reply::Error(s) => Reply::Error(text(&s)),
-        Reply::Int(n) if n == port as i64 => Reply::Int(-1),
-        Reply::Array(v) => Reply::Array(v.into_iter().map(|x| norm(x, id, port, cport)).collect()),
+        // The node's port where CLUSTER SLOTS and SHARDS give one (after
+        // its address, or after "port"), never any integer that equals it
+        // (a KEYSLOT of 13423 on a node at port 13423).
+        Reply::Array(v) => {
+            let port_at: Vec<bool> = (0..v.len())
+                .map(|i| {
+                    i > 0
+                        && v[i] == Reply::Int(port as i64)
+                        && matches!(&v[i - 1], Reply::Bulk(b)
+                            if b == b"port" || b.starts_with(b"127.") || b.is_empty())
+                })
+                .collect();
+            Reply::Array(
+                v.into_iter()
+                    .zip(port_at)
+                    .map(|(x, p)| {
+                        if p {
+                            Reply::Int(-1)
+                        } else {
+                            norm(x, id, port, cport)
+                        }
+                    })
+                    .collect(),
+            )
+        }
         Reply::Set(v) => Reply::Set(v.into_iter().map(|x| norm(x, id, port, cport)).collect()),
         Reply::Map(v) => Reply::Map(
             v.into_iter()
-                .map(|(k, x)| (norm(k, id, port, cport), norm(x, id, port, cport)))
+                .map(|(k, x)| {
+                    let x = match (&k, x) {
+                        (Reply::Bulk(b), Reply::Int(n)) if b == b"port" && n == port as i64 => {
+                            Reply::Int(-1)
+                        }
+                        (_, x) => norm(x, id, port, cport),
+                    };
+                    (norm(k, id, port, cport), x)
+                })
                 .collect(),
         ),
         other => other,

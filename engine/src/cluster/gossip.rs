@@ -273,12 +273,7 @@ impl Server {
             return (out, true);
         };
         let mut held = std::mem::take(&mut bc.buf);
-        let data: &[u8] = if held.is_empty() {
-            bytes
-        } else {
-            held.extend_from_slice(bytes);
-            &held
-        };
+        let data = joined(&mut held, bytes);
         let mut at = 0;
         loop {
             let Some(bc) = self.cluster.as_mut().and_then(|c| c.inbound.get_mut(&conn)) else {
@@ -332,12 +327,7 @@ impl Server {
             return false;
         };
         let mut held = std::mem::take(&mut l.buf);
-        let data: &[u8] = if held.is_empty() {
-            bytes
-        } else {
-            held.extend_from_slice(bytes);
-            &held
-        };
+        let data = joined(&mut held, bytes);
         let mut at = 0;
         loop {
             let Some(l) = self
@@ -694,9 +684,10 @@ impl Server {
         }
     }
 
-    /// `clusterCron`'s link work: dial every node that has no link,
-    /// PING those not pinged for a second, drop handshakes that never
-    /// completed (after the node timeout).
+    /// `clusterCron`'s link work: dial every node that has no link, PING
+    /// one of five random nodes a second and every node not heard from in
+    /// half the node timeout, drop handshakes that never completed (after
+    /// the node timeout).
     pub fn cluster_cron(&mut self, now: Millis) {
         let offset = self.cluster_offset();
         let timeout = self.config.cluster_node_timeout();
@@ -732,6 +723,35 @@ impl Server {
         self.handle_replica_failover(now, &mut events);
         self.handle_replica_migration(now);
         self.cluster_events.extend(events);
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        // Once a second (every tenth cron), of five nodes picked at random
+        // the one whose PONG is oldest is pinged, as clusterCron does.
+        c.iteration = c.iteration.wrapping_add(1);
+        if c.iteration % 10 == 0 && c.nodes.len() > 1 {
+            let mut oldest: Option<usize> = None;
+            for _ in 0..5 {
+                let i = (c.next_random() % c.nodes.len() as u64) as usize;
+                let n = &c.nodes[i];
+                if i == MYSELF
+                    || n.link.is_none()
+                    || n.ping_sent != 0
+                    || n.flags & node_flag::HANDSHAKE != 0
+                {
+                    continue;
+                }
+                if oldest.is_none_or(|o| c.nodes[o].pong_received > n.pong_received) {
+                    oldest = Some(i);
+                }
+            }
+            if let (Some(i), Some(link)) = (oldest, oldest.and_then(|i| c.nodes[i].link)) {
+                let bytes = c.ping(msg_type::PING, offset, i);
+                c.nodes[i].ping_sent = now.0;
+                *c.sent.entry("ping").or_default() += 1;
+                self.migrate.out.push(LinkOut::Send { link, bytes });
+            }
+        }
         let Some(c) = self.cluster.as_mut() else {
             return;
         };
@@ -779,7 +799,10 @@ impl Server {
                         self.migrate.out.push(LinkOut::Close { link });
                         continue;
                     }
-                    let due = n.ping_sent == 0 && now.0.saturating_sub(n.pong_received) >= 1000;
+                    // No PING in flight and its last PONG older than half
+                    // the node timeout: every node is pinged that often
+                    // (clusterCron); the one random PING a second is above.
+                    let due = n.ping_sent == 0 && now.0.saturating_sub(n.pong_received) > half;
                     if due && n.flags & node_flag::HANDSHAKE == 0 {
                         let bytes = c.ping(msg_type::PING, offset, i);
                         c.nodes[i].ping_sent = now.0;
@@ -972,5 +995,17 @@ fn append(out: &mut Vec<u8>, bytes: Vec<u8>) {
         *out = bytes;
     } else {
         out.extend_from_slice(&bytes);
+    }
+}
+
+/// A bus connection's bytes to read: the start of a packet it held from
+/// before, with the new bytes after it — or, when it held nothing, the new
+/// bytes where they arrived, uncopied.
+fn joined<'a>(held: &'a mut Vec<u8>, bytes: &'a [u8]) -> &'a [u8] {
+    if held.is_empty() {
+        bytes
+    } else {
+        held.extend_from_slice(bytes);
+        held
     }
 }

@@ -145,6 +145,8 @@ pub struct Cluster {
     pick: Vec<usize>,
     pick_mark: Vec<u32>,
     pick_gen: u32,
+    /// clusterCron's calls (every tenth PINGs a random node).
+    pub iteration: u64,
 }
 
 pub const MYSELF: usize = 0;
@@ -230,6 +232,7 @@ impl Cluster {
             pick: Vec::new(),
             pick_mark: Vec::new(),
             pick_gen: 0,
+            iteration: 0,
         }
     }
 

@@ -206,8 +206,10 @@ enum Step {
     /// again if a manual failover that began at the time given timed out
     /// (Redis abandons one after 5 s).
     AwaitPrimary(String, Millis),
-    /// Roles until the shard has a live primary other than `addr`.
-    AwaitShard(usize, String),
+    /// Roles until the shard has a live primary other than `addr` (the
+    /// failed node whose cluster id was the last field) — or no live node
+    /// at all: then the replacement, whose steps follow, takes the slots.
+    AwaitShard(usize, String, String),
     /// The node is terminated and forgotten by the others.
     Remove(String),
     /// The node at `addr` (new, empty) takes its shard's slots.
@@ -1413,16 +1415,23 @@ impl Cme {
                     retry_later(self, Step::AwaitPrimary(a, since));
                 }
             }
-            Step::AwaitShard(s, a) => {
+            Step::AwaitShard(s, a, old_id) => {
                 self.read_roles(&reply);
-                let ok = self
+                let elected = self
                     .primary_of(s)
                     .is_some_and(|p| self.nodes[p].addr != a && !self.nodes[p].failed);
-                if !ok {
+                let alone = !self
+                    .nodes
+                    .iter()
+                    .any(|n| n.shard == s && n.addr != a && !n.failed);
+                if elected || alone {
+                    // Whichever it is decides what the new node becomes.
+                    self.push_new_node(&a, &old_id);
+                } else {
                     if matches!(reply, Reply::Error(_)) {
                         self.roles_at += 1;
                     }
-                    retry_later(self, Step::AwaitShard(s, a));
+                    retry_later(self, Step::AwaitShard(s, a, old_id));
                 }
             }
             Step::Keys { slot, from, to } => match reply {
@@ -1545,14 +1554,9 @@ impl Cme {
             if f.len() < 8 {
                 continue;
             }
-            let Some(i) = self
-                .nodes
-                .iter()
-                .position(|n| n.id.as_deref() == Some(f[0]))
-            else {
-                continue;
-            };
             let flags: Vec<&str> = f[2].split(',').collect();
+            // Slots a node holds are assigned, even a node the control
+            // plane no longer counts (failed, its replacement pending).
             if flags.contains(&"master") {
                 for r in &f[8..] {
                     let (a, b) = r.split_once('-').unwrap_or((r, r));
@@ -1564,6 +1568,13 @@ impl Cme {
                     }
                 }
             }
+            let Some(i) = self
+                .nodes
+                .iter()
+                .position(|n| n.id.as_deref() == Some(f[0]))
+            else {
+                continue;
+            };
             let fail = flags.contains(&"fail");
             if fail && !self.nodes[i].failed && self.status != "creating" {
                 failed_now.push(i);
@@ -1672,8 +1683,34 @@ impl Cme {
     }
 
     /// The node at `addr` (its cluster id was `old_id`) is still failed
-    /// when its replacement is due: the new node's steps, first in line.
+    /// when its replacement is due: the new node's steps, first in line —
+    /// after the bus elects one of the shard's replicas, if it has a live
+    /// one.
     fn push_replacement(&mut self, addr: &str, old_id: &str) {
+        let Some(i) = self.node_by_addr(addr) else {
+            return;
+        };
+        let shard = self.nodes[i].shard;
+        let others = self
+            .nodes
+            .iter()
+            .any(|n| n.shard == shard && n.addr != addr && !n.failed);
+        if others {
+            self.steps.push_front(Step::AwaitShard(
+                shard,
+                addr.to_string(),
+                old_id.to_string(),
+            ));
+        } else {
+            self.push_new_node(addr, old_id);
+        }
+    }
+
+    /// The replacement node's steps, first in line: a replica of its
+    /// shard's primary, or — the shard has no live node left (its replica
+    /// may have failed while the election was awaited) — its primary,
+    /// with the shard's slots and no data.
+    fn push_new_node(&mut self, addr: &str, old_id: &str) {
         let Some(i) = self.node_by_addr(addr) else {
             return;
         };
@@ -1683,10 +1720,6 @@ impl Cme {
             .iter()
             .any(|n| n.shard == shard && n.addr != addr && !n.failed);
         let mut steps = Vec::new();
-        if others {
-            // The bus elects one of the shard's replicas first.
-            steps.push(Step::AwaitShard(shard, addr.to_string()));
-        }
         steps.push(Step::Launch(addr.to_string()));
         steps.push(Step::MyId(addr.to_string()));
         // The old id is forgotten everywhere before the new node meets
