@@ -7,6 +7,7 @@
 //! * `cluster` — the one trait for "a live cluster I can query and
 //!   control"; `sim` implements it on the engine's simulator, `resp` on a
 //!   real server (native only), and the page's router in `web/`.
+//! * `demos` — the embeddable demos' scripted scenarios (`demos.toml`).
 //! * `grade` — a lab's predicates asked and judged; `live` — live
 //!   questions answered from the cluster.
 //!
@@ -15,6 +16,7 @@
 pub mod cluster;
 pub mod cme;
 pub mod content;
+pub mod demos;
 pub mod grade;
 pub mod live;
 #[cfg(not(target_arch = "wasm32"))]

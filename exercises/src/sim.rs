@@ -6,6 +6,7 @@
 use cachelab_engine::control::{Api, NodeStatus, Settings};
 use cachelab_engine::memcached::client::{CacheAside, Distribution, FailurePolicy};
 use cachelab_engine::memcached::control::McNodeState;
+use cachelab_engine::protocol::Reply;
 use cachelab_engine::sim::cluster::ClusterSim;
 use cachelab_engine::sim::memcached::McCluster;
 use cachelab_engine::sim::Sim;
@@ -98,7 +99,7 @@ impl SimCluster {
     /// A command to a cluster-mode group: through a cluster client that
     /// follows MOVED and ASK (`cluster`, `primary`), the configuration
     /// endpoint (any live node, no redirects followed), or a node.
-    fn cme(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+    fn cme(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<Reply, String> {
         let Inner::Cme(sim) = &mut self.inner else {
             return Err("not a cluster-mode group".into());
         };
@@ -110,12 +111,11 @@ impl SimCluster {
         if !sim.is_up(port) {
             return Err(format!("Could not connect to {via}: the node is down"));
         }
-        let r = if follow {
+        Ok(if follow {
             sim.follow(port, argv)
         } else {
             sim.command(port, argv)
-        };
-        Ok(reply_text(&r))
+        })
     }
 
     /// A cluster-mode action, by the control plane or on the network.
@@ -138,7 +138,11 @@ impl SimCluster {
         Ok(())
     }
 
-    fn redis(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+    /// A command to a replication group or a cluster-mode group, through
+    /// `via` (an endpoint — `primary`, `reader`, `cluster` — or a node's
+    /// name); its reply as the engine gave it. `Err`: nothing answered
+    /// (no such node, the node is down, the command blocked).
+    pub fn request(&mut self, via: &str, argv: &[Vec<u8>]) -> Result<Reply, String> {
         if matches!(self.inner, Inner::Cme(_)) {
             return self.cme(via, argv);
         }
@@ -179,13 +183,16 @@ impl SimCluster {
             ));
         }
         sim.command(&name, self.pick, argv)
-            .map(|(_, r)| reply_text(&r))
+            .map(|(_, r)| r)
             .ok_or_else(|| {
                 format!("{via} gave no reply at once (a blocking command, or a paused node)")
             })
     }
 
-    fn memcached(&mut self, node: &str, line: &str) -> Result<String, String> {
+    /// A memcached text-protocol request (`get k`, `set k 0 0 1\r\nv`)
+    /// to a node by id, or to the node the client's hashing picks for its
+    /// key (`client`); the reply, trimmed.
+    pub fn memcached(&mut self, node: &str, line: &str) -> Result<String, String> {
         let Inner::Memcached(mc) = &mut self.inner else {
             return Err("this is a replication group: mc commands need Memcached".into());
         };
@@ -239,7 +246,7 @@ impl SimCluster {
 impl Cluster for SimCluster {
     fn ask(&mut self, q: &Query) -> Ticket {
         let a = match q {
-            Query::Redis { via, argv } => self.redis(via, argv),
+            Query::Redis { via, argv } => self.request(via, argv).map(|r| reply_text(&r)),
             Query::Memcached { node, line } => self.memcached(node, line),
         };
         self.answers.push(Some(a));

@@ -6,6 +6,7 @@
 
 mod bench;
 mod native_tests;
+mod pack;
 mod redis_suite;
 mod serve;
 
@@ -194,7 +195,7 @@ pub fn ensure_system() -> Result<()> {
 }
 
 /// Features wasm-bindgen's output uses; wasm-opt must be told to keep them.
-const WASM_OPT_FEATURES: &[&str] = &[
+pub const WASM_OPT_FEATURES: &[&str] = &[
     "--enable-bulk-memory",
     "--enable-nontrapping-float-to-int",
     "--enable-sign-ext",
@@ -204,7 +205,7 @@ const WASM_OPT_FEATURES: &[&str] = &[
 
 /// wasm-opt from the npm package `binaryen` (Debian's v108 miscompiles -Oz
 /// output: `WebAssembly.Table.set(): Argument 1 is invalid for table`).
-fn ensure_wasm_opt() -> Result<PathBuf> {
+pub fn ensure_wasm_opt() -> Result<PathBuf> {
     let tools = root().join("target/tools");
     let bin = tools.join("node_modules/.bin/wasm-opt");
     if !bin.exists() {
@@ -236,12 +237,20 @@ pub fn build_web(release: bool) -> Result<PathBuf> {
         "cachelab-web",
         "-p",
         "cachelab-wasm",
+        "-p",
+        "cachelab-npm",
     ]))?;
     let dir = if release { "wasm-release" } else { "debug" };
     let out = root().join("target/wasm32-unknown-unknown").join(dir);
     let dist = root().join("dist");
-    std::fs::create_dir_all(&dist).map_err(|e| e.to_string())?;
-    for (wasm, name) in [("cachelab-web.wasm", "app"), ("cachelab_wasm.wasm", "node")] {
+    std::fs::create_dir_all(dist.join("docs")).map_err(|e| e.to_string())?;
+    // app: the page; node: a node's worker; cachelab_npm: the embeds'
+    // worker (the npm package's module, the simulator playing a demo).
+    for (wasm, name) in [
+        ("cachelab-web.wasm", "app"),
+        ("cachelab_wasm.wasm", "node"),
+        ("cachelab_npm.wasm", "cachelab_npm"),
+    ] {
         run(Command::new("wasm-bindgen")
             .args(["--target", "web", "--no-typescript", "--out-dir"])
             .arg(&dist)
@@ -250,7 +259,7 @@ pub fn build_web(release: bool) -> Result<PathBuf> {
     }
     if release {
         let wasm_opt = ensure_wasm_opt()?;
-        for name in ["app_bg.wasm", "node_bg.wasm"] {
+        for name in ["app_bg.wasm", "node_bg.wasm", "cachelab_npm_bg.wasm"] {
             let file = dist.join(name);
             run(Command::new(&wasm_opt)
                 .arg("-Oz")
@@ -264,6 +273,9 @@ pub fn build_web(release: bool) -> Result<PathBuf> {
         ("index.html", "index.html"),
         ("web/static/worker.js", "worker.js"),
         ("web/static/style.css", "style.css"),
+        ("web/static/embed.js", "embed.js"),
+        ("web/static/embed-worker.js", "embed-worker.js"),
+        ("docs/embed.html", "docs/embed.html"),
     ] {
         std::fs::copy(root().join(from), dist.join(to)).map_err(|e| format!("copy {from}: {e}"))?;
     }
@@ -307,6 +319,8 @@ fn test() -> Result<()> {
         "cachelab-web",
         "-p",
         "cachelab-wasm",
+        "-p",
+        "cachelab-npm",
         "--",
         "-D",
         "warnings",
@@ -340,6 +354,8 @@ fn test() -> Result<()> {
         )
         .env("CHROMEDRIVER", "/usr/bin/chromedriver")
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver))?;
+    // The npm package, packed, installed into a fresh folder, used by Node.js.
+    pack::test_package(&pack::pack()?)?;
     // End to end: the real page, real workers, Playwright driving Chromium.
     let dist = build_web(true)?;
     let server = serve::spawn(&dist, 0)?;
@@ -349,8 +365,8 @@ fn test() -> Result<()> {
         .current_dir(root().join("tests/e2e"))
         .env("CACHELAB_URL", format!("http://127.0.0.1:{}/", server.port)))
     .map_err(|e| format!("{e} (screenshots and traces: tests/e2e/test-results)"))?;
-    // fmt, clippy (native), clippy (wasm), native tests, sim, wasm tests, end to end.
-    println!("suites: 7 passed, 0 failed");
+    // fmt, clippy (native), clippy (wasm), native tests, sim, wasm tests, npm package, end to end.
+    println!("suites: 8 passed, 0 failed");
     Ok(())
 }
 
@@ -420,6 +436,7 @@ fn main() -> ExitCode {
         Some("serve") => build_web(!args.iter().any(|a| a == "--debug"))
             .and_then(|dist| serve::serve_forever(&dist, port.unwrap_or(8080))),
         Some("build") => build_web(true).map(|_| ()),
+        Some("pack") => pack::pack().map(|_| ()),
         Some("test") => test(),
         Some("native-tests") => native_tests::run_native_tests(2),
         Some("bench") => bench::run_all(),
@@ -430,7 +447,7 @@ fn main() -> ExitCode {
             args.get(1).map(String::as_str).unwrap_or("resp_request"),
             args.get(2).map(String::as_str).unwrap_or("60"),
         ),
-        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | test | native-tests | bench | sim [--seeds N] [--jobs J] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | exercises [--json] [--target redis://HOST:PORT] [--flush] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
+        _ => Err("usage: cargo xtask <serve [--port P] [--debug] | build | pack | test | native-tests | bench | sim [--seeds N] [--jobs J] [--from S] [--seed S --trace] | redis-suite PATH-TO-REDIS-SOURCE [--against-redis] [UNITS…] | exercises [--json] [--target redis://HOST:PORT] [--flush] | fuzz [resp_request|resp_reply] [SECONDS]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
