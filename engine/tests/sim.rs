@@ -317,3 +317,62 @@ fn a_replica_cut_off_past_repl_timeout_resyncs_partially_only_within_the_backlog
         );
     }
 }
+
+/// A session is a connection that stays open: a subscriber hears what is
+/// published on its node at once and, on a replica, what the primary
+/// publishes once replication carries it; its node's crash closes it.
+#[test]
+fn a_session_stays_open_and_hears_what_is_published() {
+    use cachelab_engine::protocol::Reply;
+    let argv = |s: &str| -> Vec<Vec<u8>> { s.split(' ').map(|w| w.as_bytes().to_vec()).collect() };
+    let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+    let mut sim = Sim::new(3, &AZS[..2], false, Settings::default());
+    sim.run_until(Millis(30_000));
+    assert!(sim.control.healthy());
+    let primary = sim.control.dns.primary.clone().unwrap();
+    let replica = sim
+        .control
+        .nodes
+        .iter()
+        .find(|n| n.role == Role::Replica)
+        .map(|n| n.addr.clone())
+        .unwrap();
+    let on_primary = sim.open_session(&primary, 0).expect("the primary runs");
+    let on_replica = sim.open_session(&replica, 0).expect("the replica runs");
+    for s in [on_primary, on_replica] {
+        assert!(sim.session_send(s, &argv("SUBSCRIBE news")));
+        let (got, open) = sim.session_read(s);
+        assert!(open);
+        assert_eq!(
+            got,
+            vec![Reply::Array(vec![
+                bulk("subscribe"),
+                bulk("news"),
+                Reply::Int(1)
+            ])]
+        );
+    }
+    // PUBLISH counts the subscribers of the node it ran on only.
+    let (_, n) = sim
+        .command(&primary, 0, &argv("PUBLISH news hello"))
+        .unwrap();
+    assert_eq!(n, Reply::Int(1));
+    let message = vec![Reply::Array(vec![
+        bulk("message"),
+        bulk("news"),
+        bulk("hello"),
+    ])];
+    assert_eq!(sim.session_read(on_primary), (message.clone(), true));
+    // The replica hears it once the replication stream has carried it.
+    let later = sim.now.plus(1000);
+    sim.run_until(later);
+    assert_eq!(sim.session_read(on_replica), (message, true));
+    assert_eq!(sim.session_read(on_replica), (vec![], true), "read once");
+    // The primary crashes: its subscriber's connection is gone.
+    sim.kill(&primary);
+    assert_eq!(sim.session_read(on_primary), (vec![], false));
+    assert!(!sim.session_send(on_primary, &argv("PING")));
+    // A session closed by its client is closed.
+    sim.close_session(on_replica);
+    assert_eq!(sim.session_read(on_replica), (vec![], false));
+}

@@ -257,6 +257,17 @@ pub trait Cluster {
     fn has_control(&self) -> bool {
         true
     }
+    /// A command on the client connection `name`, which stays open (a
+    /// subscriber), opened through `via` on first use; what has arrived
+    /// on it since the last look, as redis-cli prints it. With no `argv`,
+    /// only that. Runtimes without such connections refuse.
+    fn session(&mut self, name: &str, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+        let _ = (name, via, argv);
+        Err(
+            "a connection that stays open (NAME> …) exists in the demos on the simulator only"
+                .into(),
+        )
+    }
 }
 
 /// A reply as the text a check compares: a string's bytes, an integer's

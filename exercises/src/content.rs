@@ -827,8 +827,16 @@ impl Bundle {
                 );
             }
             for step in lab.solution.iter().chain(&lab.scenario.setup) {
-                if let Err(e) = crate::steps::Step::parse(step) {
-                    push(f, l, "solution", format!("{}: {step:?}: {e}", lab.id));
+                match crate::steps::Step::parse(step) {
+                    Err(e) => push(f, l, "solution", format!("{}: {step:?}: {e}", lab.id)),
+                    // The page's labs run on workers, which have none.
+                    Ok(crate::steps::Step::Session { .. }) => push(
+                        f,
+                        l,
+                        "solution",
+                        format!("{}: {step:?}: a lab cannot keep a connection open (NAME> is for demos)", lab.id),
+                    ),
+                    Ok(_) => {}
                 }
             }
             for t in &lab.teaches {

@@ -318,6 +318,7 @@ pub fn run_step(c: &mut dyn Cluster, step: &str) -> Result<String, String> {
     match Step::parse(step)? {
         Step::Command { via, argv } => ask_now(c, &Query::Redis { via, argv }),
         Step::Memcached { node, line } => ask_now(c, &Query::Memcached { node, line }),
+        Step::Session { name, via, argv } => c.session(&name, &via, &argv),
         Step::Act(a) => c.act(&a).map(|_| String::new()),
     }
 }

@@ -35,6 +35,9 @@ pub struct SimCluster {
     answers: Vec<Option<Result<String, String>>>,
     /// Rotates reads over the reader endpoint's replicas.
     pick: usize,
+    /// Connections that stay open (`sub> SUBSCRIBE news`): the simulator's
+    /// session id by name.
+    sessions: std::collections::BTreeMap<String, usize>,
 }
 
 impl SimCluster {
@@ -81,6 +84,7 @@ impl SimCluster {
             restored: Vec::new(),
             answers: Vec::new(),
             pick: 0,
+            sessions: Default::default(),
         };
         for step in &s.setup {
             run_step(&mut c, step).map_err(|e| format!("setup {step:?}: {e}"))?;
@@ -160,18 +164,7 @@ impl SimCluster {
             }
             None => (main.as_mut(), via),
         };
-        let dns = &sim.control.dns;
-        let name = match via_ep {
-            "primary" => dns.primary_endpoint.clone(),
-            "reader" => dns.reader_endpoint.clone(),
-            node => sim
-                .control
-                .nodes
-                .iter()
-                .find(|n| n.name == node && n.status != NodeStatus::Deleted)
-                .map(|n| n.addr.clone())
-                .ok_or_else(|| format!("no node named {node}"))?,
-        };
+        let name = endpoint(sim, via_ep)?;
         self.pick += 1;
         let running = sim
             .control
@@ -255,6 +248,53 @@ impl Cluster for SimCluster {
 
     fn answer(&mut self, t: Ticket) -> Option<Result<String, String>> {
         self.answers.get_mut(t).and_then(Option::take)
+    }
+
+    fn session(&mut self, name: &str, via: &str, argv: &[Vec<u8>]) -> Result<String, String> {
+        let Inner::Redis(sim) = &mut self.inner else {
+            return Err("a connection that stays open (NAME> …) needs a replication group".into());
+        };
+        let id = match self.sessions.get(name) {
+            Some(&id) => id,
+            None if argv.is_empty() => {
+                return Err(format!(
+                    "no connection {name} yet: {name}> COMMAND opens it"
+                ))
+            }
+            None => {
+                let addr = endpoint(sim, via)?;
+                self.pick += 1;
+                let id = sim.open_session(&addr, self.pick).ok_or_else(|| {
+                    format!("Could not connect to {via}: it resolves to no running node")
+                })?;
+                self.sessions.insert(name.to_string(), id);
+                id
+            }
+        };
+        let quit = argv
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"quit"));
+        if !argv.is_empty() && !sim.session_send(id, argv) {
+            self.sessions.remove(name);
+            return Ok("Error: Server closed the connection".into());
+        }
+        let (replies, open) = sim.session_read(id);
+        let mut out: Vec<String> = replies
+            .iter()
+            .map(|r| cachelab_engine::protocol::cli::format_reply(r, false))
+            .collect();
+        if quit || !open {
+            sim.close_session(id);
+            self.sessions.remove(name);
+            if !quit {
+                out.push("Error: Server closed the connection".into());
+            }
+        }
+        Ok(if out.is_empty() {
+            "(nothing has arrived)".into()
+        } else {
+            out.join("\n")
+        })
     }
 
     fn view(&mut self) -> ClusterView {
@@ -463,6 +503,23 @@ impl Cluster for SimCluster {
                 "{a:?} is not something a cluster-mode group does here"
             )),
         }
+    }
+}
+
+/// What a client connects to for `via` in a replication group: the
+/// primary or reader endpoint's name, or a node's own address.
+fn endpoint(sim: &Sim, via: &str) -> Result<String, String> {
+    let dns = &sim.control.dns;
+    match via {
+        "primary" => Ok(dns.primary_endpoint.clone()),
+        "reader" => Ok(dns.reader_endpoint.clone()),
+        node => sim
+            .control
+            .nodes
+            .iter()
+            .find(|n| n.name == node && n.status != NodeStatus::Deleted)
+            .map(|n| n.addr.clone())
+            .ok_or_else(|| format!("no node named {node}")),
     }
 }
 

@@ -29,6 +29,12 @@
 //!   another), `!failover 0002` (TestFailover of a shard),
 //!   `!add-replica 0002`, `!remove-replica demo-0002-003`,
 //!   `!kill demo-0001-001`, `!isolate …`, `!heal`, `!wait …`.
+//! * A client that stays connected (a subscriber; replication groups on
+//!   the simulator): `sub> SUBSCRIBE news` sends on the connection named
+//!   `sub`, opened through the primary endpoint the first time it is used
+//!   (`sub@reader> …`, `sub@demo-002> …` through another); `sub>` alone
+//!   shows what has arrived on it since (messages pushed to it); `sub> QUIT`
+//!   hangs up.
 
 /// `set k 0 300 hello` → the protocol's `set k 0 300 5\r\nhello\r\n`.
 pub fn memcached_bytes(line: &str) -> Vec<u8> {
@@ -124,6 +130,13 @@ pub enum Step {
     Memcached {
         node: String,
         line: String,
+    },
+    /// A command on a connection that stays open (`sub> SUBSCRIBE news`),
+    /// opened through `via` on first use; no `argv`: read what arrived.
+    Session {
+        name: String,
+        via: String,
+        argv: Vec<Vec<u8>>,
     },
     Act(Action),
 }
@@ -247,6 +260,9 @@ impl Step {
                 line: cmd.trim().to_string(),
             });
         }
+        if let Some(step) = Step::session(line)? {
+            return Ok(step);
+        }
         let (via, cmd) = match line.strip_prefix('@') {
             Some(rest) => rest.split_once(' ').ok_or("@ENDPOINT COMMAND")?,
             None => ("primary", line),
@@ -258,6 +274,33 @@ impl Step {
             via: via.to_string(),
             argv,
         })
+    }
+
+    /// `NAME> CMD…`, `NAME@VIA> CMD…` or `NAME>`: a session line (its
+    /// first word ends in `>`; a name is lowercase a-z, 0-9 and '-').
+    fn session(line: &str) -> Result<Option<Step>, String> {
+        let (head, cmd) = line.split_once(' ').unwrap_or((line, ""));
+        let Some(head) = head.strip_suffix('>') else {
+            return Ok(None);
+        };
+        let (name, via) = head.split_once('@').unwrap_or((head, "primary"));
+        let named = |w: &str| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if !named(name) || via.is_empty() {
+            return Err(format!(
+                "{head:?}: a session is named in lowercase a-z, 0-9 and '-' (sub> CMD, sub@reader> CMD)"
+            ));
+        }
+        let argv = cachelab_engine::protocol::split_args(cmd.trim().as_bytes())
+            .ok_or_else(|| format!("{cmd:?} is not a command line"))?;
+        Ok(Some(Step::Session {
+            name: name.to_string(),
+            via: via.to_string(),
+            argv,
+        }))
     }
 }
 
@@ -286,6 +329,24 @@ mod tests {
             Step::Act(Action::Kill("primary".into()))
         );
         assert!(Step::parse("!explode").is_err());
+        assert_eq!(
+            Step::parse("sub@reader> SUBSCRIBE news").unwrap(),
+            Step::Session {
+                name: "sub".into(),
+                via: "reader".into(),
+                argv: vec![b"SUBSCRIBE".to_vec(), b"news".to_vec()]
+            }
+        );
+        assert_eq!(
+            Step::parse("sub>").unwrap(),
+            Step::Session {
+                name: "sub".into(),
+                via: "primary".into(),
+                argv: vec![]
+            }
+        );
+        assert!(Step::parse("Sub> PING").is_err());
+        assert!(Step::parse("sub@> PING").is_err());
         assert_eq!(
             Step::parse("!backup-policy 03:00-04:00 7").unwrap(),
             Step::Act(Action::BackupPolicy {

@@ -1,7 +1,7 @@
 // The embeds: docs/embed.html (a docs page with a restrictive CSS reset and
 // two <cachelab-demo> elements, each its own cluster in its own worker),
 // played to the end; removing an element stops its worker; the ?embed= URL
-// form; a pending or unknown scenario says so.
+// form; Pub/Sub's subscriber; an unknown scenario says so.
 const { test, expect } = require('@playwright/test');
 const path = require('path');
 const { watchErrors } = require('./helpers');
@@ -79,7 +79,7 @@ test('the docs page: two demos play to their end, each its own cluster, unharmed
   expect(errors).toEqual([]);
 });
 
-test('autoplay, the ?embed= URL form, and a pending or unknown scenario saying so', async ({ page }) => {
+test('autoplay, the ?embed= URL form, Pub/Sub with a subscriber, and an unknown scenario saying so', async ({ page }) => {
   test.setTimeout(90_000);
   const errors = watchErrors(page);
   await page.goto('/?embed=leaderboard&controls=none&speed=8');
@@ -91,8 +91,12 @@ test('autoplay, the ?embed= URL form, and a pending or unknown scenario saying s
   await expect(demo.locator('.caption')).toContainText('A player\'s rank');
   await page.screenshot({ path: path.join(shots, 'embed-iframe.png') });
 
-  await page.goto('/?embed=pubsub');
-  await expect(demo.locator('.notice')).toContainText('This demo is not available yet: a demo needs a subscriber', { timeout: 30_000 });
+  // Pub/Sub: a subscriber's connection stays open between steps.
+  await page.goto('/?embed=pubsub&controls=none&speed=8');
+  await expect(demo.locator('.log')).toContainText('sub> SUBSCRIBE news', { timeout: 30_000 });
+  await expect(demo.locator('.log')).toContainText('"cache warmed"', { timeout: 30_000 });
+  await expect(demo.locator('.log')).toContainText('Error: Server closed the connection', { timeout: 60_000 });
+  await page.screenshot({ path: path.join(shots, 'embed-pubsub.png') });
   await page.goto('/?embed=no-such-demo');
   await expect(demo.locator('.notice.error')).toContainText('There is no demo "no-such-demo". Demos: failover, replication', { timeout: 30_000 });
   expect(errors).toEqual([]);

@@ -207,7 +207,10 @@ class CachelabDemo extends HTMLElement {
     c.replaceChildren(el("span", "count", `Step ${step.index + 1} of ${this.#captions.length}`), step.caption);
     for (const l of step.lines) {
       const action = l.line.startsWith("!");
-      this.#ui.log.append(el("p", action ? "act" : "cmd", action ? `# ${l.line.slice(1)}` : `> ${l.line}`));
+      // `sub> SUBSCRIBE news`: a second client's prompt, shown as it is.
+      const session = /^[a-z0-9-]+(@\S+)?>/.test(l.line);
+      const text = action ? `# ${l.line.slice(1)}` : session ? l.line : `> ${l.line}`;
+      this.#ui.log.append(el("p", action ? "act" : "cmd", text));
       if (l.error !== undefined) this.#ui.log.append(el("p", "err", `(error) ${l.error}`));
       else if (l.output) this.#ui.log.append(el("p", "", l.output));
     }

@@ -874,6 +874,10 @@ pub fn run_all() -> crate::Result<()> {
         // CACHELAB_BENCH=cme-scale: just the 1,000-node simulated group.
         return cme_scale();
     }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("embed") {
+        // CACHELAB_BENCH=embed: the embeds' bundle and the npm package.
+        return embed();
+    }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("bgsave") {
         // CACHELAB_BENCH=bgsave: just BGSAVE and loading 1M keys.
         return bgsave();
@@ -1051,21 +1055,78 @@ pub fn run_all() -> crate::Result<()> {
     );
 
     for f in ["app_bg.wasm", "node_bg.wasm"] {
-        let path = dist.join(f);
-        let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        let gz = Command::new("sh")
-            .args(["-c", &format!("gzip -9 -c '{}' | wc -c", path.display())])
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .unwrap_or(0);
+        let (raw, gz) = sizes(&dist.join(f));
         println!("{f}: {} KB raw, {} KB gzipped", raw / 1024, gz / 1024);
     }
+    embed()
+}
+
+/// A file's size and its size gzipped (`gzip -9`), in bytes.
+fn sizes(path: &std::path::Path) -> (u64, u64) {
+    let raw = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let gz = Command::new("sh")
+        .args(["-c", &format!("gzip -9 -c '{}' | wc -c", path.display())])
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    (raw, gz)
+}
+
+/// CACHELAB_BENCH=embed: what a docs page loads for a `<cachelab-demo>`
+/// (gzipped, against the 600 KB budget), the time from navigation to its
+/// first rendered step in headless Chromium (fresh context each run), and
+/// the npm package in Node.js: load, `Cluster.create` per kind, SET/GET per
+/// second through `send`.
+fn embed() -> crate::Result<()> {
+    let dist = crate::build_web(true)?;
+    let mut total = 0;
+    for f in [
+        "embed.js",
+        "embed-worker.js",
+        "cachelab_npm.js",
+        "cachelab_npm_bg.wasm",
+    ] {
+        let (raw, gz) = sizes(&dist.join(f));
+        total += gz;
+        println!(
+            "embed: {f}: {} KB raw, {} KB gzipped",
+            raw / 1024,
+            gz / 1024
+        );
+    }
+    println!(
+        "embed: a demo loads {} KB gzipped in all (budget 600 KB)",
+        total / 1024
+    );
+    crate::ensure_system()?;
+    let server = crate::serve::spawn(&dist, 0)?;
+    let out = crate::output(
+        Command::new("node")
+            .arg("bench-embed.js")
+            .arg(format!("http://127.0.0.1:{}/", server.port))
+            .arg("5")
+            .current_dir(root().join("tests/e2e")),
+    )
+    .ok_or("the Chromium embed benchmark failed")?;
+    println!(
+        "embed: navigation to the first rendered step (failover), 5 fresh loads, ms: {}",
+        out.trim()
+    );
+
+    let tgz = crate::pack::pack()?;
+    let dir = crate::pack::install(&tgz, "bench")?;
+    std::fs::copy(root().join("tests/npm/bench.mjs"), dir.join("bench.mjs"))
+        .map_err(|e| e.to_string())?;
+    let out = crate::output(Command::new("node").arg("bench.mjs").current_dir(&dir))
+        .ok_or("the npm package benchmark failed")?;
+    println!("npm (Node.js): {}", out.trim());
+    println!("npm: the package {} KB gzipped", sizes(&tgz).0 / 1024);
     Ok(())
 }
 

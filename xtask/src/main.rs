@@ -223,23 +223,46 @@ pub fn ensure_wasm_opt() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Builds both wasm modules in one cargo call and lays out dist/.
-pub fn build_web(release: bool) -> Result<PathBuf> {
-    ensure_wasm_tools()?;
-    let profile = if release { "wasm-release" } else { "dev" };
-    run(cargo().args([
+/// `cargo build` of `packages` for wasm32 with `profile`.
+fn build_wasm(profile: &str, packages: &[&str]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args([
         "build",
         "--target",
         "wasm32-unknown-unknown",
         "--profile",
         profile,
-        "-p",
-        "cachelab-web",
-        "-p",
-        "cachelab-wasm",
-        "-p",
-        "cachelab-npm",
-    ]))?;
+    ]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    run(&mut cmd)
+}
+
+/// The npm package's module (cachelab-npm, also the embeds'), built for
+/// wasm32 with the size-first profile (`wasm-small`; `dev` for a debug
+/// build); the `.wasm` wasm-bindgen takes.
+pub fn build_npm_wasm(release: bool) -> Result<PathBuf> {
+    let (profile, dir) = if release {
+        ("wasm-small", "wasm-small")
+    } else {
+        ("dev", "debug")
+    };
+    build_wasm(profile, &["cachelab-npm"])?;
+    Ok(root()
+        .join("target/wasm32-unknown-unknown")
+        .join(dir)
+        .join("cachelab_npm.wasm"))
+}
+
+/// Builds the wasm modules and lays out dist/: the page's and the node
+/// worker's in one cargo call (speed matters in a worker's engine), the
+/// embeds' with the size-first profile.
+pub fn build_web(release: bool) -> Result<PathBuf> {
+    ensure_wasm_tools()?;
+    let profile = if release { "wasm-release" } else { "dev" };
+    build_wasm(profile, &["cachelab-web", "cachelab-wasm"])?;
+    let npm = build_npm_wasm(release)?;
     let dir = if release { "wasm-release" } else { "debug" };
     let out = root().join("target/wasm32-unknown-unknown").join(dir);
     let dist = root().join("dist");
@@ -247,15 +270,15 @@ pub fn build_web(release: bool) -> Result<PathBuf> {
     // app: the page; node: a node's worker; cachelab_npm: the embeds'
     // worker (the npm package's module, the simulator playing a demo).
     for (wasm, name) in [
-        ("cachelab-web.wasm", "app"),
-        ("cachelab_wasm.wasm", "node"),
-        ("cachelab_npm.wasm", "cachelab_npm"),
+        (out.join("cachelab-web.wasm"), "app"),
+        (out.join("cachelab_wasm.wasm"), "node"),
+        (npm, "cachelab_npm"),
     ] {
         run(Command::new("wasm-bindgen")
             .args(["--target", "web", "--no-typescript", "--out-dir"])
             .arg(&dist)
             .args(["--out-name", name])
-            .arg(out.join(wasm)))?;
+            .arg(wasm))?;
     }
     if release {
         let wasm_opt = ensure_wasm_opt()?;

@@ -1,5 +1,5 @@
 //! `cargo xtask pack`: the npm package `cachelab` — the `cachelab-npm`
-//! crate built for wasm32, wasm-bindgen's module (`--target web`, which
+//! crate built for wasm32 (the `wasm-small` profile), wasm-bindgen's module (`--target web`, which
 //! Node.js 18+ loads too), wasm-opt, the JavaScript API and types from
 //! `npm/js/` — laid out in `target/npm/package/` and packed by `npm pack`
 //! into `target/npm/cachelab-VERSION.tgz` (not published). The package's
@@ -8,21 +8,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::{cargo, ensure_wasm_opt, ensure_wasm_tools, root, run, Result, WASM_OPT_FEATURES};
+use crate::{ensure_wasm_opt, ensure_wasm_tools, root, run, Result, WASM_OPT_FEATURES};
 
 /// Builds and packs the package; returns the `.tgz`.
 pub fn pack() -> Result<PathBuf> {
     ensure_wasm_tools()?;
-    run(cargo().args([
-        "build",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--profile",
-        "wasm-release",
-        "-p",
-        "cachelab-npm",
-    ]))?;
-    let wasm = root().join("target/wasm32-unknown-unknown/wasm-release/cachelab_npm.wasm");
+    let wasm = crate::build_npm_wasm(true)?;
     let out = root().join("target/npm");
     let pkg = out.join("package");
     let _ = std::fs::remove_dir_all(&pkg);
@@ -62,7 +53,20 @@ pub fn pack() -> Result<PathBuf> {
 /// fresh folder, and `tests/npm/cluster.test.mjs` run there by Node.js's
 /// own test runner.
 pub fn test_package(tgz: &std::path::Path) -> Result<()> {
-    let dir = root().join("target/npm/try");
+    let dir = install(tgz, "try")?;
+    let test = dir.join("cluster.test.mjs");
+    std::fs::copy(root().join("tests/npm/cluster.test.mjs"), &test)
+        .map_err(|e| format!("copy tests/npm/cluster.test.mjs: {e}"))?;
+    run(Command::new("node")
+        .arg("--test")
+        .arg(&test)
+        .current_dir(&dir))
+}
+
+/// A fresh folder `target/npm/NAME` (an ES-module project) with the
+/// `.tgz` installed in it by `npm install`, as a user would; the folder.
+pub fn install(tgz: &std::path::Path, name: &str) -> Result<PathBuf> {
+    let dir = root().join("target/npm").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::write(
@@ -74,11 +78,5 @@ pub fn test_package(tgz: &std::path::Path) -> Result<()> {
         .args(["install", "--no-audit", "--no-fund", "--offline"])
         .arg(tgz)
         .current_dir(&dir))?;
-    let test = dir.join("cluster.test.mjs");
-    std::fs::copy(root().join("tests/npm/cluster.test.mjs"), &test)
-        .map_err(|e| format!("copy tests/npm/cluster.test.mjs: {e}"))?;
-    run(Command::new("node")
-        .arg("--test")
-        .arg(&test)
-        .current_dir(&dir))
+    Ok(dir)
 }

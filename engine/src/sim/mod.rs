@@ -126,6 +126,14 @@ struct Client {
     wait: bool,
 }
 
+/// A client connection that stays open across commands (a subscriber in
+/// a demo): its node (address and incarnation) and what the node sent it
+/// that has not been read yet. `conn` is `None` once the connection closed.
+struct Session {
+    conn: Option<(String, u64, ConnId)>,
+    inbox: Vec<u8>,
+}
+
 #[derive(Clone, Debug)]
 enum Req {
     Write { n: u64 },
@@ -163,6 +171,8 @@ pub struct Sim {
     pub node_ms: u64,
     /// The reply bytes of [`Sim::command`]'s connection.
     captured: Option<(ConnId, Vec<u8>)>,
+    /// Connections opened by [`Sim::open_session`], by id.
+    sessions: Vec<Session>,
     /// Each backup's source data at its fork (digest), to check the file.
     snapshot_digests: BTreeMap<String, u64>,
     /// Open TCP connections between nodes.
@@ -218,6 +228,7 @@ impl Sim {
             next_check: start.plus(1000),
             node_ms: 0,
             captured: None,
+            sessions: Vec::new(),
             snapshot_digests: BTreeMap::new(),
             tcps: Default::default(),
             stalled: Vec::new(),
@@ -793,21 +804,29 @@ impl Sim {
                 }
                 Output::ToClient { conn, bytes } => {
                     let inc = h.incarnation;
-                    if let Some(c) = self.clients.iter_mut().find(|c| {
-                        c.conn
-                            .as_ref()
+                    let ours = |c: &Option<(String, u64, ConnId)>| {
+                        c.as_ref()
                             .is_some_and(|(a, i, id)| a == addr && *i == inc && *id == conn)
-                    }) {
+                    };
+                    if let Some(c) = self.clients.iter_mut().find(|c| ours(&c.conn)) {
                         c.inbox.extend_from_slice(&bytes);
+                    } else if let Some(s) = self.sessions.iter_mut().find(|s| ours(&s.conn)) {
+                        s.inbox.extend_from_slice(&bytes);
                     }
                 }
                 Output::CloseConn { conn } => {
-                    for c in &mut self.clients {
-                        if c.conn
-                            .as_ref()
+                    let ours = |c: &Option<(String, u64, ConnId)>| {
+                        c.as_ref()
                             .is_some_and(|(a, _, id)| a == addr && *id == conn)
-                        {
+                    };
+                    for c in &mut self.clients {
+                        if ours(&c.conn) {
                             c.conn = None;
+                        }
+                    }
+                    for s in &mut self.sessions {
+                        if ours(&s.conn) {
+                            s.conn = None;
                         }
                     }
                 }
@@ -875,6 +894,97 @@ impl Sim {
         let (_, reply) = self.captured.take()?;
         let (r, _) = parse_reply(&reply).ok().flatten()?;
         Some((addr, r))
+    }
+
+    // ---- sessions: connections that stay open (a subscriber) ----
+
+    /// Opens a client connection to an endpoint or node address (resolved
+    /// as [`Sim::command`] resolves it) that stays open until closed or its
+    /// node goes: its id. `None` when the name resolves to no running node
+    /// or the node is paused (it accepts nothing).
+    pub fn open_session(&mut self, name: &str, pick: usize) -> Option<usize> {
+        let addr = self.control.resolve(name, pick)?;
+        let h = self.hosts.get(&addr).filter(|h| !h.paused)?;
+        // Apart from `command`'s (1 << 40) and TCP's (`net::TCP_CONNS`).
+        let conn = ConnId(4 << 40 | self.next_conn);
+        self.next_conn += 1;
+        self.sessions.push(Session {
+            conn: Some((addr.clone(), h.incarnation, conn)),
+            inbox: Vec::new(),
+        });
+        let local = addr.clone();
+        self.node_input(
+            &addr,
+            Input::ConnOpened {
+                conn,
+                peer: format!("10.0.0.{}:41000", 100 + self.sessions.len() % 100),
+                local,
+            },
+        );
+        Some(self.sessions.len() - 1)
+    }
+
+    /// The session's connection, if it is still open: its node has not
+    /// closed it, crashed or been replaced.
+    fn session_conn(&mut self, id: usize) -> Option<(String, ConnId)> {
+        let s = self.sessions.get_mut(id)?;
+        let (addr, inc, conn) = s.conn.clone()?;
+        if self.hosts.get(&addr).is_none_or(|h| h.incarnation != inc) {
+            s.conn = None;
+            return None;
+        }
+        Some((addr, conn))
+    }
+
+    /// Sends a command on a session; its replies (and anything pushed to
+    /// it later) are read with [`Sim::session_read`]. `false` when the
+    /// connection has closed. A paused node holds the bytes until resumed.
+    pub fn session_send(&mut self, id: usize, argv: &[Vec<u8>]) -> bool {
+        let Some((addr, conn)) = self.session_conn(id) else {
+            return false;
+        };
+        let bytes = crate::protocol::encode_request(argv);
+        let h = self.hosts.get_mut(&addr).expect("checked");
+        if h.paused {
+            h.held.push(Held::Bytes(conn, bytes));
+            return true;
+        }
+        self.node_input(
+            &addr,
+            Input::ClientBytes {
+                conn,
+                bytes: &bytes,
+            },
+        );
+        true
+    }
+
+    /// The whole replies a session has received since the last read, in
+    /// order, and whether its connection is still open.
+    pub fn session_read(&mut self, id: usize) -> (Vec<Reply>, bool) {
+        let open = self.session_conn(id).is_some();
+        let Some(s) = self.sessions.get_mut(id) else {
+            return (Vec::new(), false);
+        };
+        let mut replies = Vec::new();
+        let mut at = 0;
+        while let Ok(Some((r, used))) = parse_reply(&s.inbox[at..]) {
+            replies.push(r);
+            at += used;
+        }
+        s.inbox.drain(..at);
+        (replies, open)
+    }
+
+    /// Closes a session's connection (the client hangs up).
+    pub fn close_session(&mut self, id: usize) {
+        if let Some((addr, conn)) = self.session_conn(id) {
+            self.node_input(&addr, Input::ConnClosed { conn });
+        }
+        if let Some(s) = self.sessions.get_mut(id) {
+            s.conn = None;
+            s.inbox.clear();
+        }
     }
 
     // ---- clients ----

@@ -434,6 +434,13 @@ fn setup_tick() {
             Ok(Step::Memcached { node, line }) => {
                 s.waiting_ticket = Some(c.ask(&Query::Memcached { node, line }));
             }
+            Ok(Step::Session { .. }) => {
+                set_status(
+                    "error",
+                    format!("Step {step} failed: a lab cannot keep a connection open"),
+                );
+                return;
+            }
             Ok(Step::Act(Action::Wait(ms))) => {
                 s.waiting_until = Some(now_ms() + ms);
             }
