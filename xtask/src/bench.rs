@@ -581,6 +581,88 @@ fn pipe(port: u16, commands: impl Iterator<Item = Vec<String>>) -> crate::Result
     Ok(())
 }
 
+/// CPU time a process has used, user and system, in seconds (/proc).
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks = crate::output(Command::new("getconf").arg("CLK_TCK"))
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name's closing parenthesis: utime
+            // and stime are the 12th and 13th.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
+        })
+        .unwrap_or(0.0)
+}
+
+/// CACHELAB_BENCH=idle: an idle server should sleep. redis-server (hz 10)
+/// and cachelab-server side by side, both measured over the same 30 s:
+/// with no clients, with 1,000 idle connections, and holding 100,000 keys
+/// whose TTLs are far in the future; CPU seconds used and % of a core.
+fn idle() -> crate::Result<()> {
+    const SECS: u64 = 30;
+    let (rp, cp) = (free_port(), free_port());
+    let redis = Proc(
+        Command::new("redis-server")
+            .args(["--port", &rp.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let cachelab = Proc(
+        Command::new(root().join("target/release/cachelab-server"))
+            .args(["--port", &cp.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(rp);
+    wait_port(cp);
+    let (rpid, cpid) = (redis.0.id(), cachelab.0.id());
+    let over_30s = |what: &str| {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let (r0, c0) = (cpu_seconds(rpid), cpu_seconds(cpid));
+        std::thread::sleep(std::time::Duration::from_secs(SECS));
+        let (r, c) = (cpu_seconds(rpid) - r0, cpu_seconds(cpid) - c0);
+        let pct = |s: f64| 100.0 * s / SECS as f64;
+        println!(
+            "idle: {what:<32} redis-server {r:.2} CPU s ({:.2} % of a core), cachelab {c:.2} CPU s ({:.2} %)",
+            pct(r),
+            pct(c)
+        );
+    };
+    println!("idle: CPU used over {SECS} s by servers doing nothing");
+    over_30s("no clients");
+    let conns: Vec<std::net::TcpStream> = [rp, cp]
+        .iter()
+        .flat_map(|&p| {
+            (0..1000).filter_map(move |_| std::net::TcpStream::connect(("127.0.0.1", p)).ok())
+        })
+        .collect();
+    over_30s(&format!("{} idle connections each", conns.len() / 2));
+    drop(conns);
+    for port in [rp, cp] {
+        pipe(
+            port,
+            (0..100_000).map(|i| {
+                vec![
+                    "SET".into(),
+                    format!("k:{i}"),
+                    "v".into(),
+                    "EX".into(),
+                    "1000000".into(),
+                ]
+            }),
+        )?;
+    }
+    over_30s("100,000 keys with far TTLs");
+    Ok(())
+}
+
 /// The process's resident set (VmRSS), bytes.
 fn rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -874,6 +956,10 @@ pub fn run_all() -> crate::Result<()> {
         // CACHELAB_BENCH=cme-scale: just the 1,000-node simulated group.
         return cme_scale();
     }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("idle") {
+        // CACHELAB_BENCH=idle: CPU used by idle servers.
+        return idle();
+    }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("embed") {
         // CACHELAB_BENCH=embed: the embeds' bundle and the npm package.
         return embed();
@@ -955,6 +1041,7 @@ pub fn run_all() -> crate::Result<()> {
     drop(_redis);
     drop(_cachelab);
     memory_per_key()?;
+    idle()?;
     bgsave()?;
     replication()?;
     memcached()?;
