@@ -65,6 +65,80 @@ fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
     csv_rate(&cmd.output().expect("redis-benchmark runs").stdout)
 }
 
+/// Latency in ms of redis-benchmark `-c 50 -P 1 -t test` against `port`
+/// (its full report): p50 and p99 from its summary, and p99.9 as the first
+/// point of its percentile distribution at or past 99.9 %.
+fn latencies(port: u16, test: &str) -> Option<(f64, f64, f64)> {
+    let out = crate::output(Command::new("taskset").args([
+        "-c",
+        "0",
+        "redis-benchmark",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-c",
+        "50",
+        "-n",
+        REQUESTS,
+        "-t",
+        test,
+    ]))?;
+    let lines: Vec<&str> = out.lines().collect();
+    // "          avg       min       p50       p95       p99       max"
+    // "        0.311     0.112     0.303     0.431     0.535     1.319"
+    let at = lines.iter().position(|l| l.contains("latency summary"))?;
+    let summary: Vec<f64> = lines
+        .get(at + 2)?
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // "99.902% <= 3.303 milliseconds (cumulative count 49952)"
+    let p999 = lines.iter().find_map(|l| {
+        let (pct, rest) = l.split_once("% <= ")?;
+        let pct: f64 = pct.trim().parse().ok()?;
+        let ms: f64 = rest.split_whitespace().next()?.parse().ok()?;
+        (pct >= 99.9).then_some(ms)
+    })?;
+    Some((*summary.get(2)?, *summary.get(4)?, p999))
+}
+
+/// redis-benchmark's latency percentiles at `-c 50 -P 1`, both servers,
+/// alternating which goes first; the median of 3 rounds of each figure.
+fn latency_table(rp: u16, cp: u16) {
+    println!("latency, redis-benchmark -c 50 -P 1 -n {REQUESTS}, ms (median of {ROUNDS} rounds)");
+    println!(
+        "{:<6} {:>22} {:>22}",
+        "test", "redis p50/p99/p99.9", "cachelab p50/p99/p99.9"
+    );
+    for test in ["SET", "GET", "INCR", "LPUSH", "HSET"] {
+        let mut runs: [Vec<(f64, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..ROUNDS {
+            let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for i in order {
+                if let Some(l) = latencies([rp, cp][i], test) {
+                    runs[i].push(l);
+                }
+            }
+        }
+        let med = |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
+            median(v.iter().map(f).collect())
+        };
+        let show = |v: &[(f64, f64, f64)]| {
+            if v.is_empty() {
+                return "failed".to_string();
+            }
+            format!(
+                "{:.3}/{:.3}/{:.3}",
+                med(v, |l| l.0),
+                med(v, |l| l.1),
+                med(v, |l| l.2)
+            )
+        };
+        println!("{test:<6} {:>22} {:>22}", show(&runs[0]), show(&runs[1]));
+    }
+}
+
 /// The requests per second of redis-benchmark's `--csv` output:
 /// "test","rps",… then "SET","123456.78",…
 fn csv_rate(stdout: &[u8]) -> f64 {
@@ -999,6 +1073,11 @@ pub fn run_all() -> crate::Result<()> {
     );
     wait_port(rp);
     wait_port(cp);
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("latency") {
+        // CACHELAB_BENCH=latency: just the latency percentiles.
+        latency_table(rp, cp);
+        return Ok(());
+    }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("heavy") {
         // CACHELAB_BENCH=heavy: just EVALSHA, SORT, LCS and KEYS.
         return heavy_commands(rp, cp);
@@ -1037,6 +1116,7 @@ pub fn run_all() -> crate::Result<()> {
     }
     let geo = ratios.iter().map(|r| r.max(1e-9).ln()).sum::<f64>() / ratios.len() as f64;
     println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
+    latency_table(rp, cp);
     heavy_commands(rp, cp)?;
     drop(_redis);
     drop(_cachelab);
