@@ -147,30 +147,46 @@ pub fn write_if<T: Coll, R>(
     create: Option<fn() -> T>,
     f: impl FnOnce(&mut T) -> (R, bool),
 ) -> Result<Option<R>, Reply> {
+    write_with(ctx, key, create, f)
+}
+
+/// [`write_if`] with any constructor (a set's encoding is chosen by its
+/// first member). One key lookup when the key exists: the type is checked
+/// where `f` is applied, WRONGTYPE changing nothing.
+pub fn write_with<T: Coll, R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    create: Option<impl FnOnce() -> T>,
+    f: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<Option<R>, Reply> {
     let now = ctx.now;
     let db = ctx.db();
-    match db.get(key, now) {
-        Some(e) => {
-            if T::of(&e.value).is_none() {
-                return Err(wrongtype());
-            }
-        }
-        None => match create {
-            Some(new) => db.set(key, new().wrap(), now, false),
-            None => return Ok(None),
-        },
-    }
+    let mut f = Some(f);
     let mut empty = false;
-    let r = db.modify_if(key, now, |v| {
-        let t = T::of_mut(v).expect("type checked above");
-        let (r, changed) = f(t);
-        empty = t.is_empty_coll();
-        (r, changed)
-    });
+    let mut apply = |v: &mut Value| match T::of_mut(v) {
+        None => (Err(wrongtype()), false),
+        Some(t) => {
+            let f = f.take().expect("applied once");
+            let (r, changed) = f(t);
+            empty = t.is_empty_coll();
+            (Ok(r), changed)
+        }
+    };
+    let r = match db.modify_if(key, now, &mut apply) {
+        Some(r) => r?,
+        None => {
+            let Some(new) = create else {
+                return Ok(None);
+            };
+            db.set(key, new().wrap(), now, false);
+            db.modify_if(key, now, &mut apply)
+                .expect("the key was just set")?
+        }
+    };
     if empty {
         db.remove(key);
     }
-    Ok(r)
+    Ok(Some(r))
 }
 
 /// Stores `value` at `key` (a *STORE result): an empty collection deletes

@@ -53,15 +53,7 @@ fn write_set<R>(
     create: &mut Option<Set>,
     f: impl FnOnce(&mut Set) -> (R, bool),
 ) -> Result<Option<R>, Reply> {
-    let now = ctx.now;
-    let exists = coll::exists_for_write::<Set>(ctx, key)?;
-    if !exists {
-        match create.take() {
-            Some(s) => ctx.db().set(key, Value::Set(Box::new(s)), now, false),
-            None => return Ok(None),
-        }
-    }
-    coll::write_if(ctx, key, None, f)
+    coll::write_with(ctx, key, create.take().map(|s| move || s), f)
 }
 
 fn srem(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
