@@ -35,9 +35,13 @@ test('a node is lost: the hit rate drops by about 1/N, the database takes the lo
   await expect(card(page, '0002')).toHaveAttribute('data-state', 'failed');
   // Requests to it fail (served from the database); about a third of reads miss.
   await expect.poll(async () => parseInt(await page.locator('#errors').textContent(), 10), { timeout: 10_000 }).toBeGreaterThan(0);
-  await expect.poll(() => percent(page), { timeout: 10_000 }).toBeLessThan(warm - 15);
-  const dead = await percent(page);
-  expect(dead).toBeGreaterThan(warm - 55);
+  // About a third of the reads now miss. One second can read lower (the
+  // failures are counted at once, some of that second's hits a little
+  // later when the machine is busy), so wait for a second in the band.
+  await expect.poll(async () => {
+    const p = await percent(page);
+    return p < warm - 15 && p > warm - 55 ? 'about 1/3 lower' : `${p}% (warm ${warm}%)`;
+  }, { timeout: 10_000 }).toBe('about 1/3 lower');
   // The chart shows the drop: the hit-rate line's last points sit lower than before.
   const ys = await page.locator('svg.chart[data-chart="hit"] polyline').evaluate((el) =>
     el.getAttribute('points').trim().split(' ').map((p) => parseFloat(p.split(',')[1])));
