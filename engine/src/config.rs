@@ -241,6 +241,9 @@ impl Config {
                     validate_notify_flags(value).ok_or_else(|| {
                         invalid("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
                     })?
+                } else if lname == "client-output-buffer-limit" {
+                    // Groups merged over the current limits, all or nothing.
+                    self.hot.obuf.parse(value).map_err(invalid)?.format()
                 } else if lname == "maxmemory-clients" {
                     // A memory value, or a percentage of maxmemory up to 100.
                     if let Some(pct) = value.strip_suffix('%') {
@@ -324,6 +327,9 @@ impl Config {
                 .max(1) as u64,
             active_expire_effort: self.int("active-expire-effort", 1).clamp(1, 10) as usize,
             maxclients: self.int("maxclients", 10000).max(1) as u64,
+            obuf: crate::obuf::Limits::default()
+                .parse(self.get("client-output-buffer-limit").unwrap_or(""))
+                .unwrap_or_default(),
             timeout: self.int("timeout", 0).max(0) as u64,
             requirepass: self
                 .get("requirepass")
@@ -404,6 +410,10 @@ impl Config {
     }
     pub fn active_expire_effort(&self) -> usize {
         self.hot.active_expire_effort
+    }
+    /// `client-output-buffer-limit`, by class.
+    pub fn obuf_limits(&self) -> &crate::obuf::Limits {
+        &self.hot.obuf
     }
     pub fn maxclients(&self) -> u64 {
         self.hot.maxclients
@@ -526,6 +536,7 @@ struct Hot {
     client_query_buffer_limit: u64,
     active_expire_effort: usize,
     maxclients: u64,
+    obuf: crate::obuf::Limits,
     timeout: u64,
     requirepass: Option<String>,
     repl: ReplConfig,

@@ -24,6 +24,7 @@ pub mod limits;
 pub mod memcached;
 pub mod net;
 pub mod node;
+pub mod obuf;
 pub mod persistence;
 pub mod pqsort;
 pub mod protocol;

@@ -47,6 +47,11 @@ pub enum Input<'a> {
     LinkBytes { link: LinkId, bytes: &'a [u8] },
     /// An outbound link closed, or could not connect.
     LinkClosed { link: LinkId },
+    /// What of a client's output the runtime has not yet written to its
+    /// socket, reported each time it crosses a multiple of
+    /// [`crate::obuf::REPLY_CHUNK`] (up or down, and on reaching 0), so
+    /// `client-output-buffer-limit` can drop a client that does not read.
+    Unwritten { conn: ConnId, bytes: usize },
 }
 
 /// What a node asks its runtime to do.
@@ -127,6 +132,8 @@ pub enum NodeEvent {
     Flushed { db: Option<usize> },
     /// A replication step, worded like Redis's log.
     Replication { text: String },
+    /// A warning Redis would log (a client dropped for its output buffer).
+    Warning { text: String },
 }
 
 /// Plain data describing a node, for the playground and tests.
@@ -346,6 +353,11 @@ pub struct Client {
     pub script_argv: Vec<Vec<u8>>,
     /// What a replica on this connection said about itself (REPLCONF).
     pub repl_hello: crate::replication::ReplicaHello,
+    /// Output the runtime has not yet written ([`Input::Unwritten`]).
+    pub unwritten: usize,
+    /// When its output reached the soft limit (`client-output-buffer-limit`),
+    /// in whole seconds.
+    pub obuf_soft_since: Option<u64>,
 }
 
 /// Why and until when a client is blocked.
@@ -432,6 +444,8 @@ pub struct Server {
     pub started: Millis,
     /// Connections other than the current one that a command asked to close.
     pub to_close: Vec<ConnId>,
+    /// Clients with unwritten output, whose limits the cron checks.
+    pub obuf_waiting: std::collections::BTreeSet<ConnId>,
     /// SHUTDOWN accepted by the last command, for the runtime.
     pub shutdown: Option<ShutdownRequest>,
     /// MIGRATE's outbound links and the migration in progress.
@@ -489,6 +503,19 @@ pub struct Server {
 }
 
 impl Server {
+    /// A client's output class for its buffer limits (Redis's
+    /// `getClientType`: a MONITOR counts as normal).
+    pub fn obuf_class(&self, c: &Client) -> crate::obuf::Class {
+        use crate::obuf::Class;
+        if !c.monitor && self.is_replica_conn(c.conn) {
+            Class::Replica
+        } else if c.subs.total() > 0 {
+            Class::Pubsub
+        } else {
+            Class::Normal
+        }
+    }
+
     /// The lent microsecond clock's reading, or 0.
     pub fn micros(&self) -> u64 {
         self.micros.map_or(0, |f| f())
@@ -527,6 +554,7 @@ impl Node {
                 run_id,
                 started: Millis(0),
                 to_close: Vec::new(),
+                obuf_waiting: Default::default(),
                 shutdown: None,
                 migrate: Default::default(),
                 cluster: None,
@@ -659,36 +687,15 @@ impl Node {
                         blocked_argv: Vec::new(),
                         repl_hello: Default::default(),
                         script_argv: Vec::new(),
+                        unwritten: 0,
+                        obuf_soft_since: None,
                     },
                 );
             }
             Input::ConnClosed { conn } if self.srv.is_bus_conn(conn) => {
                 self.srv.bus_conn_closed(conn);
             }
-            Input::ConnClosed { conn } => {
-                if let Some(run) = self.srv.scripting.running.as_mut() {
-                    if run.conn == conn {
-                        // Kept until its script ends (Redis protects it).
-                        run.orphaned = true;
-                        self.after_input(now);
-                        return;
-                    }
-                }
-                let mut events = Vec::new();
-                self.srv.client_replica_gone(conn, &mut events);
-                self.outputs.extend(events.into_iter().map(Output::Event));
-                commands::monitor::forget(&mut self.srv, conn);
-                commands::multi::unwatch_all(&mut self.srv, conn);
-                commands::pubsub::forget(&mut self.srv, conn);
-                commands::tracking::forget(&mut self.srv, conn);
-                if let Some(Client {
-                    blocked: Some(Blocked::Keys { db, keys, .. }),
-                    ..
-                }) = self.srv.clients.remove(&conn)
-                {
-                    commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
-                }
-            }
+            Input::ConnClosed { conn } => self.forget_client(conn),
             Input::ClientBytes { conn, bytes } if self.srv.is_bus_conn(conn) => {
                 let (out, close) = self.srv.bus_conn_bytes(now, conn, bytes);
                 if !out.is_empty() {
@@ -701,6 +708,7 @@ impl Node {
                 }
             }
             Input::ClientBytes { conn, bytes } => self.client_bytes(now, conn, bytes),
+            Input::Unwritten { conn, bytes } => self.unwritten(now, conn, bytes),
             Input::Tick => {
                 self.continue_script(now);
                 if let Some(done) = commands::migrate::timed_out(&mut self.srv, now) {
@@ -990,6 +998,7 @@ impl Node {
         let mut out = Vec::new();
         let mut pos = 0;
         let mut close = false;
+        let mut dropped = false;
         loop {
             match parse_request(&qbuf[pos..], &limits) {
                 Ok(None) => break,
@@ -1049,7 +1058,18 @@ impl Node {
                         close = true;
                         break;
                     }
-                    if c.blocked.is_some() {
+                    let blocked = c.blocked.is_some();
+                    // The reply built so far and what is still unwritten,
+                    // held against the client's output buffer limit.
+                    if c.unwritten + out.len() > crate::obuf::REPLY_CHUNK
+                        && self.obuf_reached(now, conn, out.len())
+                    {
+                        // Dropped with no reply (Redis's CLIENT_CLOSE_ASAP:
+                        // nothing more runs or is written).
+                        dropped = true;
+                        break;
+                    }
+                    if blocked {
                         break;
                     }
                 }
@@ -1062,7 +1082,11 @@ impl Node {
                 }
             }
         }
-        if !close && (qbuf.len() - pos) as u64 > self.srv.config.client_query_buffer_limit() {
+        if dropped {
+            self.obuf_drop(conn, true);
+            out.clear();
+        } else if !close && (qbuf.len() - pos) as u64 > self.srv.config.client_query_buffer_limit()
+        {
             // Redis closes such a client without a reply ("max query buffer length").
             close = true;
         }
@@ -1787,6 +1811,94 @@ impl Node {
         }
     }
 
+    /// A client is gone: everything that names it is forgotten (a client
+    /// whose script is running is kept until the script ends, as Redis
+    /// protects it).
+    fn forget_client(&mut self, conn: ConnId) {
+        if let Some(run) = self.srv.scripting.running.as_mut() {
+            if run.conn == conn {
+                run.orphaned = true;
+                return;
+            }
+        }
+        let mut events = Vec::new();
+        self.srv.client_replica_gone(conn, &mut events);
+        self.outputs.extend(events.into_iter().map(Output::Event));
+        commands::monitor::forget(&mut self.srv, conn);
+        commands::multi::unwatch_all(&mut self.srv, conn);
+        commands::pubsub::forget(&mut self.srv, conn);
+        commands::tracking::forget(&mut self.srv, conn);
+        self.srv.obuf_waiting.remove(&conn);
+        if let Some(Client {
+            blocked: Some(Blocked::Keys { db, keys, .. }),
+            ..
+        }) = self.srv.clients.remove(&conn)
+        {
+            commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
+        }
+    }
+
+    /// The runtime's count of `conn`'s unwritten output.
+    fn unwritten(&mut self, now: Millis, conn: ConnId, bytes: usize) {
+        let Some(c) = self.srv.clients.get_mut(&conn) else {
+            return;
+        };
+        c.unwritten = bytes;
+        if bytes == 0 {
+            c.obuf_soft_since = None;
+            self.srv.obuf_waiting.remove(&conn);
+            return;
+        }
+        self.srv.obuf_waiting.insert(conn);
+        if self.obuf_reached(now, conn, 0) {
+            self.obuf_drop(conn, true);
+        }
+    }
+
+    /// Whether `conn`'s output (unwritten, plus `building` bytes of reply
+    /// not yet handed out) breaks its class's limits; keeps the soft
+    /// limit's clock (Redis's `checkClientOutputBufferLimits`).
+    fn obuf_reached(&mut self, now: Millis, conn: ConnId, building: usize) -> bool {
+        let Some(c) = self.srv.clients.get(&conn) else {
+            return false;
+        };
+        let class = self.srv.obuf_class(c);
+        let mut limit = self.srv.config.obuf_limits().of(class);
+        if limit.is_off() {
+            return false;
+        }
+        if class == crate::obuf::Class::Replica && limit.hard != 0 {
+            // A replica's hard limit is never below the backlog's size.
+            limit.hard = limit.hard.max(self.srv.config.repl().backlog_size as u64);
+        }
+        let used = crate::obuf::used(class, c.unwritten + building) as u64;
+        let c = self.srv.clients.get_mut(&conn).expect("client");
+        crate::obuf::reached(limit, used, &mut c.obuf_soft_since, now.0 / 1000)
+    }
+
+    /// Drops a client over its output buffer limit: what it was owed and
+    /// not yet handed to the runtime is discarded, and Redis's warning
+    /// logged (`scheduled` from a reply or a report, at once from the cron).
+    fn obuf_drop(&mut self, conn: ConnId, scheduled: bool) {
+        let Some(c) = self.srv.clients.get(&conn) else {
+            return;
+        };
+        let info = crate::commands::server::client_info_string(c, self.now, &self.srv);
+        let text = if scheduled {
+            format!(
+                "Client {info} scheduled to be closed ASAP for overcoming of output buffer limits."
+            )
+        } else {
+            format!("Client {info} closed for overcoming of output buffer limits.")
+        };
+        self.outputs
+            .retain(|o| !matches!(o, Output::ToClient { conn: c, .. } if *c == conn));
+        self.outputs
+            .push_back(Output::Event(NodeEvent::Warning { text }));
+        self.forget_client(conn);
+        self.outputs.push_back(Output::CloseConn { conn });
+    }
+
     /// A blocked command is logged in the slow log when it is answered.
     fn slowlog_unblocked(&mut self, conn: ConnId) {
         let (slower_than, max_len) = self.srv.config.slowlog();
@@ -1894,6 +2006,13 @@ impl Node {
         }
         let used = crate::commands::server::used_memory(&self.srv);
         self.srv.stats.peak_memory = self.srv.stats.peak_memory.max(used);
+        // Output buffer limits with no new output (the soft limit's time).
+        let waiting: Vec<ConnId> = self.srv.obuf_waiting.iter().copied().collect();
+        for conn in waiting {
+            if self.obuf_reached(now, conn, 0) {
+                self.obuf_drop(conn, false);
+            }
+        }
         // `timeout`: close clients idle longer than that many seconds.
         let timeout = self.srv.config.timeout();
         if timeout > 0 {

@@ -3,7 +3,11 @@
 //! One `Node` lives on a single-threaded runtime (like Redis's event loop);
 //! each connection task feeds it bytes and writes back what it returns.
 //! Close requests addressed to another connection (CLIENT KILL) travel over
-//! that connection's channel. A timer task ticks the node for active expiry.
+//! that connection's channel, and end it at once: what it had not yet
+//! written is dropped, as Redis frees such a client. Each connection counts
+//! what the node handed it and the socket has not yet taken, and reports it
+//! to the node (`Input::Unwritten`) at each 16 KiB step, for
+//! `client-output-buffer-limit`. A timer task ticks the node for active expiry.
 //! Replication messages to other nodes go over TCP to their client port: a
 //! connection that starts with [`peer::PREFACE`] and the sender's address
 //! carries length-prefixed [`PeerMsg`] frames instead of RESP, one outgoing
@@ -11,7 +15,7 @@
 //! as a network would; the replica's cron retries).
 //! Owns sockets, the clock and signals; knows nothing of commands.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,11 +55,56 @@ enum ConnMsg {
     Close,
 }
 
+/// A connection task's side of the node: its channel, the output handed to
+/// it and not yet taken by the socket, and the signal that ends it at once.
+struct ConnOut {
+    tx: mpsc::UnboundedSender<ConnMsg>,
+    pending: Cell<usize>,
+    /// The last count the node heard (`None`: never, or 0).
+    reported: Cell<Option<usize>>,
+    abort: tokio::sync::Notify,
+}
+
+impl ConnOut {
+    fn new(tx: mpsc::UnboundedSender<ConnMsg>) -> ConnOut {
+        ConnOut {
+            tx,
+            pending: Cell::new(0),
+            reported: Cell::new(None),
+            abort: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        self.pending.set(self.pending.get() + n);
+    }
+
+    fn sub(&self, n: usize) {
+        self.pending.set(self.pending.get().saturating_sub(n));
+    }
+
+    /// The count to tell the node, when it crossed a 16 KiB step since the
+    /// last it heard (or reached 0 after it heard of more).
+    fn due(&self) -> Option<usize> {
+        let p = self.pending.get();
+        let step = |n: usize| n / cachelab_engine::obuf::REPLY_CHUNK;
+        let due = match self.reported.get() {
+            None => step(p) > 0,
+            Some(r) => p == 0 || step(p) != step(r),
+        };
+        if !due {
+            return None;
+        }
+        self.reported.set((p > 0).then_some(p));
+        Some(p)
+    }
+}
+
 struct Shared {
     /// A Redis node or a memcached node: the runtime does not care which.
     node: Box<dyn Machine>,
-    /// Channels to connection tasks, for outputs addressed to another connection.
-    conns: HashMap<ConnId, mpsc::UnboundedSender<ConnMsg>>,
+    /// Connection tasks, for outputs addressed to another connection.
+    conns: HashMap<ConnId, Rc<ConnOut>>,
     /// Outgoing peer links by destination "host:port".
     peers: HashMap<String, mpsc::UnboundedSender<PeerMsg>>,
     /// This node's own address, announced to peers.
@@ -321,23 +370,32 @@ async fn ticker(shared: Rc<RefCell<Shared>>) {
 /// connections go to their tasks. Returns (bytes for me, close me?) flattened.
 fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
     let mut mine = Vec::new();
+    let mut reports = Vec::new();
     while let Some(out) = s.node.poll_output() {
         match &out {
             Output::ToClient { conn, .. } | Output::CloseConn { conn } if Some(*conn) == me => {
                 mine.push(out)
             }
             Output::CloseConn { conn } => {
-                if let Some(tx) = s.conns.get(conn) {
-                    let _ = tx.send(ConnMsg::Close);
+                if let Some(c) = s.conns.get(conn) {
+                    let _ = c.tx.send(ConnMsg::Close);
+                    c.abort.notify_one();
                 }
             }
             Output::ToClient { conn, bytes } => {
-                if let Some(tx) = s.conns.get(conn) {
-                    let _ = tx.send(ConnMsg::Bytes(bytes.clone()));
+                if let Some(c) = s.conns.get(conn) {
+                    c.add(bytes.len());
+                    let _ = c.tx.send(ConnMsg::Bytes(bytes.clone()));
+                    if let Some(p) = c.due() {
+                        reports.push((*conn, p));
+                    }
                 }
             }
             Output::ToPeer { to, msg } => send_peer(s, to, msg.clone()),
-            Output::Event(cachelab_engine::NodeEvent::Replication { text }) => {
+            Output::Event(
+                cachelab_engine::NodeEvent::Replication { text }
+                | cachelab_engine::NodeEvent::Warning { text },
+            ) => {
                 say_as(s.node.is_replica(), text);
             }
             Output::Event(_) => {}
@@ -372,6 +430,12 @@ fn drain(s: &mut Shared, me: Option<ConnId>) -> Vec<Output> {
                 }
             }
         }
+    }
+    if !reports.is_empty() {
+        for (conn, bytes) in reports {
+            s.node.handle(now(), Input::Unwritten { conn, bytes });
+        }
+        mine.extend(drain(s, me));
     }
     mine
 }
@@ -761,12 +825,61 @@ async fn peer_connection(shared: Rc<RefCell<Shared>>, mut sock: TcpStream, mut b
     }
 }
 
+/// Writes `bytes`, counted in `out.pending` (and reported to the node at
+/// each step) as the socket takes them; `Err` when the socket failed or
+/// the connection was ended meanwhile.
+async fn write_counted(
+    sock: &mut TcpStream,
+    bytes: &[u8],
+    shared: &Rc<RefCell<Shared>>,
+    conn: ConnId,
+    out: &ConnOut,
+) -> Result<(), ()> {
+    let mut off = 0;
+    while off < bytes.len() {
+        match sock.try_write(&bytes[off..]) {
+            Ok(0) => return Err(()),
+            Ok(n) => {
+                off += n;
+                out.sub(n);
+                if let Some(p) = out.due() {
+                    let mut s = shared.borrow_mut();
+                    s.node.handle(now(), Input::Unwritten { conn, bytes: p });
+                    drain(&mut s, None);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    r = sock.writable() => r.map_err(|_| ())?,
+                    _ = out.abort.notified() => return Err(()),
+                }
+            }
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(())
+}
+
 /// Writes this connection's outputs; true when the connection must close.
-async fn write_outputs(sock: &mut TcpStream, outs: Vec<Output>) -> bool {
-    for out in outs {
-        match out {
+async fn write_outputs(
+    sock: &mut TcpStream,
+    outs: Vec<Output>,
+    shared: &Rc<RefCell<Shared>>,
+    conn: ConnId,
+    out: &ConnOut,
+) -> bool {
+    for o in &outs {
+        if let Output::ToClient { bytes, .. } = o {
+            out.add(bytes.len());
+        }
+    }
+    for o in outs {
+        match o {
             Output::ToClient { bytes, .. } => {
-                if sock.write_all(&bytes).await.is_err() {
+                if write_counted(sock, &bytes, shared, conn, out)
+                    .await
+                    .is_err()
+                {
                     return true;
                 }
             }
@@ -793,9 +906,10 @@ async fn connection(
     let _ = sock.set_nodelay(true);
     let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let out = Rc::new(ConnOut::new(tx));
     {
         let mut s = shared.borrow_mut();
-        s.conns.insert(conn, tx);
+        s.conns.insert(conn, out.clone());
         s.node.handle(
             now(),
             Input::ConnOpened {
@@ -807,7 +921,7 @@ async fn connection(
     }
     // Opening may itself answer (e.g. "max number of clients reached").
     let first = drain(&mut shared.borrow_mut(), Some(conn));
-    let mut closing = write_outputs(&mut sock, first).await;
+    let mut closing = write_outputs(&mut sock, first, &shared, conn, &out).await;
     let mut buf = vec![0u8; 64 * 1024];
     let mut first = true;
     while !closing {
@@ -820,22 +934,32 @@ async fn connection(
                 Some(ConnMsg::Bytes(bytes)) => {
                     // Batch what else is queued into the same write (a
                     // replica's stream comes in many small pieces).
-                    let mut out = bytes;
+                    let mut batch = bytes;
                     let mut close = false;
                     while let Ok(m) = rx.try_recv() {
                         match m {
-                            ConnMsg::Bytes(b) => out.extend_from_slice(&b),
+                            ConnMsg::Bytes(b) => batch.extend_from_slice(&b),
                             ConnMsg::Close => {
                                 close = true;
                                 break;
                             }
                         }
                     }
-                    closing = sock.write_all(&out).await.is_err() || close;
+                    closing = write_counted(&mut sock, &batch, &shared, conn, &out).await.is_err() || close;
                     continue;
                 }
                 Some(ConnMsg::Close) | None => break,
             },
+            _ = out.abort.notified() => {
+                // Ended by the node: what the socket takes at once of what
+                // was queued before, and no more.
+                let mut rest = Vec::new();
+                while let Ok(ConnMsg::Bytes(b)) = rx.try_recv() {
+                    rest.extend_from_slice(&b);
+                }
+                let _ = sock.try_write(&rest);
+                break;
+            }
         };
         if std::mem::take(&mut first) && buf[..n].starts_with(peer::PREFACE) {
             // Another node: this is a replication link, not a client.
@@ -858,7 +982,7 @@ async fn connection(
             );
             drain(&mut s, Some(conn))
         };
-        closing = write_outputs(&mut sock, outs).await;
+        closing = write_outputs(&mut sock, outs, &shared, conn, &out).await;
     }
     {
         let mut s = shared.borrow_mut();

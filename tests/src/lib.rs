@@ -131,6 +131,12 @@ impl RespConn {
         let bytes = self.call(&args(parts));
         parse_reply(&bytes).expect("valid").expect("complete").0
     }
+    /// The socket itself, for reading raw bytes (nothing buffered is lost:
+    /// it must hold no unread reply).
+    pub fn into_socket(self) -> TcpStream {
+        assert!(self.buf.is_empty(), "unread bytes: {}", show(&self.buf));
+        self.sock
+    }
     /// True once the server has closed the connection.
     pub fn is_closed(&mut self) -> bool {
         let mut b = [0u8; 1];

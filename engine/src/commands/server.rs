@@ -297,6 +297,13 @@ fn client_getname(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     }
 }
 
+/// A client as Redis's log names it (`catClientInfoString`).
+pub fn client_info_string(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> String {
+    let mut line = client_line(c, now, srv);
+    line.pop();
+    line
+}
+
 /// One CLIENT LIST / CLIENT INFO line, as `catClientInfoString` writes it.
 fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> String {
     // Client-side caching: the `t`/`R`/`B` flags and `redir=` (tracking.rs).
@@ -333,6 +340,12 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
     if flags.is_empty() {
         flags.push('N');
     }
+    // The output waiting: the static buffer's bytes, the reply list's
+    // blocks and their bytes (all of a replica's in its share of the
+    // replication buffer).
+    let omem = crate::obuf::used(srv.obuf_class(c), c.unwritten);
+    let obl = c.unwritten - omem;
+    let oll = omem.div_ceil(crate::obuf::REPLY_CHUNK);
     let multi = c.multi.queue.as_ref().map_or(-1, |q| q.len() as i64);
     let multi_mem: usize = c
         .multi
@@ -342,7 +355,7 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
         .flat_map(|argv| argv.iter().map(Vec::len))
         .sum();
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={} multi-mem={multi_mem} rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem={} events=r cmd={} user=default redir={redir} resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} qbuf={} qbuf-free={} argv-mem={} multi-mem={multi_mem} rbs=1024 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem={} events=r cmd={} user=default redir={redir} resp={}\n",
         c.id,
         c.peer,
         c.local,
@@ -357,7 +370,7 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
         qbuf,
         c.qbuf.capacity().saturating_sub(qbuf),
         c.argv_mem,
-        20_000 + c.qbuf.capacity() + c.argv_mem + multi_mem,
+        20_000 + c.qbuf.capacity() + c.argv_mem + multi_mem + omem,
         if c.last_cmd.is_empty() { "NULL" } else { &c.last_cmd },
         c.resp,
     )

@@ -448,7 +448,10 @@ impl McNode {
                     self.client_bytes(conn, chunk);
                 }
             }
+            // memcached has no output limit: a client's own replies wait
+            // in its socket, and it reads no more of that client meanwhile.
             Input::Tick
+            | Input::Unwritten { .. }
             | Input::Peer { .. }
             | Input::LinkUp { .. }
             | Input::LinkBytes { .. }
