@@ -446,6 +446,14 @@ pub struct Server {
     pub to_close: Vec<ConnId>,
     /// Clients with unwritten output, whose limits the cron checks.
     pub obuf_waiting: std::collections::BTreeSet<ConnId>,
+    /// The query buffers' capacity summed over clients, kept as they change
+    /// (INFO's used_memory counts them; summing per write would cost the
+    /// number of clients).
+    pub qbuf_total: usize,
+    /// Every client that is blocked, and perhaps some that no longer are
+    /// (those are dropped when next read: [`Server::blocked_clients`]), so
+    /// the checks made after every input cost the blocked, not everyone.
+    pub blocked_conns: std::collections::BTreeSet<ConnId>,
     /// SHUTDOWN accepted by the last command, for the runtime.
     pub shutdown: Option<ShutdownRequest>,
     /// MIGRATE's outbound links and the migration in progress.
@@ -503,6 +511,24 @@ pub struct Server {
 }
 
 impl Server {
+    /// A client leaves the table (its query buffer with it).
+    pub fn remove_client(&mut self, conn: &ConnId) -> Option<Client> {
+        let c = self.clients.remove(conn)?;
+        self.qbuf_total -= c.qbuf.capacity();
+        Some(c)
+    }
+
+    /// The clients that are blocked, each with its client (the set of
+    /// candidates is pruned of those gone or unblocked as it is read).
+    pub fn blocked_clients(&mut self) -> impl Iterator<Item = &Client> {
+        let clients = &self.clients;
+        self.blocked_conns
+            .retain(|c| clients.get(c).is_some_and(|c| c.blocked.is_some()));
+        self.blocked_conns
+            .iter()
+            .filter_map(|c| self.clients.get(c))
+    }
+
     /// A client's output class for its buffer limits (Redis's
     /// `getClientType`: a MONITOR counts as normal).
     pub fn obuf_class(&self, c: &Client) -> crate::obuf::Class {
@@ -555,6 +581,8 @@ impl Node {
                 started: Millis(0),
                 to_close: Vec::new(),
                 obuf_waiting: Default::default(),
+                blocked_conns: Default::default(),
+                qbuf_total: 0,
                 shutdown: None,
                 migrate: Default::default(),
                 cluster: None,
@@ -789,17 +817,23 @@ impl Node {
             let mut events = Vec::new();
             self.srv.client_replica_gone(conn, &mut events);
             self.outputs.extend(events.into_iter().map(Output::Event));
-            if self.srv.clients.remove(&conn).is_some() {
+            if self.srv.remove_client(&conn).is_some() {
                 self.outputs.push_back(Output::CloseConn { conn });
             }
         }
     }
 
     fn serve_blocked(&mut self, now: Millis) {
-        let ready: Vec<(ConnId, Reply)> = self
-            .srv
-            .clients
-            .values()
+        if self.srv.blocked_conns.is_empty() {
+            return;
+        }
+        // Pruned first, so the acks below can be counted while reading.
+        self.srv.blocked_clients().for_each(drop);
+        let srv = &self.srv;
+        let ready: Vec<(ConnId, Reply)> = srv
+            .blocked_conns
+            .iter()
+            .filter_map(|c| srv.clients.get(c))
             .filter_map(|c| match &c.blocked {
                 Some(Blocked::Wait {
                     numreplicas,
@@ -807,7 +841,7 @@ impl Node {
                     deadline,
                     unblock_error,
                 }) => {
-                    let acks = self.srv.repl.count_acks(*offset);
+                    let acks = srv.repl.count_acks(*offset);
                     let due = deadline.is_some_and(|d| now >= d);
                     if *unblock_error {
                         Some((
@@ -986,9 +1020,12 @@ impl Node {
         client.last_interaction = now;
         if client.blocked.is_some() {
             // A blocked client's input waits in its query buffer.
+            let before = client.qbuf.capacity();
             client.qbuf.extend_from_slice(bytes);
+            self.srv.qbuf_total += client.qbuf.capacity() - before;
             return;
         }
+        self.srv.qbuf_total -= client.qbuf.capacity();
         let mut qbuf = std::mem::take(&mut client.qbuf);
         qbuf.extend_from_slice(bytes);
         let mut limits = RequestLimits {
@@ -1092,6 +1129,7 @@ impl Node {
         }
         if let Some(c) = self.srv.clients.get_mut(&conn) {
             qbuf.drain(..pos);
+            self.srv.qbuf_total += qbuf.capacity();
             c.qbuf = qbuf;
         }
         if !out.is_empty() {
@@ -1100,14 +1138,14 @@ impl Node {
                 .push_back(Output::ToClient { conn, bytes: out });
         }
         if close {
-            self.srv.clients.remove(&conn);
+            self.srv.remove_client(&conn);
             let mut events = Vec::new();
             self.srv.client_replica_gone(conn, &mut events);
             self.outputs.extend(events.into_iter().map(Output::Event));
             self.outputs.push_back(Output::CloseConn { conn });
         }
         for other in std::mem::take(&mut self.srv.to_close) {
-            if self.srv.clients.remove(&other).is_some() {
+            if self.srv.remove_client(&other).is_some() {
                 let mut events = Vec::new();
                 self.srv.client_replica_gone(other, &mut events);
                 self.outputs.extend(events.into_iter().map(Output::Event));
@@ -1365,6 +1403,7 @@ impl Node {
         }
         if let Some(c) = self.srv.clients.get_mut(&conn) {
             c.blocked = Some(Blocked::Postponed { until: pause.end });
+            self.srv.blocked_conns.insert(conn);
         }
         true
     }
@@ -1381,10 +1420,12 @@ impl Node {
         if self.srv.pause.is_some() {
             return;
         }
+        if self.srv.blocked_conns.is_empty() {
+            return;
+        }
         let held: Vec<ConnId> = self
             .srv
-            .clients
-            .values()
+            .blocked_clients()
             .filter(|c| matches!(c.blocked, Some(Blocked::Postponed { .. })))
             .map(|c| c.conn)
             .collect();
@@ -1504,7 +1545,7 @@ impl Node {
             commands::monitor::forget(&mut self.srv, conn);
             commands::multi::unwatch_all(&mut self.srv, conn);
             commands::pubsub::forget(&mut self.srv, conn);
-            self.srv.clients.remove(&conn);
+            self.srv.remove_client(&conn);
         } else {
             if let Some(c) = self.srv.clients.get_mut(&conn) {
                 c.blocked = None;
@@ -1832,7 +1873,7 @@ impl Node {
         if let Some(Client {
             blocked: Some(Blocked::Keys { db, keys, .. }),
             ..
-        }) = self.srv.clients.remove(&conn)
+        }) = self.srv.remove_client(&conn)
         {
             commands::blocking::forget(&mut self.srv.blocking, conn, db, &keys);
         }
@@ -2026,7 +2067,7 @@ impl Node {
                 .filter(|&conn| !self.srv.is_replica_conn(conn))
                 .collect();
             for conn in idle {
-                self.srv.clients.remove(&conn);
+                self.srv.remove_client(&conn);
                 self.outputs.push_back(Output::CloseConn { conn });
             }
         }
@@ -2046,8 +2087,9 @@ impl Node {
     pub fn poll_timeout(&self) -> Option<Millis> {
         let waits = self
             .srv
-            .clients
-            .values()
+            .blocked_conns
+            .iter()
+            .filter_map(|c| self.srv.clients.get(c))
             .filter_map(|c| c.blocked.as_ref().and_then(Blocked::deadline));
         // A script in progress continues at the next tick, at once.
         let script = self.srv.scripting.running.as_ref().map(|_| self.now);

@@ -218,6 +218,19 @@ pub async fn serve(
                 say(&format!("bad directive {k} {v:?}: {e}"));
             }
         }
+        // Room for `maxclients` connections (or fewer clients, as Redis).
+        let requested = node.config().maxclients();
+        let adjusted = fdlimit::adjust(requested).map_err(|e| {
+            say(&e);
+            std::io::Error::other(e)
+        })?;
+        for line in &adjusted.log {
+            say(line);
+        }
+        if adjusted.maxclients != requested {
+            let n = adjusted.maxclients.to_string();
+            let _ = node.set_startup_config("maxclients", &n);
+        }
         _cluster_lock = load_cluster_config(&mut node)?;
         load_at_start(&mut node)?;
         node.set_clock(micros);
@@ -277,7 +290,17 @@ pub async fn serve(
         };
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((sock, peer)) = accepted else { continue };
+                let (sock, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors (EMFILE) and the like: said,
+                        // then a pause rather than a busy loop on a
+                        // listener that stays readable.
+                        say(&format!("Accepting client connection: accept: {e}"));
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
                 let conn = ConnId(next_conn);
                 next_conn += 1;
                 tokio::task::spawn_local(connection(shared.clone(), sock, peer, conn));
@@ -860,6 +883,12 @@ async fn write_counted(
     Ok(())
 }
 
+thread_local! {
+    /// The one buffer this thread's connections read into (64 KB, as a
+    /// read is handed to the node whole and at once).
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 64 * 1024]);
+}
+
 /// Writes this connection's outputs; true when the connection must close.
 async fn write_outputs(
     sock: &mut TcpStream,
@@ -922,13 +951,20 @@ async fn connection(
     // Opening may itself answer (e.g. "max number of clients reached").
     let first = drain(&mut shared.borrow_mut(), Some(conn));
     let mut closing = write_outputs(&mut sock, first, &shared, conn, &out).await;
-    let mut buf = vec![0u8; 64 * 1024];
     let mut first = true;
     while !closing {
         let n = tokio::select! {
-            r = sock.read(&mut buf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            r = sock.readable() => match r {
+                Err(_) => break,
+                // Into the thread's one read buffer: an idle connection
+                // holds no buffer of its own (as Redis frees an idle
+                // client's query buffer).
+                Ok(()) => match READ_BUF.with_borrow_mut(|b| sock.try_read(b)) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => break,
+                },
             },
             msg = rx.recv() => match msg {
                 Some(ConnMsg::Bytes(bytes)) => {
@@ -961,25 +997,29 @@ async fn connection(
                 break;
             }
         };
-        if std::mem::take(&mut first) && buf[..n].starts_with(peer::PREFACE) {
+        let preface = READ_BUF.with_borrow(|b| b[..n].starts_with(peer::PREFACE));
+        if std::mem::take(&mut first) && preface {
             // Another node: this is a replication link, not a client.
             {
                 let mut s = shared.borrow_mut();
                 s.conns.remove(&conn);
                 s.node.handle(now(), Input::ConnClosed { conn });
             }
-            peer_connection(shared, sock, buf[..n].to_vec()).await;
+            let head = READ_BUF.with_borrow(|b| b[..n].to_vec());
+            peer_connection(shared, sock, head).await;
             return;
         }
         let outs = {
             let mut s = shared.borrow_mut();
-            s.node.handle(
-                now(),
-                Input::ClientBytes {
-                    conn,
-                    bytes: &buf[..n],
-                },
-            );
+            READ_BUF.with_borrow(|b| {
+                s.node.handle(
+                    now(),
+                    Input::ClientBytes {
+                        conn,
+                        bytes: &b[..n],
+                    },
+                )
+            });
             drain(&mut s, Some(conn))
         };
         closing = write_outputs(&mut sock, outs, &shared, conn, &out).await;
@@ -994,5 +1034,6 @@ async fn connection(
 
 pub mod cme;
 pub mod conf;
+pub mod fdlimit;
 pub mod group;
 pub mod mcluster;

@@ -737,6 +737,190 @@ fn idle() -> crate::Result<()> {
     Ok(())
 }
 
+/// CACHELAB_BENCH=maxclients: 10,000 connections held at the default
+/// `maxclients`, redis-server and cachelab-server side by side: the time to
+/// open them all and have each answer a PING, each server's resident
+/// memory with them held, PING round trips of one of them meanwhile, and
+/// the answer to the 10,001st.
+fn maxclients() -> crate::Result<()> {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    const HELD: usize = 10_000;
+    let (rp, cp) = (free_port(), free_port());
+    let redis = Proc(
+        Command::new("taskset")
+            .args(["-c", "0", "redis-server", "--port", &rp.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let cachelab = Proc(
+        Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(root().join("target/release/cachelab-server"))
+            .args(["--port", &cp.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(rp);
+    wait_port(cp);
+    println!(
+        "maxclients: {HELD} connections held at the default maxclients 10000 (servers on core 0)"
+    );
+    for (name, port, pid) in [
+        ("redis-server", rp, redis.0.id()),
+        ("cachelab", cp, cachelab.0.id()),
+    ] {
+        let rss0 = rss(pid);
+        let start = Instant::now();
+        let mut conns = Vec::with_capacity(HELD);
+        for _ in 0..HELD {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(c) => conns.push(c),
+                Err(e) => {
+                    println!("maxclients: {name}: connection {} failed: {e} (this process's 'ulimit -n' is too low?)", conns.len() + 1);
+                    break;
+                }
+            }
+        }
+        let mut served = 0;
+        for c in conns.iter_mut() {
+            let _ = c.write_all(b"PING\r\n");
+        }
+        for c in conns.iter_mut() {
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut b = [0u8; 64];
+            if matches!(c.read(&mut b), Ok(n) if b[..n].starts_with(b"+PONG")) {
+                served += 1;
+            }
+        }
+        let opened = start.elapsed();
+        let held_rss = rss(pid).saturating_sub(rss0);
+        // One held connection's PING round trips while the rest wait.
+        let probe = &mut conns[HELD / 2];
+        let mut rtts = Vec::with_capacity(2000);
+        for _ in 0..2000 {
+            let t = Instant::now();
+            let _ = probe.write_all(b"PING\r\n");
+            let mut b = [0u8; 16];
+            let _ = probe.read(&mut b);
+            rtts.push(t.elapsed().as_micros() as u64);
+        }
+        rtts.sort_unstable();
+        let pct = |q: f64| rtts[((rtts.len() as f64 * q) as usize).min(rtts.len() - 1)];
+        // The next one.
+        let mut next = String::new();
+        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let _ = c.write_all(b"PING\r\n");
+            let mut b = [0u8; 128];
+            if let Ok(n) = c.read(&mut b) {
+                next = String::from_utf8_lossy(&b[..n]).trim_end().to_string();
+            }
+        }
+        println!(
+            "maxclients: {name:<12} {served}/{} answered in {:.2} s; {:.1} KB RSS per connection; PING p50 {} us p99 {} us; the next: {next}",
+            conns.len(),
+            opened.as_secs_f64(),
+            held_rss as f64 / 1024.0 / conns.len().max(1) as f64,
+            pct(0.5),
+            pct(0.99)
+        );
+    }
+    Ok(())
+}
+
+/// CACHELAB_BENCH=hostile: slow and hostile clients must not hurt the
+/// others. redis-benchmark's GET latency (-c 50 -P 1, median of 3 runs)
+/// on each server alone, then while 100 other clients misbehave: 50 each
+/// declare a 512 MB bulk argument and send its bytes one a second, 50
+/// trickle `PING\r\n` a byte a second; the p99 ratio (target < 1.2).
+fn hostile() -> crate::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (rp, cp) = (free_port(), free_port());
+    let redis = Proc(
+        Command::new("taskset")
+            .args(["-c", "1", "redis-server", "--port", &rp.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let cachelab = Proc(
+        Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(root().join("target/release/cachelab-server"))
+            .args(["--port", &cp.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    wait_port(rp);
+    wait_port(cp);
+    let _keep = (redis, cachelab);
+    println!("hostile: GET p50/p99 (ms) of redis-benchmark -c 50 -P 1, alone and beside 100 clients trickling a 512 MB bulk or a PING a byte a second");
+    let p = |port: u16| {
+        let runs: Vec<(f64, f64, f64)> = (0..3).filter_map(|_| latencies(port, "GET")).collect();
+        (
+            median(runs.iter().map(|r| r.0).collect()),
+            median(runs.iter().map(|r| r.1).collect()),
+        )
+    };
+    for (name, port) in [("redis-server", rp), ("cachelab", cp)] {
+        let alone = p(port);
+        let stop = Arc::new(AtomicBool::new(false));
+        let trickle = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut conns: Vec<(std::net::TcpStream, bool)> = (0..100)
+                    .filter_map(|i| {
+                        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+                        let bulk = i % 2 == 0;
+                        if bulk {
+                            c.write_all(b"*3\r\n$3\r\nSET\r\n$4\r\nhuge\r\n$536870912\r\n")
+                                .ok()?;
+                        }
+                        Some((c, bulk))
+                    })
+                    .collect();
+                let ping = b"PING\r\n";
+                let mut tick = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    for (c, bulk) in conns.iter_mut() {
+                        let byte = if *bulk { b'x' } else { ping[tick % ping.len()] };
+                        let _ = c.write_all(&[byte]);
+                    }
+                    tick += 1;
+                    for _ in 0..10 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+                conns.len()
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let under = p(port);
+        stop.store(true, Ordering::Relaxed);
+        let n = trickle.join().unwrap_or(0);
+        println!(
+            "hostile: {name:<12} alone {:.3}/{:.3}, beside {n} trickling clients {:.3}/{:.3}: p99 {:.2}x",
+            alone.0,
+            alone.1,
+            under.0,
+            under.1,
+            under.1 / alone.1.max(0.001)
+        );
+    }
+    Ok(())
+}
+
 /// The process's resident set (VmRSS), bytes.
 fn rss(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -1034,6 +1218,14 @@ pub fn run_all() -> crate::Result<()> {
         // CACHELAB_BENCH=idle: CPU used by idle servers.
         return idle();
     }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("hostile") {
+        // CACHELAB_BENCH=hostile: others' latency beside trickling clients.
+        return hostile();
+    }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("maxclients") {
+        // CACHELAB_BENCH=maxclients: 10,000 connections held.
+        return maxclients();
+    }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("embed") {
         // CACHELAB_BENCH=embed: the embeds' bundle and the npm package.
         return embed();
@@ -1122,6 +1314,8 @@ pub fn run_all() -> crate::Result<()> {
     drop(_cachelab);
     memory_per_key()?;
     idle()?;
+    maxclients()?;
+    hostile()?;
     bgsave()?;
     replication()?;
     memcached()?;

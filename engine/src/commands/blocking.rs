@@ -145,7 +145,7 @@ pub fn block(ctx: &mut Ctx, keys: &[Vec<u8>], deadline: Option<Millis>, op: Bloc
             q.push_back(conn);
         }
     }
-    ctx.client_mut().blocked = Some(Blocked::Keys {
+    ctx.block(Blocked::Keys {
         db,
         keys: keys.to_vec(),
         deadline,

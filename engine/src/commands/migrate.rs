@@ -208,7 +208,7 @@ fn migrate(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     };
     m.connect(&mut op, now);
     m.op = Some(op);
-    ctx.client_mut().blocked = Some(Blocked::Migrate);
+    ctx.block(Blocked::Migrate);
     Reply::Seq(Vec::new())
 }
 

@@ -63,6 +63,12 @@ impl Ctx<'_> {
     pub fn client(&self) -> Option<&Client> {
         self.srv.clients.get(&self.conn)
     }
+    /// Blocks the calling client (WAIT, a blocking pop, a script's or a
+    /// save's wait…), noting it where per-input checks look.
+    pub fn block(&mut self, b: crate::node::Blocked) {
+        self.srv.blocked_conns.insert(self.conn);
+        self.client_mut().blocked = Some(b);
+    }
     pub fn client_mut(&mut self) -> &mut Client {
         self.srv
             .clients

@@ -107,7 +107,7 @@ fn save(ctx: &mut Ctx, _: &[Vec<u8>]) -> Reply {
     let id = request(ctx.srv, ctx.now, false);
     ctx.srv.persist.foreground = Some((id, ctx.conn, at));
     // The caller waits for the runtime's answer (`Node::save_done`).
-    ctx.client_mut().blocked = Some(Blocked::Save);
+    ctx.block(Blocked::Save);
     Reply::Seq(Vec::new())
 }
 

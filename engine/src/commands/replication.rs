@@ -154,7 +154,7 @@ fn wait(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         return Reply::Int(acks as i64);
     }
     let deadline = (timeout > 0).then(|| ctx.now.plus(timeout as u64));
-    ctx.client_mut().blocked = Some(Blocked::Wait {
+    ctx.block(Blocked::Wait {
         numreplicas: numreplicas as usize,
         offset,
         deadline,

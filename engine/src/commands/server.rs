@@ -650,7 +650,15 @@ fn client_reply(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
 /// Bytes in use, as INFO's `used_memory`: a fixed baseline, the dataset, and
 /// the clients' query buffers.
 pub fn used_memory(srv: &Server) -> usize {
-    let clients: usize = srv.clients.values().map(|c| c.qbuf.capacity() + 1024).sum();
+    debug_assert_eq!(
+        srv.qbuf_total,
+        srv.clients
+            .values()
+            .map(|c| c.qbuf.capacity())
+            .sum::<usize>(),
+        "qbuf_total is kept as query buffers change"
+    );
+    let clients = srv.qbuf_total + srv.clients.len() * 1024;
     mem::BASELINE_USED_MEMORY + srv.ks.used_memory() + clients
 }
 

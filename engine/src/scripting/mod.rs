@@ -546,7 +546,7 @@ pub fn start(
         Ok(reply) => reply,
         Err(run) => {
             ctx.srv.scripting.running = Some(run);
-            ctx.client_mut().blocked = Some(crate::node::Blocked::Script);
+            ctx.block(crate::node::Blocked::Script);
             Reply::Nil
         }
     }
