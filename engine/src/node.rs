@@ -529,6 +529,19 @@ impl Server {
             .filter_map(|c| self.clients.get(c))
     }
 
+    /// A client's output class, and the bytes its limits are held against:
+    /// what is unwritten (plus `building` bytes of a reply not yet handed
+    /// out), past its static buffer; for a replica only the stream sent
+    /// after its sync answer (the RDB waiting does not count).
+    pub fn obuf_used(&self, c: &Client, building: usize) -> (crate::obuf::Class, usize) {
+        let class = self.obuf_class(c);
+        let mut unwritten = c.unwritten + building;
+        if class == crate::obuf::Class::Replica {
+            unwritten = unwritten.min(self.replica_streamed(c.conn).unwrap_or(0));
+        }
+        (class, crate::obuf::used(class, unwritten))
+    }
+
     /// A client's output class for its buffer limits (Redis's
     /// `getClientType`: a MONITOR counts as normal).
     pub fn obuf_class(&self, c: &Client) -> crate::obuf::Class {
@@ -1903,7 +1916,7 @@ impl Node {
         let Some(c) = self.srv.clients.get(&conn) else {
             return false;
         };
-        let class = self.srv.obuf_class(c);
+        let (class, used) = self.srv.obuf_used(c, building);
         let mut limit = self.srv.config.obuf_limits().of(class);
         if limit.is_off() {
             return false;
@@ -1912,9 +1925,8 @@ impl Node {
             // A replica's hard limit is never below the backlog's size.
             limit.hard = limit.hard.max(self.srv.config.repl().backlog_size as u64);
         }
-        let used = crate::obuf::used(class, c.unwritten + building) as u64;
         let c = self.srv.clients.get_mut(&conn).expect("client");
-        crate::obuf::reached(limit, used, &mut c.obuf_soft_since, now.0 / 1000)
+        crate::obuf::reached(limit, used as u64, &mut c.obuf_soft_since, now.0 / 1000)
     }
 
     /// Drops a client over its output buffer limit: what it was owed and

@@ -285,3 +285,26 @@ fn limits_off_and_small_output_cost_nothing() {
     assert!(!closed(&h.tick_after(5_000), OTHER));
     assert!(h.client_list().contains("obl=0 oll=0 omem=0"));
 }
+
+#[test]
+fn a_replica_is_held_to_the_stream_after_its_rdb_not_the_rdb() {
+    let mut h = H::new();
+    h.reply(
+        ConnId(1),
+        "CONFIG SET client-output-buffer-limit \"replica 1mb 0 0\"",
+    );
+    let outs = h.send(SUB, "PSYNC ? -1");
+    assert!(text_to(&outs, SUB).starts_with("+FULLRESYNC"), "{outs:?}");
+    // However large the RDB still unwritten, nothing was streamed after it.
+    assert!(!closed(&h.unwritten(SUB, 300 << 20), SUB));
+    assert!(h.client_list().contains("flags=S"));
+    // 1.2 MB of writes streamed behind it, unread: over the hard limit
+    // (never below repl-backlog-size, 1 MB here).
+    let value = "v".repeat(200_000);
+    for i in 0..6 {
+        h.reply(ConnId(1), &format!("SET k{i} {value}"));
+    }
+    let outs = h.unwritten(SUB, (300 << 20) + 1_200_100);
+    assert!(closed(&outs, SUB), "{outs:?}");
+    assert!(!h.client_list().contains("flags=S"));
+}

@@ -343,8 +343,11 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
     // The output waiting: the static buffer's bytes, the reply list's
     // blocks and their bytes (all of a replica's in its share of the
     // replication buffer).
-    let omem = crate::obuf::used(srv.obuf_class(c), c.unwritten);
-    let obl = c.unwritten - omem;
+    let (class, omem) = srv.obuf_used(c, 0);
+    let obl = match class {
+        crate::obuf::Class::Replica => 0,
+        _ => c.unwritten.min(crate::obuf::REPLY_CHUNK),
+    };
     let oll = omem.div_ceil(crate::obuf::REPLY_CHUNK);
     let multi = c.multi.queue.as_ref().map_or(-1, |q| q.len() as i64);
     let multi_mem: usize = c

@@ -326,6 +326,10 @@ pub struct ReplicaLink {
     pub sent: u64,
     /// It synced with SYNC (no REPLCONF ACKs will come).
     pub pre_psync: bool,
+    /// Stream bytes sent on its connection since its sync answer: what its
+    /// output buffer limit is held against (Redis sends the RDB apart from
+    /// the replication buffer, so a large RDB never counts).
+    pub streamed: usize,
     /// Past its sync: INFO's `state=online`, else `wait_bgsave`. A full
     /// resync's replica goes online on its first REPLCONF ACK, sent once
     /// it has loaded the RDB (Redis's diskless `repl_start_cmd_stream_on_ack`);
@@ -343,6 +347,7 @@ impl ReplicaLink {
             conn: None,
             sent: 0,
             pre_psync: false,
+            streamed: 0,
             online: true,
         }
     }
@@ -716,6 +721,7 @@ impl Server {
                 Some(conn) if r.sent < end => {
                     let skip = r.sent.saturating_sub(start) as usize;
                     client_out.push((conn, pending[skip..].to_vec()));
+                    r.streamed += pending.len() - skip;
                     r.sent = end;
                 }
                 Some(_) => {}
@@ -1342,6 +1348,15 @@ impl Server {
             .filter(|r| r.conn.is_some())
             .count();
         self.clients.len().saturating_sub(replicas)
+    }
+
+    /// Stream bytes handed to the replica on `conn` since its sync answer.
+    pub fn replica_streamed(&self, conn: ConnId) -> Option<usize> {
+        self.repl
+            .replicas
+            .values()
+            .find(|r| r.conn == Some(conn))
+            .map(|r| r.streamed)
     }
 
     /// The connection is a replica's (its replies are not sent).
