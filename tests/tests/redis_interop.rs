@@ -948,9 +948,8 @@ fn an_rdb_larger_than_the_replica_limit_still_syncs() {
         ]),
         Reply::Simple("OK".into())
     );
-    // The RDB as `$<length>`: a diskless (`$EOF:`) transfer has a race of
-    // its own, left for its own fix (the stream must wait for the
-    // replica's first ACK, as Redis 7.0's repl_start_cmd_stream_on_ack).
+    // The RDB as `$<length>` here (the diskless form under writes is the
+    // next test's).
     p.call_str(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
     // 12 MB that LZF cannot shrink: printable bytes from an xorshift.
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -989,4 +988,51 @@ fn an_rdb_larger_than_the_replica_limit_still_syncs() {
         "1",
         "one full sync, never dropped and redone"
     );
+}
+
+/// A diskless (`$EOF:`) full resync while writes keep coming: the stream
+/// waits for the replica's first ACK, as Redis 7.0's primary waits
+/// (`repl_start_cmd_stream_on_ack`) — a real redis-server replica finds
+/// the end of the RDB by its last 40 bytes, and stream bytes right behind
+/// them left it waiting for ever.
+#[test]
+fn a_diskless_full_resync_under_writes_completes() {
+    let primary = CachelabServer::start();
+    let mut p = RespConn::connect(primary.port);
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for i in 0..60 {
+        let v: String = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (b'!' + (x % 90) as u8) as char
+            })
+            .collect();
+        p.call_str(&["SET", &format!("big:{i}"), &v]);
+    }
+    let Some(replica) =
+        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])
+    else {
+        eprintln!("redis-server not installed; skipped");
+        return;
+    };
+    let mut r = RespConn::connect(replica.port);
+    // Writes throughout the transfer and the replica's load.
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut r, "replication", "master_link_status") != "up" {
+        assert!(
+            Instant::now() < deadline,
+            "the replica never finished its sync"
+        );
+        for _ in 0..20 {
+            p.call_str(&["SET", &format!("w:{n}"), "x"]);
+            n += 1;
+        }
+    }
+    wait_for("every write on the replica", 20, || {
+        r.call_str(&["DBSIZE"]) == Reply::Int(60 + n)
+    });
+    assert_eq!(info_field(&mut p, "stats", "sync_full"), "1");
 }

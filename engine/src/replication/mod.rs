@@ -330,6 +330,11 @@ pub struct ReplicaLink {
     /// output buffer limit is held against (Redis sends the RDB apart from
     /// the replication buffer, so a large RDB never counts).
     pub streamed: usize,
+    /// A diskless (`$EOF:`) full resync's replica: no stream until its first
+    /// REPLCONF ACK says the RDB is loaded (Redis 7.0's
+    /// `repl_start_cmd_stream_on_ack`): a replica finds the end of the RDB
+    /// by its last 40 bytes, so stream bytes right behind it would hide it.
+    pub await_ack: bool,
     /// Past its sync: INFO's `state=online`, else `wait_bgsave`. A full
     /// resync's replica goes online on its first REPLCONF ACK, sent once
     /// it has loaded the RDB (Redis's diskless `repl_start_cmd_stream_on_ack`);
@@ -348,6 +353,7 @@ impl ReplicaLink {
             sent: 0,
             pre_psync: false,
             streamed: 0,
+            await_ack: false,
             online: true,
         }
     }
@@ -716,6 +722,8 @@ impl Server {
                         bytes: pending.clone(),
                     },
                 )),
+                // Held until its first ACK (`await_ack`).
+                Some(_) if r.await_ack => {}
                 // A connection replica has what precedes `sent` (its RDB or
                 // backlog answer covered it).
                 Some(conn) if r.sent < end => {
@@ -1250,6 +1258,7 @@ impl Server {
         let link = self.rng.next_u64() >> 11;
         let mut out = Vec::new();
         let answer = self.answer_psync(now, name, replid, offset, events);
+        let mut await_ack = false;
         let (ack_offset, online) = match answer {
             SyncAnswer::Continue { from, bytes } => {
                 let line = if hello.capa_psync2 {
@@ -1271,6 +1280,7 @@ impl Server {
                 let diskless =
                     hello.capa_eof && self.config.get("repl-diskless-sync") != Some("no");
                 if diskless {
+                    await_ack = true;
                     let mark = self.rng.hex40();
                     out.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
                     out.extend_from_slice(&rdb);
@@ -1299,6 +1309,7 @@ impl Server {
                 sent: self.repl.offset,
                 pre_psync: psync.is_none(),
                 online,
+                await_ack,
                 ..ReplicaLink::peer(link, ack_offset, now)
             },
         );
@@ -1320,6 +1331,24 @@ impl Server {
             r.ack_offset = r.ack_offset.max(offset);
             r.last_ack = now;
             r.online = true;
+            if r.await_ack {
+                r.await_ack = false;
+                // What was held while it loaded, from the backlog; if the
+                // backlog no longer has it, the replica is dropped (Redis
+                // drops it at its output buffer limit, never below the
+                // backlog's size) and syncs again.
+                if r.sent < mine {
+                    match self.repl.backlog.as_ref() {
+                        Some(b) if r.sent + 1 >= b.first => {
+                            let bytes = b.from(r.sent + 1);
+                            r.streamed += bytes.len();
+                            r.sent = mine;
+                            self.repl.client_out.push((conn, bytes));
+                        }
+                        _ => self.repl.client_close.push(conn),
+                    }
+                }
+            }
         }
     }
 

@@ -471,7 +471,13 @@ impl Server {
                 };
                 let payload: Vec<u8> = w.rx.drain(..end).collect();
                 w.rx.drain(..mark.len());
-                self.wire_load(now, link, replid, offset, &payload, events)
+                let loaded = self.wire_load(now, link, replid, offset, &payload, events);
+                if loaded {
+                    // As Redis's replica after a diskless transfer: the first
+                    // ACK at once, which puts it online and starts its stream.
+                    self.wire_ack();
+                }
+                loaded
             }
         }
     }
