@@ -6,13 +6,46 @@
 //! The node cannot see a socket: what is unwritten is the runtime's to
 //! report (`Input::Unwritten`, each time it crosses a multiple of
 //! [`REPLY_CHUNK`]); the node adds the reply it is building for the client
-//! whose command runs. A runtime that never reports (the simulator, the
-//! page's workers: their links hold bytes without a send buffer) never has
-//! a client dropped for its output.
+//! whose command runs ([`Reporter`] says when). The native server reports
+//! what its sockets have not taken; the simulator what a session (a demo's
+//! subscriber) has not read; the page's workers never report (their links
+//! hold bytes without a send buffer), so none of their clients is dropped
+//! for its output.
 
 /// Redis's `PROTO_REPLY_CHUNK_BYTES`: a client's static reply buffer, which
 /// the limits do not count, and the size of the reply list's blocks.
 pub const REPLY_CHUNK: usize = 16 * 1024;
+
+/// When a runtime tells the node how much of a connection's output is
+/// still unwritten: each time the count crosses a multiple of
+/// [`REPLY_CHUNK`] since the node last heard, or falls to 0 after it heard
+/// of more.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reporter {
+    /// The last count the node heard (`None`: never, or 0).
+    reported: Option<usize>,
+}
+
+impl Reporter {
+    /// The count to report now that `pending` bytes are unwritten, if due.
+    pub fn due(&mut self, pending: usize) -> Option<usize> {
+        let step = |n: usize| n / REPLY_CHUNK;
+        let due = match self.reported {
+            None => step(pending) > 0,
+            Some(r) => pending == 0 || step(pending) != step(r),
+        };
+        if !due {
+            return None;
+        }
+        self.reported = (pending > 0).then_some(pending);
+        Some(pending)
+    }
+
+    /// The count the node last heard (0 when none).
+    pub fn heard(&self) -> usize {
+        self.reported.unwrap_or(0)
+    }
+}
 
 /// One class's limits; 0 turns a limit off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -376,3 +376,69 @@ fn a_session_stays_open_and_hears_what_is_published() {
     sim.close_session(on_replica);
     assert_eq!(sim.session_read(on_replica), (vec![], false));
 }
+
+/// A session that stops reading meets `client-output-buffer-limit`: what it
+/// has not read is what the node has not written, so past the pub/sub
+/// class's hard limit the node drops it (and its unread output with it),
+/// while one that reads between the same messages stays.
+#[test]
+fn a_session_that_stops_reading_is_dropped_at_its_output_buffer_limit() {
+    use cachelab_engine::protocol::Reply;
+    let argv = |s: &str| -> Vec<Vec<u8>> { s.split(' ').map(|w| w.as_bytes().to_vec()).collect() };
+    let mut sim = Sim::new(1, &AZS[..1], false, Settings::default());
+    sim.run_until(Millis(30_000));
+    let primary = sim.control.dns.primary.clone().unwrap();
+    let cmd = |sim: &mut Sim, line: &str| sim.command(&primary, 0, &argv(line)).unwrap().1;
+    let limit = [
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 65536 0 0",
+    ];
+    let limit: Vec<Vec<u8>> = limit.iter().map(|w| w.as_bytes().to_vec()).collect();
+    assert_eq!(
+        sim.command(&primary, 0, &limit).unwrap().1,
+        Reply::Simple("OK".into())
+    );
+    let slow = sim.open_session(&primary, 0).unwrap();
+    let reader = sim.open_session(&primary, 0).unwrap();
+    for s in [slow, reader] {
+        assert!(sim.session_send(s, &argv("SUBSCRIBE chat")));
+        assert_eq!(sim.session_read(s).0.len(), 1);
+    }
+    let message = format!("PUBLISH chat {}", "m".repeat(1000));
+    // 40 KB unread: under the limit, both stay.
+    for _ in 0..40 {
+        assert_eq!(cmd(&mut sim, &message), Reply::Int(2));
+    }
+    assert_eq!(sim.session_read(reader).0.len(), 40);
+    // 100 KB unread by one of them: it is dropped (64 KB past the 16 KB
+    // static buffer Redis does not count), the reader is not.
+    let mut delivered = Vec::new();
+    for _ in 0..60 {
+        let Reply::Int(n) = cmd(&mut sim, &message) else {
+            panic!("PUBLISH answers an integer");
+        };
+        delivered.push(n);
+        assert_eq!(sim.session_read(reader).0.len(), 1);
+    }
+    assert_eq!(delivered.first(), Some(&2));
+    assert_eq!(delivered.last(), Some(&1), "{delivered:?}");
+    let cut = delivered.iter().position(|&n| n == 1).unwrap();
+    assert!(
+        (38..=42).contains(&cut),
+        "dropped after {cut} more: {delivered:?}"
+    );
+    assert!(delivered[cut..].iter().all(|&n| n == 1));
+    assert_eq!(
+        sim.session_read(slow),
+        (vec![], false),
+        "dropped with its buffer"
+    );
+    assert!(sim.session_read(reader).1);
+    let Reply::Bulk(list) = cmd(&mut sim, "CLIENT LIST TYPE pubsub") else {
+        panic!("CLIENT LIST answers a bulk string");
+    };
+    let list = String::from_utf8_lossy(&list);
+    assert_eq!(list.lines().count(), 1, "{list}");
+}

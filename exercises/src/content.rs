@@ -659,9 +659,13 @@ impl Bundle {
                 );
             }
         }
+        let demos: BTreeSet<String> = crate::demos::demos()
+            .map(|d| d.into_iter().map(|d| d.id).collect())
+            .unwrap_or_default();
         let link_ok = |see: &str| -> bool {
             match see.split_once(':') {
                 Some(("lab", id)) => labs.contains(id),
+                Some(("demo", id)) => demos.contains(id),
                 Some(("recipe", id)) => RECIPES.contains(&id),
                 Some(("playground", p)) => matches!(p, "replication" | "memcached" | "cluster"),
                 Some(("ref", s)) => REF_SECTIONS.contains(&s),

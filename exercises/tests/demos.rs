@@ -20,6 +20,7 @@ fn every_demo_plays_to_its_end_on_the_simulator() {
         "eviction",
         "pubsub",
         "leaderboard",
+        "slow-subscriber",
     ] {
         assert!(ids.contains(&want), "no demo {want}");
     }

@@ -60,8 +60,7 @@ enum ConnMsg {
 struct ConnOut {
     tx: mpsc::UnboundedSender<ConnMsg>,
     pending: Cell<usize>,
-    /// The last count the node heard (`None`: never, or 0).
-    reported: Cell<Option<usize>>,
+    reported: Cell<cachelab_engine::obuf::Reporter>,
     abort: tokio::sync::Notify,
 }
 
@@ -70,7 +69,7 @@ impl ConnOut {
         ConnOut {
             tx,
             pending: Cell::new(0),
-            reported: Cell::new(None),
+            reported: Cell::new(Default::default()),
             abort: tokio::sync::Notify::new(),
         }
     }
@@ -86,17 +85,10 @@ impl ConnOut {
     /// The count to tell the node, when it crossed a 16 KiB step since the
     /// last it heard (or reached 0 after it heard of more).
     fn due(&self) -> Option<usize> {
-        let p = self.pending.get();
-        let step = |n: usize| n / cachelab_engine::obuf::REPLY_CHUNK;
-        let due = match self.reported.get() {
-            None => step(p) > 0,
-            Some(r) => p == 0 || step(p) != step(r),
-        };
-        if !due {
-            return None;
-        }
-        self.reported.set((p > 0).then_some(p));
-        Some(p)
+        let mut r = self.reported.get();
+        let due = r.due(self.pending.get());
+        self.reported.set(r);
+        due
     }
 }
 

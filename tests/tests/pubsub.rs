@@ -3,8 +3,8 @@
 //! random) against redis-server: SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE
 //! PUNSUBSCRIBE SSUBSCRIBE SUNSUBSCRIBE (with and without arguments),
 //! PUBLISH SPUBLISH, PUBSUB CHANNELS NUMSUB NUMPAT SHARDCHANNELS
-//! SHARDNUMSUB HELP, PING and other commands in subscriber mode (refused
-//! in RESP2), RESET, and a RESP3 subscriber publishing to itself. Every
+//! SHARDNUMSUB HELP, CLIENT LIST TYPE pubsub/normal (lines counted), PING
+//! and other commands in subscriber mode (refused in RESP2), RESET, and a RESP3 subscriber publishing to itself. Every
 //! confirmation and every delivered message — channel, then pattern
 //! messages, in order — must be byte-identical; where Redis's order comes
 //! from a hash table (UNSUBSCRIBE without arguments, PUBSUB CHANNELS) the
@@ -210,6 +210,21 @@ fn pubsub_matches_redis() {
                 }
                 let (a, b) = (p.redis_call(&[s("PING")]), p.engine_call(&[s("PING")]));
                 assert_eq!(a, b);
+            }
+            8 if rng.below(8) == 0 => {
+                // Subscribers are CLIENT LIST's type pubsub (ids, addresses
+                // and ages differ: the lines are counted).
+                let lines = |r: Reply| match r {
+                    Reply::Bulk(b) | Reply::Verbatim(_, b) => {
+                        b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count()
+                    }
+                    o => panic!("CLIENT LIST answered {o:?}"),
+                };
+                for t in ["pubsub", "normal"] {
+                    let argv = [s("CLIENT"), s("LIST"), s("TYPE"), s(t)];
+                    let (a, b) = (p.redis_call(&argv), p.engine_call(&argv));
+                    assert_eq!(lines(a), lines(b), "CLIENT LIST TYPE {t}");
+                }
             }
             8 => {
                 let a = match rng.below(7) {

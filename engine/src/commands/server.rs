@@ -381,11 +381,12 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
 
 /// getClientType: "slave" for a replica's connection, "normal" otherwise
 /// (what CLIENT LIST/KILL TYPE select on; "replica" is "slave").
+/// Redis's `getClientType` (a MONITOR is normal, a subscriber pubsub).
 fn client_type(srv: &crate::node::Server, c: &crate::node::Client) -> &'static str {
-    if srv.is_replica_conn(c.conn) {
-        "slave"
-    } else {
-        "normal"
+    match srv.obuf_class(c) {
+        crate::obuf::Class::Replica => "slave",
+        crate::obuf::Class::Pubsub => "pubsub",
+        crate::obuf::Class::Normal => "normal",
     }
 }
 

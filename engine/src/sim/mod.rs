@@ -129,9 +129,13 @@ struct Client {
 /// A client connection that stays open across commands (a subscriber in
 /// a demo): its node (address and incarnation) and what the node sent it
 /// that has not been read yet. `conn` is `None` once the connection closed.
+/// What is unread is what the node has not written (there is no socket
+/// buffer here), told to the node as the native server tells it, so a
+/// subscriber that stops reading meets `client-output-buffer-limit`.
 struct Session {
     conn: Option<(String, u64, ConnId)>,
     inbox: Vec<u8>,
+    unread: crate::obuf::Reporter,
 }
 
 #[derive(Clone, Debug)]
@@ -812,6 +816,12 @@ impl Sim {
                         c.inbox.extend_from_slice(&bytes);
                     } else if let Some(s) = self.sessions.iter_mut().find(|s| ours(&s.conn)) {
                         s.inbox.extend_from_slice(&bytes);
+                        if let Some(bytes) = s.unread.due(s.inbox.len()) {
+                            let now = self.now;
+                            if let Some(h) = self.hosts.get_mut(addr) {
+                                h.node.handle(now, Input::Unwritten { conn, bytes });
+                            }
+                        }
                     }
                 }
                 Output::CloseConn { conn } => {
@@ -827,6 +837,12 @@ impl Sim {
                     for s in &mut self.sessions {
                         if ours(&s.conn) {
                             s.conn = None;
+                            // Closed with output the node knew was
+                            // unwritten (its output buffer limit): that
+                            // output is dropped with the client.
+                            if s.unread.heard() > 0 {
+                                s.inbox.clear();
+                            }
                         }
                     }
                 }
@@ -911,6 +927,7 @@ impl Sim {
         self.sessions.push(Session {
             conn: Some((addr.clone(), h.incarnation, conn)),
             inbox: Vec::new(),
+            unread: Default::default(),
         });
         let local = addr.clone();
         self.node_input(
@@ -962,7 +979,7 @@ impl Sim {
     /// The whole replies a session has received since the last read, in
     /// order, and whether its connection is still open.
     pub fn session_read(&mut self, id: usize) -> (Vec<Reply>, bool) {
-        let open = self.session_conn(id).is_some();
+        let conn = self.session_conn(id);
         let Some(s) = self.sessions.get_mut(id) else {
             return (Vec::new(), false);
         };
@@ -973,7 +990,11 @@ impl Sim {
             at += used;
         }
         s.inbox.drain(..at);
-        (replies, open)
+        let due = s.unread.due(s.inbox.len());
+        if let (Some((addr, conn)), Some(bytes)) = (&conn, due) {
+            self.node_input(addr, Input::Unwritten { conn: *conn, bytes });
+        }
+        (replies, conn.is_some())
     }
 
     /// Closes a session's connection (the client hangs up).

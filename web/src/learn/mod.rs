@@ -457,6 +457,12 @@ pub fn see(link: &str) {
             l.mc.set(id == "memcached");
             l.cme.set(id == "cluster");
         }
+        // An embeddable demo, played in a tab of its own.
+        "demo" => {
+            if let Some(w) = web_sys::window() {
+                let _ = w.open_with_url_and_target(&format!("?embed={id}"), "_blank");
+            }
+        }
         _ => l.see_ref.set(id.to_string()),
     }
 }
@@ -476,6 +482,7 @@ pub fn see_label(link: &str) -> String {
         "playground" if id == "memcached" => "See it: open the Memcached playground".into(),
         "playground" if id == "cluster" => "See it: open the cluster-mode playground".into(),
         "playground" => "See it: open the replication group playground".into(),
+        "demo" => format!("See it: play the “{id}” demo (a new tab)"),
         _ => format!("Reference: {}", id.replace('-', " ")),
     }
 }
