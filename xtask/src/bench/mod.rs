@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 
 use crate::{have, root, run};
 
+mod eviction;
+
 const ROUNDS: usize = 3;
 const REQUESTS: &str = "200000";
 
@@ -24,6 +26,61 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(7399)
+}
+
+/// A redis-server and a cachelab-server side by side on free loopback
+/// ports, without persistence, pinned to `core` when one is given, each
+/// in an empty directory of its own (a dump.rdb where the bench runs would
+/// be loaded, and redis-server then keeps a 1 MB replication backlog);
+/// both accept connections when this returns, and both end when it is
+/// dropped.
+struct Servers {
+    redis: Proc,
+    cachelab: Proc,
+    rp: u16,
+    cp: u16,
+}
+
+fn spawn_pair(core: Option<&str>) -> crate::Result<Servers> {
+    let (rp, cp) = (free_port(), free_port());
+    let pinned = |bin: &std::ffi::OsStr, port: u16| -> crate::Result<Command> {
+        let dir = std::env::temp_dir().join(format!("cachelab-bench-{port}"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut c = match core {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", core]).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        c.current_dir(dir).stdout(Stdio::null());
+        Ok(c)
+    };
+    let redis = Proc(
+        pinned("redis-server".as_ref(), rp)?
+            .args(["--port", &rp.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .spawn()
+            .map_err(|e| e.to_string())?,
+    );
+    let cachelab = Proc(
+        pinned(
+            root().join("target/release/cachelab-server").as_os_str(),
+            cp,
+        )?
+        .args(["--port", &cp.to_string()])
+        .spawn()
+        .map_err(|e| e.to_string())?,
+    );
+    wait_port(rp);
+    wait_port(cp);
+    Ok(Servers {
+        redis,
+        cachelab,
+        rp,
+        cp,
+    })
 }
 
 fn wait_port(port: u16) {
@@ -678,25 +735,9 @@ fn cpu_seconds(pid: u32) -> f64 {
 /// whose TTLs are far in the future; CPU seconds used and % of a core.
 fn idle() -> crate::Result<()> {
     const SECS: u64 = 30;
-    let (rp, cp) = (free_port(), free_port());
-    let redis = Proc(
-        Command::new("redis-server")
-            .args(["--port", &rp.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    let cachelab = Proc(
-        Command::new(root().join("target/release/cachelab-server"))
-            .args(["--port", &cp.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    wait_port(rp);
-    wait_port(cp);
-    let (rpid, cpid) = (redis.0.id(), cachelab.0.id());
+    let servers = spawn_pair(None)?;
+    let (rp, cp) = (servers.rp, servers.cp);
+    let (rpid, cpid) = (servers.redis.0.id(), servers.cachelab.0.id());
     let over_30s = |what: &str| {
         std::thread::sleep(std::time::Duration::from_secs(1));
         let (r0, c0) = (cpu_seconds(rpid), cpu_seconds(cpid));
@@ -746,32 +787,14 @@ fn maxclients() -> crate::Result<()> {
     use std::io::{Read, Write};
     use std::time::Instant;
     const HELD: usize = 10_000;
-    let (rp, cp) = (free_port(), free_port());
-    let redis = Proc(
-        Command::new("taskset")
-            .args(["-c", "0", "redis-server", "--port", &rp.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    let cachelab = Proc(
-        Command::new("taskset")
-            .args(["-c", "0"])
-            .arg(root().join("target/release/cachelab-server"))
-            .args(["--port", &cp.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    wait_port(rp);
-    wait_port(cp);
+    let servers = spawn_pair(Some("0"))?;
+    let (rp, cp) = (servers.rp, servers.cp);
     println!(
         "maxclients: {HELD} connections held at the default maxclients 10000 (servers on core 0)"
     );
     for (name, port, pid) in [
-        ("redis-server", rp, redis.0.id()),
-        ("cachelab", cp, cachelab.0.id()),
+        ("redis-server", rp, servers.redis.0.id()),
+        ("cachelab", cp, servers.cachelab.0.id()),
     ] {
         let rss0 = rss(pid);
         let start = Instant::now();
@@ -841,27 +864,8 @@ fn hostile() -> crate::Result<()> {
     use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    let (rp, cp) = (free_port(), free_port());
-    let redis = Proc(
-        Command::new("taskset")
-            .args(["-c", "1", "redis-server", "--port", &rp.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    let cachelab = Proc(
-        Command::new("taskset")
-            .args(["-c", "1"])
-            .arg(root().join("target/release/cachelab-server"))
-            .args(["--port", &cp.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    wait_port(rp);
-    wait_port(cp);
-    let _keep = (redis, cachelab);
+    let servers = spawn_pair(Some("1"))?;
+    let (rp, cp) = (servers.rp, servers.cp);
     println!("hostile: GET p50/p99 (ms) of redis-benchmark -c 50 -P 1, alone and beside 100 clients trickling a 512 MB bulk or a PING a byte a second");
     let p = |port: u16| {
         let runs: Vec<(f64, f64, f64)> = (0..3).filter_map(|_| latencies(port, "GET")).collect();
@@ -969,36 +973,10 @@ fn memory_per_key() -> crate::Result<()> {
         ("1M hashes, 3 small fields", hashes),
         ("1 sorted set, 1M members", zset),
     ] {
-        let (rp, cp) = (free_port(), free_port());
-        let redis = Proc(
-            Command::new("taskset")
-                .args([
-                    "-c",
-                    "1",
-                    "redis-server",
-                    "--port",
-                    &rp.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                ])
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| e.to_string())?,
-        );
-        let cachelab = Proc(
-            Command::new("taskset")
-                .args(["-c", "1"])
-                .arg(root().join("target/release/cachelab-server"))
-                .args(["--port", &cp.to_string()])
-                .stdout(Stdio::null())
-                .spawn()
-                .map_err(|e| e.to_string())?,
-        );
-        wait_port(rp);
-        wait_port(cp);
+        let servers = spawn_pair(Some("1"))?;
+        let (rp, cp) = (servers.rp, servers.cp);
         let mut per = Vec::new();
-        for (port, pid) in [(rp, redis.0.id()), (cp, cachelab.0.id())] {
+        for (port, pid) in [(rp, servers.redis.0.id()), (cp, servers.cachelab.0.id())] {
             let (used, resident) = (memory_field(port, "used_memory"), rss(pid));
             pipe(port, (0..N).map(gen))?;
             per.push((
@@ -1230,41 +1208,16 @@ pub fn run_all() -> crate::Result<()> {
         // CACHELAB_BENCH=embed: the embeds' bundle and the npm package.
         return embed();
     }
+    if std::env::var("CACHELAB_BENCH").as_deref() == Ok("eviction") {
+        // CACHELAB_BENCH=eviction: hit ratios under each maxmemory-policy.
+        return eviction::run();
+    }
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("bgsave") {
         // CACHELAB_BENCH=bgsave: just BGSAVE and loading 1M keys.
         return bgsave();
     }
-    let (rp, cp) = (free_port(), free_port());
-    let _redis = Proc(
-        Command::new("taskset")
-            .args([
-                "-c",
-                "1",
-                "redis-server",
-                "--port",
-                &rp.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    let _cachelab = Proc(
-        Command::new("taskset")
-            .args(["-c", "1"])
-            .arg(root().join("target/release/cachelab-server"))
-            .args(["--port", &cp.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?,
-    );
-    wait_port(rp);
-    wait_port(cp);
+    let servers = spawn_pair(Some("1"))?;
+    let (rp, cp) = (servers.rp, servers.cp);
     if std::env::var("CACHELAB_BENCH").as_deref() == Ok("latency") {
         // CACHELAB_BENCH=latency: just the latency percentiles.
         latency_table(rp, cp);
@@ -1310,9 +1263,9 @@ pub fn run_all() -> crate::Result<()> {
     println!("geometric mean of ratios: {:.2}x redis-server", geo.exp());
     latency_table(rp, cp);
     heavy_commands(rp, cp)?;
-    drop(_redis);
-    drop(_cachelab);
+    drop(servers);
     memory_per_key()?;
+    eviction::run()?;
     idle()?;
     maxclients()?;
     hostile()?;
