@@ -67,7 +67,7 @@ pub fn lfu_decayed(e: &Entry, now: Millis, decay_min: u64) -> u8 {
     if decay_min == 0 {
         return e.lfu;
     }
-    let elapsed = (now.0 / 60_000).saturating_sub(e.atime.0 / 60_000);
+    let elapsed = (now.0 / 60_000).saturating_sub(e.atime.minutes());
     let periods = elapsed / decay_min;
     e.lfu.saturating_sub(periods.min(255) as u8)
 }
@@ -86,7 +86,7 @@ pub fn lfu_touch(
 
 fn idle_score(policy: Policy, e: &Entry, ttl: Option<Millis>, now: Millis, decay: u64) -> u64 {
     match policy {
-        Policy::AllKeysLru | Policy::VolatileLru => now.saturating_sub(e.atime),
+        Policy::AllKeysLru | Policy::VolatileLru => e.atime.idle_ms(now),
         Policy::AllKeysLfu | Policy::VolatileLfu => 255 - lfu_decayed(e, now, decay) as u64,
         Policy::VolatileTtl => u64::MAX - ttl.map_or(u64::MAX, |t| t.0),
         _ => 0,

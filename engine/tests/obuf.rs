@@ -193,17 +193,23 @@ fn the_soft_limit_drops_after_its_seconds_even_with_no_traffic() {
     assert!(!closed(&h.tick_after(10_000), OTHER));
 }
 
-#[test]
-fn no_response_for_a_reply_over_the_normal_limit() {
-    let mut h = H::new();
+/// `key`: a list of 150 items of 1,000 bytes, whose LRANGE is over the
+/// normal class's limit, set to 100,000 bytes.
+fn list_over_the_normal_limit(h: &mut H, key: &str) {
     let item = "x".repeat(1000);
     for _ in 0..150 {
-        h.reply(ConnId(1), &format!("LPUSH mylist {item}"));
+        h.reply(ConnId(1), &format!("LPUSH {key} {item}"));
     }
     h.reply(
         ConnId(1),
         "CONFIG SET client-output-buffer-limit \"normal 100000 0 0\"",
     );
+}
+
+#[test]
+fn no_response_for_a_reply_over_the_normal_limit() {
+    let mut h = H::new();
+    list_over_the_normal_limit(&mut h, "mylist");
     h.reply(OTHER, "CLIENT SETNAME mybiglist");
     let outs = h.send(OTHER, "LRANGE mylist 0 -1");
     assert_eq!(text_to(&outs, OTHER), "", "no reply at all");
@@ -238,14 +244,7 @@ fn no_response_for_a_reply_over_the_normal_limit() {
 #[test]
 fn a_transaction_runs_to_its_end_before_the_client_is_dropped() {
     let mut h = H::new();
-    let item = "x".repeat(1000);
-    for _ in 0..150 {
-        h.reply(ConnId(1), &format!("LPUSH mylist2 {item}"));
-    }
-    h.reply(
-        ConnId(1),
-        "CONFIG SET client-output-buffer-limit \"normal 100000 0 0\"",
-    );
+    list_over_the_normal_limit(&mut h, "mylist2");
     h.reply(OTHER, "SET k1 v1");
     for cmd in [
         "MULTI",

@@ -934,6 +934,33 @@ fn publish_reaches_subscribers_on_replicas() {
 /// cachelab primary whose RDB (incompressible values, more than the
 /// kernel's socket buffers take at once) is twelve times the replica
 /// class's hard limit, in one full sync, and the stream after it.
+/// `big:0` … `big:{keys-1}`, 100 KB each that LZF cannot shrink:
+/// printable bytes from an xorshift seeded with `seed`.
+fn set_incompressible(p: &mut RespConn, keys: usize, seed: u64) {
+    let mut x = seed;
+    for i in 0..keys {
+        let v: String = (0..100_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (b'!' + (x % 90) as u8) as char
+            })
+            .collect();
+        p.call_str(&["SET", &format!("big:{i}"), &v]);
+    }
+}
+
+/// A real redis-server replicating from `port` (`None`, said, when
+/// redis-server is not installed).
+fn redis_replica_of(port: u16) -> Option<RedisServer> {
+    let r = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port.to_string()]);
+    if r.is_none() {
+        eprintln!("redis-server not installed; skipped");
+    }
+    r
+}
+
 #[test]
 fn an_rdb_larger_than_the_replica_limit_still_syncs() {
     let primary = CachelabServer::start();
@@ -951,26 +978,8 @@ fn an_rdb_larger_than_the_replica_limit_still_syncs() {
     // The RDB as `$<length>` here (the diskless form under writes is the
     // next test's).
     p.call_str(&["CONFIG", "SET", "repl-diskless-sync", "no"]);
-    // 12 MB that LZF cannot shrink: printable bytes from an xorshift.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut noise = |n: usize| -> String {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (b'!' + (x % 90) as u8) as char
-            })
-            .collect()
-    };
-    for i in 0..120 {
-        let v = noise(100_000);
-        p.call_str(&["SET", &format!("big:{i}"), &v]);
-    }
-    let Some(replica) =
-        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])
-    else {
-        eprintln!("redis-server not installed; skipped");
+    set_incompressible(&mut p, 120, 0x9E37_79B9_7F4A_7C15);
+    let Some(replica) = redis_replica_of(primary.port) else {
         return;
     };
     let mut r = RespConn::connect(replica.port);
@@ -999,22 +1008,8 @@ fn an_rdb_larger_than_the_replica_limit_still_syncs() {
 fn a_diskless_full_resync_under_writes_completes() {
     let primary = CachelabServer::start();
     let mut p = RespConn::connect(primary.port);
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    for i in 0..60 {
-        let v: String = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (b'!' + (x % 90) as u8) as char
-            })
-            .collect();
-        p.call_str(&["SET", &format!("big:{i}"), &v]);
-    }
-    let Some(replica) =
-        RedisServer::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])
-    else {
-        eprintln!("redis-server not installed; skipped");
+    set_incompressible(&mut p, 60, 0x2545_F491_4F6C_DD1D);
+    let Some(replica) = redis_replica_of(primary.port) else {
         return;
     };
     let mut r = RespConn::connect(replica.port);

@@ -114,7 +114,7 @@ fn restore(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         if lfu && freq >= 0 {
             *counter = freq as u8;
         } else if !lfu && idle >= 0 {
-            *atime = Millis(now.0.saturating_sub((idle as u64).saturating_mul(1000)));
+            *atime = crate::store::db::Atime::idle_before(now, idle as u64);
         }
     }
     Reply::ok()

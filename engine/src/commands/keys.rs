@@ -550,7 +550,7 @@ fn object_idletime(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Some(_) if lfu => Reply::err(
             "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.",
         ),
-        Some(e) => Reply::Int((now.saturating_sub(e.atime) / 1000) as i64),
+        Some(e) => Reply::Int((e.atime.idle_ms(now) / 1000) as i64),
     }
 }
 

@@ -18,6 +18,7 @@ use crate::limits::{
 use crate::rng::Rng;
 use crate::store::mem;
 use crate::store::slots::{key_slot, SlotIndex};
+use crate::store::smallbytes::SmallBytes;
 use crate::store::value::Value;
 use crate::time::Millis;
 
@@ -37,9 +38,37 @@ impl BuildHasher for SeededState {
 pub struct Entry {
     pub value: Value,
     /// Last access, for OBJECT IDLETIME and LRU eviction.
-    pub atime: Millis,
+    pub atime: Atime,
     /// Logarithmic access counter, for OBJECT FREQ and LFU eviction.
     pub lfu: u8,
+}
+
+/// A key's last access in whole seconds, as Redis's LRU clock keeps it
+/// (`LRU_CLOCK_RESOLUTION` is 1000 ms): 4 bytes, so an entry (a 40-byte
+/// value, this, the LFU counter) is 48 bytes rather than 64. Seconds since the clock's 0 fit until 2106.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Atime(u32);
+
+impl Atime {
+    pub fn at(now: Millis) -> Atime {
+        Atime((now.0 / 1000).min(u32::MAX as u64) as u32)
+    }
+    /// `idle` seconds before `now` (RESTORE … IDLETIME).
+    pub fn idle_before(now: Millis, idle: u64) -> Atime {
+        Atime(
+            Atime::at(now)
+                .0
+                .saturating_sub(idle.min(u32::MAX as u64) as u32),
+        )
+    }
+    /// Milliseconds since, in whole seconds (`estimateObjectIdleTime`).
+    pub fn idle_ms(self, now: Millis) -> u64 {
+        (now.0 / 1000).saturating_sub(self.0 as u64) * 1000
+    }
+    /// Whole minutes on the clock (LFU's decay counts these).
+    pub fn minutes(self) -> u64 {
+        self.0 as u64 / 60
+    }
 }
 
 /// Redis's `LFU_INIT_VAL`.
@@ -47,11 +76,12 @@ pub const LFU_INIT_VAL: u8 = 5;
 
 #[derive(Clone, Debug)]
 pub struct Db {
-    /// Keys are boxed slices (no spare capacity, 16 bytes in the table).
-    keys: IndexMap<Box<[u8]>, Entry, SeededState>,
+    /// Keys sit inline up to 22 bytes (no allocation of their own: 24
+    /// bytes in the table), boxed slices when longer.
+    keys: IndexMap<SmallBytes, Entry, SeededState>,
     /// Keys by hash slot (cluster mode's database 0 only).
     slots: Option<Box<SlotIndex>>,
-    expires: IndexMap<Box<[u8]>, Millis, SeededState>,
+    expires: IndexMap<SmallBytes, Millis, SeededState>,
     /// Bytes held by keys, values and expires entries (not the bucket arrays).
     mem: usize,
     /// Keys removed because their TTL passed (lazily or actively).
@@ -329,13 +359,13 @@ impl Db {
         if let Some((factor, decay)) = lfu {
             crate::evict::lfu_touch(e, now, factor, decay, rng);
         }
-        e.atime = now;
+        e.atime = Atime::at(now);
         Some(e)
     }
 
     /// The entry's access metadata (`atime`, `lfu`) to set, as RESTORE's
     /// IDLETIME and FREQ do; the value itself changes only through `modify`.
-    pub fn access_mut(&mut self, key: &[u8]) -> Option<(&mut Millis, &mut u8)> {
+    pub fn access_mut(&mut self, key: &[u8]) -> Option<(&mut Atime, &mut u8)> {
         self.keys.get_mut(key).map(|e| (&mut e.atime, &mut e.lfu))
     }
 
@@ -357,7 +387,7 @@ impl Db {
         let lfu = self.keys.get(key).map_or(LFU_INIT_VAL, |e| e.lfu);
         let entry = Entry {
             value,
-            atime: now,
+            atime: Atime::at(now),
             lfu,
         };
         let add = Self::entry_mem(key, &entry);
@@ -370,7 +400,7 @@ impl Db {
             if self.track || self.watching {
                 self.created_log.push(key.to_vec());
             }
-            self.keys.insert(key.into(), entry);
+            self.keys.insert(SmallBytes::new(key), entry);
             if let Some(ix) = self.slots.as_mut() {
                 ix.added(key_slot(key), self.keys.len() - 1);
             }
@@ -403,7 +433,7 @@ impl Db {
         let e = self.keys.get_mut(key)?;
         let before = Self::entry_mem(key, e);
         let (r, changed) = f(&mut e.value);
-        e.atime = now;
+        e.atime = Atime::at(now);
         let after = Self::entry_mem(key, e);
         self.mem = self.mem + after - before;
         if changed {
@@ -457,7 +487,7 @@ impl Db {
 
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
         self.touch_dirty(key);
-        if self.expires.insert(key.into(), at).is_none() {
+        if self.expires.insert(SmallBytes::new(key), at).is_none() {
             self.mem += mem::DICT_ENTRY;
         }
     }
@@ -727,6 +757,24 @@ impl Keyspace {
 mod tests {
     use super::*;
     use crate::store::value::StrValue;
+
+    /// What a key costs in the table besides its value's own blocks
+    /// (`CACHELAB_BENCH=memory` measures the whole).
+    #[test]
+    fn an_entry_and_a_key_stay_small() {
+        assert!(std::mem::size_of::<Entry>() <= 48);
+        assert_eq!(std::mem::size_of::<SmallBytes>(), 24);
+        let now = Millis(1_700_000_123_456);
+        let a = Atime::at(now);
+        assert_eq!(a.idle_ms(now), 0);
+        assert_eq!(
+            a.idle_ms(Millis(now.0 + 999)),
+            1000,
+            "the clock ticks in seconds"
+        );
+        assert_eq!(Atime::idle_before(now, 30).idle_ms(now), 30_000);
+        assert_eq!(a.minutes(), now.0 / 60_000);
+    }
 
     fn sv(s: &str) -> Value {
         Value::Str(StrValue::from_bytes(s.as_bytes(), true))

@@ -44,8 +44,8 @@ pub enum Hash {
     /// the listpack's byte length.
     Listpack {
         data: Packed,
-        n: usize,
-        lp: usize,
+        n: u32,
+        lp: u32,
     },
     Table(Box<Table>),
 }
@@ -56,6 +56,12 @@ pub enum Hash {
 pub struct Table {
     pub map: IndexMap<Vec<u8>, Vec<u8>, FixedState>,
     pub mem: usize,
+}
+
+/// A listpack's byte length in the 4 bytes `Listpack` keeps it in (a
+/// listpack stays under 4 GiB: Redis converts one past 1 GiB).
+fn lp_bytes(n: usize) -> u32 {
+    n.min(u32::MAX as usize) as u32
 }
 
 fn pair_lp(f: &[u8], v: &[u8]) -> usize {
@@ -87,13 +93,13 @@ impl Hash {
         Hash::Listpack {
             data: Packed::default(),
             n: 0,
-            lp: mem::LP_EMPTY,
+            lp: mem::LP_EMPTY as u32,
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
-            Hash::Listpack { n, .. } => *n,
+            Hash::Listpack { n, .. } => *n as usize,
             Hash::Table(t) => t.map.len(),
         }
     }
@@ -111,7 +117,7 @@ impl Hash {
 
     pub fn mem_size(&self) -> usize {
         match self {
-            Hash::Listpack { lp, .. } => mem::ROBJ + mem::jemalloc_size(*lp),
+            Hash::Listpack { lp, .. } => mem::ROBJ + mem::jemalloc_size(*lp as usize),
             Hash::Table(t) => mem::ROBJ + mem::DICT + mem::dict_slots_size(t.map.len()) + t.mem,
         }
     }
@@ -132,7 +138,7 @@ impl Hash {
     /// `hashTypeConvert` to a hash table (never back).
     pub fn convert(&mut self) {
         if let Hash::Listpack { data, n, .. } = self {
-            let mut map = IndexMap::with_capacity_and_hasher(*n, FixedState::default());
+            let mut map = IndexMap::with_capacity_and_hasher(*n as usize, FixedState::default());
             let mut m = 0;
             for (_, f, v) in pairs(data) {
                 m += pair_ht(f, v);
@@ -170,18 +176,20 @@ impl Hash {
                     .map(|(at, _, v)| (at, mem::lp_entry_size(v)));
                 let update = match found {
                     Some((at, old)) => {
-                        *lp = *lp - old + mem::lp_entry_size(&value);
+                        *lp = lp_bytes(
+                            (*lp as usize).saturating_sub(old) + mem::lp_entry_size(&value),
+                        );
                         data.splice(at, 2, &[field, &value]);
                         true
                     }
                     None => {
-                        *lp += pair_lp(field, &value);
+                        *lp = lp_bytes(*lp as usize + pair_lp(field, &value));
                         data.push(&[field, &value]);
                         *n += 1;
                         false
                     }
                 };
-                if *n > lim.hash_entries {
+                if *n as usize > lim.hash_entries {
                     self.convert();
                 }
                 update
@@ -213,7 +221,7 @@ impl Hash {
                 match found {
                     Some((at, size)) => {
                         data.splice(at, 2, &[]);
-                        *lp -= size;
+                        *lp = lp_bytes((*lp as usize).saturating_sub(size));
                         *n -= 1;
                         true
                     }

@@ -1,5 +1,5 @@
 //! `SmallBytes`: a byte string kept inline when short (up to 22 bytes, as
-//! most sorted-set members are) and boxed when longer, so a short string
+//! most keys and sorted-set members are) and boxed when longer, so a short string
 //! costs no allocation of its own and no pointer to follow when compared.
 
 use std::ops::Deref;
@@ -58,6 +58,22 @@ impl Deref for SmallBytes {
 impl PartialEq for SmallBytes {
     fn eq(&self, other: &SmallBytes) -> bool {
         **self == **other
+    }
+}
+
+impl Eq for SmallBytes {}
+
+/// Hashes as the slice does, so a map keyed by `SmallBytes` is searched
+/// with a `&[u8]` (`Borrow`).
+impl std::hash::Hash for SmallBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for SmallBytes {
+    fn borrow(&self) -> &[u8] {
+        self
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::limits::{EMBSTR_SIZE_LIMIT, OBJ_SHARED_INTEGERS};
 use crate::protocol::request::parse_i64_strict;
 use crate::store::mem;
+use crate::store::smallbytes::SmallBytes;
 use crate::store::stream::{Stream, StreamId};
 use crate::store::{Hash, List, Set, ZSet};
 
@@ -10,9 +11,11 @@ use crate::store::{Hash, List, Set, ZSet};
 pub enum Value {
     Str(StrValue),
     /// Collections larger than a string are boxed, so every entry (strings
-    /// included) stays small: `Value` is 48 bytes, not the 120 of a zset. A
+    /// included) stays small: `Value` is 40 bytes, not the 120 of a zset. A
     /// hash fits in place (its listpack is one block, its table boxed):
     /// the commonest small object (a session) costs no extra allocation.
+    /// A string and a hash are 32 bytes each (`Raw`'s capacity and the
+    /// listpack's counts are u32), so the tag makes 40.
     Hash(Hash),
     List(Box<List>),
     Set(Box<Set>),
@@ -25,15 +28,14 @@ pub enum Value {
 pub enum StrValue {
     /// `int`: a 64-bit integer; `shared` mirrors Redis's shared integer objects (0..9999).
     Int { v: i64, shared: bool },
-    /// `embstr`: up to 44 bytes, allocated with its object header.
-    Embstr(Vec<u8>),
+    /// `embstr`: up to 44 bytes, allocated with its object header (here
+    /// inline up to 22 bytes: a short value costs no allocation).
+    Embstr(SmallBytes),
     /// `raw`: any length; `alloc` is the sds capacity, which APPEND grows
-    /// greedily, and `hdr` the sds header size (1 for Redis's type-5 sds).
-    Raw {
-        data: Vec<u8>,
-        alloc: usize,
-        hdr: u8,
-    },
+    /// greedily (4 bytes, so that a `Value` is 40: past 4 GiB it reads as
+    /// the length), and `hdr` the sds header size (1 for Redis's type-5
+    /// sds).
+    Raw { data: Vec<u8>, alloc: u32, hdr: u8 },
 }
 
 impl StrValue {
@@ -45,7 +47,7 @@ impl StrValue {
             }
         }
         if b.len() <= EMBSTR_SIZE_LIMIT {
-            StrValue::Embstr(b.to_vec())
+            StrValue::Embstr(SmallBytes::new(b))
         } else {
             // sdsnewlen's usable capacity, trimmed by tryObjectEncoding when the
             // slack exceeds a tenth of the length.
@@ -57,14 +59,14 @@ impl StrValue {
             };
             StrValue::Raw {
                 data: b.to_vec(),
-                alloc,
+                alloc: clamp(alloc),
                 hdr: mem::sds_hdr(b.len(), true) as u8,
             }
         }
     }
     /// A raw string fresh from `sdsnewlen` (no spare room beyond the allocator's).
     pub fn raw_new(data: Vec<u8>) -> StrValue {
-        let alloc = mem::sds_usable(data.len());
+        let alloc = clamp(mem::sds_usable(data.len()));
         let hdr = mem::sds_hdr(data.len(), true) as u8;
         StrValue::Raw { data, alloc, hdr }
     }
@@ -77,7 +79,7 @@ impl StrValue {
     /// A string that Redis keeps `embstr` when short (e.g. INCRBYFLOAT results).
     pub fn embstr_or_raw(b: Vec<u8>) -> StrValue {
         if b.len() <= EMBSTR_SIZE_LIMIT {
-            StrValue::Embstr(b)
+            StrValue::Embstr(SmallBytes::from_vec(b))
         } else {
             StrValue::raw_new(b)
         }
@@ -85,13 +87,15 @@ impl StrValue {
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
             StrValue::Int { v, .. } => v.to_string().into_bytes(),
-            StrValue::Embstr(b) | StrValue::Raw { data: b, .. } => b.clone(),
+            StrValue::Embstr(b) => b.to_vec(),
+            StrValue::Raw { data, .. } => data.clone(),
         }
     }
     pub fn len(&self) -> usize {
         match self {
             StrValue::Int { v, .. } => int_len(*v),
-            StrValue::Embstr(b) | StrValue::Raw { data: b, .. } => b.len(),
+            StrValue::Embstr(b) => b.len(),
+            StrValue::Raw { data, .. } => data.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -112,9 +116,10 @@ impl StrValue {
     /// `sdsMakeRoomFor` (greedy preallocation).
     pub fn note_growth(&mut self) {
         if let StrValue::Raw { data, alloc, hdr } = self {
-            if data.len() > *alloc {
-                *alloc = mem::sds_grow_alloc(data.len());
-                *hdr = mem::sds_hdr(*alloc, false) as u8;
+            if data.len() > *alloc as usize {
+                let grown = mem::sds_grow_alloc(data.len());
+                *alloc = clamp(grown);
+                *hdr = mem::sds_hdr(grown, false) as u8;
             }
         }
     }
@@ -126,11 +131,12 @@ impl StrValue {
             let avail = if *hdr == 1 {
                 0
             } else {
-                alloc.saturating_sub(data.len())
+                (*alloc as usize).saturating_sub(data.len())
             };
             if avail < add {
-                *alloc = mem::sds_grow_alloc(data.len() + add);
-                *hdr = mem::sds_hdr(*alloc, false) as u8;
+                let grown = mem::sds_grow_alloc(data.len() + add);
+                *alloc = clamp(grown);
+                *hdr = mem::sds_hdr(grown, false) as u8;
             }
         }
     }
@@ -146,11 +152,17 @@ impl StrValue {
         match self {
             StrValue::Int { .. } => mem::ROBJ,
             StrValue::Embstr(b) => mem::jemalloc_size(mem::ROBJ + 3 + b.len() + 1),
-            StrValue::Raw { alloc, hdr, .. } => {
+            StrValue::Raw { data, alloc, hdr } => {
+                let alloc = (*alloc as usize).max(data.len());
                 mem::ROBJ + mem::jemalloc_size(*hdr as usize + alloc + 1)
             }
         }
     }
+}
+
+/// An sds capacity in `Raw`'s 4 bytes.
+fn clamp(alloc: usize) -> u32 {
+    alloc.min(u32::MAX as usize) as u32
 }
 
 fn int_len(v: i64) -> usize {
@@ -479,7 +491,7 @@ mod tests {
 
     #[test]
     fn values_and_entries_stay_small() {
-        assert!(std::mem::size_of::<Value>() <= 48);
+        assert!(std::mem::size_of::<Value>() <= 40);
         assert!(std::mem::size_of::<crate::store::Entry>() <= 64);
     }
     #[test]

@@ -92,33 +92,25 @@ fn wait_port(port: u16) {
     }
 }
 
-/// `test` is a `-t` test name, or a whole command line (`ZRANGE myzset 0 9`).
-fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
-    let custom: Vec<&str> = if test.contains(' ') {
-        test.split(' ').collect()
-    } else {
-        Vec::new()
-    };
+/// redis-benchmark on core 0 against `port`, `-c 50 -n REQUESTS` and
+/// `options`, the test named by `test`: a `-t` test name, or a whole
+/// command line (`ZRANGE myzset 0 9`; it comes last: redis-benchmark reads
+/// everything after it as the command).
+fn benchmark_command(port: u16, options: &[&str], test: &str) -> Command {
     let mut cmd = Command::new("taskset");
-    cmd.args([
-        "-c",
-        "0",
-        "redis-benchmark",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-c",
-        "50",
-        "-n",
-        REQUESTS,
-    ])
-    .args(["-P", &pipeline.to_string(), "--csv"]);
-    if custom.is_empty() {
-        cmd.args(["-t", test]);
+    cmd.args(["-c", "0", "redis-benchmark", "-h", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-c", "50", "-n", REQUESTS])
+        .args(options);
+    if test.contains(' ') {
+        cmd.args(test.split(' '));
     } else {
-        cmd.args(&custom);
+        cmd.args(["-t", test]);
     }
+    cmd
+}
+
+fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
+    let mut cmd = benchmark_command(port, &["-P", &pipeline.to_string(), "--csv"], test);
     csv_rate(&cmd.output().expect("redis-benchmark runs").stdout)
 }
 
@@ -126,21 +118,7 @@ fn redis_benchmark(port: u16, test: &str, pipeline: usize) -> f64 {
 /// (its full report): p50 and p99 from its summary, and p99.9 as the first
 /// point of its percentile distribution at or past 99.9 %.
 fn latencies(port: u16, test: &str) -> Option<(f64, f64, f64)> {
-    let out = crate::output(Command::new("taskset").args([
-        "-c",
-        "0",
-        "redis-benchmark",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        &port.to_string(),
-        "-c",
-        "50",
-        "-n",
-        REQUESTS,
-        "-t",
-        test,
-    ]))?;
+    let out = crate::output(&mut benchmark_command(port, &[], test))?;
     let lines: Vec<&str> = out.lines().collect();
     // "          avg       min       p50       p95       p99       max"
     // "        0.311     0.112     0.303     0.431     0.535     1.319"
@@ -969,7 +947,19 @@ fn memory_per_key() -> crate::Result<()> {
             format!("player:{i}"),
         ]
     };
+    let strings: Gen = |i| vec!["SET".into(), format!("user:{i}"), format!("v{i}")];
+    let ttls: Gen = |i| {
+        vec![
+            "SET".into(),
+            format!("user:{i}"),
+            format!("v{i}"),
+            "EX".into(),
+            "1000000".into(),
+        ]
+    };
     for (name, gen) in [
+        ("1M small strings", strings),
+        ("1M small strings with TTLs", ttls),
         ("1M hashes, 3 small fields", hashes),
         ("1 sorted set, 1M members", zset),
     ] {
