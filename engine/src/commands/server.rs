@@ -379,9 +379,9 @@ fn client_line(c: &crate::node::Client, now: crate::Millis, srv: &Server) -> Str
     )
 }
 
-/// getClientType: "slave" for a replica's connection, "normal" otherwise
-/// (what CLIENT LIST/KILL TYPE select on; "replica" is "slave").
-/// Redis's `getClientType` (a MONITOR is normal, a subscriber pubsub).
+/// Redis's `getClientType`, what CLIENT LIST/KILL TYPE select on: "slave"
+/// for a replica's connection ("replica" names it too), "pubsub" for a
+/// subscriber, "normal" otherwise (a MONITOR included).
 fn client_type(srv: &crate::node::Server, c: &crate::node::Client) -> &'static str {
     match srv.obuf_class(c) {
         crate::obuf::Class::Replica => "slave",
