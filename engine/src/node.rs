@@ -241,7 +241,7 @@ pub struct Stats {
     pub ops_samples: std::collections::VecDeque<(Millis, u64)>,
     /// INFO commandstats, by full command name ("config|get"); listed
     /// sorted by name. Hashed: every call counts itself here.
-    pub cmdstats: std::collections::HashMap<String, CmdStat, crate::store::FixedState>,
+    pub cmdstats: hashbrown::HashMap<String, CmdStat, crate::store::FixedState>,
     /// INFO errorstats: error replies by their code ("ERR", "WRONGTYPE").
     pub errorstats: BTreeMap<String, u64>,
 }
@@ -274,12 +274,10 @@ impl Stats {
         *self.errorstats.entry(code.to_string()).or_default() += 1;
     }
 
+    /// The command's counters (one lookup; the name is copied once, when
+    /// the command is first counted).
     pub fn cmd(&mut self, fullname: &str) -> &mut CmdStat {
-        if !self.cmdstats.contains_key(fullname) {
-            self.cmdstats
-                .insert(fullname.to_string(), CmdStat::default());
-        }
-        self.cmdstats.get_mut(fullname).expect("inserted above")
+        self.cmdstats.entry_ref(fullname).or_default()
     }
 
     /// Commands per second over the recent samples.
@@ -1045,7 +1043,7 @@ impl Node {
             max_bulk_len: self.srv.config.proto_max_bulk_len(),
             unauthenticated: !client.authenticated && self.srv.config.requirepass().is_some(),
         };
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(128);
         let mut pos = 0;
         let mut close = false;
         let mut dropped = false;

@@ -622,8 +622,8 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
     if slower_than < 0 || cmd.has(flag::SKIP_SLOWLOG) {
         return;
     }
-    let (peer, name, blocked) = match ctx.client() {
-        Some(c) => (c.peer.clone(), c.name.clone(), c.blocked.is_some()),
+    let blocked = match ctx.client() {
+        Some(c) => c.blocked.is_some(),
         None => return,
     };
     if blocked {
@@ -632,6 +632,12 @@ fn after_call(ctx: &mut Ctx, cmd: &Command, argv: &[Vec<u8>], duration: u64) {
         }
         return;
     }
+    if duration < slower_than as u64 {
+        return;
+    }
+    let Some((peer, name)) = ctx.client().map(|c| (c.peer.clone(), c.name.clone())) else {
+        return;
+    };
     let time = ctx.now.0 / 1000;
     ctx.srv
         .slowlog
@@ -676,9 +682,7 @@ fn run_handler(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>])
 
 fn run_handler_counted(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[Vec<u8>]) -> Reply {
     // The dirty counter counts each key a command changes once.
-    for d in ctx.srv.ks.dbs.iter_mut() {
-        d.begin_command();
-    }
+    crate::store::db::begin_command();
     // Client-side caching (tracking.rs): invalidate the keys the command
     // changed, remember those a tracking client read.
     let marks = tracking::before_call(ctx);
@@ -689,7 +693,7 @@ fn run_handler_counted(ctx: &mut Ctx, cmd: &Command, handler: Handler, argv: &[V
     }
     // Keyspace notifications: record what the command changes, then publish.
     let db = ctx.db_index();
-    ctx.srv.ks.dbs[db].set_watching(true);
+    ctx.srv.ks.watch(db);
     let mark = ctx.srv.ks.dbs[db].changes_len();
     let created_mark = ctx.srv.ks.dbs[db].created_len();
     let reply = handler(ctx, argv);

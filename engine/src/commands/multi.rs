@@ -112,7 +112,7 @@ fn watch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             .entry((db, k.clone()))
             .or_default()
             .push(conn);
-        ctx.srv.ks.dbs[db].set_watching(true);
+        ctx.srv.ks.watch(db);
     }
     Reply::ok()
 }

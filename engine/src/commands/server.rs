@@ -270,8 +270,8 @@ fn swapdb(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     super::multi::touch_all_watched(ctx.srv, a);
     super::multi::touch_all_watched(ctx.srv, b);
     if !ctx.srv.watched.is_empty() {
-        ctx.srv.ks.dbs[a].set_watching(true);
-        ctx.srv.ks.dbs[b].set_watching(true);
+        ctx.srv.ks.watch(a);
+        ctx.srv.ks.watch(b);
     }
     ctx.srv.repl.propagate_command(
         None,

@@ -191,16 +191,8 @@ pub fn before_call(ctx: &mut Ctx) -> Option<Marks> {
     if !ctx.srv.tracking.active() {
         return None;
     }
-    let marks = ctx
-        .srv
-        .ks
-        .dbs
-        .iter_mut()
-        .map(|d| {
-            d.set_watching(true);
-            d.changes_len()
-        })
-        .collect();
+    ctx.srv.ks.watch_all();
+    let marks = ctx.srv.ks.dbs.iter().map(|d| d.changes_len()).collect();
     Some(Marks(marks))
 }
 
@@ -333,16 +325,8 @@ pub fn before_serve(srv: &mut Server, conn: ConnId) -> Option<Marks> {
     if !srv.tracking.active() {
         return None;
     }
-    Some(Marks(
-        srv.ks
-            .dbs
-            .iter_mut()
-            .map(|d| {
-                d.set_watching(true);
-                d.changes_len()
-            })
-            .collect(),
-    ))
+    srv.ks.watch_all();
+    Some(Marks(srv.ks.dbs.iter().map(|d| d.changes_len()).collect()))
 }
 
 /// A blocked client was served and answered: what serving it changed is

@@ -63,7 +63,7 @@ impl Reply {
             // RESP2 turns them into spaces as Redis's addReplyError does.
             Reply::Error(s) if s.contains(['\r', '\n']) => {
                 if resp >= 3 {
-                    line(out, b'!', s.len().to_string().as_bytes());
+                    number(out, b'!', s.len() as i64);
                     out.extend_from_slice(s.as_bytes());
                     out.extend_from_slice(b"\r\n");
                 } else {
@@ -71,12 +71,12 @@ impl Reply {
                 }
             }
             Reply::Error(s) => line(out, b'-', s.as_bytes()),
-            Reply::Int(i) => line(out, b':', itoa(*i).as_bytes()),
+            Reply::Int(i) => number(out, b':', *i),
             Reply::Bulk(b) => bulk(out, b),
             Reply::Nil => out.extend_from_slice(if resp >= 3 { b"_\r\n" } else { b"$-1\r\n" }),
             Reply::NilArray => out.extend_from_slice(if resp >= 3 { b"_\r\n" } else { b"*-1\r\n" }),
             Reply::Array(items) => {
-                line(out, b'*', items.len().to_string().as_bytes());
+                number(out, b'*', items.len() as i64);
                 for i in items {
                     i.encode(resp, out);
                 }
@@ -95,7 +95,7 @@ impl Reply {
                 } else {
                     (b'*', pairs.len() * 2)
                 };
-                line(out, tag, n.to_string().as_bytes());
+                number(out, tag, n as i64);
                 for (k, v) in pairs {
                     k.encode(resp, out);
                     v.encode(resp, out);
@@ -107,7 +107,7 @@ impl Reply {
                     (Reply::Push(_), true) => b'>',
                     _ => b'*',
                 };
-                line(out, tag, items.len().to_string().as_bytes());
+                number(out, tag, items.len() as i64);
                 for i in items {
                     i.encode(resp, out);
                 }
@@ -121,7 +121,7 @@ impl Reply {
             }
             Reply::Verbatim(fmt, body) => {
                 if resp >= 3 {
-                    line(out, b'=', (body.len() + 4).to_string().as_bytes());
+                    number(out, b'=', (body.len() + 4) as i64);
                     out.extend_from_slice(fmt.as_bytes());
                     out.push(b':');
                     out.extend_from_slice(body);
@@ -159,8 +159,27 @@ impl Reply {
     }
 }
 
-fn itoa(i: i64) -> String {
-    i.to_string()
+/// `<tag><i>\r\n`, the digits written on the stack (no allocation: every
+/// integer reply and every length goes through here).
+fn number(out: &mut Vec<u8>, tag: u8, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reserve(24);
+    out.push(tag);
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn line(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
@@ -170,7 +189,8 @@ fn line(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
 }
 
 fn bulk(out: &mut Vec<u8>, b: &[u8]) {
-    line(out, b'$', b.len().to_string().as_bytes());
+    out.reserve(b.len() + 16);
+    number(out, b'$', b.len() as i64);
     out.extend_from_slice(b);
     out.extend_from_slice(b"\r\n");
 }

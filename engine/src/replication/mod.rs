@@ -634,6 +634,12 @@ impl Server {
             }
             return;
         }
+        // Nothing recorded anywhere: no database tracks its changes
+        // (Db::set_mode clears what it held when tracking stopped) and none
+        // is watched.
+        if !feeding && !self.ks.watching() {
+            return;
+        }
         for d in &mut self.ks.dbs {
             d.repl_expired.clear();
             d.repl_evicted.clear();

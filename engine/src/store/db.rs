@@ -8,6 +8,7 @@
 //! that was present throughout (a moved key can be returned twice, never
 //! missed), which is the guarantee Redis's SCAN gives.
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
 
 use indexmap::IndexMap;
@@ -113,10 +114,11 @@ pub struct Db {
     /// `rdb_changes_since_last_save`): one per key a command changes (a
     /// SET with EX changes one key once); expiries do not count.
     pub modifications: u64,
-    /// The command running (see [`Db::begin_command`]) and the last key it
-    /// changed, so a key is counted once per command.
-    epoch: u64,
-    last_touch: Option<(u64, Box<[u8]>)>,
+    /// The command (its [`begin_command`] epoch) that last changed a key
+    /// here, and that key, so a key is counted once per command; the key's
+    /// buffer is reused.
+    touch_epoch: u64,
+    touch_key: Vec<u8>,
     /// Keys changed without a keyspace modification signal (a stream's
     /// consumer-group bookkeeping): replicated, but WATCH and
     /// notifications do not see them, as in Redis.
@@ -145,8 +147,8 @@ impl Db {
             expired_log: Vec::new(),
             created_log: Vec::new(),
             modifications: 0,
-            epoch: 0,
-            last_touch: None,
+            touch_epoch: 0,
+            touch_key: Vec::new(),
             quiet: Vec::new(),
             repl_expired: Vec::new(),
             repl_evicted: Vec::new(),
@@ -163,6 +165,8 @@ impl Db {
             self.created_log.clear();
         }
         if !track {
+            self.repl_expired.clear();
+            self.repl_evicted.clear();
             self.quiet.clear();
             self.repl_expired.clear();
             self.repl_evicted.clear();
@@ -171,7 +175,7 @@ impl Db {
 
     /// Records changed keys while some client watches keys in this database
     /// or keyspace notifications are on.
-    pub fn set_watching(&mut self, on: bool) {
+    fn set_watching(&mut self, on: bool) {
         self.watching = on;
     }
 
@@ -244,20 +248,14 @@ impl Db {
         }
     }
 
-    /// A new command starts: its changes count afresh.
-    pub fn begin_command(&mut self) {
-        self.epoch += 1;
-    }
-
     /// One more modification for the dirty counter (a key once per command).
     fn count_modification(&mut self, key: &[u8]) {
-        let again = self
-            .last_touch
-            .as_ref()
-            .is_some_and(|(e, k)| *e == self.epoch && &**k == key);
-        if !again {
+        let epoch = COMMAND_EPOCH.with(Cell::get);
+        if self.touch_epoch != epoch || self.touch_key != key {
             self.modifications += 1;
-            self.last_touch = Some((self.epoch, key.into()));
+            self.touch_epoch = epoch;
+            self.touch_key.clear();
+            self.touch_key.extend_from_slice(key);
         }
     }
 
@@ -383,20 +381,26 @@ impl Db {
         if !keep_ttl {
             self.persist(key);
         }
-        // dbOverwrite keeps the old object's LFU counter.
-        let lfu = self.keys.get(key).map_or(LFU_INIT_VAL, |e| e.lfu);
-        let entry = Entry {
-            value,
-            atime: Atime::at(now),
-            lfu,
-        };
-        let add = Self::entry_mem(key, &entry);
         self.touch_dirty(key);
+        let atime = Atime::at(now);
         if let Some(old) = self.keys.get_mut(key) {
+            // dbOverwrite keeps the old object's LFU counter.
+            let entry = Entry {
+                value,
+                atime,
+                lfu: old.lfu,
+            };
+            let add = Self::entry_mem(key, &entry);
             let sub = Self::entry_mem(key, old);
             *old = entry;
             self.mem = self.mem + add - sub;
         } else {
+            let entry = Entry {
+                value,
+                atime,
+                lfu: LFU_INIT_VAL,
+            };
+            let add = Self::entry_mem(key, &entry);
             if self.track || self.watching {
                 self.created_log.push(key.to_vec());
             }
@@ -480,9 +484,11 @@ impl Db {
     /// A key past its TTL goes: a change replication and WATCH see, but
     /// not one the dirty counter counts (Redis's expiry does not).
     fn remove_expired(&mut self, key: &[u8]) {
-        let before = (self.modifications, self.last_touch.take());
+        let before = (self.modifications, self.touch_epoch);
+        let touched = std::mem::take(&mut self.touch_key);
         self.remove(key);
-        (self.modifications, self.last_touch) = before;
+        (self.modifications, self.touch_epoch) = before;
+        self.touch_key = touched;
     }
 
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
@@ -732,6 +738,22 @@ pub fn lfu_log_incr(counter: u8, factor: u64, rng: &mut Rng) -> u8 {
 #[derive(Clone, Debug)]
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Some database records its changes for a watcher (WATCH, tracking,
+    /// notifications; never turned off): without it and without
+    /// replication, no database has changes to hand over after a command.
+    watching: bool,
+}
+
+thread_local! {
+    /// The command running, counted up by [`begin_command`]: a key changed
+    /// twice by one command counts once (the epoch is only compared, so one
+    /// counter serves every node on the thread).
+    static COMMAND_EPOCH: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A new command starts: its changes count afresh in every database.
+pub fn begin_command() {
+    COMMAND_EPOCH.with(|e| e.set(e.get().wrapping_add(1)));
 }
 
 impl Keyspace {
@@ -740,7 +762,29 @@ impl Keyspace {
             dbs: (0..n)
                 .map(|i| Db::new(seed.wrapping_add(i as u64)))
                 .collect(),
+            watching: false,
         }
+    }
+
+    /// Database `db` records its changes for a watcher from now on.
+    pub fn watch(&mut self, db: usize) {
+        if let Some(d) = self.dbs.get_mut(db) {
+            d.set_watching(true);
+            self.watching = true;
+        }
+    }
+
+    /// Every database records its changes from now on.
+    pub fn watch_all(&mut self) {
+        for d in &mut self.dbs {
+            d.set_watching(true);
+        }
+        self.watching = true;
+    }
+
+    /// Some database records changes for a watcher (see `watching`).
+    pub fn watching(&self) -> bool {
+        self.watching
     }
     pub fn used_memory(&self) -> usize {
         self.dbs.iter().map(Db::used_memory).sum()
