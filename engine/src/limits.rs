@@ -11,8 +11,6 @@ pub const PROTO_INLINE_MAX_SIZE: usize = 64 * 1024;
 /// Never preallocate more than this many argv slots from a declared count
 /// (Valkey preallocates at most 1024).
 pub const ARGV_PREALLOC_MAX: usize = 1024;
-/// Never preallocate more than this many bytes for a declared bulk length.
-pub const BULK_PREALLOC_MAX: usize = 64 * 1024;
 /// Arguments an unauthenticated client may send in one command.
 pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
 /// Bytes per argument an unauthenticated client may send (16 KB).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::commands::migrate::LinkId;
 use crate::commands::{self, CommandTable, Ctx};
 use crate::config::Config;
-use crate::protocol::{parse_request, Reply, RequestLimits};
+use crate::protocol::{parse_request_into, Reply, RequestLimits};
 use crate::replication::propagation::{Argv, Form};
 use crate::replication::{LinkState, PeerMsg, Repl};
 use crate::rng::Rng;
@@ -567,7 +567,13 @@ pub struct Node {
     outputs: VecDeque<Output>,
     next_cron: Millis,
     now: Millis,
+    /// Argument buffers a client's next commands are parsed into (none
+    /// larger than [`ARGV_SCRATCH_KEEP`] is kept).
+    argv_scratch: Vec<Vec<u8>>,
 }
+
+/// The largest argument buffer kept for reuse between inputs.
+const ARGV_SCRATCH_KEEP: usize = 16 * 1024;
 
 impl Node {
     /// A node whose randomness all derives from `seed`.
@@ -623,6 +629,7 @@ impl Node {
             outputs: VecDeque::new(),
             next_cron: Millis(0),
             now: Millis(0),
+            argv_scratch: Vec::new(),
         }
     }
 
@@ -764,13 +771,13 @@ impl Node {
                 if !self.srv.wire_up(link, &mut events) {
                     self.srv.migrate.link_up(link);
                 }
-                self.outputs.extend(events.into_iter().map(Output::Event));
+                self.emit(events);
             }
             Input::LinkBytes { link, bytes } => {
                 self.srv.stats.net_input_bytes += bytes.len() as u64;
                 let mut events = Vec::new();
                 if self.srv.wire_bytes(now, link, bytes, &mut events) {
-                    self.outputs.extend(events.into_iter().map(Output::Event));
+                    self.emit(events);
                 } else if let Some(done) = commands::migrate::link_bytes(&mut self.srv, link, bytes)
                 {
                     self.migrate_done(done);
@@ -779,7 +786,7 @@ impl Node {
             Input::LinkClosed { link } => {
                 let mut events = Vec::new();
                 if self.srv.wire_closed(now, link, &mut events) {
-                    self.outputs.extend(events.into_iter().map(Output::Event));
+                    self.emit(events);
                 } else if let Some(done) = commands::migrate::link_closed(&mut self.srv, link, now)
                 {
                     self.migrate_done(done);
@@ -788,7 +795,7 @@ impl Node {
             Input::Peer { from, msg } => {
                 let mut events = Vec::new();
                 self.srv.on_peer(now, from, msg, &mut events);
-                self.outputs.extend(events.into_iter().map(Output::Event));
+                self.emit(events);
             }
         }
         self.after_input(now);
@@ -799,7 +806,7 @@ impl Node {
     /// and the stream and peer messages are handed to the runtime.
     fn after_input(&mut self, now: Millis) {
         let events = std::mem::take(&mut self.srv.cluster_events);
-        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.emit(events);
         self.end_pause_if_over(now);
         commands::migrate::pump(&mut self.srv, now);
         self.link_outputs();
@@ -827,7 +834,7 @@ impl Node {
         for conn in std::mem::take(&mut self.srv.repl.client_close) {
             let mut events = Vec::new();
             self.srv.client_replica_gone(conn, &mut events);
-            self.outputs.extend(events.into_iter().map(Output::Event));
+            self.emit(events);
             if self.srv.remove_client(&conn).is_some() {
                 self.outputs.push_back(Output::CloseConn { conn });
             }
@@ -989,7 +996,7 @@ impl Node {
             }
             None => self.srv.replicaof_no_one(&mut events),
         }
-        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.emit(events);
         self.after_input(self.now);
     }
 
@@ -1047,10 +1054,12 @@ impl Node {
         let mut pos = 0;
         let mut close = false;
         let mut dropped = false;
+        // The arguments' buffers, reused from command to command.
+        let mut argv = std::mem::take(&mut self.argv_scratch);
         loop {
-            match parse_request(&qbuf[pos..], &limits) {
+            match parse_request_into(&qbuf[pos..], &limits, &mut argv) {
                 Ok(None) => break,
-                Ok(Some((argv, n))) => {
+                Ok(Some(n)) => {
                     // A MIGRATE in progress holds every other client, as
                     // Redis's synchronous MIGRATE blocks the server.
                     if self
@@ -1130,6 +1139,9 @@ impl Node {
                 }
             }
         }
+        // Kept for the next input, but never a large argument's buffer.
+        argv.retain(|a| a.capacity() <= ARGV_SCRATCH_KEEP);
+        self.argv_scratch = argv;
         if dropped {
             self.obuf_drop(conn, true);
             out.clear();
@@ -1152,14 +1164,14 @@ impl Node {
             self.srv.remove_client(&conn);
             let mut events = Vec::new();
             self.srv.client_replica_gone(conn, &mut events);
-            self.outputs.extend(events.into_iter().map(Output::Event));
+            self.emit(events);
             self.outputs.push_back(Output::CloseConn { conn });
         }
         for other in std::mem::take(&mut self.srv.to_close) {
             if self.srv.remove_client(&other).is_some() {
                 let mut events = Vec::new();
                 self.srv.client_replica_gone(other, &mut events);
-                self.outputs.extend(events.into_iter().map(Output::Event));
+                self.emit(events);
                 self.outputs.push_back(Output::CloseConn { conn: other });
             }
         }
@@ -1173,6 +1185,13 @@ impl Node {
     }
 
     /// nodes.conf written if what it says changed (or SAVECONFIG asked).
+    /// Queues a step's events (most steps have none).
+    fn emit(&mut self, events: Vec<NodeEvent>) {
+        if !events.is_empty() {
+            self.outputs.extend(events.into_iter().map(Output::Event));
+        }
+    }
+
     fn save_cluster_config(&mut self) {
         let (last, _, force) = self.srv.cluster_config;
         self.srv.cluster_config.1 = false;
@@ -1525,7 +1544,7 @@ impl Node {
             };
             crate::scripting::step(&mut ctx, run, true)
         };
-        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.emit(events);
         let reply = match result {
             Ok(reply) => reply,
             Err(run) => {
@@ -1598,7 +1617,7 @@ impl Node {
             let resp = ctx.client().map(|c| c.resp).unwrap_or(2);
             (reply, resp)
         };
-        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.emit(events);
         self.srv.stats.error_reply(&reply);
         let before = self.srv.repl.offset;
         // A command that changed data replicates as Redis propagates it.
@@ -1746,7 +1765,7 @@ impl Node {
                         commands::notify::after_command(&mut self.srv, name, &argv, id.0, keys);
                         self.deliver_pubsub(conn, &mut Vec::new());
                     }
-                    self.outputs.extend(events.into_iter().map(Output::Event));
+                    self.emit(events);
                     if let Some(Blocked::Keys { db, keys, .. }) = self
                         .srv
                         .clients
@@ -1875,7 +1894,7 @@ impl Node {
         }
         let mut events = Vec::new();
         self.srv.client_replica_gone(conn, &mut events);
-        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.emit(events);
         commands::monitor::forget(&mut self.srv, conn);
         commands::multi::unwatch_all(&mut self.srv, conn);
         commands::pubsub::forget(&mut self.srv, conn);
@@ -2011,7 +2030,7 @@ impl Node {
         self.srv.cluster_cron(now);
         self.save_cluster_config();
         self.srv.repl_cron(now, &mut events);
-        self.outputs.extend(events.into_iter().map(Output::Event));
+        self.emit(events);
         // A replica's keys expire when its primary's DEL arrives.
         let active = !self.srv.repl.is_replica()
             && self.srv.active_expire

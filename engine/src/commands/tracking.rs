@@ -294,6 +294,10 @@ pub fn after_reply(srv: &mut Server, conn: ConnId, argv: &[Vec<u8>], out: &mut V
     if srv.tracking.current == Some(conn) {
         srv.tracking.current = None;
     }
+    // No client tracks: nothing to send, no CACHING flag to reset.
+    if srv.tracking.pending.is_empty() && srv.tracking.clients.is_empty() {
+        return;
+    }
     for key in std::mem::take(&mut srv.tracking.pending) {
         let payload = match key {
             Some(k) => Payload::Keys(vec![k]),

@@ -9,4 +9,6 @@ pub mod request;
 
 pub use args::split_args;
 pub use reply::{parse_reply, Reply, ReplyError};
-pub use request::{encode_request, parse_request, ProtocolError, RequestLimits};
+pub use request::{
+    encode_request, parse_request, parse_request_into, ProtocolError, RequestLimits,
+};

@@ -7,8 +7,8 @@
 //! in Redis's words. It never allocates from a declared length.
 
 use crate::limits::{
-    ARGV_PREALLOC_MAX, BULK_PREALLOC_MAX, PROTO_INLINE_MAX_SIZE, PROTO_MAX_MULTIBULK_LEN,
-    UNAUTHENTICATED_MAX_ARGS, UNAUTHENTICATED_MAX_BULK,
+    ARGV_PREALLOC_MAX, PROTO_INLINE_MAX_SIZE, PROTO_MAX_MULTIBULK_LEN, UNAUTHENTICATED_MAX_ARGS,
+    UNAUTHENTICATED_MAX_BULK,
 };
 use crate::protocol::args::split_args;
 
@@ -46,13 +46,30 @@ impl ProtocolError {
 pub type Parsed = (Vec<Vec<u8>>, usize);
 
 pub fn parse_request(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>, ProtocolError> {
+    let mut argv = Vec::new();
+    Ok(parse_request_into(buf, limits, &mut argv)?.map(|n| (argv, n)))
+}
+
+/// [`parse_request`] into `argv`, whose argument buffers are reused (a
+/// node parses a pipeline's commands into one vector, so a command costs
+/// no allocation for its arguments once the vector has grown). On `Ok(Some(n))`
+/// `argv` holds the command and `n` bytes were used; otherwise its
+/// content means nothing.
+pub fn parse_request_into(
+    buf: &[u8],
+    limits: &RequestLimits,
+    argv: &mut Vec<Vec<u8>>,
+) -> Result<Option<usize>, ProtocolError> {
     if buf.is_empty() {
         return Ok(None);
     }
     if buf[0] == b'*' {
-        parse_multibulk(buf, limits)
+        parse_multibulk(buf, limits, argv)
     } else {
-        parse_inline(buf)
+        Ok(parse_inline(buf)?.map(|(v, n)| {
+            *argv = v;
+            n
+        }))
     }
 }
 
@@ -163,7 +180,11 @@ fn read_len_line<'a>(
     }
 }
 
-fn parse_multibulk(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>, ProtocolError> {
+fn parse_multibulk(
+    buf: &[u8],
+    limits: &RequestLimits,
+    argv: &mut Vec<Vec<u8>>,
+) -> Result<Option<usize>, ProtocolError> {
     let Some((count, mut pos)) = read_len_line(buf, 0, "too big mbulk count string")? else {
         return Ok(None);
     };
@@ -175,10 +196,16 @@ fn parse_multibulk(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>,
         return Err(ProtocolError::new("unauthenticated multibulk length"));
     }
     if count <= 0 {
-        return Ok(Some((Vec::new(), pos)));
+        argv.clear();
+        return Ok(Some(pos));
     }
-    let mut argv = Vec::with_capacity((count as usize).min(ARGV_PREALLOC_MAX));
-    for _ in 0..count {
+    argv.truncate(count as usize);
+    argv.reserve(
+        (count as usize)
+            .min(ARGV_PREALLOC_MAX)
+            .saturating_sub(argv.len()),
+    );
+    for i in 0..count as usize {
         if pos >= buf.len() {
             return Ok(None);
         }
@@ -202,13 +229,18 @@ fn parse_multibulk(buf: &[u8], limits: &RequestLimits) -> Result<Option<Parsed>,
         if buf.len() < next || buf.len() - next < len + 2 {
             return Ok(None);
         }
-        let mut arg = Vec::with_capacity(len.min(BULK_PREALLOC_MAX));
-        arg.extend_from_slice(&buf[next..next + len]);
-        argv.push(arg);
+        let bytes = &buf[next..next + len];
+        match argv.get_mut(i) {
+            Some(arg) => {
+                arg.clear();
+                arg.extend_from_slice(bytes);
+            }
+            None => argv.push(bytes.to_vec()),
+        }
         // Redis does not check that the two bytes after the bulk are CRLF; it skips them.
         pos = next + len + 2;
     }
-    Ok(Some((argv, pos)))
+    Ok(Some(pos))
 }
 
 fn parse_inline(buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
