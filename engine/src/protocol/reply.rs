@@ -4,7 +4,7 @@
 //! never preallocates from a declared length.
 
 use crate::limits::{ARGV_PREALLOC_MAX, REPLY_MAX_DEPTH};
-use crate::protocol::request::parse_i64_strict;
+use crate::protocol::request::{number, parse_i64_strict};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
@@ -157,29 +157,6 @@ impl Reply {
         self.encode(resp, &mut v);
         v
     }
-}
-
-/// `<tag><i>\r\n`, the digits written on the stack (no allocation: every
-/// integer reply and every length goes through here).
-fn number(out: &mut Vec<u8>, tag: u8, i: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = i.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reserve(24);
-    out.push(tag);
-    if i < 0 {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[at..]);
-    out.extend_from_slice(b"\r\n");
 }
 
 fn line(out: &mut Vec<u8>, tag: u8, body: &[u8]) {

@@ -91,29 +91,36 @@ pub fn encode_request(argv: &[Vec<u8>]) -> Vec<u8> {
 /// Appends `argv` as a RESP multibulk request, allocating nothing of its
 /// own (the replication stream encodes every write with it).
 pub fn encode_request_into<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
-    header(out, b'*', argv.len());
+    number(out, b'*', argv.len() as i64);
     for a in argv {
         let a = a.as_ref();
-        header(out, b'$', a.len());
+        number(out, b'$', a.len() as i64);
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
 }
 
-/// `<tag><n>\r\n`.
-fn header(out: &mut Vec<u8>, tag: u8, mut n: usize) {
+/// `<tag><i>\r\n`, the digits written on the stack (no allocation: every
+/// integer reply, every reply length and every request header goes
+/// through here).
+pub(crate) fn number(out: &mut Vec<u8>, tag: u8, i: i64) {
     let mut digits = [0u8; 20];
-    let mut i = digits.len();
+    let mut at = digits.len();
+    let mut n = i.unsigned_abs();
     loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
+    out.reserve(24);
     out.push(tag);
-    out.extend_from_slice(&digits[i..]);
+    if i < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
     out.extend_from_slice(b"\r\n");
 }
 

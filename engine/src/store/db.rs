@@ -168,8 +168,6 @@ impl Db {
             self.repl_expired.clear();
             self.repl_evicted.clear();
             self.quiet.clear();
-            self.repl_expired.clear();
-            self.repl_evicted.clear();
         }
     }
 
