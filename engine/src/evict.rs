@@ -67,7 +67,7 @@ pub fn lfu_decayed(e: &Entry, now: Millis, decay_min: u64) -> u8 {
     if decay_min == 0 {
         return e.lfu;
     }
-    let elapsed = (now.0 / 60_000).saturating_sub(e.atime.minutes());
+    let elapsed = e.atime.minutes_idle(now);
     let periods = elapsed / decay_min;
     e.lfu.saturating_sub(periods.min(255) as u8)
 }

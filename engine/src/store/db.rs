@@ -1,4 +1,4 @@
-//! Databases: keys → entries, the expires table, lazy and active expiry, and
+//! Databases: keys → entries, the TTL table, lazy and active expiry, and
 //! the running memory total.
 //!
 //! Keys live in an `IndexMap` so that sampling (active expiry, RANDOMKEY) is
@@ -38,37 +38,72 @@ impl BuildHasher for SeededState {
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub value: Value,
+    /// Where this key's TTL sits in the database's TTL table
+    /// ([`NO_TTL`] when it has none): the TTL costs 12 bytes there and
+    /// nothing here (the field fills the entry's padding).
+    ttl: u32,
     /// Last access, for OBJECT IDLETIME and LRU eviction.
     pub atime: Atime,
     /// Logarithmic access counter, for OBJECT FREQ and LFU eviction.
     pub lfu: u8,
 }
 
-/// A key's last access in whole seconds, as Redis's LRU clock keeps it
-/// (`LRU_CLOCK_RESOLUTION` is 1000 ms): 4 bytes, so an entry (a 40-byte
-/// value, this, the LFU counter) is 48 bytes rather than 64. Seconds since the clock's 0 fit until 2106.
+/// [`Entry::ttl`] of a key without a TTL.
+const NO_TTL: u32 = u32::MAX;
+
+/// Redis's `LRU_CLOCK_MAX`: the LRU clock is 24 bits of seconds and wraps
+/// (every 194 days), and idle times are read across the wrap as Redis
+/// reads them.
+const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+/// A key's last access in whole seconds on Redis's 24-bit LRU clock
+/// (`LRU_CLOCK_RESOLUTION` is 1000 ms): 3 bytes, so an entry (a 40-byte
+/// value, its TTL slot, this, the LFU counter) is 48 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Atime(u32);
+pub struct Atime([u8; 3]);
 
 impl Atime {
+    fn from_clock(c: u32) -> Atime {
+        let [a, b, c, _] = (c & LRU_CLOCK_MAX).to_le_bytes();
+        Atime([a, b, c])
+    }
+    fn clock(self) -> u32 {
+        let [a, b, c] = self.0;
+        u32::from_le_bytes([a, b, c, 0])
+    }
+    /// `getLRUClock`: seconds, modulo 2^24.
     pub fn at(now: Millis) -> Atime {
-        Atime((now.0 / 1000).min(u32::MAX as u64) as u32)
+        Atime::from_clock(((now.0 / 1000) & LRU_CLOCK_MAX as u64) as u32)
     }
-    /// `idle` seconds before `now` (RESTORE … IDLETIME).
+    /// `idle` seconds before `now` (RESTORE … IDLETIME), wrapping as
+    /// `objectSetLRUOrLFU` does: an idle time past the clock's range reads
+    /// back modulo it.
     pub fn idle_before(now: Millis, idle: u64) -> Atime {
-        Atime(
-            Atime::at(now)
-                .0
-                .saturating_sub(idle.min(u32::MAX as u64) as u32),
-        )
+        let clock = Atime::at(now).clock() as i64;
+        let mut abs = clock.wrapping_sub(idle.min(i64::MAX as u64) as i64);
+        if abs < 0 {
+            abs += LRU_CLOCK_MAX as i64;
+        }
+        Atime::from_clock(abs as u32)
     }
-    /// Milliseconds since, in whole seconds (`estimateObjectIdleTime`).
+    /// Milliseconds since, in whole seconds (`estimateObjectIdleTime`,
+    /// its reading across the wrap included).
     pub fn idle_ms(self, now: Millis) -> u64 {
-        (now.0 / 1000).saturating_sub(self.0 as u64) * 1000
+        let clock = Atime::at(now).clock();
+        let lru = self.clock();
+        let secs = if clock >= lru {
+            clock - lru
+        } else {
+            clock + (LRU_CLOCK_MAX - lru)
+        };
+        secs as u64 * 1000
     }
-    /// Whole minutes on the clock (LFU's decay counts these).
-    pub fn minutes(self) -> u64 {
-        self.0 as u64 / 60
+    /// Whole minutes on the clock between this access and `now` (LFU's
+    /// decay counts these).
+    pub fn minutes_idle(self, now: Millis) -> u64 {
+        let now_s = now.0 / 1000;
+        let then_s = now_s.saturating_sub(self.idle_ms(now) / 1000);
+        now_s / 60 - then_s / 60
     }
 }
 
@@ -82,7 +117,12 @@ pub struct Db {
     keys: IndexMap<SmallBytes, Entry, SeededState>,
     /// Keys by hash slot (cluster mode's database 0 only).
     slots: Option<Box<SlotIndex>>,
-    expires: IndexMap<SmallBytes, Millis, SeededState>,
+    /// The keys with a TTL, in the order Redis's expires dict would be
+    /// sampled in (added at the end, removed by swap_remove): each one's
+    /// position in `keys` and its deadline, 12 bytes a key. A key's
+    /// [`Entry::ttl`] is its index here and `ttl_pos` points back at it.
+    ttl_pos: Vec<u32>,
+    ttl_at: Vec<Millis>,
     /// Bytes held by keys, values and expires entries (not the bucket arrays).
     mem: usize,
     /// Keys removed because their TTL passed (lazily or actively).
@@ -136,7 +176,8 @@ impl Db {
         Db {
             keys: IndexMap::with_hasher(SeededState(seed)),
             slots: None,
-            expires: IndexMap::with_hasher(SeededState(seed ^ 0x5eed)),
+            ttl_pos: Vec::new(),
+            ttl_at: Vec::new(),
             mem: 0,
             expired_keys: 0,
             avg_ttl: 0,
@@ -276,7 +317,22 @@ impl Db {
         self.keys.is_empty()
     }
     pub fn expires_len(&self) -> usize {
-        self.expires.len()
+        self.ttl_pos.len()
+    }
+
+    fn ttl_of(&self, e: &Entry) -> Option<Millis> {
+        (e.ttl != NO_TTL).then(|| self.ttl_at[e.ttl as usize])
+    }
+
+    /// Takes TTL slot `slot` out of the table (swap_remove, as the expires
+    /// dict's order needs) and re-points the key whose slot moved into it.
+    fn drop_ttl_slot(&mut self, slot: u32) {
+        let s = slot as usize;
+        self.ttl_pos.swap_remove(s);
+        self.ttl_at.swap_remove(s);
+        if let Some(&p) = self.ttl_pos.get(s) {
+            self.keys[p as usize].ttl = slot;
+        }
     }
 
     fn entry_mem(key: &[u8], e: &Entry) -> usize {
@@ -297,8 +353,8 @@ impl Db {
             }
         };
         let slack = (mem::jemalloc_size(mem::DICT_ENTRY) - mem::DICT_ENTRY)
-            * (self.keys.len() + self.expires.len());
-        self.mem + slack + buckets(self.keys.len()) + buckets(self.expires.len())
+            * (self.keys.len() + self.ttl_pos.len());
+        self.mem + slack + buckets(self.keys.len()) + buckets(self.ttl_pos.len())
     }
 
     /// The entry without expiry checks or access tracking (for views, OBJECT).
@@ -307,14 +363,17 @@ impl Db {
     }
 
     pub fn expire_at(&self, key: &[u8]) -> Option<Millis> {
-        self.expires.get(key).copied()
+        self.ttl_of(self.keys.get(key)?)
     }
 
     /// True if `key`'s TTL has passed; a primary then deletes it (a
     /// replica keeps it until the primary's DEL arrives).
     pub fn expire_if_needed(&mut self, key: &[u8], now: Millis) -> bool {
-        match self.expires.get(key) {
-            Some(&at) if at <= now && !self.from_master => {
+        if self.ttl_pos.is_empty() {
+            return false;
+        }
+        match self.expire_at(key) {
+            Some(at) if at <= now && !self.from_master => {
                 if !self.replica {
                     self.remove_expired(key);
                     self.expired_keys += 1;
@@ -373,10 +432,8 @@ impl Db {
     pub fn set(&mut self, key: &[u8], value: Value, now: Millis, keep_ttl: bool) {
         // setKey looks the key up for writing first: one past its TTL is
         // deleted (and counted) before the new value is added.
-        if !self.expires.is_empty() {
-            self.expire_if_needed(key, now);
-        }
-        if !keep_ttl {
+        self.expire_if_needed(key, now);
+        if !keep_ttl && !self.ttl_pos.is_empty() {
             self.persist(key);
         }
         self.touch_dirty(key);
@@ -385,6 +442,7 @@ impl Db {
             // dbOverwrite keeps the old object's LFU counter.
             let entry = Entry {
                 value,
+                ttl: old.ttl,
                 atime,
                 lfu: old.lfu,
             };
@@ -395,6 +453,7 @@ impl Db {
         } else {
             let entry = Entry {
                 value,
+                ttl: NO_TTL,
                 atime,
                 lfu: LFU_INIT_VAL,
             };
@@ -468,14 +527,24 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (pos, _, e) = self.keys.swap_remove_full(key)?;
+        let (pos, _, mut e) = self.keys.swap_remove_full(key)?;
+        // The last entry moved down into `pos`: its TTL slot follows it.
+        if let Some((_, moved)) = self.keys.get_index(pos) {
+            if moved.ttl != NO_TTL {
+                self.ttl_pos[moved.ttl as usize] = pos as u32;
+            }
+        }
         if let Some(ix) = self.slots.as_mut() {
             let moved = self.keys.get_index(pos).map(|(k, _)| key_slot(k));
             ix.removed(key_slot(key), pos, moved);
         }
         self.touch_dirty(key);
         self.mem -= Self::entry_mem(key, &e);
-        self.persist(key);
+        if e.ttl != NO_TTL {
+            self.drop_ttl_slot(std::mem::replace(&mut e.ttl, NO_TTL));
+            self.touch_dirty(key);
+            self.mem -= mem::DICT_ENTRY;
+        }
         Some(e)
     }
 
@@ -489,22 +558,38 @@ impl Db {
         self.touch_key = touched;
     }
 
+    /// Gives an existing key a TTL (or a new deadline); nothing for a
+    /// missing key.
     pub fn set_expire(&mut self, key: &[u8], at: Millis) {
         self.touch_dirty(key);
-        if self.expires.insert(SmallBytes::new(key), at).is_none() {
+        let Some((pos, _, e)) = self.keys.get_full_mut(key) else {
+            return;
+        };
+        if e.ttl == NO_TTL {
+            // Positions and slots are u32: 4 billion keys in one database
+            // would take some 400 GB before this could be reached.
+            e.ttl = self.ttl_pos.len() as u32;
+            self.ttl_pos.push(pos as u32);
+            self.ttl_at.push(at);
             self.mem += mem::DICT_ENTRY;
+        } else {
+            self.ttl_at[e.ttl as usize] = at;
         }
     }
 
     /// Removes a TTL; true if there was one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
-        if self.expires.swap_remove(key).is_some() {
-            self.touch_dirty(key);
-            self.mem -= mem::DICT_ENTRY;
-            true
-        } else {
-            false
+        let Some(e) = self.keys.get_mut(key) else {
+            return false;
+        };
+        if e.ttl == NO_TTL {
+            return false;
         }
+        let slot = std::mem::replace(&mut e.ttl, NO_TTL);
+        self.drop_ttl_slot(slot);
+        self.touch_dirty(key);
+        self.mem -= mem::DICT_ENTRY;
+        true
     }
 
     /// Indexes keys by hash slot from now on (cluster mode), starting with
@@ -542,7 +627,8 @@ impl Db {
         if let Some(ix) = self.slots.as_mut() {
             ix.clear();
         }
-        self.expires.clear();
+        self.ttl_pos.clear();
+        self.ttl_at.clear();
         self.mem = 0;
         self.dirty.clear();
         self.quiet.clear();
@@ -551,20 +637,19 @@ impl Db {
     /// Every live key (expired ones are skipped, not deleted).
     pub fn live_keys(&self, now: Millis) -> impl Iterator<Item = &[u8]> {
         self.keys
-            .keys()
-            .map(|k| &**k)
-            .filter(move |k| !matches!(self.expires.get(*k), Some(&at) if at <= now))
+            .iter()
+            .filter(move |(_, e)| !matches!(self.ttl_of(e), Some(at) if at <= now))
+            .map(|(k, _)| &**k)
     }
 
     /// A uniformly sampled key (from those with a TTL when `volatile`), for eviction.
     pub fn sample_key(&self, volatile: bool, rng: &mut Rng) -> Option<Vec<u8>> {
         if volatile {
-            if self.expires.is_empty() {
+            if self.ttl_pos.is_empty() {
                 return None;
             }
-            self.expires
-                .get_index(rng.below(self.expires.len()))
-                .map(|(k, _)| k.to_vec())
+            let p = self.ttl_pos[rng.below(self.ttl_pos.len())];
+            self.keys.get_index(p as usize).map(|(k, _)| k.to_vec())
         } else {
             if self.keys.is_empty() {
                 return None;
@@ -580,7 +665,7 @@ impl Db {
     /// start, every key when there are no more than `n`.
     pub fn sample_keys(&self, volatile: bool, n: usize, rng: &mut Rng) -> Vec<Vec<u8>> {
         let len = if volatile {
-            self.expires.len()
+            self.ttl_pos.len()
         } else {
             self.keys.len()
         };
@@ -592,7 +677,8 @@ impl Db {
             .filter_map(|i| {
                 let at = (start + i) % len;
                 if volatile {
-                    self.expires.get_index(at).map(|(k, _)| k.to_vec())
+                    let p = self.ttl_pos[at] as usize;
+                    self.keys.get_index(p).map(|(k, _)| k.to_vec())
                 } else {
                     self.keys.get_index(at).map(|(k, _)| k.to_vec())
                 }
@@ -611,7 +697,7 @@ impl Db {
             let k = k.to_vec();
             // When every key has a TTL and all are expired, Redis gives up
             // after 100 tries and returns one anyway; so do we.
-            if self.expires.len() == self.keys.len() && tries >= 100 {
+            if self.ttl_pos.len() == self.keys.len() && tries >= 100 {
                 return Some(k);
             }
             tries += 1;
@@ -672,23 +758,22 @@ impl Db {
         let stale = ACTIVE_EXPIRE_ACCEPTABLE_STALE.saturating_sub(effort.saturating_sub(1));
         let mut deleted = Vec::new();
         for _ in 0..ACTIVE_EXPIRE_MAX_LOOPS * effort.max(1) {
-            if self.expires.is_empty() {
+            if self.ttl_pos.is_empty() {
                 break;
             }
-            let sample = per_loop.min(self.expires.len());
+            let sample = per_loop.min(self.ttl_pos.len());
             let mut expired = 0;
             let mut ttl_sum = 0u64;
             let mut ttl_n = 0u64;
             for _ in 0..sample {
-                if self.expires.is_empty() {
+                if self.ttl_pos.is_empty() {
                     break;
                 }
-                let (k, &at) = self
-                    .expires
-                    .get_index(rng.below(self.expires.len()))
-                    .expect("non-empty");
+                let i = rng.below(self.ttl_pos.len());
+                let at = self.ttl_at[i];
                 if at <= now {
-                    let k = k.to_vec();
+                    let p = self.ttl_pos[i] as usize;
+                    let k = self.keys.get_index(p).expect("a TTL's key").0.to_vec();
                     self.remove_expired(&k);
                     self.expired_keys += 1;
                     deleted.push(k);
@@ -710,7 +795,7 @@ impl Db {
                 break;
             }
         }
-        if self.expires.is_empty() {
+        if self.ttl_pos.is_empty() {
             self.avg_ttl = 0;
         }
         deleted
@@ -815,7 +900,7 @@ mod tests {
             "the clock ticks in seconds"
         );
         assert_eq!(Atime::idle_before(now, 30).idle_ms(now), 30_000);
-        assert_eq!(a.minutes(), now.0 / 60_000);
+        assert_eq!(a.minutes_idle(Millis(now.0 + 120_000)), 2);
     }
 
     fn sv(s: &str) -> Value {
@@ -892,5 +977,80 @@ mod tests {
         assert!(db.used_memory() > 0);
         db.remove(b"a");
         assert_eq!(db.used_memory(), 0);
+    }
+
+    /// The LRU clock is Redis's: 24 bits of seconds, read across its wrap,
+    /// and RESTORE's IDLETIME wraps as redis-server 7.0 answers it (the
+    /// figures are redis-server's OBJECT IDLETIME replies).
+    #[test]
+    fn the_lru_clock_wraps_as_redis_s() {
+        for clock in [1_000u64, 1_837_888] {
+            let now = Millis(clock * 1000 + 250);
+            let idle = |i: u64| Atime::idle_before(now, i).idle_ms(now) / 1000;
+            assert_eq!(idle(30), 30);
+            assert_eq!(idle(16_777_214), 16_777_214);
+            assert_eq!(idle(16_777_215), 0);
+            assert_eq!(idle(16_777_216), 1);
+            assert_eq!(idle(20_000_000), 3_222_784);
+            assert_eq!(idle(100_000_000), 16_113_920);
+        }
+        // An access just before the wrap, read just after it.
+        let before = Atime::at(Millis((LRU_CLOCK_MAX as u64 - 5) * 1000));
+        assert_eq!(
+            before.idle_ms(Millis((LRU_CLOCK_MAX as u64 + 1 + 10) * 1000)),
+            15_000
+        );
+    }
+
+    /// Every TTL slot points at its key and back, through random sets,
+    /// expiries, persists and deletes, and the TTLs read back as a plain
+    /// map of them says.
+    #[test]
+    fn ttl_slots_follow_their_keys_through_swap_removes() {
+        let mut db = Db::new(1);
+        let mut rng = Rng::new(7);
+        let mut model: std::collections::HashMap<Vec<u8>, Option<Millis>> = Default::default();
+        for step in 0..20_000u64 {
+            let k = format!("k{}", rng.below(300)).into_bytes();
+            match rng.below(5) {
+                0 => {
+                    let keep = rng.below(2) == 0;
+                    db.set(&k, sv("v"), Millis(0), keep);
+                    let old = model.get(&k).copied().flatten();
+                    model.insert(k, if keep { old } else { None });
+                }
+                1 if model.contains_key(&k) => {
+                    db.set_expire(&k, Millis(1000 + step));
+                    model.insert(k, Some(Millis(1000 + step)));
+                }
+                2 if model.contains_key(&k) => {
+                    assert_eq!(db.persist(&k), model[&k].is_some());
+                    model.insert(k, None);
+                }
+                3 => {
+                    assert_eq!(db.remove(&k).is_some(), model.remove(&k).is_some());
+                }
+                _ => {}
+            }
+            for (i, &p) in db.ttl_pos.iter().enumerate() {
+                assert_eq!(db.keys[p as usize].ttl as usize, i, "step {step}");
+            }
+        }
+        assert_eq!(db.len(), model.len());
+        let with_ttl = model.values().filter(|t| t.is_some()).count();
+        assert_eq!(db.expires_len(), with_ttl);
+        for (k, t) in &model {
+            assert_eq!(db.expire_at(k), *t);
+        }
+        assert_eq!(
+            db.used_memory() - db.mem,
+            8 * (db.len() + with_ttl)
+                + 8 * db.len().next_power_of_two().max(4)
+                + if with_ttl == 0 {
+                    0
+                } else {
+                    8 * with_ttl.next_power_of_two().max(4)
+                }
+        );
     }
 }
