@@ -1,8 +1,9 @@
 //! Databases: keys → entries, the TTL table, lazy and active expiry, and
 //! the running memory total.
 //!
-//! Keys live in an `IndexMap` so that sampling (active expiry, RANDOMKEY) is
-//! O(1) and iteration order is deterministic. Deletion is `swap_remove`,
+//! Keys live in a `KeyTable` (insertion-ordered, as an `IndexMap`) so that
+//! sampling (active expiry, RANDOMKEY) is O(1) and iteration order is
+//! deterministic. Deletion is `swap_remove`,
 //! which only ever moves the *last* entry down into the hole; SCAN therefore
 //! walks indices from high to low, and a full iteration returns every key
 //! that was present throughout (a moved key can be returned twice, never
@@ -11,12 +12,11 @@
 use std::cell::Cell;
 use std::hash::BuildHasher;
 
-use indexmap::IndexMap;
-
 use crate::limits::{
     ACTIVE_EXPIRE_ACCEPTABLE_STALE, ACTIVE_EXPIRE_KEYS_PER_LOOP, ACTIVE_EXPIRE_MAX_LOOPS,
 };
 use crate::rng::Rng;
+use crate::store::keytable::KeyTable;
 use crate::store::mem;
 use crate::store::slots::{key_slot, SlotIndex};
 use crate::store::smallbytes::SmallBytes;
@@ -114,7 +114,7 @@ pub const LFU_INIT_VAL: u8 = 5;
 pub struct Db {
     /// Keys sit inline up to 22 bytes (no allocation of their own: 24
     /// bytes in the table), boxed slices when longer.
-    keys: IndexMap<SmallBytes, Entry, SeededState>,
+    keys: KeyTable<Entry>,
     /// Keys by hash slot (cluster mode's database 0 only).
     slots: Option<Box<SlotIndex>>,
     /// The keys with a TTL, in the order Redis's expires dict would be
@@ -174,7 +174,7 @@ pub struct ScanPage {
 impl Db {
     pub fn new(seed: u64) -> Db {
         Db {
-            keys: IndexMap::with_hasher(SeededState(seed)),
+            keys: KeyTable::with_hasher(SeededState(seed)),
             slots: None,
             ttl_pos: Vec::new(),
             ttl_at: Vec::new(),
@@ -461,7 +461,7 @@ impl Db {
             if self.track || self.watching {
                 self.created_log.push(key.to_vec());
             }
-            self.keys.insert(SmallBytes::new(key), entry);
+            self.keys.push_new(SmallBytes::new(key), entry);
             if let Some(ix) = self.slots.as_mut() {
                 ix.added(key_slot(key), self.keys.len() - 1);
             }

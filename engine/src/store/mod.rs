@@ -5,6 +5,7 @@
 pub mod db;
 pub mod fasthash;
 pub mod hash;
+pub mod keytable;
 pub mod list;
 pub mod listpack;
 pub mod mem;
