@@ -504,12 +504,13 @@ impl McNode {
                     self.reply(&mut out, quiet, b"CLIENT_ERROR bad data chunk\r\n");
                 } else {
                     let data = block[..st.len].to_vec();
-                    let key = st.key.clone();
-                    let (noreply, meta) = (st.noreply, st.meta.clone());
+                    // The key is kept for the meta protocol's reply only.
+                    let meta = st.meta.clone().map(|m| (st.key.clone(), m));
+                    let noreply = st.noreply;
                     let r = self.store(st, data);
                     match meta {
                         None => self.reply(&mut out, noreply, r.text()),
-                        Some(m) => self.meta_store_reply(&key, &m, r, noreply, &mut out),
+                        Some((key, m)) => self.meta_store_reply(&key, &m, r, noreply, &mut out),
                     }
                 }
                 continue;
@@ -537,8 +538,7 @@ impl McNode {
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
-            let line = line.to_vec();
-            if self.command(conn, &line, &mut out) {
+            if self.command(conn, line, &mut out) {
                 close = true;
                 break;
             }
@@ -640,20 +640,38 @@ impl McNode {
 
     /// Links `item` (whose memory was allocated) under `key`, replacing
     /// what was there: a new CAS id, the link time, the head of its LRU.
+    ///
+    /// A replaced item is swapped in place (one lookup; its key's buffers
+    /// are reused), with the accounting an unlink and a link would do.
     fn link(&mut self, key: &[u8], mut item: Item) {
-        self.unlink(key);
         self.cas += 1;
         item.cas = self.cas;
         item.time = unix(self.now);
         self.lru_seq += 1;
         item.lru = self.lru_seq;
-        self.lrus[item.mem.class].insert(self.lru_seq, key.to_vec());
-        let c = &mut self.slabs.classes[item.mem.class];
+        let (class, ntotal) = (item.mem.class, item.mem.ntotal);
+        let lru_key = match self.items.get_mut(key) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, item);
+                let k = self.lrus[old.mem.class].remove(&old.lru);
+                let c = &mut self.slabs.classes[old.mem.class];
+                c.items -= 1;
+                c.requested -= old.mem.ntotal;
+                self.bytes -= old.mem.ntotal;
+                self.release(old.mem);
+                k.unwrap_or_else(|| key.to_vec())
+            }
+            None => {
+                self.items.insert(key.to_vec(), item);
+                key.to_vec()
+            }
+        };
+        self.lrus[class].insert(self.lru_seq, lru_key);
+        let c = &mut self.slabs.classes[class];
         c.items += 1;
-        c.requested += item.mem.ntotal;
-        self.bytes += item.mem.ntotal;
+        c.requested += ntotal;
+        self.bytes += ntotal;
         self.stats.total_items += 1;
-        self.items.insert(key.to_vec(), item);
     }
 
     /// memcached's `item_alloc`: the chunks for an item of `key`, `flags`
@@ -887,11 +905,12 @@ impl McNode {
         let joins = matches!(st.kind, StoreKind::Append | StoreKind::Prepend);
         let exists = self.live(&st.key).map(|it| {
             let data = if joins { it.data.clone() } else { Vec::new() };
-            (it.cas, data, it.flags, it.expire, it.mem.clone())
+            let mem = joins.then(|| it.mem.clone());
+            (it.cas, data, it.flags, it.expire, (it.mem.class, mem))
         });
         let key_binary = st.meta.as_ref().is_some_and(|m| m.key_binary);
         let mut item = meta::new_item(st.flags, st.expire, data, key_binary, st.mem);
-        let Some((old_cas, old_data, old_flags, old_expire, old_mem)) = exists else {
+        let Some((old_cas, old_data, old_flags, old_expire, (old_class, old_mem))) = exists else {
             // Nothing to replace or compare with.
             return match st.kind {
                 StoreKind::Set | StoreKind::Add => {
@@ -929,7 +948,7 @@ impl McNode {
             }
             StoreKind::Cas => match cas_res {
                 CasRes::Match | CasRes::Stale => {
-                    self.slabs.classes[old_mem.class].stats.cas_hits += 1;
+                    self.slabs.classes[old_class].stats.cas_hits += 1;
                     if cas_res == CasRes::Stale {
                         // Replaces the value, keeping the TTL, marked stale.
                         let old = &self.items[&st.key];
@@ -941,7 +960,7 @@ impl McNode {
                     StoreResult::Stored
                 }
                 _ => {
-                    self.slabs.classes[old_mem.class].stats.cas_badval += 1;
+                    self.slabs.classes[old_class].stats.cas_badval += 1;
                     self.release(item.mem);
                     StoreResult::Exists
                 }
@@ -965,10 +984,13 @@ impl McNode {
                     return StoreResult::NotStored;
                 };
                 if mem.chunked {
+                    let old_mem = old_mem
+                        .as_ref()
+                        .expect("the old item's chunks, kept to join");
                     let ((a, a_len), (b, b_len)) = if append {
-                        ((&old_mem, old_len), (&item.mem, add_len + 2))
+                        ((old_mem, old_len), (&item.mem, add_len + 2))
                     } else {
-                        ((&item.mem, add_len), (&old_mem, old_len + 2))
+                        ((&item.mem, add_len), (old_mem, old_len + 2))
                     };
                     self.held = Some(st.key.clone());
                     let ok = self.copy_chunks(&mut mem, a, a_len)

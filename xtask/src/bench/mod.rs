@@ -459,10 +459,21 @@ fn replication() -> crate::Result<()> {
     Ok(())
 }
 
+/// A memcached benchmark's request: `set`, `get` of one key, or one `get`
+/// of `pipeline` keys (the multi-get memcached clients batch reads with;
+/// memcached writes each pipelined one-key `get`'s reply with its own
+/// sendmsg, so a pipeline of them is far slower there than one multi-get).
+#[derive(Clone, Copy, PartialEq)]
+enum McOp {
+    Set,
+    Get,
+    MultiGet,
+}
+
 /// One memcached load run: `conns` threads, each with its own connection,
 /// sending `pipeline` requests per round trip until `total` are answered.
 /// The same generator drives both servers. Returns ops/s.
-fn memcached_load(port: u16, get: bool, pipeline: usize, conns: usize, total: usize) -> f64 {
+fn memcached_load(port: u16, op: McOp, pipeline: usize, conns: usize, total: usize) -> f64 {
     use std::io::{Read, Write};
     let per = total / conns;
     let start = std::time::Instant::now();
@@ -480,24 +491,38 @@ fn memcached_load(port: u16, get: bool, pipeline: usize, conns: usize, total: us
                 while done < per {
                     let mut req = Vec::new();
                     let n = pipeline.min(per - done);
+                    if op == McOp::MultiGet {
+                        req.extend_from_slice(b"get");
+                    }
                     for _ in 0..n {
                         let key = format!("key:{}", (t * per + i) % 10_000);
                         i += 1;
-                        if get {
-                            req.extend_from_slice(format!("get {key}\r\n").as_bytes());
-                        } else {
-                            req.extend_from_slice(format!("set {key} 0 0 32\r\n").as_bytes());
-                            req.extend_from_slice(&value);
-                            req.extend_from_slice(b"\r\n");
+                        match op {
+                            McOp::Get => req.extend_from_slice(format!("get {key}\r\n").as_bytes()),
+                            McOp::MultiGet => req.extend_from_slice(format!(" {key}").as_bytes()),
+                            McOp::Set => {
+                                req.extend_from_slice(format!("set {key} 0 0 32\r\n").as_bytes());
+                                req.extend_from_slice(&value);
+                                req.extend_from_slice(b"\r\n");
+                            }
                         }
+                    }
+                    if op == McOp::MultiGet {
+                        req.extend_from_slice(b"\r\n");
                     }
                     if s.write_all(&req).is_err() {
                         return done;
                     }
-                    let marker: &[u8] = if get { b"END\r\n" } else { b"STORED\r\n" };
+                    let marker: &[u8] = if op == McOp::Set {
+                        b"STORED\r\n"
+                    } else {
+                        b"END\r\n"
+                    };
+                    // One END ends a multi-get of n keys.
+                    let replies = if op == McOp::MultiGet { 1 } else { n };
                     let mut seen = 0;
                     let mut carry: Vec<u8> = Vec::new();
-                    while seen < n {
+                    while seen < replies {
                         let Ok(k) = s.read(&mut buf) else { return done };
                         if k == 0 {
                             return done;
@@ -536,6 +561,9 @@ fn memcached() -> crate::Result<()> {
                 "127.0.0.1",
                 "-U",
                 "0",
+                // The same thread count as a cachelab node's one.
+                "-t",
+                "1",
             ])
             .args(["-p", &mp.to_string()])
             .stdout(Stdio::null())
@@ -559,18 +587,25 @@ fn memcached() -> crate::Result<()> {
         .stdout(Stdio::null())
         .status();
     let total = 200_000;
-    println!("memcached: text protocol, 32-byte values, 10,000 keys, 8 connections, {total} requests, median of {ROUNDS} alternating rounds");
+    println!("memcached: text protocol, 32-byte values, 10,000 keys, 8 connections, {total} requests, one server thread each (memcached -t 1), median of {ROUNDS} alternating rounds");
     println!(
         "{:<6} {:>3} {:>16} {:>14} {:>7}",
         "test", "P", "memcached ops/s", "cachelab ops/s", "ratio"
     );
     for pipeline in [1, 16] {
-        for get in [false, true] {
+        for op in [McOp::Set, McOp::Get, McOp::MultiGet] {
+            if op == McOp::MultiGet && pipeline == 1 {
+                continue;
+            }
             let (mm, cm) = side_by_side(
-                || memcached_load(mp, get, pipeline, 8, total),
-                || memcached_load(cp, get, pipeline, 8, total),
+                || memcached_load(mp, op, pipeline, 8, total),
+                || memcached_load(cp, op, pipeline, 8, total),
             );
-            let name = if get { "get" } else { "set" };
+            let name = match op {
+                McOp::Set => "set",
+                McOp::Get => "get",
+                McOp::MultiGet => "mget",
+            };
             println!(
                 "{name:<6} {pipeline:>3} {mm:>16.0} {cm:>14.0} {:>7.2}",
                 cm / mm.max(1.0)
