@@ -239,9 +239,9 @@ pub struct Stats {
     /// Redis's `instantaneous_ops_per_sec`: (time, commands) samples taken
     /// by the cron every 100 ms; the rate is averaged over the last 16.
     pub ops_samples: std::collections::VecDeque<(Millis, u64)>,
-    /// INFO commandstats, by full command name ("config|get"); listed
-    /// sorted by name. Hashed: every call counts itself here.
-    pub cmdstats: hashbrown::HashMap<String, CmdStat, crate::store::FixedState>,
+    /// INFO commandstats, by [`Command::id`](crate::commands::Command::id)
+    /// (grown as commands are first counted); listed sorted by name.
+    pub cmdstats: Vec<CmdStat>,
     /// INFO errorstats: error replies by their code ("ERR", "WRONGTYPE").
     pub errorstats: BTreeMap<String, u64>,
 }
@@ -276,8 +276,20 @@ impl Stats {
 
     /// The command's counters (one lookup; the name is copied once, when
     /// the command is first counted).
-    pub fn cmd(&mut self, fullname: &str) -> &mut CmdStat {
-        self.cmdstats.entry_ref(fullname).or_default()
+    /// The counters of command `id` ([`Command::id`](crate::commands::Command::id)).
+    pub fn cmd(&mut self, id: usize) -> &mut CmdStat {
+        if self.cmdstats.len() <= id {
+            self.cmdstats.resize(id + 1, CmdStat::default());
+        }
+        &mut self.cmdstats[id]
+    }
+
+    /// A command's failure counted by its full name (a blocked command
+    /// ending in an error, known by the client's last command).
+    pub fn cmd_failed(&mut self, fullname: &str) {
+        if let Some(c) = crate::commands::CommandTable::shared().by_fullname(fullname) {
+            self.cmd(c.id).failed += 1;
+        }
     }
 
     /// Commands per second over the recent samples.
@@ -913,7 +925,7 @@ impl Node {
             self.slowlog_unblocked(conn);
             self.srv.stats.error_reply(&reply);
             if reply.is_error() {
-                self.srv.stats.cmd(&name).failed += 1;
+                self.srv.stats.cmd_failed(&name);
             }
             let Some(c) = self.srv.clients.get_mut(&conn) else {
                 continue;
@@ -1495,7 +1507,7 @@ impl Node {
             Some(cmd) if cmd.has(crate::commands::flag::ALLOW_BUSY) => ScriptGate::Run,
             found => {
                 if let Some(cmd) = found {
-                    self.srv.stats.cmd(&cmd.fullname).rejected += 1;
+                    self.srv.stats.cmd(cmd.id).rejected += 1;
                 }
                 let busy = if eval {
                     crate::scripting::BUSY_EVAL
@@ -1995,7 +2007,7 @@ impl Node {
         if reply.is_error() {
             // A blocked command that ends in an error failed (NOGROUP…).
             let name = c.last_cmd.clone();
-            self.srv.stats.cmd(&name).failed += 1;
+            self.srv.stats.cmd_failed(&name);
         }
         let Some(c) = self.srv.clients.get_mut(&conn) else {
             return;

@@ -66,8 +66,8 @@ impl TimeSeries {
 pub struct Latency {
     /// Events in the order they were first seen.
     events: Vec<(String, TimeSeries)>,
-    /// Per-command histograms by full name ("get", "config|get").
-    histograms: BTreeMap<String, Hist>,
+    /// Per-command histograms by [`Command::id`](super::Command::id).
+    histograms: Vec<Option<Box<Hist>>>,
 }
 
 impl Latency {
@@ -120,17 +120,18 @@ impl Latency {
 
     /// Records one command's duration for LATENCY HISTOGRAM / INFO latencystats
     /// (Redis keeps an hdr histogram per command, 1 µs .. 1 s range, 2 significant digits).
-    pub fn record_command(&mut self, fullname: &str, usec: u64) {
+    pub fn record_command(&mut self, id: usize, usec: u64) {
         // updateCommandLatencyHistogram: nanoseconds, clamped to the range.
         let ns = usec.saturating_mul(1000).clamp(HIST_MIN, HIST_MAX) as i64;
-        match self.histograms.get_mut(fullname) {
-            Some(h) => h.record(ns),
-            None => {
-                let mut h = Hist::default();
-                h.record(ns);
-                self.histograms.insert(fullname.to_string(), h);
-            }
+        if self.histograms.len() <= id {
+            self.histograms.resize_with(id + 1, || None);
         }
+        self.histograms[id].get_or_insert_default().record(ns);
+    }
+
+    /// Command `id`'s histogram, once it has one.
+    fn histogram(&self, id: usize) -> Option<&Hist> {
+        self.histograms.get(id)?.as_deref()
     }
 
     /// The lines of INFO latencystats: ("latency_percentiles_usec_<cmd>", "p50=...,p99=...,p99.9=...")
@@ -167,10 +168,12 @@ impl Latency {
     /// The histograms in listing order: each parent command, then its
     /// subcommands.
     fn commands_with_data(&self) -> Vec<(&str, &Hist)> {
+        let names = &super::CommandTable::shared().names;
         let mut v: Vec<(&str, &Hist)> = self
             .histograms
             .iter()
-            .map(|(k, h)| (k.as_str(), h))
+            .enumerate()
+            .filter_map(|(id, h)| Some((names.get(id)?.as_str(), h.as_deref()?)))
             .collect();
         v.sort_by(|a, b| split_name(a.0).cmp(&split_name(b.0)));
         v
@@ -888,18 +891,14 @@ fn histogram(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 None => continue,
             }
         };
-        if let Some(h) = lat.histograms.get(&cmd.fullname) {
+        if let Some(h) = lat.histogram(cmd.id) {
             out.push(entry(&cmd.fullname, h));
         }
-        let mut subs: Vec<&str> = cmd
-            .subcommands
-            .values()
-            .map(|s| s.fullname.as_str())
-            .collect();
-        subs.sort_unstable();
+        let mut subs: Vec<&super::Command> = cmd.subcommands.values().collect();
+        subs.sort_unstable_by(|a, b| a.fullname.cmp(&b.fullname));
         for sub in subs {
-            if let Some(h) = lat.histograms.get(sub) {
-                out.push(entry(sub, h));
+            if let Some(h) = lat.histogram(sub.id) {
+                out.push(entry(&sub.fullname, h));
             }
         }
     }
@@ -1161,10 +1160,17 @@ mod tests {
             .collect()
     }
 
+    fn id(fullname: &str) -> usize {
+        crate::commands::CommandTable::shared()
+            .by_fullname(fullname)
+            .expect("a command")
+            .id
+    }
+
     fn hist_of(usecs: &[u64]) -> Latency {
         let mut l = Latency::default();
         for &u in usecs {
-            l.record_command("get", u);
+            l.record_command(id("get"), u);
         }
         l
     }
@@ -1172,7 +1178,7 @@ mod tests {
     #[test]
     fn histogram_matches_hdr_histogram() {
         let l = hist_of(&lcg_usecs(1, 1000, 21));
-        let h = &l.histograms["get"];
+        let h = &l.histogram(id("get")).expect("recorded");
         assert_eq!(h.total_count, 1000);
         assert_eq!(
             h.cdf(),
@@ -1210,7 +1216,7 @@ mod tests {
         );
         let l = hist_of(&lcg_usecs(7, 50, 12));
         assert_eq!(
-            l.histograms["get"].cdf(),
+            l.histogram(id("get")).expect("recorded").cdf(),
             vec![
                 (1, 21),
                 (2, 23),
@@ -1232,7 +1238,7 @@ mod tests {
         );
         let l = hist_of(&lcg_usecs(3, 5, 4));
         assert_eq!(
-            l.histograms["get"].cdf(),
+            l.histogram(id("get")).expect("recorded").cdf(),
             vec![(1, 1), (2, 2), (4, 3), (8, 5)]
         );
         assert_eq!(
@@ -1244,8 +1250,8 @@ mod tests {
     #[test]
     fn listing_order_groups_subcommands() {
         let mut l = Latency::default();
-        for name in ["configx", "config|set", "get", "config|get", "client|list"] {
-            l.record_command(name, 1);
+        for name in ["getdel", "config|set", "get", "config|get", "client|list"] {
+            l.record_command(id(name), 1);
         }
         let names: Vec<String> = l.info_lines(&[50.0]).into_iter().map(|(k, _)| k).collect();
         assert_eq!(
@@ -1254,10 +1260,12 @@ mod tests {
                 "latency_percentiles_usec_client|list",
                 "latency_percentiles_usec_config|get",
                 "latency_percentiles_usec_config|set",
-                "latency_percentiles_usec_configx",
-                "latency_percentiles_usec_get"
+                "latency_percentiles_usec_get",
+                "latency_percentiles_usec_getdel"
             ]
         );
+        // A parent's subcommands list before a longer name it prefixes.
+        assert!(split_name("config|set") < split_name("configx"));
         l.reset_histograms();
         assert!(l.info_lines(&[50.0]).is_empty());
     }
@@ -1333,9 +1341,9 @@ mod tests {
         assert_eq!(run(&mut node, "LATENCY RESET"), b":0\r\n");
         assert_eq!(run(&mut node, "LATENCY HISTORY command"), b"*0\r\n");
         // Histograms: a 4 µs PING, CONFIG SET at 7, 7 and 30 µs.
-        node.srv.latency.record_command("ping", 4);
+        node.srv.latency.record_command(id("ping"), 4);
         for u in [7, 7, 30] {
-            node.srv.latency.record_command("config|set", u);
+            node.srv.latency.record_command(id("config|set"), u);
         }
         assert_eq!(
             run(&mut node, "LATENCY HISTOGRAM config"),

@@ -91,6 +91,10 @@ impl Ctx<'_> {
 pub struct Command {
     /// Lower-case full name: "get", "config|get".
     pub fullname: String,
+    /// Its index in [`CommandTable::names`] (every command and subcommand
+    /// has one): a node's per-command tables (commandstats, latency
+    /// histograms) are arrays indexed by it, not maps keyed by name.
+    pub id: usize,
     pub arity: i64,
     /// The COMMAND INFO entry, exactly as Redis sends it.
     pub info: Reply,
@@ -157,6 +161,9 @@ pub type ByName<V> = HashMap<String, V, crate::store::FixedState>;
 
 pub struct CommandTable {
     pub commands: ByName<Command>,
+    /// Full names by [`Command::id`]: commands in name order, each
+    /// followed by its subcommands in name order.
+    pub names: Vec<String>,
     /// HELP replies by command name, as Redis words them.
     pub help: HashMap<String, Reply>,
 }
@@ -273,7 +280,31 @@ fn build(entry: &Reply, docs: &HashMap<String, Reply>) -> Option<Command> {
         handler,
         subcommands,
         fullname,
+        id: 0,
     })
+}
+
+/// Gives every command and subcommand its [`Command::id`]; the names by id.
+fn number_commands(commands: &mut ByName<Command>) -> Vec<String> {
+    let mut bases: Vec<String> = commands.keys().cloned().collect();
+    bases.sort_unstable();
+    let mut names = Vec::new();
+    for b in bases {
+        let Some(c) = commands.get_mut(&b) else {
+            continue;
+        };
+        c.id = names.len();
+        names.push(c.fullname.clone());
+        let mut subs: Vec<String> = c.subcommands.keys().cloned().collect();
+        subs.sort_unstable();
+        for s in subs {
+            if let Some(sc) = c.subcommands.get_mut(&s) {
+                sc.id = names.len();
+                names.push(sc.fullname.clone());
+            }
+        }
+    }
+    names
 }
 
 /// Redis's docs reply nests subcommand docs by full name; flatten it.
@@ -347,7 +378,20 @@ impl CommandTable {
                 rest = &rest[n..];
             }
         }
-        CommandTable { commands, help }
+        let names = number_commands(&mut commands);
+        CommandTable {
+            commands,
+            names,
+            help,
+        }
+    }
+
+    /// The command or subcommand named `fullname` ("get", "config|get").
+    pub fn by_fullname(&self, fullname: &str) -> Option<&Command> {
+        match fullname.split_once('|') {
+            None => self.commands.get(fullname),
+            Some((base, sub)) => self.commands.get(base)?.subcommands.get(sub),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Command> {
@@ -412,7 +456,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
         Ok(cmd) if RUN_IN_MULTI.contains(&cmd.fullname.as_str()) => run(ctx, argv),
         Ok(cmd) if cmd.has(flag::NO_MULTI) => {
             ctx.client_mut().multi.dirty_exec = true;
-            ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
+            ctx.srv.stats.cmd(cmd.id).rejected += 1;
             Reply::err("ERR Command not allowed inside a transaction")
         }
         Ok(_) => {
@@ -441,7 +485,7 @@ fn exec_refused(ctx: &mut Ctx, argv: &[Vec<u8>], e: Reply) -> Reply {
 /// command, when there is one (not for an unknown (sub)command).
 fn rejected(ctx: &mut Ctx, argv: &[Vec<u8>]) {
     if let Some(cmd) = ctx.table.lookup(argv) {
-        ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
+        ctx.srv.stats.cmd(cmd.id).rejected += 1;
     }
 }
 
@@ -467,7 +511,7 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
     let duration = ctx.srv.micros().saturating_sub(start);
     let blocked = ctx.client().is_some_and(|c| c.blocked.is_some());
     if !blocked && ctx.srv.config.latency_tracking() {
-        ctx.srv.latency.record_command(&cmd.fullname, duration);
+        ctx.srv.latency.record_command(cmd.id, duration);
     }
     let threshold = ctx.srv.config.latency_threshold_ms();
     if threshold > 0 {
@@ -478,7 +522,7 @@ fn run(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
             .latency
             .add_sample_if_needed(event, threshold, secs, duration / 1000);
     }
-    let stat = ctx.srv.stats.cmd(&cmd.fullname);
+    let stat = ctx.srv.stats.cmd(cmd.id);
     stat.calls += 1;
     stat.usec += duration;
     if reply.is_error() {
@@ -555,7 +599,7 @@ pub fn script_call(
     // A known command refused here counts as a rejected call of its own
     // (`incrCommandStatsOnError(cmd, ERROR_COMMAND_REJECTED)`).
     if let Err(e) = script_checks(ctx, state, cmd, argv) {
-        ctx.srv.stats.cmd(&cmd.fullname).rejected += 1;
+        ctx.srv.stats.cmd(cmd.id).rejected += 1;
         return Err(e);
     }
     let write = cmd.has(flag::WRITE);
@@ -588,7 +632,7 @@ pub fn script_call(
     if !replicate {
         ctx.srv.set_db_modes();
     }
-    let stat = ctx.srv.stats.cmd(&cmd.fullname);
+    let stat = ctx.srv.stats.cmd(cmd.id);
     stat.calls += 1;
     if reply.is_error() {
         stat.failed += 1;

@@ -944,9 +944,11 @@ fn info(ctx: &mut Ctx, argv: &[Vec<u8>]) -> Reply {
                 .stats
                 .cmdstats
                 .iter()
+                .enumerate()
+                .filter(|(_, s)| s.calls + s.failed + s.rejected > 0)
+                .filter_map(|(id, s)| Some((super::CommandTable::shared().names.get(id)?, s)))
                 .collect::<std::collections::BTreeMap<_, _>>()
                 .into_iter()
-                .filter(|(_, s)| s.calls + s.failed + s.rejected > 0)
                 .map(|(name, s)| {
                     let per_call = if s.calls == 0 {
                         0.0
