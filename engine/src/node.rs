@@ -274,8 +274,6 @@ impl Stats {
         *self.errorstats.entry(code.to_string()).or_default() += 1;
     }
 
-    /// The command's counters (one lookup; the name is copied once, when
-    /// the command is first counted).
     /// The counters of command `id` ([`Command::id`](crate::commands::Command::id)).
     pub fn cmd(&mut self, id: usize) -> &mut CmdStat {
         if self.cmdstats.len() <= id {

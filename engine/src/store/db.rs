@@ -123,7 +123,7 @@ pub struct Db {
     /// [`Entry::ttl`] is its index here and `ttl_pos` points back at it.
     ttl_pos: Vec<u32>,
     ttl_at: Vec<Millis>,
-    /// Bytes held by keys, values and expires entries (not the bucket arrays).
+    /// Bytes held by keys, values and TTL entries (not the bucket arrays).
     mem: usize,
     /// Keys removed because their TTL passed (lazily or actively).
     pub expired_keys: u64,
