@@ -621,13 +621,21 @@ impl McNode {
 
     fn unlink(&mut self, key: &[u8]) {
         if let Some(it) = self.items.swap_remove(key) {
-            self.lrus[it.mem.class].remove(&it.lru);
-            let c = &mut self.slabs.classes[it.mem.class];
-            c.items -= 1;
-            c.requested -= it.mem.ntotal;
-            self.bytes -= it.mem.ntotal;
-            self.release(it.mem);
+            self.forget(it);
         }
+    }
+
+    /// An item taken out of the table leaves its LRU, its class's counts
+    /// and the node's bytes, and gives its chunks back; its LRU entry's key
+    /// buffer is returned for reuse.
+    fn forget(&mut self, it: Item) -> Option<Vec<u8>> {
+        let k = self.lrus[it.mem.class].remove(&it.lru);
+        let c = &mut self.slabs.classes[it.mem.class];
+        c.items -= 1;
+        c.requested -= it.mem.ntotal;
+        self.bytes -= it.mem.ntotal;
+        self.release(it.mem);
+        k
     }
 
     /// Gives an item's chunks back to their classes.
@@ -642,7 +650,7 @@ impl McNode {
     /// what was there: a new CAS id, the link time, the head of its LRU.
     ///
     /// A replaced item is swapped in place (one lookup; its key's buffers
-    /// are reused), with the accounting an unlink and a link would do.
+    /// are reused) and forgotten as an unlink would.
     fn link(&mut self, key: &[u8], mut item: Item) {
         self.cas += 1;
         item.cas = self.cas;
@@ -653,13 +661,7 @@ impl McNode {
         let lru_key = match self.items.get_mut(key) {
             Some(slot) => {
                 let old = std::mem::replace(slot, item);
-                let k = self.lrus[old.mem.class].remove(&old.lru);
-                let c = &mut self.slabs.classes[old.mem.class];
-                c.items -= 1;
-                c.requested -= old.mem.ntotal;
-                self.bytes -= old.mem.ntotal;
-                self.release(old.mem);
-                k.unwrap_or_else(|| key.to_vec())
+                self.forget(old).unwrap_or_else(|| key.to_vec())
             }
             None => {
                 self.items.insert(key.to_vec(), item);
